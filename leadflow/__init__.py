@@ -1,0 +1,1 @@
+"""leadflow's composition root: settings, the `leadflow` command line and the simulator."""

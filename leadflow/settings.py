@@ -1,0 +1,115 @@
+"""The one settings object.
+
+Every value comes from an environment variable with the prefix ``LEADFLOW_`` (or from a ``.env``
+file in the working directory); the README lists them. Nothing else in leadflow reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EventStoreKind(StrEnum):
+    """Which eventsourcing persistence module holds the lead streams."""
+
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+    MEMORY = "memory"
+
+
+class SecurityProtocol(StrEnum):
+    """Kafka's security.protocol values."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class Settings(BaseSettings):
+    """leadflow's settings, read from ``LEADFLOW_*`` environment variables and ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEADFLOW_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(
+        default=Path(".leadflow"),
+        description="Where the SQLite event store, the local broker's and PostgreSQL's data live.",
+    )
+    cache_dir: Path = Field(
+        default=Path(".cache"),
+        description="Where Apache Kafka's jars are fetched to (once).",
+    )
+
+    # Kafka
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="host:port[,host:port]; when unset, leadflow starts and uses its local broker.",
+    )
+    kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_broker_port: int = Field(default=19092, description="Local broker's client port.")
+    kafka_controller_port: int = Field(default=19093, description="Local broker's KRaft port.")
+    kafka_heap: str = Field(default="512m", description="Local broker's JVM heap (-Xmx/-Xms).")
+    topic_prefix: str = Field(
+        default="", description="Prefix for every topic name (isolates tests and tenants)."
+    )
+    topic_partitions: int = Field(default=4, ge=1)
+
+    # Event store
+    event_store: EventStoreKind = EventStoreKind.SQLITE
+    sqlite_path: Path | None = Field(
+        default=None, description="SQLite file; defaults to DATA_DIR/events.sqlite."
+    )
+    postgres_dsn: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/dbname; when unset with "
+        "EVENT_STORE=postgres, leadflow starts and uses its local PostgreSQL.",
+    )
+    postgres_port: int = Field(default=55432, description="Local PostgreSQL's port.")
+
+    # Domain and contracts
+    policy: str = Field(default="b2b_saas", description="Preset name or path to a policy TOML.")
+    max_message_bytes: int = Field(default=64 * 1024, ge=1, description="Largest accepted message.")
+
+    # HTTP API
+    http_host: str = "127.0.0.1"
+    http_port: int = 6066
+
+    @property
+    def sqlite_file(self) -> Path:
+        """The SQLite event store's file."""
+        return self.sqlite_path or self.data_dir / "events.sqlite"
+
+    @property
+    def uses_local_broker(self) -> bool:
+        """True when leadflow must start its own broker (no bootstrap servers were given)."""
+        return not self.kafka_bootstrap_servers
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The bootstrap servers to connect to: the configured ones or the local broker's."""
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_broker_port}"
+
+    @property
+    def uses_local_postgres(self) -> bool:
+        """True when leadflow must start its own PostgreSQL (no DSN was given)."""
+        return not self.postgres_dsn
+
+    @property
+    def postgres_url(self) -> str:
+        """The PostgreSQL DSN: the configured one or the local server's."""
+        return self.postgres_dsn or (
+            f"postgresql://leadflow:leadflow@127.0.0.1:{self.postgres_port}/leadflow"
+        )

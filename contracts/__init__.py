@@ -1,0 +1,70 @@
+"""The wire: envelopes, every interaction and lifecycle event kind, the codec and topic names.
+
+Depends on nothing of leadflow's. Decoding validates (``ContractError`` lists every problem with
+its field path) and upcasts older versions; encoding is orjson.
+"""
+
+from contracts.codec import (
+    DEFAULT_MAX_BYTES,
+    decode_interaction,
+    decode_lifecycle_event,
+    decode_rejection,
+    decode_spend,
+    encode,
+    interaction_from_object,
+    load_object,
+)
+from contracts.errors import ContractError, Problem
+from contracts.interactions import CURRENT_VERSIONS, DATA_TYPES, Interaction, InteractionData
+from contracts.lifecycle_events import (
+    LIFECYCLE_DATA_TYPES,
+    LIFECYCLE_TYPE_OF,
+    LifecycleData,
+    LifecycleEvent,
+    PolicyRef,
+    Touch,
+)
+from contracts.rejections import Rejection, RejectionKind, Source
+from contracts.spend import Spend
+from contracts.topics import Topics, lead_key
+from contracts.vocabulary import (
+    Channel,
+    InteractionType,
+    LifecycleEventType,
+    Stage,
+    Temperature,
+)
+
+__all__ = [
+    "CURRENT_VERSIONS",
+    "DATA_TYPES",
+    "DEFAULT_MAX_BYTES",
+    "LIFECYCLE_DATA_TYPES",
+    "LIFECYCLE_TYPE_OF",
+    "Channel",
+    "ContractError",
+    "Interaction",
+    "InteractionData",
+    "InteractionType",
+    "LifecycleData",
+    "LifecycleEvent",
+    "LifecycleEventType",
+    "PolicyRef",
+    "Problem",
+    "Rejection",
+    "RejectionKind",
+    "Source",
+    "Spend",
+    "Stage",
+    "Temperature",
+    "Topics",
+    "Touch",
+    "decode_interaction",
+    "decode_lifecycle_event",
+    "decode_rejection",
+    "decode_spend",
+    "encode",
+    "interaction_from_object",
+    "lead_key",
+    "load_object",
+]

@@ -1,0 +1,337 @@
+"""Interactions: what upstream systems publish to ``leadflow.interactions.v1``.
+
+An interaction is an envelope (id, type, version, occurred_at, lead_id, anonymous_id, channel,
+campaign) around the type's own ``data``. Each type has a current version; older versions are
+upcast on decode (see ``UPCASTERS``), so the rest of leadflow only ever sees current ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ConfigDict, with_config
+
+from contracts.types import (
+    Amount,
+    Count,
+    Currency,
+    Flag,
+    Fraction,
+    Id,
+    Name,
+    Text,
+    Timestamp,
+    Url,
+)
+from contracts.vocabulary import (
+    CallDirection,
+    CallOutcome,
+    Channel,
+    EmailAction,
+    FormKind,
+    InteractionType,
+    MeetingKind,
+)
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class PageViewed:
+    """A page of ours was viewed."""
+
+    url: Url
+    title: Name | None = None
+    referrer: Url | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class AdClicked:
+    """An ad was clicked; ``cost`` is what the click cost, when the ad platform says."""
+
+    ad_id: Id | None = None
+    url: Url | None = None
+    cost: Amount | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class FormSubmitted:
+    """A form was submitted: the person said who they are and, by its kind, what they want.
+
+    The profile fields (job title, seniority, company size, industry, country) feed fit scoring.
+    """
+
+    form_kind: FormKind
+    email: Name | None = None
+    phone: Name | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    company: Name | None = None
+    job_title: Name | None = None
+    seniority: Name | None = None
+    company_size: Count | None = None
+    industry: Name | None = None
+    country: Name | None = None
+    message: Text | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class EmailEngaged:
+    """Someone opened, clicked, replied to or unsubscribed from an email."""
+
+    action: EmailAction
+    subject: Name | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class CallLogged:
+    """A phone call; an outbound call is a sales touch."""
+
+    direction: CallDirection
+    outcome: CallOutcome
+    duration_seconds: Count = 0
+    agent: Name | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class MeetingBooked:
+    """A meeting was booked; booking one is a sales touch."""
+
+    meeting_kind: MeetingKind
+    scheduled_for: Timestamp | None = None
+    agent: Name | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class MeetingHeld:
+    """A meeting took place."""
+
+    meeting_kind: MeetingKind
+    duration_minutes: Count = 0
+    agent: Name | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class WebinarAttended:
+    """Someone attended a webinar for some minutes."""
+
+    webinar: Name
+    minutes: Count = 0
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class AccountCreated:
+    """An account was created in the shop or product (e-commerce: this makes a lead)."""
+
+    email: Name | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class CartCreated:
+    """A shopping cart was started with some value."""
+
+    value: Amount = 0.0
+    currency: Currency = "EUR"
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class QualificationRecorded:
+    """Sales recorded a qualification (need, budget, authority, timing) and accepted it or not."""
+
+    need: Flag
+    budget: Flag
+    authority: Flag
+    timing: Flag
+    accepted: Flag
+    agent: Name | None = None
+    notes: Text | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class OpportunityOpened:
+    """A deal was opened with an expected amount."""
+
+    opportunity_id: Id
+    amount: Amount
+    currency: Currency = "EUR"
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class DealWon:
+    """A deal was won; ``margin`` is the gross margin share when known (else the policy's)."""
+
+    amount: Amount
+    currency: Currency = "EUR"
+    opportunity_id: Id | None = None
+    margin: Fraction | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class DealLost:
+    """A deal was lost, with the reason sales gave."""
+
+    reason: Name
+    opportunity_id: Id | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class Disqualified:
+    """The lead was disqualified, with the reason."""
+
+    reason: Name
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class Recycled:
+    """The lead was sent back to nurture (recycled), with the reason."""
+
+    reason: Name
+
+
+InteractionData = (
+    PageViewed
+    | AdClicked
+    | FormSubmitted
+    | EmailEngaged
+    | CallLogged
+    | MeetingBooked
+    | MeetingHeld
+    | WebinarAttended
+    | AccountCreated
+    | CartCreated
+    | QualificationRecorded
+    | OpportunityOpened
+    | DealWon
+    | DealLost
+    | Disqualified
+    | Recycled
+)
+
+DATA_TYPES: Mapping[InteractionType, type[InteractionData]] = {
+    InteractionType.PAGE_VIEWED: PageViewed,
+    InteractionType.AD_CLICKED: AdClicked,
+    InteractionType.FORM_SUBMITTED: FormSubmitted,
+    InteractionType.EMAIL_ENGAGED: EmailEngaged,
+    InteractionType.CALL_LOGGED: CallLogged,
+    InteractionType.MEETING_BOOKED: MeetingBooked,
+    InteractionType.MEETING_HELD: MeetingHeld,
+    InteractionType.WEBINAR_ATTENDED: WebinarAttended,
+    InteractionType.ACCOUNT_CREATED: AccountCreated,
+    InteractionType.CART_CREATED: CartCreated,
+    InteractionType.QUALIFICATION_RECORDED: QualificationRecorded,
+    InteractionType.OPPORTUNITY_OPENED: OpportunityOpened,
+    InteractionType.DEAL_WON: DealWon,
+    InteractionType.DEAL_LOST: DealLost,
+    InteractionType.DISQUALIFIED: Disqualified,
+    InteractionType.RECYCLED: Recycled,
+}
+"""The payload class of each interaction type (its current version)."""
+
+
+def _form_submitted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 had ``form`` and a single ``name``; v2 has ``form_kind`` and first and last names.
+
+    The name splits at its first space ("Ada King Lovelace" -> "Ada", "King Lovelace"); a name
+    without a space is a first name.
+    """
+    upcast = dict(data)
+    if "form" in upcast:
+        upcast["form_kind"] = upcast.pop("form")
+    name = upcast.pop("name", None)
+    if isinstance(name, str) and name.strip():
+        first, _, last = name.strip().partition(" ")
+        upcast["first_name"] = first
+        if last.strip():
+            upcast["last_name"] = last.strip()
+    elif name is not None:
+        upcast["name"] = name  # let validation name the bad field instead of dropping it
+    return upcast
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+UPCASTERS: Mapping[tuple[InteractionType, int], Upcaster] = {
+    (InteractionType.FORM_SUBMITTED, 1): _form_submitted_v1_to_v2,
+}
+"""``(type, version) -> function`` turning that version's ``data`` into the next version's."""
+
+CURRENT_VERSIONS: Mapping[InteractionType, int] = {
+    t: 1 + sum(1 for (ut, _v) in UPCASTERS if ut is t) for t in InteractionType
+}
+"""The version each interaction type is decoded to; producers should write this one."""
+
+SALES_TOUCHES = frozenset(
+    {
+        InteractionType.MEETING_BOOKED,
+        InteractionType.MEETING_HELD,
+        InteractionType.QUALIFICATION_RECORDED,
+    }
+)
+"""Types that are always a sales touch; an outbound call is one too (see ``is_sales_touch``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One interaction, validated and upcast to its type's current version."""
+
+    id: str
+    type: InteractionType
+    version: int
+    occurred_at: datetime
+    channel: Channel
+    data: InteractionData
+    lead_id: str | None = None
+    anonymous_id: str | None = None
+    campaign: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The message key: the lead id, or the anonymous id before identification."""
+        key = self.lead_id or self.anonymous_id
+        if key is None:  # decode refuses such interactions; constructing one by hand is a bug
+            raise ValueError(f"interaction {self.id} has neither lead_id nor anonymous_id")
+        return key
+
+    @property
+    def is_sales_touch(self) -> bool:
+        """True when sales reached out: a meeting, a qualification or an outbound call."""
+        if self.type in SALES_TOUCHES:
+            return True
+        return isinstance(self.data, CallLogged) and self.data.direction is CallDirection.OUTBOUND
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class InteractionFields:
+    """The envelope's own fields as they are validated and exported to JSON Schema."""
+
+    id: Id
+    type: InteractionType
+    version: int
+    occurred_at: Timestamp
+    channel: Channel
+    data: dict[str, Any]
+    lead_id: Id | None = None
+    anonymous_id: Id | None = None
+    campaign: Name | None = None

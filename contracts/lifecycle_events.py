@@ -1,0 +1,193 @@
+"""Lifecycle events: what the lifecycle publishes to ``leadflow.lead-events.v1``.
+
+Every event names its lead, its place in the lead's stream (``sequence``, 1-based and gapless),
+the business time it describes (``occurred_at``), when leadflow recorded it (``recorded_at``),
+the policy that produced it, and the interaction that caused it. Consumers drop duplicates by
+``event_id``, which stays the same however often the relay publishes the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ConfigDict, with_config
+
+from contracts.types import (
+    Amount,
+    Count,
+    Currency,
+    Fraction,
+    Id,
+    Name,
+    Position,
+    Text,
+    Timestamp,
+)
+from contracts.vocabulary import (
+    Channel,
+    FormKind,
+    InteractionType,
+    LifecycleEventType,
+    Stage,
+    Temperature,
+)
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    """The policy (name and version) that produced an event."""
+
+    name: Name
+    version: Name
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A marketing or sales touch as attribution sees it."""
+
+    interaction_id: Id
+    interaction_type: InteractionType
+    occurred_at: Timestamp
+    channel: Channel
+    campaign: Name | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class LeadCreated:
+    """A lead's stream began (for a visitor known only by an anonymous id, ``anonymous``)."""
+
+    stage: Stage
+    channel: Channel
+    campaign: Name | None = None
+    anonymous: bool = False
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class InteractionRecorded:
+    """An interaction was recorded in the lead's history."""
+
+    interaction_type: InteractionType
+    channel: Channel
+    campaign: Name | None = None
+    form_kind: FormKind | None = None
+    sales_touch: bool = False
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class ScoreChanged:
+    """The lead's score changed: ``rule`` says which scoring rule, the totals say where it is."""
+
+    previous_score: float
+    score: float
+    fit: float
+    engagement: float
+    temperature: Temperature
+    previous_temperature: Temperature
+    rule: Name
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class StageChanged:
+    """The lead moved from one stage to another because ``rule`` fired; ``reason`` explains it.
+
+    Moves into opportunity and customer carry the amount; into customer also the margin.
+    """
+
+    from_stage: Stage | None
+    to_stage: Stage
+    rule: Name
+    reason: Text
+    amount: Amount | None = None
+    currency: Currency | None = None
+    margin: Fraction | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class TransitionRefused:
+    """An interaction asked for a move the policy forbids; the lead's stage did not change."""
+
+    current_stage: Stage
+    requested: Name
+    reason: Text
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class IdentityLinked:
+    """An anonymous id was linked to the lead; its earlier touches now count in the journey."""
+
+    anonymous_id: Id
+    touches: tuple[Touch, ...] = ()
+    touch_count: Count = 0
+
+
+LifecycleData = (
+    LeadCreated
+    | InteractionRecorded
+    | ScoreChanged
+    | StageChanged
+    | TransitionRefused
+    | IdentityLinked
+)
+
+LIFECYCLE_DATA_TYPES: Mapping[LifecycleEventType, type[LifecycleData]] = {
+    LifecycleEventType.LEAD_CREATED: LeadCreated,
+    LifecycleEventType.INTERACTION_RECORDED: InteractionRecorded,
+    LifecycleEventType.SCORE_CHANGED: ScoreChanged,
+    LifecycleEventType.STAGE_CHANGED: StageChanged,
+    LifecycleEventType.TRANSITION_REFUSED: TransitionRefused,
+    LifecycleEventType.IDENTITY_LINKED: IdentityLinked,
+}
+"""The payload class of each lifecycle event type."""
+
+LIFECYCLE_TYPE_OF: Mapping[type[LifecycleData], LifecycleEventType] = {
+    cls: t for t, cls in LIFECYCLE_DATA_TYPES.items()
+}
+
+LIFECYCLE_VERSIONS: Mapping[LifecycleEventType, int] = {t: 1 for t in LifecycleEventType}
+"""The current version of each lifecycle event type."""
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    """One lifecycle event of one lead."""
+
+    event_id: str
+    lead_id: str
+    sequence: int
+    type: LifecycleEventType
+    version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    policy: PolicyRef
+    data: LifecycleData
+    interaction_id: str | None = None
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class LifecycleEventFields:
+    """The lifecycle envelope's own fields as they are validated and exported to JSON Schema."""
+
+    event_id: Id
+    lead_id: Id
+    sequence: Position
+    type: LifecycleEventType
+    version: int
+    occurred_at: Timestamp
+    recorded_at: Timestamp
+    policy: PolicyRef
+    data: dict[str, Any]
+    interaction_id: Id | None = None

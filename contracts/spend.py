@@ -1,0 +1,31 @@
+"""Spend: what a channel (and campaign) cost in a month, for cost per lead and CAC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, with_config
+
+from contracts.types import Amount, Currency, Id, Name
+from contracts.vocabulary import Channel
+
+SPEND_VERSION = 1
+"""The current version of the spend record."""
+
+Period = Annotated[str, Field(strict=True, pattern=r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$")]
+"""A calendar month, ``YYYY-MM``."""
+
+
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Money spent on a channel (and campaign) in one month; ``id`` makes re-sends idempotent."""
+
+    id: Id
+    version: int
+    channel: Channel
+    period: Period
+    amount: Amount
+    currency: Currency = "EUR"
+    campaign: Name | None = None

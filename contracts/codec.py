@@ -237,7 +237,7 @@ def decode_rejection(raw: bytes) -> Rejection:
             error=obj["error"],
             problems=tuple(Problem(**p) for p in obj["problems"]),
             original_base64=obj["original_base64"],
-            source=Source(**obj["source"]),
+            source=Source(**obj["source"]) if obj.get("source") else None,
             rejected_at=datetime.fromisoformat(obj["rejected_at"]),
             interaction_id=obj.get("interaction_id"),
             lead_id=obj.get("lead_id"),

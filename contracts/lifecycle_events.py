@@ -17,7 +17,6 @@ from pydantic import ConfigDict, with_config
 
 from contracts.types import (
     Amount,
-    Count,
     Currency,
     Fraction,
     Id,
@@ -126,11 +125,17 @@ class TransitionRefused:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class IdentityLinked:
-    """An anonymous id was linked to the lead; its earlier touches now count in the journey."""
+    """An anonymous id was linked to a lead.
+
+    On the lead's stream, ``touches`` are the visitor's earlier touches, which now count in the
+    lead's journey. On the visitor's own stream (lead id ``anon:<anonymous_id>``),
+    ``merged_into`` names the lead: the visitor is no longer a separate person in the pipeline,
+    and its later touches go to that lead.
+    """
 
     anonymous_id: Id
     touches: tuple[Touch, ...] = ()
-    touch_count: Count = 0
+    merged_into: Id | None = None
 
 
 LifecycleData = (

@@ -34,13 +34,17 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A rejected message with its original bytes, the error and where it came from."""
+    """A rejected message with its original bytes, the error and where it came from.
+
+    ``source`` is the Kafka position of invalid input; refusals are published by the relay
+    from the lead's history, where the original position is not kept, so theirs is None.
+    """
 
     kind: RejectionKind
     error: str
     problems: tuple[Problem, ...]
     original_base64: str
-    source: Source
+    source: Source | None
     rejected_at: datetime
     interaction_id: str | None = None
     lead_id: str | None = None
@@ -70,7 +74,7 @@ class Rejection:
         raw: bytes,
         *,
         reason: str,
-        source: Source,
+        source: Source | None,
         rejected_at: datetime,
         interaction_id: str,
         lead_id: str,

@@ -32,10 +32,10 @@ def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
 
 
 def read_pid(path: Path) -> int | None:
-    """The pid stored in ``path``, or None when the file is missing or garbled."""
+    """The pid on the first line of ``path``, or None when the file is missing or garbled."""
     try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        return int(path.read_text().split("\n", 1)[0].strip())
+    except (FileNotFoundError, PermissionError, ValueError):
         return None
 
 

@@ -1,9 +1,9 @@
 """A real single-node Apache Kafka broker (KRaft, broker and controller in one JVM) run locally.
 
 The broker is Apache Kafka's own code: its jars come from Maven Central through
-``kafka-pom.xml`` (copied once into ``CACHE_DIR/kafka/libs`` by ``mvn dependency:copy-dependencies``)
-and run on the ``java`` found on PATH (Java 17). Everything it writes lives in
-``DATA_DIR/kafka``::
+``kafka-pom.xml`` (copied once into ``CACHE_DIR/kafka/libs`` by
+``mvn dependency:copy-dependencies``) and run on the ``java`` found on PATH (Java 17).
+Everything it writes lives in ``DATA_DIR/kafka``::
 
     DATA_DIR/kafka/
         server.properties   generated on every start from the settings
@@ -16,8 +16,8 @@ and run on the ``java`` found on PATH (Java 17). Everything it writes lives in
 The controller's address is written into the metadata log when the storage is formatted, so a
 restart reuses the same ports and data directory and never formats again.
 
-When ``LEADFLOW_KAFKA_BOOTSTRAP_SERVERS`` is set nothing is fetched or started: :meth:`LocalKafka.start`
-only checks that the configured cluster answers a metadata request.
+When ``LEADFLOW_KAFKA_BOOTSTRAP_SERVERS`` is set nothing is fetched or started:
+:meth:`LocalKafka.start` only checks that the configured cluster answers a metadata request.
 """
 
 from __future__ import annotations
@@ -66,10 +66,13 @@ _JVM_OPTIONS = (
 )
 
 # Console only: the broker's stdout is already redirected to kafka.log. The request logger is
-# as noisy at INFO as Kafka's own configuration assumes, so it stays at WARN like there.
+# as noisy at INFO as Kafka's own configuration assumes, so it stays at WARN like there. Log4j's
+# own shutdown hook would stop logging while Kafka's hook is still shutting down (the log of a
+# SIGTERM would end mid-shutdown); the console appender flushes every line, so it is not needed.
 _LOG4J2 = """\
 status = warn
 name = leadflow-kafka
+shutdownHook = disable
 appender.stdout.type = Console
 appender.stdout.name = STDOUT
 appender.stdout.layout.type = PatternLayout
@@ -233,7 +236,9 @@ class LocalKafka:
             # Maven runs on a copy of the POM so that nothing (target/, ...) is ever written
             # into the installed package.
             pom = work / "pom.xml"
-            pom.write_bytes(resources.files(__package__).joinpath("kafka-pom.xml").read_bytes())
+            pom.write_bytes(
+                resources.files("leadflow.services").joinpath("kafka-pom.xml").read_bytes()
+            )
             _process.run(
                 [
                     "mvn",

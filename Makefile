@@ -1,0 +1,50 @@
+# leadflow's entry points. `make demo` runs the main job, `make test` the whole test suite;
+# both set everything up first (virtualenv from PyPI, Kafka's jars from Maven Central,
+# PostgreSQL from Debian's packages when missing).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+LEADFLOW := $(BIN)/leadflow
+
+.PHONY: setup demo test unit integration lint typecheck bench stop clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+	$(LEADFLOW) broker fetch
+
+demo: setup
+	$(LEADFLOW) demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit -q
+
+integration: setup
+	$(BIN)/pytest tests/integration tests/e2e -q
+
+test: setup lint typecheck
+	$(BIN)/pytest -q
+
+bench: setup
+	$(LEADFLOW) bench
+
+stop: $(VENV)/.installed
+	-$(LEADFLOW) broker stop
+	-$(LEADFLOW) postgres stop
+
+clean: stop
+	rm -rf .leadflow

@@ -1,0 +1,86 @@
+"""The ``leadflow`` command line: the one entry point for people and scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from leadflow.services.cli import broker_app, postgres_app
+from leadflow.settings import Settings
+
+app = typer.Typer(
+    help="leadflow: an event-sourced lead lifecycle engine on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+schema_app = typer.Typer(help="JSON Schema of every contract, for producers.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+app.add_typer(postgres_app, name="postgres")
+app.add_typer(schema_app, name="schema")
+
+out = Console()
+err = Console(stderr=True)
+
+
+@schema_app.command("export")
+def schema_export(
+    directory: Annotated[Path, typer.Argument(help="Directory to write the schemas into.")],
+) -> None:
+    """Write one JSON Schema file per interaction, lifecycle event and spend type."""
+    from contracts.schema import export_schemas  # noqa: PLC0415
+
+    written = export_schemas(directory)
+    out.print(f"wrote {len(written)} schemas to {escape(str(directory))}")
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSON-lines file, one interaction per line.")],
+    spend: Annotated[bool, typer.Option(help="The file holds spend records.")] = False,
+) -> None:
+    """Publish each line of FILE to the interactions (or spend) topic, byte for byte."""
+    from leadflow import wiring  # noqa: PLC0415
+    from streams.connection import ensure_topics  # noqa: PLC0415
+    from streams.publishing import publish_lines  # noqa: PLC0415
+
+    settings = Settings()
+    connection = wiring.kafka_connection(settings)
+    names = wiring.topics(settings)
+    topic = names.spend if spend else names.interactions
+
+    async def main() -> None:
+        await ensure_topics(connection, names.all(), settings.topic_partitions)
+        with file.open("rb") as lines:
+            result = await publish_lines(connection, topic, lines)
+        out.print(f"sent {result.sent} messages to {topic} ({result.keyless} without a key)")
+
+    asyncio.run(main())
+
+
+@app.command()
+def worker(
+    relay: Annotated[bool, typer.Option(help="Also run the relay to Kafka.")] = True,
+    lifecycle: Annotated[bool, typer.Option(help="Run the lifecycle consumer.")] = True,
+    group: Annotated[str, typer.Option(help="Consumer group id.")] = "leadflow-lifecycle",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the lifecycle worker (interactions -> event store) and the relay (-> Kafka)."""
+    from leadflow.runtime import WorkerOptions, run_until_signalled  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    run_until_signalled(Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group))
+
+
+def main() -> None:
+    """Entry point of the ``leadflow`` console script."""
+    app()

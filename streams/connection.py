@@ -1,0 +1,97 @@
+"""How leadflow connects to Kafka: one frozen description turned into client arguments.
+
+LeadflowKafkaError        a Kafka client failed; the message says what leadflow was doing
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+
+class LeadflowKafkaError(RuntimeError):
+    """A Kafka operation failed; raised from the client's own error."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConnection:
+    """Where Kafka is and how to authenticate; the composition root builds it from settings."""
+
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments every aiokafka client takes."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism or "SCRAM-SHA-512"
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(cafile=self.ssl_cafile)
+            if self.ssl_certfile:
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+            kwargs["ssl_context"] = context
+        return kwargs
+
+    def producer(self, **overrides: Any) -> AIOKafkaProducer:
+        """An idempotent producer (acks=all), batching for throughput."""
+        options: dict[str, Any] = {
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": 5,
+            "max_batch_size": 256 * 1024,
+            "compression_type": None,
+        }
+        options.update(overrides)
+        return AIOKafkaProducer(**self.client_kwargs(), **options)
+
+    def consumer(self, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
+        """A consumer that never commits by itself and reads from the start when it has no
+        position."""
+        options: dict[str, Any] = {
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_partition_fetch_bytes": 4 * 1024 * 1024,
+            "fetch_max_bytes": 16 * 1024 * 1024,
+        }
+        options.update(overrides)
+        return AIOKafkaConsumer(*topics, **self.client_kwargs(), **options)
+
+
+async def ensure_topics(
+    connection: KafkaConnection, names: tuple[str, ...], partitions: int
+) -> None:
+    """Create the topics that do not exist yet (replication factor 1 on a single node)."""
+    admin = AIOKafkaAdminClient(**connection.client_kwargs())
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            brokers = len((await admin.describe_cluster())["brokers"])
+            replication = min(3, brokers)
+            try:
+                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our check and our call
+    except KafkaError as exc:
+        raise LeadflowKafkaError(
+            f"could not create topics {names} on {connection.bootstrap_servers}: {exc!r}"
+        ) from exc
+    finally:
+        await admin.close()

@@ -1,0 +1,186 @@
+"""The lifecycle worker: interactions from Kafka into the event store, each effect exactly once.
+
+A batch of messages from one partition is decoded; the invalid ones go to the rejected topic
+(with their original bytes, the error and their position) *before* the batch is committed; then
+the valid ones are processed by the lifecycle in one event-store transaction that also records
+the partition's offset as an eventsourcing tracking record. On (re)assignment the worker seeks
+every partition to the offset after its last tracking record, so a crash at any point followed
+by a restart neither loses nor doubles an effect. (A crash between the dead-letter send and the
+commit can send a rejection twice; its ``source`` identifies the copy.)
+
+Why aiokafka rather than a faust agent: the position must come from the event store, per
+partition, at every rebalance, and the commit must be ours; faust commits offsets itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from contracts import (
+    DEFAULT_MAX_BYTES,
+    ContractError,
+    Interaction,
+    Rejection,
+    Source,
+    Topics,
+    decode_interaction,
+    encode,
+)
+from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
+from streams.connection import KafkaConnection, LeadflowKafkaError
+
+log = logging.getLogger(__name__)
+
+_CONFLICT_RETRIES = 8
+
+
+def tracking_name(tp: TopicPartition) -> str:
+    """The tracking-record name of a partition: ``topic:partition``."""
+    return f"{tp.topic}:{tp.partition}"
+
+
+@dataclass
+class WorkerCounts:
+    """What the worker has done since it started (for logs, progress and benchmarks)."""
+
+    messages: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    invalid: int = 0
+    batches: int = 0
+    conflicts: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcomes: Sequence[Outcome]) -> None:
+        """Count a batch's outcomes."""
+        for outcome in outcomes:
+            if outcome.status is OutcomeStatus.ACCEPTED:
+                self.accepted += 1
+            elif outcome.status is OutcomeStatus.DUPLICATE:
+                self.duplicates += 1
+            else:
+                self.refused += 1
+
+
+class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: LifecycleWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass  # every processed batch is already committed with its position
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._worker.seek_to_tracked(assigned)
+
+
+class LifecycleWorker:
+    """Consumes ``interactions`` and drives ``LeadLifecycle.process`` with tracking records."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        app: LeadLifecycle,
+        connection: KafkaConnection,
+        topics: Topics,
+        *,
+        group_id: str = "leadflow-lifecycle",
+        max_message_bytes: int = DEFAULT_MAX_BYTES,
+        max_batch: int = 2000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.connection = connection
+        self.topics = topics
+        self.group_id = group_id
+        self.max_message_bytes = max_message_bytes
+        self.max_batch = max_batch
+        self.clock = clock
+        self.on_committed = on_committed
+        self.counts = WorkerCounts()
+        self._consumer: Any = None
+
+    async def seek_to_tracked(self, partitions: list[TopicPartition]) -> None:
+        """Seek each partition to the offset after its last tracking record (or its start)."""
+        for tp in partitions:
+            last = await asyncio.to_thread(self.app.max_tracking_id, tracking_name(tp))
+            if last is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, last + 1)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; raise ``LeadflowKafkaError`` if Kafka fails."""
+        producer = self.connection.producer()
+        consumer = self.connection.consumer(group_id=self.group_id)
+        self._consumer = consumer
+        consumer.subscribe([self.topics.interactions], listener=_SeekToTrackedPositions(self))
+        try:
+            await producer.start()
+            await consumer.start()
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+                for tp, messages in batches.items():
+                    if messages:
+                        await self._handle(producer, tp, messages)
+                if batches:
+                    await consumer.commit(
+                        {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
+                    )
+        except KafkaError as exc:
+            raise LeadflowKafkaError(f"lifecycle worker: {exc!r}") from exc
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _handle(self, producer: Any, tp: TopicPartition, messages: list[Any]) -> None:
+        valid: list[tuple[int, Interaction]] = []
+        sends = []
+        now = self.clock()
+        for message in messages:
+            raw = message.value if message.value is not None else b""
+            try:
+                valid.append((message.offset, decode_interaction(raw, self.max_message_bytes)))
+            except ContractError as error:
+                self.counts.invalid += 1
+                source = Source(tp.topic, tp.partition, message.offset)
+                rejection = Rejection.invalid(raw, error, source, now)
+                sends.append(
+                    await producer.send(self.topics.rejected, encode(rejection), key=message.key)
+                )
+        # The dead letters are on the broker before the batch's position is committed.
+        for delivery in sends:
+            await delivery
+        outcomes = await asyncio.to_thread(
+            self._process, tracking_name(tp), valid, messages[-1].offset
+        )
+        self.counts.messages += len(messages)
+        self.counts.batches += 1
+        self.counts.add(outcomes)
+        if self.on_committed is not None:
+            self.on_committed()
+
+    def _process(
+        self, name: str, valid: list[tuple[int, Interaction]], last_offset: int
+    ) -> list[Outcome]:
+        for _attempt in range(_CONFLICT_RETRIES):
+            done = self.app.max_tracking_id(name)
+            if done is not None and done >= last_offset:
+                return []  # another worker committed this batch during a rebalance
+            todo = [i for offset, i in valid if done is None or offset > done]
+            try:
+                return self.app.process(todo, Tracking(name, last_offset))
+            except IntegrityError:
+                # A lead written concurrently by another partition's worker (a merged
+                # visitor), or this partition by a worker that owned it a moment ago.
+                self.counts.conflicts += 1
+        raise LeadflowKafkaError(f"{name}: gave up after {_CONFLICT_RETRIES} write conflicts")

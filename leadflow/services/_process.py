@@ -46,7 +46,9 @@ def _reap(pid: int) -> None:
 
 
 def pid_alive(pid: int, marker: str | None = None) -> bool:
-    """True when ``pid`` runs (not a zombie) and, if given, its command line contains ``marker``.
+    """True when ``pid`` runs and, if given, its command line contains ``marker``.
+
+    A zombie counts as dead once its last thread is gone (its sockets are closed then).
 
     The marker guards against a stale pid file whose pid the kernel has since given to another
     program.
@@ -60,8 +62,20 @@ def pid_alive(pid: int, marker: str | None = None) -> bool:
     # The state follows the parenthesised command name, which may itself contain spaces.
     state = stat.rsplit(")", 1)[1].split()[0]
     if state in ("Z", "X"):
-        return False
+        # Its command line went with its main thread, so the marker cannot be checked; that a
+        # stale pid file names some other dying process is too unlikely to matter.
+        return _other_threads_alive(pid)
     return marker is None or marker in cmdline
+
+
+def _other_threads_alive(pid: int) -> bool:
+    # A multi-threaded process (a JVM) killed by a signal shows its main thread as a zombie while
+    # the other threads are still being torn down, and its sockets stay open until the last one
+    # is gone: it is only dead once no other thread is listed.
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
 
 
 def wait_for_exit(pid: int, marker: str | None, timeout: float) -> bool:

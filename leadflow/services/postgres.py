@@ -396,7 +396,7 @@ class LocalPostgres:
         # postmaster.pid's first line is the server's pid; the file outlives a crash, hence the
         # liveness check.
         pid = _process.read_pid(self._pgdata / "postmaster.pid")
-        if pid is not None and _process.pid_alive(pid, "postgres"):
+        if pid is not None and _process.pid_alive(pid, str(self._pgdata)):
             return pid
         return None
 

@@ -4,6 +4,8 @@ crashes, and a PostgreSQL that accepts leadflow's role and hands out fresh datab
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -174,6 +176,18 @@ def test_a_broker_that_cannot_bind_fails_with_its_log(tmp_path: Path) -> None:
             kafka.start(timeout=30)
 
 
+def test_a_configured_cluster_is_only_checked(kafka_bootstrap: str, tmp_path: Path) -> None:
+    configured = LocalKafka(Settings(kafka_bootstrap_servers=kafka_bootstrap, data_dir=tmp_path))
+    (closed_port,) = _free_ports(1)
+    unreachable = LocalKafka(Settings(kafka_bootstrap_servers=f"127.0.0.1:{closed_port}"))
+
+    assert configured.start(timeout=10) == kafka_bootstrap
+    assert configured.status().ready
+    assert not (tmp_path / "kafka").exists()  # nothing was written, nothing was started
+    with pytest.raises(ServiceError, match="did not answer"):
+        unreachable.start(timeout=5)
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 
@@ -217,6 +231,30 @@ def test_a_fresh_database_is_empty_and_separate(postgres_dsn: str, fresh_postgre
     assert tables == (0,)
     with psycopg.connect(postgres_dsn) as conn:
         assert conn.execute("SELECT to_regclass('public.leads')").fetchone() == (None,)
+
+
+def test_a_configured_dsn_is_only_checked(postgres_dsn: str) -> None:
+    (closed_port,) = _free_ports(1)
+    bad_dsn = f"postgresql://leadflow:leadflow@127.0.0.1:{closed_port}/leadflow"
+
+    assert LocalPostgres(Settings(postgres_dsn=postgres_dsn)).start() == postgres_dsn
+    with pytest.raises(ServiceError, match="did not accept a connection"):
+        LocalPostgres(Settings(postgres_dsn=bad_dsn)).start()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fallback exists for root only")
+def test_a_data_dir_postgres_cannot_reach_falls_back_to_var_tmp(tmp_path: Path) -> None:
+    # pytest's base temporary directory is mode 700 and root's: the postgres user cannot enter.
+    (port,) = _free_ports(1)
+    postgres = LocalPostgres(Settings(data_dir=tmp_path / "data", postgres_port=port))
+    try:
+        dsn = postgres.start()
+        assert postgres.status().cluster_dir == Path(f"/var/tmp/leadflow-postgres-{port}")
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("leadflow",)
+    finally:
+        postgres.stop()
+        shutil.rmtree(f"/var/tmp/leadflow-postgres-{port}", ignore_errors=True)
 
 
 def test_a_database_name_must_be_a_plain_identifier() -> None:

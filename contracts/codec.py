@@ -6,17 +6,18 @@ problem with its field path, what was expected and what came. Older versions are
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from contracts.errors import ContractError, Problem
+from contracts.errors import ContractError, Problem, shown
 from contracts.interactions import (
     CURRENT_VERSIONS,
     DATA_TYPES,
+    RENAMED,
     UPCASTERS,
     Interaction,
     InteractionData,
@@ -29,7 +30,7 @@ from contracts.lifecycle_events import (
     LifecycleEvent,
     LifecycleEventFields,
 )
-from contracts.rejections import Rejection, RejectionKind, Source
+from contracts.rejections import Rejection
 from contracts.spend import SPEND_VERSION, Spend
 from contracts.vocabulary import InteractionType, LifecycleEventType
 
@@ -37,7 +38,8 @@ DEFAULT_MAX_BYTES = 64 * 1024
 """The largest message accepted unless the settings say otherwise (64 KiB)."""
 
 _T = TypeVar("_T")
-_GOT_LIMIT = 80
+_MISSING: Any = object()
+"""Stands for a field the message does not have (as opposed to one that is null)."""
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -52,12 +54,18 @@ def adapter(cls: type[_T]) -> TypeAdapter[_T]:
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = orjson.dumps(value, default=str).decode() if value is not None else "null"
-    return text if len(text) <= _GOT_LIMIT else text[: _GOT_LIMIT - 3] + "..."
+    return "nothing" if value is _MISSING else shown(value)
+
+
+_FILLERS = (
+    "Value error, ",
+    "Input should be ",
+    "Input should ",
+    "String should ",
+    "Value should ",
+    "Tuple should ",
+    "List should ",
+)
 
 
 def _problems(error: ValidationError, prefix: str = "") -> list[Problem]:
@@ -67,19 +75,21 @@ def _problems(error: ValidationError, prefix: str = "") -> list[Problem]:
         kind, msg = item["type"], item["msg"]
         if kind in ("missing", "missing_argument"):
             expected, got = "a value (required)", "nothing"
-        elif kind == "unexpected_keyword_argument":
+        elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
             expected, got = "no such field", _shown(item["input"])
         else:
-            for filler in (
-                "Value error, ",
-                "Input should be ",
-                "Input should ",
-                "String should ",
-                "Value should ",
-                "Tuple should ",
-                "List should ",
-            ):
+            for filler in _FILLERS:
                 msg = msg.removeprefix(filler)
+            if kind == "enum":
+                msg = "one of " + msg
+            elif kind in ("string_too_short", "string_too_long"):
+                msg = "a string of " + msg.removeprefix("have ")
+            elif kind == "string_pattern_mismatch":
+                msg = "a string matching " + msg.removeprefix("match pattern ")
+            elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+                msg = "a number " + msg
+            elif kind.startswith("datetime_"):
+                msg = "a real date and time (" + msg.split(", ", 1)[-1] + ")"
             expected = msg.split(", got ")[0]
             got = _shown(item["input"])
         problems.append(Problem(path=path, expected=expected, got=got))
@@ -105,37 +115,56 @@ def load_object(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any
     return obj
 
 
+def _version(obj: Mapping[str, Any], problems: list[Problem]) -> int | None:
+    version = obj.get("version", _MISSING)
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)  # JSON has one number type: 2.0 is 2 (see types._json_integer)
+    if not isinstance(version, int) or isinstance(version, bool):
+        problems.append(Problem("version", "an integer", _shown(version)))
+        return None
+    return version
+
+
 def _type_and_version(
     obj: Mapping[str, Any],
     types: type[InteractionType] | type[LifecycleEventType],
     versions: Mapping[Any, int],
-) -> tuple[Any, int]:
-    problems = []
-    kind = obj.get("type")
-    try:
-        parsed = types(kind) if isinstance(kind, str) else None
-    except ValueError:
-        parsed = None
+    problems: list[Problem],
+) -> tuple[Any, int | None]:
+    kind = obj.get("type", _MISSING)
+    parsed = None
+    if isinstance(kind, str):
+        with contextlib.suppress(ValueError):
+            parsed = types(kind)
     if parsed is None:
         names = ", ".join(t.value for t in types)
         problems.append(Problem("type", f"one of {names}", _shown(kind)))
-        parsed = None
-    version = obj.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        problems.append(Problem("version", "an integer", _shown(version)))
-    elif parsed is not None and not 1 <= version <= versions[parsed]:
-        problems.append(
-            Problem("version", f"1 to {versions[parsed]} for {parsed.value}", str(version))
-        )
-    if problems:
-        raise ContractError(problems)
-    assert isinstance(version, int)
+    version = _version(obj, problems)
+    if version is not None and parsed is not None and not 1 <= version <= versions[parsed]:
+        expected = f"1 to {versions[parsed]} for {parsed.value}"
+        if versions[parsed] == 1:
+            expected = f"1 for {parsed.value}"
+        problems.append(Problem("version", expected, str(version)))
+        version = None
     return parsed, version
+
+
+def _validate_envelope(
+    cls: type[_T], obj: Mapping[str, Any], replaced: Mapping[str, Any], problems: list[Problem]
+) -> _T | None:
+    # type, version and data are checked on their own; valid stand-ins let pydantic report the
+    # envelope's other fields in the same pass.
+    try:
+        return adapter(cls).validate_python({**obj, **replaced, "data": {}})
+    except ValidationError as exc:
+        problems.extend(_problems(exc))
+        return None
 
 
 def _validate_data(cls: type[_T], data: Any, problems: list[Problem]) -> _T | None:
     if not isinstance(data, dict):
-        problems.append(Problem("data", "a JSON object", _shown(data)))
+        expected = "a value (required)" if data is _MISSING else "a JSON object"
+        problems.append(Problem("data", expected, _shown(data)))
         return None
     try:
         return adapter(cls).validate_python(data)
@@ -144,25 +173,64 @@ def _validate_data(cls: type[_T], data: Any, problems: list[Problem]) -> _T | No
         return None
 
 
-def interaction_from_object(obj: dict[str, Any]) -> Interaction:
-    """Validate a parsed JSON object as an interaction, upcasting older versions."""
-    kind, version = _type_and_version(obj, InteractionType, CURRENT_VERSIONS)
-    data = obj.get("data")
+def _upcast(
+    kind: InteractionType, version: int, data: dict[str, Any], problems: list[Problem]
+) -> dict[str, Any] | None:
+    """``data`` upcast to the current version, or None after adding what was wrong with it."""
     for step in range(version, CURRENT_VERSIONS[kind]):
-        if isinstance(data, dict):
+        try:
             data = UPCASTERS[(kind, step)](data)
+        except ContractError as exc:
+            problems.extend(
+                Problem(f"data.{p.path}" if p.path else "data", p.expected, p.got)
+                for p in exc.problems
+            )
+            return None
+    return data
+
+
+def _as_written(kind: InteractionType, version: int, problem: Problem) -> Problem:
+    """A problem found after upcasting, with its path naming the field of the version sent."""
+    head, _, rest = problem.path.partition(".")
+    if head != "data" or not rest:
+        return problem
+    field, dot, tail = rest.partition(".")
+    for step in reversed(range(version, CURRENT_VERSIONS[kind])):
+        field = RENAMED.get((kind, step), {}).get(field, field)
+    return Problem(f"data.{field}{dot}{tail}", problem.expected, problem.got)
+
+
+def interaction_from_object(obj: dict[str, Any]) -> Interaction:
+    """Validate a parsed JSON object as an interaction, upcasting older versions.
+
+    Raises ``ContractError`` listing every problem found: the envelope's fields, the type and
+    version, and the data's fields (named as the version sent names them).
+    """
     problems: list[Problem] = []
-    envelope = None
-    try:
-        envelope = adapter(InteractionFields).validate_python(
-            {**obj, "version": CURRENT_VERSIONS[kind], "data": {}}
-        )
-    except ValidationError as exc:
-        problems.extend(p for p in _problems(exc) if p.path != "data")
-    payload: InteractionData | None = _validate_data(DATA_TYPES[kind], data, problems)
+    kind, version = _type_and_version(obj, InteractionType, CURRENT_VERSIONS, problems)
+    stand_in = kind or InteractionType.PAGE_VIEWED
+    envelope = _validate_envelope(
+        InteractionFields,
+        obj,
+        {"type": stand_in, "version": CURRENT_VERSIONS[stand_in]},
+        problems,
+    )
+    payload: InteractionData | None = None
+    data = obj.get("data", _MISSING)
+    if kind is not None and version is not None:
+        found: list[Problem] = []
+        if isinstance(data, dict):
+            data = _upcast(kind, version, data, found)
+        if not found:  # an upcaster that found a problem leaves nothing to validate
+            payload = _validate_data(DATA_TYPES[kind], data, found)
+        problems.extend(_as_written(kind, version, p) for p in found)
+    elif not isinstance(data, dict):
+        _validate_data(dict, data, problems)
     if obj.get("lead_id") is None and obj.get("anonymous_id") is None:
-        problems.append(Problem("lead_id", "lead_id or anonymous_id (one at least)", "null"))
-    if problems or envelope is None or payload is None:
+        problems.append(
+            Problem("lead_id", "lead_id or anonymous_id (one at least)", "neither of them")
+        )
+    if problems or envelope is None or payload is None or kind is None:
         raise ContractError(problems)
     return Interaction(
         id=envelope.id,
@@ -178,7 +246,7 @@ def interaction_from_object(obj: dict[str, Any]) -> Interaction:
 
 
 def decode_interaction(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Interaction:
-    """Decode and validate one interaction message."""
+    """Decode and validate one interaction message (see ``interaction_from_object``)."""
     return interaction_from_object(load_object(raw, max_bytes))
 
 
@@ -188,26 +256,31 @@ def encode(value: Interaction | LifecycleEvent | Spend | Rejection) -> bytes:
 
 
 def decode_lifecycle_event(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> LifecycleEvent:
-    """Decode and validate one lifecycle event message."""
+    """Decode and validate one lifecycle event message, listing every problem found."""
     obj = load_object(raw, max_bytes)
-    kind, _version = _type_and_version(obj, LifecycleEventType, LIFECYCLE_VERSIONS)
     problems: list[Problem] = []
-    envelope = None
-    try:
-        envelope = adapter(LifecycleEventFields).validate_python({**obj, "data": {}})
-    except ValidationError as exc:
-        problems.extend(p for p in _problems(exc) if p.path != "data")
-    payload: LifecycleData | None = _validate_data(
-        LIFECYCLE_DATA_TYPES[kind], obj.get("data"), problems
+    kind, version = _type_and_version(obj, LifecycleEventType, LIFECYCLE_VERSIONS, problems)
+    stand_in = kind or LifecycleEventType.LEAD_CREATED
+    envelope = _validate_envelope(
+        LifecycleEventFields,
+        obj,
+        {"type": stand_in, "version": LIFECYCLE_VERSIONS[stand_in]},
+        problems,
     )
-    if problems or envelope is None or payload is None:
+    data = obj.get("data", _MISSING)
+    payload: LifecycleData | None = None
+    if kind is not None and version is not None:
+        payload = _validate_data(LIFECYCLE_DATA_TYPES[kind], data, problems)
+    elif not isinstance(data, dict):
+        _validate_data(dict, data, problems)
+    if problems or envelope is None or payload is None or kind is None or version is None:
         raise ContractError(problems)
     return LifecycleEvent(
         event_id=envelope.event_id,
         lead_id=envelope.lead_id,
         sequence=envelope.sequence,
         type=kind,
-        version=envelope.version,
+        version=version,
         occurred_at=envelope.occurred_at,
         recorded_at=envelope.recorded_at,
         policy=envelope.policy,
@@ -217,30 +290,29 @@ def decode_lifecycle_event(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Li
 
 
 def decode_spend(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Spend:
-    """Decode and validate one spend record."""
+    """Decode and validate one spend record, listing every problem found."""
     obj = load_object(raw, max_bytes)
-    version = obj.get("version")
-    if version != SPEND_VERSION:
-        raise ContractError([Problem("version", str(SPEND_VERSION), _shown(version))])
+    problems: list[Problem] = []
+    version = _version(obj, problems)
+    if version is not None and version != SPEND_VERSION:
+        problems.append(Problem("version", str(SPEND_VERSION), str(version)))
+    spend = None
     try:
-        return adapter(Spend).validate_python(obj)
+        spend = adapter(Spend).validate_python({**obj, "version": SPEND_VERSION})
+    except ValidationError as exc:
+        problems.extend(_problems(exc))
+    if problems or spend is None:
+        raise ContractError(problems)
+    return spend
+
+
+def decode_rejection(raw: bytes, max_bytes: int = 1 << 30) -> Rejection:
+    """Decode a rejection read back from the rejected topic.
+
+    The limit is generous: a rejection carries the (possibly oversized) original message.
+    """
+    obj = load_object(raw, max_bytes)
+    try:
+        return adapter(Rejection).validate_python(obj)
     except ValidationError as exc:
         raise ContractError(_problems(exc)) from None
-
-
-def decode_rejection(raw: bytes) -> Rejection:
-    """Decode a rejection read back from the rejected topic."""
-    obj = load_object(raw, max_bytes=1 << 30)
-    try:
-        return Rejection(
-            kind=RejectionKind(obj["kind"]),
-            error=obj["error"],
-            problems=tuple(Problem(**p) for p in obj["problems"]),
-            original_base64=obj["original_base64"],
-            source=Source(**obj["source"]) if obj.get("source") else None,
-            rejected_at=datetime.fromisoformat(obj["rejected_at"]),
-            interaction_id=obj.get("interaction_id"),
-            lead_id=obj.get("lead_id"),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ContractError([Problem("", "a rejection record", str(exc))]) from None

@@ -10,6 +10,11 @@ its messages in one round.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+_SHOWN_LIMIT = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +36,13 @@ class ContractError(ValueError):
     def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
         super().__init__("; ".join(str(p) for p in self.problems) or "invalid message")
+
+
+def shown(value: Any) -> str:
+    """How a problem shows the value it got: JSON, shortened; objects and arrays by kind only."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "an array"
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= _SHOWN_LIMIT else text[: _SHOWN_LIMIT - 3] + "..."

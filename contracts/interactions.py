@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ConfigDict, with_config
 
+from contracts.errors import ContractError, Problem, shown
 from contracts.types import (
     Amount,
     Count,
@@ -25,6 +26,7 @@ from contracts.types import (
     Text,
     Timestamp,
     Url,
+    Version,
 )
 from contracts.vocabulary import (
     CallDirection,
@@ -252,29 +254,41 @@ DATA_TYPES: Mapping[InteractionType, type[InteractionData]] = {
 def _form_submitted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 had ``form`` and a single ``name``; v2 has ``form_kind`` and first and last names.
 
-    The name splits at its first space ("Ada King Lovelace" -> "Ada", "King Lovelace"); a name
-    without a space is a first name.
+    The name splits at its first run of white space ("Ada King Lovelace" -> "Ada",
+    "King Lovelace"); a one-word name is a first name, a blank one is no name.
     """
     upcast = dict(data)
     if "form" in upcast:
         upcast["form_kind"] = upcast.pop("form")
     name = upcast.pop("name", None)
-    if isinstance(name, str) and name.strip():
-        first, _, last = name.strip().partition(" ")
-        upcast["first_name"] = first
-        if last.strip():
-            upcast["last_name"] = last.strip()
-    elif name is not None:
-        upcast["name"] = name  # let validation name the bad field instead of dropping it
+    if name is not None and not isinstance(name, str):
+        raise ContractError([Problem("name", "a string", shown(name))])
+    words = name.split(maxsplit=1) if name else []
+    if words:
+        upcast["first_name"] = words[0]
+    if len(words) > 1:
+        upcast["last_name"] = words[1].strip()
     return upcast
 
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+"""Turns one version's ``data`` into the next version's; raises ``ContractError`` (with paths
+inside ``data``) for what the older version itself got wrong."""
 
 UPCASTERS: Mapping[tuple[InteractionType, int], Upcaster] = {
     (InteractionType.FORM_SUBMITTED, 1): _form_submitted_v1_to_v2,
 }
 """``(type, version) -> function`` turning that version's ``data`` into the next version's."""
+
+RENAMED: Mapping[tuple[InteractionType, int], Mapping[str, str]] = {
+    (InteractionType.FORM_SUBMITTED, 1): {
+        "form_kind": "form",
+        "first_name": "name",
+        "last_name": "name",
+    },
+}
+"""``(type, version) -> {next version's field: this version's field}``, so that a problem in an
+upcast message names the field its producer actually wrote."""
 
 CURRENT_VERSIONS: Mapping[InteractionType, int] = {
     t: 1 + sum(1 for (ut, _v) in UPCASTERS if ut is t) for t in InteractionType
@@ -328,7 +342,7 @@ class InteractionFields:
 
     id: Id
     type: InteractionType
-    version: int
+    version: Version
     occurred_at: Timestamp
     channel: Channel
     data: dict[str, Any]

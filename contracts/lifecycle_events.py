@@ -18,12 +18,15 @@ from pydantic import ConfigDict, with_config
 from contracts.types import (
     Amount,
     Currency,
+    Flag,
     Fraction,
     Id,
     Name,
+    Number,
     Position,
     Text,
     Timestamp,
+    Version,
 )
 from contracts.vocabulary import (
     Channel,
@@ -66,7 +69,7 @@ class LeadCreated:
     stage: Stage
     channel: Channel
     campaign: Name | None = None
-    anonymous: bool = False
+    anonymous: Flag = False
 
 
 @with_config(_STRICT)
@@ -78,7 +81,7 @@ class InteractionRecorded:
     channel: Channel
     campaign: Name | None = None
     form_kind: FormKind | None = None
-    sales_touch: bool = False
+    sales_touch: Flag = False
 
 
 @with_config(_STRICT)
@@ -86,10 +89,10 @@ class InteractionRecorded:
 class ScoreChanged:
     """The lead's score changed: ``rule`` says which scoring rule, the totals say where it is."""
 
-    previous_score: float
-    score: float
-    fit: float
-    engagement: float
+    previous_score: Number
+    score: Number
+    fit: Number
+    engagement: Number
     temperature: Temperature
     previous_temperature: Temperature
     rule: Name
@@ -190,7 +193,7 @@ class LifecycleEventFields:
     lead_id: Id
     sequence: Position
     type: LifecycleEventType
-    version: int
+    version: Version
     occurred_at: Timestamp
     recorded_at: Timestamp
     policy: PolicyRef

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from contracts.errors import ContractError, Problem
+from contracts.types import Timestamp
 
 
 class RejectionKind(StrEnum):
@@ -45,7 +46,7 @@ class Rejection:
     problems: tuple[Problem, ...]
     original_base64: str
     source: Source | None
-    rejected_at: datetime
+    rejected_at: Timestamp
     interaction_id: str | None = None
     lead_id: str | None = None
 

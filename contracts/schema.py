@@ -2,12 +2,18 @@
 
 One schema per interaction type at its current version, one per lifecycle event type, and one
 for the spend record. Each is exactly what the decoder accepts, apart from limits that JSON
-Schema cannot state (the message size).
+Schema cannot state (the message size) and the calendar check of a timestamp (2024-02-30),
+which only a validator that checks ``format: date-time`` makes. ``export_schemas`` writes them
+as files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from contracts.codec import adapter
 from contracts.interactions import CURRENT_VERSIONS, DATA_TYPES, InteractionFields
@@ -66,3 +72,30 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "title": f"spend.v{SPEND_VERSION}",
     }
     return schemas
+
+
+def export_schemas(
+    directory: Path, schemas: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Path]:
+    """Write one pretty, key-sorted JSON file per schema into ``directory``; return their paths.
+
+    ``schemas`` defaults to ``all_schemas()``. The directory is created if missing. Nothing is
+    written unless every file lands inside the directory once paths are resolved (a name with
+    ``..`` or a separator, or an existing symlink pointing elsewhere, raises ``ValueError``).
+    Existing files of the same names are replaced.
+    """
+    chosen = all_schemas() if schemas is None else schemas
+    root = Path(directory).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    targets: list[tuple[Path, bytes]] = []
+    for name, schema in chosen.items():
+        target = (root / name).resolve()
+        if target.parent != root:
+            raise ValueError(f"schema file {name!r} would be written outside {root}")
+        text = orjson.dumps(
+            schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+        )
+        targets.append((target, text))
+    for target, text in targets:
+        target.write_bytes(text)
+    return [target for target, _ in targets]

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, with_config
 
-from contracts.types import Amount, Currency, Id, Name
+from contracts.types import Amount, Currency, Id, Name, Version
 from contracts.vocabulary import Channel
 
 SPEND_VERSION = 1
 """The current version of the spend record."""
 
-Period = Annotated[str, Field(strict=True, pattern=r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$")]
+Period = Annotated[str, Field(strict=True, pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$")]
 """A calendar month, ``YYYY-MM``."""
 
 
@@ -23,7 +23,7 @@ class Spend:
     """Money spent on a channel (and campaign) in one month; ``id`` makes re-sends idempotent."""
 
     id: Id
-    version: int
+    version: Version
     channel: Channel
     period: Period
     amount: Amount

@@ -6,7 +6,8 @@ exports into JSON Schema; in Python code they are plain ``str``, ``float`` and `
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictInt
@@ -14,28 +15,70 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Stri
 _EARLIEST_YEAR = 1970
 _LATEST_YEAR = 2200
 
+# RFC 3339 section 5.6 date-time with an upper-case "T" and "Z" (as JSON Schema's date-time
+# format checkers require): full date, full time with seconds, optional fraction, and a "Z" or
+# "+hh:mm" offset. pydantic alone would also take a space or "_" for the "T", no seconds,
+# "+hhmm" offsets and epoch seconds in a string; producers in other languages validate against
+# the exported schema, so the decoder accepts exactly what that states. [0-9], not \d, which
+# matches other scripts' digits too.
+_DATE_TIME = (
+    r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]+)?"
+)
+_OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+_RFC3339 = re.compile(r"[0-9]{4}" + _DATE_TIME + _OFFSET)
+_WITHOUT_OFFSET = re.compile(r"[0-9]{4}" + _DATE_TIME)
+TIMESTAMP_PATTERN = r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)" + _DATE_TIME + _OFFSET + "$"
+"""The exported schema's pattern of a timestamp: RFC 3339 with an offset, years 1970 to 2200."""
+
+MAX_INT = 2**53 - 1
+"""The largest whole number on the wire: the largest every JSON implementation holds exactly."""
+
 
 def _timestamp_text(value: Any) -> Any:
     # JSON has no time type: refuse numbers (epoch seconds or millis are ambiguous) before
     # pydantic's lax parsing would accept them.
-    if not isinstance(value, str | datetime):
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
         raise ValueError(f"an RFC 3339 timestamp string, got {type(value).__name__}")
+    if _WITHOUT_OFFSET.fullmatch(value):
+        raise ValueError("an RFC 3339 timestamp with a time-zone offset (Z or +hh:mm)")
+    if not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 timestamp (2024-05-01T09:30:00Z or ...+02:00)")
     return value
 
 
-def _plausible_year(value: datetime) -> datetime:
+def _normalised(value: datetime) -> datetime:
     if not _EARLIEST_YEAR <= value.year <= _LATEST_YEAR:
         raise ValueError(f"a year between {_EARLIEST_YEAR} and {_LATEST_YEAR}, got {value.year}")
+    # pydantic gives its own TzInfo class; hand out the standard library's fixed offsets so
+    # decoded values compare, hash, pickle and print like the ones Python code builds.
+    offset = value.utcoffset()
+    if offset is None:  # AwareDatetime has refused naive values already
+        raise ValueError("a time-zone offset")
+    zone = UTC if not offset else timezone(offset)
+    return value if value.tzinfo is zone else value.replace(tzinfo=zone)
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON has one number type: 3.0 is the same number as 3 (and JSON Schema's "integer"
+    # accepts it), so a whole float is taken as that integer; 3.5 and "3" are still refused.
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+        return int(value)
     return value
 
 
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_timestamp_text),
-    AfterValidator(_plausible_year),
-    Field(json_schema_extra={"pattern": r"(Z|z|[+-]\d{2}:\d{2})$"}),
+    AfterValidator(_normalised),
+    Field(json_schema_extra={"pattern": TIMESTAMP_PATTERN}),
 ]
-"""An RFC 3339 timestamp with a time-zone offset (``Z`` or ``+hh:mm``), years 1970 to 2200."""
+"""An RFC 3339 timestamp with a time-zone offset (``Z`` or ``+hh:mm``), years 1970 to 2200.
+
+Decoded values carry ``datetime.timezone`` offsets (``timezone.utc`` for ``Z``).
+"""
 
 Id = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 """A non-empty identifier of at most 200 characters."""
@@ -58,14 +101,17 @@ Currency = Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
 Fraction = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 """A share between 0 and 1 (a margin of 40 % is 0.4)."""
 
-Count = Annotated[int, Field(strict=True, ge=0)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT), BeforeValidator(_json_integer)]
 """A non-negative whole number."""
 
-Position = Annotated[int, Field(strict=True, ge=1)]
+Position = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(_json_integer)]
 """A 1-based position in a stream."""
 
-Version = Annotated[int, Field(strict=True, ge=1)]
+Version = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(_json_integer)]
 """A schema version (1, 2, ...)."""
 
 Flag = StrictBool
 Int = StrictInt
+
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A finite number, whole or not (a score)."""

@@ -22,9 +22,6 @@ from leadflow.services.cli import broker_app, postgres_app
 from leadflow.services.kafka import KAFKA_VERSION
 from leadflow.settings import Settings
 
-# Until tests/conftest.py lists the plugin, this module loads it itself (loading twice is a no-op).
-pytest_plugins = ["tests.services_fixtures"]
-
 pytestmark = pytest.mark.integration
 
 

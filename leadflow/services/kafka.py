@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 from leadflow.services import _process
 from leadflow.services.errors import ServiceError
-from leadflow.settings import SecurityProtocol, Settings
+from leadflow.settings import Settings
 
 #: The Apache Kafka version ``kafka-pom.xml`` resolves (its ``kafka.version`` property).
 KAFKA_VERSION = "4.1.1"
@@ -138,23 +138,10 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
     Pass them with ``bootstrap_servers=settings.bootstrap_servers`` to any aiokafka client.
     """
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol.value}
-    if settings.kafka_security_protocol in (
-        SecurityProtocol.SASL_PLAINTEXT,
-        SecurityProtocol.SASL_SSL,
-    ):
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
-        from aiokafka.helpers import create_ssl_context  # noqa: PLC0415  (heavy, needed rarely)
+    from leadflow.wiring import kafka_connection  # noqa: PLC0415  (imports aiokafka)
 
-        options["ssl_context"] = create_ssl_context(
-            cafile=settings.kafka_ssl_cafile,
-            certfile=settings.kafka_ssl_certfile,
-            keyfile=settings.kafka_ssl_keyfile,
-        )
+    options = kafka_connection(settings).client_kwargs()
+    del options["bootstrap_servers"]
     return options
 
 

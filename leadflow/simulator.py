@@ -1,0 +1,1391 @@
+"""A deterministic simulator of B2B lead-generation traffic, for demos, load and tests.
+
+``simulate(SimulationConfig(leads=5_000))`` returns the interaction stream that upstream systems
+(website tracking, ad platforms, forms, telephony, email tools, the CRM) would publish for that
+many identified people, plus the monthly spend per channel. The same config gives the same
+bytes: every draw comes from ``random.Random`` seeded by the config, never from the clock.
+
+What the stream contains, per identified person (a *lead* below, whatever stage it reaches):
+
+- anonymous touches first (``page_viewed``, ``ad_clicked`` with only an ``anonymous_id``), over
+  up to five weeks and several channels, until a form or an inbound call carries both the
+  ``anonymous_id`` and the ``lead_id`` and so links them; also visitors who never identify;
+- one of six journeys (``JourneyKind``): content downloads and newsletters that stay cold and
+  are nurtured by email; demo and quote requests that go fast; nurtured leads that warm up and
+  request a demo weeks later; bursts of engagement that a score may promote to MQL; referrals
+  that sales accepts at once; outbound prospects worked by sales;
+- sales follow-up with response times (about 15 % of demo requests wait more than 24 hours
+  for the first sales touch), meetings, ``qualification_recorded`` (need, budget, authority,
+  timing, accepted or not), ``opportunity_opened`` with an amount (2,000 to 50,000 EUR,
+  lognormal), ``deal_won`` with amount and margin (0.3 to 0.6) or ``deal_lost`` with a reason,
+  ``disqualified`` with a reason and a few ``recycled``.
+
+Channels differ in volume, intent and conversion: referral converts best, then direct, paid
+search and events; paid and organic social convert worst. Of 100 identified leads about 40
+reach MQL, 10 an opportunity and 3 become customers (see ``Simulation.funnel``).
+
+Every lead's lifecycle moves are legal under the ``b2b_saas`` policy as DESIGN.md describes it:
+a qualification is recorded only after a demo or quote request (or for a referral, which sales
+may accept at once: lead -> sql), an opportunity only after an accepted qualification, a deal
+is won or lost only after its opportunity, nothing follows a win or a disqualification, and a
+lead is recycled only after sales declined it or its deal was lost. The stream ends at
+``start + days``: journeys still under way then are cut there, as a live system would see them.
+
+On request (``noise``) bad and duplicate lines are interleaved in ``Simulation.lines()``:
+malformed JSON, unknown types, wrong field types, time-zone-less timestamps, negative amounts,
+exact duplicates of earlier interactions, and a few valid but illegal moves (a deal won without
+an opportunity) that the lifecycle must refuse. ``Simulation.injected`` counts them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from contracts import (
+    CURRENT_VERSIONS,
+    Channel,
+    Interaction,
+    InteractionData,
+    InteractionType,
+    Spend,
+    Stage,
+    encode,
+)
+from contracts.interactions import (
+    AdClicked,
+    CallLogged,
+    DealLost,
+    DealWon,
+    Disqualified,
+    EmailEngaged,
+    FormSubmitted,
+    MeetingBooked,
+    MeetingHeld,
+    OpportunityOpened,
+    PageViewed,
+    QualificationRecorded,
+    Recycled,
+    WebinarAttended,
+)
+from contracts.spend import SPEND_VERSION
+from contracts.vocabulary import CallDirection, CallOutcome, EmailAction, FormKind, MeetingKind
+
+__all__ = [
+    "Funnel",
+    "Journey",
+    "JourneyKind",
+    "NoiseCounts",
+    "NoiseKind",
+    "Simulation",
+    "SimulationConfig",
+    "simulate",
+    "write",
+]
+
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+"""Where a simulated stream begins unless told otherwise (a Monday)."""
+
+SLA_HOURS = 24
+"""The speed-to-lead SLA the simulator breaches on purpose for about 15 % of MQLs."""
+
+_MINUTE = 60
+_HOUR = 3_600
+_DAY = 86_400
+_SITE = "https://www.leadflow.example"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    """What to simulate: ``leads`` identified people over ``days`` days from ``start``.
+
+    ``noise`` is the share of extra bad or duplicate lines in ``Simulation.lines()`` relative to
+    the valid interactions (0.05 adds one such line per 20 valid ones). The same config always
+    gives the same output.
+    """
+
+    leads: int
+    seed: int = 7
+    start: datetime = DEFAULT_START
+    days: int = 180
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.leads < 0:
+            raise ValueError(f"leads must be 0 or more, got {self.leads}")
+        if self.days < 1:
+            raise ValueError(f"days must be 1 or more, got {self.days}")
+        if not 0.0 <= self.noise <= 1.0:
+            raise ValueError(f"noise must be between 0 and 1, got {self.noise}")
+        if self.start.tzinfo is None or self.start.utcoffset() is None:
+            raise ValueError("start must be time-zone aware (UTC)")
+        # Whole seconds in UTC, so every timestamp is a plain RFC 3339 ``...+00:00`` string.
+        object.__setattr__(self, "start", self.start.astimezone(UTC).replace(microsecond=0))
+
+    @property
+    def end(self) -> datetime:
+        """Where the stream ends (exclusive)."""
+        return self.start + timedelta(days=self.days)
+
+
+class JourneyKind(StrEnum):
+    """The path a simulated lead was sent down."""
+
+    COLD = "cold"
+    """Identified by a content download, newsletter or webinar; nurtured, stays cold."""
+    HAND_RAISER = "hand_raiser"
+    """Identified by a demo or quote request: fast sales follow-up."""
+    WARMED_UP = "warmed_up"
+    """Nurtured for weeks across channels, then requested a demo."""
+    ENGAGED = "engaged"
+    """A burst of downloads, a webinar, pricing views and email clicks; sales calls."""
+    FAST_TRACK = "fast_track"
+    """A referral's contact form that sales qualified at once (lead -> sql)."""
+
+
+class NoiseKind(StrEnum):
+    """The kinds of bad line the simulator can inject."""
+
+    MALFORMED_JSON = "malformed_json"
+    UNKNOWN_TYPE = "unknown_type"
+    WRONG_FIELD_TYPE = "wrong_field_type"
+    NAIVE_TIMESTAMP = "naive_timestamp"
+    NEGATIVE_AMOUNT = "negative_amount"
+    DUPLICATE = "duplicate"
+    ILLEGAL_MOVE = "illegal_move"
+
+
+_INVALID_KINDS = frozenset(
+    {
+        NoiseKind.MALFORMED_JSON,
+        NoiseKind.UNKNOWN_TYPE,
+        NoiseKind.WRONG_FIELD_TYPE,
+        NoiseKind.NAIVE_TIMESTAMP,
+        NoiseKind.NEGATIVE_AMOUNT,
+    }
+)
+
+_NOISE_WEIGHTS: dict[NoiseKind, float] = {
+    NoiseKind.MALFORMED_JSON: 0.14,
+    NoiseKind.UNKNOWN_TYPE: 0.10,
+    NoiseKind.WRONG_FIELD_TYPE: 0.14,
+    NoiseKind.NAIVE_TIMESTAMP: 0.12,
+    NoiseKind.NEGATIVE_AMOUNT: 0.10,
+    NoiseKind.DUPLICATE: 0.35,
+    NoiseKind.ILLEGAL_MOVE: 0.05,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseCounts:
+    """How many extra lines were injected into ``Simulation.lines()``.
+
+    ``invalid`` lines break the contract (decoding raises ``ContractError``); ``duplicates``
+    repeat an earlier interaction byte for byte (same id); ``illegal`` lines are valid
+    interactions asking for a move the policy forbids (a deal won without an opportunity), so
+    the lifecycle refuses them. ``by_kind`` breaks the total down by ``NoiseKind``.
+    """
+
+    invalid: int = 0
+    duplicates: int = 0
+    illegal: int = 0
+    by_kind: tuple[tuple[NoiseKind, int], ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Every injected line."""
+        return self.invalid + self.duplicates + self.illegal
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    """What the simulator intended for one lead: the ground truth to compare read models with.
+
+    ``stages`` lists the stages the lead was sent into, with when, in order, as far as the
+    stream reaches (a journey cut by the end of the stream stops where the stream stops). The
+    first entry is how it was identified (contact, lead, or mql for a demo request). An
+    ``ENGAGED`` lead's MQL is the simulator's intent: whether its score reaches the threshold
+    is for the policy to say.
+    """
+
+    lead_id: str
+    kind: JourneyKind
+    channel: Channel
+    """The channel of the lead's first touch (anonymous or not)."""
+    anonymous_id: str | None
+    identified_at: datetime
+    stages: tuple[tuple[Stage, datetime], ...]
+
+    def reached(self, stage: Stage) -> bool:
+        """True when the lead was sent into ``stage`` or, for funnel stages, past it."""
+        later = _FUNNEL_AT_OR_AFTER.get(stage, frozenset({stage}))
+        return any(s in later for s, _ in self.stages)
+
+
+_FUNNEL_AT_OR_AFTER: dict[Stage, frozenset[Stage]] = {
+    Stage.MQL: frozenset({Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.LOST}),
+    Stage.SQL: frozenset({Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.LOST}),
+    Stage.OPPORTUNITY: frozenset({Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.LOST}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    """Intended funnel counts over the identified leads (cumulative: an SQL was an MQL too)."""
+
+    leads: int
+    mql: int
+    sql: int
+    opportunities: int
+    customers: int
+    lost: int
+    disqualified: int
+    recycled: int
+
+    def share(self, count: int) -> float:
+        """``count`` as a share of the identified leads (0.0 when there are none)."""
+        return count / self.leads if self.leads else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """A simulated stream: valid interactions in ``occurred_at`` order, spend, and the truth.
+
+    ``interactions`` holds only the valid, unique interactions; ``lines()`` yields them encoded
+    with the injected noise interleaved. ``journeys`` is what the simulator intended per lead.
+    """
+
+    config: SimulationConfig
+    interactions: tuple[Interaction, ...]
+    spend: tuple[Spend, ...]
+    journeys: tuple[Journey, ...]
+    injected: NoiseCounts
+    _noise: tuple[tuple[int, bytes], ...] = field(default=(), repr=False, compare=False)
+
+    def lines(self) -> Iterator[bytes]:
+        """Every message as one JSON document of bytes (no newline), noise interleaved.
+
+        A noise line at position ``p`` comes right after the ``p``-th valid interaction, so a
+        duplicate always follows the interaction it repeats.
+        """
+        noise = self._noise
+        k = 0
+        for position, interaction in enumerate(self.interactions):
+            while k < len(noise) and noise[k][0] <= position:
+                yield noise[k][1]
+                k += 1
+            yield encode(interaction)
+        while k < len(noise):
+            yield noise[k][1]
+            k += 1
+
+    def spend_lines(self) -> Iterator[bytes]:
+        """Every spend record as one JSON document of bytes (no newline)."""
+        for record in self.spend:
+            yield encode(record)
+
+    def funnel(self) -> Funnel:
+        """The intended funnel over this simulation's identified leads."""
+        journeys = self.journeys
+        return Funnel(
+            leads=len(journeys),
+            mql=sum(1 for j in journeys if j.reached(Stage.MQL)),
+            sql=sum(1 for j in journeys if j.reached(Stage.SQL)),
+            opportunities=sum(1 for j in journeys if j.reached(Stage.OPPORTUNITY)),
+            customers=sum(1 for j in journeys if j.reached(Stage.CUSTOMER)),
+            lost=sum(1 for j in journeys if j.reached(Stage.LOST)),
+            disqualified=sum(1 for j in journeys if j.reached(Stage.DISQUALIFIED)),
+            recycled=sum(1 for j in journeys if j.reached(Stage.RECYCLED)),
+        )
+
+
+def write(simulation: Simulation, path: str | Path, spend_path: str | Path | None = None) -> int:
+    """Write ``simulation.lines()`` as JSON lines to ``path`` (and the spend to ``spend_path``).
+
+    Returns the number of interaction lines written, noise included.
+    """
+    count = 0
+    with Path(path).open("wb") as out:
+        for line in simulation.lines():
+            out.write(line)
+            out.write(b"\n")
+            count += 1
+    if spend_path is not None:
+        with Path(spend_path).open("wb") as out:
+            for line in simulation.spend_lines():
+                out.write(line)
+                out.write(b"\n")
+    return count
+
+
+# --- channels ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """How a channel behaves: its share of leads, intent, quality and cost."""
+
+    share: float
+    """Share of identified leads whose first touch is this channel."""
+    mql: float
+    """Chance a lead first touched here becomes marketing-qualified."""
+    quality: float
+    """Multiplies the chance sales accepts the lead and the chance its deal is won."""
+    cost_per_lead: float
+    """EUR spent per lead first touched here (0 for organic channels)."""
+    fixed_monthly: float
+    """EUR spent per month whatever the leads (content, tools, partner programme)."""
+    campaigns: tuple[str | None, ...]
+
+
+_PROFILES: dict[Channel, _Profile] = {
+    Channel.SEO: _Profile(0.20, 0.34, 0.95, 0.0, 1_500.0, (None,)),
+    Channel.PAID_SEARCH: _Profile(
+        0.17, 0.45, 1.00, 190.0, 0.0, ("search-brand", "search-generic", "search-competitor")
+    ),
+    Channel.PAID_SOCIAL: _Profile(
+        0.15, 0.24, 0.70, 110.0, 0.0, ("linkedin-leadgen", "linkedin-retargeting", "meta-lookalike")
+    ),
+    Channel.ORGANIC_SOCIAL: _Profile(0.07, 0.22, 0.70, 0.0, 300.0, (None,)),
+    Channel.EMAIL: _Profile(0.06, 0.33, 0.95, 30.0, 200.0, ("partner-newsletter", "newsletter")),
+    Channel.OUTBOUND: _Profile(0.09, 0.33, 1.05, 150.0, 0.0, ("sdr-sequence",)),
+    Channel.REFERRAL: _Profile(0.07, 0.72, 1.50, 0.0, 250.0, ("partner-programme", None)),
+    Channel.EVENTS: _Profile(
+        0.07, 0.42, 1.15, 320.0, 0.0, ("trade-show", "webinar-series", "meetup")
+    ),
+    Channel.DIRECT: _Profile(0.12, 0.50, 1.10, 0.0, 0.0, (None,)),
+}
+_CHANNELS = tuple(_PROFILES)
+_CHANNEL_SHARES = tuple(p.share for p in _PROFILES.values())
+
+# Channels of the anonymous sessions that follow the first one, and of return visits.
+_WEB = (
+    Channel.SEO,
+    Channel.DIRECT,
+    Channel.PAID_SEARCH,
+    Channel.PAID_SOCIAL,
+    Channel.ORGANIC_SOCIAL,
+    Channel.EMAIL,
+)
+_WEB_SHARES = (0.28, 0.26, 0.18, 0.12, 0.08, 0.08)
+_PAID = frozenset({Channel.PAID_SEARCH, Channel.PAID_SOCIAL})
+_CPC: dict[Channel, tuple[float, float]] = {
+    Channel.PAID_SEARCH: (1.8, 9.5),
+    Channel.PAID_SOCIAL: (0.9, 5.5),
+}
+_REFERRERS: dict[Channel, str | None] = {
+    Channel.SEO: "https://www.google.com/",
+    Channel.PAID_SEARCH: "https://www.google.com/",
+    Channel.PAID_SOCIAL: "https://www.linkedin.com/",
+    Channel.ORGANIC_SOCIAL: "https://www.linkedin.com/",
+    Channel.REFERRAL: "https://partners.example/directory",
+    Channel.EMAIL: None,
+    Channel.DIRECT: None,
+    Channel.EVENTS: None,
+    Channel.OUTBOUND: None,
+}
+
+_PAGES = (
+    ("/", "Home"),
+    ("/product", "Product"),
+    ("/product/pipeline", "Pipeline"),
+    ("/product/attribution", "Attribution"),
+    ("/customers", "Customers"),
+    ("/blog/lead-scoring-basics", "Lead scoring basics"),
+    ("/blog/speed-to-lead", "Speed to lead"),
+    ("/blog/mql-vs-sql", "MQL vs SQL"),
+    ("/resources/benchmark-report", "Benchmark report"),
+    ("/integrations", "Integrations"),
+)
+_PRICING = ("/pricing", "Pricing")
+_FORM_PAGES: dict[FormKind, tuple[str, str]] = {
+    FormKind.CONTENT_DOWNLOAD: ("/resources/pipeline-playbook", "Pipeline playbook"),
+    FormKind.NEWSLETTER: ("/newsletter", "Newsletter"),
+    FormKind.WEBINAR_REGISTRATION: ("/webinars/funnel-metrics", "Webinar: funnel metrics"),
+    FormKind.CONTACT: ("/contact", "Contact us"),
+    FormKind.DEMO_REQUEST: ("/demo", "Book a demo"),
+    FormKind.QUOTE_REQUEST: ("/pricing/quote", "Request a quote"),
+}
+_CONTENT = (
+    "Pipeline playbook",
+    "B2B benchmark report 2026",
+    "Lead scoring template",
+    "Attribution guide",
+)
+_WEBINARS = ("Funnel metrics that matter", "Speed to lead in practice", "Attribution without tears")
+_EMAIL_SUBJECTS = (
+    "Your pipeline playbook",
+    "5 funnel metrics your board asks about",
+    "How Acme halved speed-to-lead",
+    "New: attribution reports",
+    "This month in revenue operations",
+    "Case study: from MQL to revenue",
+)
+
+_FIRST = (
+    "Anna", "Ben", "Chloe", "David", "Elif", "Felix", "Greta", "Hugo", "Ines", "Jan",
+    "Kira", "Lars", "Maya", "Noah", "Olga", "Paul", "Rosa", "Sam", "Tara", "Umar",
+    "Vera", "Wim", "Yara", "Zoe", "Luca", "Nina", "Omar", "Petra", "Rui", "Sofia",
+)  # fmt: skip
+_LAST = (
+    "Adler", "Berger", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Horvath",
+    "Jansen", "Keller", "Lindqvist", "Moreau", "Novak", "Okafor", "Peeters", "Quinn",
+    "Rossi", "Schmidt", "Tanaka", "Urban", "Vogel", "Weber", "Yilmaz", "Zimmer",
+)  # fmt: skip
+_COMPANY_A = (
+    "Alpen", "Blue", "Nord", "Cedar", "Delta", "Ember", "Fjord", "Granite", "Harbor", "Iris",
+    "Juniper", "Kestrel", "Lumen", "Meridian", "Nimbus", "Orbit", "Pioneer", "Quartz",
+)  # fmt: skip
+_COMPANY_B = ("Labs", "Systems", "Logistics", "Health", "Software", "Partners", "Foods", "Energy")
+_INDUSTRIES = (
+    "software", "manufacturing", "logistics", "healthcare", "financial services",
+    "retail", "professional services", "education", "energy",
+)  # fmt: skip
+_COUNTRIES = ("DE", "FR", "NL", "GB", "ES", "IT", "SE", "AT", "CH", "PL", "BE", "DK")
+_SENIORITY = ("intern", "individual contributor", "manager", "director", "vp", "c-level")
+_SENIORITY_SHARES = (0.05, 0.35, 0.28, 0.18, 0.08, 0.06)
+_TITLES: dict[str, tuple[str, ...]] = {
+    "intern": ("Marketing Intern", "Working Student"),
+    "individual contributor": ("Marketing Specialist", "Sales Representative", "Analyst"),
+    "manager": ("Marketing Manager", "Sales Manager", "RevOps Manager"),
+    "director": ("Director of Marketing", "Director of Sales"),
+    "vp": ("VP Marketing", "VP Sales", "VP Revenue"),
+    "c-level": ("CEO", "CMO", "CRO"),
+}
+_SDRS = ("Mia Novak", "Jonas Berg", "Leila Haddad", "Tom Byrne")
+_AES = ("Sofia Rossi", "Daniel Kim", "Ana Lima")
+
+_LOST_REASONS = ("price", "chose a competitor", "no decision", "timing", "missing features")
+_LOST_WEIGHTS = (0.28, 0.27, 0.25, 0.12, 0.08)
+_POOR_FIT_REASONS = ("company too small", "student", "competitor", "wrong country")
+_GHOST_REASON = "unresponsive"
+_DECLINE_REASONS = ("no budget", "no need", "not the decision maker")
+_RECYCLE_REASONS = ("not now, revisit next quarter", "budget next fiscal year", "lost: revisit")
+
+
+# --- generation --------------------------------------------------------------------------------
+
+# An event before it is an Interaction: (seconds from start, generation order, type, channel,
+# campaign, data, lead_id, anonymous_id). Sorting by the first two fields orders the stream by
+# time and keeps each lead's causal order for events in the same second.
+_Event = tuple[
+    int, int, InteractionType, Channel, str | None, InteractionData, str | None, str | None
+]
+
+
+@dataclass(slots=True)
+class _Person:
+    """The profile a lead gives on forms; ``fit`` says whether sales will like it."""
+
+    first: str
+    last: str
+    email: str
+    company: str
+    seniority: str
+    job_title: str
+    company_size: int
+    industry: str
+    country: str
+    fit: bool
+
+
+class _Generator:
+    """Draws the whole stream from one ``random.Random``; used once per ``simulate`` call."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.end = config.days * _DAY
+        self.events: list[_Event] = []
+        self.journeys: list[Journey] = []
+        self.seq = 0
+        self.anon = 0
+        self.opportunities = 0
+        # Seconds since the Unix epoch of ``start``, to find weekdays and hours.
+        self.epoch = int(config.start.timestamp())
+
+    # -- low-level helpers
+
+    def emit(
+        self,
+        t: float,
+        kind: InteractionType,
+        channel: Channel,
+        data: InteractionData,
+        *,
+        lead: str | None = None,
+        anon: str | None = None,
+        campaign: str | None = None,
+    ) -> int:
+        """Record an event at ``t`` seconds (dropped when outside the stream); returns ``t``."""
+        when = int(t)
+        if 0 <= when < self.end:
+            self.seq += 1
+            self.events.append((when, self.seq, kind, channel, campaign, data, lead, anon))
+        return when
+
+    def working_time(self, t: float) -> int:
+        """The first moment at or after ``t`` within working hours (Mon-Fri 08:00-18:00 UTC)."""
+        rng = self.rng
+        when = int(t)
+        for _ in range(4):
+            absolute = self.epoch + when
+            day, second = divmod(absolute, _DAY)
+            weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+            if weekday >= 5:
+                when += (7 - weekday) * _DAY - second + 8 * _HOUR + rng.randrange(2 * _HOUR)
+            elif second < 8 * _HOUR:
+                when += 8 * _HOUR - second + rng.randrange(2 * _HOUR)
+            elif second >= 18 * _HOUR:
+                when += _DAY - second + 8 * _HOUR + rng.randrange(2 * _HOUR)
+            else:
+                return when
+        return when
+
+    def days(self, low: float, high: float) -> int:
+        """A uniform number of seconds between ``low`` and ``high`` days."""
+        return int(self.rng.uniform(low, high) * _DAY)
+
+    def campaign(self, channel: Channel) -> str | None:
+        """One of the channel's campaigns."""
+        return self.rng.choice(_PROFILES[channel].campaigns)
+
+    def web_channel(self) -> Channel:
+        """The channel of a later anonymous session or a return visit."""
+        return self.rng.choices(_WEB, _WEB_SHARES)[0]
+
+    def new_anon(self) -> str:
+        """A fresh anonymous (cookie) id."""
+        self.anon += 1
+        return f"anon-{self.config.seed}-{self.anon:07d}"
+
+    def page(self, pricing: float = 0.12) -> tuple[str, str]:
+        """A page of the site; ``pricing`` is the chance it is the pricing page."""
+        if self.rng.random() < pricing:
+            return _PRICING
+        return self.rng.choice(_PAGES)
+
+    def person(self, n: int) -> _Person:
+        """A made-up person with a profile good enough for fit scoring."""
+        rng = self.rng
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        company = f"{rng.choice(_COMPANY_A)} {rng.choice(_COMPANY_B)}"
+        seniority = rng.choices(_SENIORITY, _SENIORITY_SHARES)[0]
+        size = max(1, min(20_000, int(rng.lognormvariate(math.log(80), 1.5))))
+        domain = company.lower().replace(" ", "-")
+        return _Person(
+            first=first,
+            last=last,
+            email=f"{first.lower()}.{last.lower()}.{n}@{domain}.example",
+            company=company,
+            seniority=seniority,
+            job_title=rng.choice(_TITLES[seniority]),
+            company_size=size,
+            industry=rng.choice(_INDUSTRIES),
+            country=rng.choice(_COUNTRIES),
+            fit=size >= 20 and seniority not in ("intern", "individual contributor"),
+        )
+
+    def form(self, kind: FormKind, who: _Person, message: str | None = None) -> FormSubmitted:
+        """A form as the person fills it in (short forms ask less)."""
+        short = kind in (FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION)
+        return FormSubmitted(
+            form_kind=kind,
+            email=who.email,
+            first_name=who.first,
+            last_name=None if kind is FormKind.NEWSLETTER else who.last,
+            company=None if short else who.company,
+            job_title=None if short else who.job_title,
+            seniority=None if short else who.seniority,
+            company_size=None if short else who.company_size,
+            industry=None if short else who.industry,
+            country=who.country,
+            message=message,
+        )
+
+    # -- anonymous traffic
+
+    def session(self, t: int, channel: Channel, anon: str | None, lead: str | None) -> int:
+        """One visit: an ad click for paid channels, then one to four pages; returns its end."""
+        rng = self.rng
+        campaign = self.campaign(channel) if channel in _PAID or channel is Channel.EMAIL else None
+        if channel in _PAID:
+            low, high = _CPC[channel]
+            click = AdClicked(
+                ad_id=f"ad-{campaign}-{rng.randrange(1, 7)}",
+                url=f"{_SITE}/lp/{campaign}",
+                cost=round(rng.uniform(low, high), 2),
+            )
+            t = self.emit(
+                t, InteractionType.AD_CLICKED, channel, click, lead=lead, anon=anon,
+                campaign=campaign,
+            )  # fmt: skip
+            t += rng.randrange(1, 5)
+        referrer = _REFERRERS[channel]
+        for _ in range(rng.choices((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))[0]):
+            url, title = self.page()
+            view = PageViewed(url=f"{_SITE}{url}", title=title, referrer=referrer)
+            t = self.emit(
+                t, InteractionType.PAGE_VIEWED, channel, view, lead=lead, anon=anon,
+                campaign=campaign,
+            )  # fmt: skip
+            referrer = f"{_SITE}{url}"
+            t += rng.randrange(15, 240)
+        return t
+
+    def visitor(self) -> None:
+        """Someone who visits a few times and never identifies."""
+        rng = self.rng
+        anon = self.new_anon()
+        t = rng.randrange(self.end)
+        channel = rng.choices(_CHANNELS, _CHANNEL_SHARES)[0]
+        if channel not in _WEB and channel is not Channel.REFERRAL:
+            channel = Channel.DIRECT
+        for i in range(rng.choices((1, 2, 3), (0.7, 0.2, 0.1))[0]):
+            if i:
+                channel = self.web_channel()
+                t += self.days(0.5, 14)
+            self.session(t, channel, anon, None)
+
+    # -- identified leads
+
+    def lead(self, n: int) -> None:
+        """One identified person's whole journey."""
+        rng = self.rng
+        lead = f"L{n:06d}"
+        channel = rng.choices(_CHANNELS, _CHANNEL_SHARES)[0]
+        profile = _PROFILES[channel]
+        who = self.person(n)
+        stages: list[tuple[Stage, int]] = []
+        mql = rng.random() < profile.mql * (1.1 if who.fit else 0.8)
+        if not mql:
+            kind = JourneyKind.COLD
+        elif channel is Channel.REFERRAL and rng.random() < 0.35:
+            kind = JourneyKind.FAST_TRACK
+        else:
+            kind = rng.choices(
+                (JourneyKind.HAND_RAISER, JourneyKind.WARMED_UP, JourneyKind.ENGAGED),
+                (0.52, 0.30, 0.18),
+            )[0]
+        t_id = rng.randrange(self.end)
+        anon: str | None = None
+
+        # How the person was identified, and what came before.
+        if channel is Channel.OUTBOUND:
+            first = self.prospecting(lead, t_id)
+            stages.append((Stage.CONTACT, first))
+            reply = EmailEngaged(action=EmailAction.REPLIED, subject="Re: quick question")
+            t = self.emit(
+                t_id, InteractionType.EMAIL_ENGAGED, channel, reply, lead=lead,
+                campaign="sdr-sequence",
+            )  # fmt: skip
+            stages.append((Stage.LEAD, t))
+            if kind is JourneyKind.HAND_RAISER:
+                t += rng.randrange(10 * _MINUTE, 2 * _DAY)
+                t = self.emit(
+                    t, InteractionType.FORM_SUBMITTED, channel,
+                    self.form(FormKind.DEMO_REQUEST, who), lead=lead, campaign="sdr-sequence",
+                )  # fmt: skip
+                stages.append((Stage.MQL, t))
+        else:
+            identified_by = self.identifying_form(kind, channel)
+            if channel is not Channel.EVENTS and rng.random() < (
+                0.6 if channel in (Channel.REFERRAL, Channel.EMAIL) else 0.85
+            ):
+                anon = self.new_anon()
+                last = self.anonymous_journey(anon, channel, t_id)
+            else:
+                last = channel
+            form_channel = channel if channel is Channel.EVENTS else last
+            t = self.identify(
+                lead, anon=anon, who=who, kind=identified_by, channel=form_channel, t=t_id
+            )
+            if identified_by in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST):
+                stages.append((Stage.MQL, t))
+            elif identified_by is FormKind.CONTACT or kind is JourneyKind.FAST_TRACK:
+                stages.append((Stage.LEAD, t))
+            else:
+                stages.append((Stage.CONTACT, t))
+        t_id = stages[0][1]
+
+        # What happens next.
+        stop: int | None = None
+        if kind is JourneyKind.COLD:
+            stop = self.nurture(lead, who, t, t + self.days(20, 150))
+        elif kind is JourneyKind.HAND_RAISER:
+            stop = self.sales(lead, who, channel, stages, t, fast_track=False)
+            self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 120))
+        elif kind is JourneyKind.WARMED_UP:
+            t_req = t + self.days(14, 70)
+            stop = self.nurture(lead, who, t, t_req)
+            if stop is None:
+                t_req = self.warm_up(lead, who, t_req)
+                stages.append((Stage.MQL, t_req))
+                stop = self.sales(lead, who, channel, stages, t_req, fast_track=False)
+                after = stop if stop is not None else t_req + self.days(30, 90)
+                self.nurture(lead, who, t_req, after)
+        elif kind is JourneyKind.ENGAGED:
+            t_mql = self.engagement(lead, who, t)
+            stages.append((Stage.MQL, t_mql))
+            self.sales_call(lead, t_mql, channel)
+            stop = self.nurture(lead, who, t_mql, t_mql + self.days(20, 90))
+        else:
+            stop = self.sales(lead, who, channel, stages, t, fast_track=True)
+            self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 90))
+
+        start = self.config.start
+        self.journeys.append(
+            Journey(
+                lead_id=lead,
+                kind=kind,
+                channel=channel,
+                anonymous_id=anon,
+                identified_at=start + timedelta(seconds=t_id),
+                stages=tuple(
+                    (stage, start + timedelta(seconds=when))
+                    for stage, when in stages
+                    if when < self.end
+                ),
+            )
+        )
+
+    def identifying_form(self, kind: JourneyKind, channel: Channel) -> FormKind:
+        """The form by which a lead of this journey identifies itself."""
+        rng = self.rng
+        if kind is JourneyKind.HAND_RAISER:
+            return FormKind.DEMO_REQUEST if rng.random() < 0.75 else FormKind.QUOTE_REQUEST
+        if kind is JourneyKind.FAST_TRACK:
+            return FormKind.CONTACT
+        if channel is Channel.EVENTS:
+            return rng.choice((FormKind.WEBINAR_REGISTRATION, FormKind.CONTENT_DOWNLOAD))
+        return rng.choices(
+            (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION),
+            (0.55, 0.25, 0.20),
+        )[0]
+
+    def anonymous_journey(self, anon: str, channel: Channel, t_id: int) -> Channel:
+        """Sessions before identification, over up to five weeks; returns the last channel."""
+        rng = self.rng
+        sessions = rng.choices((0, 1, 2, 3, 4), (0.25, 0.30, 0.22, 0.13, 0.10))[0]
+        window = min(t_id, self.days(1, 35))
+        last = channel
+        times = sorted(t_id - rng.randrange(window) if window else t_id for _ in range(sessions))
+        for i, t in enumerate(times):
+            last = channel if i == 0 or rng.random() < 0.45 else self.web_channel()
+            self.session(t - 20 * _MINUTE, last, anon, None)
+        return last
+
+    def identify(
+        self,
+        lead: str,
+        *,
+        anon: str | None,
+        who: _Person,
+        kind: FormKind,
+        channel: Channel,
+        t: int,
+    ) -> int:
+        """The form (or inbound call) that names the person and links the cookie, if any."""
+        rng = self.rng
+        campaign = self.campaign(channel)
+        if anon is not None and channel is Channel.PAID_SEARCH and rng.random() < 0.12:
+            # Call tracking: the number on the landing page ties the call to the cookie.
+            if kind in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST, FormKind.CONTACT):
+                call = CallLogged(
+                    direction=CallDirection.INBOUND,
+                    outcome=CallOutcome.CONNECTED,
+                    duration_seconds=rng.randrange(120, 900),
+                    agent=rng.choice(_SDRS),
+                )
+                self.emit(
+                    t, InteractionType.CALL_LOGGED, channel, call, lead=lead, anon=anon,
+                    campaign=campaign,
+                )  # fmt: skip
+                t += rng.randrange(60, 600)
+                anon_on_form = None  # the link is made; the form carries the lead id only
+            else:
+                anon_on_form = anon
+        else:
+            anon_on_form = anon
+        url, title = _FORM_PAGES[kind]
+        if anon_on_form is not None:
+            view = PageViewed(url=f"{_SITE}{url}", title=title, referrer=_REFERRERS[channel])
+            self.emit(
+                t - rng.randrange(30, 300), InteractionType.PAGE_VIEWED, channel, view,
+                anon=anon_on_form, campaign=campaign,
+            )  # fmt: skip
+        message = "Referred by a partner, keen to talk" if kind is FormKind.CONTACT else None
+        return self.emit(
+            t, InteractionType.FORM_SUBMITTED, channel, self.form(kind, who, message),
+            lead=lead, anon=anon_on_form, campaign=campaign,
+        )  # fmt: skip
+
+    def prospecting(self, lead: str, t_reply: int) -> int:
+        """Outbound: cold calls and sequence emails before the prospect replies.
+
+        Returns when the first of them happened (the prospect became a contact then).
+        """
+        rng = self.rng
+        first = t = max(0, t_reply - self.days(3, 21))
+        for attempt in range(rng.randrange(1, 4)):
+            t = self.working_time(t)
+            if t >= t_reply:
+                break
+            call = CallLogged(
+                direction=CallDirection.OUTBOUND,
+                outcome=rng.choice((CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL)),
+                duration_seconds=rng.randrange(0, 40),
+                agent=rng.choice(_SDRS),
+            )
+            self.emit(
+                t, InteractionType.CALL_LOGGED, Channel.OUTBOUND, call, lead=lead,
+                campaign="sdr-sequence",
+            )  # fmt: skip
+            if attempt == 0:
+                first = t
+            t += rng.randrange(30 * _MINUTE, 2 * _HOUR)
+            if t < t_reply and rng.random() < 0.6:
+                opened = EmailEngaged(action=EmailAction.OPENED, subject="Quick question")
+                self.emit(
+                    t, InteractionType.EMAIL_ENGAGED, Channel.OUTBOUND, opened, lead=lead,
+                    campaign="sdr-sequence",
+                )  # fmt: skip
+            t += self.days(1, 5)
+        return min(first, t_reply)
+
+    def nurture(self, lead: str, who: _Person, t0: int, t1: int) -> int | None:
+        """Emails every week or two and the odd return visit, from ``t0`` until ``t1``.
+
+        Returns when the person unsubscribed, if they did (nothing more is sent then).
+        """
+        rng = self.rng
+        t = t0 + self.days(2, 9)
+        while t < t1 and t < self.end:
+            campaign = rng.choice(("nurture", "newsletter"))
+            subject = rng.choice(_EMAIL_SUBJECTS)
+            r = rng.random()
+            if r < 0.015:
+                unsubscribed = EmailEngaged(action=EmailAction.UNSUBSCRIBED, subject=subject)
+                self.emit(
+                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, unsubscribed, lead=lead,
+                    campaign=campaign,
+                )  # fmt: skip
+                return t
+            if r < 0.40:
+                opened = EmailEngaged(action=EmailAction.OPENED, subject=subject)
+                self.emit(
+                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, opened, lead=lead,
+                    campaign=campaign,
+                )  # fmt: skip
+                if r < 0.12:
+                    clicked = EmailEngaged(action=EmailAction.CLICKED, subject=subject)
+                    t = self.emit(
+                        t + rng.randrange(20, 600), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
+                        clicked, lead=lead, campaign=campaign,
+                    )  # fmt: skip
+                    url, title = self.page(pricing=0.05)
+                    view = PageViewed(url=f"{_SITE}{url}", title=title)
+                    self.emit(
+                        t + rng.randrange(2, 20), InteractionType.PAGE_VIEWED, Channel.EMAIL,
+                        view, lead=lead, campaign=campaign,
+                    )  # fmt: skip
+            visit = t + self.days(0.5, 4)
+            if visit < t1 and rng.random() < 0.12:
+                self.session(visit, self.web_channel(), None, lead)
+            t += self.days(6, 15)
+        return None
+
+    def warm_up(self, lead: str, who: _Person, t: int) -> int:
+        """A nurtured lead comes back over a few channels and requests a demo; returns when."""
+        rng = self.rng
+        for _ in range(rng.randrange(1, 4)):
+            self.session(t, self.web_channel(), None, lead)
+            t += self.days(0.5, 6)
+        url, title = _PRICING
+        channel = self.web_channel()
+        view = PageViewed(url=f"{_SITE}{url}", title=title)
+        t = self.emit(t, InteractionType.PAGE_VIEWED, channel, view, lead=lead)
+        kind = FormKind.DEMO_REQUEST if rng.random() < 0.8 else FormKind.QUOTE_REQUEST
+        return self.emit(
+            t + rng.randrange(30, 600), InteractionType.FORM_SUBMITTED, channel,
+            self.form(kind, who), lead=lead, campaign=self.campaign(channel),
+        )  # fmt: skip
+
+    def engagement(self, lead: str, who: _Person, t: int) -> int:
+        """Downloads, a webinar, pricing views and email clicks within three weeks.
+
+        Returns when the last of them happened (when a score would reach MQL, if it does).
+        """
+        rng = self.rng
+        window = self.days(5, 21)
+        moments = sorted(t + rng.randrange(1, window) for _ in range(rng.randrange(4, 8)))
+        webinar_done = False
+        latest = t
+        for i, when in enumerate(moments):
+            step = i % 4
+            if step == 0:
+                channel = rng.choice((Channel.EMAIL, Channel.SEO, Channel.PAID_SOCIAL))
+                form = self.form(FormKind.CONTENT_DOWNLOAD, who, rng.choice(_CONTENT))
+                self.emit(
+                    when, InteractionType.FORM_SUBMITTED, channel, form, lead=lead,
+                    campaign=self.campaign(channel),
+                )  # fmt: skip
+            elif step == 1 and not webinar_done:
+                webinar_done = True
+                registration = self.form(FormKind.WEBINAR_REGISTRATION, who)
+                self.emit(
+                    when, InteractionType.FORM_SUBMITTED, Channel.EVENTS, registration,
+                    lead=lead, campaign="webinar-series",
+                )  # fmt: skip
+                attended_at = when + self.days(2, 6)
+                attended = WebinarAttended(
+                    webinar=rng.choice(_WEBINARS), minutes=rng.randrange(20, 60)
+                )
+                self.emit(
+                    attended_at, InteractionType.WEBINAR_ATTENDED, Channel.EVENTS, attended,
+                    lead=lead, campaign="webinar-series",
+                )  # fmt: skip
+                latest = max(latest, attended_at)
+            elif step == 2:
+                url, title = _PRICING
+                view = PageViewed(url=f"{_SITE}{url}", title=title)
+                self.emit(when, InteractionType.PAGE_VIEWED, self.web_channel(), view, lead=lead)
+            else:
+                subject = rng.choice(_EMAIL_SUBJECTS)
+                clicked = EmailEngaged(action=EmailAction.CLICKED, subject=subject)
+                self.emit(
+                    when, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, clicked, lead=lead,
+                    campaign="nurture",
+                )  # fmt: skip
+            latest = max(latest, when)
+        return latest
+
+    # -- sales
+
+    def response_delay(self) -> int:
+        """Seconds from MQL to the first sales touch: 15 % breach the 24-hour SLA."""
+        rng = self.rng
+        if rng.random() < 0.15:
+            return rng.randrange((SLA_HOURS + 1) * _HOUR, 5 * _DAY)
+        delay = rng.lognormvariate(math.log(2 * _HOUR), 1.0)
+        return int(min(max(delay, 5 * _MINUTE), (SLA_HOURS - 1) * _HOUR))
+
+    def sales_call(self, lead: str, t: int, channel: Channel) -> int:
+        """An outbound call after an engaged lead's burst; returns when."""
+        rng = self.rng
+        call = CallLogged(
+            direction=CallDirection.OUTBOUND,
+            outcome=rng.choices(
+                (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER),
+                (0.45, 0.30, 0.25),
+            )[0],
+            duration_seconds=rng.randrange(30, 600),
+            agent=rng.choice(_SDRS),
+        )
+        return self.emit(
+            t + self.response_delay(), InteractionType.CALL_LOGGED, channel, call,
+            lead=lead,
+        )  # fmt: skip
+
+    def sales(
+        self,
+        lead: str,
+        who: _Person,
+        channel: Channel,
+        stages: list[tuple[Stage, int]],
+        t: int,
+        *,
+        fast_track: bool,
+    ) -> int | None:
+        """Sales works a hand-raiser from ``t``: touch, meeting, qualification, deal.
+
+        Appends the stages reached; returns when the lead left the funnel for good (won or
+        disqualified), or None when it stays (lost, recycled, open or unworked).
+        """
+        rng = self.rng
+        profile = _PROFILES[channel]
+        sdr, ae = rng.choice(_SDRS), rng.choice(_AES)
+
+        # First touch: a calendar booking straight from the form, or a call.
+        if rng.random() < 0.2 and not fast_track:
+            t = self.emit(
+                t + rng.randrange(60, 600), InteractionType.MEETING_BOOKED, channel,
+                MeetingBooked(meeting_kind=MeetingKind.DEMO, agent=ae), lead=lead,
+            )  # fmt: skip
+            meeting_at = self.working_time(t + self.days(1, 5))
+        else:
+            connected = False
+            t += self.response_delay()
+            for attempt in range(3):
+                if attempt:
+                    t = self.working_time(t + self.days(1, 3))
+                connected = rng.random() < 0.62
+                call = CallLogged(
+                    direction=CallDirection.OUTBOUND,
+                    outcome=CallOutcome.CONNECTED
+                    if connected
+                    else rng.choice((CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER)),
+                    duration_seconds=rng.randrange(300, 1500) if connected else 0,
+                    agent=sdr,
+                )
+                t = self.emit(t, InteractionType.CALL_LOGGED, channel, call, lead=lead)
+                if connected:
+                    break
+            if not connected:
+                if rng.random() < 0.4:
+                    when = self.working_time(t + self.days(20, 45))
+                    self.emit(
+                        when, InteractionType.DISQUALIFIED, channel,
+                        Disqualified(reason=_GHOST_REASON), lead=lead,
+                    )  # fmt: skip
+                    stages.append((Stage.DISQUALIFIED, when))
+                    return when
+                return None
+            meeting_at = self.working_time(t + self.days(1, 7))
+            t = self.emit(
+                t + rng.randrange(60, 300), InteractionType.MEETING_BOOKED, channel,
+                MeetingBooked(meeting_kind=MeetingKind.DEMO, scheduled_for=None, agent=ae),
+                lead=lead,
+            )  # fmt: skip
+
+        # The demo (one no-show is rebooked once).
+        if rng.random() < 0.15:
+            t = self.working_time(meeting_at + rng.randrange(2 * _HOUR, 2 * _DAY))
+            meeting_at = self.working_time(t + self.days(2, 7))
+            rebooked = MeetingBooked(meeting_kind=MeetingKind.DEMO, agent=ae)
+            self.emit(t, InteractionType.MEETING_BOOKED, channel, rebooked, lead=lead)
+            if rng.random() < 0.4:
+                return None
+        minutes = rng.randrange(25, 60)
+        held = MeetingHeld(meeting_kind=MeetingKind.DEMO, duration_minutes=minutes, agent=ae)
+        t = self.emit(meeting_at, InteractionType.MEETING_HELD, channel, held, lead=lead)
+
+        # Qualification: need, budget, authority, timing.
+        accept = 0.56 * profile.quality * (1.25 if who.fit else 0.45)
+        if fast_track:
+            accept = 0.92
+        accepted = rng.random() < min(accept, 0.95)
+        need = accepted or rng.random() < 0.5
+        budget = rng.random() < (0.88 if accepted else 0.35)
+        authority = who.fit and (accepted or rng.random() < 0.5)
+        timing = rng.random() < (0.85 if accepted else 0.35)
+        qualification = QualificationRecorded(
+            need=need, budget=budget, authority=authority or accepted, timing=timing,
+            accepted=accepted, agent=ae,
+        )  # fmt: skip
+        t = self.emit(
+            t + (minutes + rng.randrange(5, 240)) * _MINUTE,
+            InteractionType.QUALIFICATION_RECORDED, channel, qualification, lead=lead,
+        )  # fmt: skip
+        if not accepted:
+            return self.declined(
+                lead, who, channel, t, stages, need=need, budget=budget, timing=timing
+            )
+        stages.append((Stage.SQL, t))
+
+        # Opportunity.
+        if rng.random() >= 0.66:
+            if rng.random() < 0.5:
+                when = self.working_time(t + self.days(10, 40))
+                self.emit(
+                    when, InteractionType.DISQUALIFIED, channel,
+                    Disqualified(reason="no project"), lead=lead,
+                )  # fmt: skip
+                stages.append((Stage.DISQUALIFIED, when))
+                return when
+            return None
+        self.opportunities += 1
+        opportunity_id = f"O-{self.config.seed}-{self.opportunities:06d}"
+        amount = min(50_000.0, max(2_000.0, rng.lognormvariate(math.log(9_000), 0.75)))
+        amount = round(amount, -2)
+        if rng.random() < 0.5:
+            discovery = MeetingHeld(
+                meeting_kind=MeetingKind.DISCOVERY, duration_minutes=rng.randrange(30, 90),
+                agent=ae,
+            )  # fmt: skip
+            t = self.emit(
+                self.working_time(t + self.days(1, 7)), InteractionType.MEETING_HELD,
+                channel, discovery, lead=lead,
+            )  # fmt: skip
+        t = self.emit(
+            self.working_time(t + self.days(1, 10)), InteractionType.OPPORTUNITY_OPENED,
+            channel, OpportunityOpened(opportunity_id=opportunity_id, amount=amount),
+            lead=lead,
+        )  # fmt: skip
+        stages.append((Stage.OPPORTUNITY, t))
+
+        # Negotiation and close.
+        close = t + self.days(14, 70)
+        if rng.random() < 0.6:
+            negotiation = MeetingHeld(
+                meeting_kind=MeetingKind.NEGOTIATION, duration_minutes=rng.randrange(30, 60),
+                agent=ae,
+            )  # fmt: skip
+            self.emit(
+                self.working_time(t + (close - t) // 2), InteractionType.MEETING_HELD,
+                channel, negotiation, lead=lead,
+            )  # fmt: skip
+        close = self.working_time(close)
+        if rng.random() < min(0.36 * profile.quality * (1.1 if who.fit else 0.7), 0.8):
+            won = DealWon(
+                amount=round(amount * rng.uniform(0.85, 1.05), -1),
+                opportunity_id=opportunity_id,
+                margin=round(rng.uniform(0.3, 0.6), 3),
+            )
+            self.emit(close, InteractionType.DEAL_WON, channel, won, lead=lead)
+            stages.append((Stage.CUSTOMER, close))
+            return close
+        reason = rng.choices(_LOST_REASONS, _LOST_WEIGHTS)[0]
+        lost = DealLost(reason=reason, opportunity_id=opportunity_id)
+        self.emit(close, InteractionType.DEAL_LOST, channel, lost, lead=lead)
+        stages.append((Stage.LOST, close))
+        if rng.random() < 0.25:
+            when = self.working_time(close + self.days(30, 90))
+            self.emit(
+                when, InteractionType.RECYCLED, channel,
+                Recycled(reason=_RECYCLE_REASONS[2]), lead=lead,
+            )  # fmt: skip
+            stages.append((Stage.RECYCLED, when))
+        return None
+
+    def declined(
+        self,
+        lead: str,
+        who: _Person,
+        channel: Channel,
+        t: int,
+        stages: list[tuple[Stage, int]],
+        *,
+        need: bool,
+        budget: bool,
+        timing: bool,
+    ) -> int | None:
+        """Sales declined the lead: disqualify it, recycle it to nurture, or leave it."""
+        rng = self.rng
+        when = self.working_time(t + rng.randrange(10 * _MINUTE, 2 * _DAY))
+        r = rng.random()
+        if not who.fit or (r < 0.5 and not (need and budget)):
+            if not who.fit:
+                reason = rng.choice(_POOR_FIT_REASONS)
+            else:
+                reason = _DECLINE_REASONS[0] if not budget else _DECLINE_REASONS[1]
+            disqualified = Disqualified(reason=reason)
+            self.emit(when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead)
+            stages.append((Stage.DISQUALIFIED, when))
+            return when
+        if r < 0.85:
+            reason = _RECYCLE_REASONS[0] if not timing else _RECYCLE_REASONS[1]
+            recycled = Recycled(reason=reason)
+            self.emit(when, InteractionType.RECYCLED, channel, recycled, lead=lead)
+            stages.append((Stage.RECYCLED, when))
+        return None
+
+    # -- assembly
+
+    def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
+        """Draw every lead and visitor, then order the stream and give out ids."""
+        config = self.config
+        for n in range(1, config.leads + 1):
+            self.lead(n)
+            self.visitor()
+        self.events.sort(key=lambda e: (e[0], e[1]))
+        start, seed = config.start, config.seed
+        moments: dict[int, datetime] = {}
+        interactions = []
+        for number, (t, _seq, kind, channel, campaign, data, lead, anon) in enumerate(
+            self.events, 1
+        ):
+            occurred_at = moments.get(t)
+            if occurred_at is None:
+                occurred_at = moments[t] = start + timedelta(seconds=t)
+            interactions.append(
+                Interaction(
+                    id=f"i-{seed}-{number}",
+                    type=kind,
+                    version=CURRENT_VERSIONS[kind],
+                    occurred_at=occurred_at,
+                    channel=channel,
+                    data=data,
+                    lead_id=lead,
+                    anonymous_id=anon,
+                    campaign=campaign,
+                )
+            )
+        return tuple(interactions), tuple(self.journeys)
+
+
+# --- spend -------------------------------------------------------------------------------------
+
+
+def _months(start: datetime, end: datetime) -> list[tuple[str, float]]:
+    """Each calendar month the stream touches, with the share of its days inside the stream."""
+    months = []
+    year, month = start.year, start.month
+    while datetime(year, month, 1, tzinfo=UTC) < end:
+        first = datetime(year, month, 1, tzinfo=UTC)
+        following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        covered = min(end, following) - max(start, first)
+        months.append((f"{year:04d}-{month:02d}", covered / (following - first)))
+        year, month = following.year, following.month
+    return months
+
+
+def _spend(config: SimulationConfig, journeys: tuple[Journey, ...]) -> tuple[Spend, ...]:
+    """Monthly spend per channel: per lead acquired for paid channels, a fixed sum for others."""
+    rng = random.Random(f"leadflow-spend-{config.seed}")
+    acquired: dict[tuple[Channel, str], int] = {}
+    for journey in journeys:
+        first = journey.identified_at
+        key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
+        acquired[key] = acquired.get(key, 0) + 1
+    records = []
+    for period, covered in _months(config.start, config.end):
+        for channel, profile in _PROFILES.items():
+            leads = acquired.get((channel, period), 0)
+            variable = leads * profile.cost_per_lead * rng.uniform(0.85, 1.15)
+            amount = round(variable + profile.fixed_monthly * covered, 2)
+            records.append(
+                Spend(
+                    id=f"s-{config.seed}-{channel.value}-{period}",
+                    version=SPEND_VERSION,
+                    channel=channel,
+                    period=period,
+                    amount=amount,
+                    currency="EUR",
+                )
+            )
+    return tuple(records)
+
+
+# --- noise -------------------------------------------------------------------------------------
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+
+
+def _noise(
+    config: SimulationConfig,
+    interactions: tuple[Interaction, ...],
+    journeys: tuple[Journey, ...],
+) -> tuple[tuple[tuple[int, bytes], ...], NoiseCounts]:
+    """Bad, duplicate and illegal lines, each with the valid position it follows."""
+    count = round(config.noise * len(interactions))
+    if count == 0 or not interactions:
+        return (), NoiseCounts()
+    # A generator of its own, so the valid stream is the same whatever the noise.
+    rng = random.Random(f"leadflow-noise-{config.seed}")
+    kinds = list(_NOISE_WEIGHTS)
+    weights = list(_NOISE_WEIGHTS.values())
+    times = [i.occurred_at for i in interactions]
+    never_opened = [
+        j for j in journeys if not j.reached(Stage.OPPORTUNITY) and j.lead_id is not None
+    ]
+    seed = config.seed
+    lines: list[tuple[int, int, bytes]] = []
+    tally = dict.fromkeys(NoiseKind, 0)
+    for k in range(count):
+        kind = rng.choices(kinds, weights)[0]
+        position = rng.randrange(1, len(interactions) + 1)
+        template = interactions[position - 1]
+        if kind is NoiseKind.DUPLICATE:
+            raw = encode(interactions[rng.randrange(position)])
+        elif kind is NoiseKind.ILLEGAL_MOVE and never_opened:
+            journey = rng.choice(never_opened)
+            when = journey.identified_at + timedelta(hours=rng.randrange(1, 72))
+            if when >= config.end:
+                when = journey.identified_at
+            illegal = Interaction(
+                id=f"i-{seed}-illegal-{k}",
+                type=InteractionType.DEAL_WON,
+                version=CURRENT_VERSIONS[InteractionType.DEAL_WON],
+                occurred_at=when,
+                channel=Channel.OUTBOUND,
+                data=DealWon(amount=round(rng.uniform(2_000, 20_000), -1), margin=0.4),
+                lead_id=journey.lead_id,
+            )
+            raw = encode(illegal)
+            position = bisect.bisect_right(times, when)
+        else:
+            if kind is NoiseKind.ILLEGAL_MOVE:
+                kind = NoiseKind.UNKNOWN_TYPE
+            obj = json.loads(encode(template))
+            obj["id"] = f"i-{seed}-bad-{k}"
+            raw = _corrupt(kind, obj, template, rng)
+        tally[kind] += 1
+        lines.append((position, k, raw))
+    lines.sort(key=lambda line: (line[0], line[1]))
+    counts = NoiseCounts(
+        invalid=sum(n for kind, n in tally.items() if kind in _INVALID_KINDS),
+        duplicates=tally[NoiseKind.DUPLICATE],
+        illegal=tally[NoiseKind.ILLEGAL_MOVE],
+        by_kind=tuple((kind, n) for kind, n in tally.items() if n),
+    )
+    return tuple((position, raw) for position, _k, raw in lines), counts
+
+
+def _corrupt(
+    kind: NoiseKind, obj: dict[str, Any], template: Interaction, rng: random.Random
+) -> bytes:
+    """One invalid line made from a valid interaction's JSON."""
+    if kind is NoiseKind.MALFORMED_JSON:
+        raw = _dumps(obj)
+        if rng.random() < 0.5:
+            return raw[: rng.randrange(1, len(raw) - 1)]  # cut off mid-write
+        return raw.replace(b'"', b"'", 4)  # hand-written JSON with single quotes
+    if kind is NoiseKind.UNKNOWN_TYPE:
+        obj["type"] = rng.choice(("chat_started", "page_scrolled", "lead_scored", "video_watched"))
+    elif kind is NoiseKind.WRONG_FIELD_TYPE:
+        choice = rng.randrange(4)
+        if choice == 0:
+            obj["version"] = str(obj["version"])
+        elif choice == 1:
+            obj["occurred_at"] = int(template.occurred_at.timestamp())
+        elif choice == 2:
+            obj["channel"] = 7
+        else:
+            obj["data"] = [obj["data"]]
+    elif kind is NoiseKind.NAIVE_TIMESTAMP:
+        obj["occurred_at"] = template.occurred_at.replace(tzinfo=None).isoformat()
+    elif kind is NoiseKind.NEGATIVE_AMOUNT:
+        if template.lead_id is not None:
+            obj["type"] = InteractionType.OPPORTUNITY_OPENED.value
+            obj["version"] = CURRENT_VERSIONS[InteractionType.OPPORTUNITY_OPENED]
+            obj["data"] = {
+                "opportunity_id": f"{obj['id']}-opp",
+                "amount": -round(rng.uniform(1_000, 30_000), -2),
+                "currency": "EUR",
+            }
+        else:
+            obj["type"] = InteractionType.AD_CLICKED.value
+            obj["version"] = CURRENT_VERSIONS[InteractionType.AD_CLICKED]
+            obj["data"] = {"ad_id": "ad-refund", "cost": -round(rng.uniform(0.5, 9.0), 2)}
+    return _dumps(obj)
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+
+def simulate(config: SimulationConfig) -> Simulation:
+    """Simulate ``config.leads`` identified leads (plus anonymous visitors) and their spend.
+
+    Deterministic: the same config gives byte-identical ``lines()`` and ``spend_lines()``.
+    """
+    interactions, journeys = _Generator(config).run()
+    noise, counts = _noise(config, interactions, journeys)
+    return Simulation(
+        config=config,
+        interactions=interactions,
+        spend=_spend(config, journeys),
+        journeys=journeys,
+        injected=counts,
+        _noise=noise,
+    )

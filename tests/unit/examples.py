@@ -373,9 +373,9 @@ VALID: list[Example] = [
     Example("spend_default_currency", "spend", spend(currency=..., campaign=..., amount=0)),
 ]
 
-E = "interaction"
-L = "lifecycle_event"
-S = "spend"
+E: Family = "interaction"
+L: Family = "lifecycle_event"
+S: Family = "spend"
 RFC = "an RFC 3339 timestamp"
 NOTHING = "nothing"
 

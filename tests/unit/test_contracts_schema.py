@@ -1,0 +1,289 @@
+"""The exported JSON Schema states what the decoder accepts: every valid example validates
+against its schema, no invalid one does, and decoder and schema agree on every example and on
+every value the round-trip strategies make. ``export_schemas`` writes them as files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import (  # type: ignore[import-untyped]  # no stubs in the dev extra
+    Draft202012Validator,
+    FormatChecker,
+)
+
+from contracts import (
+    CURRENT_VERSIONS,
+    ContractError,
+    Interaction,
+    InteractionType,
+    LifecycleEvent,
+    LifecycleEventType,
+    Spend,
+    decode_interaction,
+    decode_lifecycle_event,
+    decode_spend,
+    encode,
+)
+from contracts.lifecycle_events import LIFECYCLE_VERSIONS
+from contracts.schema import all_schemas, export_schemas
+from contracts.spend import SPEND_VERSION
+from tests.unit.examples import (
+    INVALID,
+    SPENDS,
+    VALID,
+    Example,
+    Family,
+    interactions,
+    lifecycle_events,
+)
+from tests.unit.examples import TIMESTAMPS as DATETIMES
+
+SCHEMAS = all_schemas()
+FORMATS = FormatChecker()
+CHECKS_DATE_TIME = "date-time" in FORMATS.checkers
+VALIDATORS = {
+    name: Draft202012Validator(schema, format_checker=FORMATS) for name, schema in SCHEMAS.items()
+}
+FAMILY_OF: dict[type[Any], Family] = {
+    Interaction: "interaction",
+    LifecycleEvent: "lifecycle_event",
+    Spend: "spend",
+}
+DECODERS: dict[str, Any] = {
+    "interaction": decode_interaction,
+    "lifecycle_event": decode_lifecycle_event,
+    "spend": decode_spend,
+}
+
+
+def schema_name(example: Example) -> str:
+    """The schema file an example claims to follow, by its family, type and version."""
+    message = example.message
+    if example.family == "spend":
+        return f"spend.v{message.get('version')}.json"
+    return f"{example.family}.{message.get('type')}.v{message.get('version')}.json"
+
+
+def schema_accepts(family: str, message: Any) -> bool:
+    """True when some schema of the family accepts the message (type and version are consts,
+    so at most one can)."""
+    return any(
+        validator.is_valid(message)
+        for name, validator in VALIDATORS.items()
+        if name.startswith(family + ".")
+    )
+
+
+def decoder_accepts(family: str, message: Any) -> bool:
+    """True when the family's decoder accepts the message."""
+    try:
+        DECODERS[family](orjson.dumps(message))
+    except ContractError:
+        return False
+    return True
+
+
+def test_there_is_one_schema_per_type_at_its_current_version() -> None:
+    expected = (
+        {f"interaction.{t.value}.v{CURRENT_VERSIONS[t]}.json" for t in InteractionType}
+        | {f"lifecycle_event.{t.value}.v{LIFECYCLE_VERSIONS[t]}.json" for t in LifecycleEventType}
+        | {f"spend.v{SPEND_VERSION}.json"}
+    )
+
+    assert set(SCHEMAS) == expected
+    assert "interaction.form_submitted.v2.json" in SCHEMAS
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS), ids=str)
+def test_every_schema_is_a_valid_draft_2020_12_schema(name: str) -> None:
+    schema = SCHEMAS[name]
+
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["title"] == name.removesuffix(".json")
+    assert schema["additionalProperties"] is False
+
+
+def test_the_examples_cover_every_type() -> None:
+    covered = {schema_name(e) for e in VALID}
+
+    assert covered == set(SCHEMAS)
+
+
+@pytest.mark.parametrize("example", VALID, ids=lambda e: e.id)
+def test_a_valid_example_validates_against_its_schema(example: Example) -> None:
+    validator = VALIDATORS[schema_name(example)]
+
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(example.message)
+    ]
+
+    assert errors == []
+
+
+@pytest.mark.parametrize("example", INVALID, ids=lambda e: e.id)
+def test_an_invalid_example_validates_against_no_schema(example: Example) -> None:
+    if example.needs_date_time_format and not CHECKS_DATE_TIME:
+        pytest.skip("jsonschema checks format date-time only with rfc3339-validator installed")
+
+    assert not schema_accepts(example.family, example.message)
+
+
+@pytest.mark.parametrize("example", VALID + INVALID, ids=lambda e: e.id)
+def test_decoder_and_schema_agree(example: Example) -> None:
+    if example.needs_date_time_format and not CHECKS_DATE_TIME:
+        pytest.skip("jsonschema checks format date-time only with rfc3339-validator installed")
+
+    decoded = decoder_accepts(example.family, example.message)
+    validated = schema_accepts(example.family, example.message)
+
+    assert decoded == validated == example.valid
+
+
+@given(st.one_of(interactions(), lifecycle_events(), SPENDS))
+@settings(max_examples=300)
+def test_every_encoded_value_validates_against_its_schema(value: Any) -> None:
+    message = orjson.loads(encode(value))
+    example = Example("generated", FAMILY_OF[type(value)], message)
+
+    errors = [e.message for e in VALIDATORS[schema_name(example)].iter_errors(message)]
+
+    assert errors == []
+
+
+def _two(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map("{:02d}".format)
+
+
+def _edited(text: str, at: int, char: str, how: str) -> str:
+    at %= len(text) + 1
+    if how == "replace":
+        return text[:at] + char + text[at + 1 :]
+    if how == "insert":
+        return text[:at] + char + text[at:]
+    return text[:at] + text[at + 1 :]
+
+
+WELL_FORMED = st.builds(
+    lambda d, z, frac: (d.isoformat() if frac else d.replace(microsecond=0).isoformat()).replace(
+        "+00:00", z
+    ),
+    DATETIMES,
+    st.sampled_from(["Z", "+00:00", "-00:00"]),
+    st.booleans(),
+)
+NEAR_MISSES = st.builds(
+    _edited,
+    WELL_FORMED,
+    st.integers(0, 40),
+    st.sampled_from(list("0123456789TtZz +-:._,")),
+    st.sampled_from(["replace", "insert", "delete"]),
+)
+BY_PARTS = st.builds(
+    "{}-{}-{}{}{}:{}{}{}{}".format,
+    st.integers(1965, 2205).map(str),
+    _two(0, 13),
+    _two(0, 32),
+    st.sampled_from(["T", "t", " "]),
+    _two(0, 24),
+    _two(0, 60),
+    st.sampled_from([":00", ":60", ""]),
+    st.sampled_from(["", ".123456789", "."]),
+    st.sampled_from(["Z", "z", "", "+0200", "+02", "+23:59", "+24:00"]),
+)
+TIMESTAMPS = st.one_of(WELL_FORMED, NEAR_MISSES, BY_PARTS)
+"""Well-formed timestamps and every near miss: one character replaced, added or removed, wrong
+case or separator, out-of-range parts, no seconds, odd fractions and offsets, years outside
+1970 to 2200."""
+
+
+@given(TIMESTAMPS)
+@settings(max_examples=500)
+def test_decoder_and_schema_agree_on_timestamps(text: str) -> None:
+    """Near-miss timestamps: wrong case, separators, out-of-range parts, missing offsets."""
+    message = {**VALID[0].message, "occurred_at": text}
+    validated = schema_accepts("interaction", message)
+    if not CHECKS_DATE_TIME and validated:
+        return  # without the format check the schema cannot refuse 2023-02-29
+
+    assert decoder_accepts("interaction", message) == validated
+
+
+# export_schemas ---------------------------------------------------------------------------------
+
+
+def test_export_writes_one_pretty_sorted_file_per_schema(tmp_path: Path) -> None:
+    written = export_schemas(tmp_path)
+
+    assert sorted(p.name for p in written) == sorted(SCHEMAS)
+    assert {p.parent for p in written} == {tmp_path.resolve()}
+    for path in written:
+        text = path.read_bytes()
+        schema = orjson.loads(text)
+        assert schema == SCHEMAS[path.name]
+        assert text == orjson.dumps(
+            schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+        )
+        assert text.startswith(b'{\n  "$defs"') or text.startswith(b'{\n  "$schema"')
+
+
+def test_export_creates_the_directory(tmp_path: Path) -> None:
+    target = tmp_path / "build" / "schemas"
+
+    written = export_schemas(target)
+
+    assert target.is_dir()
+    assert len(written) == len(SCHEMAS)
+
+
+def test_export_replaces_files_written_before(tmp_path: Path) -> None:
+    (tmp_path / "spend.v1.json").write_text("stale")
+
+    export_schemas(tmp_path)
+
+    assert orjson.loads((tmp_path / "spend.v1.json").read_bytes()) == SCHEMAS["spend.v1.json"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../escaped.json", "sub/dir.json", "/tmp/absolute.json", "", "."],
+    ids=["parent", "subdirectory", "absolute", "empty", "dot"],
+)
+def test_export_refuses_to_write_outside_the_directory(tmp_path: Path, name: str) -> None:
+    inside = tmp_path / "schemas"
+    schemas = {"spend.v1.json": SCHEMAS["spend.v1.json"], name: {"type": "object"}}
+
+    with pytest.raises(ValueError, match="outside"):
+        export_schemas(inside, schemas)
+
+    assert list(inside.iterdir()) == []  # nothing written, not even the good one
+    assert not (tmp_path / "escaped.json").exists()
+
+
+def test_export_refuses_a_symlink_that_points_outside(tmp_path: Path) -> None:
+    inside, outside = tmp_path / "schemas", tmp_path / "elsewhere.json"
+    inside.mkdir()
+    outside.write_text("keep me")
+    os.symlink(outside, inside / "spend.v1.json")
+
+    with pytest.raises(ValueError, match="outside"):
+        export_schemas(inside)
+
+    assert outside.read_text() == "keep me"
+
+
+def test_export_follows_a_symlinked_directory(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+
+    written = export_schemas(tmp_path / "link")
+
+    assert {p.parent for p in written} == {real.resolve()}
+    assert len(list(real.iterdir())) == len(SCHEMAS)

@@ -81,6 +81,55 @@ def worker(
     run_until_signalled(Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group))
 
 
+@app.command()
+def simulate(
+    leads: Annotated[int, typer.Option(help="Identified leads to simulate.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Same seed, same stream.")] = 7,
+    days: Annotated[int, typer.Option(help="Days the stream spans.")] = 180,
+    noise: Annotated[float, typer.Option(help="Share of bad or duplicate lines to mix in.")] = 0.0,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write interactions to this JSON-lines file.")
+    ] = None,
+    spend_out: Annotated[
+        Path | None, typer.Option(help="Write the monthly spend to this JSON-lines file.")
+    ] = None,
+    publish_to_kafka: Annotated[
+        bool, typer.Option("--publish", help="Publish interactions and spend to Kafka.")
+    ] = False,
+) -> None:
+    """Generate a realistic B2B interaction stream (and spend), to a file or to Kafka."""
+    from leadflow.simulator import SimulationConfig, write  # noqa: PLC0415
+    from leadflow.simulator import simulate as run_simulation  # noqa: PLC0415
+
+    if out_file is None and not publish_to_kafka:
+        raise typer.BadParameter("give --out FILE or --publish")
+    simulation = run_simulation(SimulationConfig(leads=leads, seed=seed, days=days, noise=noise))
+    if out_file is not None:
+        lines = write(simulation, out_file, spend_out)
+        out.print(f"wrote {lines} interaction lines to {escape(str(out_file))}")
+    if publish_to_kafka:
+        from leadflow import wiring  # noqa: PLC0415
+        from streams.connection import ensure_topics  # noqa: PLC0415
+        from streams.publishing import publish_lines  # noqa: PLC0415
+
+        settings = Settings()
+        connection = wiring.kafka_connection(settings)
+        names = wiring.topics(settings)
+
+        async def send() -> None:
+            await ensure_topics(connection, names.all(), settings.topic_partitions)
+            sent = await publish_lines(connection, names.interactions, simulation.lines())
+            spent = await publish_lines(connection, names.spend, simulation.spend_lines())
+            out.print(f"published {sent.sent} interactions and {spent.sent} spend records")
+
+        asyncio.run(send())
+    injected = simulation.injected
+    out.print(
+        f"{len(simulation.interactions)} valid interactions, {injected.total} noise lines "
+        f"({injected.invalid} invalid, {injected.duplicates} duplicates)"
+    )
+
+
 def main() -> None:
     """Entry point of the ``leadflow`` console script."""
     app()

@@ -1,0 +1,5 @@
+"""``python -m leadflow`` runs the command line."""
+
+from leadflow.cli import main
+
+main()

@@ -71,21 +71,46 @@ def test_an_interaction_is_keyed_by_lead_id_or_else_anonymous_id() -> None:
         _ = touch(None, None).key
 
 
+QUOTED_TOPIC = re.compile(r"""["']([\w.-]*leadflow\.[a-z-]+\.v[0-9]+)["']""")
+
+
+def _topic_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every string literal in ``source`` that is a whole topic name."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a file being edited: fall back to quoted text
+        return [
+            (source.count("\n", 0, m.start()) + 1, m.group(1))
+            for m in QUOTED_TOPIC.finditer(source)
+        ]
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and TOPIC_LIKE.fullmatch(node.value)
+    ]
+
+
 def _hard_coded_topics() -> list[str]:
     found: list[str] = []
     for package in ("contracts", "lifecycle", "projections", "streams", "leadflow"):
         for path in sorted((ROOT / package).rglob("*.py")):
             if path == ROOT / "contracts" / "topics.py":
                 continue
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             found.extend(
-                f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
-                for node in ast.walk(tree)
-                if isinstance(node, ast.Constant)
-                and isinstance(node.value, str)
-                and TOPIC_LIKE.fullmatch(node.value)
+                f"{path.relative_to(ROOT)}:{line}: {text!r}"
+                for line, text in _topic_literals(path.read_text(encoding="utf-8"))
             )
     return found
+
+
+def test_the_scan_finds_a_hard_coded_topic() -> None:
+    assert _topic_literals('TOPIC = "leadflow.interactions.v1"\n') == [
+        (1, "leadflow.interactions.v1")
+    ]
+    assert _topic_literals('x = "leadflow.spend.v1"\n  bad indent\n') == [(1, "leadflow.spend.v1")]
+    assert _topic_literals('"""Publishes to ``leadflow.spend.v1``."""\n') == []
 
 
 def test_no_package_spells_a_topic_name_itself() -> None:

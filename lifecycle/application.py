@@ -1,0 +1,414 @@
+"""The lifecycle application: the only way into the Lead aggregates.
+
+``LeadLifecycle`` is an eventsourcing ``Application`` whose recorder is a ``ProcessRecorder``:
+``process()`` writes a batch's events and the consumed position (an eventsourcing ``Tracking``
+record) in one transaction, so a crash never loses or doubles an effect. Persistence is
+eventsourcing's own, chosen by ``env``: POPO (in memory, the default),
+``{"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}``, or
+``eventsourcing.postgres`` with its ``POSTGRES_*`` variables.
+
+Events leave through the notification log (``app.recorder.select_notifications``), mapped to
+the wire by ``to_lifecycle_event(app.mapper.to_domain_event(notification))``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoding,
+)
+
+from contracts import lifecycle_events as wire
+from contracts.interactions import Interaction
+from contracts.lifecycle_events import (
+    LIFECYCLE_TYPE_OF,
+    LIFECYCLE_VERSIONS,
+    LifecycleData,
+    LifecycleEvent,
+    PolicyRef,
+    Touch,
+)
+from contracts.vocabulary import Channel, FormKind, InteractionType, Stage, Temperature
+from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
+from lifecycle.lead import Lead, OutcomeStatus, visitor_key
+from lifecycle.policy import Policy
+from lifecycle.scoring import temperature
+
+__all__ = [
+    "LeadLifecycle",
+    "LeadView",
+    "Outcome",
+    "OutcomeStatus",
+    "to_lifecycle_event",
+]
+
+DEFAULT_CACHE_SIZE = 50_000
+"""How many leads ``process()`` keeps in memory between batches by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What ``process()`` made of one interaction.
+
+    ``lead_id`` is the key of the stream it was recorded on (``anon:<id>`` for a visitor),
+    ``stage`` that lead's stage right after it, ``reason`` why it was refused (else None).
+    """
+
+    interaction_id: str
+    lead_id: str
+    status: OutcomeStatus
+    reason: str | None
+    stage: Stage
+
+
+@dataclass(frozen=True, slots=True)
+class LeadView:
+    """A lead as it stands: stage, score (as of its last scored interaction) and dates."""
+
+    lead_id: str
+    stage: Stage
+    score: float
+    fit: float
+    engagement: float
+    engagement_as_of: datetime | None
+    temperature: Temperature
+    stage_entered: Mapping[Stage, datetime]
+    touches: int
+    interactions: int
+    policy: PolicyRef
+    anonymous: bool
+    merged_into: str | None
+    linked_anonymous_ids: tuple[str, ...]
+    first_occurred_at: datetime
+    last_occurred_at: datetime
+    first_sales_touch_at: datetime | None
+    first_touch_due_at: datetime | None
+    """When sales must touch the lead by (policy SLA), while a lead or MQL awaits its touch."""
+
+
+class SetAsSortedList(Transcoding):
+    """Sets (a lead's interaction ids) as sorted JSON lists, so snapshots are deterministic."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
+class TouchAsDict(Transcoding):
+    """``contracts.Touch`` values (a visitor's touches, in events and snapshots)."""
+
+    type = Touch
+    name = "touch"
+
+    def encode(self, obj: Touch) -> dict[str, Any]:
+        return {
+            "interaction_id": obj.interaction_id,
+            "interaction_type": obj.interaction_type.value,
+            "occurred_at": obj.occurred_at,
+            "channel": obj.channel.value,
+            "campaign": obj.campaign,
+        }
+
+    def decode(self, data: dict[str, Any]) -> Touch:
+        return Touch(
+            interaction_id=data["interaction_id"],
+            interaction_type=InteractionType(data["interaction_type"]),
+            occurred_at=data["occurred_at"],
+            channel=Channel(data["channel"]),
+            campaign=data["campaign"],
+        )
+
+
+class LeadLifecycle(Application[UUID]):
+    """Drives Lead aggregates from interactions under one policy.
+
+    ``cache_size`` leads stay in memory between ``process()`` calls (0: none). The cache only
+    ever holds committed state; if another process wrote a cached lead meanwhile, the next
+    write to it fails with eventsourcing's ``IntegrityError`` and the cached copies of that
+    batch are dropped, so the caller's retry reads the store again.
+    """
+
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Lead: 100}
+
+    def __init__(
+        self,
+        policy: Policy,
+        env: Mapping[str, str] | None = None,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.policy = policy
+        self.cache_size = cache_size
+        self._cache: dict[UUID, Lead] = {}
+        self._lock = threading.Lock()
+        super().__init__(env)
+
+    def construct_recorder(self) -> ProcessRecorder:
+        """A process recorder, so tracking records commit with the events they produced."""
+        recorder = self.factory.process_recorder()
+        self.process_recorder = recorder
+        return recorder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """eventsourcing's transcodings plus sets and touches (aggregate state, snapshots)."""
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsSortedList())
+        transcoder.register(TouchAsDict())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def process(
+        self, interactions: Sequence[Interaction], tracking: Tracking | None = None
+    ) -> list[Outcome]:
+        """Apply a batch of interactions, in order, in one transaction with ``tracking``.
+
+        Returns one ``Outcome`` per interaction. Later interactions see the effects of earlier
+        ones in the same batch. The tracking record is stored even when the batch produces no
+        events (all duplicates, or no interactions). Raises eventsourcing's ``IntegrityError``
+        when the tracking position is not beyond the last one stored for its name, or when a
+        lead was written concurrently elsewhere; nothing is then stored, and the batch may be
+        retried.
+        """
+        with self._lock:
+            touched: dict[UUID, Lead] = {}
+            try:
+                outcomes = [self._handle(interaction, touched) for interaction in interactions]
+                processing = ProcessingEvent[UUID](tracking)
+                processing.collect_events(*touched.values())
+                recordings = self._record(processing)
+            except BaseException:
+                for lead_id in touched:
+                    self._cache.pop(lead_id, None)
+                raise
+            self._remember(touched)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return outcomes
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        """The last position stored under ``application_name`` (None if none yet)."""
+        return self.process_recorder.max_tracking_id(application_name)
+
+    def _handle(self, interaction: Interaction, touched: dict[UUID, Lead]) -> Outcome:
+        policy = self.policy
+        if interaction.lead_id is None:
+            if interaction.anonymous_id is None:
+                raise MisroutedInteractionError(f"interaction {interaction.id} names no lead")
+            key = visitor_key(interaction.anonymous_id)
+            visitor = self._load(key, touched)
+            if visitor is not None and visitor.merged_into is not None:
+                lead = self._load(visitor.merged_into, touched)
+                if lead is None:
+                    raise LeadNotFoundError(visitor.merged_into)
+            elif visitor is None:
+                lead = Lead.register(key, interaction, policy, anonymous=True)
+                touched[lead.id] = lead
+            else:
+                lead = visitor
+        else:
+            lead_or_none = self._load(interaction.lead_id, touched)
+            unmerged: Lead | None = None
+            if interaction.anonymous_id is not None:
+                unmerged = self._load(visitor_key(interaction.anonymous_id), touched)
+                if unmerged is not None and unmerged.merged_into is not None:
+                    unmerged = None
+            for seen in (lead_or_none, unmerged):
+                if seen is not None and seen.has_recorded(interaction.id):
+                    return Outcome(
+                        interaction.id, seen.lead_key, OutcomeStatus.DUPLICATE, None, seen.stage
+                    )
+            if lead_or_none is None:
+                lead = Lead.register(interaction.lead_id, interaction, policy, anonymous=False)
+                touched[lead.id] = lead
+            else:
+                lead = lead_or_none
+            if unmerged is not None:
+                lead.link_visitor(unmerged, interaction, policy)
+        verdict = lead.record(interaction, policy)
+        return Outcome(interaction.id, lead.lead_key, verdict.status, verdict.reason, lead.stage)
+
+    def _load(self, lead_key: str, touched: dict[UUID, Lead]) -> Lead | None:
+        lead_id = Lead.create_id(lead_key)
+        lead = touched.get(lead_id)
+        if lead is not None:
+            return lead
+        lead = self._cache.pop(lead_id, None)
+        if lead is None:
+            try:
+                lead = self.repository.get(lead_id)
+            except AggregateNotFoundError:
+                return None
+        touched[lead_id] = lead
+        return lead
+
+    def _remember(self, touched: dict[UUID, Lead]) -> None:
+        if self.cache_size <= 0:
+            return
+        cache = self._cache
+        cache.update(touched)  # popped on load, so these go to the young end
+        excess = len(cache) - self.cache_size
+        if excess > 0:
+            for lead_id in list(cache)[:excess]:
+                del cache[lead_id]
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # Snapshot the leads in hand at their current version rather than re-reading the
+        # store at each multiple of the interval, as the base class does.
+        if self.snapshots is None:
+            return
+        interval = self.snapshotting_intervals.get(Lead)
+        if not interval:
+            return
+        due = {
+            e.originator_id for e in processing_event.events if e.originator_version % interval == 0
+        }
+        snapshots = [
+            Lead.Snapshot.take(processing_event.aggregates[lead_id])
+            for lead_id in due
+            if lead_id in processing_event.aggregates
+        ]
+        if snapshots:
+            self.snapshots.put(snapshots)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        """Called after a batch is committed (a hook for subclasses; does nothing here)."""
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def lead(self, lead_key: str) -> LeadView:
+        """The lead (or visitor) with this key as stored; raises ``LeadNotFoundError``."""
+        try:
+            lead: Lead = self.repository.get(Lead.create_id(lead_key))
+        except AggregateNotFoundError:
+            raise LeadNotFoundError(lead_key) from None
+        return self._view(lead)
+
+    def lead_events(self, lead_key: str) -> list[LifecycleEvent]:
+        """Every lifecycle event of the lead, in order (empty for an unknown key)."""
+        return [to_lifecycle_event(e) for e in self.events.get(Lead.create_id(lead_key))]
+
+    def _view(self, lead: Lead) -> LeadView:
+        scoring = self.policy.scoring
+        entered = {Stage(stage): at for stage, at in lead.stage_entered.items()}
+        return LeadView(
+            lead_id=lead.lead_key,
+            stage=lead.stage,
+            score=lead.score,
+            fit=lead.fit,
+            engagement=lead.engagement,
+            engagement_as_of=lead.engagement_as_of,
+            temperature=temperature(lead.score, scoring),
+            stage_entered=entered,
+            touches=lead.touch_count,
+            interactions=len(lead.interaction_ids),
+            policy=PolicyRef(name=lead.policy_name, version=lead.policy_version),
+            anonymous=lead.anonymous,
+            merged_into=lead.merged_into,
+            linked_anonymous_ids=tuple(lead.linked_anonymous_ids),
+            first_occurred_at=lead.first_occurred_at,
+            last_occurred_at=lead.last_occurred_at,
+            first_sales_touch_at=lead.first_sales_touch_at,
+            first_touch_due_at=self._due(lead, entered),
+        )
+
+    def _due(self, lead: Lead, entered: Mapping[Stage, datetime]) -> datetime | None:
+        sla = self.policy.sla
+        stage = lead.stage
+        if stage is Stage.MQL:
+            hours = sla.mql_first_touch_hours
+        elif stage is Stage.LEAD:
+            hours = sla.lead_first_touch_hours
+        else:
+            return None
+        since = entered[stage]
+        touched = lead.last_sales_touch_at
+        if touched is not None and touched >= since:
+            return None
+        return since + timedelta(hours=hours)
+
+
+def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
+    """The wire form of a stored Lead event (snapshots and other events raise ``TypeError``).
+
+    ``event_id`` is derived from the stream id and version, so it stays the same however often
+    the event is published; ``sequence`` is the version; ``recorded_at`` is when leadflow
+    recorded the event, ``occurred_at`` the business time it describes.
+    """
+    if not isinstance(domain_event, Lead.Event):
+        raise TypeError(f"not a lifecycle event: {type(domain_event).__qualname__}")
+    e = domain_event
+    data: LifecycleData
+    if isinstance(e, Lead.Registered):
+        data = wire.LeadCreated(
+            stage=Stage(e.stage),
+            channel=Channel(e.channel),
+            campaign=e.campaign,
+            anonymous=e.anonymous,
+        )
+    elif isinstance(e, Lead.InteractionRecorded):
+        data = wire.InteractionRecorded(
+            interaction_type=InteractionType(e.interaction_type),
+            channel=Channel(e.channel),
+            campaign=e.campaign,
+            form_kind=FormKind(e.form_kind) if e.form_kind is not None else None,
+            sales_touch=e.sales_touch,
+        )
+    elif isinstance(e, Lead.ScoreChanged):
+        data = wire.ScoreChanged(
+            previous_score=e.previous_score,
+            score=e.score,
+            fit=e.fit,
+            engagement=e.engagement,
+            temperature=Temperature(e.temperature),
+            previous_temperature=Temperature(e.previous_temperature),
+            rule=e.rule,
+        )
+    elif isinstance(e, Lead.StageChanged):
+        data = wire.StageChanged(
+            from_stage=Stage(e.from_stage) if e.from_stage is not None else None,
+            to_stage=Stage(e.to_stage),
+            rule=e.rule,
+            reason=e.reason,
+            amount=e.amount,
+            currency=e.currency,
+            margin=e.margin,
+        )
+    elif isinstance(e, Lead.TransitionRefused):
+        data = wire.TransitionRefused(
+            current_stage=Stage(e.current_stage), requested=e.requested, reason=e.reason
+        )
+    elif isinstance(e, Lead.IdentityLinked):
+        data = wire.IdentityLinked(
+            anonymous_id=e.anonymous_id, touches=tuple(e.touches), merged_into=e.merged_into
+        )
+    else:
+        raise TypeError(f"not a lifecycle event: {type(domain_event).__qualname__}")
+    kind = LIFECYCLE_TYPE_OF[type(data)]
+    return LifecycleEvent(
+        event_id=str(uuid5(e.originator_id, str(e.originator_version))),
+        lead_id=e.lead_key,
+        sequence=e.originator_version,
+        type=kind,
+        version=LIFECYCLE_VERSIONS[kind],
+        occurred_at=e.occurred_at,
+        recorded_at=e.timestamp,
+        policy=PolicyRef(name=e.policy_name, version=e.policy_version),
+        data=data,
+        interaction_id=e.interaction_id,
+    )

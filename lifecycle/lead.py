@@ -1,0 +1,707 @@
+"""The Lead aggregate: one person's lifecycle under a policy, as an event-sourced state machine.
+
+A lead's stream is keyed by its lead key: upstream's ``lead_id``, or ``anon:<anonymous_id>`` for
+a visitor known only by an anonymous id (``visitor_key``). Its id is ``uuid5`` of that key, so
+the same person always lands on the same stream.
+
+Public methods decide (they read the policy and raise or refuse before anything changes); the
+private ``@event`` methods only assign, never raise and never read a clock, because they run
+again on every replay. Every event carries the lead key, the business time it describes
+(``occurred_at``), the interaction that caused it, the rule that fired and the policy's name and
+version. An interaction is recorded at most once per lead, by its id, however late and however
+changed its copy arrives. A request the policy forbids is recorded as ``TransitionRefused`` and
+changes nothing else.
+
+Errors (``lifecycle.errors``)::
+
+    LeadError
+    ├── PolicyError
+    ├── LeadNotFoundError
+    ├── MisroutedInteractionError
+    └── IllegalTransitionError
+        ├── StageNotInPolicyError
+        ├── TerminalStageError
+        └── RequirementsNotMetError
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from contracts.interactions import (
+    CallLogged,
+    DealLost,
+    DealWon,
+    Disqualified,
+    EmailEngaged,
+    FormSubmitted,
+    Interaction,
+    OpportunityOpened,
+    QualificationRecorded,
+    Recycled,
+)
+from contracts.lifecycle_events import Touch
+from contracts.vocabulary import Channel, InteractionType, Stage, Temperature
+from lifecycle.errors import (
+    IllegalTransitionError,
+    MisroutedInteractionError,
+    RequirementsNotMetError,
+    StageNotInPolicyError,
+    TerminalStageError,
+)
+from lifecycle.policy import REQUEST_TARGETS, Policy, Rule
+from lifecycle.scoring import (
+    engagement_after,
+    engagement_points,
+    fit_score,
+    profile_of,
+    temperature,
+)
+
+LEAD_NAMESPACE = UUID("0b0f5a52-6d1e-5c8e-9a47-5f3c1e7d2a90")
+"""The uuid5 namespace of lead ids (never change it: it names every stored stream)."""
+
+ANONYMOUS_PREFIX = "anon:"
+
+RULE_FIRST_TOUCH = "first_touch"
+"""Rule name of a lead created in its policy's entry stage because no rule moved it further."""
+RULE_ANONYMOUS_TOUCH = "anonymous_touch"
+"""Rule name of a visitor's creation (a touch by someone known only by an anonymous id)."""
+RULE_RECORDED = "recorded"
+"""Rule name of an ``InteractionRecorded`` event."""
+RULE_IDENTITY = "identity_linked"
+"""Rule name of an ``IdentityLinked`` event."""
+
+
+def visitor_key(anonymous_id: str) -> str:
+    """The lead key of a visitor known only by ``anonymous_id``."""
+    return ANONYMOUS_PREFIX + anonymous_id
+
+
+class OutcomeStatus(StrEnum):
+    """What became of an interaction."""
+
+    ACCEPTED = "accepted"
+    """Recorded (whether or not it moved the lead)."""
+    DUPLICATE = "duplicate"
+    """Already recorded under the same interaction id; nothing changed."""
+    REFUSED = "refused"
+    """It asked for a move the policy forbids; the refusal is recorded, nothing else changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a lead made of one interaction: the status and, when refused, why."""
+
+    status: OutcomeStatus
+    reason: str | None = None
+
+
+_ACCEPTED = Verdict(OutcomeStatus.ACCEPTED)
+_DUPLICATE = Verdict(OutcomeStatus.DUPLICATE)
+
+
+class Lead(Aggregate):
+    """A person in the funnel (or a visitor known only by an anonymous id).
+
+    State: the stage and when each stage was last entered, the score's parts (fit, engagement
+    and the business time engagement was computed at), the profile used for fit, the ids of
+    every interaction recorded (for idempotency), a count of touches, and for visitors their
+    touches (handed to the lead they are linked to).
+    """
+
+    class Event(Aggregate.Event):
+        """What every lead event carries besides the aggregate id and version."""
+
+        lead_key: str
+        occurred_at: datetime
+        interaction_id: str | None
+        rule: str
+        policy_name: str
+        policy_version: str
+
+    class Registered(Event, Aggregate.Created):
+        """The lead's stream began, in ``stage`` (``anonymous`` for a visitor)."""
+
+        stage: str
+        channel: str
+        campaign: str | None
+        anonymous: bool
+
+    class InteractionRecorded(Event):
+        """An interaction was recorded; ``profile`` holds the fit attributes it updated."""
+
+        interaction_type: str
+        channel: str
+        campaign: str | None
+        form_kind: str | None
+        sales_touch: bool
+        profile: dict[str, str | int]
+
+    class ScoreChanged(Event):
+        """The score changed; engagement is as of ``engagement_as_of`` (business time)."""
+
+        previous_score: float
+        score: float
+        fit: float
+        engagement: float
+        engagement_as_of: datetime
+        temperature: str
+        previous_temperature: str
+
+    class StageChanged(Event):
+        """The lead moved from ``from_stage`` (None when its stream began) to ``to_stage``."""
+
+        from_stage: str | None
+        to_stage: str
+        reason: str
+        amount: float | None
+        currency: str | None
+        margin: float | None
+
+    class TransitionRefused(Event):
+        """A requested move was refused; only the interaction id is remembered."""
+
+        current_stage: str
+        requested: str
+        reason: str
+
+    class IdentityLinked(Event):
+        """An anonymous id was linked to a lead.
+
+        On the lead: ``touches`` and ``interaction_ids`` are the visitor's, now the lead's.
+        On the visitor: ``merged_into`` names the lead that its later touches go to.
+        """
+
+        anonymous_id: str
+        touches: list[Touch]
+        interaction_ids: list[str]
+        merged_into: str | None
+
+    @staticmethod
+    def create_id(lead_key: str) -> UUID:
+        """The stream id of a lead key (deterministic: ``uuid5`` of the key)."""
+        return uuid5(LEAD_NAMESPACE, lead_key)
+
+    @event(Registered)
+    def __init__(
+        self,
+        *,
+        lead_key: str,
+        occurred_at: datetime,
+        interaction_id: str | None,
+        rule: str,
+        policy_name: str,
+        policy_version: str,
+        stage: str,
+        channel: str,
+        campaign: str | None,
+        anonymous: bool,
+    ) -> None:
+        self.lead_key = lead_key
+        self.anonymous = anonymous
+        self.stage_value = stage
+        self.stage_entered: dict[str, datetime] = {stage: occurred_at}
+        self.fit = 0.0
+        self.engagement = 0.0
+        self.engagement_as_of: datetime | None = None
+        self.profile: dict[str, str | int] = {}
+        self.profile_at: dict[str, datetime] = {}
+        self.interaction_ids: set[str] = set()
+        self.touches: list[Touch] = []
+        self.touch_count = 0
+        self.first_occurred_at = occurred_at
+        self.last_occurred_at = occurred_at
+        self.first_sales_touch_at: datetime | None = None
+        self.last_sales_touch_at: datetime | None = None
+        self.linked_anonymous_ids: list[str] = []
+        self.merged_into: str | None = None
+        self.policy_name = policy_name
+        self.policy_version = policy_version
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def stage(self) -> Stage:
+        """The lead's current stage."""
+        return Stage(self.stage_value)
+
+    @property
+    def score(self) -> float:
+        """Fit plus engagement as of the last scored interaction (no decay since)."""
+        return round(self.fit + self.engagement, 4)
+
+    def temperature(self, policy: Policy) -> Temperature:
+        """The temperature of the current score under ``policy``'s bands."""
+        return temperature(self.score, policy.scoring)
+
+    def has_recorded(self, interaction_id: str) -> bool:
+        """True when an interaction with this id has been recorded (or refused) here."""
+        return interaction_id in self.interaction_ids
+
+    # -- deciding --------------------------------------------------------------------------
+
+    @classmethod
+    def register(
+        cls, lead_key: str, interaction: Interaction, policy: Policy, *, anonymous: bool
+    ) -> Lead:
+        """Start a lead's stream from its first interaction (which is not yet recorded).
+
+        A visitor starts in the policy's anonymous entry stage. An identified person starts
+        in the identified entry stage, or directly where the furthest matching interaction
+        rule legally takes them from there (a first-time demo request starts an MQL). The
+        first stage is announced by a ``StageChanged`` from no stage, so stage subscribers see
+        every entry.
+        """
+        if anonymous:
+            stage, rule, reason = (
+                policy.anonymous_entry,
+                RULE_ANONYMOUS_TOUCH,
+                f"first touch by anonymous id ({interaction.type})",
+            )
+        else:
+            stage, rule, reason = _entry(interaction, policy)
+        meta = _meta(lead_key, interaction, policy)
+        lead = cls(
+            **meta,
+            rule=rule,
+            stage=stage.value,
+            channel=interaction.channel.value,
+            campaign=interaction.campaign,
+            anonymous=anonymous,
+        )
+        lead._stage_changed(
+            **meta,
+            rule=rule,
+            from_stage=None,
+            to_stage=stage.value,
+            reason=reason,
+            amount=None,
+            currency=None,
+            margin=None,
+        )
+        return lead
+
+    def record(self, interaction: Interaction, policy: Policy) -> Verdict:
+        """Record an interaction and apply the policy's rules to it.
+
+        A duplicate (same interaction id) changes nothing. An explicit request the policy
+        forbids is recorded as ``TransitionRefused`` and changes nothing else. Otherwise the
+        interaction is recorded, an identified lead is rescored, and the request or the
+        furthest matching interaction rule, then the score rules, move the lead where the
+        policy allows. Raises ``MisroutedInteractionError`` for a visitor merged into a lead.
+        """
+        if self.merged_into is not None:
+            raise MisroutedInteractionError(
+                f"{self.lead_key} was merged into {self.merged_into}; record there"
+            )
+        if interaction.id in self.interaction_ids:
+            return _DUPLICATE
+        meta = _meta(self.lead_key, interaction, policy)
+        move: tuple[Rule, Stage] | None = None
+        if interaction.type in REQUEST_TARGETS:
+            try:
+                move = self._check_request(interaction, policy)
+            except IllegalTransitionError as refusal:
+                rule = policy.request_rule(interaction.type)
+                self._transition_refused(
+                    **meta,
+                    rule=rule.name if rule is not None else interaction.type.value,
+                    current_stage=self.stage_value,
+                    requested=refusal.requested,
+                    reason=refusal.reason,
+                )
+                return Verdict(OutcomeStatus.REFUSED, refusal.reason)
+        self._record_interaction(interaction, meta)
+        if self.anonymous:
+            return _ACCEPTED  # visitors are not scored and move only by being linked
+        self._rescore(interaction, policy, meta)
+        if move is not None:
+            rule, target = move
+            self._move(
+                meta=meta,
+                rule=rule.name,
+                target=target,
+                reason=_request_reason(interaction),
+                interaction=interaction,
+                policy=policy,
+            )
+        elif interaction.type not in REQUEST_TARGETS:
+            self._advance(interaction, policy, meta)
+        self._apply_score_rules(policy, meta)
+        return _ACCEPTED
+
+    def link_visitor(self, visitor: Lead, interaction: Interaction, policy: Policy) -> None:
+        """Link a visitor to this lead: the lead takes over the visitor's touches and its
+        recorded interaction ids; the visitor is marked merged into this lead.
+
+        Raises ``MisroutedInteractionError`` when ``visitor`` is not an unmerged visitor or this
+        lead is itself a visitor.
+        """
+        if not visitor.anonymous or visitor.merged_into is not None or self.anonymous:
+            raise MisroutedInteractionError(f"cannot link {visitor.lead_key} into {self.lead_key}")
+        anonymous_id = visitor.lead_key.removeprefix(ANONYMOUS_PREFIX)
+        self._identity_linked(
+            **_meta(self.lead_key, interaction, policy),
+            rule=RULE_IDENTITY,
+            anonymous_id=anonymous_id,
+            touches=list(visitor.touches),
+            interaction_ids=sorted(visitor.interaction_ids),
+            merged_into=None,
+        )
+        visitor._identity_linked(
+            **_meta(visitor.lead_key, interaction, policy),
+            rule=RULE_IDENTITY,
+            anonymous_id=anonymous_id,
+            touches=[],
+            interaction_ids=[],
+            merged_into=self.lead_key,
+        )
+
+    def _check_request(self, interaction: Interaction, policy: Policy) -> tuple[Rule, Stage] | None:
+        """The move an explicit request asks for, None if it asks for none (a rejected
+        qualification, or the stage the lead is already in); raises ``IllegalTransitionError``."""
+        kind = interaction.type
+        data = interaction.data
+        if isinstance(data, QualificationRecorded) and not data.accepted:
+            return None
+        target = REQUEST_TARGETS[kind]
+        current = self.stage
+        where = f"policy {policy.name} {policy.version}"
+        rule = policy.request_rule(kind)
+        if target not in policy.stages or rule is None:
+            raise StageNotInPolicyError(target.value, f"{where} has no {target} stage ({kind})")
+        if current in policy.terminal:
+            raise TerminalStageError(target.value, f"{current} is terminal; {kind} cannot move it")
+        if current is target:
+            return None
+        if rule.from_stages is not None and current not in rule.from_stages:
+            if rule.from_stages == {Stage.OPPORTUNITY}:
+                needed = f"{kind} needs an open opportunity"
+            else:
+                needed = f"{kind} needs the lead in {' or '.join(sorted(rule.from_stages))}"
+            raise RequirementsNotMetError(target.value, f"{needed}; the lead is in {current}")
+        if isinstance(data, QualificationRecorded):
+            missing = [r for r in sorted(rule.requires) if not getattr(data, r)]
+            if missing:
+                raise RequirementsNotMetError(
+                    target.value,
+                    f"sales accepted the lead but the qualification lacks {', '.join(missing)}, "
+                    f"which {where} requires for {target}",
+                )
+        if not policy.allows(current, target):
+            raise IllegalTransitionError(
+                target.value, f"{where} does not allow {current} -> {target}"
+            )
+        return rule, target
+
+    def _record_interaction(self, interaction: Interaction, meta: dict[str, Any]) -> None:
+        data = interaction.data
+        profile: dict[str, str | int] = {}
+        if isinstance(data, FormSubmitted):
+            at = interaction.occurred_at
+            for name, value in profile_of(data).items():
+                known_at = self.profile_at.get(name)
+                if known_at is None or at >= known_at:
+                    profile[name] = value
+        self._interaction_recorded(
+            **meta,
+            rule=RULE_RECORDED,
+            interaction_type=interaction.type.value,
+            channel=interaction.channel.value,
+            campaign=interaction.campaign,
+            form_kind=data.form_kind.value if isinstance(data, FormSubmitted) else None,
+            sales_touch=interaction.is_sales_touch,
+            profile=profile,
+        )
+
+    def _rescore(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> None:
+        scoring = policy.scoring
+        points, key = engagement_points(interaction, scoring)
+        fit = (
+            fit_score(self.profile, scoring)
+            if isinstance(interaction.data, FormSubmitted)
+            else self.fit
+        )
+        if points == 0 and fit == self.fit:
+            return
+        engagement, as_of = engagement_after(
+            self.engagement, self.engagement_as_of, points, interaction.occurred_at, scoring
+        )
+        score = round(fit + engagement, 4)
+        previous = self.score
+        if score == previous and fit == self.fit and engagement == self.engagement:
+            return
+        parts = (["fit"] if fit != self.fit else []) + ([f"engagement:{key}"] if key else [])
+        self._score_changed(
+            **meta,
+            rule="+".join(parts) or "decay",
+            previous_score=previous,
+            score=score,
+            fit=fit,
+            engagement=engagement,
+            engagement_as_of=as_of,
+            temperature=temperature(score, scoring).value,
+            previous_temperature=temperature(previous, scoring).value,
+        )
+
+    def _advance(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> None:
+        current = self.stage
+        best: Rule | None = None
+        best_rank = -1
+        for rule in policy.interaction_rules(interaction.type):
+            if policy.allows(current, rule.to) and rule.matches(interaction):
+                rank = policy.rank(rule.to)
+                rank = -1 if rank is None else rank
+                if best is None or rank > best_rank:
+                    best, best_rank = rule, rank
+        if best is not None:
+            reason = f"{_describe(interaction)} matched rule {best.name}"
+            self._move(
+                meta=meta,
+                rule=best.name,
+                target=best.to,
+                reason=reason,
+                interaction=interaction,
+                policy=policy,
+            )
+
+    def _apply_score_rules(self, policy: Policy, meta: dict[str, Any]) -> None:
+        for rule in policy.score_rules:
+            threshold = rule.at_least if rule.at_least is not None else 0.0
+            if self.score >= threshold and policy.allows(self.stage, rule.to):
+                reason = f"score {self.score:g} reached {threshold:g}"
+                self._move(
+                    meta=meta,
+                    rule=rule.name,
+                    target=rule.to,
+                    reason=reason,
+                    interaction=None,
+                    policy=policy,
+                )
+
+    def _move(
+        self,
+        *,
+        meta: dict[str, Any],
+        rule: str,
+        target: Stage,
+        reason: str,
+        interaction: Interaction | None,
+        policy: Policy,
+    ) -> None:
+        amount: float | None = None
+        currency: str | None = None
+        margin: float | None = None
+        data = interaction.data if interaction is not None else None
+        if isinstance(data, OpportunityOpened | DealWon):
+            amount, currency = data.amount, data.currency
+        if isinstance(data, DealWon):
+            margin = data.margin if data.margin is not None else policy.default_margin
+        # A late interaction cannot move the lead before it entered its current stage, or
+        # stage timing would see negative durations.
+        entered = self.stage_entered.get(self.stage_value)
+        occurred_at = meta["occurred_at"]
+        if entered is not None and entered > occurred_at:
+            meta = {**meta, "occurred_at": entered}
+        self._stage_changed(
+            **meta,
+            rule=rule,
+            from_stage=self.stage_value,
+            to_stage=target.value,
+            reason=reason,
+            amount=amount,
+            currency=currency,
+            margin=margin,
+        )
+
+    # -- applying (no decisions, no raising, no clocks) ----------------------------------
+
+    @event(InteractionRecorded)
+    def _interaction_recorded(
+        self,
+        *,
+        lead_key: str,
+        occurred_at: datetime,
+        interaction_id: str | None,
+        rule: str,
+        policy_name: str,
+        policy_version: str,
+        interaction_type: str,
+        channel: str,
+        campaign: str | None,
+        form_kind: str | None,
+        sales_touch: bool,
+        profile: dict[str, str | int],
+    ) -> None:
+        if interaction_id is not None:
+            self.interaction_ids.add(interaction_id)
+        self.touch_count += 1
+        self.last_occurred_at = max(self.last_occurred_at, occurred_at)
+        self.first_occurred_at = min(self.first_occurred_at, occurred_at)
+        if sales_touch:
+            if self.first_sales_touch_at is None or occurred_at < self.first_sales_touch_at:
+                self.first_sales_touch_at = occurred_at
+            if self.last_sales_touch_at is None or occurred_at > self.last_sales_touch_at:
+                self.last_sales_touch_at = occurred_at
+        for name, value in profile.items():
+            self.profile[name] = value
+            self.profile_at[name] = occurred_at
+        if self.anonymous:
+            self.touches.append(
+                Touch(
+                    interaction_id=interaction_id or "",
+                    interaction_type=InteractionType(interaction_type),
+                    occurred_at=occurred_at,
+                    channel=Channel(channel),
+                    campaign=campaign,
+                )
+            )
+        self.policy_name = policy_name
+        self.policy_version = policy_version
+
+    @event(ScoreChanged)
+    def _score_changed(
+        self,
+        *,
+        lead_key: str,
+        occurred_at: datetime,
+        interaction_id: str | None,
+        rule: str,
+        policy_name: str,
+        policy_version: str,
+        previous_score: float,
+        score: float,
+        fit: float,
+        engagement: float,
+        engagement_as_of: datetime,
+        temperature: str,
+        previous_temperature: str,
+    ) -> None:
+        self.fit = fit
+        self.engagement = engagement
+        self.engagement_as_of = engagement_as_of
+
+    @event(StageChanged)
+    def _stage_changed(
+        self,
+        *,
+        lead_key: str,
+        occurred_at: datetime,
+        interaction_id: str | None,
+        rule: str,
+        policy_name: str,
+        policy_version: str,
+        from_stage: str | None,
+        to_stage: str,
+        reason: str,
+        amount: float | None,
+        currency: str | None,
+        margin: float | None,
+    ) -> None:
+        self.stage_value = to_stage
+        self.stage_entered[to_stage] = occurred_at
+
+    @event(TransitionRefused)
+    def _transition_refused(
+        self,
+        *,
+        lead_key: str,
+        occurred_at: datetime,
+        interaction_id: str | None,
+        rule: str,
+        policy_name: str,
+        policy_version: str,
+        current_stage: str,
+        requested: str,
+        reason: str,
+    ) -> None:
+        if interaction_id is not None:
+            self.interaction_ids.add(interaction_id)
+
+    @event(IdentityLinked)
+    def _identity_linked(
+        self,
+        *,
+        lead_key: str,
+        occurred_at: datetime,
+        interaction_id: str | None,
+        rule: str,
+        policy_name: str,
+        policy_version: str,
+        anonymous_id: str,
+        touches: list[Touch],
+        interaction_ids: list[str],
+        merged_into: str | None,
+    ) -> None:
+        if merged_into is not None:
+            self.merged_into = merged_into
+            return
+        self.interaction_ids.update(interaction_ids)
+        self.touch_count += len(touches)
+        for touch in touches:
+            self.first_occurred_at = min(self.first_occurred_at, touch.occurred_at)
+        if anonymous_id not in self.linked_anonymous_ids:
+            self.linked_anonymous_ids.append(anonymous_id)
+
+
+def _meta(lead_key: str, interaction: Interaction, policy: Policy) -> dict[str, Any]:
+    return {
+        "lead_key": lead_key,
+        "occurred_at": interaction.occurred_at,
+        "interaction_id": interaction.id,
+        "policy_name": policy.name,
+        "policy_version": policy.version,
+    }
+
+
+def _entry(interaction: Interaction, policy: Policy) -> tuple[Stage, str, str]:
+    """Where an identified person's stream begins, by which rule, and why."""
+    entry = policy.identified_entry
+    best: Rule | None = None
+    best_rank = -1
+    if interaction.type not in REQUEST_TARGETS:
+        for rule in policy.interaction_rules(interaction.type):
+            if (rule.to is entry or policy.allows(entry, rule.to)) and rule.matches(interaction):
+                rank = policy.rank(rule.to)
+                rank = -1 if rank is None else rank
+                if best is None or rank > best_rank:
+                    best, best_rank = rule, rank
+    if best is None:
+        return entry, RULE_FIRST_TOUCH, f"first touch ({interaction.type})"
+    return best.to, best.name, f"{_describe(interaction)} matched rule {best.name}"
+
+
+def _describe(interaction: Interaction) -> str:
+    data = interaction.data
+    if isinstance(data, FormSubmitted):
+        return f"{interaction.type} ({data.form_kind})"
+    if isinstance(data, EmailEngaged):
+        return f"{interaction.type} ({data.action})"
+    if isinstance(data, CallLogged):
+        return f"{interaction.type} ({data.direction})"
+    return interaction.type.value
+
+
+def _request_reason(interaction: Interaction) -> str:
+    data = interaction.data
+    if isinstance(data, QualificationRecorded):
+        established = [r for r in ("need", "budget", "authority", "timing") if getattr(data, r)]
+        return f"sales accepted the qualification ({', '.join(established) or 'nothing'})"
+    if isinstance(data, OpportunityOpened):
+        return f"opportunity {data.opportunity_id} opened for {data.amount:g} {data.currency}"
+    if isinstance(data, DealWon):
+        return f"deal won for {data.amount:g} {data.currency}"
+    if isinstance(data, DealLost):
+        return f"deal lost: {data.reason}"
+    if isinstance(data, Disqualified):
+        return f"disqualified: {data.reason}"
+    if isinstance(data, Recycled):
+        return f"recycled: {data.reason}"
+    return interaction.type.value

@@ -6,7 +6,6 @@ problem with its field path, what was expected and what came. Older versions are
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -43,6 +42,9 @@ _MISSING: Any = object()
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+_BY_VALUE: dict[type[Any], dict[str, Any]] = {
+    types: {t.value: t for t in types} for types in (InteractionType, LifecycleEventType)
+}
 
 
 def adapter(cls: type[_T]) -> TypeAdapter[_T]:
@@ -132,10 +134,7 @@ def _type_and_version(
     problems: list[Problem],
 ) -> tuple[Any, int | None]:
     kind = obj.get("type", _MISSING)
-    parsed = None
-    if isinstance(kind, str):
-        with contextlib.suppress(ValueError):
-            parsed = types(kind)
+    parsed = _BY_VALUE[types].get(kind) if isinstance(kind, str) else None
     if parsed is None:
         names = ", ".join(t.value for t in types)
         problems.append(Problem("type", f"one of {names}", _shown(kind)))

@@ -10,17 +10,17 @@ import re
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import BeforeValidator, Field, PlainValidator, StrictBool, StrictInt, WithJsonSchema
 
 _EARLIEST_YEAR = 1970
 _LATEST_YEAR = 2200
 
 # RFC 3339 section 5.6 date-time with an upper-case "T" and "Z" (as JSON Schema's date-time
 # format checkers require): full date, full time with seconds, optional fraction, and a "Z" or
-# "+hh:mm" offset. pydantic alone would also take a space or "_" for the "T", no seconds,
-# "+hhmm" offsets and epoch seconds in a string; producers in other languages validate against
-# the exported schema, so the decoder accepts exactly what that states. [0-9], not \d, which
-# matches other scripts' digits too.
+# "+hh:mm" offset. (pydantic's own datetime parsing would also take a space or "_" for the
+# "T", no seconds, "+hhmm" offsets and epoch seconds in a string.) Producers in other languages
+# validate against the exported schema, so the decoder accepts exactly what that states.
+# [0-9], not \d, which matches other scripts' digits too.
 _DATE_TIME = (
     r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     r"(\.[0-9]+)?"
@@ -35,30 +35,31 @@ MAX_INT = 2**53 - 1
 """The largest whole number on the wire: the largest every JSON implementation holds exactly."""
 
 
-def _timestamp_text(value: Any) -> Any:
-    # JSON has no time type: refuse numbers (epoch seconds or millis are ambiguous) before
-    # pydantic's lax parsing would accept them.
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"an RFC 3339 timestamp string, got {type(value).__name__}")
-    if _WITHOUT_OFFSET.fullmatch(value):
-        raise ValueError("an RFC 3339 timestamp with a time-zone offset (Z or +hh:mm)")
-    if not _RFC3339.fullmatch(value):
-        raise ValueError("an RFC 3339 timestamp (2024-05-01T09:30:00Z or ...+02:00)")
-    return value
-
-
-def _normalised(value: datetime) -> datetime:
-    if not _EARLIEST_YEAR <= value.year <= _LATEST_YEAR:
-        raise ValueError(f"a year between {_EARLIEST_YEAR} and {_LATEST_YEAR}, got {value.year}")
-    # pydantic gives its own TzInfo class; hand out the standard library's fixed offsets so
+def _timestamp(value: Any) -> datetime:
+    # JSON has no time type: refuse numbers (epoch seconds or millis are ambiguous). Parsed by
+    # the standard library, which hands out its own fixed offsets (timezone.utc for Z), so
     # decoded values compare, hash, pickle and print like the ones Python code builds.
-    offset = value.utcoffset()
-    if offset is None:  # AwareDatetime has refused naive values already
-        raise ValueError("a time-zone offset")
-    zone = UTC if not offset else timezone(offset)
-    return value if value.tzinfo is zone else value.replace(tzinfo=zone)
+    if isinstance(value, datetime):
+        parsed = value
+        offset = value.utcoffset()
+        if offset is None:
+            raise ValueError("a datetime with a time-zone offset")
+        if type(value.tzinfo) is not timezone:
+            parsed = value.replace(tzinfo=timezone(offset) if offset else UTC)
+    elif not isinstance(value, str):
+        raise ValueError(f"an RFC 3339 timestamp string, got {type(value).__name__}")
+    elif _RFC3339.fullmatch(value):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:  # 2023-02-29, 2024-04-31
+            raise ValueError(f"a real date and time ({exc})") from None
+    elif _WITHOUT_OFFSET.fullmatch(value):
+        raise ValueError("an RFC 3339 timestamp with a time-zone offset (Z or +hh:mm)")
+    else:
+        raise ValueError("an RFC 3339 timestamp (2024-05-01T09:30:00Z or ...+02:00)")
+    if not _EARLIEST_YEAR <= parsed.year <= _LATEST_YEAR:
+        raise ValueError(f"a year between {_EARLIEST_YEAR} and {_LATEST_YEAR}, got {parsed.year}")
+    return parsed
 
 
 def _json_integer(value: Any) -> Any:
@@ -70,10 +71,9 @@ def _json_integer(value: Any) -> Any:
 
 
 Timestamp = Annotated[
-    AwareDatetime,
-    BeforeValidator(_timestamp_text),
-    AfterValidator(_normalised),
-    Field(json_schema_extra={"pattern": TIMESTAMP_PATTERN}),
+    datetime,
+    PlainValidator(_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
 ]
 """An RFC 3339 timestamp with a time-zone offset (``Z`` or ``+hh:mm``), years 1970 to 2200.
 

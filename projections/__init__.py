@@ -1,0 +1,50 @@
+"""The read models as pure folds over lifecycle events: pipeline, stage timing, attribution and
+funnel economics.
+
+No Kafka, no I/O, no clock: the same objects run in faust agents, in a batch replay and in unit
+tests. ``Projections`` drives all four over one ``LeadBook`` and makes the document served by
+``leadflow replay --json`` and the HTTP API; each read model can also run on its own.
+"""
+
+from projections.attribution import (
+    MODELS,
+    RULE_MODELS,
+    Attribution,
+    first_touch_weights,
+    last_touch_weights,
+    linear_weights,
+    markov_removal_effects,
+    markov_shares,
+    time_decay_weights,
+    u_shaped_weights,
+    w_shaped_weights,
+)
+from projections.book import LeadBook, LeadRecord, Stay, TouchRecord
+from projections.funnel import FunnelEconomics
+from projections.pipeline import Pipeline
+from projections.read_models import Projections
+from projections.sla import SlaHours
+from projections.timing import StageTiming
+
+__all__ = [
+    "MODELS",
+    "RULE_MODELS",
+    "Attribution",
+    "FunnelEconomics",
+    "LeadBook",
+    "LeadRecord",
+    "Pipeline",
+    "Projections",
+    "SlaHours",
+    "StageTiming",
+    "Stay",
+    "TouchRecord",
+    "first_touch_weights",
+    "last_touch_weights",
+    "linear_weights",
+    "markov_removal_effects",
+    "markov_shares",
+    "time_decay_weights",
+    "u_shaped_weights",
+    "w_shaped_weights",
+]

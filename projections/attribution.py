@@ -1,0 +1,450 @@
+"""Attribution: which channels and campaigns earned each milestone, and the revenue of won deals.
+
+The journeys are built from the lead book when a document is asked for, never per event: the fold
+only keeps each lead's touches and milestone times (``projections.book``).
+
+Journeys
+    A lead's touches are its ``InteractionRecorded`` events and the ``Touch``es an
+    ``IdentityLinked`` brought from its anonymous past. They are ordered by ``occurred_at``; ties
+    keep the order in which the lead's stream recorded them (a linked visitor's touches in the
+    order the event lists them). A touch whose interaction id was already seen in the journey is
+    the same touch again and is left out. The journey to a milestone (lead, mql, sql, opportunity,
+    customer) is every touch at or before the moment the lead first reached it, so the touch that
+    caused the move counts even when it carries the same ``occurred_at``. With a lookback window
+    of ``lookback_days``, touches more than that before the milestone are left out (``None``: no
+    limit). Merged visitors have no journey of their own (their touches count in the lead's).
+
+A journey with no touch at all (none recorded, or none inside the lookback window)
+    Its whole credit, under every model, goes to the channel ``"(none)"`` (and campaign
+    ``"(none)"``); it is not a path of the Markov chain. A touch without a campaign counts for the
+    campaign ``"(none)"``.
+
+Rule-based models (credit per journey sums to 1; a channel's credit is the sum over journeys)
+    - ``first_touch``: all to the first touch.
+    - ``last_touch``: all to the last touch before the milestone.
+    - ``linear``: 1/n to each of the n touches.
+    - ``time_decay``: touch i weighs 2^(-(milestone - t_i) / half_life) (``half_life_days``, 7 by
+      default), normalised to sum 1; touches at the same time weigh the same, so a journey of
+      simultaneous touches is linear.
+    - ``u_shaped``: 40 % first, 40 % last, 20 % shared equally by the touches between. One touch:
+      100 %; two touches: 50 / 50.
+    - ``w_shaped``: three key roles: the first touch, the lead-creation touch (the last touch at
+      or before the lead milestone) and the opportunity-creation touch (the last touch at or
+      before the opportunity milestone). For milestones before opportunity (mql, sql) the third
+      role is the milestone's own converting touch, the journey's last; for the lead milestone
+      the lead-creation touch is that converting touch, so only two roles exist there. Each role
+      gets an equal share of 90 % (30 % each with three roles, 45 % with two); a touch holding
+      several roles gets the sum of their shares (a first touch that also created the lead gets
+      60 %); a role without a touch (no touch at or before the lead milestone, e.g. outside the
+      lookback window) is dropped and the others share the 90 %. The remaining 10 % is shared
+      equally by the touches holding no role; when every touch holds a role, the roles share
+      100 % instead (one touch: 100 %; two touches as first/lead and opportunity: 2/3 and 1/3;
+      two touches as first and lead at the lead milestone: 50 / 50).
+
+Data-driven model (``markov``)
+    A first-order Markov chain over channels (and, separately, over campaigns) with a start
+    state and the absorbing states conversion and null. Every lead that is a person of its own
+    contributes one path: its journey to the milestone ending in conversion if it reached the
+    milestone, else all its touches (inside the lookback window ending "now") ending in null.
+    Repeated channels are kept (self-loops); they do not change removal effects. Transition
+    probabilities are the observed transition counts over each state's outgoing count. The
+    removal effect of a state c is the share of the chain's conversion probability lost when c is
+    removed (every transition into c going to null instead); it equals P(reach c and then
+    convert) / P(convert), computed exactly from the chain's fundamental matrix
+    N = (I - Q)^-1 as N[start, c] * v[c] / (N[c, c] * P), with v the conversion probability from
+    each state. Credit = removal effects normalised to sum 1, times the number of converting
+    journeys that have touches; journeys without touches add their count to ``"(none)"``.
+    With no converting journey that has a touch, the chain gives no credit.
+
+Revenue
+    Each customer's won amount (the amount on the move that first reached customer; failing that,
+    the opportunity's amount; failing both, 0) is shared out by the weights of its journey to the
+    customer milestone under each rule model; under ``markov``, the total won amount of the
+    journeys with touches is shared by the customer milestone's normalised removal effects.
+    Amounts are summed as recorded, without currency conversion.
+
+Every mapping lists, under every model, each channel (campaign) that had credit under any model
+at that milestone, sorted, with zeros; floats are rounded to 4 decimals. Sums run over leads
+sorted by lead id, so the document does not depend on the order events arrived in.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from contracts import LifecycleEvent
+from projections._common import (
+    CUSTOMER,
+    LEAD,
+    MICROS_PER_DAY,
+    MILESTONE_NAMES,
+    MILESTONES,
+    NONE,
+    OPPORTUNITY,
+    rnd,
+    to_us,
+)
+from projections.book import LeadBook, LeadRecord, TouchRecord
+
+RULE_MODELS: tuple[str, ...] = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "time_decay",
+    "u_shaped",
+    "w_shaped",
+)
+"""The rule-based models, in document order."""
+
+MODELS: tuple[str, ...] = (*RULE_MODELS, "markov")
+"""Every model, in document order."""
+
+
+# -- rule-based weights: one weight per touch of an ordered journey, summing to 1 ----------------
+
+
+def first_touch_weights(n: int) -> list[float]:
+    """All credit to the first of ``n`` touches."""
+    return [1.0] + [0.0] * (n - 1) if n else []
+
+
+def last_touch_weights(n: int) -> list[float]:
+    """All credit to the last of ``n`` touches."""
+    return [0.0] * (n - 1) + [1.0] if n else []
+
+
+def linear_weights(n: int) -> list[float]:
+    """An equal share to each of ``n`` touches."""
+    return [1.0 / n] * n if n else []
+
+
+def u_shaped_weights(n: int) -> list[float]:
+    """40 % first, 40 % last, 20 % over the middle; 100 % for one touch, 50/50 for two."""
+    if n <= 2:
+        return [1.0 / n] * n if n else []
+    middle = 0.2 / (n - 2)
+    return [0.4] + [middle] * (n - 2) + [0.4]
+
+
+def time_decay_weights(touch_us: Sequence[int], half_life_us: float) -> list[float]:
+    """Weights 2^(-(milestone - t) / half_life), normalised to sum 1.
+
+    The milestone's time cancels out in the normalisation, so the weights are computed relative
+    to the latest touch instead (2^((t - latest) / half_life)): the same ratios, and old touches
+    never underflow every weight to zero.
+    """
+    if not touch_us:
+        return []
+    latest = max(touch_us)
+    raw = [2.0 ** ((at - latest) / half_life_us) for at in touch_us]
+    total = sum(raw)
+    return [weight / total for weight in raw]
+
+
+def w_shaped_weights(n: int, lead_index: int | None, opportunity_index: int | None) -> list[float]:
+    """W-shaped weights over ``n`` touches (see the module docstring for every rule).
+
+    ``lead_index`` is the lead-creation touch, ``opportunity_index`` the opportunity-creation
+    touch (or the milestone's converting touch); either may be ``None`` when there is no such
+    role. The first touch always holds the first role.
+    """
+    if not n:
+        return []
+    roles = [0] + [index for index in (lead_index, opportunity_index) if index is not None]
+    keys = set(roles)
+    others = n - len(keys)
+    share = (0.9 if others else 1.0) / len(roles)
+    rest = 0.1 / others if others else 0.0
+    weights = [0.0 if index in keys else rest for index in range(n)]
+    for index in roles:
+        weights[index] += share
+    return weights
+
+
+# -- the Markov chain ----------------------------------------------------------------------------
+
+
+def markov_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[str, float]:
+    """The removal effect of every state of a first-order Markov chain built from ``paths``.
+
+    Each path is ``(states in order, converted)``; empty paths are ignored. The removal effect of
+    a state is 1 - P(conversion without it) / P(conversion): the share of conversions lost when
+    every transition into the state goes to null instead. It is 0 for every state when nothing
+    converts. States are returned sorted.
+    """
+    index: dict[str, int] = {}
+    transitions: dict[tuple[int, int], int] = {}
+    outgoing: dict[int, int] = {}
+    converted_from: dict[int, int] = {}
+    for states, converted in paths:
+        if not states:
+            continue
+        previous = 0  # the start state
+        for state in states:
+            current = index.get(state)
+            if current is None:
+                current = index[state] = len(index) + 1
+            transitions[previous, current] = transitions.get((previous, current), 0) + 1
+            outgoing[previous] = outgoing.get(previous, 0) + 1
+            previous = current
+        outgoing[previous] = outgoing.get(previous, 0) + 1
+        if converted:
+            converted_from[previous] = converted_from.get(previous, 0) + 1
+    size = len(index) + 1
+    if not converted_from:
+        return dict.fromkeys(sorted(index), 0.0)
+    # A = I - Q over the transient states (start and every channel).
+    matrix = [[0.0] * size for _ in range(size)]
+    for row in range(size):
+        matrix[row][row] = 1.0
+    for (source, target), count in transitions.items():
+        matrix[source][target] -= count / outgoing[source]
+    fundamental = _inverse(matrix)
+    to_conversion = [converted_from.get(row, 0) / outgoing[row] for row in range(size)]
+    conversion = [
+        sum(value * rate for value, rate in zip(row, to_conversion, strict=True))
+        for row in fundamental
+    ]
+    total = conversion[0]
+    effects = {}
+    for state, column in index.items():
+        reach_then_convert = (
+            fundamental[0][column] * conversion[column] / fundamental[column][column]
+        )
+        effects[state] = reach_then_convert / total
+    return dict(sorted(effects.items()))
+
+
+def markov_shares(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[str, float]:
+    """Removal effects normalised to sum 1 (``{}`` when no path converts)."""
+    effects = markov_removal_effects(paths)
+    total = sum(effects.values())
+    if total <= 0:
+        return {}
+    return {state: effect / total for state, effect in effects.items()}
+
+
+def _inverse(matrix: list[list[float]]) -> list[list[float]]:
+    """The inverse of a small non-singular matrix (Gauss-Jordan with partial pivoting)."""
+    size = len(matrix)
+    rows = [
+        [*row, *(1.0 if column == position else 0.0 for column in range(size))]
+        for position, row in enumerate(matrix)
+    ]
+    for column in range(size):
+        pivot = max(range(column, size), key=lambda row: abs(rows[row][column]))
+        rows[column], rows[pivot] = rows[pivot], rows[column]
+        lead = rows[column]
+        scale = lead[column]
+        lead[:] = [value / scale for value in lead]
+        for other in range(size):
+            factor = rows[other][column]
+            if other != column and factor:
+                rows[other] = [
+                    value - factor * base for value, base in zip(rows[other], lead, strict=True)
+                ]
+    return [row[size:] for row in rows]
+
+
+# -- the read model ------------------------------------------------------------------------------
+
+
+def deal_amount(record: LeadRecord) -> float:
+    """A customer's won amount; failing that its opportunity's amount; failing both 0."""
+    if record.won_amount is not None:
+        return record.won_amount
+    return record.opportunity_amount or 0.0
+
+
+def _unique(touches: list[TouchRecord]) -> list[TouchRecord]:
+    seen: set[str] = set()
+    unique = []
+    for touch in touches:
+        key = touch.interaction_id
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(touch)
+    return unique
+
+
+def _channel(touch: TouchRecord) -> str:
+    return touch.channel
+
+
+def _campaign(touch: TouchRecord) -> str:
+    return touch.campaign or NONE
+
+
+_Credit = dict[str, dict[str, float]]  # model -> key -> credit
+_KEYS: tuple[tuple[str, Callable[[TouchRecord], str]], ...] = (
+    ("channel", _channel),
+    ("campaign", _campaign),
+)
+
+
+class Attribution:
+    """The attribution read model (every rule is in the module docstring).
+
+    ``snapshot()`` gives ``{milestone: {model: {channel: credit}}}`` for the milestones lead,
+    mql, sql, opportunity and customer; ``"revenue": {model: {channel: amount}}``; and
+    ``"by_campaign"``, the same two by campaign.
+    """
+
+    def __init__(
+        self,
+        *,
+        half_life_days: float = 7.0,
+        lookback_days: float | None = None,
+        book: LeadBook | None = None,
+    ) -> None:
+        if half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive, got {half_life_days}")
+        if lookback_days is not None and lookback_days < 0:
+            raise ValueError(f"lookback_days must be zero or more, got {lookback_days}")
+        self.half_life_days = half_life_days
+        self.lookback_days = lookback_days
+        self.book = book if book is not None else LeadBook()
+
+    def apply(self, event: LifecycleEvent) -> bool:
+        """Fold one event (through the book); ``False`` for a duplicate."""
+        return self.book.apply(event)
+
+    def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
+        """The attribution section of the document (see the class and module docstrings)."""
+        now_us = to_us(now) if now is not None else self.book.latest_us
+        leads = []
+        for record in self.book.active_records():
+            touches = _unique(record.ordered_touches())
+            leads.append(_Lead(record, touches, [touch.at_us for touch in touches]))
+        document: dict[str, Any] = {}
+        by_campaign: dict[str, Any] = {}
+        for milestone, name in enumerate(MILESTONE_NAMES):
+            credit, revenue = self._credit(leads, milestone, now_us)
+            document[name] = _document(credit["channel"])
+            by_campaign[name] = _document(credit["campaign"])
+            if milestone == CUSTOMER:
+                document["revenue"] = _document(revenue["channel"])
+                by_campaign["revenue"] = _document(revenue["campaign"])
+        document["by_campaign"] = by_campaign
+        return document
+
+    to_document = snapshot
+
+    def _credit(
+        self, leads: list[_Lead], milestone: int, now_us: int | None
+    ) -> tuple[dict[str, _Credit], dict[str, _Credit]]:
+        """Credit (and for customer, revenue) by channel and by campaign at one milestone."""
+        half_life = self.half_life_days * MICROS_PER_DAY
+        lookback = None if self.lookback_days is None else self.lookback_days * MICROS_PER_DAY
+        credit: dict[str, _Credit] = {key: {} for key, _ in _KEYS}
+        revenue: dict[str, _Credit] = {key: {} for key, _ in _KEYS}
+        paths: dict[str, list[tuple[list[str], bool]]] = {key: [] for key, _ in _KEYS}
+        revenue_with_touches = 0.0
+        with_revenue = milestone == CUSTOMER
+        for record, touches, times in leads:
+            reached = record.reached[milestone]
+            if reached is None:  # a path to null for the Markov chain
+                low = 0
+                if lookback is not None and now_us is not None:
+                    low = bisect_left(times, now_us - lookback)
+                if low < len(touches):
+                    for key, label in _KEYS:
+                        paths[key].append(([label(touch) for touch in touches[low:]], False))
+                continue
+            high = bisect_right(times, reached)
+            low = 0 if lookback is None else bisect_left(times, reached - lookback, 0, high)
+            amount = deal_amount(record) if with_revenue else 0.0
+            if low == high:
+                for key, _ in _KEYS:
+                    for model in MODELS:
+                        _add(credit[key], model, NONE, 1.0)
+                        if with_revenue:
+                            _add(revenue[key], model, NONE, amount)
+                continue
+            journey = touches[low:high]
+            n = high - low
+            if milestone == LEAD:  # the converting touch created the lead: two roles only
+                lead_index = None
+                opportunity_index: int | None = n - 1
+            else:
+                lead_index = _last_at_or_before(times, record.reached[LEAD], low, high)
+                opportunity_index = (
+                    _last_at_or_before(times, record.reached[OPPORTUNITY], low, high)
+                    if milestone >= OPPORTUNITY
+                    else n - 1
+                )
+            weights = {
+                "first_touch": first_touch_weights(n),
+                "last_touch": last_touch_weights(n),
+                "linear": linear_weights(n),
+                "time_decay": time_decay_weights(times[low:high], half_life),
+                "u_shaped": u_shaped_weights(n),
+                "w_shaped": w_shaped_weights(n, lead_index, opportunity_index),
+            }
+            revenue_with_touches += amount
+            for key, label in _KEYS:
+                labels = [label(touch) for touch in journey]
+                paths[key].append((labels, True))
+                for model, model_weights in weights.items():
+                    for item, weight in zip(labels, model_weights, strict=True):
+                        _add(credit[key], model, item, weight)
+                        if with_revenue:
+                            _add(revenue[key], model, item, weight * amount)
+        for key, _ in _KEYS:
+            shares = markov_shares(paths[key])
+            conversions = sum(1 for _, converted in paths[key] if converted)
+            for item, share in shares.items():
+                _add(credit[key], "markov", item, share * conversions)
+                if with_revenue:
+                    _add(revenue[key], "markov", item, share * revenue_with_touches)
+        return credit, revenue
+
+
+class _Lead(NamedTuple):
+    record: LeadRecord
+    touches: list[TouchRecord]  # ordered, without repeats
+    times: list[int]  # the touches' times
+
+
+def _last_at_or_before(times: list[int], at: int | None, low: int, high: int) -> int | None:
+    """Index in the journey ``times[low:high]`` of the last touch at or before ``at``."""
+    if at is None:
+        return None
+    index = bisect_right(times, at, low, high) - 1 - low
+    return index if index >= 0 else None
+
+
+def _add(credit: _Credit, model: str, key: str, value: float) -> None:
+    by_key = credit.get(model)
+    if by_key is None:
+        by_key = credit[model] = {}
+    by_key[key] = by_key.get(key, 0.0) + value
+
+
+def _document(credit: _Credit) -> dict[str, dict[str, float | None]]:
+    keys = sorted({key for by_key in credit.values() for key in by_key})
+    return {
+        model: {key: rnd(credit.get(model, {}).get(key, 0.0)) for key in keys} for model in MODELS
+    }
+
+
+__all__ = [
+    "MILESTONES",
+    "MODELS",
+    "RULE_MODELS",
+    "Attribution",
+    "deal_amount",
+    "first_touch_weights",
+    "last_touch_weights",
+    "linear_weights",
+    "markov_removal_effects",
+    "markov_shares",
+    "time_decay_weights",
+    "u_shaped_weights",
+    "w_shaped_weights",
+]

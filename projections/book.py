@@ -1,0 +1,365 @@
+"""The lead book: the one per-lead fold every read model reads.
+
+Each lifecycle event is decoded into per-lead facts once, here: the lead's current stage and
+score, its completed stays in each stage, the first time it reached each milestone, its touches,
+the deal it won. The read models (``Pipeline``, ``StageTiming``, ``Attribution``,
+``FunnelEconomics``) read these facts when they build their documents; the ones that keep running
+aggregates (counts by stage, duration statistics, monthly flow) also listen to the stage moves the
+book reports as it folds.
+
+Rules of the fold, in one place:
+
+- Duplicates: a lead's events carry a 1-based, gapless ``sequence``; an event whose sequence is not
+  above the lead's last applied one is a duplicate (a re-delivery of the same event id) and is
+  dropped. Memory per lead is one integer, not a set of event ids. A gap (a sequence more than one
+  above the last) is applied and counted in ``gaps``.
+- Stages: ``LeadCreated`` puts the lead in its first stage; ``StageChanged`` moves it (its
+  ``to_stage`` decides; a move into the stage the lead is already in is not a move).
+  ``TransitionRefused`` changes nothing.
+- Milestones: a lead reaches lead, mql, sql, opportunity and customer the first time it enters
+  that stage or any later one on the success path (a lead created straight into mql has reached
+  lead at the same moment). Side stages (disqualified, lost, recycled) reach nothing.
+- Visitors: a stream whose lead id starts with ``anon:`` (or whose ``LeadCreated`` says
+  ``anonymous``) is a visitor. ``IdentityLinked`` with ``merged_into`` on a visitor's stream ends
+  the visitor as a person: its visitor stay closes at that moment (it leaves no stage behind) and
+  the read models leave it out; later stage moves on that stream are ignored.
+- Touches: every ``InteractionRecorded`` is a touch, and so is every ``Touch`` an
+  ``IdentityLinked`` brings onto a lead's stream (the visitor's earlier touches). Touches are kept
+  in arrival order; readers order them by ``occurred_at`` with arrival order breaking ties.
+- The won deal is the one on the ``StageChanged`` that first reached customer; the opportunity
+  amount the one on the move that first reached opportunity.
+- ``latest_us`` is the latest ``occurred_at`` seen: the default "now" of every document, so a
+  document never depends on the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from contracts import LifecycleEvent, Stage, Temperature
+from contracts.lifecycle_events import (
+    IdentityLinked,
+    InteractionRecorded,
+    LeadCreated,
+    ScoreChanged,
+    StageChanged,
+)
+from projections._common import CUSTOMER, MILESTONES, NONE, OPPORTUNITY, RANK, to_us
+
+ANONYMOUS_PREFIX = "anon:"
+"""Lead ids of visitors known only by an anonymous id start with this."""
+
+
+class TouchRecord(NamedTuple):
+    """One touch of a lead's journey as the book keeps it."""
+
+    at_us: int
+    channel: str
+    campaign: str | None
+    interaction_type: str
+    interaction_id: str | None
+    sales_touch: bool
+
+
+class Stay(NamedTuple):
+    """A completed stay of a lead in one stage: entered and exited, in microseconds."""
+
+    stage: Stage
+    entered_us: int
+    exited_us: int
+
+
+Placement = tuple[Stage, str]
+"""Where a lead sits in the pipeline: its stage and its first-touch channel."""
+
+
+@dataclass(slots=True)
+class LeadRecord:
+    """Everything the read models need to know about one lead (mutable fold state)."""
+
+    lead_id: str
+    sequence: int = 0
+    anonymous: bool = False
+    merged_into: str | None = None
+    created_us: int | None = None
+    created_channel: str | None = None
+    created_campaign: str | None = None
+    stage: Stage | None = None
+    entered_us: int = 0
+    score: float | None = None
+    temperature: Temperature | None = None
+    stays: list[Stay] = field(default_factory=list)
+    reached: list[int | None] = field(default_factory=lambda: [None] * len(MILESTONES))
+    touches: list[TouchRecord] = field(default_factory=list)
+    first_touch: TouchRecord | None = None
+    opportunity_amount: float | None = None
+    won_amount: float | None = None
+    won_margin: float | None = None
+    won_currency: str | None = None
+    placement: Placement | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the lead is a person of its own in the pipeline (not merged, has a stage)."""
+        return self.merged_into is None and self.stage is not None
+
+    @property
+    def channel(self) -> str:
+        """The first-touch channel; without any touch, the channel the lead was created from."""
+        if self.first_touch is not None:
+            return self.first_touch.channel
+        return self.created_channel or NONE
+
+    def ordered_touches(self) -> list[TouchRecord]:
+        """The touches by ``occurred_at``, arrival order breaking ties.
+
+        Sorting in place is stable and keeps ties in arrival order however often it runs, and is
+        linear on the already sorted list the next time.
+        """
+        self.touches.sort(key=_at)
+        return self.touches
+
+    def first_sales_touch_us(self, since_us: int) -> int | None:
+        """The earliest sales touch at or after ``since_us``, or ``None``."""
+        found: int | None = None
+        for touch in self.touches:
+            if (
+                touch.sales_touch
+                and touch.at_us >= since_us
+                and (found is None or touch.at_us < found)
+            ):
+                found = touch.at_us
+        return found
+
+
+def _at(touch: TouchRecord) -> int:
+    return touch.at_us
+
+
+StayClosed = Callable[[LeadRecord, Stage, int, int, Stage | None], None]
+"""Called as ``(lead, stage, entered_us, exited_us, next_stage)``; ``next_stage`` is ``None`` when
+a merged visitor's stay ends."""
+
+StayOpened = Callable[[LeadRecord, Stage, int], None]
+"""Called as ``(lead, stage, entered_us)``."""
+
+PlacementChanged = Callable[[LeadRecord, Placement | None, Placement | None], None]
+"""Called as ``(lead, old, new)`` when a lead's (stage, channel) changes or it stops counting."""
+
+
+class LeadBook:
+    """Folds lifecycle events into one ``LeadRecord`` per lead; read models read and listen.
+
+    ``apply`` is idempotent (see the module docstring for every rule). Listeners registered with
+    ``listen`` hear of stage moves and pipeline placements as they happen, in the lead's order.
+    """
+
+    def __init__(self) -> None:
+        self._leads: dict[str, LeadRecord] = {}
+        self._stay_closed: list[StayClosed] = []
+        self._stay_opened: list[StayOpened] = []
+        self._placement_changed: list[PlacementChanged] = []
+        self._policy: tuple[int, str, str] | None = None
+        self.latest_us: int | None = None
+        """The latest ``occurred_at`` seen (microseconds), or ``None`` before any event."""
+        self.applied = 0
+        """How many events were applied."""
+        self.duplicates = 0
+        """How many events were dropped as duplicates."""
+        self.gaps = 0
+        """How many events arrived with a sequence more than one above their lead's last."""
+
+    def listen(
+        self,
+        *,
+        stay_closed: StayClosed | None = None,
+        stay_opened: StayOpened | None = None,
+        placement_changed: PlacementChanged | None = None,
+    ) -> None:
+        """Register callbacks for stage moves and placements.
+
+        A listener that joins a book which already holds leads first hears their history
+        replayed (every stay opened and closed, every current placement), so it ends up where it
+        would be had it listened from the first event.
+        """
+        for record in self._leads.values():
+            self._replay(record, stay_closed, stay_opened, placement_changed)
+        if stay_closed is not None:
+            self._stay_closed.append(stay_closed)
+        if stay_opened is not None:
+            self._stay_opened.append(stay_opened)
+        if placement_changed is not None:
+            self._placement_changed.append(placement_changed)
+
+    @staticmethod
+    def _replay(
+        record: LeadRecord,
+        stay_closed: StayClosed | None,
+        stay_opened: StayOpened | None,
+        placement_changed: PlacementChanged | None,
+    ) -> None:
+        current = record.stage if record.merged_into is None else None
+        stays = record.stays
+        for index, stay in enumerate(stays):
+            if stay_opened is not None:
+                stay_opened(record, stay.stage, stay.entered_us)
+            if stay_closed is not None:
+                following = stays[index + 1].stage if index + 1 < len(stays) else current
+                stay_closed(record, stay.stage, stay.entered_us, stay.exited_us, following)
+        if current is not None and stay_opened is not None:
+            stay_opened(record, current, record.entered_us)
+        if record.placement is not None and placement_changed is not None:
+            placement_changed(record, None, record.placement)
+
+    def lead(self, lead_id: str) -> LeadRecord | None:
+        """The record of one lead, or ``None`` if no event of it was seen."""
+        return self._leads.get(lead_id)
+
+    def records(self) -> Iterable[LeadRecord]:
+        """Every lead's record, merged visitors included, in no particular order."""
+        return self._leads.values()
+
+    def active_records(self) -> list[LeadRecord]:
+        """The records of leads that count as people, sorted by lead id (a stable order)."""
+        return sorted(
+            (record for record in self._leads.values() if record.active),
+            key=lambda record: record.lead_id,
+        )
+
+    @property
+    def policy(self) -> dict[str, str | None]:
+        """The policy of the latest event (ties: the greatest name, then version)."""
+        if self._policy is None:
+            return {"name": None, "version": None}
+        return {"name": self._policy[1], "version": self._policy[2]}
+
+    def apply(self, event: LifecycleEvent) -> bool:
+        """Fold one event; ``False`` when it is a duplicate and was dropped."""
+        record = self._leads.get(event.lead_id)
+        if record is None:
+            record = self._leads[event.lead_id] = LeadRecord(
+                event.lead_id, anonymous=event.lead_id.startswith(ANONYMOUS_PREFIX)
+            )
+        elif event.sequence <= record.sequence:
+            self.duplicates += 1
+            return False
+        elif event.sequence > record.sequence + 1:
+            self.gaps += 1
+        record.sequence = event.sequence
+        self.applied += 1
+        at = to_us(event.occurred_at)
+        if self.latest_us is None or at > self.latest_us:
+            self.latest_us = at
+        policy = event.policy
+        if self._policy is None or at >= self._policy[0]:
+            candidate = (at, policy.name, policy.version)
+            if self._policy is None or candidate > self._policy:
+                self._policy = candidate
+
+        data = event.data
+        if isinstance(data, InteractionRecorded):
+            self._touch(
+                record,
+                TouchRecord(
+                    at,
+                    str(data.channel),
+                    data.campaign,
+                    str(data.interaction_type),
+                    event.interaction_id,
+                    data.sales_touch,
+                ),
+            )
+        elif isinstance(data, ScoreChanged):
+            record.score = data.score
+            record.temperature = Temperature(data.temperature)
+        elif isinstance(data, StageChanged):
+            self._stage_changed(record, data, at)
+        elif isinstance(data, LeadCreated):
+            self._created(record, data, at)
+        elif isinstance(data, IdentityLinked):
+            self._linked(record, data, at)
+        return True
+
+    # -- the fold, one kind of event at a time -------------------------------------------------
+
+    def _touch(self, record: LeadRecord, touch: TouchRecord) -> None:
+        record.touches.append(touch)
+        first = record.first_touch
+        if first is None or touch.at_us < first.at_us:
+            record.first_touch = touch
+            if first is None or first.channel != touch.channel:
+                self._place(record)
+
+    def _created(self, record: LeadRecord, data: LeadCreated, at: int) -> None:
+        record.created_us = at
+        record.created_channel = str(data.channel)
+        record.created_campaign = data.campaign
+        record.anonymous = record.anonymous or data.anonymous
+        self._enter(record, Stage(data.stage), at)
+
+    def _stage_changed(self, record: LeadRecord, data: StageChanged, at: int) -> None:
+        stage = Stage(data.to_stage)
+        first_opportunity = record.reached[OPPORTUNITY] is None
+        first_customer = record.reached[CUSTOMER] is None
+        if not self._enter(record, stage, at):
+            return
+        if stage is Stage.OPPORTUNITY and first_opportunity:
+            record.opportunity_amount = data.amount
+        elif stage is Stage.CUSTOMER and first_customer:
+            record.won_amount = data.amount
+            record.won_margin = data.margin
+            record.won_currency = data.currency
+
+    def _linked(self, record: LeadRecord, data: IdentityLinked, at: int) -> None:
+        for touch in data.touches:
+            self._touch(
+                record,
+                TouchRecord(
+                    to_us(touch.occurred_at),
+                    str(touch.channel),
+                    touch.campaign,
+                    str(touch.interaction_type),
+                    touch.interaction_id,
+                    False,
+                ),
+            )
+        if data.merged_into is not None and record.merged_into is None:
+            if record.stage is not None:
+                record.stays.append(Stay(record.stage, record.entered_us, at))
+                for closed in self._stay_closed:
+                    closed(record, record.stage, record.entered_us, at, None)
+            record.merged_into = data.merged_into
+            self._place(record)
+
+    def _enter(self, record: LeadRecord, stage: Stage, at: int) -> bool:
+        """Move ``record`` into ``stage`` at ``at``; ``False`` when that is no move at all."""
+        previous = record.stage
+        if previous is stage or record.merged_into is not None:
+            return False
+        if previous is not None:
+            record.stays.append(Stay(previous, record.entered_us, at))
+            for closed in self._stay_closed:
+                closed(record, previous, record.entered_us, at, stage)
+        record.stage = stage
+        record.entered_us = at
+        rank = RANK.get(stage, 0)
+        if rank >= 2:
+            reached = record.reached
+            for index in range(rank - 1):
+                if reached[index] is None:
+                    reached[index] = at
+        for opened in self._stay_opened:
+            opened(record, stage, at)
+        self._place(record)
+        return True
+
+    def _place(self, record: LeadRecord) -> None:
+        stage = record.stage
+        placement = None if stage is None or record.merged_into else (stage, record.channel)
+        old = record.placement
+        if placement != old:
+            record.placement = placement
+            for changed in self._placement_changed:
+                changed(record, old, placement)

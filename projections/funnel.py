@@ -1,0 +1,111 @@
+"""Funnel economics: the counts, costs and rates marketing and sales already report.
+
+Definitions (division by zero gives ``None``):
+
+- ``leads``, ``mql``, ``sql``, ``opportunities``, ``customers``: leads that ever reached the
+  stage (or a later one on the success path: a lead created straight into mql counts as a lead).
+- ``spend``: the sum of the spend records (each record counted once, by its id).
+- ``cost_per_lead`` = spend / leads; ``cost_per_mql`` = spend / MQLs.
+- ``qualification_rate`` = MQLs / leads; ``conversion_rate`` = customers / SQLs.
+- ``cac`` = spend / customers.
+- ``qualified_lead_value`` = average won gross margin x customers / SQLs, where a customer's
+  gross margin is its won amount (failing that its opportunity's amount) times its margin
+  (failing that ``default_margin``); customers without an amount or a margin are left out of
+  the average. With one margin for all this is "average deal x margin x close rate": a 5,000
+  deal at 40 % margin with 1 customer in 5 SQLs makes a qualified lead worth 400.
+
+``by_channel`` repeats every figure per channel: a lead's channel is its first-touch channel
+(``projections.book``), spend's channel is the one on the spend record.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from contracts import LifecycleEvent, Spend
+from projections._common import CUSTOMER, LEAD, MQL, OPPORTUNITY, SQL, ratio, rnd
+from projections.book import LeadBook
+
+
+class FunnelEconomics:
+    """The funnel-economics read model (definitions in the module docstring)."""
+
+    def __init__(
+        self, *, default_margin: float | None = None, book: LeadBook | None = None
+    ) -> None:
+        if default_margin is not None and not 0 <= default_margin <= 1:
+            raise ValueError(f"default_margin must be between 0 and 1, got {default_margin}")
+        self.default_margin = default_margin
+        self.book = book if book is not None else LeadBook()
+        self._spend: dict[str, Spend] = {}
+
+    def apply(self, event: LifecycleEvent) -> bool:
+        """Fold one event (through the book); ``False`` for a duplicate."""
+        return self.book.apply(event)
+
+    def apply_spend(self, spend: Spend) -> bool:
+        """Count one spend record; ``False`` when its id was already counted."""
+        if spend.id in self._spend:
+            return False
+        self._spend[spend.id] = spend
+        return True
+
+    def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
+        """The funnel section of the document (``now`` is accepted for symmetry, not used)."""
+        counts: dict[str | None, list[int]] = {None: [0] * 5}
+        margins: dict[str | None, list[float]] = {None: []}
+        for record in self.book.active_records():
+            if record.reached[LEAD] is None:
+                continue
+            channel = record.channel
+            for key in (None, channel):
+                row = counts.setdefault(key, [0] * 5)
+                for index, at in enumerate(record.reached):
+                    if at is not None:
+                        row[index] += 1
+            if record.reached[CUSTOMER] is None:
+                continue
+            amount = record.won_amount
+            if amount is None:
+                amount = record.opportunity_amount
+            margin = record.won_margin if record.won_margin is not None else self.default_margin
+            if amount is not None and margin is not None:
+                margins[None].append(amount * margin)
+                margins.setdefault(channel, []).append(amount * margin)
+        spend: dict[str | None, list[float]] = {None: []}
+        for item in self._spend.values():
+            spend[None].append(item.amount)
+            spend.setdefault(str(item.channel), []).append(item.amount)
+        document = self._figures(counts[None], spend[None], margins[None])
+        channels = sorted(key for key in {*counts, *spend} if key is not None)
+        document["by_channel"] = {
+            channel: self._figures(
+                counts.get(channel, [0] * 5), spend.get(channel, []), margins.get(channel, [])
+            )
+            for channel in channels
+        }
+        return document
+
+    to_document = snapshot
+
+    @staticmethod
+    def _figures(counts: list[int], amounts: list[float], margins: list[float]) -> dict[str, Any]:
+        spend = math.fsum(amounts)
+        leads, mql, sql, customers = counts[LEAD], counts[MQL], counts[SQL], counts[CUSTOMER]
+        value = math.fsum(margins) / len(margins) * customers / sql if margins and sql else None
+        return {
+            "leads": leads,
+            "mql": mql,
+            "sql": sql,
+            "opportunities": counts[OPPORTUNITY],
+            "customers": customers,
+            "spend": rnd(spend),
+            "cost_per_lead": ratio(spend, leads),
+            "cost_per_mql": ratio(spend, mql),
+            "qualification_rate": ratio(mql, leads),
+            "conversion_rate": ratio(customers, sql),
+            "cac": ratio(spend, customers),
+            "qualified_lead_value": rnd(value),
+        }

@@ -1,0 +1,217 @@
+"""Pipeline: where every lead stands now, how many are in each stage, who waits past an SLA.
+
+Counts by stage and by first-touch channel are kept up to date as events arrive (a dictionary
+update per move); the SLA list and the per-lead document are read from the lead book on demand.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from contracts import LifecycleEvent, Stage
+from projections._common import MILESTONE_NAMES, STAGE_ORDER, hours, iso, rnd, to_us
+from projections.book import LeadBook, LeadRecord, Placement
+from projections.sla import SlaHours
+
+
+class Pipeline:
+    """The pipeline read model.
+
+    ``snapshot()`` gives ``{"by_stage", "by_channel", "sla_waiting"}``:
+
+    - ``by_stage``: ``{stage: count}`` of the leads that are people of their own (merged visitors
+      are not), every stage listed, in funnel order.
+    - ``by_channel``: ``{channel: {stage: count}}`` by first-touch channel (the channel of the
+      lead's earliest touch; without any touch the channel it was created from), channels sorted,
+      stages with a count only.
+    - ``sla_waiting``: one entry per lead and SLA it waits past: it reached the SLA's milestone,
+      has had no sales touch since, is still in a stage where it waits (lead SLA: lead or mql;
+      mql SLA: mql), and more than the SLA's hours have passed by "now". Sorted by SLA, then
+      since when, then lead id.
+
+    "now" is a parameter of ``snapshot``; by default the latest ``occurred_at`` seen, never the
+    wall clock, so replaying the same events gives the same answer.
+    """
+
+    def __init__(self, *, sla: SlaHours | None = None, book: LeadBook | None = None) -> None:
+        self.sla = sla or SlaHours()
+        self.book = book if book is not None else LeadBook()
+        self._by_stage: dict[Stage, int] = dict.fromkeys(STAGE_ORDER, 0)
+        self._by_channel: dict[str, dict[Stage, int]] = {}
+        self._open: dict[str, LeadRecord] = {}  # leads in a stage where an SLA can wait
+        self._waiting_stages = frozenset().union(*(c.waiting_stages for c in self.sla.clocks()))
+        self.book.listen(placement_changed=self._placed)
+
+    def apply(self, event: LifecycleEvent) -> bool:
+        """Fold one event (through the book); ``False`` for a duplicate."""
+        return self.book.apply(event)
+
+    def _placed(self, record: LeadRecord, old: Placement | None, new: Placement | None) -> None:
+        if old is not None:
+            self._by_stage[old[0]] -= 1
+            by_stage = self._by_channel[old[1]]
+            by_stage[old[0]] -= 1
+        if new is not None:
+            self._by_stage[new[0]] += 1
+            by_stage = self._by_channel.setdefault(new[1], {})
+            by_stage[new[0]] = by_stage.get(new[0], 0) + 1
+        if new is not None and new[0] in self._waiting_stages:
+            self._open[record.lead_id] = record
+        else:
+            self._open.pop(record.lead_id, None)
+
+    def _now_us(self, now: datetime | None) -> int | None:
+        return to_us(now) if now is not None else self.book.latest_us
+
+    def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
+        """The pipeline section of the document (see the class docstring)."""
+        return {
+            "by_stage": {stage.value: self._by_stage[stage] for stage in STAGE_ORDER},
+            "by_channel": {
+                channel: {stage.value: counts[stage] for stage in STAGE_ORDER if counts.get(stage)}
+                for channel, counts in sorted(self._by_channel.items())
+                if any(counts.values())
+            },
+            "sla_waiting": self.sla_waiting(now),
+        }
+
+    to_document = snapshot
+
+    def sla_waiting(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The leads waiting past an SLA at ``now`` (see the class docstring)."""
+        now_us = self._now_us(now)
+        if now_us is None:
+            return []
+        waiting = []
+        for clock in self.sla.clocks():
+            limit = clock.limit_us
+            for record in self._open.values():
+                started = clock.started_us(record)
+                if (
+                    started is None
+                    or record.stage not in clock.waiting_stages
+                    or now_us - started <= limit
+                    or clock.answered_us(record) is not None
+                ):
+                    continue
+                waiting.append(
+                    (
+                        clock.name,
+                        started,
+                        record.lead_id,
+                        {
+                            "lead_id": record.lead_id,
+                            "sla": clock.name,
+                            "sla_hours": rnd(clock.hours),
+                            "stage": record.stage.value if record.stage else None,
+                            "channel": record.channel,
+                            "since": iso(started),
+                            "waiting_hours": hours(now_us - started),
+                            "overdue_hours": hours(now_us - started - limit),
+                        },
+                    )
+                )
+        waiting.sort(key=lambda item: item[:3])
+        return [item[3] for item in waiting]
+
+    def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
+        """Everything about one lead for ``/leads/{id}``, or ``None`` for an unknown lead.
+
+        ``stage_dates`` follows HubSpot's stage properties, per stage the lead was ever in:
+        ``first_entered``; ``entered`` (the latest entry); ``exited`` (the latest exit, ``None``
+        if it never left); ``latest_hours`` (the last completed stay; like HubSpot, a stay still
+        running does not count until it ends); ``cumulative_hours`` (all completed stays).
+        ``in_stage_hours`` is how long the lead has been in its current stage at "now".
+        """
+        record = self.book.lead(lead_id)
+        if record is None:
+            return None
+        now_us = self._now_us(now)
+        dates: dict[Stage, dict[str, Any]] = {}
+        for stay in record.stays:
+            spent = max(0, stay.exited_us - stay.entered_us)
+            found = dates.get(stay.stage)
+            if found is None:
+                dates[stay.stage] = {
+                    "first_entered": stay.entered_us,
+                    "entered": stay.entered_us,
+                    "exited": stay.exited_us,
+                    "latest": spent,
+                    "cumulative": spent,
+                }
+            else:
+                found.update(
+                    entered=stay.entered_us,
+                    exited=stay.exited_us,
+                    latest=spent,
+                    cumulative=found["cumulative"] + spent,
+                )
+        current = record.stage if record.merged_into is None else None
+        if current is not None:
+            found = dates.setdefault(
+                current,
+                {
+                    "first_entered": record.entered_us,
+                    "exited": None,
+                    "latest": None,
+                    "cumulative": 0,
+                },
+            )
+            found["entered"] = record.entered_us
+        first = record.first_touch
+        return {
+            "lead_id": record.lead_id,
+            "anonymous": record.anonymous,
+            "merged_into": record.merged_into,
+            "stage": record.stage.value if record.stage else None,
+            "score": rnd(record.score),
+            "temperature": record.temperature.value if record.temperature else None,
+            "channel": record.channel,
+            "campaign": first.campaign if first is not None else record.created_campaign,
+            "created_at": iso(record.created_us),
+            "in_stage_since": iso(record.entered_us) if current is not None else None,
+            "in_stage_hours": (
+                hours(max(0, now_us - record.entered_us))
+                if current is not None and now_us is not None
+                else None
+            ),
+            "stage_dates": {
+                stage.value: {
+                    "first_entered": iso(dated["first_entered"]),
+                    "entered": iso(dated["entered"]),
+                    "exited": iso(dated["exited"]),
+                    "latest_hours": hours(dated["latest"]),
+                    "cumulative_hours": hours(dated["cumulative"]),
+                }
+                for stage in STAGE_ORDER
+                if (dated := dates.get(stage)) is not None
+            },
+            "milestones": {
+                name: iso(at) for name, at in zip(MILESTONE_NAMES, record.reached, strict=True)
+            },
+            "deal": {
+                "opportunity_amount": rnd(record.opportunity_amount),
+                "won_amount": rnd(record.won_amount),
+                "margin": rnd(record.won_margin),
+                "currency": record.won_currency,
+            },
+            "sla": {
+                clock.name: {
+                    "since": iso(clock.started_us(record)),
+                    "first_sales_touch_at": iso(clock.answered_us(record)),
+                }
+                for clock in self.sla.clocks()
+            },
+            "touches": [
+                {
+                    "occurred_at": iso(touch.at_us),
+                    "channel": touch.channel,
+                    "campaign": touch.campaign,
+                    "interaction_type": touch.interaction_type,
+                    "interaction_id": touch.interaction_id,
+                    "sales_touch": touch.sales_touch,
+                }
+                for touch in record.ordered_touches()
+            ],
+        }

@@ -1,0 +1,89 @@
+"""All read models over one lead book, and the document they make together.
+
+``Projections`` is what a faust agent, a batch replay and a test drive alike: ``apply`` each
+lifecycle event (in each lead's order; leads may interleave in any way), ``apply_spend`` each
+spend record, and ask for ``to_document()`` or ``lead_document(lead_id)``. Nothing here does I/O
+or reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from contracts import LifecycleEvent, Spend
+from projections.attribution import Attribution
+from projections.book import LeadBook
+from projections.funnel import FunnelEconomics
+from projections.pipeline import Pipeline
+from projections.sla import SlaHours
+from projections.timing import StageTiming
+
+
+class Projections:
+    """The four read models sharing one ``LeadBook``, so each event is folded once.
+
+    The document (``to_document``) is one JSON-ready dict::
+
+        {"policy": {"name", "version"},
+         "pipeline": Pipeline.snapshot(),
+         "timing": StageTiming.snapshot(),
+         "attribution": Attribution.snapshot(),
+         "funnel": FunnelEconomics.snapshot()}
+
+    It depends only on the set of events and spend records applied, not on how different leads'
+    events interleaved nor on duplicates; "now" (for SLAs and lookback windows) defaults to the
+    latest ``occurred_at`` seen.
+    """
+
+    def __init__(
+        self,
+        *,
+        sla: SlaHours | None = None,
+        exact_timing: bool = True,
+        half_life_days: float = 7.0,
+        lookback_days: float | None = None,
+        default_margin: float | None = None,
+    ) -> None:
+        self.book = LeadBook()
+        self.pipeline = Pipeline(sla=sla, book=self.book)
+        self.timing = StageTiming(sla=sla, exact=exact_timing, book=self.book)
+        self.attribution = Attribution(
+            half_life_days=half_life_days, lookback_days=lookback_days, book=self.book
+        )
+        self.funnel = FunnelEconomics(default_margin=default_margin, book=self.book)
+
+    def apply(self, event: LifecycleEvent) -> bool:
+        """Fold one lifecycle event into every read model; ``False`` for a duplicate."""
+        return self.book.apply(event)
+
+    def apply_spend(self, spend: Spend) -> bool:
+        """Count one spend record; ``False`` when its id was already counted."""
+        return self.funnel.apply_spend(spend)
+
+    def apply_all(self, events: Iterable[LifecycleEvent | Spend]) -> int:
+        """Fold lifecycle events and spend records in order; how many were new."""
+        applied = 0
+        for item in events:
+            if isinstance(item, Spend):
+                applied += self.funnel.apply_spend(item)
+            else:
+                applied += self.book.apply(item)
+        return applied
+
+    def to_document(self, now: datetime | None = None) -> dict[str, Any]:
+        """The whole read-model document (see the class docstring)."""
+        return {
+            "policy": self.book.policy,
+            "pipeline": self.pipeline.snapshot(now),
+            "timing": self.timing.snapshot(now),
+            "attribution": self.attribution.snapshot(now),
+            "funnel": self.funnel.snapshot(now),
+        }
+
+    snapshot = to_document
+
+    def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
+        """One lead for ``/leads/{id}`` (``Pipeline.lead_document``); ``None`` if unknown."""
+        return self.pipeline.lead_document(lead_id, now)

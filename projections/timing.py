@@ -1,0 +1,253 @@
+"""Stage timing: how long leads spend in each stage, how fast sales answers, how leads flow.
+
+Durations are measured between a lead's moves (business time, ``occurred_at``); a stay counts
+once it has ended, so a lead still in a stage adds nothing to that stage's statistics yet. A
+negative duration (a move recorded with an earlier ``occurred_at`` than the one before it) counts
+as zero. Months are calendar months in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from contracts import LifecycleEvent, Stage
+from projections._common import (
+    CUSTOMER,
+    LEAD,
+    MILESTONE_NAMES,
+    MILESTONES,
+    RANK,
+    STAGE_ORDER,
+    Durations,
+    ExactDurations,
+    SketchDurations,
+    duration_summary,
+    hours,
+    month_name,
+    month_of,
+    ratio,
+    rnd,
+    to_us,
+)
+from projections.book import LeadBook, LeadRecord
+from projections.sla import SlaHours
+
+_IN, _OUT, _FORWARD, _SPENT = range(4)
+
+
+def _forward(stage: Stage, following: Stage | None) -> bool:
+    """Whether a move from ``stage`` to ``following`` goes further along the success path."""
+    rank = RANK.get(stage)
+    return rank is not None and following is not None and RANK.get(following, -1) > rank
+
+
+class StageTiming:
+    """The stage-timing read model.
+
+    ``snapshot()`` gives:
+
+    - ``by_stage``: ``{stage: {"count", "mean_hours", "median_hours", "p90_hours"}}`` over the
+      completed stays in each stage, every stage listed in funnel order. Exact by default (every
+      duration kept; median and p90 interpolate linearly between closest ranks); with
+      ``exact=False`` a DDSketch per stage keeps memory bounded, median and p90 then within the
+      sketch's relative ``accuracy`` (count and mean stay exact).
+    - ``speed_to_lead``: ``{"lead": stats, "mql": stats}``, time from reaching lead (mql) to the
+      first sales touch at or after it, over the leads that got one.
+    - ``sla_breaches``: per SLA, ``sla_hours``; ``met`` (answered within the SLA), ``late``
+      (answered after it), ``unanswered`` (no sales touch and the SLA passed by "now", whatever
+      stage the lead is in now), ``pending`` (no sales touch, SLA not yet passed); ``breached`` =
+      late + unanswered; ``breach_rate`` = breached / (met + breached).
+    - ``cycle_time``: ``{"lead_to_customer": stats}``, from reaching lead to reaching customer.
+    - ``flow``: Marketo-style, ``{stage: {"YYYY-MM": {"balance", "in_flow", "out_flow",
+      "forward", "conversion", "avg_hours"}}}`` for every stage that saw a lead and every month
+      from the first to the last month with a move. ``balance`` is the number in the stage at the
+      end of the month; ``in_flow``/``out_flow`` entered/left during it; ``forward`` left for a
+      later stage of the success path (a skip counts); ``conversion`` = forward / (balance at the
+      start of the month + in_flow), ``None`` off the success path and for customer;
+      ``avg_hours`` the mean time in the stage of the stays that ended in the month.
+    - ``cohorts``: ``{"YYYY-MM": {"leads", "mql", "sql", "opportunity", "customer",
+      "conversion": {"lead_to_mql", "mql_to_sql", "sql_to_opportunity",
+      "opportunity_to_customer", "lead_to_customer"}}}``: leads by the month they reached lead,
+      how many of them ever reached each later milestone, and the stage-to-stage rates.
+
+    Division by zero gives ``None`` throughout.
+    """
+
+    def __init__(
+        self,
+        *,
+        sla: SlaHours | None = None,
+        exact: bool = True,
+        accuracy: float = 0.01,
+        book: LeadBook | None = None,
+    ) -> None:
+        self.sla = sla or SlaHours()
+        self.exact = exact
+        self.accuracy = accuracy
+        self.book = book if book is not None else LeadBook()
+        self._durations: dict[Stage, Durations] = {}
+        self._flow: dict[Stage, dict[int, list[int]]] = {}
+        self.book.listen(stay_closed=self._stay_closed, stay_opened=self._stay_opened)
+
+    def apply(self, event: LifecycleEvent) -> bool:
+        """Fold one event (through the book); ``False`` for a duplicate."""
+        return self.book.apply(event)
+
+    def _cell(self, stage: Stage, at: int) -> list[int]:
+        months = self._flow.get(stage)
+        if months is None:
+            months = self._flow[stage] = {}
+        month = month_of(at)
+        cell = months.get(month)
+        if cell is None:
+            cell = months[month] = [0, 0, 0, 0]
+        return cell
+
+    def _stay_opened(self, record: LeadRecord, stage: Stage, entered: int) -> None:
+        self._cell(stage, entered)[_IN] += 1
+
+    def _stay_closed(
+        self, record: LeadRecord, stage: Stage, entered: int, exited: int, following: Stage | None
+    ) -> None:
+        spent = max(0, exited - entered)
+        durations = self._durations.get(stage)
+        if durations is None:
+            durations = self._durations[stage] = (
+                ExactDurations() if self.exact else SketchDurations(self.accuracy)
+            )
+        durations.add(spent)
+        cell = self._cell(stage, exited)
+        cell[_OUT] += 1
+        cell[_SPENT] += spent
+        if _forward(stage, following):
+            cell[_FORWARD] += 1
+
+    def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
+        """The timing section of the document (see the class docstring)."""
+        now_us = to_us(now) if now is not None else self.book.latest_us
+        records = self.book.active_records()
+        empty = duration_summary(())
+        return {
+            "by_stage": {
+                stage.value: (
+                    self._durations[stage].summary() if stage in self._durations else dict(empty)
+                )
+                for stage in STAGE_ORDER
+            },
+            "speed_to_lead": self._speed_to_lead(records),
+            "sla_breaches": self._sla_breaches(records, now_us),
+            "cycle_time": {
+                "lead_to_customer": duration_summary(
+                    max(0, customer - lead)
+                    for record in records
+                    if (lead := record.reached[LEAD]) is not None
+                    and (customer := record.reached[CUSTOMER]) is not None
+                )
+            },
+            "flow": self._flow_document(),
+            "cohorts": self._cohorts(records),
+        }
+
+    to_document = snapshot
+
+    def _speed_to_lead(self, records: list[LeadRecord]) -> dict[str, Any]:
+        result = {}
+        for clock in self.sla.clocks():
+            spent = []
+            for record in records:
+                started = clock.started_us(record)
+                if started is not None and (answered := clock.answered_us(record)) is not None:
+                    spent.append(answered - started)
+            result[clock.name] = duration_summary(spent)
+        return result
+
+    def _sla_breaches(self, records: list[LeadRecord], now_us: int | None) -> dict[str, Any]:
+        result = {}
+        for clock in self.sla.clocks():
+            limit = clock.limit_us
+            met = late = unanswered = pending = 0
+            for record in records:
+                started = clock.started_us(record)
+                if started is None:
+                    continue
+                answered = clock.answered_us(record)
+                if answered is not None:
+                    if answered - started <= limit:
+                        met += 1
+                    else:
+                        late += 1
+                elif now_us is not None and now_us - started > limit:
+                    unanswered += 1
+                else:
+                    pending += 1
+            breached = late + unanswered
+            result[clock.name] = {
+                "sla_hours": rnd(clock.hours),
+                "met": met,
+                "late": late,
+                "unanswered": unanswered,
+                "pending": pending,
+                "breached": breached,
+                "breach_rate": ratio(breached, met + breached),
+            }
+        return result
+
+    def _flow_document(self) -> dict[str, Any]:
+        months = [month for cells in self._flow.values() for month in cells]
+        if not months:
+            return {}
+        first, last = min(months), max(months)
+        document: dict[str, Any] = {}
+        for stage in STAGE_ORDER:
+            cells = self._flow.get(stage)
+            if cells is None:
+                continue
+            converts = stage in RANK and stage is not Stage.CUSTOMER
+            balance = 0
+            rows = {}
+            for month in range(first, last + 1):
+                entered, left, forward, spent = cells.get(month, (0, 0, 0, 0))
+                opening = balance
+                balance += entered - left
+                rows[month_name(month)] = {
+                    "balance": balance,
+                    "in_flow": entered,
+                    "out_flow": left,
+                    "forward": forward,
+                    "conversion": ratio(forward, opening + entered) if converts else None,
+                    "avg_hours": hours(spent / left) if left else None,
+                }
+            document[stage.value] = rows
+        return document
+
+    @staticmethod
+    def _cohorts(records: list[LeadRecord]) -> dict[str, Any]:
+        counts: dict[int, list[int]] = {}
+        for record in records:
+            lead = record.reached[LEAD]
+            if lead is None:
+                continue
+            month = month_of(lead)
+            row = counts.get(month)
+            if row is None:
+                row = counts[month] = [0] * len(MILESTONES)
+            for index, at in enumerate(record.reached):
+                if at is not None:
+                    row[index] += 1
+        document = {}
+        for month in sorted(counts):
+            row = counts[month]
+            cohort: dict[str, Any] = {
+                ("leads" if index == LEAD else name): row[index]
+                for index, name in enumerate(MILESTONE_NAMES)
+            }
+            cohort["conversion"] = {
+                f"{MILESTONE_NAMES[index]}_to_{MILESTONE_NAMES[index + 1]}": ratio(
+                    row[index + 1], row[index]
+                )
+                for index in range(len(MILESTONES) - 1)
+            }
+            cohort["conversion"]["lead_to_customer"] = ratio(row[CUSTOMER], row[LEAD])
+            document[month_name(month)] = cohort
+        return document

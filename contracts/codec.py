@@ -31,6 +31,7 @@ from contracts.lifecycle_events import (
 )
 from contracts.rejections import Rejection
 from contracts.spend import SPEND_VERSION, Spend
+from contracts.types import json_integer
 from contracts.vocabulary import InteractionType, LifecycleEventType
 
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -118,9 +119,7 @@ def load_object(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any
 
 
 def _version(obj: Mapping[str, Any], problems: list[Problem]) -> int | None:
-    version = obj.get("version", _MISSING)
-    if isinstance(version, float) and version.is_integer():
-        version = int(version)  # JSON has one number type: 2.0 is 2 (see types._json_integer)
+    version = json_integer(obj.get("version", _MISSING))  # 2.0 is 2, as for every integer
     if not isinstance(version, int) or isinstance(version, bool):
         problems.append(Problem("version", "an integer", _shown(version)))
         return None
@@ -143,7 +142,7 @@ def _type_and_version(
         expected = f"1 to {versions[parsed]} for {parsed.value}"
         if versions[parsed] == 1:
             expected = f"1 for {parsed.value}"
-        problems.append(Problem("version", expected, str(version)))
+        problems.append(Problem("version", expected, _shown(version)))
         version = None
     return parsed, version
 
@@ -294,7 +293,7 @@ def decode_spend(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Spend:
     problems: list[Problem] = []
     version = _version(obj, problems)
     if version is not None and version != SPEND_VERSION:
-        problems.append(Problem("version", str(SPEND_VERSION), str(version)))
+        problems.append(Problem("version", str(SPEND_VERSION), _shown(version)))
     spend = None
     try:
         spend = adapter(Spend).validate_python({**obj, "version": SPEND_VERSION})

@@ -13,7 +13,15 @@ from contracts.vocabulary import Channel
 SPEND_VERSION = 1
 """The current version of the spend record."""
 
-Period = Annotated[str, Field(strict=True, pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$")]
+Period = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=7,
+        max_length=7,  # as Currency's: refuses "2024-04\n" in Python's jsonschema too
+        pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
+    ),
+]
 """A calendar month, ``YYYY-MM``."""
 
 

@@ -62,7 +62,8 @@ def _timestamp(value: Any) -> datetime:
     return parsed
 
 
-def _json_integer(value: Any) -> Any:
+def json_integer(value: Any) -> Any:
+    """``value`` as an int when it is a whole float within ``MAX_INT``, else unchanged."""
     # JSON has one number type: 3.0 is the same number as 3 (and JSON Schema's "integer"
     # accepts it), so a whole float is taken as that integer; 3.5 and "3" are still refused.
     if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
@@ -95,19 +96,21 @@ Url = Annotated[str, Field(strict=True, min_length=1, max_length=2048)]
 Amount = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 """A non-negative money amount in the record's currency."""
 
-Currency = Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
+# The lengths repeat what the patterns say: Python's re (and so Python's jsonschema) lets "$"
+# match before a final newline, and "EUR\n" must be refused by every validator.
+Currency = Annotated[str, Field(strict=True, min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 currency code, e.g. EUR."""
 
 Fraction = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 """A share between 0 and 1 (a margin of 40 % is 0.4)."""
 
-Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT), BeforeValidator(_json_integer)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT), BeforeValidator(json_integer)]
 """A non-negative whole number."""
 
-Position = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(_json_integer)]
+Position = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(json_integer)]
 """A 1-based position in a stream."""
 
-Version = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(_json_integer)]
+Version = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(json_integer)]
 """A schema version (1, 2, ...)."""
 
 Flag = StrictBool

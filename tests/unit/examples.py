@@ -446,6 +446,12 @@ INVALID: list[Example] = [
         (("data.currency", "matching"),),
     ),
     Example(
+        "currency_trailing_newline",
+        E,
+        interaction("cart_created", {"currency": "EUR\n"}),
+        (("data.currency", "at most 3 characters"),),
+    ),
+    Example(
         "margin_over_one",
         E,
         interaction("deal_won", {"amount": 10, "margin": 1.5}),
@@ -594,7 +600,7 @@ INVALID: list[Example] = [
             ("occurred_at", "time-zone offset"),
             ("channel", '"carrier_pigeon"'),
             ("data.amount", "greater than or equal to 0"),
-            ("data.currency", "matching"),
+            ("data.currency", "at most 3 characters"),
             ("data.margin", "a valid number"),
             ("data.bonus", "no such field"),
             ("lead_id", "lead_id or anonymous_id"),
@@ -714,7 +720,13 @@ INVALID: list[Example] = [
         "spend_negative_amount", S, spend(amount=-3), (("amount", "greater than or equal to 0"),)
     ),
     Example("spend_month_thirteen", S, spend(period="2024-13"), (("period", "matching"),)),
-    Example("spend_period_with_day", S, spend(period="2024-04-01"), (("period", "matching"),)),
+    Example(
+        "spend_period_trailing_newline",
+        S,
+        spend(period="2024-04\n"),
+        (("period", "at most 7 characters"),),
+    ),
+    Example("spend_period_with_day", S, spend(period="2024-04-01"), (("period", "at most 7"),)),
     Example("spend_version_two", S, spend(version=2), (("version", "1"),)),
     Example("spend_version_bool", S, spend(version=True), (("version", "an integer"),)),
     Example("spend_version_string", S, spend(version="1"), (("version", "an integer"),)),

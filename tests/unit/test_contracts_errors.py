@@ -173,3 +173,17 @@ def test_a_whole_number_written_as_a_float_is_that_integer(
     decode: Callable[..., Any], message: dict[str, Any]
 ) -> None:
     assert decode(orjson.dumps(message)).version in (1, 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-05-01T09:30:00Z\n", " 2024-05-01T09:30:00Z", "2024-05-01T09:30:00Z "],
+    ids=["trailing_newline", "leading_space", "trailing_space"],
+)
+def test_a_timestamp_with_white_space_around_it_is_refused(text: str) -> None:
+    # Python's jsonschema lets the schema's "$" match before a final newline; the decoder
+    # follows JSON Schema's (ECMA-262) meaning of "$" and refuses it.
+    (problem,) = problems_of(decode_interaction, orjson.dumps(form(occurred_at=text)))
+
+    assert problem.path == "occurred_at"
+    assert "RFC 3339" in problem.expected

@@ -78,6 +78,7 @@ BYTES_TABLE: list[tuple[str, bytes, dict[str, Any], str, str]] = [
     ("trailing_garbage", VALID_FORM + b" x", {}, "valid JSON", "unexpected content after"),
     ("single_quotes", b"{'id': 'a'}", {}, "valid JSON", "line 1 column 2"),
     ("nan_literal", b'{"amount": NaN}', {}, "valid JSON", "line 1"),
+    ("number_beyond_double", b'{"amount": 1e400}', {}, "valid JSON", "infinity"),
     ("not_utf8", b'{"id": "caf\xe9"}', {}, "UTF-8 text", "byte 0xe9 at position 11"),
     ("utf16", '{"id": "a"}'.encode("utf-16"), {}, "UTF-8 text", "byte 0xff at position 0"),
     ("lone_surrogate_escape", b'{"id": "\\ud800"}', {}, "valid JSON", "surrogate"),

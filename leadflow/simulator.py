@@ -97,6 +97,8 @@ DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 SLA_HOURS = 24
 """The speed-to-lead SLA the simulator breaches on purpose for about 15 % of MQLs."""
 
+_BREACH_SHARE = 0.15
+
 _MINUTE = 60
 _HOUR = 3_600
 _DAY = 86_400
@@ -347,21 +349,21 @@ class _Profile:
 
 
 _PROFILES: dict[Channel, _Profile] = {
-    Channel.SEO: _Profile(0.20, 0.34, 0.95, 0.0, 1_500.0, (None,)),
+    Channel.SEO: _Profile(0.20, 0.41, 0.95, 0.0, 1_500.0, (None,)),
     Channel.PAID_SEARCH: _Profile(
-        0.17, 0.45, 1.00, 190.0, 0.0, ("search-brand", "search-generic", "search-competitor")
+        0.17, 0.55, 1.00, 190.0, 0.0, ("search-brand", "search-generic", "search-competitor")
     ),
     Channel.PAID_SOCIAL: _Profile(
-        0.15, 0.24, 0.70, 110.0, 0.0, ("linkedin-leadgen", "linkedin-retargeting", "meta-lookalike")
+        0.15, 0.29, 0.70, 110.0, 0.0, ("linkedin-leadgen", "linkedin-retargeting", "meta-lookalike")
     ),
-    Channel.ORGANIC_SOCIAL: _Profile(0.07, 0.22, 0.70, 0.0, 300.0, (None,)),
-    Channel.EMAIL: _Profile(0.06, 0.33, 0.95, 30.0, 200.0, ("partner-newsletter", "newsletter")),
-    Channel.OUTBOUND: _Profile(0.09, 0.33, 1.05, 150.0, 0.0, ("sdr-sequence",)),
-    Channel.REFERRAL: _Profile(0.07, 0.72, 1.50, 0.0, 250.0, ("partner-programme", None)),
+    Channel.ORGANIC_SOCIAL: _Profile(0.07, 0.27, 0.70, 0.0, 300.0, (None,)),
+    Channel.EMAIL: _Profile(0.06, 0.40, 0.95, 30.0, 200.0, ("partner-newsletter", "newsletter")),
+    Channel.OUTBOUND: _Profile(0.09, 0.40, 1.05, 150.0, 0.0, ("sdr-sequence",)),
+    Channel.REFERRAL: _Profile(0.07, 0.88, 1.50, 0.0, 250.0, ("partner-programme", None)),
     Channel.EVENTS: _Profile(
-        0.07, 0.42, 1.15, 320.0, 0.0, ("trade-show", "webinar-series", "meetup")
+        0.07, 0.51, 1.15, 320.0, 0.0, ("trade-show", "webinar-series", "meetup")
     ),
-    Channel.DIRECT: _Profile(0.12, 0.50, 1.10, 0.0, 0.0, (None,)),
+    Channel.DIRECT: _Profile(0.12, 0.61, 1.10, 0.0, 0.0, (None,)),
 }
 _CHANNELS = tuple(_PROFILES)
 _CHANNEL_SHARES = tuple(p.share for p in _PROFILES.values())
@@ -450,11 +452,11 @@ _INDUSTRIES = (
     "retail", "professional services", "education", "energy",
 )  # fmt: skip
 _COUNTRIES = ("DE", "FR", "NL", "GB", "ES", "IT", "SE", "AT", "CH", "PL", "BE", "DK")
-_SENIORITY = ("intern", "individual contributor", "manager", "director", "vp", "c-level")
+_SENIORITY = ("intern", "individual", "manager", "director", "vp", "c-level")
 _SENIORITY_SHARES = (0.05, 0.35, 0.28, 0.18, 0.08, 0.06)
 _TITLES: dict[str, tuple[str, ...]] = {
     "intern": ("Marketing Intern", "Working Student"),
-    "individual contributor": ("Marketing Specialist", "Sales Representative", "Analyst"),
+    "individual": ("Marketing Specialist", "Sales Representative", "Analyst"),
     "manager": ("Marketing Manager", "Sales Manager", "RevOps Manager"),
     "director": ("Director of Marketing", "Director of Sales"),
     "vp": ("VP Marketing", "VP Sales", "VP Revenue"),
@@ -550,6 +552,10 @@ class _Generator:
                 return when
         return when
 
+    def at(self, t: int) -> datetime:
+        """The moment ``t`` seconds after the start."""
+        return self.config.start + timedelta(seconds=t)
+
     def days(self, low: float, high: float) -> int:
         """A uniform number of seconds between ``low`` and ``high`` days."""
         return int(self.rng.uniform(low, high) * _DAY)
@@ -591,7 +597,7 @@ class _Generator:
             company_size=size,
             industry=rng.choice(_INDUSTRIES),
             country=rng.choice(_COUNTRIES),
-            fit=size >= 20 and seniority not in ("intern", "individual contributor"),
+            fit=size >= 20 and seniority not in ("intern", "individual"),
         )
 
     def form(self, kind: FormKind, who: _Person, message: str | None = None) -> FormSubmitted:
@@ -710,7 +716,7 @@ class _Generator:
             )
             if identified_by in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST):
                 stages.append((Stage.MQL, t))
-            elif identified_by is FormKind.CONTACT or kind is JourneyKind.FAST_TRACK:
+            elif identified_by in (FormKind.CONTACT, FormKind.WEBINAR_REGISTRATION):
                 stages.append((Stage.LEAD, t))
             else:
                 stages.append((Stage.CONTACT, t))
@@ -775,12 +781,16 @@ class _Generator:
         """Sessions before identification, over up to five weeks; returns the last channel."""
         rng = self.rng
         sessions = rng.choices((0, 1, 2, 3, 4), (0.25, 0.30, 0.22, 0.13, 0.10))[0]
-        window = min(t_id, self.days(1, 35))
+        # A session starts up to 20 minutes before its moment and ends before the form.
+        lead_in = 20 * _MINUTE
+        window = min(t_id - lead_in, self.days(1, 35))
+        if window <= 0:
+            return channel
         last = channel
-        times = sorted(t_id - rng.randrange(window) if window else t_id for _ in range(sessions))
+        times = sorted(t_id - rng.randrange(window) for _ in range(sessions))
         for i, t in enumerate(times):
             last = channel if i == 0 or rng.random() < 0.45 else self.web_channel()
-            self.session(t - 20 * _MINUTE, last, anon, None)
+            self.session(t - lead_in, last, anon, None)
         return last
 
     def identify(
@@ -834,7 +844,8 @@ class _Generator:
         Returns when the first of them happened (the prospect became a contact then).
         """
         rng = self.rng
-        first = t = max(0, t_reply - self.days(3, 21))
+        t = max(0, t_reply - self.days(3, 21))
+        first = t_reply
         for attempt in range(rng.randrange(1, 4)):
             t = self.working_time(t)
             if t >= t_reply:
@@ -859,7 +870,7 @@ class _Generator:
                     campaign="sdr-sequence",
                 )  # fmt: skip
             t += self.days(1, 5)
-        return min(first, t_reply)
+        return first
 
     def nurture(self, lead: str, who: _Person, t0: int, t1: int) -> int | None:
         """Emails every week or two and the odd return visit, from ``t0`` until ``t1``.
@@ -868,7 +879,8 @@ class _Generator:
         """
         rng = self.rng
         t = t0 + self.days(2, 9)
-        while t < t1 and t < self.end:
+        # An hour's margin: a click and its page view follow an open by minutes.
+        while t + _HOUR < t1 and t < self.end:
             campaign = rng.choice(("nurture", "newsletter"))
             subject = rng.choice(_EMAIL_SUBJECTS)
             r = rng.random()
@@ -898,7 +910,7 @@ class _Generator:
                         view, lead=lead, campaign=campaign,
                     )  # fmt: skip
             visit = t + self.days(0.5, 4)
-            if visit < t1 and rng.random() < 0.12:
+            if visit + _HOUR < t1 and rng.random() < 0.12:
                 self.session(visit, self.web_channel(), None, lead)
             t += self.days(6, 15)
         return None
@@ -970,10 +982,12 @@ class _Generator:
 
     # -- sales
 
-    def response_delay(self) -> int:
+    def response_delay(self, breach: bool | None = None) -> int:
         """Seconds from MQL to the first sales touch: 15 % breach the 24-hour SLA."""
         rng = self.rng
-        if rng.random() < 0.15:
+        if breach is None:
+            breach = rng.random() < _BREACH_SHARE
+        if breach:
             return rng.randrange((SLA_HOURS + 1) * _HOUR, 5 * _DAY)
         delay = rng.lognormvariate(math.log(2 * _HOUR), 1.0)
         return int(min(max(delay, 5 * _MINUTE), (SLA_HOURS - 1) * _HOUR))
@@ -1015,15 +1029,17 @@ class _Generator:
         sdr, ae = rng.choice(_SDRS), rng.choice(_AES)
 
         # First touch: a calendar booking straight from the form, or a call.
-        if rng.random() < 0.2 and not fast_track:
-            t = self.emit(
-                t + rng.randrange(60, 600), InteractionType.MEETING_BOOKED, channel,
-                MeetingBooked(meeting_kind=MeetingKind.DEMO, agent=ae), lead=lead,
-            )  # fmt: skip
+        breach = rng.random() < _BREACH_SHARE
+        if not breach and not fast_track and rng.random() < 0.2:
+            t += rng.randrange(60, 600)
             meeting_at = self.working_time(t + self.days(1, 5))
+            booked = MeetingBooked(
+                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            )
+            t = self.emit(t, InteractionType.MEETING_BOOKED, channel, booked, lead=lead)
         else:
             connected = False
-            t += self.response_delay()
+            t += self.response_delay(breach)
             for attempt in range(3):
                 if attempt:
                     t = self.working_time(t + self.days(1, 3))
@@ -1050,9 +1066,11 @@ class _Generator:
                     return when
                 return None
             meeting_at = self.working_time(t + self.days(1, 7))
+            booked = MeetingBooked(
+                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            )
             t = self.emit(
-                t + rng.randrange(60, 300), InteractionType.MEETING_BOOKED, channel,
-                MeetingBooked(meeting_kind=MeetingKind.DEMO, scheduled_for=None, agent=ae),
+                t + rng.randrange(60, 300), InteractionType.MEETING_BOOKED, channel, booked,
                 lead=lead,
             )  # fmt: skip
 
@@ -1060,7 +1078,9 @@ class _Generator:
         if rng.random() < 0.15:
             t = self.working_time(meeting_at + rng.randrange(2 * _HOUR, 2 * _DAY))
             meeting_at = self.working_time(t + self.days(2, 7))
-            rebooked = MeetingBooked(meeting_kind=MeetingKind.DEMO, agent=ae)
+            rebooked = MeetingBooked(
+                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            )
             self.emit(t, InteractionType.MEETING_BOOKED, channel, rebooked, lead=lead)
             if rng.random() < 0.4:
                 return None
@@ -1069,17 +1089,25 @@ class _Generator:
         t = self.emit(meeting_at, InteractionType.MEETING_HELD, channel, held, lead=lead)
 
         # Qualification: need, budget, authority, timing.
-        accept = 0.56 * profile.quality * (1.25 if who.fit else 0.45)
+        accept = 0.62 * profile.quality * (1.25 if who.fit else 0.45)
         if fast_track:
             accept = 0.92
         accepted = rng.random() < min(accept, 0.95)
-        need = accepted or rng.random() < 0.5
-        budget = rng.random() < (0.88 if accepted else 0.35)
-        authority = who.fit and (accepted or rng.random() < 0.5)
-        timing = rng.random() < (0.85 if accepted else 0.35)
+        # Sales accept on need, budget and authority (what b2b_saas requires for SQL); timing
+        # may still be open. A declined lead lacks at least one of the three.
+        if accepted:
+            need = budget = authority = True
+            timing = rng.random() < 0.8
+        else:
+            need = rng.random() < 0.5
+            budget = rng.random() < 0.35
+            authority = who.fit and rng.random() < 0.5
+            timing = rng.random() < 0.35
+            if need and budget and authority:
+                budget = False
         qualification = QualificationRecorded(
-            need=need, budget=budget, authority=authority or accepted, timing=timing,
-            accepted=accepted, agent=ae,
+            need=need, budget=budget, authority=authority, timing=timing, accepted=accepted,
+            agent=ae,
         )  # fmt: skip
         t = self.emit(
             t + (minutes + rng.randrange(5, 240)) * _MINUTE,
@@ -1134,9 +1162,9 @@ class _Generator:
                 channel, negotiation, lead=lead,
             )  # fmt: skip
         close = self.working_time(close)
-        if rng.random() < min(0.36 * profile.quality * (1.1 if who.fit else 0.7), 0.8):
+        if rng.random() < min(0.42 * profile.quality * (1.1 if who.fit else 0.7), 0.8):
             won = DealWon(
-                amount=round(amount * rng.uniform(0.85, 1.05), -1),
+                amount=max(2_000.0, round(amount * rng.uniform(0.88, 1.02), -1)),
                 opportunity_id=opportunity_id,
                 margin=round(rng.uniform(0.3, 0.6), 3),
             )
@@ -1225,21 +1253,30 @@ class _Generator:
 # --- spend -------------------------------------------------------------------------------------
 
 
-def _months(start: datetime, end: datetime) -> list[tuple[str, float]]:
-    """Each calendar month the stream touches, with the share of its days inside the stream."""
+def _months(start: datetime, end: datetime) -> list[tuple[str, float, float]]:
+    """Each calendar month the stream touches: its ``YYYY-MM``, the share of the month inside
+    the stream, and the share of the stream inside the month."""
     months = []
     year, month = start.year, start.month
     while datetime(year, month, 1, tzinfo=UTC) < end:
         first = datetime(year, month, 1, tzinfo=UTC)
         following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
         covered = min(end, following) - max(start, first)
-        months.append((f"{year:04d}-{month:02d}", covered / (following - first)))
+        months.append(
+            (f"{year:04d}-{month:02d}", covered / (following - first), covered / (end - start))
+        )
         year, month = following.year, following.month
     return months
 
 
 def _spend(config: SimulationConfig, journeys: tuple[Journey, ...]) -> tuple[Spend, ...]:
-    """Monthly spend per channel: per lead acquired for paid channels, a fixed sum for others."""
+    """Monthly spend per channel, one record per channel and month (0 for direct).
+
+    A paid channel's month costs its cost per lead times the leads it was planned to bring
+    (its share of the leads, spread evenly over the period) and did bring, half each, so a
+    month's spend follows its leads without ever being 0; free channels cost a fixed sum a
+    month (content, tools, the partner programme), prorated for partial months.
+    """
     rng = random.Random(f"leadflow-spend-{config.seed}")
     acquired: dict[tuple[Channel, str], int] = {}
     for journey in journeys:
@@ -1247,11 +1284,12 @@ def _spend(config: SimulationConfig, journeys: tuple[Journey, ...]) -> tuple[Spe
         key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
         acquired[key] = acquired.get(key, 0) + 1
     records = []
-    for period, covered in _months(config.start, config.end):
+    for period, month_share, stream_share in _months(config.start, config.end):
         for channel, profile in _PROFILES.items():
-            leads = acquired.get((channel, period), 0)
-            variable = leads * profile.cost_per_lead * rng.uniform(0.85, 1.15)
-            amount = round(variable + profile.fixed_monthly * covered, 2)
+            planned = config.leads * profile.share * stream_share
+            leads = (planned + acquired.get((channel, period), 0)) / 2
+            variable = leads * profile.cost_per_lead * rng.uniform(0.9, 1.1)
+            amount = round(variable + profile.fixed_monthly * month_share, 2)
             records.append(
                 Spend(
                     id=f"s-{config.seed}-{channel.value}-{period}",

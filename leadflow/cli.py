@@ -130,6 +130,43 @@ def simulate(
     )
 
 
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="JSON-lines file of interactions.")],
+    spend: Annotated[Path | None, typer.Option(help="JSON-lines file of spend records.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Preset name or policy TOML path (default: settings).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+) -> None:
+    """Run the lifecycle and every read model over FILE in this process (no Kafka)."""
+    import orjson  # noqa: PLC0415
+
+    from leadflow.replay import replay_file  # noqa: PLC0415
+    from lifecycle.policy import load_policy  # noqa: PLC0415
+
+    settings = Settings()
+    result = replay_file(
+        file,
+        load_policy(policy or settings.policy),
+        spend=spend,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    document = result.document()
+    if as_json:
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        from leadflow.report import render_terminal  # noqa: PLC0415
+
+        render_terminal(document, out)
+    if html is not None:
+        from leadflow.report import write_html  # noqa: PLC0415
+
+        write_html(document, html)
+        err.print(f"HTML report: {escape(str(html))}")
+
+
 def main() -> None:
     """Entry point of the ``leadflow`` console script."""
     app()

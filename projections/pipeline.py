@@ -25,10 +25,9 @@ class Pipeline:
     - ``by_channel``: ``{channel: {stage: count}}`` by first-touch channel (the channel of the
       lead's earliest touch; without any touch the channel it was created from), channels sorted,
       stages with a count only.
-    - ``sla_waiting``: one entry per lead and SLA it waits past: it reached the SLA's milestone,
-      has had no sales touch since, is still in a stage where it waits (lead SLA: lead or mql;
-      mql SLA: mql), and more than the SLA's hours have passed by "now". Sorted by SLA, then
-      since when, then lead id.
+    - ``sla_waiting``: the leads in stage lead (mql) that have had no sales touch since they last
+      entered it and have waited more than the lead (mql) SLA's hours by "now"
+      (``projections.sla``), sorted by SLA, then since when, then lead id.
 
     "now" is a parameter of ``snapshot``; by default the latest ``occurred_at`` seen, never the
     wall clock, so replaying the same events gives the same answer.
@@ -39,8 +38,8 @@ class Pipeline:
         self.book = book if book is not None else LeadBook()
         self._by_stage: dict[Stage, int] = dict.fromkeys(STAGE_ORDER, 0)
         self._by_channel: dict[str, dict[Stage, int]] = {}
-        self._open: dict[str, LeadRecord] = {}  # leads in a stage where an SLA can wait
-        self._waiting_stages = frozenset().union(*(c.waiting_stages for c in self.sla.clocks()))
+        self._clocks = {clock.stage: clock for clock in self.sla.clocks()}
+        self._open: dict[str, LeadRecord] = {}  # leads in a stage with an SLA clock
         self.book.listen(placement_changed=self._placed)
 
     def apply(self, event: LifecycleEvent) -> bool:
@@ -56,7 +55,7 @@ class Pipeline:
             self._by_stage[new[0]] += 1
             by_stage = self._by_channel.setdefault(new[1], {})
             by_stage[new[0]] = by_stage.get(new[0], 0) + 1
-        if new is not None and new[0] in self._waiting_stages:
+        if new is not None and new[0] in self._clocks:
             self._open[record.lead_id] = record
         else:
             self._open.pop(record.lead_id, None)
@@ -84,36 +83,44 @@ class Pipeline:
         if now_us is None:
             return []
         waiting = []
-        for clock in self.sla.clocks():
-            limit = clock.limit_us
-            for record in self._open.values():
-                started = clock.started_us(record)
-                if (
-                    started is None
-                    or record.stage not in clock.waiting_stages
-                    or now_us - started <= limit
-                    or clock.answered_us(record) is not None
-                ):
-                    continue
-                waiting.append(
-                    (
-                        clock.name,
-                        started,
-                        record.lead_id,
-                        {
-                            "lead_id": record.lead_id,
-                            "sla": clock.name,
-                            "sla_hours": rnd(clock.hours),
-                            "stage": record.stage.value if record.stage else None,
-                            "channel": record.channel,
-                            "since": iso(started),
-                            "waiting_hours": hours(now_us - started),
-                            "overdue_hours": hours(now_us - started - limit),
-                        },
-                    )
-                )
+        for record in self._open.values():
+            clock = self._clocks.get(record.stage) if record.stage is not None else None
+            if clock is None:
+                continue
+            since = record.entered_us
+            if now_us - since <= clock.limit_us or record.first_sales_touch_us(since) is not None:
+                continue
+            entry = {
+                "lead_id": record.lead_id,
+                "sla": clock.name,
+                "sla_hours": rnd(clock.hours),
+                "stage": clock.stage.value,
+                "channel": record.channel,
+                "since": iso(since),
+                "waiting_hours": hours(now_us - since),
+                "overdue_hours": hours(now_us - since - clock.limit_us),
+            }
+            waiting.append((clock.name, since, record.lead_id, entry))
         waiting.sort(key=lambda item: item[:3])
         return [item[3] for item in waiting]
+
+    def _lead_sla(self, record: LeadRecord) -> dict[str, Any]:
+        """Per SLA: the milestone that started it, the first sales touch after it; and when the
+        current stay's first sales touch is due (``None`` when answered or not in lead or mql)."""
+        document: dict[str, Any] = {
+            clock.name: {
+                "since": iso(clock.started_us(record)),
+                "first_sales_touch_at": iso(clock.answered_us(record)),
+            }
+            for clock in self.sla.clocks()
+        }
+        stage = record.stage
+        clock = self._clocks.get(stage) if stage is not None and record.active else None
+        due = None
+        if clock is not None and record.first_sales_touch_us(record.entered_us) is None:
+            due = record.entered_us + clock.limit_us
+        document["first_touch_due_at"] = iso(due)
+        return document
 
     def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
         """Everything about one lead for ``/leads/{id}``, or ``None`` for an unknown lead.
@@ -196,13 +203,7 @@ class Pipeline:
                 "margin": rnd(record.won_margin),
                 "currency": record.won_currency,
             },
-            "sla": {
-                clock.name: {
-                    "since": iso(clock.started_us(record)),
-                    "first_sales_touch_at": iso(clock.answered_us(record)),
-                }
-                for clock in self.sla.clocks()
-            },
+            "sla": self._lead_sla(record),
             "touches": [
                 {
                     "occurred_at": iso(touch.at_us),

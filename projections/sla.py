@@ -1,8 +1,13 @@
 """Speed-to-lead service levels: how soon sales must touch a new lead and a new MQL.
 
-A sales touch is an ``InteractionRecorded`` with ``sales_touch`` set. The clock of the lead SLA
-starts when the lead first reaches the lead milestone, the clock of the MQL SLA when it first
-reaches mql (see ``projections.book``); the first sales touch at or after that moment answers it.
+A sales touch is an ``InteractionRecorded`` with ``sales_touch`` set. Two views use the SLAs:
+
+- speed-to-lead and breach statistics (``StageTiming``) measure from the moment the lead first
+  reached the lead milestone (the mql milestone) to the first sales touch at or after it;
+- the waiting list (``Pipeline``) looks at the lead's current stay: a lead in stage lead (mql)
+  waits on the lead (mql) SLA from when it last entered that stage until a sales touch at or
+  after that moment, as the lifecycle's own ``first_touch_due_at`` does, so a recycled lead that
+  comes back needs a new first touch.
 """
 
 from __future__ import annotations
@@ -25,20 +30,19 @@ class SlaHours:
     def clocks(self) -> tuple[SlaClock, ...]:
         """The two clocks, lead first."""
         return (
-            SlaClock("lead", LEAD, self.lead, frozenset({Stage.LEAD, Stage.MQL})),
-            SlaClock("mql", MQL, self.mql, frozenset({Stage.MQL})),
+            SlaClock("lead", LEAD, Stage.LEAD, self.lead),
+            SlaClock("mql", MQL, Stage.MQL, self.mql),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class SlaClock:
-    """One service level: its name, the milestone that starts it, its hours, and the stages in
-    which a lead still waits for its first sales touch."""
+    """One service level: its name, the milestone (and stage) it runs from, and its hours."""
 
     name: str
     milestone: int
+    stage: Stage
     hours: float
-    waiting_stages: frozenset[Stage]
 
     @property
     def limit_us(self) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from contracts import (
@@ -160,7 +161,7 @@ class LeadStream:
     def linked(
         self,
         anonymous_id: str,
-        touches: list[tuple[str, float | datetime, str | None]],
+        touches: Sequence[tuple[str, float | datetime, str | None]],
         *,
         at: float | datetime,
     ) -> LeadStream:

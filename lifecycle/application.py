@@ -156,6 +156,7 @@ class LeadLifecycle(Application[UUID]):
         self.policy = policy
         self.cache_size = cache_size
         self._cache: dict[UUID, Lead] = {}
+        self._ids: dict[str, UUID] = {}
         self._lock = threading.Lock()
         super().__init__(env)
 
@@ -190,7 +191,11 @@ class LeadLifecycle(Application[UUID]):
             try:
                 outcomes = [self._handle(interaction, touched) for interaction in interactions]
                 processing = ProcessingEvent[UUID](tracking)
-                processing.collect_events(*touched.values())
+                # Filled directly: collect_events() makes runtime Protocol checks that cost
+                # more than the rest of the bookkeeping per lead.
+                for lead_id, lead in touched.items():
+                    processing.aggregates[lead_id] = lead
+                    processing.events.extend(lead.collect_events())
                 recordings = self._record(processing)
             except BaseException:
                 for lead_id in touched:
@@ -223,11 +228,17 @@ class LeadLifecycle(Application[UUID]):
                 lead = visitor
         else:
             lead_or_none = self._load(interaction.lead_id, touched)
-            unmerged: Lead | None = None
-            if interaction.anonymous_id is not None:
-                unmerged = self._load(visitor_key(interaction.anonymous_id), touched)
-                if unmerged is not None and unmerged.merged_into is not None:
-                    unmerged = None
+            anonymous_id = interaction.anonymous_id
+            unmerged: Lead | None = None  # a visitor to link to the lead
+            first_sight = False  # an anonymous id no stream has seen yet
+            if anonymous_id is not None and (
+                lead_or_none is None or anonymous_id not in lead_or_none.linked_anonymous_ids
+            ):
+                found = self._load(visitor_key(anonymous_id), touched)
+                if found is None:
+                    first_sight = True
+                elif found.merged_into is None:
+                    unmerged = found
             for seen in (lead_or_none, unmerged):
                 if seen is not None and seen.has_recorded(interaction.id):
                     return Outcome(
@@ -238,13 +249,24 @@ class LeadLifecycle(Application[UUID]):
                 touched[lead.id] = lead
             else:
                 lead = lead_or_none
+            if first_sight and anonymous_id is not None:
+                # A visitor stream that points at the lead from the start, so that later
+                # touches carrying only this anonymous id go to the lead.
+                unmerged = Lead.register(
+                    visitor_key(anonymous_id), interaction, policy, anonymous=True
+                )
+                touched[unmerged.id] = unmerged
             if unmerged is not None:
                 lead.link_visitor(unmerged, interaction, policy)
         verdict = lead.record(interaction, policy)
         return Outcome(interaction.id, lead.lead_key, verdict.status, verdict.reason, lead.stage)
 
     def _load(self, lead_key: str, touched: dict[UUID, Lead]) -> Lead | None:
-        lead_id = Lead.create_id(lead_key)
+        lead_id = self._ids.get(lead_key)
+        if lead_id is None:
+            if len(self._ids) >= 2 * max(self.cache_size, 1_000):
+                self._ids.clear()
+            lead_id = self._ids[lead_key] = Lead.create_id(lead_key)
         lead = touched.get(lead_id)
         if lead is not None:
             return lead

@@ -294,8 +294,10 @@ class Lead(Aggregate):
         A duplicate (same interaction id) changes nothing. An explicit request the policy
         forbids is recorded as ``TransitionRefused`` and changes nothing else. Otherwise the
         interaction is recorded, an identified lead is rescored, and the request or the
-        furthest matching interaction rule, then the score rules, move the lead where the
-        policy allows. Raises ``MisroutedInteractionError`` for a visitor merged into a lead.
+        furthest matching interaction rule moves the lead where the policy allows; then, if
+        the interaction raised the score, the score rules whose threshold it reaches. (So a
+        recycled lead that is still hot waits for its next engagement, not its recycle, to be
+        an MQL again.) Raises ``MisroutedInteractionError`` for a visitor merged into a lead.
         """
         if self.merged_into is not None:
             raise MisroutedInteractionError(
@@ -321,7 +323,7 @@ class Lead(Aggregate):
         self._record_interaction(interaction, meta)
         if self.anonymous:
             return _ACCEPTED  # visitors are not scored and move only by being linked
-        self._rescore(interaction, policy, meta)
+        raised = self._rescore(interaction, policy, meta)
         if move is not None:
             rule, target = move
             self._move(
@@ -334,7 +336,8 @@ class Lead(Aggregate):
             )
         elif interaction.type not in REQUEST_TARGETS:
             self._advance(interaction, policy, meta)
-        self._apply_score_rules(policy, meta)
+        if raised:
+            self._apply_score_rules(policy, meta)
         return _ACCEPTED
 
     def link_visitor(self, visitor: Lead, interaction: Interaction, policy: Policy) -> None:
@@ -421,7 +424,8 @@ class Lead(Aggregate):
             profile=profile,
         )
 
-    def _rescore(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> None:
+    def _rescore(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> bool:
+        """Record the score change the interaction causes; True when it raised the score."""
         scoring = policy.scoring
         points, key = engagement_points(interaction, scoring)
         fit = (
@@ -430,14 +434,14 @@ class Lead(Aggregate):
             else self.fit
         )
         if points == 0 and fit == self.fit:
-            return
+            return False
         engagement, as_of = engagement_after(
             self.engagement, self.engagement_as_of, points, interaction.occurred_at, scoring
         )
         score = round(fit + engagement, 4)
         previous = self.score
         if score == previous and fit == self.fit and engagement == self.engagement:
-            return
+            return False
         parts = (["fit"] if fit != self.fit else []) + ([f"engagement:{key}"] if key else [])
         self._score_changed(
             **meta,
@@ -450,6 +454,7 @@ class Lead(Aggregate):
             temperature=temperature(score, scoring).value,
             previous_temperature=temperature(previous, scoring).value,
         )
+        return score > previous
 
     def _advance(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> None:
         current = self.stage

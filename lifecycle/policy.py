@@ -34,8 +34,8 @@ leads are scored, what sales qualification requires, the default deal margin and
 
     [[rules]]
     name = "score_threshold"
-    trigger = "score"                 # the lead's score reached at_least (default
-    to = "mql"                        # scoring.mql_threshold)
+    trigger = "score"                 # an interaction raised the score to at_least or more
+    to = "mql"                        # (default: scoring.mql_threshold)
 
     [[rules]]
     name = "sales_accepted"
@@ -102,7 +102,7 @@ class Trigger(StrEnum):
     INTERACTION = "interaction"
     """A matching interaction moves an identified lead forward when the policy allows it."""
     SCORE = "score"
-    """The lead's score reached the rule's threshold."""
+    """An interaction raised the lead's score to the rule's threshold or above."""
     REQUEST = "request"
     """An explicit request from sales or the CRM; refused (and recorded) when illegal."""
 
@@ -632,13 +632,6 @@ class _Builder:
         on = table.enums("on", InteractionType)
         if not on:
             raise table.error("on", "expected at least one interaction kind")
-        form_kinds = table.enums("form_kinds", FormKind) if table.has("form_kinds") else None
-        email_actions = (
-            table.enums("email_actions", EmailAction) if table.has("email_actions") else None
-        )
-        call_directions = (
-            table.enums("call_directions", CallDirection) if table.has("call_directions") else None
-        )
         if trigger is Trigger.INTERACTION:
             for kind in sorted(on):
                 if kind in REQUEST_TARGETS:
@@ -650,9 +643,13 @@ class _Builder:
                 trigger=trigger,
                 to=to,
                 on=on,
-                form_kinds=form_kinds,
-                email_actions=email_actions,
-                call_directions=call_directions,
+                form_kinds=table.enums("form_kinds", FormKind) if table.has("form_kinds") else None,
+                email_actions=table.enums("email_actions", EmailAction)
+                if table.has("email_actions")
+                else None,
+                call_directions=table.enums("call_directions", CallDirection)
+                if table.has("call_directions")
+                else None,
             )
         if len(on) != 1:
             raise table.error("on", "a request rule listens to exactly one interaction kind")
@@ -685,7 +682,13 @@ class _Builder:
         )
 
     def _requests_complete(self, rules: tuple[Rule, ...], known: set[Stage]) -> None:
-        covered = {kind for r in rules if r.trigger is Trigger.REQUEST for kind in r.on}
+        covered: set[InteractionType] = set()
+        for i, rule in enumerate(rules):
+            if rule.trigger is Trigger.REQUEST:
+                (kind,) = rule.on
+                if kind in covered:
+                    raise self.error(f"rules[{i}].on", f"another request rule handles {kind}")
+                covered.add(kind)
         for kind, target in REQUEST_TARGETS.items():
             if target in known and kind not in covered:
                 raise self.error(

@@ -10,15 +10,21 @@ What the stream contains, per identified person (a *lead* below, whatever stage 
 - anonymous touches first (``page_viewed``, ``ad_clicked`` with only an ``anonymous_id``), over
   up to five weeks and several channels, until a form or an inbound call carries both the
   ``anonymous_id`` and the ``lead_id`` and so links them; also visitors who never identify;
-- one of six journeys (``JourneyKind``): content downloads and newsletters that stay cold and
+- one of five journeys (``JourneyKind``): content downloads and newsletters that stay cold and
   are nurtured by email; demo and quote requests that go fast; nurtured leads that warm up and
   request a demo weeks later; bursts of engagement that a score may promote to MQL; referrals
-  that sales accepts at once; outbound prospects worked by sales;
+  that sales accepts at once. Outbound prospects start with cold calls and sequence emails
+  (a contact) and become a lead when they reply;
 - sales follow-up with response times (about 15 % of demo requests wait more than 24 hours
   for the first sales touch), meetings, ``qualification_recorded`` (need, budget, authority,
   timing, accepted or not), ``opportunity_opened`` with an amount (2,000 to 50,000 EUR,
   lognormal), ``deal_won`` with amount and margin (0.3 to 0.6) or ``deal_lost`` with a reason,
   ``disqualified`` with a reason and a few ``recycled``.
+
+Marketing touches carry the channel they came through. Sales activities (calls, meetings,
+qualification, opportunity, deal) carry the lead's source channel, as a CRM's lead source does,
+so that following up an inbound lead does not count as an outbound touch; only the prospecting
+of outbound-sourced leads is ``outbound``.
 
 Channels differ in volume, intent and conversion: referral converts best, then direct, paid
 search and events; paid and organic social convert worst. Of 100 identified leads about 40

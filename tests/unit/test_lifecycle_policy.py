@@ -1,0 +1,314 @@
+"""Loading policies: the presets load; every invalid policy is refused with a ``PolicyError`` that
+names the TOML key path and the problem."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from contracts.vocabulary import InteractionType, Stage
+from lifecycle.errors import LeadError, PolicyError
+from lifecycle.policy import PRESETS, Policy, Trigger, load_policy, parse_policy
+
+VALID = """
+[policy]
+name = "tiny"
+version = "2025-03"
+
+[stages]
+funnel = ["visitor", "contact", "lead", "mql", "customer"]
+exits = ["disqualified"]
+recycle = "recycled"
+terminal = ["customer"]
+anonymous_entry = "visitor"
+identified_entry = "contact"
+
+[transitions]
+visitor = ["contact", "lead"]
+contact = ["lead", "mql", "disqualified"]
+lead = ["mql", "disqualified", "recycled"]
+mql = ["customer", "disqualified", "recycled"]
+disqualified = ["recycled"]
+recycled = ["lead"]
+
+[[rules]]
+name = "interest"
+to = "lead"
+on = ["form_submitted"]
+form_kinds = ["contact"]
+
+[[rules]]
+name = "score_threshold"
+trigger = "score"
+to = "mql"
+
+[[rules]]
+name = "won"
+trigger = "request"
+on = ["deal_won"]
+to = "customer"
+from = ["mql"]
+
+[[rules]]
+name = "disqualified"
+trigger = "request"
+on = ["disqualified"]
+to = "disqualified"
+
+[[rules]]
+name = "recycled"
+trigger = "request"
+on = ["recycled"]
+to = "recycled"
+
+[scoring]
+half_life_days = 10
+fit_cap = 20
+engagement_cap = 80
+mql_threshold = 50
+
+[scoring.temperature]
+warm = 20
+hot = 60
+
+[scoring.fit]
+seniority = { vp = 10, "*" = 1 }
+company_size = [{ at_least = 1, points = 0 }, { at_least = 100, points = 5 }]
+
+[scoring.engagement]
+page_viewed = 1
+form_submitted = { contact = 20, "*" = 5 }
+
+[deals]
+default_margin = 0.25
+
+[sla]
+lead_first_touch_hours = 24
+mql_first_touch_hours = 4
+"""
+
+
+def with_change(old: str, new: str) -> str:
+    assert old in VALID, old
+    return VALID.replace(old, new, 1)
+
+
+def test_a_valid_policy_loads_with_everything_it_says() -> None:
+    policy = parse_policy(VALID)
+    assert (policy.name, policy.version) == ("tiny", "2025-03")
+    assert policy.stages == {
+        Stage.VISITOR,
+        Stage.CONTACT,
+        Stage.LEAD,
+        Stage.MQL,
+        Stage.CUSTOMER,
+        Stage.DISQUALIFIED,
+        Stage.RECYCLED,
+    }
+    assert policy.allows(Stage.CONTACT, Stage.MQL)
+    assert not policy.allows(Stage.MQL, Stage.LEAD)
+    assert policy.terminal == {Stage.CUSTOMER}
+    assert [r.name for r in policy.interaction_rules(InteractionType.FORM_SUBMITTED)] == [
+        "interest"
+    ]
+    assert [(r.name, r.at_least) for r in policy.score_rules] == [("score_threshold", 50.0)]
+    won = policy.request_rule(InteractionType.DEAL_WON)
+    assert won is not None
+    assert (won.trigger, won.from_stages) == (Trigger.REQUEST, {Stage.MQL})
+    assert policy.scoring.engagement["form_submitted.*"] == 5.0
+    assert policy.default_margin == 0.25
+    assert (policy.sla.lead_first_touch_hours, policy.sla.mql_first_touch_hours) == (24.0, 4.0)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_loads_by_name(name: str) -> None:
+    policy = load_policy(name)
+    assert policy.name == name
+    assert policy.version
+    assert policy.ref.name == name
+
+
+def test_a_policy_file_loads_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(VALID, encoding="utf-8")
+    assert load_policy(path).name == "tiny"
+    assert load_policy(str(path)).source == str(path)
+
+
+def test_a_policy_is_frozen() -> None:
+    policy = parse_policy(VALID)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.name = "other"  # type: ignore[misc]
+    assert isinstance(policy, Policy)
+
+
+def test_b2b_saas_requires_need_budget_and_authority_for_sql() -> None:
+    assert load_policy("b2b_saas").sql_requirements == {"need", "budget", "authority"}
+
+
+def test_an_unknown_preset_or_missing_file_is_a_policy_error() -> None:
+    with pytest.raises(PolicyError, match="no preset or file named 'nope'"):
+        load_policy("nope")
+
+
+def test_policy_errors_are_lead_errors() -> None:
+    assert issubclass(PolicyError, LeadError)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        ('version = "2025-03"\n', "", "policy.version", "missing"),
+        ('version = "2025-03"', "version = 3", "policy.version", "expected a non-empty string"),
+        ('name = "tiny"', 'name = "tiny"\nowner = "me"', "policy.owner", "unknown key"),
+        (
+            '"lead", "mql", "customer"]',
+            '"lead", "mqll", "customer"]',
+            "stages.funnel[3]",
+            "unknown stage 'mqll'",
+        ),
+        ('terminal = ["customer"]', 'terminal = ["sql"]', "stages.terminal", "sql is not one"),
+        (
+            'identified_entry = "contact"',
+            'identified_entry = "opportunity"',
+            "stages.identified_entry",
+            "not one of the policy's stages",
+        ),
+        (
+            'lead = ["mql", "disqualified", "recycled"]',
+            'lead = ["sql", "disqualified", "recycled"]',
+            "transitions.lead",
+            "transition to sql, which is not in the policy",
+        ),
+        (
+            'mql = ["customer", "disqualified", "recycled"]',
+            'mql = ["lead", "customer"]',
+            "transitions.mql",
+            "mql -> lead moves backward; only recycled may lead back",
+        ),
+        (
+            'disqualified = ["recycled"]',
+            'disqualified = ["lead"]',
+            "transitions.disqualified",
+            "it may only lead to the recycle stage",
+        ),
+        (
+            'recycled = ["lead"]',
+            'recycled = ["lead"]\ncustomer = ["recycled"]',
+            "transitions.customer",
+            "customer is terminal",
+        ),
+        ('recycled = ["lead"]\n', "", "transitions.recycled", "missing"),
+        (
+            'to = "lead"\non = ["form_submitted"]',
+            'to = "won"\non = ["form_submitted"]',
+            "rules[0].to",
+            "unknown stage 'won'",
+        ),
+        (
+            'on = ["form_submitted"]',
+            'on = ["form_sent"]',
+            "rules[0].on[0]",
+            "unknown interactiontype 'form_sent'",
+        ),
+        (
+            'form_kinds = ["contact"]',
+            'form_kinds = ["call_me"]',
+            "rules[0].form_kinds[0]",
+            "call_me",
+        ),
+        (
+            'on = ["form_submitted"]',
+            'on = ["deal_won"]',
+            "rules[0].on",
+            'deal_won is an explicit request; use trigger = "request"',
+        ),
+        (
+            'on = ["deal_won"]\nto = "customer"',
+            'on = ["deal_won"]\nto = "mql"',
+            "rules[2].to",
+            "deal_won always requests customer, not mql",
+        ),
+        ('name = "won"', 'name = "interest"', "rules[2].name", "used by an earlier rule"),
+        (
+            'on = ["recycled"]\nto = "recycled"',
+            'on = ["disqualified"]\nto = "disqualified"',
+            "rules[4].on",
+            "another request rule handles disqualified",
+        ),
+        (
+            'name = "disqualified"\ntrigger = "request"\non = ["disqualified"]\n'
+            'to = "disqualified"\n',
+            'name = "disqualified"\ntrigger = "score"\nto = "disqualified"\nat_least = 999\n',
+            "rules[3].at_least",
+            "can never be reached",
+        ),
+        ('trigger = "score"', 'trigger = "sometimes"', "rules[1].trigger", "unknown trigger"),
+        ("half_life_days = 10", "half_life_days = -3", "scoring.half_life_days", "greater than 0"),
+        ("half_life_days = 10", "half_life_days = 0", "scoring.half_life_days", "greater than 0"),
+        ("half_life_days = 10", 'half_life_days = "ten"', "scoring.half_life_days", "a number"),
+        ("fit_cap = 20\n", "", "scoring.fit_cap", "missing"),
+        (
+            "mql_threshold = 50",
+            "mql_threshold = 150",
+            "scoring.mql_threshold",
+            "150.0 can never be reached (fit_cap + engagement_cap = 100.0)",
+        ),
+        ("hot = 60", "hot = 10", "scoring.temperature.hot", "thresholds out of order"),
+        (
+            "page_viewed = 1",
+            "page_veiwed = 1",
+            "scoring.engagement.page_veiwed",
+            "unknown interaction kind 'page_veiwed'",
+        ),
+        (
+            "contact = 20,",
+            "contact_us = 20,",
+            "scoring.engagement.form_submitted.contact_us",
+            "unknown formkind",
+        ),
+        ("page_viewed = 1", "page_viewed = { x = 1 }", "scoring.engagement.page_viewed", "table"),
+        ("vp = 10", "vp = true", "scoring.fit.seniority.vp", "expected a number"),
+        (
+            "{ at_least = 100, points = 5 }",
+            "{ at_least = 1, points = 5 }",
+            "scoring.fit.company_size[1].at_least",
+            "out of order",
+        ),
+        (
+            "default_margin = 0.25",
+            "default_margin = 1.5",
+            "deals.default_margin",
+            "between 0 and 1",
+        ),
+        (
+            "mql_first_touch_hours = 4",
+            "mql_first_touch_hours = 0",
+            "sla.mql_first_touch_hours",
+            "greater than 0",
+        ),
+        (
+            'name = "won"\ntrigger = "request"\non = ["deal_won"]\n'
+            'to = "customer"\nfrom = ["mql"]\n',
+            'name = "won"\ntrigger = "interaction"\non = ["page_viewed"]\nto = "lead"\n',
+            "rules",
+            "no request rule for deal_won, although customer is one of the stages",
+        ),
+    ],
+)
+def test_an_invalid_policy_names_the_key_and_the_problem(
+    old: str, new: str, key: str, problem: str
+) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(with_change(old, new), "tiny.toml")
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"{key}: ")
+    assert "tiny.toml" in str(caught.value)
+
+
+def test_invalid_toml_is_a_policy_error() -> None:
+    with pytest.raises(PolicyError, match="not valid TOML"):
+        parse_policy("[policy\nname = 1")

@@ -30,11 +30,13 @@ class Progress:
 
 async def end_offsets(connection: KafkaConnection, topic: str) -> dict[int, int]:
     """The end offset (next offset to be written) of every partition of ``topic``."""
+    # A consumer only knows the partitions of topics it subscribes to; a producer asks.
+    producer = connection.producer()
     consumer = connection.consumer()
     try:
+        await producer.start()
         await consumer.start()
-        await consumer.topics()  # loads the cluster's metadata
-        partitions = consumer.partitions_for_topic(topic) or set()
+        partitions = await producer.partitions_for(topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = await consumer.end_offsets(tps) if tps else {}
         return {tp.partition: ends[tp] for tp in tps}
@@ -42,6 +44,7 @@ async def end_offsets(connection: KafkaConnection, topic: str) -> dict[int, int]
         raise LeadflowKafkaError(f"reading end offsets of {topic}: {exc!r}") from exc
     finally:
         await consumer.stop()
+        await producer.stop()
 
 
 def progress(app: LeadLifecycle, topic: str, ends: dict[int, int]) -> Progress:

@@ -1,0 +1,173 @@
+"""The lifecycle worker and the relay through the real broker, on SQLite and on PostgreSQL.
+
+Given a simulated stream published to Kafka, when the workers drain it, then the event store
+holds what a batch run of the same lifecycle holds, every stored event is on lead-events once
+(by id), every stage change is on stage-changes, and bad input is on the rejected topic with its
+original bytes. One partition keeps the whole stream in one order, so the live run and the batch
+run see the same sequence and must agree exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts import LifecycleEvent, LifecycleEventType, RejectionKind, decode_interaction
+from leadflow.replay import lifecycle_events, replay_lines
+from leadflow.runtime import open_lifecycle
+from leadflow.settings import EventStoreKind, Settings
+from leadflow.simulator import SimulationConfig, simulate
+from lifecycle.policy import load_policy
+from tests.integration.harness import (
+    isolated_settings,
+    lead_events_on_topic,
+    publish,
+    rejections_on_topic,
+    run_in_process_until_drained,
+    start_worker_process,
+    wait_until_drained,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _content(event: LifecycleEvent) -> tuple[Any, ...]:
+    # Everything but recorded_at, which is when this particular run wrote it.
+    return (
+        event.event_id,
+        event.lead_id,
+        event.sequence,
+        event.type,
+        event.occurred_at,
+        event.policy,
+        event.data,
+        event.interaction_id,
+    )
+
+
+def _store_content(settings: Settings) -> list[tuple[Any, ...]]:
+    app = open_lifecycle(settings)
+    return sorted(_content(e) for e in lifecycle_events(app))
+
+
+def _batch_content(lines: list[bytes]) -> list[tuple[Any, ...]]:
+    result = replay_lines(lines, load_policy("b2b_saas"))
+    return sorted(_content(e) for e in lifecycle_events(result.app))
+
+
+@pytest.fixture(params=[EventStoreKind.SQLITE, EventStoreKind.POSTGRES], ids=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if request.param is EventStoreKind.POSTGRES:
+        dsn = request.getfixturevalue("fresh_postgres_dsn")
+        return {"event_store": EventStoreKind.POSTGRES, "postgres_dsn": dsn}
+    return {"event_store": EventStoreKind.SQLITE}
+
+
+def _stream(leads: int, seed: int, noise: float = 0.02) -> list[bytes]:
+    return list(simulate(SimulationConfig(leads=leads, seed=seed, days=60, noise=noise)).lines())
+
+
+async def test_a_drained_stream_equals_the_batch_run_and_is_published_once(
+    kafka_bootstrap: str, tmp_path: Path, store: dict[str, Any]
+) -> None:
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=1, **store)
+    lines = _stream(leads=150, seed=11)
+    assert await publish(settings, lines) == len(lines)
+
+    await run_in_process_until_drained(settings)
+
+    stored = _store_content(settings)
+    assert stored == _batch_content(lines)
+    on_topic = await lead_events_on_topic(settings)
+    assert sorted({_content(e) for e in on_topic}) == stored
+    stage_changes = [e for e in on_topic if e.type is LifecycleEventType.STAGE_CHANGED]
+    assert stage_changes, "a simulated funnel has stage changes"
+
+    rejections = await rejections_on_topic(settings)
+    invalid = [r for r in rejections if r.kind is RejectionKind.INVALID]
+    bad_lines = [line for line in lines if not _decodes(line)]
+    assert sorted(r.original for r in invalid) == sorted(bad_lines)
+    assert all(r.problems and r.source is not None for r in invalid)
+    refused = [r for r in rejections if r.kind is RejectionKind.REFUSED]
+    assert len(refused) == sum(1 for e in stored if e[3] is LifecycleEventType.TRANSITION_REFUSED)
+
+
+def _decodes(line: bytes) -> bool:
+    try:
+        decode_interaction(line)
+    except ValueError:
+        return False
+    return True
+
+
+async def test_many_partitions_apply_every_valid_interaction_exactly_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=4)
+    lines = _stream(leads=300, seed=12)
+    await publish(settings, lines)
+
+    await run_in_process_until_drained(settings)
+
+    app = open_lifecycle(settings)
+    # Every valid interaction is either recorded or refused, once.
+    recorded = Counter(
+        e.interaction_id
+        for e in lifecycle_events(app)
+        if e.type
+        in (LifecycleEventType.INTERACTION_RECORDED, LifecycleEventType.TRANSITION_REFUSED)
+    )
+    valid_ids = {decode_interaction(line).id for line in lines if _decodes(line)}
+    assert set(recorded) == valid_ids
+    assert max(recorded.values()) == 1
+    changes = Counter(
+        (e.lead_id, e.sequence)
+        for e in await lead_events_on_topic(settings)
+        if e.type is LifecycleEventType.STAGE_CHANGED
+    )
+    assert changes, "stage changes were published"
+
+
+async def test_a_worker_killed_three_times_neither_loses_nor_doubles_an_effect(
+    kafka_bootstrap: str, tmp_path: Path, store: dict[str, Any]
+) -> None:
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=1, **store)
+    lines = _stream(leads=400, seed=13)
+    await publish(settings, lines)
+    log = tmp_path / "worker.log"
+    rng = random.Random(13)
+    watcher = open_lifecycle(settings)
+
+    for _kill in range(3):
+        worker = start_worker_process(settings, log)
+        # Kill it mid-stream: after it has committed something, at a random moment.
+        before = watcher.recorder.max_notification_id() or 0
+        for _ in range(600):
+            await asyncio.sleep(0.05)
+            if (watcher.recorder.max_notification_id() or 0) > before:
+                break
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+
+    worker = start_worker_process(settings, log)
+    try:
+        await wait_until_drained(settings, watcher, timeout=300)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+
+    stored = _store_content(settings)
+    assert stored == _batch_content(lines), log.read_text()[-3000:]
+    on_topic = await lead_events_on_topic(settings)
+    assert sorted({_content(e) for e in on_topic}) == stored
+    stage_changes = [e for e in on_topic if e.type is LifecycleEventType.STAGE_CHANGED]
+    assert len({e.event_id for e in stage_changes}) == sum(
+        1 for e in stored if e[3] is LifecycleEventType.STAGE_CHANGED
+    )

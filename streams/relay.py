@@ -10,6 +10,7 @@ consumers drop duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,10 +92,8 @@ class Relay:
                 if stop.is_set():
                     return
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
-                except TimeoutError:
-                    pass
         except KafkaError as exc:
             raise LeadflowKafkaError(f"relay: {exc!r}") from exc
         finally:

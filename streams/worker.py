@@ -86,7 +86,7 @@ class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
 class LifecycleWorker:
     """Consumes ``interactions`` and drives ``LeadLifecycle.process`` with tracking records."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         app: LeadLifecycle,
         connection: KafkaConnection,

@@ -1,0 +1,353 @@
+"""The projection worker: lifecycle events and spend from Kafka, folded live into ``Projections``.
+
+Two faust agents read ``lead-events`` and ``spend`` (raw bytes), decode each message with the
+contracts, and fold it into one in-memory ``Projections``; the HTTP API (``streams.http_api``)
+answers from the same object. A message that does not decode is counted and sent to the rejected
+topic with its bytes, the error and its position (faust acks a message even when an agent raises,
+so nothing is allowed to raise out of an agent: a bug while folding is dead-lettered the same way).
+
+Why the fold lives in memory and is rebuilt from offset 0, not kept in faust Tables
+    The read models are not key/value state. The pipeline's counts, the medians and p90 of stage
+    timing, Markov attribution and funnel ratios are all computed over *every* lead at once, and
+    each lead's record (stays, touches, milestones) is an object graph updated in place. Faust
+    tables are partitioned by key: each worker would hold only its partitions' leads, every
+    document would need a scatter-gather over workers, and every change would rewrite a lead's
+    whole record to a changelog. Instead each projector is a full replica: it reads *all*
+    partitions of both topics from offset 0 at every start, under a consumer group of its own
+    (``<group_id>.<random suffix>``, made up by ``run_projector``; faust cannot be told to ignore
+    a group's committed offsets), and ``consumer_auto_offset_reset="earliest"``. Rebuilding is
+    the same fold over the same log as running live, so it gives exactly the live answer; scaling
+    reads means running more replicas. Faust's store is ``memory://`` because no table is used
+    (``rocksdict`` would install, but has nothing to store here).
+
+Readiness
+    Before faust starts, the end offset of every partition is read. The projector reports
+    ``rebuilding`` (and the API answers 503) until the fold has passed them all; after that it
+    is ``live``.
+
+Duplicates
+    The relay publishes at least once; a re-published event has the same id and the same
+    per-lead ``sequence``, and ``Projections.apply`` drops any event whose sequence the lead has
+    already passed, so duplicate event ids are dropped (and counted) without a set of every id.
+
+Only this module and ``streams.http_api`` import faust and aiohttp; the factory builds the faust
+app when called, never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from contracts import (
+    DEFAULT_MAX_BYTES,
+    ContractError,
+    Problem,
+    Rejection,
+    Source,
+    Topics,
+    decode_lifecycle_event,
+    decode_spend,
+    encode,
+)
+from projections import Projections
+from streams.connection import KafkaConnection, LeadflowKafkaError, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProjectorCounts:
+    """What the projector has folded since it started."""
+
+    events: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    spend: int = 0
+    spend_duplicates: int = 0
+    invalid: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as a JSON-ready dict."""
+        return {
+            "events": self.events,
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "spend": self.spend,
+            "spend_duplicates": self.spend_duplicates,
+            "invalid": self.invalid,
+            "failed": self.failed,
+        }
+
+
+@dataclass
+class ProjectionState:
+    """The live fold: ``Projections``, counts, and how far each partition has been read.
+
+    Everything here runs on the event loop's thread; ``fold_*`` never raise (a message that
+    cannot be folded comes back as the ``Rejection`` to publish).
+    """
+
+    projections: Projections = field(default_factory=Projections)
+    max_message_bytes: int = DEFAULT_MAX_BYTES
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    counts: ProjectorCounts = field(default_factory=ProjectorCounts)
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Next offset to read, per (topic, partition) seen."""
+    targets: dict[tuple[str, int], int] | None = None
+    """End offsets when the projector started; ``None`` until they are known."""
+    version: int = 0
+    """Bumped by every change of the read models (the document cache's key)."""
+    _document: tuple[int, dict[str, Any]] | None = field(default=None, repr=False)
+
+    def fold_lifecycle(self, raw: bytes | None, source: Source) -> Rejection | None:
+        """Fold one ``lead-events`` message; the rejection to publish if it is not valid."""
+        self.counts.events += 1
+        rejection = None
+        try:
+            event = decode_lifecycle_event(raw or b"", self.max_message_bytes)
+            if self.projections.apply(event):
+                self.counts.applied += 1
+                self.version += 1
+            else:
+                self.counts.duplicates += 1
+        except ContractError as error:
+            self.counts.invalid += 1
+            rejection = Rejection.invalid(raw or b"", error, source, self.clock())
+        except Exception as exc:  # a bug in a read model must not stop the fold
+            rejection = self._failed(raw, exc, source)
+        self._advance(source)
+        return rejection
+
+    def fold_spend(self, raw: bytes | None, source: Source) -> Rejection | None:
+        """Fold one ``spend`` message; the rejection to publish if it is not valid."""
+        rejection = None
+        try:
+            spend = decode_spend(raw or b"", self.max_message_bytes)
+            if self.projections.apply_spend(spend):
+                self.counts.spend += 1
+                self.version += 1
+            else:
+                self.counts.spend_duplicates += 1
+        except ContractError as error:
+            self.counts.invalid += 1
+            rejection = Rejection.invalid(raw or b"", error, source, self.clock())
+        except Exception as exc:
+            rejection = self._failed(raw, exc, source)
+        self._advance(source)
+        return rejection
+
+    def _failed(self, raw: bytes | None, exc: Exception, source: Source) -> Rejection:
+        log.exception("could not fold %s:%d@%d", source.topic, source.partition, source.offset)
+        self.counts.failed += 1
+        error = ContractError([Problem("", "a message the read models can fold", repr(exc))])
+        return Rejection.invalid(raw or b"", error, source, self.clock())
+
+    def _advance(self, source: Source) -> None:
+        key = (source.topic, source.partition)
+        if source.offset + 1 > self.positions.get(key, 0):
+            self.positions[key] = source.offset + 1
+
+    def lag(self) -> int | None:
+        """Messages left before the state reaches the end offsets taken at start (None: unknown)."""
+        if self.targets is None:
+            return None
+        return sum(max(0, end - self.positions.get(tp, 0)) for tp, end in self.targets.items())
+
+    @property
+    def live(self) -> bool:
+        """True once every message that was on the topics at start has been folded."""
+        return self.lag() == 0
+
+    def document(self) -> dict[str, Any]:
+        """``Projections.to_document()``, computed once per change of the read models."""
+        cached = self._document
+        if cached is None or cached[0] != self.version:
+            cached = self._document = (self.version, self.projections.to_document())
+        return cached[1]
+
+    def lead_document(self, lead_id: str) -> dict[str, Any] | None:
+        """``Projections.lead_document(lead_id)``; ``None`` for an unknown lead."""
+        return self.projections.lead_document(lead_id)
+
+    def health(self) -> dict[str, Any]:
+        """Status (``rebuilding`` or ``live``), lag, counts and positions, JSON-ready."""
+        return {
+            "status": "live" if self.live else "rebuilding",
+            "lag": self.lag(),
+            "counts": self.counts.as_dict(),
+            "positions": {f"{t}:{p}": o for (t, p), o in sorted(self.positions.items())},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectorConfig:
+    """What the faust app needs: broker URL(s), topic prefix, group id, and its own web port.
+
+    ``broker`` is faust's form, ``kafka://host:port`` (several separated by ``;``).
+    ``credentials`` is a faust credentials object (SASL/TLS) or an ``ssl.SSLContext``, passed as
+    faust's ``broker_credentials``. ``web_port`` turns on faust's own web server (its
+    statistics); the read-model API is ``streams.http_api``, whatever this says.
+    """
+
+    broker: str
+    topic_prefix: str = ""
+    group_id: str = "leadflow-projector"
+    web_port: int | None = None
+    credentials: Any = field(default=None, repr=False)
+    datadir: Path | None = None
+    max_message_bytes: int = DEFAULT_MAX_BYTES
+
+
+def faust_broker_url(bootstrap_servers: str) -> str:
+    """``host:port,host:port`` as faust's broker URL list ``kafka://host:port;kafka://...``."""
+    hosts = [h.strip() for h in bootstrap_servers.split(",") if h.strip()]
+    return ";".join(h if "://" in h else f"kafka://{h}" for h in hosts)
+
+
+def faust_credentials(connection: KafkaConnection) -> Any:
+    """The connection's SASL/TLS settings as faust ``broker_credentials`` (None: plaintext)."""
+    kwargs = connection.client_kwargs()
+    context = kwargs.get("ssl_context")
+    if connection.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kwargs["sasl_plain_username"],
+            password=kwargs["sasl_plain_password"],
+            mechanism=kwargs["sasl_mechanism"],
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def build_projector_app(config: ProjectorConfig, state: ProjectionState) -> faust.App:
+    """A faust app whose agents fold ``lead-events`` and ``spend`` into ``state``.
+
+    Built on each call (nothing at import time). Its consumer group is ``config.group_id``
+    exactly, so a fresh group id makes it read everything from offset 0.
+    """
+    topics = Topics(prefix=config.topic_prefix)
+    settings: dict[str, Any] = {
+        "broker": config.broker,
+        "store": "memory://",
+        "autodiscover": False,
+        "web_enabled": config.web_port is not None,
+        "topic_disable_leader": True,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "stream_wait_empty": False,
+    }
+    if config.web_port is not None:
+        settings["web_port"] = config.web_port
+    if config.credentials is not None:
+        settings["broker_credentials"] = config.credentials
+    if config.datadir is not None:
+        settings["datadir"] = str(config.datadir)
+    app = faust.App(config.group_id, **settings)
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    lead_events = app.topic(topics.lead_events, **raw)
+    spend = app.topic(topics.spend, **raw)
+    rejected = app.topic(topics.rejected, **raw)
+
+    async def fold(stream: Any, folder: Callable[[bytes | None, Source], Rejection | None]) -> None:
+        async for event in stream.events():
+            message = event.message
+            source = Source(message.topic, message.partition, message.offset)
+            rejection = folder(event.value, source)
+            if rejection is not None:
+                # On the broker before the agent takes the next message (and faust acks this one).
+                delivery = await rejected.send(key=message.key, value=encode(rejection))
+                await delivery
+
+    async def fold_lead_events(stream: Any) -> None:
+        await fold(stream, state.fold_lifecycle)
+
+    async def fold_spend(stream: Any) -> None:
+        await fold(stream, state.fold_spend)
+
+    app.agent(lead_events, name="leadflow.projector.lead_events")(fold_lead_events)
+    app.agent(spend, name="leadflow.projector.spend")(fold_spend)
+    return app
+
+
+async def end_offsets_of(
+    connection: KafkaConnection, topics: tuple[str, ...]
+) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of ``topics`` (what "caught up" means at start)."""
+    # A consumer knows only the partitions of topics it subscribes to; a producer asks for them.
+    producer = connection.producer()
+    consumer = connection.consumer()
+    try:
+        await producer.start()
+        await consumer.start()
+        tps = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(await producer.partitions_for(topic))
+        ]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return {(tp.topic, tp.partition): ends[tp] for tp in tps}
+    except KafkaError as exc:
+        raise LeadflowKafkaError(f"reading end offsets of {topics}: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def instance_group_id(group_id: str) -> str:
+    """A consumer group of this projector's own: ``<group_id>.<12 hex digits>``."""
+    return f"{group_id}.{uuid.uuid4().hex[:12]}"
+
+
+async def run_projector(
+    config: ProjectorConfig,
+    connection: KafkaConnection,
+    state: ProjectionState,
+    stop: asyncio.Event,
+    *,
+    partitions: int = 4,
+) -> None:
+    """Rebuild ``state`` from offset 0 and keep it live until ``stop`` is set.
+
+    ``config.group_id`` is a base name: the faust app runs under ``instance_group_id`` of it, so
+    this process gets every partition and reads from the beginning. Raises
+    ``LeadflowKafkaError`` when the topics cannot be created or read, or when faust crashes.
+    """
+    topics = Topics(prefix=config.topic_prefix)
+    await ensure_topics(connection, topics.all(), partitions)
+    state.targets = await end_offsets_of(connection, (topics.lead_events, topics.spend))
+    instance = ProjectorConfig(
+        broker=config.broker,
+        topic_prefix=config.topic_prefix,
+        group_id=instance_group_id(config.group_id),
+        web_port=config.web_port,
+        credentials=config.credentials,
+        datadir=config.datadir,
+        max_message_bytes=config.max_message_bytes,
+    )
+    if config.datadir is not None:
+        config.datadir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
+    app = build_projector_app(instance, state)
+    log.info("projector %s rebuilding from offset 0 (lag %s)", instance.group_id, state.lag())
+    await app.start()
+    try:
+        while not stop.is_set():
+            if app.crash_reason is not None:
+                raise LeadflowKafkaError(f"projector: faust crashed: {app.crash_reason!r}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+    finally:
+        await app.stop()

@@ -5,6 +5,7 @@ LeadflowKafkaError        a Kafka client failed; the message says what leadflow 
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,10 +86,9 @@ async def ensure_topics(
         if missing:
             brokers = len((await admin.describe_cluster())["brokers"])
             replication = min(3, brokers)
-            try:
+            # Another process may create one between our check and our call.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
-            except TopicAlreadyExistsError:
-                pass  # another process created it between our check and our call
     except KafkaError as exc:
         raise LeadflowKafkaError(
             f"could not create topics {names} on {connection.bootstrap_servers}: {exc!r}"

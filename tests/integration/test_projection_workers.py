@@ -1,0 +1,228 @@
+"""The projection worker over the real broker: live == batch, rebuild from offset 0 == live, and
+bad messages on the rejected topic; the HTTP API serves the same documents as a batch fold."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from contracts import LifecycleEvent, Spend, decode_spend, encode, lead_key
+from leadflow import wiring
+from leadflow.settings import Settings
+from leadflow.simulator import SimulationConfig, simulate
+from projections import Projections
+from streams.connection import ensure_topics
+from streams.http_api import serve_projector
+from streams.projector import (
+    ProjectionState,
+    ProjectorConfig,
+    end_offsets_of,
+    faust_broker_url,
+)
+from tests.integration.harness import (
+    isolated_settings,
+    lead_events_on_topic,
+    publish,
+    rejections_on_topic,
+    run_in_process_until_drained,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+GARBAGE_EVENT = b'{"event_id": "e-1", "type": "stage_changed", "version": 1}'
+GARBAGE_SPEND = b'{"id": "s-1", "channel": "carrier_pigeon"}'
+SECTIONS = ("pipeline", "timing", "attribution", "funnel")
+
+
+@dataclass
+class Running:
+    """A projector running in this test's event loop, and its API's base URL."""
+
+    url: str
+    state: ProjectionState
+    session: aiohttp.ClientSession
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with self.session.get(self.url + path) as response:
+            return response.status, orjson.loads(await response.read())
+
+    async def wait_until_folded(self, settings: Settings, timeout: float = 45.0) -> None:
+        """Until the API is live and has read every message now on both topics."""
+        names = wiring.topics(settings)
+        ends = await end_offsets_of(
+            wiring.kafka_connection(settings), (names.lead_events, names.spend)
+        )
+        assert ends, "no partitions found"
+        deadline = time.monotonic() + timeout
+        health: Any = None
+        while time.monotonic() < deadline:
+            status, health = await self.get("/health")
+            positions = health["positions"]
+            if (
+                status == 200
+                and health["status"] == "live"
+                and all(positions.get(f"{t}:{p}", 0) >= end for (t, p), end in ends.items())
+            ):
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"not folded after {timeout} s: {health}")
+
+    async def documents(self) -> dict[str, Any]:
+        found = {}
+        for name in SECTIONS:
+            status, found[name] = await self.get(f"/{name}")
+            assert status == 200, found[name]
+        return found
+
+
+@asynccontextmanager
+async def projector(settings: Settings) -> AsyncIterator[Running]:
+    """The projection worker and its HTTP API (on a free port), stopped on leaving."""
+    connection = wiring.kafka_connection(settings)
+    config = ProjectorConfig(
+        broker=faust_broker_url(settings.bootstrap_servers),
+        topic_prefix=settings.topic_prefix,
+        group_id="test-projector",
+        datadir=settings.data_dir / "projector",
+    )
+    state = ProjectionState()
+    stop = asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve_projector(
+            config,
+            connection,
+            state,
+            stop,
+            host="127.0.0.1",
+            port=0,
+            partitions=settings.topic_partitions,
+            on_listening=port.set_result,
+        )
+    )
+    done, _ = await asyncio.wait({task, port}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()
+    async with aiohttp.ClientSession() as session:
+        try:
+            yield Running(f"http://127.0.0.1:{port.result()}", state, session)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+def batch(events: list[LifecycleEvent], spend: list[Spend]) -> dict[str, Any]:
+    """What Projections applied directly gives, as the API would send it (through JSON)."""
+    projections = Projections()
+    projections.apply_all([*events, *spend])
+    document = orjson.loads(orjson.dumps(projections.to_document()))
+    assert isinstance(document, dict)
+    return document
+
+
+async def produce(
+    settings: Settings, topic: str, messages: list[tuple[bytes | None, bytes]]
+) -> None:
+    producer = wiring.kafka_connection(settings).producer()
+    await producer.start()
+    try:
+        for delivery in [await producer.send(topic, v, key=k) for k, v in messages]:
+            await delivery
+    finally:
+        await producer.stop()
+
+
+async def test_projector_serves_the_batch_answer_live_and_after_a_rebuild(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # Given the real lifecycle's events for a simulated stream on the lead-events topic
+    settings = isolated_settings(kafka_bootstrap, tmp_path)
+    names = wiring.topics(settings)
+    simulation = simulate(SimulationConfig(leads=60, days=60, seed=11))
+    await publish(settings, simulation.lines())
+    await run_in_process_until_drained(settings, timeout=90)
+    events = await lead_events_on_topic(settings)
+    assert len(events) > 500
+    spend_lines = list(simulation.spend_lines())
+    spend = [decode_spend(line) for line in spend_lines]
+    half = len(spend_lines) // 2
+    await produce(settings, names.spend, [(None, line) for line in spend_lines[:half]])
+
+    async with projector(settings) as running:
+        # When it rebuilds, then more arrives live: spend, duplicates and garbage
+        await running.wait_until_folded(settings)
+        duplicates = [(lead_key(e.lead_id), encode(e)) for e in events[::7]]
+        await produce(settings, names.lead_events, [*duplicates, (b"x", GARBAGE_EVENT)])
+        await produce(
+            settings,
+            names.spend,
+            [(None, line) for line in spend_lines[half:]]
+            + [(None, spend_lines[0]), (None, GARBAGE_SPEND)],
+        )
+        await running.wait_until_folded(settings)
+
+        # Then the API's sections are the batch fold's
+        expected = batch(events, spend)
+        live = await running.documents()
+        assert live == {name: expected[name] for name in SECTIONS}
+        counts = running.state.counts
+        assert counts.applied == len(events)
+        assert counts.duplicates == len(duplicates)
+        assert counts.spend_duplicates == 1
+        assert counts.invalid == 2
+        assert counts.failed == 0
+
+        # and every lead's document is the batch one
+        projections = Projections()
+        projections.apply_all(events)
+        for lead_id in sorted({e.lead_id for e in events})[:25]:
+            status, document = await running.get(f"/leads/{lead_id}")
+            assert status == 200
+            assert document == orjson.loads(orjson.dumps(projections.lead_document(lead_id)))
+
+    # When a new projector rebuilds from offset 0
+    async with projector(settings) as rebuilt:
+        await rebuilt.wait_until_folded(settings)
+        # Then it gives exactly the live answer
+        assert await rebuilt.documents() == live
+
+    # And the garbage is on the rejected topic with its bytes and position (once per run)
+    ours = (names.lead_events, names.spend)
+    rejections = [
+        r
+        for r in await rejections_on_topic(settings)
+        if r.source is not None and r.source.topic in ours
+    ]
+    by_topic = {(r.source.topic, r.original) for r in rejections if r.source is not None}
+    assert by_topic == {(names.lead_events, GARBAGE_EVENT), (names.spend, GARBAGE_SPEND)}
+    assert len(rejections) == 4
+    assert all(r.problems for r in rejections)
+
+
+async def test_api_errors_name_the_problem(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=2)
+    connection = wiring.kafka_connection(settings)
+    await ensure_topics(connection, wiring.topics(settings).all(), settings.topic_partitions)
+    async with projector(settings) as running:
+        await running.wait_until_folded(settings)
+        status, body = await running.get("/leads/nobody")
+        assert (status, body["error"], body["lead_id"]) == (404, "unknown lead", "nobody")
+        status, body = await running.get("/attribution?milestone=moon")
+        assert (status, body["parameter"]) == (400, "milestone")
+        status, body = await running.get("/attribution?milestone=sql&model=astrology")
+        assert (status, body["parameter"]) == (400, "model")
+        status, body = await running.get("/attribution?milestone=sql&model=linear")
+        assert status == 200
+        assert set(body) == {"sql", "by_campaign"}
+        assert set(body["sql"]) == {"linear"}
+        status, body = await running.get("/health")
+        assert (status, body["status"], body["lag"]) == (200, "live", 0)

@@ -167,6 +167,120 @@ def replay(
         err.print(f"HTML report: {escape(str(html))}")
 
 
+@app.command()
+def projector(
+    group: Annotated[str, typer.Option(help="Base of this projector's consumer group id.")] = (
+        "leadflow-projector"
+    ),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Fold lead events and spend from Kafka into the read models and serve them over HTTP."""
+    import signal  # noqa: PLC0415
+
+    from leadflow import wiring  # noqa: PLC0415
+    from streams.http_api import serve_projector  # noqa: PLC0415
+    from streams.projector import (  # noqa: PLC0415
+        ProjectionState,
+        ProjectorConfig,
+        faust_broker_url,
+        faust_credentials,
+    )
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    for noisy in ("aiokafka", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = Settings()
+    connection = wiring.kafka_connection(settings)
+    config = ProjectorConfig(
+        broker=faust_broker_url(settings.bootstrap_servers),
+        topic_prefix=settings.topic_prefix,
+        group_id=group,
+        credentials=faust_credentials(connection),
+        datadir=settings.data_dir / "projector",
+        max_message_bytes=settings.max_message_bytes,
+    )
+    state = ProjectionState(max_message_bytes=settings.max_message_bytes)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_projector(
+            config,
+            connection,
+            state,
+            stop,
+            host=settings.http_host,
+            port=settings.http_port,
+            partitions=settings.topic_partitions,
+            on_listening=lambda port: err.print(
+                f"read models on http://{settings.http_host}:{port}"
+            ),
+        )
+
+    asyncio.run(main())
+
+
+@app.command()
+def report(
+    url: Annotated[str, typer.Option(help="A running projector's HTTP API.")] = (
+        "http://127.0.0.1:6066"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print every section as JSON.")] = False,
+) -> None:
+    """Fetch the read models from a running projector and print them."""
+    import orjson  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from streams.http_api import ReportError, fetch_report  # noqa: PLC0415
+
+    try:
+        document = fetch_report(url)
+    except ReportError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+        return
+    health = document["health"]
+    out.print(f"projector {health['status']}, {health['counts']['applied']} events folded")
+    stages = Table("stage", "leads", title="pipeline")
+    for stage, count in document["pipeline"]["by_stage"].items():
+        stages.add_row(stage, str(count))
+    funnel = Table("figure", "value", title="funnel")
+    for name, value in document["funnel"].items():
+        if name != "by_channel":
+            funnel.add_row(name, "-" if value is None else str(value))
+    out.print(stages, funnel)
+
+
+@app.command()
+def demo(
+    leads: Annotated[int, typer.Option(help="Identified leads to simulate.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
+    noise: Annotated[float, typer.Option(help="Share of bad or duplicate lines.")] = 0.01,
+    html: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "reports/leadflow-report.html"
+    ),
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", help="Also write the report document here.")
+    ] = None,
+    keep_running: Annotated[bool, typer.Option(help="Leave the broker running when done.")] = False,
+) -> None:
+    """The main job: broker, workers, a simulated funnel published to Kafka, and the report."""
+    from leadflow.demo import DemoOptions, run_demo  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.WARNING)
+    options = DemoOptions(
+        leads=leads, seed=seed, noise=noise, html=html, json=json_out, keep_running=keep_running
+    )
+    asyncio.run(run_demo(Settings(), options, out))
+
+
 def main() -> None:
     """Entry point of the ``leadflow`` console script."""
     app()

@@ -1,0 +1,219 @@
+"""The main job: from a bare machine to a live funnel in one command.
+
+Starts the local broker (unless the settings name a cluster), simulates a realistic stream,
+publishes it to Kafka, runs the lifecycle worker and the relay until everything is committed
+and published, folds the published lifecycle events (and the spend topic) into the read models,
+and shows the report in the terminal and as one self-contained HTML file. Each run gets its own
+topics and event store, so runs never mix. The topics have one partition so that the report is
+exactly what ``leadflow replay`` computes over the same stream (across partitions, the order in
+which a visitor's and a lead's messages meet is up to the broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from contracts import ContractError, decode_lifecycle_event, decode_spend
+from leadflow import wiring
+from leadflow.replay import lifecycle_events, projections_for
+from leadflow.runtime import WorkerOptions, open_lifecycle, run_workers
+from leadflow.services import LocalKafka
+from leadflow.settings import Settings
+from leadflow.simulator import SimulationConfig, simulate
+from lifecycle.policy import load_policy
+from streams.connection import KafkaConnection, ensure_topics
+from streams.progress import end_offsets, progress
+from streams.publishing import publish_lines
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What the demo simulates and where it writes."""
+
+    leads: int = 5000
+    seed: int = 7
+    noise: float = 0.01
+    html: Path = Path("reports/leadflow-report.html")
+    json: Path | None = None
+    keep_running: bool = False
+
+
+async def _read_all(connection: KafkaConnection, topic: str) -> list[bytes]:
+    ends = await end_offsets(connection, topic)
+    total = sum(ends.values())
+    consumer = connection.consumer(topic, group_id=None)
+    values: list[bytes] = []
+    await consumer.start()
+    try:
+        while len(values) < total:
+            batches = await consumer.getmany(timeout_ms=5000, max_records=10_000)
+            if not batches:
+                break
+            for messages in batches.values():
+                values.extend(m.value or b"" for m in messages)
+    finally:
+        await consumer.stop()
+    return values
+
+
+def _history(settings: Settings, lead_id: str) -> list[dict[str, Any]]:
+    app = open_lifecycle(settings)
+    rows = []
+    for event in app.lead_events(lead_id):
+        data = event.data
+        rule = getattr(data, "rule", None)
+        detail = {
+            k: v
+            for k, v in (
+                ("from", getattr(data, "from_stage", None)),
+                ("to", getattr(data, "to_stage", None)),
+                ("interaction", getattr(data, "interaction_type", None)),
+                ("channel", getattr(data, "channel", None)),
+                ("score", getattr(data, "score", None)),
+                ("reason", getattr(data, "reason", None)),
+            )
+            if v is not None
+        }
+        rows.append(
+            {
+                "occurred_at": event.occurred_at.isoformat(),
+                "type": event.type.value,
+                "detail": ", ".join(f"{k}={v}" for k, v in detail.items()),
+                "rule": rule or "",
+                "policy": f"{event.policy.name} {event.policy.version}",
+            }
+        )
+    return rows
+
+
+async def run_demo(settings: Settings, options: DemoOptions, console: Console) -> dict[str, Any]:
+    """Run the whole demo; returns the report document."""
+    started = time.monotonic()
+    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    settings = settings.model_copy(
+        update={
+            "topic_prefix": settings.topic_prefix or f"demo-{run}.",
+            "sqlite_path": settings.data_dir / f"demo-{run}.sqlite",
+            "topic_partitions": 1,
+        }
+    )
+    broker = LocalKafka(settings)
+    started_broker = False
+    if settings.uses_local_broker and not broker.status().ready:
+        console.print("starting the local Kafka broker (Apache Kafka 4.1.1, KRaft) ...")
+        await asyncio.to_thread(broker.start)
+        started_broker = True
+    console.print(f"Kafka at {settings.bootstrap_servers}; topics {settings.topic_prefix}*")
+    try:
+        return await _run(settings, options, console, started)
+    finally:
+        if started_broker and not options.keep_running:
+            await asyncio.to_thread(broker.stop)
+            console.print("stopped the local broker")
+
+
+async def _run(
+    settings: Settings, options: DemoOptions, console: Console, started: float
+) -> dict[str, Any]:
+    connection = wiring.kafka_connection(settings)
+    names = wiring.topics(settings)
+    await ensure_topics(connection, names.all(), settings.topic_partitions)
+    simulation = simulate(
+        SimulationConfig(leads=options.leads, seed=options.seed, noise=options.noise)
+    )
+    sent = await publish_lines(connection, names.interactions, simulation.lines())
+    spent = await publish_lines(connection, names.spend, simulation.spend_lines())
+    console.print(
+        f"published {sent.sent:,} interactions ({simulation.injected.invalid} invalid, "
+        f"{simulation.injected.duplicates} duplicates, {simulation.injected.illegal} illegal "
+        f"moves mixed in) and {spent.sent} spend records"
+    )
+
+    stop = asyncio.Event()
+    counts: dict[str, Any] = {}
+
+    def remember(worker: Any, _relay: Any) -> None:
+        if worker is not None:
+            counts["worker"] = worker.counts
+
+    workers = asyncio.create_task(run_workers(settings, WorkerOptions(), stop, remember))
+    watcher = open_lifecycle(settings)
+    ends = await end_offsets(connection, names.interactions)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        ingest = bar.add_task("lifecycle: interactions committed", total=sum(ends.values()))
+        relay = bar.add_task("relay: lifecycle events published", total=None)
+        while True:
+            if workers.done():
+                workers.result()
+            state = await asyncio.to_thread(progress, watcher, names.interactions, ends)
+            bar.update(ingest, completed=state.consumed)
+            bar.update(relay, completed=state.relayed, total=max(state.notifications, 1))
+            if state.drained and "worker" in counts:
+                break
+            await asyncio.sleep(0.25)
+    stop.set()
+    await workers
+    worker_counts = counts["worker"]
+
+    projections = projections_for(load_policy(settings.policy))
+    rejected = 0
+    for raw in await _read_all(connection, names.lead_events):
+        projections.apply(decode_lifecycle_event(raw))
+    for raw in await _read_all(connection, names.spend):
+        try:
+            projections.apply_spend(decode_spend(raw))
+        except ContractError:
+            rejected += 1
+    document = projections.to_document()
+    document = {
+        "policy": document["policy"],
+        "interactions": {
+            "accepted": worker_counts.accepted,
+            "rejected": worker_counts.invalid,
+            "duplicates": worker_counts.duplicates,
+            "refused": worker_counts.refused,
+        },
+        **{k: v for k, v in document.items() if k != "policy"},
+    }
+    sample = _sample_lead(watcher)
+    from leadflow.report import render_terminal, write_html  # noqa: PLC0415
+
+    render_terminal(document, console)
+    history = _history(settings, sample) if sample else None
+    path = write_html(document, options.html, sample_history=history)
+    if options.json is not None:
+        import orjson  # noqa: PLC0415
+
+        options.json.parent.mkdir(parents=True, exist_ok=True)
+        options.json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    console.print(
+        f"HTML report: {path.resolve()}  (sample lead {sample}); "
+        f"wall time {time.monotonic() - started:.1f} s"
+    )
+    return document
+
+
+def _sample_lead(app: Any) -> str | None:
+    """A lead that became a customer, with the longest history: the story worth showing."""
+    best: tuple[int, str] | None = None
+    for event in lifecycle_events(app):
+        data = event.data
+        if getattr(data, "to_stage", None) == "customer" and (
+            best is None or event.sequence > best[0]
+        ):
+            best = (event.sequence, event.lead_id)
+    return best[1] if best else None

@@ -1,0 +1,79 @@
+"""The main job end to end: `leadflow demo` on the real broker equals `leadflow replay`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def _leadflow(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "leadflow", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_the_demo_report_equals_a_replay_of_the_same_stream(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env |= {
+        "LEADFLOW_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "LEADFLOW_DATA_DIR": str(tmp_path / "data"),
+        "COLUMNS": "160",
+    }
+    demo = _leadflow(
+        "demo",
+        "--leads",
+        "200",
+        "--seed",
+        "5",
+        "--json-out",
+        "demo.json",
+        "--html",
+        "report.html",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert demo.returncode == 0, demo.stderr.decode()[-3000:]
+    assert b"HTML report" in demo.stdout
+
+    simulated = _leadflow(
+        "simulate",
+        "--leads",
+        "200",
+        "--seed",
+        "5",
+        "--noise",
+        "0.01",
+        "--out",
+        "stream.jsonl",
+        "--spend-out",
+        "spend.jsonl",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert simulated.returncode == 0, simulated.stderr.decode()
+    replayed = _leadflow(
+        "replay", "stream.jsonl", "--spend", "spend.jsonl", "--json", env=env, cwd=tmp_path
+    )
+    assert replayed.returncode == 0, replayed.stderr.decode()
+
+    live = orjson.loads((tmp_path / "demo.json").read_bytes())
+    batch = orjson.loads(replayed.stdout)
+    assert live == batch
+    assert live["funnel"]["customers"] > 0
+    assert live["interactions"]["rejected"] > 0
+    html = (tmp_path / "report.html").read_text()
+    assert "<html" in html.lower() and "plotly" in html.lower()

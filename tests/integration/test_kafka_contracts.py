@@ -21,11 +21,7 @@ async def test_every_interaction_kind_round_trips_through_the_broker(
     connection = KafkaConnection(bootstrap_servers=kafka_bootstrap)
     topics = Topics(prefix=f"t{uuid.uuid4().hex[:8]}.")
     await ensure_topics(connection, topics.all(), partitions=2)
-    sent = [
-        decode_interaction(orjson.dumps(e.message))
-        for e in VALID
-        if e.family == "interaction"
-    ]
+    sent = [decode_interaction(orjson.dumps(e.message)) for e in VALID if e.family == "interaction"]
     assert {i.type for i in sent} == set(InteractionType)
     bad = b'{"id": "x", "type": "deal_won", "version": 1}'
 

@@ -281,6 +281,22 @@ def demo(
     asyncio.run(run_demo(Settings(), options, out))
 
 
+@app.command()
+def bench(
+    leads: Annotated[
+        int, typer.Option(help="Simulated leads (about 14 interactions each).")
+    ] = 2000,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Where to write the figures as JSON.")
+    ] = Path("reports/bench.json"),
+) -> None:
+    """Measure throughput beside a raw aiokafka baseline, on the local broker."""
+    from leadflow.bench import run_bench  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run_bench(Settings(), leads, out, out_file))
+
+
 def main() -> None:
     """Entry point of the ``leadflow`` console script."""
     app()

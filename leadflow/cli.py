@@ -202,7 +202,14 @@ def projector(
         datadir=settings.data_dir / "projector",
         max_message_bytes=settings.max_message_bytes,
     )
-    state = ProjectionState(max_message_bytes=settings.max_message_bytes)
+    from leadflow.replay import projections_for  # noqa: PLC0415
+    from lifecycle.policy import load_policy  # noqa: PLC0415
+
+    # The same read models, parametrised by the same policy, as `leadflow replay` builds.
+    state = ProjectionState(
+        projections=projections_for(load_policy(settings.policy)),
+        max_message_bytes=settings.max_message_bytes,
+    )
 
     async def main() -> None:
         stop = asyncio.Event()

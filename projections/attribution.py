@@ -71,7 +71,8 @@ sorted by lead id, so the document does not depend on the order events arrived i
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -81,13 +82,12 @@ from projections._common import (
     LEAD,
     MICROS_PER_DAY,
     MILESTONE_NAMES,
-    MILESTONES,
     NONE,
     OPPORTUNITY,
     rnd,
     to_us,
 )
-from projections.book import LeadBook, LeadRecord, TouchRecord
+from projections.book import LeadBook, LeadRecord
 
 RULE_MODELS: tuple[str, ...] = (
     "first_touch",
@@ -101,6 +101,8 @@ RULE_MODELS: tuple[str, ...] = (
 
 MODELS: tuple[str, ...] = (*RULE_MODELS, "markov")
 """Every model, in document order."""
+
+_START, _CONVERSION, _NULL = 0, 1, 2  # the Markov chain's own states, apart from any label
 
 
 # -- rule-based weights: one weight per touch of an ordered journey, summing to 1 ----------------
@@ -173,49 +175,49 @@ def markov_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[
     Each path is ``(states in order, converted)``; empty paths are ignored. The removal effect of
     a state is 1 - P(conversion without it) / P(conversion): the share of conversions lost when
     every transition into the state goes to null instead. It is 0 for every state when nothing
-    converts. States are returned sorted.
+    converts. States are returned sorted; the result does not depend on the order of ``paths``.
     """
-    index: dict[str, int] = {}
-    transitions: dict[tuple[int, int], int] = {}
-    outgoing: dict[int, int] = {}
-    converted_from: dict[int, int] = {}
-    for states, converted in paths:
-        if not states:
-            continue
-        previous = 0  # the start state
-        for state in states:
-            current = index.get(state)
-            if current is None:
-                current = index[state] = len(index) + 1
-            transitions[previous, current] = transitions.get((previous, current), 0) + 1
-            outgoing[previous] = outgoing.get(previous, 0) + 1
-            previous = current
-        outgoing[previous] = outgoing.get(previous, 0) + 1
-        if converted:
-            converted_from[previous] = converted_from.get(previous, 0) + 1
-    size = len(index) + 1
-    if not converted_from:
-        return dict.fromkeys(sorted(index), 0.0)
-    # A = I - Q over the transient states (start and every channel).
-    matrix = [[0.0] * size for _ in range(size)]
-    for row in range(size):
-        matrix[row][row] = 1.0
+    transitions: Counter[tuple[str | int, str | int]] = Counter()
+    for path, converted in paths:
+        if path:
+            transitions.update(
+                zip((_START, *path), (*path, _CONVERSION if converted else _NULL), strict=True)
+            )
+    states = sorted({state for pair in transitions for state in pair if isinstance(state, str)})
+    index: dict[str | int, int] = {_START: 0, **{state: n for n, state in enumerate(states, 1)}}
+    size = len(index)
+    outgoing = [0] * size
+    converted_from = [0] * size
     for (source, target), count in transitions.items():
-        matrix[source][target] -= count / outgoing[source]
+        outgoing[index[source]] += count
+        if target == _CONVERSION:
+            converted_from[index[source]] += count
+    if not any(converted_from):
+        return dict.fromkeys(states, 0.0)
+    # A = I - Q over the transient states (start and every state seen).
+    matrix = [[float(row == column) for column in range(size)] for row in range(size)]
+    for (source, target), count in transitions.items():
+        if isinstance(target, str):
+            row = index[source]
+            matrix[row][index[target]] -= count / outgoing[row]
     fundamental = _inverse(matrix)
-    to_conversion = [converted_from.get(row, 0) / outgoing[row] for row in range(size)]
+    to_conversion = [
+        converted / out for converted, out in zip(converted_from, outgoing, strict=True)
+    ]
     conversion = [
         sum(value * rate for value, rate in zip(row, to_conversion, strict=True))
         for row in fundamental
     ]
     total = conversion[0]
     effects = {}
-    for state, column in index.items():
-        reach_then_convert = (
-            fundamental[0][column] * conversion[column] / fundamental[column][column]
+    for state in states:
+        column = index[state]
+        # P(reach the state, then convert) = N[start, c] / N[c, c] * v[c]
+        reached_then_converted = (
+            fundamental[0][column] / fundamental[column][column] * conversion[column]
         )
-        effects[state] = reach_then_convert / total
-    return dict(sorted(effects.items()))
+        effects[state] = reached_then_converted / total
+    return effects
 
 
 def markov_shares(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[str, float]:
@@ -252,39 +254,33 @@ def _inverse(matrix: list[list[float]]) -> list[list[float]]:
 # -- the read model ------------------------------------------------------------------------------
 
 
-def deal_amount(record: LeadRecord) -> float:
-    """A customer's won amount; failing that its opportunity's amount; failing both 0."""
-    if record.won_amount is not None:
-        return record.won_amount
-    return record.opportunity_amount or 0.0
+class _Lead(NamedTuple):
+    """One lead's journey material: touches in order without repeats, as times and labels."""
+
+    record: LeadRecord
+    times: list[int]
+    labels: tuple[list[str], list[str]]  # (channels, campaigns), one per touch
 
 
-def _unique(touches: list[TouchRecord]) -> list[TouchRecord]:
+def _journey_material(record: LeadRecord) -> _Lead:
     seen: set[str] = set()
-    unique = []
-    for touch in touches:
+    times: list[int] = []
+    channels: list[str] = []
+    campaigns: list[str] = []
+    for touch in record.ordered_touches():
         key = touch.interaction_id
         if key is not None:
             if key in seen:
                 continue
             seen.add(key)
-        unique.append(touch)
-    return unique
+        times.append(touch.at_us)
+        channels.append(touch.channel)
+        campaigns.append(touch.campaign or NONE)
+    return _Lead(record, times, (channels, campaigns))
 
 
-def _channel(touch: TouchRecord) -> str:
-    return touch.channel
-
-
-def _campaign(touch: TouchRecord) -> str:
-    return touch.campaign or NONE
-
-
-_Credit = dict[str, dict[str, float]]  # model -> key -> credit
-_KEYS: tuple[tuple[str, Callable[[TouchRecord], str]], ...] = (
-    ("channel", _channel),
-    ("campaign", _campaign),
-)
+_Credit = dict[str, dict[str, float]]  # model -> channel (or campaign) -> credit
+_BY = ("channel", "campaign")  # what ``_Lead.labels`` holds, in order
 
 
 class Attribution:
@@ -317,19 +313,16 @@ class Attribution:
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
         """The attribution section of the document (see the class and module docstrings)."""
         now_us = to_us(now) if now is not None else self.book.latest_us
-        leads = []
-        for record in self.book.active_records():
-            touches = _unique(record.ordered_touches())
-            leads.append(_Lead(record, touches, [touch.at_us for touch in touches]))
+        leads = [_journey_material(record) for record in self.book.active_records()]
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
         for milestone, name in enumerate(MILESTONE_NAMES):
             credit, revenue = self._credit(leads, milestone, now_us)
-            document[name] = _document(credit["channel"])
-            by_campaign[name] = _document(credit["campaign"])
+            document[name] = _document(credit[0])
+            by_campaign[name] = _document(credit[1])
             if milestone == CUSTOMER:
-                document["revenue"] = _document(revenue["channel"])
-                by_campaign["revenue"] = _document(revenue["campaign"])
+                document["revenue"] = _document(revenue[0])
+                by_campaign["revenue"] = _document(revenue[1])
         document["by_campaign"] = by_campaign
         return document
 
@@ -337,78 +330,85 @@ class Attribution:
 
     def _credit(
         self, leads: list[_Lead], milestone: int, now_us: int | None
-    ) -> tuple[dict[str, _Credit], dict[str, _Credit]]:
+    ) -> tuple[list[_Credit], list[_Credit]]:
         """Credit (and for customer, revenue) by channel and by campaign at one milestone."""
         half_life = self.half_life_days * MICROS_PER_DAY
         lookback = None if self.lookback_days is None else self.lookback_days * MICROS_PER_DAY
-        credit: dict[str, _Credit] = {key: {} for key, _ in _KEYS}
-        revenue: dict[str, _Credit] = {key: {} for key, _ in _KEYS}
-        paths: dict[str, list[tuple[list[str], bool]]] = {key: [] for key, _ in _KEYS}
-        revenue_with_touches = 0.0
         with_revenue = milestone == CUSTOMER
-        for record, touches, times in leads:
+        credit: list[_Credit] = [{model: {} for model in MODELS} for _ in _BY]
+        revenue: list[_Credit] = [{model: {} for model in MODELS} for _ in _BY]
+        paths: list[list[tuple[list[str], bool]]] = [[] for _ in _BY]
+        revenue_with_touches = 0.0
+        for record, times, labels in leads:
             reached = record.reached[milestone]
             if reached is None:  # a path to null for the Markov chain
                 low = 0
                 if lookback is not None and now_us is not None:
                     low = bisect_left(times, now_us - lookback)
-                if low < len(touches):
-                    for key, label in _KEYS:
-                        paths[key].append(([label(touch) for touch in touches[low:]], False))
+                if low < len(times):
+                    for by, path in enumerate(paths):
+                        path.append((labels[by][low:], False))
                 continue
             high = bisect_right(times, reached)
             low = 0 if lookback is None else bisect_left(times, reached - lookback, 0, high)
-            amount = deal_amount(record) if with_revenue else 0.0
+            amount = (record.deal_amount or 0.0) if with_revenue else 0.0
             if low == high:
-                for key, _ in _KEYS:
-                    for model in MODELS:
-                        _add(credit[key], model, NONE, 1.0)
-                        if with_revenue:
-                            _add(revenue[key], model, NONE, amount)
-                continue
-            journey = touches[low:high]
-            n = high - low
-            if milestone == LEAD:  # the converting touch created the lead: two roles only
-                lead_index = None
-                opportunity_index: int | None = n - 1
+                journey_labels: tuple[list[str], ...] = ([NONE], [NONE])
+                weights = {model: [1.0] for model in MODELS}
             else:
-                lead_index = _last_at_or_before(times, record.reached[LEAD], low, high)
-                opportunity_index = (
-                    _last_at_or_before(times, record.reached[OPPORTUNITY], low, high)
-                    if milestone >= OPPORTUNITY
-                    else n - 1
+                journey_labels = tuple(labels_by[low:high] for labels_by in labels)
+                weights = self._weights(
+                    record, times, low=low, high=high, milestone=milestone, half_life=half_life
                 )
-            weights = {
-                "first_touch": first_touch_weights(n),
-                "last_touch": last_touch_weights(n),
-                "linear": linear_weights(n),
-                "time_decay": time_decay_weights(times[low:high], half_life),
-                "u_shaped": u_shaped_weights(n),
-                "w_shaped": w_shaped_weights(n, lead_index, opportunity_index),
-            }
-            revenue_with_touches += amount
-            for key, label in _KEYS:
-                labels = [label(touch) for touch in journey]
-                paths[key].append((labels, True))
+                revenue_with_touches += amount
+                for by, path in enumerate(paths):
+                    path.append((journey_labels[by], True))
+            for by, labels_by in enumerate(journey_labels):
                 for model, model_weights in weights.items():
-                    for item, weight in zip(labels, model_weights, strict=True):
-                        _add(credit[key], model, item, weight)
-                        if with_revenue:
-                            _add(revenue[key], model, item, weight * amount)
-        for key, _ in _KEYS:
-            shares = markov_shares(paths[key])
-            conversions = sum(1 for _, converted in paths[key] if converted)
-            for item, share in shares.items():
-                _add(credit[key], "markov", item, share * conversions)
+                    _accumulate(credit[by][model], labels_by, model_weights, 1.0)
+                    if with_revenue:
+                        _accumulate(revenue[by][model], labels_by, model_weights, amount)
+        for by in range(len(_BY)):
+            shares = markov_shares(paths[by])
+            conversions = sum(1 for _, converted in paths[by] if converted)
+            for label, share in shares.items():
+                if not share:
+                    continue  # a state only on paths that never reach a conversion
+                _accumulate(credit[by]["markov"], [label], [share], conversions)
                 if with_revenue:
-                    _add(revenue[key], "markov", item, share * revenue_with_touches)
+                    _accumulate(revenue[by]["markov"], [label], [share], revenue_with_touches)
         return credit, revenue
 
-
-class _Lead(NamedTuple):
-    record: LeadRecord
-    touches: list[TouchRecord]  # ordered, without repeats
-    times: list[int]  # the touches' times
+    @staticmethod
+    def _weights(
+        record: LeadRecord,
+        times: list[int],
+        *,
+        low: int,
+        high: int,
+        milestone: int,
+        half_life: float,
+    ) -> dict[str, list[float]]:
+        """Every rule-based model's weights for the journey ``times[low:high]``."""
+        n = high - low
+        if milestone == LEAD:  # the converting touch created the lead: two roles only
+            lead_index = None
+            opportunity_index: int | None = n - 1
+        else:
+            lead_index = _last_at_or_before(times, record.reached[LEAD], low, high)
+            opportunity_index = (
+                _last_at_or_before(times, record.reached[OPPORTUNITY], low, high)
+                if milestone >= OPPORTUNITY
+                else n - 1
+            )
+        return {
+            "first_touch": first_touch_weights(n),
+            "last_touch": last_touch_weights(n),
+            "linear": linear_weights(n),
+            "time_decay": time_decay_weights(times[low:high], half_life),
+            "u_shaped": u_shaped_weights(n),
+            "w_shaped": w_shaped_weights(n, lead_index, opportunity_index),
+        }
 
 
 def _last_at_or_before(times: list[int], at: int | None, low: int, high: int) -> int | None:
@@ -419,11 +419,13 @@ def _last_at_or_before(times: list[int], at: int | None, low: int, high: int) ->
     return index if index >= 0 else None
 
 
-def _add(credit: _Credit, model: str, key: str, value: float) -> None:
-    by_key = credit.get(model)
-    if by_key is None:
-        by_key = credit[model] = {}
-    by_key[key] = by_key.get(key, 0.0) + value
+def _accumulate(
+    credit: dict[str, float], labels: list[str], weights: list[float], scale: float
+) -> None:
+    """Add ``weights`` (times ``scale``) to ``credit`` under each touch's label."""
+    get = credit.get
+    for label, weight in zip(labels, weights, strict=True):
+        credit[label] = get(label, 0.0) + weight * scale
 
 
 def _document(credit: _Credit) -> dict[str, dict[str, float | None]]:
@@ -434,11 +436,9 @@ def _document(credit: _Credit) -> dict[str, dict[str, float | None]]:
 
 
 __all__ = [
-    "MILESTONES",
     "MODELS",
     "RULE_MODELS",
     "Attribution",
-    "deal_amount",
     "first_touch_weights",
     "last_touch_weights",
     "linear_weights",

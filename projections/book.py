@@ -112,6 +112,11 @@ class LeadRecord:
             return self.first_touch.channel
         return self.created_channel or NONE
 
+    @property
+    def deal_amount(self) -> float | None:
+        """The won amount; failing that the opportunity's amount; ``None`` without either."""
+        return self.won_amount if self.won_amount is not None else self.opportunity_amount
+
     def ordered_touches(self) -> list[TouchRecord]:
         """The touches by ``occurred_at``, arrival order breaking ties.
 

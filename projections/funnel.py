@@ -67,9 +67,7 @@ class FunnelEconomics:
                         row[index] += 1
             if record.reached[CUSTOMER] is None:
                 continue
-            amount = record.won_amount
-            if amount is None:
-                amount = record.opportunity_amount
+            amount = record.deal_amount
             margin = record.won_margin if record.won_margin is not None else self.default_margin
             if amount is not None and margin is not None:
                 margins[None].append(amount * margin)

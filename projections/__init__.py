@@ -6,6 +6,7 @@ tests. ``Projections`` drives all four over one ``LeadBook`` and makes the docum
 ``leadflow replay --json`` and the HTTP API; each read model can also run on its own.
 """
 
+from projections._common import MILESTONE_NAMES, MILESTONES, NONE
 from projections.attribution import (
     MODELS,
     RULE_MODELS,
@@ -27,7 +28,10 @@ from projections.sla import SlaHours
 from projections.timing import StageTiming
 
 __all__ = [
+    "MILESTONES",
+    "MILESTONE_NAMES",
     "MODELS",
+    "NONE",
     "RULE_MODELS",
     "Attribution",
     "FunnelEconomics",

@@ -82,6 +82,7 @@ from projections._common import (
     LEAD,
     MICROS_PER_DAY,
     MILESTONE_NAMES,
+    MILESTONES,
     NONE,
     OPPORTUNITY,
     rnd,
@@ -436,6 +437,7 @@ def _document(credit: _Credit) -> dict[str, dict[str, float | None]]:
 
 
 __all__ = [
+    "MILESTONES",
     "MODELS",
     "RULE_MODELS",
     "Attribution",

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -24,7 +25,6 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import (
     JSONTranscoder,
     ProcessRecorder,
-    Recording,
     Tracking,
     Transcoding,
 )
@@ -286,7 +286,7 @@ class LeadLifecycle(Application[UUID]):
         cache.update(touched)  # popped on load, so these go to the young end
         excess = len(cache) - self.cache_size
         if excess > 0:
-            for lead_id in list(cache)[:excess]:
+            for lead_id in list(islice(cache, excess)):
                 del cache[lead_id]
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
@@ -307,9 +307,6 @@ class LeadLifecycle(Application[UUID]):
         ]
         if snapshots:
             self.snapshots.put(snapshots)
-
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:
-        """Called after a batch is committed (a hook for subclasses; does nothing here)."""
 
     # -- reading ---------------------------------------------------------------------------
 

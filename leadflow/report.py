@@ -23,11 +23,11 @@ durations in hours (one decimal); attribution credit with two decimals.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -281,25 +281,80 @@ def history_rows(events: Iterable[LifecycleEvent]) -> list[dict[str, str | None]
 
 # -- the terminal --------------------------------------------------------------------------------
 
+_Row = list[str]
 
-def _text(value: Any) -> Text:
+
+class _Grid:
+    """A table as plain strings: a key column, value columns, rows and an optional total row.
+
+    ``tables(width)`` lays it out as rich tables no wider than ``width``: when the value columns
+    do not fit, they are split over several tables that repeat the key column, so a number is
+    never cut short with an ellipsis on a narrow terminal.
+    """
+
+    def __init__(self, title: str, headings: Sequence[str], caption: str | None = None) -> None:
+        self.title = title
+        self.headings = list(headings)
+        self.rows: list[_Row] = []
+        self.total: _Row | None = None
+        self.caption = caption
+
+    def add(self, *cells: Any) -> None:
+        self.rows.append(["" if cell is None else str(cell) for cell in cells])
+
+    def add_total(self, *cells: Any) -> None:
+        self.total = ["" if cell is None else str(cell) for cell in cells]
+
+    def _width(self, index: int) -> int:
+        rows = [*self.rows, *([self.total] if self.total is not None else [])]
+        return max([len(self.headings[index]), *(len(row[index]) for row in rows)])
+
+    def tables(self, width: int) -> list[Table]:
+        # Each column takes its text, one space either side and a border; one border closes.
+        key = self._width(0) + 3
+        room = max(width - key - 1, 1)
+        chunks: list[list[int]] = [[]]
+        used = 0
+        for index in range(1, len(self.headings)):
+            need = self._width(index) + 3
+            if chunks[-1] and used + need > room:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(index)
+            used += need
+        tables = []
+        for position, chunk in enumerate(chunks):
+            title = self.title if position == 0 else f"{self.title} (continued)"
+            table = Table(
+                title=title,
+                title_justify="left",
+                title_style="bold",
+                header_style="bold cyan",
+                caption=self.caption if position == len(chunks) - 1 else None,
+                caption_justify="left",
+            )
+            table.add_column(self.headings[0], no_wrap=True)
+            for index in chunk:
+                table.add_column(self.headings[index], justify="right", no_wrap=True)
+            for row in self.rows:
+                table.add_row(*(_text(row[i]) for i in (0, *chunk)))
+            if self.total is not None:
+                table.add_section()
+                table.add_row(*(_text(self.total[i]) for i in (0, *chunk)), style="bold")
+            tables.append(table)
+        return tables
+
+
+def _text(value: str) -> Text:
     """A table cell that is never read as rich markup (data may contain ``[``)."""
-    return Text("" if value is None else str(value))
-
-
-def _table(title: str, *columns: str, numeric_from: int = 1) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", header_style="bold cyan")
-    for index, column in enumerate(columns):
-        table.add_column(column, justify="right" if index >= numeric_from else "left")
-    return table
-
-
-def _row(table: Table, *cells: Any, style: str | None = None) -> None:
-    table.add_row(*(_text(cell) for cell in cells), style=style)
+    return Text(value)
 
 
 def _note(message: str) -> Text:
     return Text(message, style="dim italic")
+
+
+_Part = _Grid | Text
 
 
 def render_terminal(
@@ -311,112 +366,109 @@ def render_terminal(
     """Print the whole document to ``console`` as rich tables, section by section.
 
     ``milestones`` chooses the milestones whose attribution by channel is shown (every model
-    side by side); revenue credit is always shown. Missing sections are reported as such.
+    side by side); revenue credit is always shown. Missing sections are reported as such. Tables
+    wider than the console are split into several that repeat the first column.
     """
     policy = section(document, "policy")
-    name = policy.get("name") or DASH
-    version = policy.get("version") or DASH
+    name = str(policy.get("name") or DASH)
+    version = str(policy.get("version") or DASH)
     console.print(
         Panel(
-            Text.assemble(("Policy ", "bold"), (f"{name} ", "green"), (f"version {version}", "")),
+            Text.assemble(("Policy ", "bold"), (name, "green"), f" version {version}"),
             title="leadflow report",
             expand=False,
         )
     )
-    for renderable in (
-        _interactions_table(document),
-        _funnel_tables(document),
-        _pipeline_tables(document),
-        _timing_tables(document),
-        *(_attribution_table(document, milestone) for milestone in milestones),
-        _revenue_table(document),
-        _economics_table(document),
-    ):
-        console.print(renderable)
+    sections: list[list[_Part]] = [
+        _interactions_parts(document),
+        _funnel_parts(document),
+        _pipeline_parts(document),
+        _timing_parts(document),
+        *([_attribution_part(document, milestone)] for milestone in milestones),
+        [_revenue_part(document)],
+        [_economics_part(document)],
+    ]
+    for parts in sections:
+        for part in parts:
+            if isinstance(part, _Grid):
+                for table in part.tables(console.width):
+                    console.print(table)
+            else:
+                console.print(part)
         console.print()
 
 
-def _interactions_table(document: Mapping[str, Any]) -> Table | Text:
+def _interactions_parts(document: Mapping[str, Any]) -> list[_Part]:
     counts = section(document, "interactions")
     if not counts:
-        return _note("Interactions: not in this document (only a replay counts them).")
-    table = _table("Interactions", "Outcome", "Count")
+        return [_note("Interactions: not in this document (only a replay counts them).")]
+    grid = _Grid("Interactions", ["Outcome", "Count"])
     total = 0
     for key in ("accepted", "rejected", "duplicates", "refused"):
         value = int(number(counts.get(key)) or 0)
         total += value
-        _row(table, key, fmt_int(value))
-    table.add_section()
-    _row(table, "total", fmt_int(total), style="bold")
-    return table
+        grid.add(key, fmt_int(value))
+    grid.add_total("total", fmt_int(total))
+    return [grid]
 
 
-def _funnel_tables(document: Mapping[str, Any]) -> Group | Text:
+_COHORT_STEPS: tuple[tuple[str, str], ...] = (
+    ("lead_to_mql", "Lead→MQL"),
+    ("mql_to_sql", "MQL→SQL"),
+    ("sql_to_opportunity", "SQL→Opp."),
+    ("opportunity_to_customer", "Opp.→Cust."),
+    ("lead_to_customer", "Lead→Cust."),
+)
+
+
+def _funnel_parts(document: Mapping[str, Any]) -> list[_Part]:
     funnel = section(document, "funnel")
     if not funnel:
-        return _note("Funnel: no data.")
-    table = _table("Funnel", "Stage", "Reached", "From previous", "Of leads")
-    for label, count, step, overall in funnel_rows(funnel):
-        _row(table, label, fmt_int(count), fmt_pct(step), fmt_pct(overall))
-    table.caption = (
-        f"qualification rate (MQL / leads) {fmt_pct(funnel.get('qualification_rate'))}; "
-        f"conversion rate (customers / SQL) {fmt_pct(funnel.get('conversion_rate'))}"
+        return [_note("Funnel: no data.")]
+    grid = _Grid(
+        "Funnel",
+        ["Stage", "Reached", "From previous", "Of leads"],
+        caption=(
+            f"qualification rate (MQL / leads) {fmt_pct(funnel.get('qualification_rate'))}; "
+            f"conversion rate (customers / SQL) {fmt_pct(funnel.get('conversion_rate'))}"
+        ),
     )
-    parts: list[Table | Text] = [table]
+    for label, count, step, overall in funnel_rows(funnel):
+        grid.add(label, fmt_int(count), fmt_pct(step), fmt_pct(overall))
+    parts: list[_Part] = [grid]
     cohorts = section(document, "timing", "cohorts")
     if cohorts:
-        cohort_table = _table(
-            "Cohorts by month reaching lead",
-            "Month",
-            "Leads",
-            "MQL",
-            "SQL",
-            "Opp.",
-            "Cust.",
-            "Lead→MQL",
-            "MQL→SQL",
-            "SQL→Opp.",
-            "Opp.→Cust.",
-            "Lead→Cust.",
+        cohort_grid = _Grid(
+            "Cohorts by the month they became leads",
+            ["Month", "Leads", "MQL", "SQL", "Opp.", "Cust.", *(h for _, h in _COHORT_STEPS)],
         )
         for month, cohort in cohorts.items():
             if not isinstance(cohort, Mapping):
                 continue
             conversion = section(cohort, "conversion")
-            _row(
-                cohort_table,
+            cohort_grid.add(
                 month,
                 *(
                     fmt_int(cohort.get(key))
                     for key in ("leads", "mql", "sql", "opportunity", "customer")
                 ),
-                *(
-                    fmt_pct(conversion.get(key))
-                    for key in (
-                        "lead_to_mql",
-                        "mql_to_sql",
-                        "sql_to_opportunity",
-                        "opportunity_to_customer",
-                        "lead_to_customer",
-                    )
-                ),
+                *(fmt_pct(conversion.get(key)) for key, _ in _COHORT_STEPS),
             )
-        parts.append(cohort_table)
-    return Group(*parts)
+        parts.append(cohort_grid)
+    return parts
 
 
-def _pipeline_tables(document: Mapping[str, Any]) -> Group | Text:
+def _pipeline_parts(document: Mapping[str, Any]) -> list[_Part]:
     pipeline = section(document, "pipeline")
     by_stage = section(pipeline, "by_stage")
     if not by_stage:
-        return _note("Pipeline: no data.")
+        return [_note("Pipeline: no data.")]
     total = sum(int(number(count) or 0) for count in by_stage.values())
-    table = _table("Pipeline by stage (now)", "Stage", "Leads", "Share")
+    grid = _Grid("Pipeline by stage (now)", ["Stage", "People", "Share"])
     for stage, count in by_stage.items():
-        _row(table, stage_label(stage), fmt_int(count), fmt_pct(_ratio(number(count) or 0, total)))
-    table.add_section()
-    _row(table, "total", fmt_int(total), "", style="bold")
-    parts: list[Table | Text] = [table]
+        grid.add(stage_label(stage), fmt_int(count), fmt_pct(_ratio(number(count) or 0, total)))
+    grid.add_total("total", fmt_int(total), "")
+    parts: list[_Part] = [grid]
     by_channel = section(pipeline, "by_channel")
     if by_channel:
         stages = [
@@ -426,10 +478,12 @@ def _pipeline_tables(document: Mapping[str, Any]) -> Group | Text:
                 isinstance(counts, Mapping) and counts.get(stage) for counts in by_channel.values()
             )
         ]
-        matrix = _table("Pipeline by first-touch channel", "Channel", *map(stage_label, stages))
+        matrix = _Grid(
+            "Pipeline by first-touch channel", ["Channel", *(stage_label(s) for s in stages)]
+        )
         for channel, counts in by_channel.items():
             if isinstance(counts, Mapping):
-                _row(matrix, channel, *(fmt_int(counts.get(stage, 0)) for stage in stages))
+                matrix.add(channel, *(fmt_int(counts.get(stage, 0)) for stage in stages))
         parts.append(matrix)
     waiting = pipeline.get("sla_waiting")
     if isinstance(waiting, list):
@@ -438,76 +492,64 @@ def _pipeline_tables(document: Mapping[str, Any]) -> Group | Text:
             if isinstance(entry, Mapping):
                 key = str(entry.get("sla"))
                 per_sla[key] = per_sla.get(key, 0) + 1
-        summary = ", ".join(f"{count:,} past the {sla} SLA" for sla, count in per_sla.items())
+        summary = ", ".join(
+            f"{count:,} past the {stage_label(sla)} SLA" for sla, count in per_sla.items()
+        )
         parts.append(Text(f"Waiting for a first sales touch: {summary or 'none past an SLA'}."))
-    return Group(*parts)
+    return parts
 
 
-def _duration_row(table: Table, label: str, stats: Mapping[str, Any]) -> None:
-    _row(
-        table,
-        label,
+_DURATION_HEADINGS = ("Count", "Mean", "Median", "p90")
+
+
+def _durations(stats: Mapping[str, Any]) -> list[str]:
+    return [
         fmt_int(stats.get("count", 0)),
         fmt_hours(stats.get("mean_hours")),
         fmt_hours(stats.get("median_hours")),
         fmt_hours(stats.get("p90_hours")),
-    )
+    ]
 
 
-def _timing_tables(document: Mapping[str, Any]) -> Group | Text:
+def _timing_parts(document: Mapping[str, Any]) -> list[_Part]:
     timing = section(document, "timing")
     if not timing:
-        return _note("Stage timing: no data.")
-    parts: list[Table | Text] = []
-    columns = ("Count", "Mean", "Median", "p90")
-    by_stage = section(timing, "by_stage")
-    table = _table("Time in stage (completed stays)", "Stage", *columns)
-    for stage, stats in by_stage.items():
+        return [_note("Stage timing: no data.")]
+    grid = _Grid("Time in stage (completed stays)", ["Stage", *_DURATION_HEADINGS])
+    for stage, stats in section(timing, "by_stage").items():
         if isinstance(stats, Mapping):
-            _duration_row(table, stage_label(stage), stats)
-    parts.append(table)
-    speed = section(timing, "speed_to_lead")
+            grid.add(stage_label(stage), *_durations(stats))
+    speed = _Grid("Speed-to-lead and cycle time", ["Measure", *_DURATION_HEADINGS])
+    for clock, stats in section(timing, "speed_to_lead").items():
+        if isinstance(stats, Mapping):
+            speed.add(f"{stage_label(clock)} → first sales touch", *_durations(stats))
     cycle = section(timing, "cycle_time", "lead_to_customer")
-    speed_table = _table("Speed-to-lead and cycle time", "Measure", *columns)
-    for clock, stats in speed.items():
-        if isinstance(stats, Mapping):
-            label = f"{stage_label(clock)} → first sales touch"
-            _duration_row(speed_table, label, stats)
     if cycle:
-        _duration_row(speed_table, "Lead → customer", cycle)
-    parts.append(speed_table)
+        speed.add("Lead → customer", *_durations(cycle))
+    parts: list[_Part] = [grid, speed]
     breaches = section(timing, "sla_breaches")
     if breaches:
-        sla_table = _table(
+        keys = ("met", "late", "unanswered", "pending", "breached")
+        sla = _Grid(
             "SLA breaches (first sales touch)",
-            "SLA",
-            "Within",
-            "Met",
-            "Late",
-            "Unanswered",
-            "Pending",
-            "Breached",
-            "Breach rate",
+            ["SLA", "Within", *(key.capitalize() for key in keys), "Breach rate"],
+            caption="breached = late + unanswered; breach rate = breached / (met + breached)",
         )
         for clock, figures in breaches.items():
             if isinstance(figures, Mapping):
-                _row(
-                    sla_table,
+                sla.add(
                     stage_label(clock),
                     fmt_hours(figures.get("sla_hours")),
-                    *(
-                        fmt_int(figures.get(key))
-                        for key in ("met", "late", "unanswered", "pending", "breached")
-                    ),
+                    *(fmt_int(figures.get(key)) for key in keys),
                     fmt_pct(figures.get("breach_rate")),
                 )
-        parts.append(sla_table)
-    return Group(*parts)
+        parts.append(sla)
+    return parts
 
 
-def _credit_table(title: str, by_model: Mapping[str, Any], money: bool) -> Table:
+def _credit_grid(title: str, by_model: Mapping[str, Any], money: bool) -> _Grid:
     models = models_of(by_model)
-    table = _table(title, "Channel", *map(model_label, models))
+    grid = _Grid(title, ["Channel", *(model_label(model) for model in models)])
     shown = fmt_money if money else fmt_decimal
     totals = dict.fromkeys(models, 0.0)
     for channel in channels_of(by_model):
@@ -516,30 +558,27 @@ def _credit_table(title: str, by_model: Mapping[str, Any], money: bool) -> Table
             value = number(section(by_model, model).get(channel))
             totals[model] += value or 0.0
             cells.append(shown(value))
-        _row(table, channel, *cells)
-    table.add_section()
-    _row(table, "total", *(shown(totals[model]) for model in models), style="bold")
-    return table
+        grid.add(channel, *cells)
+    grid.add_total("total", *(shown(totals[model]) for model in models))
+    return grid
 
 
-def _attribution_table(document: Mapping[str, Any], milestone: str) -> Table | Text:
+def _attribution_part(document: Mapping[str, Any], milestone: str) -> _Part:
     label = MILESTONE_LABELS.get(milestone, milestone)
     by_model = section(document, "attribution", milestone)
-    if not by_model or not channels_of(by_model):
+    if not channels_of(by_model):
         return _note(f"Attribution at {label}: no credit yet.")
-    return _credit_table(
-        f"Attribution by channel at {label} (credit = {label.lower()}s)", by_model, money=False
-    )
+    return _credit_grid(f"Attribution by channel at {label}, every model", by_model, money=False)
 
 
-def _revenue_table(document: Mapping[str, Any]) -> Table | Text:
+def _revenue_part(document: Mapping[str, Any]) -> _Part:
     by_model = section(document, "attribution", "revenue")
-    if not by_model or not channels_of(by_model):
+    if not channels_of(by_model):
         return _note("Revenue credit: no won deals yet.")
-    return _credit_table("Revenue credit by channel (won amounts)", by_model, money=True)
+    return _credit_grid("Revenue credit by channel (won amounts)", by_model, money=True)
 
 
-_ECONOMICS_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+_ECONOMICS_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("spend", "Spend", fmt_money),
     ("leads", "Leads", fmt_int),
     ("mql", "MQL", fmt_int),
@@ -555,30 +594,23 @@ _ECONOMICS_COLUMNS: tuple[tuple[str, str, Any], ...] = (
 """The funnel-economics columns: document key, heading, formatter."""
 
 
-def _economics_table(document: Mapping[str, Any]) -> Table | Text:
+def _economics_part(document: Mapping[str, Any]) -> _Part:
     funnel = section(document, "funnel")
     if not funnel:
         return _note("Funnel economics: no data.")
-    table = _table(
+    grid = _Grid(
         "Funnel economics by first-touch channel",
-        "Channel",
-        *(heading for _, heading, _ in _ECONOMICS_COLUMNS),
+        ["Channel", *(heading for _, heading, _ in _ECONOMICS_COLUMNS)],
+        caption=(
+            "cost/lead = spend / leads; CAC = spend / customers; QL value = average deal x "
+            "margin x close rate (customers / SQL)"
+        ),
     )
     for channel, figures in section(funnel, "by_channel").items():
         if isinstance(figures, Mapping):
-            _row(table, channel, *(shown(figures.get(key)) for key, _, shown in _ECONOMICS_COLUMNS))
-    table.add_section()
-    _row(
-        table,
-        "all channels",
-        *(shown(funnel.get(key)) for key, _, shown in _ECONOMICS_COLUMNS),
-        style="bold",
-    )
-    table.caption = (
-        "cost/lead = spend / leads; CAC = spend / customers; "
-        "QL value = average deal x margin x close rate (customers / SQL)"
-    )
-    return table
+            grid.add(channel, *(shown(figures.get(key)) for key, _, shown in _ECONOMICS_COLUMNS))
+    grid.add_total("all channels", *(shown(funnel.get(k)) for k, _, shown in _ECONOMICS_COLUMNS))
+    return grid
 
 
 # -- HTML ----------------------------------------------------------------------------------------

@@ -400,6 +400,7 @@ def _economics_chart(by_channel: Mapping[str, Any]) -> Any:
         )
         fig.update_yaxes(tickformat=",", row=1, col=index)
     _layout(fig, "Funnel economics by first-touch channel", height=440)
+    fig.update_layout(uniformtext={"minsize": 10, "mode": "show"})
     fig.update_layout(margin={"t": 90, "b": 100})
     fig.update_xaxes(tickangle=-35)
     return fig

@@ -275,6 +275,16 @@ def test_terminal_shows_every_section_with_formatted_figures() -> None:
         assert expected in text, expected
 
 
+def test_a_narrow_terminal_splits_wide_tables_instead_of_cutting_numbers() -> None:
+    doc = document()
+    doc["funnel"]["spend"] = 123_456_789.25
+    text = _terminal(doc, width=72)
+    assert "…" not in text
+    assert "Funnel economics by first-touch channel (continued)" in text
+    assert "123,456,789.25" in text
+    assert max(len(line) for line in text.splitlines()) <= 72
+
+
 def test_terminal_never_reads_data_as_markup() -> None:
     text = _terminal(document(channel=MARKUP, campaign=MARKUP, lead=MARKUP))
     assert "[bold red]loud[/]" in text

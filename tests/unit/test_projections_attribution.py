@@ -6,8 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from contracts import LifecycleEvent
 from projections import (
+    MILESTONE_NAMES,
     Attribution,
     Projections,
     first_touch_weights,
@@ -19,7 +23,7 @@ from projections import (
     u_shaped_weights,
     w_shaped_weights,
 )
-from tests.unit.test_projections_support import LeadStream, days
+from tests.unit.test_projections_support import LeadStream, days, lead_streams
 
 HOUR = 3_600_000_000
 HALF_LIFE = 7 * 24  # hours
@@ -382,3 +386,50 @@ def test_projections_attribution_section_has_every_milestone_and_model() -> None
         "customer",
         "revenue",
     ]
+
+
+# -- invariants over any journeys -----------------------------------------------------------------
+
+
+@given(
+    st.integers(1, 12).flatmap(
+        lambda n: st.tuples(
+            st.just(n), st.none() | st.integers(0, n - 1), st.none() | st.integers(0, n - 1)
+        )
+    )
+)
+def test_every_rule_model_shares_out_exactly_one_conversion(
+    case: tuple[int, int | None, int | None],
+) -> None:
+    n, lead_index, opportunity_index = case
+    for weights in (
+        first_touch_weights(n),
+        last_touch_weights(n),
+        linear_weights(n),
+        u_shaped_weights(n),
+        w_shaped_weights(n, lead_index, opportunity_index),
+        time_decay_weights([hour * HOUR for hour in range(n)], HALF_LIFE * HOUR),
+    ):
+        assert len(weights) == n
+        assert min(weights) >= 0
+        assert sum(weights) == pytest.approx(1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lead_streams(), st.sampled_from([None, 1.0, 30.0]))
+def test_every_model_credits_each_conversion_and_each_won_amount_once(
+    streams: list[list[LifecycleEvent]], lookback_days: float | None
+) -> None:
+    model = Attribution(lookback_days=lookback_days)
+    for stream in streams:
+        for event in stream:
+            model.apply(event)
+    document = model.snapshot()
+    records = model.book.active_records()
+    for index, milestone in enumerate(MILESTONE_NAMES):
+        conversions = sum(1 for record in records if record.reached[index] is not None)
+        for credits in document[milestone].values():
+            assert sum(credits.values()) == pytest.approx(conversions, abs=1e-3)
+    won = sum(record.deal_amount or 0.0 for record in records if record.reached[-1] is not None)
+    for amounts in document["revenue"].values():
+        assert sum(amounts.values()) == pytest.approx(won, abs=1e-2)

@@ -15,22 +15,10 @@ from projections import Projections
 from tests.unit.test_projections_support import (
     LeadStream,
     interleave,
+    lead_streams,
     spend,
     synthetic_streams,
 )
-
-STAGES = [
-    "contact",
-    "lead",
-    "mql",
-    "sql",
-    "opportunity",
-    "customer",
-    "disqualified",
-    "lost",
-    "recycled",
-]
-CHANNELS = ["seo", "email", "paid_search", "referral"]
 
 
 def document(events: list[LifecycleEvent], **options: Any) -> bytes:
@@ -40,47 +28,6 @@ def document(events: list[LifecycleEvent], **options: Any) -> bytes:
     projections.apply_spend(spend("s1", "seo", 100.0))
     projections.apply_spend(spend("s2", "email", 50.0))
     return orjson.dumps(projections.to_document())
-
-
-@st.composite
-def lead_stream(draw: st.DrawFn, lead_id: str) -> list[LifecycleEvent]:
-    """Any lead's stream: times in any order, ties, skips, recycles, linked touches."""
-    stream = LeadStream(lead_id)
-    hour = st.integers(0, 24 * 90)
-    stream.created(
-        draw(st.sampled_from(["contact", "lead", "mql"])),
-        draw(st.sampled_from(CHANNELS)),
-        at=draw(hour),
-    )
-    for _ in range(draw(st.integers(0, 8))):
-        action = draw(st.sampled_from(["touch", "move", "score", "link"]))
-        at = draw(hour)
-        if action == "touch":
-            stream.touch(
-                draw(st.sampled_from(CHANNELS)),
-                at=at,
-                sales=draw(st.booleans()),
-                campaign=draw(st.sampled_from([None, "a", "b"])),
-            )
-        elif action == "move":
-            stream.move(
-                draw(st.sampled_from(STAGES)),
-                at=at,
-                amount=draw(st.sampled_from([None, 1000.0, 2500.5])),
-                margin=draw(st.sampled_from([None, 0.3])),
-            )
-        elif action == "score":
-            stream.score(
-                draw(st.floats(0, 100)), draw(st.sampled_from(["cold", "warm", "hot"])), at=at
-            )
-        else:
-            stream.linked(f"v-{lead_id}", [(draw(st.sampled_from(CHANNELS)), at - 5, None)], at=at)
-    return stream.events
-
-
-@st.composite
-def lead_streams(draw: st.DrawFn) -> list[list[LifecycleEvent]]:
-    return [draw(lead_stream(f"L{n}")) for n in range(draw(st.integers(1, 8)))]
 
 
 def shuffled_with_duplicates(

@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import strategies as st
+
 from contracts import (
     Channel,
     InteractionType,
@@ -192,6 +194,64 @@ class LeadStream:
 def spend(spend_id: str, channel: str, amount: float, period: str = "2026-01") -> Spend:
     """A spend record."""
     return Spend(id=spend_id, version=1, channel=Channel(channel), period=period, amount=amount)
+
+
+# -- hypothesis strategies -----------------------------------------------------------------------
+
+STAGES = [
+    "contact",
+    "lead",
+    "mql",
+    "sql",
+    "opportunity",
+    "customer",
+    "disqualified",
+    "lost",
+    "recycled",
+]
+CHANNELS = ["seo", "email", "paid_search", "referral"]
+
+
+@st.composite
+def lead_stream(draw: st.DrawFn, lead_id: str) -> list[LifecycleEvent]:
+    """Any lead's stream: times in any order, ties, skips, recycles, linked touches."""
+    stream = LeadStream(lead_id)
+    hour = st.integers(0, 24 * 90)
+    stream.created(
+        draw(st.sampled_from(["contact", "lead", "mql"])),
+        draw(st.sampled_from(CHANNELS)),
+        at=draw(hour),
+    )
+    for _ in range(draw(st.integers(0, 8))):
+        action = draw(st.sampled_from(["touch", "move", "score", "link"]))
+        at = draw(hour)
+        if action == "touch":
+            stream.touch(
+                draw(st.sampled_from(CHANNELS)),
+                at=at,
+                sales=draw(st.booleans()),
+                campaign=draw(st.sampled_from([None, "a", "b"])),
+            )
+        elif action == "move":
+            stream.move(
+                draw(st.sampled_from(STAGES)),
+                at=at,
+                amount=draw(st.sampled_from([None, 1000.0, 2500.5])),
+                margin=draw(st.sampled_from([None, 0.3])),
+            )
+        elif action == "score":
+            stream.score(
+                draw(st.floats(0, 100)), draw(st.sampled_from(["cold", "warm", "hot"])), at=at
+            )
+        else:
+            stream.linked(f"v-{lead_id}", [(draw(st.sampled_from(CHANNELS)), at - 5, None)], at=at)
+    return stream.events
+
+
+@st.composite
+def lead_streams(draw: st.DrawFn) -> list[list[LifecycleEvent]]:
+    """A few leads' streams (``L0``, ``L1``, ...)."""
+    return [draw(lead_stream(f"L{n}")) for n in range(draw(st.integers(1, 8)))]
 
 
 # -- synthetic data ------------------------------------------------------------------------------

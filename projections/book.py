@@ -48,6 +48,8 @@ from contracts.lifecycle_events import (
 )
 from projections._common import CUSTOMER, MILESTONES, NONE, OPPORTUNITY, RANK, to_us
 
+_LEAD_RANK = RANK[Stage.LEAD]  # the first milestone's place on the success path
+
 ANONYMOUS_PREFIX = "anon:"
 """Lead ids of visitors known only by an anonymous id start with this."""
 
@@ -77,7 +79,14 @@ Placement = tuple[Stage, str]
 
 @dataclass(slots=True)
 class LeadRecord:
-    """Everything the read models need to know about one lead (mutable fold state)."""
+    """Everything the read models need to know about one lead (mutable fold state).
+
+    Times are microseconds since the epoch. ``stage``/``entered_us`` are the current stay,
+    ``stays`` the completed ones in order; ``reached[i]`` is when the lead first reached
+    milestone i (lead, mql, sql, opportunity, customer), ``None`` if it never did; ``touches``
+    are in arrival order (``ordered_touches`` sorts them); ``placement`` is the (stage, channel)
+    the pipeline counts the lead under, ``None`` when it does not count.
+    """
 
     lead_id: str
     sequence: int = 0
@@ -128,15 +137,14 @@ class LeadRecord:
 
     def first_sales_touch_us(self, since_us: int) -> int | None:
         """The earliest sales touch at or after ``since_us``, or ``None``."""
-        found: int | None = None
-        for touch in self.touches:
-            if (
-                touch.sales_touch
-                and touch.at_us >= since_us
-                and (found is None or touch.at_us < found)
-            ):
-                found = touch.at_us
-        return found
+        return min(
+            (
+                touch.at_us
+                for touch in self.touches
+                if touch.sales_touch and touch.at_us >= since_us
+            ),
+            default=None,
+        )
 
 
 def _at(touch: TouchRecord) -> int:
@@ -247,10 +255,10 @@ class LeadBook:
             record = self._leads[event.lead_id] = LeadRecord(
                 event.lead_id, anonymous=event.lead_id.startswith(ANONYMOUS_PREFIX)
             )
-        elif event.sequence <= record.sequence:
+        if event.sequence <= record.sequence:
             self.duplicates += 1
             return False
-        elif event.sequence > record.sequence + 1:
+        if event.sequence > record.sequence + 1:
             self.gaps += 1
         record.sequence = event.sequence
         self.applied += 1
@@ -349,12 +357,11 @@ class LeadBook:
                 closed(record, previous, record.entered_us, at, stage)
         record.stage = stage
         record.entered_us = at
-        rank = RANK.get(stage, 0)
-        if rank >= 2:
-            reached = record.reached
-            for index in range(rank - 1):
-                if reached[index] is None:
-                    reached[index] = at
+        # Reaching a success-path stage reaches every milestone up to it (a skip counts).
+        reached = record.reached
+        for index in range(RANK.get(stage, 0) - _LEAD_RANK + 1):
+            if reached[index] is None:
+                reached[index] = at
         for opened in self._stay_opened:
             opened(record, stage, at)
         self._place(record)

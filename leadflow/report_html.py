@@ -89,6 +89,7 @@ _CSS = (
     ".wrap { overflow-x: auto; }\n"
     ".grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; }\n"
     ".grid2 > .chart { min-width: 0; }\n"
+    "@media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } }\n"
     "table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.9rem; }\n"
     "th, td { padding: 5px 9px; border-bottom: 1px solid var(--rule); text-align: left;"
     " vertical-align: top; }\n"

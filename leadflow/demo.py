@@ -64,36 +64,6 @@ async def _read_all(connection: KafkaConnection, topic: str) -> list[bytes]:
     return values
 
 
-def _history(settings: Settings, lead_id: str) -> list[dict[str, Any]]:
-    app = open_lifecycle(settings)
-    rows = []
-    for event in app.lead_events(lead_id):
-        data = event.data
-        rule = getattr(data, "rule", None)
-        detail = {
-            k: v
-            for k, v in (
-                ("from", getattr(data, "from_stage", None)),
-                ("to", getattr(data, "to_stage", None)),
-                ("interaction", getattr(data, "interaction_type", None)),
-                ("channel", getattr(data, "channel", None)),
-                ("score", getattr(data, "score", None)),
-                ("reason", getattr(data, "reason", None)),
-            )
-            if v is not None
-        }
-        rows.append(
-            {
-                "occurred_at": event.occurred_at.isoformat(),
-                "type": event.type.value,
-                "detail": ", ".join(f"{k}={v}" for k, v in detail.items()),
-                "rule": rule or "",
-                "policy": f"{event.policy.name} {event.policy.version}",
-            }
-        )
-    return rows
-
-
 async def run_demo(settings: Settings, options: DemoOptions, console: Console) -> dict[str, Any]:
     """Run the whole demo; returns the report document."""
     started = time.monotonic()
@@ -190,11 +160,11 @@ async def _run(
         **{k: v for k, v in document.items() if k != "policy"},
     }
     sample = _sample_lead(watcher)
-    from leadflow.report import render_terminal, write_html  # noqa: PLC0415
+    from leadflow.report import history_rows, render_terminal, write_html  # noqa: PLC0415
 
     render_terminal(document, console)
-    history = _history(settings, sample) if sample else None
-    path = write_html(document, options.html, sample_history=history)
+    history = history_rows(watcher.lead_events(sample)) if sample else None
+    path = write_html(document, options.html, sample_history=history, sample_lead=sample)
     if options.json is not None:
         import orjson  # noqa: PLC0415
 

@@ -202,8 +202,9 @@ class LeadLifecycle(Application[UUID]):
                     self._cache.pop(lead_id, None)
                 raise
             self._remember(touched)
-        self._take_snapshots(processing)
-        self._notify(recordings)
+            # Under the lock: a snapshot reads leads that the next batch may change.
+            self._take_snapshots(processing)
+            self._notify(recordings)
         return outcomes
 
     def max_tracking_id(self, application_name: str) -> int | None:

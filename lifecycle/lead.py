@@ -103,6 +103,7 @@ class Verdict:
     reason: str | None = None
 
 
+_STAGES = {stage.value: stage for stage in Stage}  # faster than Stage(value), read per call
 _ACCEPTED = Verdict(OutcomeStatus.ACCEPTED)
 _DUPLICATE = Verdict(OutcomeStatus.DUPLICATE)
 
@@ -230,7 +231,7 @@ class Lead(Aggregate):
     @property
     def stage(self) -> Stage:
         """The lead's current stage."""
-        return Stage(self.stage_value)
+        return _STAGES[self.stage_value]
 
     @property
     def score(self) -> float:

@@ -195,3 +195,9 @@ def test_interactions_without_points_leave_the_score_alone() -> None:
     lead, _ = drive(preset("b2b_saas"), [page_view(at=0), call(CallDirection.OUTBOUND, at=40)])
     changed = [e for e in lead.collect_events() if isinstance(e, Lead.ScoreChanged)]
     assert len(changed) == 1  # the page view; the outbound call earns nothing
+
+
+def test_an_agency_quote_request_is_a_hot_mql_at_once() -> None:
+    policy = preset("agency")
+    lead, _ = drive(policy, [form(FormKind.QUOTE_REQUEST)])
+    assert (lead.stage, lead.temperature(policy)) == (Stage.MQL, Temperature.HOT)

@@ -25,6 +25,7 @@ from contracts.types import (
     Name,
     Text,
     Timestamp,
+    UpstreamLeadId,
     Url,
     Version,
 )
@@ -346,6 +347,6 @@ class InteractionFields:
     occurred_at: Timestamp
     channel: Channel
     data: dict[str, Any]
-    lead_id: Id | None = None
+    lead_id: UpstreamLeadId | None = None
     anonymous_id: Id | None = None
     campaign: Name | None = None

@@ -21,6 +21,7 @@ from contracts.types import (
     Flag,
     Fraction,
     Id,
+    LeadKey,
     Name,
     Number,
     Position,
@@ -190,7 +191,7 @@ class LifecycleEventFields:
     """The lifecycle envelope's own fields as they are validated and exported to JSON Schema."""
 
     event_id: Id
-    lead_id: Id
+    lead_id: LeadKey
     sequence: Position
     type: LifecycleEventType
     version: Version

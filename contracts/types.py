@@ -10,7 +10,15 @@ import re
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainValidator, StrictBool, StrictInt, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+)
 
 _EARLIEST_YEAR = 1970
 _LATEST_YEAR = 2200
@@ -83,6 +91,28 @@ Decoded values carry ``datetime.timezone`` offsets (``timezone.utc`` for ``Z``).
 
 Id = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 """A non-empty identifier of at most 200 characters."""
+
+LeadKey = Annotated[str, Field(strict=True, min_length=1, max_length=205)]
+"""A lead's stream key: an upstream lead id, or ``anon:`` and an anonymous id (visitors)."""
+
+
+def _not_a_visitor_key(value: str) -> str:
+    if value.startswith("anon:"):
+        raise ValueError("a lead id that does not start with 'anon:' (kept for visitors)")
+    return value
+
+
+UpstreamLeadId = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=200,
+        json_schema_extra={"not": {"pattern": "^anon:"}},
+    ),
+    AfterValidator(_not_a_visitor_key),
+]
+"""An upstream lead id; ``anon:`` starts the keys of anonymous visitors, so it cannot start one."""
 
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=500)]
 """A short non-empty name or label."""

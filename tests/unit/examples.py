@@ -391,6 +391,8 @@ INVALID: list[Example] = [
     Example("missing_type", E, form(type=...), (("type", NOTHING),)),
     Example("missing_version", E, form(version=...), (("version", NOTHING),)),
     Example("missing_data", E, form(data=...), (("data", "required"),)),
+    # a lead id that would collide with a visitor's stream key
+    Example("lead_id_like_a_visitor_key", E, form(lead_id="anon:7f3a"), (("lead_id", "anon:"),)),
     Example(
         "missing_data_field",
         E,

@@ -21,7 +21,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from contracts import ContractError, decode_lifecycle_event, decode_spend
 from leadflow import wiring
 from leadflow.replay import lifecycle_events, projections_for
 from leadflow.runtime import WorkerOptions, open_lifecycle, run_workers
@@ -29,8 +28,15 @@ from leadflow.services import LocalKafka
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.policy import load_policy
-from streams.connection import KafkaConnection, ensure_topics
+from streams.connection import ensure_topics
 from streams.progress import end_offsets, progress
+from streams.projector import (
+    ProjectionState,
+    ProjectorConfig,
+    faust_broker_url,
+    faust_credentials,
+    run_projector,
+)
 from streams.publishing import publish_lines
 
 
@@ -46,22 +52,48 @@ class DemoOptions:
     keep_running: bool = False
 
 
-async def _read_all(connection: KafkaConnection, topic: str) -> list[bytes]:
-    ends = await end_offsets(connection, topic)
-    total = sum(ends.values())
-    consumer = connection.consumer(topic, group_id=None)
-    values: list[bytes] = []
-    await consumer.start()
+async def _project(settings: Settings, console: Console) -> dict[str, Any]:
+    """Run the projection worker until it has folded every published event; its document."""
+    connection = wiring.kafka_connection(settings)
+    state = ProjectionState(
+        projections=projections_for(load_policy(settings.policy)),
+        max_message_bytes=settings.max_message_bytes,
+    )
+    config = ProjectorConfig(
+        broker=faust_broker_url(settings.bootstrap_servers),
+        topic_prefix=settings.topic_prefix,
+        group_id="leadflow-demo-projector",
+        credentials=faust_credentials(connection),
+        datadir=settings.data_dir / "projector",
+        max_message_bytes=settings.max_message_bytes,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_projector(config, connection, state, stop, partitions=settings.topic_partitions)
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     try:
-        while len(values) < total:
-            batches = await consumer.getmany(timeout_ms=5000, max_records=10_000)
-            if not batches:
-                break
-            for messages in batches.values():
-                values.extend(m.value or b"" for m in messages)
+        with Progress(*columns, console=console) as bar:
+            folding = bar.add_task("projections: events folded", total=None)
+            while not (state.targets is not None and state.live):
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the projection worker stopped before catching up")
+                if state.targets is not None:
+                    total = sum(state.targets.values())
+                    bar.update(folding, total=total, completed=total - (state.lag() or 0))
+                await asyncio.sleep(0.25)
+            total = sum(state.targets.values())
+            bar.update(folding, total=total, completed=total)
+        return state.document()
     finally:
-        await consumer.stop()
-    return values
+        stop.set()
+        await task
 
 
 async def run_demo(settings: Settings, options: DemoOptions, console: Console) -> dict[str, Any]:
@@ -139,16 +171,7 @@ async def _run(
     await workers
     worker_counts = counts["worker"]
 
-    projections = projections_for(load_policy(settings.policy))
-    rejected = 0
-    for raw in await _read_all(connection, names.lead_events):
-        projections.apply(decode_lifecycle_event(raw))
-    for raw in await _read_all(connection, names.spend):
-        try:
-            projections.apply_spend(decode_spend(raw))
-        except ContractError:
-            rejected += 1
-    document = projections.to_document()
+    document = await _project(settings, console)
     document = {
         "policy": document["policy"],
         "interactions": {

@@ -78,7 +78,15 @@ def worker(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    run_until_signalled(Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group))
+    from streams.connection import LeadflowKafkaError  # noqa: PLC0415
+
+    try:
+        run_until_signalled(
+            Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group)
+        )
+    except LeadflowKafkaError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -178,7 +186,8 @@ def projector(
     import signal  # noqa: PLC0415
 
     from leadflow import wiring  # noqa: PLC0415
-    from streams.http_api import serve_projector  # noqa: PLC0415
+    from streams.connection import LeadflowKafkaError  # noqa: PLC0415
+    from streams.http_api import ApiExposureError, serve_projector  # noqa: PLC0415
     from streams.projector import (  # noqa: PLC0415
         ProjectionState,
         ProjectorConfig,
@@ -192,7 +201,15 @@ def projector(
     )
     for noisy in ("aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from streams.http_auth import ApiTokensError, check_exposure  # noqa: PLC0415
+
     settings = Settings()
+    try:
+        auth = wiring.api_auth(settings)
+        check_exposure(settings.http_host, auth)
+    except (ApiTokensError, ApiExposureError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -227,9 +244,15 @@ def projector(
             on_listening=lambda port: err.print(
                 f"read models on http://{settings.http_host}:{port}"
             ),
+            auth=auth,
+            ingest=True,
         )
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except LeadflowKafkaError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -245,8 +268,9 @@ def report(
 
     from streams.http_api import ReportError, fetch_report  # noqa: PLC0415
 
+    token = Settings().api_token
     try:
-        document = fetch_report(url)
+        document = fetch_report(url, token=token.get_secret_value() if token else None)
     except ReportError as exc:
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc

@@ -86,6 +86,21 @@ class Settings(BaseSettings):
     # HTTP API
     http_host: str = "127.0.0.1"
     http_port: int = 6066
+    api_tokens: SecretStr | None = Field(
+        default=None,
+        description="Bearer tokens of the HTTP API: comma-separated TOKEN:SCOPE[+SCOPE] entries "
+        "(scopes read, ingest, admin; TOKEN may be sha256:<hex digest of the token>). Unset "
+        "(and no API_TOKENS_FILE): no authentication, and the API listens on loopback only.",
+    )
+    api_tokens_file: Path | None = Field(
+        default=None,
+        description="A file of TOKEN:SCOPE[+SCOPE] entries, one a line (# starts a comment); "
+        "read at start, with API_TOKENS.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="The bearer token `leadflow report` sends to the HTTP API.",
+    )
 
     @property
     def sqlite_file(self) -> Path:

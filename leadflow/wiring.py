@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlparse
 from contracts import Topics
 from leadflow.settings import EventStoreKind, Settings
 from streams.connection import KafkaConnection
+from streams.http_auth import ApiAuth, ApiTokensError
 
 
 def kafka_connection(settings: Settings) -> KafkaConnection:
@@ -23,6 +24,24 @@ def kafka_connection(settings: Settings) -> KafkaConnection:
         ssl_certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
         ssl_keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
     )
+
+
+def api_auth(settings: Settings) -> ApiAuth:
+    """The HTTP API's bearer tokens, from ``LEADFLOW_API_TOKENS`` and ``LEADFLOW_API_TOKENS_FILE``.
+
+    Raises ``ApiTokensError`` (naming the entry, never the token) when they cannot be read.
+    """
+    tokens = settings.api_tokens.get_secret_value() if settings.api_tokens else None
+    sources: list[tuple[str, str | None]] = [("LEADFLOW_API_TOKENS", tokens)]
+    path = settings.api_tokens_file
+    if path is not None:
+        try:
+            sources.append((f"LEADFLOW_API_TOKENS_FILE {path}", path.read_text("utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ApiTokensError(
+                f"LEADFLOW_API_TOKENS_FILE {path}: cannot be read: {exc}"
+            ) from None
+    return ApiAuth.parse(*sources)
 
 
 def topics(settings: Settings) -> Topics:

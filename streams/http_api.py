@@ -7,9 +7,25 @@
     GET /attribution?milestone=&model=   the "attribution" section, optionally narrowed
     GET /funnel                          the "funnel" section
 
+    POST /interactions                   publish the body, byte for byte, to the interactions topic
+
 Every body is JSON. Errors are ``{"error": ..., ...}``: 404 for an unknown lead, 400 naming the
 parameter for an unknown milestone or model, and 503 (with the health document) while the
 projector is still rebuilding, so nobody mistakes a half-built read model for the answer.
+
+Access (``ApiAuth``)
+    With bearer tokens configured, every route but ``/health`` needs ``Authorization: Bearer
+    <token>``: a missing or unknown token gets 401, a token without the route's scope 403
+    (``read`` for the GET routes, ``ingest`` for ``POST /interactions``; ``admin`` holds every
+    scope). Neither answer says more than that (no token, no digest, no list of tokens).
+    ``/health`` stays open for liveness probes; without a ``read`` token it answers only
+    ``status`` and ``lag``. Only SHA-256 digests of the tokens are kept, and a presented token is
+    hashed and compared with every digest in constant time (``hmac.compare_digest``).
+
+    Without tokens, ``start_http`` refuses any host but a loopback address (``ApiExposureError``)
+    and says at start that the API is unauthenticated; requests must then name a loopback host in
+    ``Host`` (a DNS-rebinding page cannot read the API) and ``POST`` needs ``Content-Type:
+    application/json`` (a cross-site form cannot post interactions).
 
 ``/attribution`` keeps the section's shape: ``milestone`` keeps only that milestone (``lead``,
 ``mql``, ``sql``, ``opportunity``, ``customer`` or ``revenue``) at the top level and under
@@ -19,19 +35,42 @@ projector is still rebuilding, so nobody mistakes a half-built read model for th
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
+from contracts import DEFAULT_MAX_BYTES, Topics
 from projections import MODELS
 from projections.attribution import MILESTONES
 from streams.connection import KafkaConnection
+from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
 from streams.projector import ProjectionState, ProjectorConfig, run_projector
+from streams.publishing import key_of
+
+__all__ = [
+    "ApiAuth",
+    "ApiExposureError",
+    "ApiTokensError",
+    "Ingest",
+    "ReportError",
+    "Scope",
+    "build_http_app",
+    "fetch_json",
+    "fetch_report",
+    "serve_projector",
+    "start_http",
+]
+
+log = logging.getLogger(__name__)
 
 SECTIONS = ("pipeline", "timing", "attribution", "funnel")
 """The document's sections that the API serves under their own names."""
@@ -40,6 +79,79 @@ ATTRIBUTION_MILESTONES: tuple[str, ...] = (*(m.value for m in MILESTONES), "reve
 """The values ``/attribution?milestone=`` accepts."""
 
 _STATE: web.AppKey[ProjectionState] = web.AppKey("state", ProjectionState)
+
+
+# -- access ----------------------------------------------------------------------------------------
+
+
+_AUTH: web.AppKey[ApiAuth] = web.AppKey("auth", ApiAuth)
+_SCOPES: web.RequestKey[frozenset[Scope]] = web.RequestKey("scopes", frozenset)
+_REALM = 'Bearer realm="leadflow"'
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _host_is_loopback(host_header: str | None) -> bool:
+    if not host_header:
+        return False
+    host = host_header.strip().lower()
+    if host.startswith("["):  # [::1]:6066
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _unauthorized(invalid: bool) -> web.Response:
+    if invalid:
+        response = _json({"error": "invalid token"}, 401)
+        response.headers["WWW-Authenticate"] = f'{_REALM}, error="invalid_token"'
+    else:
+        response = _json({"error": "authentication required"}, 401)
+        response.headers["WWW-Authenticate"] = _REALM
+    return response
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate every request before routing (an unknown path without a token is a 401 too,
+    so the routes cannot be probed); the scope is checked by ``_requires``."""
+    auth = request.app[_AUTH]
+    if not auth.enabled:
+        if not _host_is_loopback(request.headers.get("Host")):
+            # A page whose name was rebound to 127.0.0.1 sends its own name here.
+            return _json({"error": "this API answers only to a loopback Host"}, 421)
+        request[_SCOPES] = frozenset(Scope)
+        return await handler(request)
+    scopes = auth.scopes_of(request.headers.get("Authorization"))
+    if scopes is None:
+        if request.path == "/health" and request.method in ("GET", "HEAD"):
+            request[_SCOPES] = frozenset()
+            return await handler(request)
+        return _unauthorized(invalid="Authorization" in request.headers)
+    request[_SCOPES] = scopes
+    return await handler(request)
+
+
+def _requires(scope: Scope, handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if scope not in request.get(_SCOPES, frozenset()):
+            response = _json({"error": "insufficient scope", "required_scope": scope.value}, 403)
+            response.headers["WWW-Authenticate"] = (
+                f'{_REALM}, error="insufficient_scope", scope="{scope.value}"'
+            )
+            return response
+        return await handler(request)
+
+    guarded.__doc__ = handler.__doc__
+    return guarded
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -57,8 +169,12 @@ def _not_ready(state: ProjectionState) -> web.Response | None:
 
 
 async def health(request: web.Request) -> web.Response:
-    """``GET /health``: 200 with the health document (its ``status`` says rebuilding or live)."""
-    return _json(_state(request).health())
+    """``GET /health``: 200 with the health document (its ``status`` says rebuilding or live);
+    only ``status`` and ``lag`` without the ``read`` scope."""
+    document = _state(request).health()
+    if Scope.READ not in request.get(_SCOPES, frozenset()):
+        document = {"status": document["status"], "lag": document["lag"]}
+    return _json(document)
 
 
 def _section(name: str) -> Any:
@@ -128,25 +244,102 @@ async def attribution(request: web.Request) -> web.Response:
     return _json(narrow_attribution(state.document()["attribution"], milestone, model))
 
 
-def build_http_app(state: ProjectionState) -> web.Application:
-    """The aiohttp application serving ``state`` (see the module docstring for the routes)."""
-    app = web.Application()
+class Ingest:
+    """``POST /interactions``: each body goes to the interactions topic as it came, keyed as
+    ``leadflow publish`` keys a line; the lifecycle worker judges it (bad input ends on the
+    rejected topic). The producer starts on the first request and stops with the app."""
+
+    def __init__(self, connection: KafkaConnection, topic: str) -> None:
+        self.connection = connection
+        self.topic = topic
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = self.connection.producer(linger_ms=0)
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Publish the body; 202 with its partition and offset once the broker has it."""
+        if request.content_type != "application/json":
+            return _json({"error": "expected Content-Type: application/json"}, 415)
+        body = await request.read()  # at most client_max_size bytes, else aiohttp answers 413
+        if not body.strip():
+            return _json({"error": "empty body"}, 400)
+        try:
+            producer = await self._started()
+            sent = await producer.send_and_wait(self.topic, body, key=key_of(body))
+        except KafkaError as exc:
+            log.warning("POST /interactions: could not publish: %r", exc)
+            return _json({"error": "could not publish; try again"}, 503)
+        return _json({"topic": sent.topic, "partition": sent.partition, "offset": sent.offset}, 202)
+
+    async def close(self, _app: web.Application | None = None) -> None:
+        """Stop the producer, if it was started."""
+        async with self._lock:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
+
+
+def build_http_app(
+    state: ProjectionState,
+    auth: ApiAuth | None = None,
+    *,
+    ingest: Ingest | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BYTES,
+) -> web.Application:
+    """The aiohttp application serving ``state`` (see the module docstring for the routes).
+
+    ``auth`` None means no tokens; ``POST /interactions`` exists only with ``ingest``. Bodies
+    larger than ``max_body_bytes`` are refused with 413 before they are read.
+    """
+    app = web.Application(middlewares=[_access], client_max_size=max_body_bytes)
     app[_STATE] = state
+    app[_AUTH] = auth or ApiAuth()
+    read = Scope.READ
     app.router.add_get("/health", health)
-    app.router.add_get("/pipeline", _section("pipeline"))
-    app.router.add_get("/timing", _section("timing"))
-    app.router.add_get("/funnel", _section("funnel"))
-    app.router.add_get("/attribution", attribution)
-    app.router.add_get("/leads/{lead_id}", lead)
+    app.router.add_get("/pipeline", _requires(read, _section("pipeline")))
+    app.router.add_get("/timing", _requires(read, _section("timing")))
+    app.router.add_get("/funnel", _requires(read, _section("funnel")))
+    app.router.add_get("/attribution", _requires(read, attribution))
+    app.router.add_get("/leads/{lead_id}", _requires(read, lead))
+    if ingest is not None:
+        app.router.add_post("/interactions", _requires(Scope.INGEST, ingest.handle))
+        app.on_cleanup.append(ingest.close)
     return app
 
 
-async def start_http(state: ProjectionState, host: str, port: int) -> web.AppRunner:
-    """Serve ``state`` on ``host:port`` (port 0: any free port); stop with ``runner.cleanup()``."""
-    runner = web.AppRunner(build_http_app(state), access_log=None)
+async def start_http(
+    state: ProjectionState,
+    host: str,
+    port: int,
+    auth: ApiAuth | None = None,
+    *,
+    ingest: Ingest | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BYTES,
+) -> web.AppRunner:
+    """Serve ``state`` on ``host:port`` (port 0: any free port); stop with ``runner.cleanup()``.
+
+    Raises ``ApiExposureError`` before binding when ``host`` is not loopback and ``auth`` has
+    no token; logs (WARNING) that the API is unauthenticated when it has none.
+    """
+    auth = auth or ApiAuth()
+    check_exposure(host, auth)
+    app = build_http_app(state, auth, ingest=ingest, max_body_bytes=max_body_bytes)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.log(logging.INFO if auth.enabled else logging.WARNING, auth.describe(host))
     return runner
 
 
@@ -161,11 +354,15 @@ class ReportError(RuntimeError):
     """The HTTP API could not be reached or answered with an error."""
 
 
-def fetch_json(base_url: str, path: str, timeout: float = 30.0) -> Any:
-    """GET ``base_url + path`` and decode its JSON; ``ReportError`` on any failure."""
+def fetch_json(base_url: str, path: str, timeout: float = 30.0, token: str | None = None) -> Any:
+    """GET ``base_url + path`` (with ``token`` as bearer token) and decode its JSON;
+    ``ReportError`` on any failure."""
     url = urllib.parse.urljoin(base_url.rstrip("/") + "/", path.lstrip("/"))
+    request = urllib.request.Request(url)
+    if token:
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")
@@ -174,11 +371,11 @@ def fetch_json(base_url: str, path: str, timeout: float = 30.0) -> Any:
         raise ReportError(f"GET {url}: {exc}") from exc
 
 
-def fetch_report(base_url: str, timeout: float = 30.0) -> dict[str, Any]:
+def fetch_report(base_url: str, timeout: float = 30.0, token: str | None = None) -> dict[str, Any]:
     """Every section (and health) from a running projector, as one document."""
-    report: dict[str, Any] = {"health": fetch_json(base_url, "/health", timeout)}
+    report: dict[str, Any] = {"health": fetch_json(base_url, "/health", timeout, token)}
     for name in SECTIONS:
-        report[name] = fetch_json(base_url, f"/{name}", timeout)
+        report[name] = fetch_json(base_url, f"/{name}", timeout, token)
     return report
 
 
@@ -192,13 +389,26 @@ async def serve_projector(
     port: int,
     partitions: int = 4,
     on_listening: Callable[[int], None] | None = None,
+    auth: ApiAuth | None = None,
+    ingest: bool = False,
 ) -> None:
     """The projection worker and the HTTP API over it, until ``stop`` is set.
 
     The API listens first (answering 503 while the fold rebuilds); ``on_listening`` gets the
-    bound port. Raises what ``run_projector`` raises.
+    bound port. ``auth`` None means no tokens (loopback only); ``ingest`` adds ``POST
+    /interactions``. Raises ``ApiExposureError`` (before anything is read) and what
+    ``run_projector`` raises.
     """
-    runner = await start_http(state, host, port)
+    runner = await start_http(
+        state,
+        host,
+        port,
+        auth,
+        ingest=Ingest(connection, Topics(prefix=config.topic_prefix).interactions)
+        if ingest
+        else None,
+        max_body_bytes=config.max_message_bytes,
+    )
     try:
         if on_listening is not None:
             on_listening(bound_port(runner))

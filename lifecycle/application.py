@@ -28,6 +28,7 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.utils import get_topic
 
 from contracts import lifecycle_events as wire
 from contracts.interactions import Interaction
@@ -44,6 +45,7 @@ from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
 from lifecycle.lead import Lead, OutcomeStatus, visitor_key
 from lifecycle.policy import Policy
 from lifecycle.scoring import temperature
+from lifecycle.transcoding import OrjsonTranscoder
 
 __all__ = [
     "LeadLifecycle",
@@ -145,6 +147,9 @@ class LeadLifecycle(Application[UUID]):
     """
 
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Lead: 100}
+    # eventsourcing's JSON format, written and read by orjson (lifecycle.transcoding); the
+    # environment's TRANSCODER_TOPIC still overrides it.
+    env: ClassVar[dict[str, str]] = {"TRANSCODER_TOPIC": get_topic(OrjsonTranscoder)}
 
     def __init__(
         self,

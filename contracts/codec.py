@@ -253,6 +253,23 @@ def encode(value: Interaction | LifecycleEvent | Spend | Rejection) -> bytes:
     return orjson.dumps(value)
 
 
+def _canonical_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"no canonical JSON form for {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON of ``value``: compact, object keys sorted at every level, sets as sorted
+    lists, datetimes in RFC 3339 with their own offset and microseconds when there are any,
+    dataclasses as objects in field order, enums as their values.
+
+    The same value gives the same bytes whatever order its dicts were built in, so the bytes
+    can be hashed (the lifecycle's hash chain does).
+    """
+    return orjson.dumps(value, default=_canonical_default, option=orjson.OPT_SORT_KEYS)
+
+
 def decode_lifecycle_event(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> LifecycleEvent:
     """Decode and validate one lifecycle event message, listing every problem found."""
     obj = load_object(raw, max_bytes)
@@ -284,6 +301,8 @@ def decode_lifecycle_event(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Li
         policy=envelope.policy,
         data=payload,
         interaction_id=envelope.interaction_id,
+        chain=envelope.chain,
+        previous_chain=envelope.previous_chain,
     )
 
 

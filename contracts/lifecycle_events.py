@@ -4,6 +4,12 @@ Every event names its lead, its place in the lead's stream (``sequence``, 1-base
 the business time it describes (``occurred_at``), when leadflow recorded it (``recorded_at``),
 the policy that produced it, and the interaction that caused it. Consumers drop duplicates by
 ``event_id``, which stays the same however often the relay publishes the event.
+
+Tamper evidence: ``chain`` is the SHA-256 (hex) of ``previous_chain`` and the event's stored
+content, and ``previous_chain`` is the ``chain`` of the lead's previous event (for its first
+event, a genesis value derived from the lead's stream id). A consumer that keeps each lead's
+last ``chain`` sees at once when an event it receives does not follow the one before. Both are
+absent from events recorded before leadflow chained them.
 """
 
 from __future__ import annotations
@@ -11,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, with_config
+from pydantic import ConfigDict, Field, with_config
 
 from contracts.types import (
     Amount,
@@ -39,6 +45,11 @@ from contracts.vocabulary import (
 )
 
 _STRICT = ConfigDict(extra="forbid")
+
+ChainHash = Annotated[
+    str, Field(strict=True, min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+]
+"""A SHA-256 digest in lower-case hex: a link of a lead's hash chain."""
 
 
 @with_config(_STRICT)
@@ -183,6 +194,8 @@ class LifecycleEvent:
     policy: PolicyRef
     data: LifecycleData
     interaction_id: str | None = None
+    chain: str | None = None
+    previous_chain: str | None = None
 
 
 @with_config(_STRICT)
@@ -200,3 +213,5 @@ class LifecycleEventFields:
     policy: PolicyRef
     data: dict[str, Any]
     interaction_id: Id | None = None
+    chain: ChainHash | None = None
+    previous_chain: ChainHash | None = None

@@ -436,4 +436,7 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
         policy=PolicyRef(name=e.policy_name, version=e.policy_version),
         data=data,
         interaction_id=e.interaction_id,
+        # The hash chain (lifecycle.lead.chain_hash); empty on events recorded before it.
+        chain=e.chain or None,
+        previous_chain=e.previous_chain or None,
     )

@@ -12,6 +12,12 @@ version. An interaction is recorded at most once per lead, by its id, however la
 changed its copy arrives. A request the policy forbids is recorded as ``TransitionRefused`` and
 changes nothing else.
 
+Hash chain: every event stores ``chain``, the SHA-256 of ``previous_chain`` (the lead's previous
+event's ``chain``, or ``chain_genesis(stream id)`` for the first) and the canonical JSON of the
+event's content (``chain_hash``). It is computed where the event is triggered (``_create``,
+``trigger_event``), before anything is applied, so the stored event carries it and the apply
+methods stay assignments. ``lifecycle.audit`` rechecks it from the stored rows.
+
 Errors (``lifecycle.errors``)::
 
     LeadError
@@ -26,14 +32,17 @@ Errors (``lifecycle.errors``)::
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from contracts.codec import canonical_json
 from contracts.interactions import (
     CallLogged,
     DealLost,
@@ -79,6 +88,44 @@ RULE_IDENTITY = "identity_linked"
 """Rule name of an ``IdentityLinked`` event."""
 
 
+CHAIN_SCHEME = "leadflow lead chain 1"
+"""Names the hashing scheme; part of every genesis value (change it only with a new scheme)."""
+
+NOT_HASHED = frozenset(
+    {
+        "originator_id",
+        "originator_version",
+        "originator_topic",
+        "chain",
+        "previous_chain",
+        "class_version",
+    }
+)
+"""Stored event attributes outside the hashed content: the stream id and position are the
+row's key (the chain itself fixes the order), the aggregate topic names the class, and the
+chain values are what is computed."""
+
+
+def chain_genesis(stream_id: UUID) -> str:
+    """The value a lead's first event chains to: derived from its stream id (so its key)."""
+    return hashlib.sha256(f"{CHAIN_SCHEME}:{stream_id}".encode()).hexdigest()
+
+
+def chain_hash(previous: str, event_name: str, content: Mapping[str, Any]) -> str:
+    """The chain value of an event named ``event_name`` with ``content`` after ``previous``:
+    SHA-256 over ``previous``, the name and the canonical JSON of the content (business time,
+    recorded time, interaction, rule, policy and payload: see ``chain_content``)."""
+    body = canonical_json(content)
+    return hashlib.sha256(
+        b"%s\n%s\n%s" % (previous.encode(), event_name.encode(), body)
+    ).hexdigest()
+
+
+def chain_content(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The hashed content among a stored event's attributes (all but ``NOT_HASHED``)."""
+    return {k: v for k, v in attributes.items() if k not in NOT_HASHED}
+
+
 def visitor_key(anonymous_id: str) -> str:
     """The lead key of a visitor known only by ``anonymous_id``."""
     return ANONYMOUS_PREFIX + anonymous_id
@@ -118,7 +165,11 @@ class Lead(Aggregate):
     """
 
     class Event(Aggregate.Event):
-        """What every lead event carries besides the aggregate id and version."""
+        """What every lead event carries besides the aggregate id and version.
+
+        ``chain`` links the event to ``previous_chain`` (see ``chain_hash``). Version 1 events
+        (recorded before the chain existed) are upcast with both empty.
+        """
 
         lead_key: str
         occurred_at: datetime
@@ -126,6 +177,20 @@ class Lead(Aggregate):
         rule: str
         policy_name: str
         policy_version: str
+        chain: str
+        previous_chain: str
+
+        class_version: ClassVar[int] = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Events stored before the hash chain: unchained (empty values)."""
+            state["chain"] = ""
+            state["previous_chain"] = ""
+
+        def apply(self, aggregate: Any) -> None:
+            """Every event moves the lead's chain head (after its own apply method)."""
+            aggregate._chain_head = self.chain
 
     class Registered(Event, Aggregate.Created):
         """The lead's stream began, in ``stage`` (``anonymous`` for a visitor)."""
@@ -225,6 +290,8 @@ class Lead(Aggregate):
         self.merged_into: str | None = None
         self.policy_name = policy_name
         self.policy_version = policy_version
+        # Bookkeeping like the version: the chain of the last event applied (Event.apply).
+        self._chain_head = ""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -242,9 +309,38 @@ class Lead(Aggregate):
         """The temperature of the current score under ``policy``'s bands."""
         return temperature(self.score, policy.scoring)
 
+    @property
+    def chain_head(self) -> str:
+        """The ``chain`` of the last event applied ("" before any chained event)."""
+        head: str = self.__dict__.get("_chain_head", "")
+        return head
+
     def has_recorded(self, interaction_id: str) -> bool:
         """True when an interaction with this id has been recorded (or refused) here."""
         return interaction_id in self.interaction_ids
+
+    # -- the hash chain ----------------------------------------------------------------------
+
+    @classmethod
+    def _create(cls, event_class: type[Any], *, id: UUID | None = None, **kwargs: Any) -> Any:
+        """Chain the creation event to the genesis value of its stream before it exists."""
+        stream_id = id if id is not None else cls.create_id(kwargs["lead_key"])
+        if kwargs.get("timestamp") is None:
+            kwargs["timestamp"] = event_class.create_timestamp()
+        previous = chain_genesis(stream_id)
+        chain = chain_hash(previous, event_class.__name__, kwargs)  # kwargs: the content
+        return super()._create(
+            event_class, id=stream_id, previous_chain=previous, chain=chain, **kwargs
+        )
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """Chain the event to the lead's last one (its recorded time is fixed here, once)."""
+        if kwargs.get("timestamp") is None:
+            kwargs["timestamp"] = event_class.create_timestamp()
+        # A lead restored from a snapshot taken before the chain existed has no head yet.
+        previous = self.chain_head or chain_genesis(self.id)
+        chain = chain_hash(previous, event_class.__name__, kwargs)  # kwargs: the content
+        super().trigger_event(event_class, previous_chain=previous, chain=chain, **kwargs)
 
     # -- deciding --------------------------------------------------------------------------
 

@@ -1,10 +1,12 @@
 """How leadflow connects to Kafka: one frozen description turned into client arguments.
 
 LeadflowKafkaError        a Kafka client failed; the message says what leadflow was doing
+ +-- KafkaAuthenticationError   the broker refused the SASL credentials (or the TLS handshake)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from dataclasses import dataclass, field
@@ -12,11 +14,34 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
+
+_AUTHENTICATION_ERRORS = (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+    ssl.SSLError,
+)
 
 
 class LeadflowKafkaError(RuntimeError):
     """A Kafka operation failed; raised from the client's own error."""
+
+
+class KafkaAuthenticationError(LeadflowKafkaError):
+    """The broker refused leadflow's credentials (SASL) or the TLS handshake failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +115,44 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
     except KafkaError as exc:
+        await raise_connection_problem(connection, exc)
         raise LeadflowKafkaError(
             f"could not create topics {names} on {connection.bootstrap_servers}: {exc!r}"
         ) from exc
     finally:
         await admin.close()
+
+
+async def raise_connection_problem(
+    connection: KafkaConnection, error: BaseException, timeout: float = 10.0
+) -> None:
+    """Raise ``KafkaAuthenticationError`` when ``error`` hides an authentication failure.
+
+    aiokafka logs why it could not reach a bootstrap server and raises only "Unable to
+    bootstrap"; this connects once to each server with the same settings to find out whether
+    the broker refused the credentials or the TLS handshake. Returns (raises nothing) when the
+    error is of another kind or no server refuses that way.
+    """
+    if not isinstance(error, KafkaConnectionError):
+        return
+    kwargs = connection.client_kwargs()
+    del kwargs["bootstrap_servers"]
+    for host, port, _family in collect_hosts(connection.bootstrap_servers, randomize=False):
+        try:
+            conn = await asyncio.wait_for(
+                create_conn(host, port, request_timeout_ms=int(timeout * 1000), **kwargs),
+                timeout,
+            )
+        except _AUTHENTICATION_ERRORS as exc:
+            who = ""
+            if connection.security_protocol.startswith("SASL"):
+                mechanism = kwargs["sasl_mechanism"]
+                who = f" as {connection.sasl_username!r} with {mechanism}"
+            raise KafkaAuthenticationError(
+                f"authentication failed on {host}:{port} ({connection.security_protocol}"
+                f"{who}): {exc}; check LEADFLOW_KAFKA_SASL_USERNAME, "
+                "LEADFLOW_KAFKA_SASL_PASSWORD, LEADFLOW_KAFKA_SASL_MECHANISM and the TLS files"
+            ) from error
+        except (OSError, KafkaError, TimeoutError):
+            continue
+        conn.close()

@@ -26,6 +26,8 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -42,7 +44,7 @@ from typing import Any, TypeVar
 
 from leadflow.services import _process
 from leadflow.services.errors import ServiceError
-from leadflow.settings import Settings
+from leadflow.settings import SecurityProtocol, Settings
 
 #: The Apache Kafka version ``kafka-pom.xml`` resolves (its ``kafka.version`` property).
 KAFKA_VERSION = "4.1.1"
@@ -85,6 +87,16 @@ logger.authorizer.name = kafka.authorizer.logger
 logger.authorizer.level = WARN
 """
 
+#: The SASL mechanisms the local broker can authenticate clients with (users in its metadata).
+_SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+#: Characters a local SCRAM username or password cannot hold (JAAS, properties, --add-scram).
+_SCRAM_FORBIDDEN = frozenset('"\\,[]=; \t')
+_SCRAM_FORBIDDEN_SHOWN = '" \\ , [ ] = ;'
+
+#: Authentication failures in a row after which a starting broker is taken to refuse us for good
+#: (the first after its start could, in principle, precede its loading the SCRAM users).
+_REFUSALS_BEFORE_GIVING_UP = 3
+
 _T = TypeVar("_T")
 
 
@@ -113,6 +125,14 @@ def _new_cluster_id() -> str:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not text.startswith("-"):
             return text
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, from the moment it exists."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def _port_open(port: int) -> bool:
@@ -145,19 +165,26 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def _describe_cluster(
-    bootstrap: str, options: dict[str, Any], timeout: float
-) -> dict[str, Any]:
+async def _describe_cluster(settings: Settings, timeout: float) -> dict[str, Any]:
     # Imported here so that importing leadflow (the CLI's --help) does not import aiokafka.
     from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
+    from aiokafka.errors import KafkaError  # noqa: PLC0415
 
+    from leadflow.wiring import kafka_connection  # noqa: PLC0415
+    from streams.connection import raise_connection_problem  # noqa: PLC0415
+
+    connection = kafka_connection(settings)
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **options
+        **connection.client_kwargs(), request_timeout_ms=int(timeout * 1000)
     )
     try:
         await asyncio.wait_for(admin.start(), timeout)
         cluster: dict[str, Any] = await asyncio.wait_for(admin.describe_cluster(), timeout)
         return cluster
+    except KafkaError as exc:
+        # "Unable to bootstrap" hides a refused password: KafkaAuthenticationError says so.
+        await raise_connection_problem(connection, exc, timeout)
+        raise
     finally:
         await admin.close()
 
@@ -289,21 +316,98 @@ class LocalKafka:
         # The JVM expands "dir/*" to every jar in dir itself.
         return str(self.libs_dir / "*")
 
+    def _client_listener(self) -> tuple[str, dict[str, str]]:
+        """The client listener's name and its security properties, from the settings.
+
+        PLAINTEXT: no authentication. SASL_PLAINTEXT: SCRAM (the mechanism of the settings,
+        SCRAM-SHA-512 by default) with one user, the configured username and password, created
+        when the storage is formatted; the broker uses the same user on the same listener for
+        its own inter-broker traffic, so no port without authentication is opened for clients.
+        The KRaft controller listener stays PLAINTEXT on 127.0.0.1 (SCRAM cannot authenticate
+        the controller: its credentials live in the metadata log the controller serves).
+        """
+        s = self.settings
+        protocol = s.kafka_security_protocol
+        if protocol is SecurityProtocol.PLAINTEXT:
+            return "PLAINTEXT", {}
+        if protocol is not SecurityProtocol.SASL_PLAINTEXT:
+            raise ServiceError(
+                f"the local broker supports LEADFLOW_KAFKA_SECURITY_PROTOCOL=PLAINTEXT or "
+                f"SASL_PLAINTEXT, not {protocol.value}; for TLS, run your own cluster and name it "
+                "with LEADFLOW_KAFKA_BOOTSTRAP_SERVERS"
+            )
+        username, password = self._scram_user()
+        mechanism = self._scram_mechanism()
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{username}" password="{password}";'
+        )
+        name = "SASL_PLAINTEXT"
+        return name, {
+            "sasl.enabled.mechanisms": mechanism,
+            "sasl.mechanism.inter.broker.protocol": mechanism,
+            f"listener.name.{name.lower()}.{mechanism.lower()}.sasl.jaas.config": jaas,
+        }
+
+    def _scram_mechanism(self) -> str:
+        mechanism = self.settings.kafka_sasl_mechanism.upper()
+        if mechanism not in _SCRAM_MECHANISMS:
+            raise ServiceError(
+                f"the local broker authenticates with {' or '.join(_SCRAM_MECHANISMS)}, not "
+                f"LEADFLOW_KAFKA_SASL_MECHANISM={self.settings.kafka_sasl_mechanism!r}"
+            )
+        return mechanism
+
+    def _scram_user(self) -> tuple[str, str]:
+        s = self.settings
+        if not s.kafka_sasl_username or s.kafka_sasl_password is None:
+            raise ServiceError(
+                "LEADFLOW_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs "
+                "LEADFLOW_KAFKA_SASL_USERNAME and LEADFLOW_KAFKA_SASL_PASSWORD"
+            )
+        username = s.kafka_sasl_username
+        password = s.kafka_sasl_password.get_secret_value()
+        # Both end up inside a JAAS string, a properties file and StorageTool's --add-scram
+        # argument; refusing the characters those syntaxes treat specially keeps them literal.
+        for what, value in (("username", username), ("password", password)):
+            bad = sorted({c for c in value if c in _SCRAM_FORBIDDEN or not c.isprintable()})
+            if bad or not value:
+                shown = ", ".join(repr(c) for c in bad) or "an empty value"
+                raise ServiceError(
+                    f"the local broker cannot use this SASL {what}: it contains {shown} "
+                    f"(not allowed: whitespace, control characters and {_SCRAM_FORBIDDEN_SHOWN})"
+                )
+        return username, password
+
+    def _scram_fingerprint(self, cluster_id: str) -> str | None:
+        """Which SCRAM user the storage was formatted with, without keeping the password."""
+        if self.settings.kafka_security_protocol is not SecurityProtocol.SASL_PLAINTEXT:
+            return None
+        username, password = self._scram_user()
+        digest = hmac.new(
+            cluster_id.encode(),
+            f"{self._scram_mechanism()}\0{username}\0{password}".encode(),
+            hashlib.sha256,
+        ).hexdigest()
+        return f"{username}:{digest}"
+
     def _write_config(self) -> None:
         s = self.settings
         data = self.home / "data"
+        listener, security = self._client_listener()
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{s.kafka_controller_port}",
             "listeners": (
-                f"PLAINTEXT://127.0.0.1:{s.kafka_broker_port},"
+                f"{listener}://127.0.0.1:{s.kafka_broker_port},"
                 f"CONTROLLER://127.0.0.1:{s.kafka_controller_port}"
             ),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_broker_port}",
+            "advertised.listeners": f"{listener}://127.0.0.1:{s.kafka_broker_port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": listener,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
+            **security,
             "log.dirs": str(data),
             # One node: every internal topic must make do with one replica.
             "offsets.topic.replication.factor": "1",
@@ -323,7 +427,8 @@ class LocalKafka:
         }
         text = "# Generated by leadflow on every start; edits are overwritten.\n"
         text += "".join(f"{key}={value}\n" for key, value in lines.items())
-        (self.home / "server.properties").write_text(text)
+        # It may hold the SASL password (the broker's own JAAS login).
+        _write_private(self.home / "server.properties", text)
         (self.home / "log4j2.properties").write_text(_LOG4J2)
 
     def _format_storage(self) -> None:
@@ -339,28 +444,63 @@ class LocalKafka:
                     f"{formatted_port}, not {port}: set LEADFLOW_KAFKA_CONTROLLER_PORT="
                     f"{formatted_port} or delete {self.home} to start over (topics are lost)"
                 )
+            self._check_formatted_scram(state)
             return  # formatted already: a restart must not format again
         cluster_id = state.get("cluster_id") or _new_cluster_id()
-        state_file.write_text(json.dumps({"cluster_id": cluster_id, "controller_port": port}))
-        _process.run(
-            [
-                self._java(),
-                "-Xmx256m",
-                f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-                "-cp",
-                self._classpath(),
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                self.home / "server.properties",
-                "--standalone",
-                "--ignore-formatted",
-            ],
-            what="formatting the Kafka storage (kafka.tools.StorageTool format)",
-            timeout=120.0,
-            cwd=self.home,
+        scram = self._scram_fingerprint(cluster_id)
+        command: list[str | os.PathLike[str]] = [
+            self._java(),
+            "-Xmx256m",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp",
+            self._classpath(),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            self.home / "server.properties",
+            "--standalone",
+            "--ignore-formatted",
+        ]
+        secret = None
+        if scram is not None:
+            username, secret = self._scram_user()
+            mechanism = self._scram_mechanism()
+            command += ["--add-scram", f"{mechanism}=[name={username},password={secret}]"]
+        _write_private(
+            state_file,
+            json.dumps({"cluster_id": cluster_id, "controller_port": port, "scram": scram}),
+        )
+        try:
+            _process.run(
+                command,
+                what="formatting the Kafka storage (kafka.tools.StorageTool format)",
+                timeout=120.0,
+                cwd=self.home,
+            )
+        except ServiceError as exc:
+            if secret is None:
+                raise
+            # StorageTool may quote a malformed --add-scram argument back.
+            raise ServiceError(str(exc).replace(secret, "***")) from None
+
+    def _check_formatted_scram(self, state: dict[str, Any]) -> None:
+        """SCRAM users are created only when the storage is formatted: refuse, clearly, to start
+        a broker whose metadata log lacks the configured user or password."""
+        wanted = self._scram_fingerprint(str(state.get("cluster_id", "")))
+        if wanted is None or state.get("scram") == wanted:
+            return
+        formatted = state.get("scram")
+        what = (
+            "without SCRAM credentials"
+            if not formatted
+            else f"with other SCRAM credentials (user {str(formatted).split(':', 1)[0]!r})"
+        )
+        raise ServiceError(
+            f"the metadata log in {self.home / 'data'} was formatted {what}; SCRAM users are "
+            f"created only when the storage is formatted: use the credentials it was formatted "
+            f"with, or delete {self.home} to start over (topics are lost)"
         )
 
     def _launch(self) -> int:
@@ -401,17 +541,24 @@ class LocalKafka:
         except FileNotFoundError:
             return False
 
-    def _answers(self, timeout: float) -> bool:
+    def _answers(self, timeout: float, *, refused: list[Exception] | None = None) -> bool:
+        """True when the broker answers a metadata request; an authentication failure is
+        appended to ``refused`` when given."""
+        from streams.connection import KafkaAuthenticationError  # noqa: PLC0415
+
         try:
-            _run_coroutine(
-                _describe_cluster(self.bootstrap, client_options(self.settings), timeout)
-            )
+            _run_coroutine(_describe_cluster(self.settings, timeout))
+        except KafkaAuthenticationError as exc:
+            if refused is not None:
+                refused.append(exc)
+            return False
         except Exception:  # any failure means "not (yet) ready"; the caller decides what it means
             return False
         return True
 
     def _wait_ready(self, pid: int, timeout: float, *, launched: bool) -> None:
         deadline = time.monotonic() + timeout
+        refused: list[Exception] = []
         while True:
             if not _process.pid_alive(pid, _MAIN_CLASS):
                 self.pid_file.unlink(missing_ok=True)
@@ -421,8 +568,15 @@ class LocalKafka:
                 )
             # An open port alone is no proof: the broker must have logged that it started and
             # must answer a metadata request.
-            if self._started_logged() and self._answers(timeout=5.0):
+            if self._started_logged() and self._answers(timeout=5.0, refused=refused):
                 return
+            if len(refused) >= _REFUSALS_BEFORE_GIVING_UP:
+                # Waiting longer will not help: the running broker knows other credentials.
+                message = f"the Kafka broker (pid {pid}) refuses the configured credentials"
+                if launched:
+                    self.kill()
+                    message += "; it was killed"
+                raise ServiceError(f"{message}: {refused[-1]}")
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.25)
@@ -435,9 +589,7 @@ class LocalKafka:
 
     def _check_answers(self, timeout: float) -> None:
         try:
-            _run_coroutine(
-                _describe_cluster(self.bootstrap, client_options(self.settings), timeout)
-            )
+            _run_coroutine(_describe_cluster(self.settings, timeout))
         except Exception as exc:
             raise ServiceError(
                 f"the configured Kafka cluster {self.bootstrap} did not answer a metadata "

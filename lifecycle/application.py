@@ -328,6 +328,11 @@ class LeadLifecycle(Application[UUID]):
         """Every lifecycle event of the lead, in order (empty for an unknown key)."""
         return [to_lifecycle_event(e) for e in self.events.get(Lead.create_id(lead_key))]
 
+    def view(self, lead: Lead) -> LeadView:
+        """A Lead aggregate in hand (from ``lifecycle.audit``: as it stood at some past moment)
+        as this application shows leads."""
+        return self._view(lead)
+
     def _view(self, lead: Lead) -> LeadView:
         scoring = self.policy.scoring
         entered = {Stage(stage): at for stage, at in lead.stage_entered.items()}

@@ -2,19 +2,29 @@
 
 Every lifecycle event goes to ``lead-events`` keyed by lead id; stage changes also go to
 ``stage-changes``; refusals also go to ``rejected``. The relay records how far it got as a
-tracking record in the event store, only after the broker acknowledged every message before it,
-so a crash re-publishes at most the last batch: at-least-once, with stable event ids by which
-consumers drop duplicates.
+tracking record in the event store, only after the broker acknowledged every message up to that
+point, so a crash re-publishes at most the pages not yet recorded (two at most): at-least-once,
+with stable event ids by which consumers drop duplicates.
+
+How it keeps up with the lifecycle worker
+    A page of the log (``page_size`` notifications) is read, mapped to the wire and encoded in a
+    worker thread, as one step. The messages are then appended to one aiokafka batch per topic
+    and partition (the partition the default partitioner would choose for the key: murmur2, as
+    Kafka's Java client) and handed over with ``send_batch``: one future per batch instead of one
+    per message. While the broker acknowledges a page, the next one is read and sent; a page's
+    position is recorded once its own batches and every earlier page's are acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 from eventsourcing.persistence import Tracking
 
 from contracts import (
@@ -31,6 +41,8 @@ from streams.connection import KafkaConnection, LeadflowKafkaError
 
 RELAY_TRACKING_NAME = "leadflow.relay"
 
+_HASH_CACHE_LIMIT = 200_000
+
 
 @dataclass
 class RelayCounts:
@@ -40,6 +52,65 @@ class RelayCounts:
     stage_changes: int = 0
     refusals: int = 0
     position: int = 0
+    pages: int = 0
+
+
+@dataclass
+class Page:
+    """The encoded messages of consecutive notifications, in log order.
+
+    ``last`` is the id of the last notification read (the position to record once every message
+    is acknowledged); ``messages`` are ``(topic, key, value)``.
+    """
+
+    last: int
+    events: int = 0
+    stage_changes: int = 0
+    refusals: int = 0
+    messages: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+
+
+class KeyPartitioner:
+    """The partition aiokafka's (and Kafka's Java client's) default partitioner picks for a key.
+
+    murmur2 is pure Python in aiokafka; a lead's key is hashed once and remembered.
+    """
+
+    def __init__(self) -> None:
+        self._hashes: dict[bytes, int] = {}
+
+    def __call__(self, key: bytes, partitions: list[int]) -> int:
+        """One of ``partitions`` (sorted ids of the topic's partitions) for ``key``."""
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= _HASH_CACHE_LIMIT:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return partitions[hashed % len(partitions)]
+
+
+def messages_of(topics: Topics, events: Iterable[LifecycleEvent], page: Page) -> None:
+    """Append to ``page`` the messages that publish ``events``, and count them."""
+    messages = page.messages
+    for event in events:
+        key = lead_key(event.lead_id)
+        value = encode(event)
+        messages.append((topics.lead_events, key, value))
+        page.events += 1
+        if event.type is LifecycleEventType.STAGE_CHANGED:
+            page.stage_changes += 1
+            messages.append((topics.stage_changes, key, value))
+        elif isinstance(event.data, TransitionRefused):
+            page.refusals += 1
+            rejection = Rejection.refused(
+                value,
+                reason=event.data.reason,
+                source=None,
+                rejected_at=event.recorded_at,
+                interaction_id=event.interaction_id or "",
+                lead_id=event.lead_id,
+            )
+            messages.append((topics.rejected, key, encode(rejection)))
 
 
 class Relay:
@@ -51,16 +122,17 @@ class Relay:
         connection: KafkaConnection,
         topics: Topics,
         *,
-        batch: int = 2000,
+        page_size: int = 5000,
         idle_seconds: float = 0.05,
     ) -> None:
         self.app = app
         self.connection = connection
         self.topics = topics
-        self.batch = batch
+        self.page_size = page_size
         self.idle_seconds = idle_seconds
         self.counts = RelayCounts()
         self._wake = asyncio.Event()
+        self._partitioner = KeyPartitioner()
 
     def wake(self) -> None:
         """Tell the relay new events were committed (it also polls)."""
@@ -70,24 +142,39 @@ class Relay:
         """The id of the last notification published and acknowledged (0 if none)."""
         return self.app.max_tracking_id(RELAY_TRACKING_NAME) or 0
 
-    def read_batch(self, after: int) -> tuple[int, list[LifecycleEvent]]:
-        """The next lifecycle events after notification ``after``, and the last id read."""
+    def read_page(self, after: int) -> Page:
+        """The messages of the notifications after ``after`` (at most ``page_size``), encoded."""
         notifications = self.app.recorder.select_notifications(
-            start=after, limit=self.batch, inclusive_of_start=False
+            start=after, limit=self.page_size, inclusive_of_start=False
         )
-        last = notifications[-1].id if notifications else after
-        return last, [to_lifecycle_event(self.app.mapper.to_domain_event(n)) for n in notifications]
+        page = Page(last=notifications[-1].id if notifications else after)
+        to_domain_event = self.app.mapper.to_domain_event
+        messages_of(
+            self.topics, (to_lifecycle_event(to_domain_event(n)) for n in notifications), page
+        )
+        return page
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set and nothing is left; raise on Kafka failure."""
         producer = self.connection.producer()
+        in_flight: tuple[Page, list[asyncio.Future[Any]]] | None = None
         try:
             await producer.start()
             self.counts.position = await asyncio.to_thread(self.position)
+            read = self.counts.position
             while True:
-                last, events = await asyncio.to_thread(self.read_batch, self.counts.position)
-                if events:
-                    await self._publish(producer, events, last)
+                page = await asyncio.to_thread(self.read_page, read)
+                if page.last > read:
+                    deliveries = await self._send(producer, page)
+                    read = page.last
+                    # The previous page was acknowledged meanwhile (in order, before this one).
+                    if in_flight is not None:
+                        await self._record(*in_flight)
+                    in_flight = (page, deliveries)
+                    continue
+                if in_flight is not None:
+                    await self._record(*in_flight)
+                    in_flight = None
                     continue
                 if stop.is_set():
                     return
@@ -99,32 +186,41 @@ class Relay:
         finally:
             await producer.stop()
 
-    async def _publish(self, producer: Any, events: list[LifecycleEvent], last: int) -> None:
-        deliveries = []
-        for event in events:
-            key = lead_key(event.lead_id)
-            value = encode(event)
-            deliveries.append(await producer.send(self.topics.lead_events, value, key=key))
-            if event.type is LifecycleEventType.STAGE_CHANGED:
-                self.counts.stage_changes += 1
-                deliveries.append(await producer.send(self.topics.stage_changes, value, key=key))
-            elif isinstance(event.data, TransitionRefused):
-                self.counts.refusals += 1
-                rejection = Rejection.refused(
-                    value,
-                    reason=event.data.reason,
-                    source=None,
-                    rejected_at=event.recorded_at,
-                    interaction_id=event.interaction_id or "",
-                    lead_id=event.lead_id,
-                )
-                deliveries.append(
-                    await producer.send(self.topics.rejected, encode(rejection), key=key)
-                )
-        for delivery in deliveries:
-            await delivery
+    async def _send(self, producer: Any, page: Page) -> list[asyncio.Future[Any]]:
+        """Hand the page's messages to the producer, one batch per topic and partition."""
+        partitions: dict[str, list[int]] = {}
+        batches: dict[tuple[str, int], Any] = {}
+        deliveries: list[asyncio.Future[Any]] = []
+        for topic, key, value in page.messages:
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(await producer.partitions_for(topic))
+            partition = self._partitioner(key, known)
+            batch = batches.get((topic, partition))
+            if batch is None:
+                batch = batches[(topic, partition)] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is not None:
+                continue
+            # Full: send it and start the next one (in order, per partition).
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = batches[(topic, partition)] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                # Larger than a batch: the producer sizes a batch of its own for it.
+                del batches[(topic, partition)]
+                deliveries.append(await producer.send(topic, value, key=key, partition=partition))
+        for (topic, partition), batch in batches.items():
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+        return deliveries
+
+    async def _record(self, page: Page, deliveries: list[asyncio.Future[Any]]) -> None:
+        """Wait until the broker acknowledged the page, then record its position."""
+        await asyncio.gather(*deliveries)
         await asyncio.to_thread(
-            self.app.recorder.insert_events, [], tracking=Tracking(RELAY_TRACKING_NAME, last)
+            self.app.recorder.insert_events, [], tracking=Tracking(RELAY_TRACKING_NAME, page.last)
         )
-        self.counts.events += len(events)
-        self.counts.position = last
+        counts = self.counts
+        counts.events += page.events
+        counts.stage_changes += page.stage_changes
+        counts.refusals += page.refusals
+        counts.pages += 1
+        counts.position = page.last

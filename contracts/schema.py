@@ -9,6 +9,9 @@ as files.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -82,7 +85,8 @@ def export_schemas(
     ``schemas`` defaults to ``all_schemas()``. The directory is created if missing. Nothing is
     written unless every file lands inside the directory once paths are resolved (a name with
     ``..`` or a separator, or an existing symlink pointing elsewhere, raises ``ValueError``).
-    Existing files of the same names are replaced.
+    Existing files of the same names are replaced by new files (renamed into place), so a hard
+    link under such a name does not carry the write to its other names.
     """
     chosen = all_schemas() if schemas is None else schemas
     root = Path(directory).resolve()
@@ -97,5 +101,16 @@ def export_schemas(
         )
         targets.append((target, text))
     for target, text in targets:
-        target.write_bytes(text)
+        # A new file renamed over the name: a hard link planted under that name (the same file
+        # as one outside the directory) is replaced, never written through.
+        fd, temporary = tempfile.mkstemp(dir=root, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text)
+            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide public schemas
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
     return [target for target, _ in targets]

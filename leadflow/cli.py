@@ -35,7 +35,11 @@ def schema_export(
     """Write one JSON Schema file per interaction, lifecycle event and spend type."""
     from contracts.schema import export_schemas  # noqa: PLC0415
 
-    written = export_schemas(directory)
+    try:
+        written = export_schemas(directory)
+    except (ValueError, OSError) as exc:  # a planted symlink, an unwritable directory
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
     out.print(f"wrote {len(written)} schemas to {escape(str(directory))}")
 
 

@@ -244,6 +244,11 @@ async def attribution(request: web.Request) -> web.Response:
     return _json(narrow_attribution(state.document()["attribution"], milestone, model))
 
 
+async def _plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp would announce its and Python's versions to anyone who asks.
+    response.headers["Server"] = "leadflow"
+
+
 class Ingest:
     """``POST /interactions``: each body goes to the interactions topic as it came, keyed as
     ``leadflow publish`` keys a line; the lifecycle worker judges it (bad input ends on the
@@ -299,6 +304,7 @@ def build_http_app(
     larger than ``max_body_bytes`` are refused with 413 before they are read.
     """
     app = web.Application(middlewares=[_access], client_max_size=max_body_bytes)
+    app.on_response_prepare.append(_plain_server_header)
     app[_STATE] = state
     app[_AUTH] = auth or ApiAuth()
     read = Scope.READ

@@ -232,6 +232,7 @@ async def test_without_a_token_every_route_but_health_is_401_and_says_nothing_mo
             assert response.status == 401, path
             assert await response.json() == {"error": "authentication required"}
             assert response.headers["WWW-Authenticate"] == 'Bearer realm="leadflow"'
+            assert response.headers["Server"] == "leadflow"  # no versions to look up
         response = await api.post("/interactions", data=INTERACTION, headers=JSON)
         assert response.status == 401
         assert producer.sent == []

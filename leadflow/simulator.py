@@ -1,25 +1,31 @@
 """A deterministic simulator of B2B lead-generation traffic, for demos, load and tests.
 
 ``simulate(SimulationConfig(leads=5_000))`` returns the interaction stream that upstream systems
-(website tracking, ad platforms, forms, telephony, email tools, the CRM) would publish for that
-many identified people, plus the monthly spend per channel. The same config gives the same
-bytes: every draw comes from ``random.Random`` seeded by the config, never from the clock.
+(website tracking, ad platforms, forms, telephony, email tools, the CRM) would publish for
+5,000 *leads* (people who show explicit interest, or more, within the stream: what a report
+counts as leads under the ``b2b_saas`` policy) and half as many *contacts* besides
+(``contacts_per_lead``: people identified by a content download, a newsletter or an unanswered
+outbound sequence who never show more interest, not leads under ``b2b_saas``), plus anonymous
+visitors and the monthly spend per channel. The same config gives the same bytes: every draw
+comes from ``random.Random`` seeded by the config, never from the clock.
 
-What the stream contains, per identified person (a *lead* below, whatever stage it reaches):
+What the stream contains, per identified person:
 
 - anonymous touches first (``page_viewed``, ``ad_clicked`` with only an ``anonymous_id``), over
   up to five weeks and several channels, until a form or an inbound call carries both the
   ``anonymous_id`` and the ``lead_id`` and so links them; also visitors who never identify;
-- one of five journeys (``JourneyKind``): content downloads and newsletters that stay cold and
-  are nurtured by email; demo and quote requests that go fast; nurtured leads that warm up and
-  request a demo weeks later; bursts of engagement that a score may promote to MQL; referrals
-  that sales accepts at once. Outbound prospects start with cold calls and sequence emails
-  (a contact) and become a lead when they reply;
+- one of six journeys (``JourneyKind``): contacts (content downloads, newsletters) that stay
+  cold and are nurtured by email; leads that show interest (a contact form, a webinar, a trial,
+  an inbound call, a reply) but never qualify; demo and quote requests that go fast; nurtured
+  contacts that warm up and request a demo weeks later; bursts of engagement that a score may
+  promote to MQL; referrals that sales accepts at once. Outbound prospects start with cold
+  calls and sequence emails (a contact) and become a lead when they reply;
 - sales follow-up with response times (about 15 % of demo requests wait more than 24 hours
-  for the first sales touch), meetings, ``qualification_recorded`` (need, budget, authority,
-  timing, accepted or not), ``opportunity_opened`` with an amount (2,000 to 50,000 EUR,
-  lognormal), ``deal_won`` with amount and margin (0.3 to 0.6) or ``deal_lost`` with a reason,
-  ``disqualified`` with a reason and a few ``recycled``.
+  for the first sales touch; leads' questions are answered by a call too), meetings,
+  ``qualification_recorded`` (need, budget, authority, timing, accepted or not),
+  ``opportunity_opened`` with an amount (2,000 to 50,000 EUR, lognormal), ``deal_won`` with
+  amount and margin (0.3 to 0.6) or ``deal_lost`` with a reason, ``disqualified`` with a
+  reason and a few ``recycled``.
 
 Marketing touches carry the channel they came through. Sales activities (calls, meetings,
 qualification, opportunity, deal) carry the lead's source channel, as a CRM's lead source does,
@@ -27,8 +33,11 @@ so that following up an inbound lead does not count as an outbound touch; only t
 of outbound-sourced leads is ``outbound``.
 
 Channels differ in volume, intent and conversion: referral converts best, then direct, paid
-search and events; paid and organic social convert worst. Of 100 identified leads about 40
-reach MQL, 10 an opportunity and 3 become customers (see ``Simulation.funnel``).
+search and events; paid and organic social convert worst. Of 100 leads about 40 reach MQL,
+10 an opportunity and 3 become customers, as ``leadflow replay`` reports them under
+``b2b_saas`` (``Simulation.funnel`` is the simulator's intent; the policy's score may promote a
+few more to MQL). In a stream of six months or more every lead reaches the lead stage within
+it: a journey that becomes a lead weeks after its first form starts early enough.
 
 Every lead's lifecycle moves are legal under the ``b2b_saas`` policy as DESIGN.md describes it:
 a qualification is recorded only after a demo or quote request (or for a referral, which sales
@@ -113,11 +122,14 @@ _SITE = "https://www.leadflow.example"
 
 @dataclass(frozen=True, slots=True)
 class SimulationConfig:
-    """What to simulate: ``leads`` identified people over ``days`` days from ``start``.
+    """What to simulate: ``leads`` leads over ``days`` days from ``start``.
 
-    ``noise`` is the share of extra bad or duplicate lines in ``Simulation.lines()`` relative to
-    the valid interactions (0.05 adds one such line per 20 valid ones). The same config always
-    gives the same output.
+    A lead is a person who reaches the lead stage of ``b2b_saas`` (or a later one: a demo
+    request makes an MQL at once) within the stream. ``contacts_per_lead`` adds people who are
+    identified but never become leads (content downloads, newsletters, unanswered outbound
+    sequences): 0.5 adds one contact per two leads. ``noise`` is the share of extra bad or
+    duplicate lines in ``Simulation.lines()`` relative to the valid interactions (0.05 adds one
+    such line per 20 valid ones). The same config always gives the same output.
     """
 
     leads: int
@@ -125,6 +137,7 @@ class SimulationConfig:
     start: datetime = DEFAULT_START
     days: int = 180
     noise: float = 0.0
+    contacts_per_lead: float = 0.5
 
     def __post_init__(self) -> None:
         if self.leads < 0:
@@ -133,6 +146,10 @@ class SimulationConfig:
             raise ValueError(f"days must be 1 or more, got {self.days}")
         if not 0.0 <= self.noise <= 1.0:
             raise ValueError(f"noise must be between 0 and 1, got {self.noise}")
+        if not 0.0 <= self.contacts_per_lead <= 10.0:
+            raise ValueError(
+                f"contacts_per_lead must be between 0 and 10, got {self.contacts_per_lead}"
+            )
         if self.start.tzinfo is None or self.start.utcoffset() is None:
             raise ValueError("start must be time-zone aware (UTC)")
         # Whole seconds in UTC, so every timestamp is a plain RFC 3339 ``...+00:00`` string.
@@ -143,12 +160,21 @@ class SimulationConfig:
         """Where the stream ends (exclusive)."""
         return self.start + timedelta(days=self.days)
 
+    @property
+    def contacts(self) -> int:
+        """How many contacts (identified people who never become leads) are simulated."""
+        return round(self.leads * self.contacts_per_lead)
+
 
 class JourneyKind(StrEnum):
-    """The path a simulated lead was sent down."""
+    """The path a simulated person was sent down."""
 
     COLD = "cold"
-    """Identified by a content download, newsletter or webinar; nurtured, stays cold."""
+    """A contact: a content download, a newsletter or an unanswered outbound sequence; stays
+    cold (nurtured by email) and never becomes a lead."""
+    INTERESTED = "interested"
+    """A lead that never qualifies: a contact form, a webinar, a trial, an inbound call or a
+    reply (at once or weeks after a download); sales answer, and may disqualify it."""
     HAND_RAISER = "hand_raiser"
     """Identified by a demo or quote request: fast sales follow-up."""
     WARMED_UP = "warmed_up"
@@ -215,13 +241,13 @@ class NoiseCounts:
 
 @dataclass(frozen=True, slots=True)
 class Journey:
-    """What the simulator intended for one lead: the ground truth to compare read models with.
+    """What the simulator intended for one person: the ground truth to compare read models with.
 
-    ``stages`` lists the stages the lead was sent into, with when, in order, as far as the
+    ``stages`` lists the stages the person was sent into, with when, in order, as far as the
     stream reaches (a journey cut by the end of the stream stops where the stream stops). The
     first entry is how it was identified (contact, lead, or mql for a demo request). An
     ``ENGAGED`` lead's MQL is the simulator's intent: whether its score reaches the threshold
-    is for the policy to say.
+    is for the policy to say. A ``COLD`` journey is a contact's: it never reaches the lead stage.
     """
 
     lead_id: str
@@ -233,12 +259,21 @@ class Journey:
     stages: tuple[tuple[Stage, datetime], ...]
 
     def reached(self, stage: Stage) -> bool:
-        """True when the lead was sent into ``stage`` or, for funnel stages, past it."""
+        """True when the person was sent into ``stage`` or, for funnel stages, past it."""
         later = _FUNNEL_AT_OR_AFTER.get(stage, frozenset({stage}))
         return any(s in later for s, _ in self.stages)
 
+    @property
+    def lead_at(self) -> datetime | None:
+        """When the person first reached the lead stage or a later one (None: a contact)."""
+        later = _FUNNEL_AT_OR_AFTER[Stage.LEAD]
+        return next((when for s, when in self.stages if s in later), None)
+
 
 _FUNNEL_AT_OR_AFTER: dict[Stage, frozenset[Stage]] = {
+    Stage.LEAD: frozenset(
+        {Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.LOST}
+    ),
     Stage.MQL: frozenset({Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.LOST}),
     Stage.SQL: frozenset({Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.LOST}),
     Stage.OPPORTUNITY: frozenset({Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.LOST}),
@@ -247,8 +282,13 @@ _FUNNEL_AT_OR_AFTER: dict[Stage, frozenset[Stage]] = {
 
 @dataclass(frozen=True, slots=True)
 class Funnel:
-    """Intended funnel counts over the identified leads (cumulative: an SQL was an MQL too)."""
+    """Intended funnel counts (cumulative: an SQL was an MQL and a lead too).
 
+    ``contacts`` are the identified people who never became leads; every other count is of
+    leads, as a report counts them.
+    """
+
+    contacts: int
     leads: int
     mql: int
     sql: int
@@ -259,7 +299,7 @@ class Funnel:
     recycled: int
 
     def share(self, count: int) -> float:
-        """``count`` as a share of the identified leads (0.0 when there are none)."""
+        """``count`` as a share of the leads (0.0 when there are none)."""
         return count / self.leads if self.leads else 0.0
 
 
@@ -268,7 +308,7 @@ class Simulation:
     """A simulated stream: valid interactions in ``occurred_at`` order, spend, and the truth.
 
     ``interactions`` holds only the valid, unique interactions; ``lines()`` yields them encoded
-    with the injected noise interleaved. ``journeys`` is what the simulator intended per lead.
+    with the injected noise interleaved. ``journeys`` is what the simulator intended per person.
     """
 
     config: SimulationConfig
@@ -301,10 +341,12 @@ class Simulation:
             yield encode(record)
 
     def funnel(self) -> Funnel:
-        """The intended funnel over this simulation's identified leads."""
+        """The intended funnel over this simulation's people."""
         journeys = self.journeys
+        leads = sum(1 for j in journeys if j.reached(Stage.LEAD))
         return Funnel(
-            leads=len(journeys),
+            contacts=len(journeys) - leads,
+            leads=leads,
             mql=sum(1 for j in journeys if j.reached(Stage.MQL)),
             sql=sum(1 for j in journeys if j.reached(Stage.SQL)),
             opportunities=sum(1 for j in journeys if j.reached(Stage.OPPORTUNITY)),
@@ -342,7 +384,7 @@ class _Profile:
     """How a channel behaves: its share of leads, intent, quality and cost."""
 
     share: float
-    """Share of identified leads whose first touch is this channel."""
+    """Share of leads whose first touch is this channel."""
     mql: float
     """Chance a lead first touched here becomes marketing-qualified."""
     quality: float
@@ -355,24 +397,37 @@ class _Profile:
 
 
 _PROFILES: dict[Channel, _Profile] = {
-    Channel.SEO: _Profile(0.20, 0.41, 0.95, 0.0, 1_500.0, (None,)),
+    Channel.SEO: _Profile(0.20, 0.34, 0.95, 0.0, 1_500.0, (None,)),
     Channel.PAID_SEARCH: _Profile(
-        0.17, 0.55, 1.00, 190.0, 0.0, ("search-brand", "search-generic", "search-competitor")
+        0.17, 0.46, 1.00, 190.0, 0.0, ("search-brand", "search-generic", "search-competitor")
     ),
     Channel.PAID_SOCIAL: _Profile(
-        0.15, 0.29, 0.70, 110.0, 0.0, ("linkedin-leadgen", "linkedin-retargeting", "meta-lookalike")
+        0.15, 0.24, 0.70, 110.0, 0.0, ("linkedin-leadgen", "linkedin-retargeting", "meta-lookalike")
     ),
-    Channel.ORGANIC_SOCIAL: _Profile(0.07, 0.27, 0.70, 0.0, 300.0, (None,)),
-    Channel.EMAIL: _Profile(0.06, 0.40, 0.95, 30.0, 200.0, ("partner-newsletter", "newsletter")),
-    Channel.OUTBOUND: _Profile(0.09, 0.40, 1.05, 150.0, 0.0, ("sdr-sequence",)),
-    Channel.REFERRAL: _Profile(0.07, 0.88, 1.50, 0.0, 250.0, ("partner-programme", None)),
+    Channel.ORGANIC_SOCIAL: _Profile(0.07, 0.22, 0.70, 0.0, 300.0, (None,)),
+    Channel.EMAIL: _Profile(0.06, 0.33, 0.95, 30.0, 200.0, ("partner-newsletter", "newsletter")),
+    Channel.OUTBOUND: _Profile(0.09, 0.33, 1.05, 150.0, 0.0, ("sdr-sequence",)),
+    Channel.REFERRAL: _Profile(0.07, 0.78, 1.50, 0.0, 250.0, ("partner-programme", None)),
     Channel.EVENTS: _Profile(
-        0.07, 0.51, 1.15, 320.0, 0.0, ("trade-show", "webinar-series", "meetup")
+        0.07, 0.43, 1.15, 320.0, 0.0, ("trade-show", "webinar-series", "meetup")
     ),
-    Channel.DIRECT: _Profile(0.12, 0.61, 1.10, 0.0, 0.0, (None,)),
+    Channel.DIRECT: _Profile(0.12, 0.51, 1.10, 0.0, 0.0, (None,)),
 }
 _CHANNELS = tuple(_PROFILES)
 _CHANNEL_SHARES = tuple(p.share for p in _PROFILES.values())
+# Contacts come mostly from content and social; referrals and direct visitors tend to ask.
+_CONTACT_SHARES: dict[Channel, float] = {
+    Channel.SEO: 0.30,
+    Channel.PAID_SEARCH: 0.08,
+    Channel.PAID_SOCIAL: 0.20,
+    Channel.ORGANIC_SOCIAL: 0.10,
+    Channel.EMAIL: 0.10,
+    Channel.OUTBOUND: 0.12,
+    Channel.REFERRAL: 0.01,
+    Channel.EVENTS: 0.05,
+    Channel.DIRECT: 0.04,
+}
+_CONTACT_WEIGHTS = tuple(_CONTACT_SHARES[channel] for channel in _CHANNELS)
 
 # Channels of the anonymous sessions that follow the first one, and of return visits.
 _WEB = (
@@ -421,6 +476,7 @@ _FORM_PAGES: dict[FormKind, tuple[str, str]] = {
     FormKind.CONTACT: ("/contact", "Contact us"),
     FormKind.DEMO_REQUEST: ("/demo", "Book a demo"),
     FormKind.QUOTE_REQUEST: ("/pricing/quote", "Request a quote"),
+    FormKind.TRIAL_SIGNUP: ("/trial", "Start a free trial"),
 }
 _CONTENT = (
     "Pipeline playbook",
@@ -468,6 +524,13 @@ _TITLES: dict[str, tuple[str, ...]] = {
     "vp": ("VP Marketing", "VP Sales", "VP Revenue"),
     "c-level": ("CEO", "CMO", "CRO"),
 }
+_QUESTIONS = (
+    "Do you integrate with our CRM?",
+    "Is there a plan for a team of three?",
+    "Student project: can I use it for free?",
+    "Do you offer hosting in the EU?",
+    "Looking for a partnership",
+)
 _SDRS = ("Mia Novak", "Jonas Berg", "Leila Haddad", "Tom Byrne")
 _AES = ("Sofia Rossi", "Daniel Kim", "Ana Lima")
 
@@ -475,6 +538,7 @@ _LOST_REASONS = ("price", "chose a competitor", "no decision", "timing", "missin
 _LOST_WEIGHTS = (0.28, 0.27, 0.25, 0.12, 0.08)
 _POOR_FIT_REASONS = ("company too small", "student", "competitor", "wrong country")
 _GHOST_REASON = "unresponsive"
+_NO_PROJECT_REASONS = ("just researching", "no project", "existing tool is enough")
 _DECLINE_REASONS = ("no budget", "no need", "not the decision maker")
 _RECYCLE_REASONS = ("not now, revisit next quarter", "budget next fiscal year", "lost: revisit")
 
@@ -503,6 +567,25 @@ class _Person:
     industry: str
     country: str
     fit: bool
+
+
+class _Interest(StrEnum):
+    """How a lead that never qualifies shows its interest."""
+
+    CONTACT_FORM = "contact_form"
+    WEBINAR = "webinar"
+    TRIAL = "trial"
+    CALL = "call"
+    REPLY = "reply"
+    LATER = "later"
+    """A content download or newsletter first (a contact), a reply, webinar or trial later."""
+
+
+_INTEREST_FORMS: dict[_Interest, FormKind] = {
+    _Interest.CONTACT_FORM: FormKind.CONTACT,
+    _Interest.WEBINAR: FormKind.WEBINAR_REGISTRATION,
+    _Interest.TRIAL: FormKind.TRIAL_SIGNUP,
+}
 
 
 class _Generator:
@@ -667,10 +750,36 @@ class _Generator:
                 t += self.days(0.5, 14)
             self.session(t, channel, anon, None)
 
-    # -- identified leads
+    # -- identified people
+
+    def contact(self, n: int) -> None:
+        """A contact: identified by a download, a newsletter or outbound; never asks for more."""
+        rng = self.rng
+        lead = f"L{n:06d}"
+        channel = rng.choices(_CHANNELS, _CONTACT_WEIGHTS)[0]
+        who = self.person(n)
+        t_id = rng.randrange(self.end)
+        anon: str | None = None
+        if channel is Channel.OUTBOUND:
+            # The sequence goes unanswered: the last email is opened, nothing more.
+            first = self.prospecting(lead, t_id)
+            opened = EmailEngaged(action=EmailAction.OPENED, subject="Quick question")
+            self.emit(
+                t_id, InteractionType.EMAIL_ENGAGED, channel, opened, lead=lead,
+                campaign="sdr-sequence",
+            )  # fmt: skip
+        else:
+            newsletter = channel is not Channel.EVENTS and rng.random() < 0.3
+            kind = FormKind.NEWSLETTER if newsletter else FormKind.CONTENT_DOWNLOAD
+            anon, first = self.identified(lead, who, kind, channel, t=t_id)
+            self.nurture(lead, who, first, first + self.days(20, 150))
+        self.record(
+            lead, kind=JourneyKind.COLD, channel=channel, anon=anon, t_id=first,
+            stages=[(Stage.CONTACT, first)],
+        )  # fmt: skip
 
     def lead(self, n: int) -> None:
-        """One identified person's whole journey."""
+        """A lead's whole journey: it reaches the lead stage (or a later one) in the stream."""
         rng = self.rng
         lead = f"L{n:06d}"
         channel = rng.choices(_CHANNELS, _CHANNEL_SHARES)[0]
@@ -679,7 +788,7 @@ class _Generator:
         stages: list[tuple[Stage, int]] = []
         mql = rng.random() < profile.mql * (1.1 if who.fit else 0.8)
         if not mql:
-            kind = JourneyKind.COLD
+            kind = JourneyKind.INTERESTED
         elif channel is Channel.REFERRAL and rng.random() < 0.35:
             kind = JourneyKind.FAST_TRACK
         else:
@@ -687,7 +796,22 @@ class _Generator:
                 (JourneyKind.HAND_RAISER, JourneyKind.WARMED_UP, JourneyKind.ENGAGED),
                 (0.52, 0.30, 0.18),
             )[0]
-        t_id = rng.randrange(self.end)
+        interest = self.interest(channel) if kind is JourneyKind.INTERESTED else None
+        # A journey that becomes a lead (or an MQL) weeks after its first form starts early
+        # enough for that to happen within the stream (in streams shorter than six months or
+        # so, within the first half of it: the last of those are cut).
+        nurtured = 0
+        if kind is JourneyKind.WARMED_UP:
+            nurtured = self.days(14, 70)
+            lead_in = nurtured + 19 * _DAY  # the warm-up visits take up to 18 days
+        elif kind is JourneyKind.ENGAGED:
+            lead_in = 28 * _DAY  # a burst of up to three weeks, a webinar a week later
+        elif interest is _Interest.LATER:
+            nurtured = self.days(7, 60)
+            lead_in = nurtured + _HOUR
+        else:
+            lead_in = 0
+        t_id = rng.randrange(max(1, self.end - lead_in, self.end // 2))
         anon: str | None = None
 
         # How the person was identified, and what came before.
@@ -708,51 +832,65 @@ class _Generator:
                 )  # fmt: skip
                 stages.append((Stage.MQL, t))
         else:
-            identified_by = self.identifying_form(kind, channel)
-            if channel is not Channel.EVENTS and rng.random() < (
-                0.6 if channel in (Channel.REFERRAL, Channel.EMAIL) else 0.85
-            ):
-                anon = self.new_anon()
-                last = self.anonymous_journey(anon, channel, t_id)
+            message: str | None = None
+            identified_by: FormKind | None
+            if interest is None:
+                identified_by = self.identifying_form(kind, channel)
+                if kind is JourneyKind.FAST_TRACK:
+                    message = "Referred by a partner, keen to talk"
+            elif interest is _Interest.LATER:
+                newsletter = channel is not Channel.EVENTS and rng.random() < 0.3
+                identified_by = FormKind.NEWSLETTER if newsletter else FormKind.CONTENT_DOWNLOAD
             else:
-                last = channel
-            form_channel = channel if channel is Channel.EVENTS else last
-            t = self.identify(
-                lead, anon=anon, who=who, kind=identified_by, channel=form_channel, t=t_id
-            )
+                identified_by = _INTEREST_FORMS.get(interest)
+                if identified_by is FormKind.CONTACT:
+                    message = rng.choice(_QUESTIONS)
+            anon, t = self.identified(lead, who, identified_by, channel, t=t_id, message=message)
             if identified_by in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST):
                 stages.append((Stage.MQL, t))
-            elif identified_by in (FormKind.CONTACT, FormKind.WEBINAR_REGISTRATION):
-                stages.append((Stage.LEAD, t))
-            else:
+            elif identified_by in (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER):
                 stages.append((Stage.CONTACT, t))
+            else:
+                stages.append((Stage.LEAD, t))
         t_id = stages[0][1]
 
         # What happens next.
         stop: int | None = None
-        if kind is JourneyKind.COLD:
-            stop = self.nurture(lead, who, t, t + self.days(20, 150))
+        if interest is not None:
+            self.interested(lead, who, channel, stages, t, interest=interest, nurtured=nurtured)
         elif kind is JourneyKind.HAND_RAISER:
             stop = self.sales(lead, who, channel, stages, t, fast_track=False)
             self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 120))
         elif kind is JourneyKind.WARMED_UP:
-            t_req = t + self.days(14, 70)
-            stop = self.nurture(lead, who, t, t_req)
-            if stop is None:
-                t_req = self.warm_up(lead, who, t_req)
-                stages.append((Stage.MQL, t_req))
-                stop = self.sales(lead, who, channel, stages, t_req, fast_track=False)
+            t_req = t + nurtured
+            unsubscribed = self.nurture(lead, who, t, t_req)
+            t_req = self.warm_up(lead, who, t_req)
+            stages.append((Stage.MQL, t_req))
+            stop = self.sales(lead, who, channel, stages, t_req, fast_track=False)
+            if unsubscribed is None:
                 after = stop if stop is not None else t_req + self.days(30, 90)
                 self.nurture(lead, who, t_req, after)
         elif kind is JourneyKind.ENGAGED:
             t_mql = self.engagement(lead, who, t)
             stages.append((Stage.MQL, t_mql))
             self.sales_call(lead, t_mql, channel)
-            stop = self.nurture(lead, who, t_mql, t_mql + self.days(20, 90))
+            self.nurture(lead, who, t_mql, t_mql + self.days(20, 90))
         else:
             stop = self.sales(lead, who, channel, stages, t, fast_track=True)
             self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 90))
+        self.record(lead, kind=kind, channel=channel, anon=anon, t_id=t_id, stages=stages)
 
+    def record(
+        self,
+        lead: str,
+        *,
+        kind: JourneyKind,
+        channel: Channel,
+        anon: str | None,
+        t_id: int,
+        stages: list[tuple[Stage, int]],
+    ) -> None:
+        """Keep the journey as intended, cut at the end of the stream."""
         start = self.config.start
         self.journeys.append(
             Journey(
@@ -768,6 +906,143 @@ class _Generator:
                 ),
             )
         )
+
+    def interest(self, channel: Channel) -> _Interest:
+        """How a lead that will not qualify shows its interest."""
+        rng = self.rng
+        if channel is Channel.OUTBOUND:
+            return _Interest.REPLY
+        if channel is Channel.EVENTS:
+            return rng.choices(
+                (_Interest.WEBINAR, _Interest.CONTACT_FORM, _Interest.LATER), (0.70, 0.15, 0.15)
+            )[0]
+        if channel in (Channel.PAID_SEARCH, Channel.DIRECT):
+            return rng.choices(
+                (
+                    _Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.CALL,
+                    _Interest.LATER,
+                ),
+                (0.25, 0.10, 0.30, 0.15, 0.20),
+            )[0]  # fmt: skip
+        return rng.choices(
+            (_Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.LATER),
+            (0.25, 0.25, 0.25, 0.25),
+        )[0]
+
+    def interested(
+        self,
+        lead: str,
+        who: _Person,
+        channel: Channel,
+        stages: list[tuple[Stage, int]],
+        t: int,
+        *,
+        interest: _Interest,
+        nurtured: int,
+    ) -> None:
+        """A lead that never qualifies, from its interest (or, for a contact, up to it) on.
+
+        Sales answer a question, a trial or a reply with a call (a webinar only now and then)
+        and disqualify some (poor fit, no project); the rest are nurtured by email.
+        """
+        rng = self.rng
+        unsubscribed: int | None = None
+        if interest is _Interest.LATER:
+            # A contact, nurtured for weeks, then replies, registers for a webinar or a trial.
+            unsubscribed = self.nurture(lead, who, t, t + nurtured)
+            t += nurtured
+            interest = rng.choices(
+                (_Interest.REPLY, _Interest.WEBINAR, _Interest.TRIAL),
+                (0.0 if unsubscribed is not None else 0.40, 0.35, 0.25),
+            )[0]
+            if interest is _Interest.REPLY:
+                subject = f"Re: {rng.choice(_EMAIL_SUBJECTS)}"
+                reply = EmailEngaged(action=EmailAction.REPLIED, subject=subject)
+                t = self.emit(
+                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, reply, lead=lead,
+                    campaign="nurture",
+                )  # fmt: skip
+            elif interest is _Interest.WEBINAR:
+                registration = self.form(FormKind.WEBINAR_REGISTRATION, who)
+                t = self.emit(
+                    t, InteractionType.FORM_SUBMITTED, Channel.EVENTS, registration,
+                    lead=lead, campaign="webinar-series",
+                )  # fmt: skip
+            else:
+                web = self.web_channel()
+                t = self.emit(
+                    t, InteractionType.FORM_SUBMITTED, web,
+                    self.form(FormKind.TRIAL_SIGNUP, who), lead=lead,
+                    campaign=self.campaign(web),
+                )  # fmt: skip
+            stages.append((Stage.LEAD, t))
+
+        latest = t
+        if interest is _Interest.WEBINAR:
+            if rng.random() < 0.6:
+                attended = WebinarAttended(
+                    webinar=rng.choice(_WEBINARS), minutes=rng.randrange(15, 60)
+                )
+                latest = self.emit(
+                    t + self.days(2, 14), InteractionType.WEBINAR_ATTENDED, Channel.EVENTS,
+                    attended, lead=lead, campaign="webinar-series",
+                )  # fmt: skip
+            answered = rng.random() < 0.3
+        else:
+            answered = rng.random() < 0.9
+        stop: int | None = None
+        if answered:
+            latest = max(latest, self.sales_call(lead, t, channel))
+            if rng.random() < (0.2 if who.fit else 0.5):
+                when = self.working_time(latest + self.days(1, 14))
+                reasons = _NO_PROJECT_REASONS if who.fit else _POOR_FIT_REASONS
+                disqualified = Disqualified(reason=rng.choice(reasons))
+                stop = self.emit(
+                    when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead
+                )
+                stages.append((Stage.DISQUALIFIED, stop))
+        if unsubscribed is None:
+            self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 150))
+
+    def identified(
+        self,
+        lead: str,
+        who: _Person,
+        kind: FormKind | None,
+        channel: Channel,
+        *,
+        t: int,
+        message: str | None = None,
+    ) -> tuple[str | None, int]:
+        """Anonymous visits (most of the time), then the form (``kind``) or the inbound call
+        (``None``) that identifies the person; returns the anonymous id it links and when."""
+        rng = self.rng
+        anon: str | None = None
+        if channel is not Channel.EVENTS and rng.random() < (
+            0.6 if channel in (Channel.REFERRAL, Channel.EMAIL) else 0.85
+        ):
+            anon = self.new_anon()
+            last = self.anonymous_journey(anon, channel, t)
+        else:
+            last = channel
+        form_channel = channel if channel is Channel.EVENTS else last
+        if kind is None:
+            # Call tracking: the number on the site ties the call to the cookie.
+            call = CallLogged(
+                direction=CallDirection.INBOUND,
+                outcome=CallOutcome.CONNECTED,
+                duration_seconds=rng.randrange(120, 900),
+                agent=rng.choice(_SDRS),
+            )
+            t = self.emit(
+                t, InteractionType.CALL_LOGGED, form_channel, call, lead=lead, anon=anon,
+                campaign=self.campaign(form_channel),
+            )  # fmt: skip
+            return anon, t
+        t = self.identify(
+            lead, anon=anon, who=who, kind=kind, channel=form_channel, t=t, message=message
+        )
+        return anon, t
 
     def identifying_form(self, kind: JourneyKind, channel: Channel) -> FormKind:
         """The form by which a lead of this journey identifies itself."""
@@ -808,6 +1083,7 @@ class _Generator:
         kind: FormKind,
         channel: Channel,
         t: int,
+        message: str | None = None,
     ) -> int:
         """The form (or inbound call) that names the person and links the cookie, if any."""
         rng = self.rng
@@ -838,7 +1114,6 @@ class _Generator:
                 t - rng.randrange(30, 300), InteractionType.PAGE_VIEWED, channel, view,
                 anon=anon_on_form, campaign=campaign,
             )  # fmt: skip
-        message = "Referred by a partner, keen to talk" if kind is FormKind.CONTACT else None
         return self.emit(
             t, InteractionType.FORM_SUBMITTED, channel, self.form(kind, who, message),
             lead=lead, anon=anon_on_form, campaign=campaign,
@@ -1126,7 +1401,7 @@ class _Generator:
         stages.append((Stage.SQL, t))
 
         # Opportunity.
-        if rng.random() >= 0.66:
+        if rng.random() >= 0.64:
             if rng.random() < 0.5:
                 when = self.working_time(t + self.days(10, 40))
                 self.emit(
@@ -1168,7 +1443,7 @@ class _Generator:
                 channel, negotiation, lead=lead,
             )  # fmt: skip
         close = self.working_time(close)
-        if rng.random() < min(0.42 * profile.quality * (1.1 if who.fit else 0.7), 0.8):
+        if rng.random() < min(0.40 * profile.quality * (1.1 if who.fit else 0.7), 0.8):
             won = DealWon(
                 amount=max(2_000.0, round(amount * rng.uniform(0.88, 1.02), -1)),
                 opportunity_id=opportunity_id,
@@ -1225,10 +1500,16 @@ class _Generator:
     # -- assembly
 
     def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
-        """Draw every lead and visitor, then order the stream and give out ids."""
+        """Draw every lead, contact and visitor, then order the stream and give out ids."""
         config = self.config
-        for n in range(1, config.leads + 1):
-            self.lead(n)
+        # Leads and contacts share one run of ids, as in a CRM, in an order of their own.
+        roles = [True] * config.leads + [False] * config.contacts
+        self.rng.shuffle(roles)
+        for n, is_lead in enumerate(roles, 1):
+            if is_lead:
+                self.lead(n)
+            else:
+                self.contact(n)
             self.visitor()
         self.events.sort(key=lambda e: (e[0], e[1]))
         start, seed = config.start, config.seed
@@ -1279,14 +1560,17 @@ def _spend(config: SimulationConfig, journeys: tuple[Journey, ...]) -> tuple[Spe
     """Monthly spend per channel, one record per channel and month (0 for direct).
 
     A paid channel's month costs its cost per lead times the leads it was planned to bring
-    (its share of the leads, spread evenly over the period) and did bring, half each, so a
-    month's spend follows its leads without ever being 0; free channels cost a fixed sum a
-    month (content, tools, the partner programme), prorated for partial months.
+    (its share of the leads, spread evenly over the period) and did bring (by the month they
+    became leads), half each, so a month's spend follows its leads without ever being 0; the
+    contacts a channel brings come with its leads. Free channels cost a fixed sum a month
+    (content, tools, the partner programme), prorated for partial months.
     """
     rng = random.Random(f"leadflow-spend-{config.seed}")
     acquired: dict[tuple[Channel, str], int] = {}
     for journey in journeys:
-        first = journey.identified_at
+        first = journey.lead_at
+        if first is None:
+            continue
         key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
         acquired[key] = acquired.get(key, 0) + 1
     records = []

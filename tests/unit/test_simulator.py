@@ -1,9 +1,22 @@
 """The simulator: deterministic, valid, realistic and legal under the b2b_saas policy.
 
-Funnel bounds asserted over 2,000 identified leads for seeds 1, 2 and 3 (measured across 12
-seeds: MQL 36-42 %, SQL 14-19 %, opportunities 8-12.5 %, customers 2.7-4 %):
+``leads`` counts leads as a report does (people who reach the lead stage or a later one); about
+half as many contacts (content downloads, newsletters) come on top and never become leads.
 
-    MQL            35-45 % of identified leads
+The funnel as ``leadflow replay`` reports it under b2b_saas (the real lifecycle and read
+models), asserted over 1,300 leads (about 1,950 identified people) for seeds 1 and 2, measured
+across 8 seeds: MQL/leads 39-41 %, opportunities/leads 8.5-10.5 %, customers/leads 2.8-3.5 %,
+leads within 1 % of the leads asked for:
+
+    qualification rate (MQL / leads)   35-45 %
+    opportunities / leads               7-13 %
+    customers / leads                   2-4.5 %
+
+The simulator's intended funnel over 2,000 leads for seeds 1, 2 and 3 (measured across 12
+seeds: MQL 34.5-39 %, SQL 14-17 %, opportunities 8-10.5 %, customers 2.6-3.5 %; the policy's
+score promotes a few more leads to MQL):
+
+    MQL            33-45 % of leads
     SQL            12-21 %
     opportunities   7-13 %
     customers       2-4.5 %
@@ -94,7 +107,8 @@ def test_ids_are_deterministic_and_unique() -> None:
     ids = [i.id for i in simulation.interactions]
 
     assert ids == [f"i-7-{n}" for n in range(1, len(ids) + 1)]
-    assert {j.lead_id for j in simulation.journeys} == {f"L{n:06d}" for n in range(1, 501)}
+    assert {j.lead_id for j in simulation.journeys} == {f"L{n:06d}" for n in range(1, 751)}
+    assert sum(1 for j in simulation.journeys if j.reached(Stage.LEAD)) == 500
 
 
 # -- validity and order -------------------------------------------------------------------
@@ -131,8 +145,20 @@ def test_start_and_period_are_parameters() -> None:
     ]
 
 
-def test_five_thousand_leads_make_a_stream_of_sixty_to_a_hundred_thousand() -> None:
-    assert 60_000 <= len(sim(5_000).interactions) <= 100_000
+def test_five_thousand_leads_make_a_stream_of_ninety_to_a_hundred_and_thirty_thousand() -> None:
+    simulation = sim(5_000)
+
+    assert simulation.config.contacts == 2_500
+    assert len(simulation.journeys) == 7_500
+    assert 90_000 <= len(simulation.interactions) <= 130_000
+
+
+def test_contacts_per_lead_sets_how_many_contacts_come_with_the_leads() -> None:
+    simulation = simulate(SimulationConfig(leads=200, contacts_per_lead=0.0))
+    funnel = simulation.funnel()
+
+    assert (funnel.leads, funnel.contacts) == (200, 0)
+    assert SimulationConfig(leads=200, contacts_per_lead=1.5).contacts == 300
 
 
 @pytest.mark.parametrize(
@@ -141,6 +167,7 @@ def test_five_thousand_leads_make_a_stream_of_sixty_to_a_hundred_thousand() -> N
         {"leads": -1},
         {"leads": 10, "days": 0},
         {"leads": 10, "noise": 1.5},
+        {"leads": 10, "contacts_per_lead": -0.5},
         {"leads": 10, "start": datetime(2026, 1, 5)},  # naive
     ],
 )
@@ -152,13 +179,36 @@ def test_nonsense_configs_are_refused(bad: dict[str, object]) -> None:
 # -- the funnel ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_replayed_funnel_runs_100_leads_to_40_qualified_to_10_to_3(seed: int) -> None:
+    lifecycle = pytest.importorskip("lifecycle")
+    replay = pytest.importorskip("leadflow.replay")
+    simulation = sim(1_300, seed=seed)
+
+    document = replay.replay_lines(
+        simulation.lines(),
+        lifecycle.load_policy("b2b_saas"),
+        spend_lines=simulation.spend_lines(),
+    ).document()
+
+    funnel = document["funnel"]
+    leads = funnel["leads"]
+    assert abs(leads - 1_300) <= 13  # contacts are not leads; a few score their way up
+    assert 0.35 <= funnel["qualification_rate"] <= 0.45
+    assert 0.07 <= funnel["opportunities"] / leads <= 0.13
+    assert 0.02 <= funnel["customers"] / leads <= 0.045
+    for channel in PAID:
+        assert 50 <= funnel["by_channel"][channel.value]["cost_per_lead"] <= 400, channel
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_funnel_runs_100_to_40_to_10_to_3(seed: int) -> None:
+def test_the_intended_funnel_runs_100_to_40_to_10_to_3(seed: int) -> None:
     simulation = sim(2_000, seed=seed)
     funnel = simulation.funnel()
 
     assert funnel.leads == 2_000
-    assert 0.35 <= funnel.share(funnel.mql) <= 0.45
+    assert funnel.contacts == 1_000
+    assert 0.33 <= funnel.share(funnel.mql) <= 0.45
     assert 0.12 <= funnel.share(funnel.sql) <= 0.21
     assert 0.07 <= funnel.share(funnel.opportunities) <= 0.13
     assert 0.02 <= funnel.share(funnel.customers) <= 0.045
@@ -195,6 +245,8 @@ def test_referral_converts_better_than_paid_social(seed: int) -> None:
     leads: Counter[Channel] = Counter()
     converted: Counter[Channel] = Counter()
     for journey in simulation.journeys:
+        if not journey.reached(Stage.LEAD):
+            continue
         leads[journey.channel] += 1
         converted[journey.channel] += journey.lead_id in opened
 
@@ -289,10 +341,20 @@ def test_content_downloads_stay_cold_and_demo_requests_go_fast() -> None:
     simulation = sim(2_000, seed=1)
     leads = by_lead(simulation)
     cold = [j for j in simulation.journeys if j.kind is JourneyKind.COLD]
+    assert len(cold) == simulation.funnel().contacts
     for journey in cold:
-        assert not journey.reached(Stage.MQL)
+        assert not journey.reached(Stage.LEAD)
+        assert journey.lead_at is None
+        assert [stage for stage, _ in journey.stages] == [Stage.CONTACT]
         if journey.channel is not Channel.OUTBOUND:  # prospecting calls are sales touches
             assert not any(i.is_sales_touch for i in leads[journey.lead_id])
+        kinds = {
+            i.data.form_kind for i in leads[journey.lead_id] if isinstance(i.data, FormSubmitted)
+        }
+        assert kinds <= {FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER}
+    for journey in simulation.journeys:
+        if journey.kind is JourneyKind.INTERESTED:
+            assert journey.reached(Stage.LEAD) and not journey.reached(Stage.MQL)
 
     delays = []
     for interactions in leads.values():
@@ -362,7 +424,7 @@ def test_spend_covers_every_month_and_channel_at_plausible_costs_per_lead() -> N
     assert all(s.version == 1 and s.currency == "EUR" and s.amount >= 0 for s in simulation.spend)
     assert len({s.id for s in simulation.spend}) == len(simulation.spend)
     assert all(s.amount > 0 for s in simulation.spend if s.channel in PAID)
-    leads = Counter(j.channel for j in simulation.journeys)
+    leads = Counter(j.channel for j in simulation.journeys if j.reached(Stage.LEAD))
     total: dict[Channel, float] = defaultdict(float)
     for s in simulation.spend:
         total[s.channel] += s.amount
@@ -449,8 +511,12 @@ def test_the_b2b_saas_lifecycle_refuses_nothing_but_the_injected_illegal_moves()
     assert all("-illegal-" in o.interaction_id for o in refused)
     funnel = simulation.funnel()
     entered: Counter[Stage] = Counter()
+    promoted = 0  # contacts whose score reached MQL after all
     for journey in simulation.journeys:
-        entered.update(app.lead(journey.lead_id).stage_entered.keys())
+        stages = app.lead(journey.lead_id).stage_entered.keys()
+        entered.update(stages)
+        promoted += journey.kind is JourneyKind.COLD and set(stages) != {Stage.CONTACT}
+    assert promoted <= 0.02 * funnel.contacts
     assert entered[Stage.SQL] == funnel.sql
     assert entered[Stage.OPPORTUNITY] == funnel.opportunities
     assert entered[Stage.CUSTOMER] == funnel.customers

@@ -95,7 +95,10 @@ def worker(
 
 @app.command()
 def simulate(
-    leads: Annotated[int, typer.Option(help="Identified leads to simulate.")] = 5000,
+    leads: Annotated[
+        int,
+        typer.Option(help="Leads to simulate (plus half as many contacts who never become leads)."),
+    ] = 5000,
     seed: Annotated[int, typer.Option(help="Same seed, same stream.")] = 7,
     days: Annotated[int, typer.Option(help="Days the stream spans.")] = 180,
     noise: Annotated[float, typer.Option(help="Share of bad or duplicate lines to mix in.")] = 0.0,
@@ -295,7 +298,10 @@ def report(
 
 @app.command()
 def demo(
-    leads: Annotated[int, typer.Option(help="Identified leads to simulate.")] = 5000,
+    leads: Annotated[
+        int,
+        typer.Option(help="Leads to simulate (plus half as many contacts who never become leads)."),
+    ] = 5000,
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
     noise: Annotated[float, typer.Option(help="Share of bad or duplicate lines.")] = 0.01,
     html: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(

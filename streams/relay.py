@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from contracts import (
     LifecycleEvent,
@@ -40,6 +41,8 @@ from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from streams.connection import KafkaConnection, LeadflowKafkaError
 
 RELAY_TRACKING_NAME = "leadflow.relay"
+
+log = logging.getLogger(__name__)
 
 _HASH_CACHE_LIMIT = 200_000
 
@@ -171,10 +174,12 @@ class Relay:
                     if in_flight is not None:
                         await self._record(*in_flight)
                     in_flight = (page, deliveries)
+                    read = max(read, self.counts.position)
                     continue
                 if in_flight is not None:
                     await self._record(*in_flight)
                     in_flight = None
+                    read = max(read, self.counts.position)
                     continue
                 if stop.is_set():
                     return
@@ -215,12 +220,23 @@ class Relay:
     async def _record(self, page: Page, deliveries: list[asyncio.Future[Any]]) -> None:
         """Wait until the broker acknowledged the page, then record its position."""
         await asyncio.gather(*deliveries)
-        await asyncio.to_thread(
-            self.app.recorder.insert_events, [], tracking=Tracking(RELAY_TRACKING_NAME, page.last)
-        )
+        position = page.last
+        try:
+            await asyncio.to_thread(
+                self.app.recorder.insert_events,
+                [],
+                tracking=Tracking(RELAY_TRACKING_NAME, page.last),
+            )
+        except IntegrityError:
+            # Another relay on the same store recorded this position or a later one already
+            # (two `leadflow worker` processes): harmless, consumers drop the duplicates, and
+            # this relay goes on from the later position.
+            stored = await asyncio.to_thread(self.position)
+            log.info("relay position %d was recorded by another relay (at %d)", page.last, stored)
+            position = max(position, stored)
         counts = self.counts
         counts.events += page.events
         counts.stage_changes += page.stage_changes
         counts.refusals += page.refusals
         counts.pages += 1
-        counts.position = page.last
+        counts.position = position

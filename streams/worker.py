@@ -8,6 +8,12 @@ every partition to the offset after its last tracking record, so a crash at any 
 by a restart neither loses nor doubles an effect. (A crash between the dead-letter send and the
 commit can send a rejection twice; its ``source`` identifies the copy.)
 
+Nothing a producer sends stops the worker: bytes that break the contract are dead-lettered, and
+if the lifecycle itself raises on a valid interaction (a bug), the batch is applied again one
+interaction at a time and the failing one is dead-lettered too, with the error, so that one
+poisonous message neither kills the worker nor holds its partition back. Offsets are also
+committed to Kafka, once a second, only so that Kafka's own tools show the group's lag.
+
 Why aiokafka rather than a faust agent: the position must come from the event store, per
 partition, at every rebalance, and the commit must be ours; faust commits offsets itself.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +36,7 @@ from contracts import (
     DEFAULT_MAX_BYTES,
     ContractError,
     Interaction,
+    Problem,
     Rejection,
     Source,
     Topics,
@@ -41,6 +49,10 @@ from streams.connection import KafkaConnection, LeadflowKafkaError
 log = logging.getLogger(__name__)
 
 _CONFLICT_RETRIES = 8
+
+
+def _failure(expected: str, exc: Exception) -> ContractError:
+    return ContractError([Problem("", expected, repr(exc)[:500])])
 
 
 def tracking_name(tp: TopicPartition) -> str:
@@ -59,6 +71,8 @@ class WorkerCounts:
     invalid: int = 0
     batches: int = 0
     conflicts: int = 0
+    failed: int = 0
+    """Valid interactions the lifecycle raised on (dead-lettered like invalid ones)."""
     by_status: dict[str, int] = field(default_factory=dict)
 
     def add(self, outcomes: Sequence[Outcome]) -> None:
@@ -97,6 +111,7 @@ class LifecycleWorker:
         max_batch: int = 2000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_committed: Callable[[], None] | None = None,
+        commit_interval: float = 1.0,
     ) -> None:
         self.app = app
         self.connection = connection
@@ -106,6 +121,7 @@ class LifecycleWorker:
         self.max_batch = max_batch
         self.clock = clock
         self.on_committed = on_committed
+        self.commit_interval = commit_interval
         self.counts = WorkerCounts()
         self._consumer: Any = None
 
@@ -124,6 +140,10 @@ class LifecycleWorker:
         consumer = self.connection.consumer(group_id=self.group_id)
         self._consumer = consumer
         consumer.subscribe([self.topics.interactions], listener=_SeekToTrackedPositions(self))
+        # Offsets committed to Kafka only show the group's lag to Kafka's tools: the worker's
+        # positions are the tracking records. So they are committed once a second, not per batch.
+        uncommitted: dict[TopicPartition, int] = {}
+        committed_at = time.monotonic()
         try:
             await producer.start()
             await consumer.start()
@@ -132,42 +152,105 @@ class LifecycleWorker:
                 for tp, messages in batches.items():
                     if messages:
                         await self._handle(producer, tp, messages)
-                if batches:
-                    await consumer.commit(
-                        {tp: msgs[-1].offset + 1 for tp, msgs in batches.items() if msgs}
-                    )
+                        uncommitted[tp] = messages[-1].offset + 1
+                if uncommitted and time.monotonic() - committed_at >= self.commit_interval:
+                    await self._commit_offsets(consumer, uncommitted)
+                    committed_at = time.monotonic()
+            if uncommitted:
+                await self._commit_offsets(consumer, uncommitted)
         except KafkaError as exc:
             raise LeadflowKafkaError(f"lifecycle worker: {exc!r}") from exc
         finally:
             await consumer.stop()
             await producer.stop()
 
+    async def _commit_offsets(self, consumer: Any, offsets: dict[TopicPartition, int]) -> None:
+        assigned = consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        offsets.clear()
+        if not mine:
+            return
+        try:
+            await consumer.commit(mine)
+        except KafkaError as exc:  # a rebalance under way: the tracking records are the truth
+            log.info("offsets not committed to Kafka (%r); positions are tracked anyway", exc)
+
     async def _handle(self, producer: Any, tp: TopicPartition, messages: list[Any]) -> None:
         valid: list[tuple[int, Interaction]] = []
-        sends = []
-        now = self.clock()
+        invalid: list[tuple[Any, ContractError]] = []
+        limit = self.max_message_bytes
         for message in messages:
-            raw = message.value if message.value is not None else b""
             try:
-                valid.append((message.offset, decode_interaction(raw, self.max_message_bytes)))
+                valid.append((message.offset, decode_interaction(message.value or b"", limit)))
             except ContractError as error:
-                self.counts.invalid += 1
-                source = Source(tp.topic, tp.partition, message.offset)
-                rejection = Rejection.invalid(raw, error, source, now)
-                sends.append(
-                    await producer.send(self.topics.rejected, encode(rejection), key=message.key)
-                )
+                invalid.append((message, error))
+            except Exception as exc:  # a decoder bug must not stop the worker either
+                invalid.append((message, _failure("a decodable interaction", exc)))
         # The dead letters are on the broker before the batch's position is committed.
-        for delivery in sends:
-            await delivery
-        outcomes = await asyncio.to_thread(
-            self._process, tracking_name(tp), valid, messages[-1].offset
-        )
+        await self._dead_letter(producer, tp, invalid)
+        self.counts.invalid += len(invalid)
+        name = tracking_name(tp)
+        last_offset = messages[-1].offset
+        try:
+            outcomes = await asyncio.to_thread(self._process, name, valid, last_offset)
+        except LeadflowKafkaError:
+            raise
+        except Exception:
+            # Something in the batch makes the lifecycle raise (a bug, not a conflict): apply
+            # the batch one interaction at a time and dead-letter the ones that fail, so that
+            # one poisonous message neither stops the worker nor holds its partition back.
+            log.exception("%s: a batch failed; applying it one interaction at a time", name)
+            outcomes = await self._one_by_one(producer, tp, messages, valid)
         self.counts.messages += len(messages)
         self.counts.batches += 1
         self.counts.add(outcomes)
         if self.on_committed is not None:
             self.on_committed()
+
+    async def _dead_letter(
+        self, producer: Any, tp: TopicPartition, invalid: list[tuple[Any, ContractError]]
+    ) -> None:
+        if not invalid:
+            return
+        now = self.clock()
+        sends = []
+        for message, error in invalid:
+            raw = message.value or b""
+            source = Source(tp.topic, tp.partition, message.offset)
+            rejection = Rejection.invalid(raw, error, source, now)
+            sends.append(
+                await producer.send(self.topics.rejected, encode(rejection), key=message.key)
+            )
+        await asyncio.gather(*sends)
+
+    async def _one_by_one(
+        self,
+        producer: Any,
+        tp: TopicPartition,
+        messages: list[Any],
+        valid: list[tuple[int, Interaction]],
+    ) -> list[Outcome]:
+        name = tracking_name(tp)
+        by_offset = {message.offset: message for message in messages}
+        outcomes: list[Outcome] = []
+        for offset, interaction in valid:
+            try:
+                outcomes += await asyncio.to_thread(
+                    self._process, name, [(offset, interaction)], offset
+                )
+            except LeadflowKafkaError:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "%s@%d: the lifecycle failed on interaction %s", name, offset, interaction.id
+                )
+                failure = _failure("an interaction the lifecycle can apply", exc)
+                await self._dead_letter(producer, tp, [(by_offset[offset], failure)])
+                self.counts.failed += 1
+                await asyncio.to_thread(self._process, name, [], offset)
+        # Trailing invalid messages: their position too.
+        await asyncio.to_thread(self._process, name, [], messages[-1].offset)
+        return outcomes
 
     def _process(
         self, name: str, valid: list[tuple[int, Interaction]], last_offset: int

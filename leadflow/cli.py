@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -336,6 +337,248 @@ def bench(
 
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run_bench(Settings(), leads, out, out_file))
+
+
+# -- audit: history, state, verify, whatif, export (leadflow.audit, leadflow.whatif) -----------
+
+
+def _audit_failed(exc: Exception) -> typer.Exit:
+    err.print(f"[red]{escape(str(exc))}[/red]")
+    return typer.Exit(2)
+
+
+@app.command()
+def history(
+    lead_id: Annotated[str, typer.Argument(help="The lead id (or anon:<anonymous id>).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Every interaction and lifecycle event of a lead, in order, with business and recorded
+    times, the interaction, rule and policy behind each change, and why it is in its stage."""
+    import orjson  # noqa: PLC0415
+
+    from leadflow.audit import (  # noqa: PLC0415
+        AuditError,
+        history_document,
+        open_store,
+        render_history,
+    )
+    from lifecycle.audit import lead_history  # noqa: PLC0415
+    from lifecycle.errors import LeadError  # noqa: PLC0415
+
+    try:
+        document = history_document(lead_history(open_store(Settings()), lead_id))
+    except (AuditError, LeadError) as exc:
+        raise _audit_failed(exc) from exc
+    if as_json:
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_history(document, out)
+
+
+@app.command()
+def state(
+    lead_id: Annotated[str, typer.Argument(help="The lead id (or anon:<anonymous id>).")],
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="RFC 3339 time with an offset, e.g. 2025-04-03T12:00Z.")
+    ],
+    known_at: Annotated[
+        bool,
+        typer.Option(
+            "--known-at",
+            help="As leadflow knew it then (recorded_at), not as it had happened (occurred_at).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """The lead as it stood at a past moment: stage, score, temperature, touches."""
+    import orjson  # noqa: PLC0415
+
+    from leadflow.audit import (  # noqa: PLC0415
+        AuditError,
+        as_of_document,
+        open_store,
+        parse_time,
+        render_as_of,
+    )
+    from lifecycle.audit import AsOfBasis, lead_as_of  # noqa: PLC0415
+    from lifecycle.errors import LeadError  # noqa: PLC0415
+
+    basis = AsOfBasis.RECORDED if known_at else AsOfBasis.OCCURRED
+    try:
+        found = lead_as_of(open_store(Settings()), lead_id, parse_time(as_of), basis)
+    except (AuditError, LeadError) as exc:
+        raise _audit_failed(exc) from exc
+    document = as_of_document(found)
+    if as_json:
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_as_of(document, out)
+
+
+@app.command()
+def verify(
+    lead_id: Annotated[
+        str | None, typer.Argument(help="One lead to check (default: every lead in the store).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Recheck every hash chain (or one lead's) from the stored events; report each altered,
+    missing, inserted or reordered event by lead and position. Exit status 1 when not intact."""
+    import orjson  # noqa: PLC0415
+
+    from leadflow.audit import (  # noqa: PLC0415
+        AuditError,
+        open_store,
+        render_verification,
+        verification_document,
+    )
+    from leadflow.settings import EventStoreKind  # noqa: PLC0415
+    from lifecycle.audit import verify_lead, verify_store  # noqa: PLC0415
+    from lifecycle.errors import LeadError  # noqa: PLC0415
+
+    settings = Settings()
+    try:
+        store = open_store(settings)
+        report = verify_store(store) if lead_id is None else verify_lead(store, lead_id)
+    except (AuditError, LeadError) as exc:
+        raise _audit_failed(exc) from exc
+    # PostgreSQL's notification ids may skip values a rolled-back write took; SQLite's do not.
+    document = verification_document(
+        report, gaps_are_evidence=settings.event_store is not EventStoreKind.POSTGRES
+    )
+    if as_json:
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_verification(document, out)
+    if not document["intact"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def whatif(
+    policy: Annotated[
+        str | None,
+        typer.Option(help="The other policy: preset name or TOML path (default: the current)."),
+    ] = None,
+    from_file: Annotated[
+        Path | None, typer.Option("--from", help="Interaction history as a JSON-lines file.")
+    ] = None,
+    from_kafka: Annotated[
+        bool, typer.Option("--from-kafka", help="Read the interactions topic from the start.")
+    ] = False,
+    spend: Annotated[
+        Path | None, typer.Option(help="Spend records (JSON lines) with --from.")
+    ] = None,
+    lookback_days: Annotated[
+        float | None, typer.Option(help="Attribution lookback window of the other side.")
+    ] = None,
+    half_life_days: Annotated[
+        float | None, typer.Option(help="Time-decay half-life of the other side (default 7).")
+    ] = None,
+    milestone: Annotated[str, typer.Option(help="Attribution milestone compared.")] = "mql",
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Attribution models shown (default linear, time_decay)."),
+    ] = None,
+    show: Annotated[int, typer.Option(help="Leads that differ to list in the terminal.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Replay the same interaction history under another policy (or other attribution
+    settings) beside the current one, in memory: the live store and topics do not change."""
+    import orjson  # noqa: PLC0415
+
+    from leadflow.whatif import compare, render_terminal  # noqa: PLC0415
+    from lifecycle.errors import LeadError  # noqa: PLC0415
+    from lifecycle.policy import load_policy  # noqa: PLC0415
+    from projections import MILESTONE_NAMES  # noqa: PLC0415
+    from streams.connection import LeadflowKafkaError  # noqa: PLC0415
+
+    if (from_file is None) == (not from_kafka):
+        raise typer.BadParameter("give --from FILE or --from-kafka (one of them)")
+    if policy is None and lookback_days is None and half_life_days is None:
+        raise typer.BadParameter("give --policy, --lookback-days or --half-life-days to compare")
+    if milestone not in MILESTONE_NAMES:
+        raise typer.BadParameter(f"--milestone: one of {', '.join(MILESTONE_NAMES)}")
+    settings = Settings()
+    try:
+        current = load_policy(settings.policy)
+        other = load_policy(policy) if policy is not None else None
+        if from_file is not None:
+            from leadflow.whatif import file_lines  # noqa: PLC0415
+
+            def lines() -> Iterable[bytes]:
+                return file_lines(from_file)
+
+            def spend_lines() -> Iterable[bytes]:
+                return file_lines(spend) if spend is not None else ()
+        else:
+            interactions, spent = asyncio.run(_kafka_history(settings))
+
+            def lines() -> Iterable[bytes]:
+                return interactions
+
+            def spend_lines() -> Iterable[bytes]:
+                return spent
+
+        result = compare(
+            lines,
+            current,
+            other,
+            half_life_days=half_life_days,
+            lookback_days=lookback_days,
+            milestone=milestone,
+            spend_lines=spend_lines,
+            max_message_bytes=settings.max_message_bytes,
+        )
+    except (LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
+        raise _audit_failed(exc) from exc
+    document = result.document()
+    if as_json:
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_terminal(document, out, models=model or ("linear", "time_decay"), show=show)
+
+
+async def _kafka_history(settings: Settings) -> tuple[list[bytes], list[bytes]]:
+    from leadflow import wiring  # noqa: PLC0415
+    from streams.history import read_history  # noqa: PLC0415
+
+    connection = wiring.kafka_connection(settings)
+    names = wiring.topics(settings)
+    interactions = await read_history(connection, names.interactions)
+    spend = await read_history(connection, names.spend, missing_ok=True)
+    return interactions.values, spend.values
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")],
+    lead: Annotated[str | None, typer.Option(help="One lead (default: every event).")] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="A file, or a directory to write a named file into."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Stream lifecycle histories for auditors, as JSON lines or CSV, to stdout or a file
+    (memory stays flat however large the store)."""
+    import sys  # noqa: PLC0415
+
+    from leadflow.audit import AuditError, export_target, open_store, write_export  # noqa: PLC0415
+    from lifecycle.errors import LeadError  # noqa: PLC0415
+
+    try:
+        target = None if out_path is None else export_target(out_path, lead, fmt, force=force)
+        result = write_export(
+            open_store(Settings()), fmt, lead_key=lead, target=target, stdout=sys.stdout.buffer
+        )
+    except (AuditError, LeadError, OSError) as exc:
+        raise _audit_failed(exc) from exc
+    where = "stdout" if result.path is None else str(result.path)
+    err.print(
+        f"exported {result.events:,} events to {escape(where)} in {result.seconds:.2f} s "
+        f"({result.rate:,.0f} events/s)"
+    )
 
 
 def main() -> None:

@@ -1,0 +1,437 @@
+"""What-if: the same interaction history replayed under another policy, side by side.
+
+``compare(lines, current, other, ...)`` runs the lifecycle and the read models over the same
+interaction lines twice, in memory (eventsourcing's POPO store: nothing is written anywhere,
+no topic is touched), once under the current policy and once under the other one, and compares
+the two documents: the funnel, stage timing and SLA breaches, attribution per channel at a
+milestone under every model, and the leads whose final stage or MQL date differ. Attribution
+can also be re-run with another lookback window or time-decay half-life over the same history
+(with or without another policy): the read models are refolded, the lifecycle is not re-run
+when the policy is the same.
+
+The document (``WhatIf.document()``)::
+
+    {"current": side, "other": side,          side: {"policy": {"name", "version"},
+                                                     "half_life_days", "lookback_days"}
+     "interactions": {"current": {...}, "other": {...}},
+     "funnel": {figure: {"current", "other", "change"}},
+     "timing": {"by_stage": {stage: {"current": stats, "other": stats}},
+                "speed_to_lead": {...same...}, "sla_breaches": {...same...}},
+     "attribution": {"milestone", "models": {model: {channel: {"current", "other", "change"}}}},
+     "leads": {"compared", "differ", "moves": {"a -> b": count},
+               "changed": [{"lead_id", "current": {"stage", "mql_at"}, "other": {...}}]}}
+
+A figure missing on one side is ``null`` there; ``change`` is ``other - current`` (``null``
+when either is). Leads are identified people (visitors known only by an anonymous id are left
+out); ``changed`` is sorted by lead id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent, decode_spend
+from contracts.lifecycle_events import StageChanged
+from contracts.vocabulary import Stage
+from leadflow.replay import Replay, lifecycle_events, replay_lines
+from leadflow.report import (
+    DASH,
+    FUNNEL_STEPS,
+    MODELS,
+    fmt_decimal,
+    fmt_hours,
+    fmt_int,
+    fmt_money,
+    fmt_pct,
+    model_label,
+    number,
+    stage_label,
+)
+from lifecycle.lead import ANONYMOUS_PREFIX
+from lifecycle.policy import Policy
+from projections import Projections, SlaHours
+
+__all__ = ["FUNNEL_FIGURES", "Outcome", "WhatIf", "compare", "file_lines", "render_terminal"]
+
+DEFAULT_HALF_LIFE_DAYS = 7.0
+"""The read models' time-decay half-life unless told otherwise (``projections.Projections``)."""
+
+FUNNEL_FIGURES: tuple[str, ...] = (
+    "leads",
+    "mql",
+    "sql",
+    "opportunities",
+    "customers",
+    "qualification_rate",
+    "conversion_rate",
+    "spend",
+    "cost_per_lead",
+    "cost_per_mql",
+    "cac",
+    "qualified_lead_value",
+)
+"""The funnel figures compared, in the order shown."""
+
+_RATES = {"qualification_rate", "conversion_rate"}
+_MONEY = {"spend", "cost_per_lead", "cost_per_mql", "cac", "qualified_lead_value"}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where a lead ended: its stage and when it first became an MQL (None: never)."""
+
+    stage: str
+    mql_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One side of the comparison: a policy and the attribution settings."""
+
+    policy: Policy
+    half_life_days: float
+    lookback_days: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The side as the document shows it."""
+        return {
+            "policy": {"name": self.policy.name, "version": self.policy.version},
+            "half_life_days": self.half_life_days,
+            "lookback_days": self.lookback_days,
+        }
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Both documents, both sides' lead outcomes, and what the comparison is about."""
+
+    current: Side
+    other: Side
+    documents: tuple[dict[str, Any], dict[str, Any]]
+    outcomes: tuple[dict[str, Outcome], dict[str, Outcome]]
+    milestone: str
+
+    def document(self) -> dict[str, Any]:
+        """The side-by-side document (see the module docstring)."""
+        now, then = self.documents
+        return {
+            "current": self.current.as_dict(),
+            "other": self.other.as_dict(),
+            "interactions": {
+                "current": now.get("interactions", {}),
+                "other": then.get("interactions", {}),
+            },
+            "funnel": {
+                figure: _pair(now["funnel"].get(figure), then["funnel"].get(figure))
+                for figure in FUNNEL_FIGURES
+            },
+            "timing": {
+                key: _pairs(now["timing"].get(key, {}), then["timing"].get(key, {}))
+                for key in ("by_stage", "speed_to_lead", "sla_breaches")
+            },
+            "attribution": {
+                "milestone": self.milestone,
+                "models": _credit(
+                    now["attribution"].get(self.milestone, {}),
+                    then["attribution"].get(self.milestone, {}),
+                ),
+            },
+            "leads": _lead_changes(*self.outcomes),
+        }
+
+
+def _change(current: Any, other: Any) -> float | None:
+    a, b = number(current), number(other)
+    return None if a is None or b is None else round(b - a, 4)
+
+
+def _pair(current: Any, other: Any) -> dict[str, Any]:
+    return {"current": current, "other": other, "change": _change(current, other)}
+
+
+def _pairs(current: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    keys = list(current) + [k for k in other if k not in current]
+    return {k: {"current": current.get(k), "other": other.get(k)} for k in keys}
+
+
+def _credit(current: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    models = [m for m in MODELS if m in current or m in other]
+    result: dict[str, Any] = {}
+    for model in models:
+        now, then = current.get(model, {}), other.get(model, {})
+        channels = sorted(set(now) | set(then))
+        result[model] = {c: _pair(now.get(c, 0.0), then.get(c, 0.0)) for c in channels}
+    return result
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+def _lead_changes(current: dict[str, Outcome], other: dict[str, Outcome]) -> dict[str, Any]:
+    moves: dict[str, int] = {}
+    changed: list[dict[str, Any]] = []
+    missing = Outcome(stage="(none)", mql_at=None)
+    for lead_id in sorted(set(current) | set(other)):
+        now, then = current.get(lead_id, missing), other.get(lead_id, missing)
+        if now == then:
+            continue
+        if now.stage != then.stage:
+            move = f"{now.stage} -> {then.stage}"
+            moves[move] = moves.get(move, 0) + 1
+        changed.append(
+            {
+                "lead_id": lead_id,
+                "current": {"stage": now.stage, "mql_at": _iso(now.mql_at)},
+                "other": {"stage": then.stage, "mql_at": _iso(then.mql_at)},
+            }
+        )
+    return {
+        "compared": len(set(current) | set(other)),
+        "differ": len(changed),
+        "moves": dict(sorted(moves.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "changed": changed,
+    }
+
+
+def file_lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of a JSON-lines file, without their line ends, read as they go."""
+    with path.open("rb") as handle:
+        for line in handle:
+            body = line.rstrip(b"\r\n")
+            if body.strip():
+                yield body
+
+
+class _Outcomes:
+    """Folds lifecycle events into each identified lead's final stage and first MQL date."""
+
+    def __init__(self) -> None:
+        self.by_lead: dict[str, Outcome] = {}
+
+    def apply(self, event: LifecycleEvent) -> None:
+        data = event.data
+        if not isinstance(data, StageChanged) or event.lead_id.startswith(ANONYMOUS_PREFIX):
+            return
+        known = self.by_lead.get(event.lead_id)
+        mql_at = known.mql_at if known is not None else None
+        if mql_at is None and data.to_stage is Stage.MQL:
+            mql_at = event.occurred_at
+        self.by_lead[event.lead_id] = Outcome(stage=data.to_stage.value, mql_at=mql_at)
+
+
+def _fold(
+    replay: Replay,
+    side: Side,
+    spend_lines: Iterable[bytes],
+    max_message_bytes: int,
+) -> tuple[dict[str, Any], dict[str, Outcome]]:
+    """The side's document and lead outcomes, folded from the replay's stored events."""
+    policy = side.policy
+    projections = Projections(
+        sla=SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours),
+        default_margin=policy.default_margin,
+        half_life_days=side.half_life_days,
+        lookback_days=side.lookback_days,
+    )
+    outcomes = _Outcomes()
+    for event in lifecycle_events(replay.app):
+        projections.apply(event)
+        outcomes.apply(event)
+    for raw in spend_lines:
+        try:
+            projections.apply_spend(decode_spend(raw, max_message_bytes))
+        except ContractError:
+            continue  # counted by the replay itself; the same on both sides
+    document = projections.to_document()
+    document["interactions"] = replay.counts.as_dict()
+    return document, outcomes.by_lead
+
+
+def compare(
+    lines: Callable[[], Iterable[bytes]],
+    current: Policy,
+    other: Policy | None = None,
+    *,
+    half_life_days: float | None = None,
+    lookback_days: float | None = None,
+    milestone: str = "mql",
+    spend_lines: Callable[[], Iterable[bytes]] = lambda: (),
+    max_message_bytes: int = DEFAULT_MAX_BYTES,
+) -> WhatIf:
+    """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
+    (default: ``current`` again) with the given attribution settings on the other side, in
+    memory, and compare. ``half_life_days`` and ``lookback_days`` apply to the other side only;
+    the current side keeps the read models' defaults (7 days, no lookback limit)."""
+    now = Side(current, DEFAULT_HALF_LIFE_DAYS, None)
+    then = Side(
+        other or current,
+        DEFAULT_HALF_LIFE_DAYS if half_life_days is None else half_life_days,
+        lookback_days,
+    )
+    first = replay_lines(lines(), current, max_message_bytes=max_message_bytes)
+    second = (
+        first
+        if other is None or other == current
+        else replay_lines(lines(), other, max_message_bytes=max_message_bytes)
+    )
+    documents = (
+        _fold(first, now, spend_lines(), max_message_bytes),
+        _fold(second, then, spend_lines(), max_message_bytes),
+    )
+    return WhatIf(
+        current=now,
+        other=then,
+        documents=(documents[0][0], documents[1][0]),
+        outcomes=(documents[0][1], documents[1][1]),
+        milestone=milestone,
+    )
+
+
+# -- the terminal ------------------------------------------------------------------------------
+
+
+def _figure(name: str, value: Any) -> str:
+    if name in _RATES:
+        return fmt_pct(value)
+    if name in _MONEY:
+        return fmt_money(value)
+    return fmt_int(value)
+
+
+def _delta(name: str, change: Any) -> str:
+    found = number(change)
+    if found is None:
+        return DASH
+    if found == 0:
+        return "="
+    if name in _RATES:
+        return f"{found * 100:+,.1f} pt"
+    if name in _MONEY:
+        return f"{found:+,.2f}"
+    return f"{found:+,.0f}"
+
+
+def _label(side: Mapping[str, Any]) -> str:
+    policy = side["policy"]
+    text = f"{policy['name']} {policy['version']}"
+    extra = [f"half-life {side['half_life_days']:g} d"]
+    if side["lookback_days"] is not None:
+        extra.append(f"lookback {side['lookback_days']:g} d")
+    return f"{text} ({', '.join(extra)})"
+
+
+def render_terminal(
+    document: Mapping[str, Any],
+    console: Console,
+    *,
+    models: Sequence[str] = ("linear", "time_decay"),
+    show: int = 20,
+) -> None:
+    """Print the comparison: funnel, timing, SLA breaches, attribution (``models``) and up to
+    ``show`` of the leads that differ. Strings from the data are never read as markup."""
+    current, other = _label(document["current"]), _label(document["other"])
+    console.print(f"current: {current}", markup=False)
+    console.print(f"other:   {other}", markup=False)
+    funnel = Table("figure", "current", "other", "change", title="funnel")
+    labels = dict(FUNNEL_STEPS)
+    for name, pair in document["funnel"].items():
+        funnel.add_row(
+            labels.get(name, name.replace("_", " ")),
+            _figure(name, pair["current"]),
+            _figure(name, pair["other"]),
+            _delta(name, pair["change"]),
+        )
+    console.print(funnel)
+    timing = Table(
+        "stage",
+        "count",
+        "",
+        "median",
+        "",
+        "mean",
+        "",
+        title="time in stage (current | other)",
+    )
+    for stage, pair in document["timing"]["by_stage"].items():
+        now, then = pair["current"] or {}, pair["other"] or {}
+        timing.add_row(
+            stage_label(stage),
+            fmt_int(now.get("count")),
+            fmt_int(then.get("count")),
+            fmt_hours(now.get("median_hours")),
+            fmt_hours(then.get("median_hours")),
+            fmt_hours(now.get("mean_hours")),
+            fmt_hours(then.get("mean_hours")),
+        )
+    console.print(timing)
+    sla = Table("first sales touch after", "breached", "", "breach rate", "", title="SLA")
+    for stage, pair in document["timing"]["sla_breaches"].items():
+        now, then = pair["current"] or {}, pair["other"] or {}
+        sla.add_row(
+            f"{stage_label(stage)} ({fmt_decimal(now.get('sla_hours'), 0)} h | "
+            f"{fmt_decimal(then.get('sla_hours'), 0)} h)",
+            fmt_int(now.get("breached")),
+            fmt_int(then.get("breached")),
+            fmt_pct(now.get("breach_rate")),
+            fmt_pct(then.get("breach_rate")),
+        )
+    console.print(sla)
+    attribution = document["attribution"]
+    for model in models:
+        credit = attribution["models"].get(model)
+        if credit is None:
+            continue
+        table = Table(
+            "channel",
+            "current",
+            "other",
+            "change",
+            title=f"attribution at {attribution['milestone']}: {model_label(model)}",
+        )
+        for channel, pair in credit.items():
+            table.add_row(
+                Text(channel),
+                fmt_decimal(pair["current"]),
+                fmt_decimal(pair["other"]),
+                DASH if pair["change"] is None else f"{pair['change']:+,.2f}",
+            )
+        console.print(table)
+    leads = document["leads"]
+    console.print(
+        f"{fmt_int(leads['differ'])} of {fmt_int(leads['compared'])} leads end in another stage "
+        "or become MQL at another date",
+        markup=False,
+    )
+    if leads["moves"]:
+        moves = Table("final stage (current -> other)", "leads", title="stage changes")
+        for move, count in leads["moves"].items():
+            moves.add_row(Text(move), fmt_int(count))
+        console.print(moves)
+    if leads["changed"]:
+        shown = leads["changed"][:show]
+        table = Table(
+            "lead",
+            "stage",
+            "",
+            "MQL at",
+            "",
+            title=f"leads that differ (first {len(shown)}; --json lists all)",
+        )
+        for row in shown:
+            table.add_row(
+                Text(row["lead_id"]),
+                Text(row["current"]["stage"]),
+                Text(row["other"]["stage"]),
+                row["current"]["mql_at"] or DASH,
+                row["other"]["mql_at"] or DASH,
+            )
+        console.print(table)

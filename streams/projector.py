@@ -25,6 +25,14 @@ Readiness
     ``rebuilding`` (and the API answers 503) until the fold has passed them all; after that it
     is ``live``.
 
+Catching up without faust
+    Faust hands an agent one message at a time through its own queues, which costs far more
+    than the fold itself (about 3,700 events/s against tens of thousands for decode + fold). So
+    the rebuild is a plain aiokafka pass first (``catch_up``): every partition assigned, read
+    with ``getmany`` in large batches up to the end offsets taken at start, each message folded
+    by the same ``ProjectionState.fold_*`` the agents call. The positions it reached are then
+    committed for the instance's consumer group, and faust starts from them for live traffic.
+
 Duplicates
     The relay publishes at least once; a re-published event has the same id and the same
     per-lead ``sequence``, and ``Projections.apply`` drops any event whose sequence the lead has
@@ -307,6 +315,82 @@ async def end_offsets_of(
         await producer.stop()
 
 
+async def catch_up(
+    connection: KafkaConnection,
+    state: ProjectionState,
+    topics: Topics,
+    *,
+    stop: asyncio.Event | None = None,
+    max_records: int = 5000,
+) -> None:
+    """Fold every message before ``state.targets`` with a plain consumer, in large batches.
+
+    Starts from ``state.positions`` (0 where none); returns early once ``stop`` is set.
+    Rejections are published to the rejected topic before returning. Runs on the event loop
+    (the state is only touched there) and yields to it between batches, so the HTTP API keeps
+    answering (503, rebuilding) meanwhile.
+    """
+    targets = state.targets or {}
+    behind = {tp: end for tp, end in targets.items() if state.positions.get(tp, 0) < end}
+    if not behind:
+        return
+    folders = {topics.lead_events: state.fold_lifecycle, topics.spend: state.fold_spend}
+    consumer = connection.consumer(group_id=None, fetch_max_bytes=32 * 1024 * 1024)
+    producer = connection.producer()
+    deliveries: list[Any] = []
+    try:
+        await consumer.start()
+        await producer.start()
+        assigned = [TopicPartition(topic, partition) for topic, partition in behind]
+        consumer.assign(assigned)
+        for tp in assigned:
+            position = state.positions.get((tp.topic, tp.partition), 0)
+            if position:
+                consumer.seek(tp, position)
+            else:
+                await consumer.seek_to_beginning(tp)
+        while behind and not (stop is not None and stop.is_set()):
+            batches = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+            for tp, messages in batches.items():
+                fold = folders[tp.topic]
+                topic, partition = tp.topic, tp.partition
+                for message in messages:
+                    rejection = fold(message.value, Source(topic, partition, message.offset))
+                    if rejection is not None:
+                        deliveries.append(
+                            await producer.send(topics.rejected, encode(rejection), key=message.key)
+                        )
+                key = (topic, partition)
+                if key in behind and state.positions.get(key, 0) >= behind[key]:
+                    del behind[key]
+                    consumer.pause(tp)
+            await asyncio.sleep(0)  # let the HTTP API answer between batches
+        await asyncio.gather(*deliveries)
+    except KafkaError as exc:
+        raise LeadflowKafkaError(f"projector catching up: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def commit_positions(
+    connection: KafkaConnection, group_id: str, positions: dict[tuple[str, int], int]
+) -> None:
+    """Commit ``positions`` as ``group_id``'s offsets, so that its next member starts there."""
+    offsets = {TopicPartition(t, p): offset for (t, p), offset in positions.items() if offset}
+    if not offsets:
+        return
+    consumer = connection.consumer(group_id=group_id)
+    try:
+        await consumer.start()
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    except KafkaError as exc:
+        raise LeadflowKafkaError(f"committing the projector's positions: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+
+
 def instance_group_id(group_id: str) -> str:
     """A consumer group of this projector's own: ``<group_id>.<12 hex digits>``."""
     return f"{group_id}.{uuid.uuid4().hex[:12]}"
@@ -340,8 +424,11 @@ async def run_projector(
     )
     if config.datadir is not None:
         config.datadir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
-    app = build_projector_app(instance, state)
     log.info("projector %s rebuilding from offset 0 (lag %s)", instance.group_id, state.lag())
+    await catch_up(connection, state, topics, stop=stop)
+    await commit_positions(connection, instance.group_id, state.positions)
+    log.info("projector %s caught up: %s", instance.group_id, state.counts.as_dict())
+    app = build_projector_app(instance, state)
     await app.start()
     try:
         while not stop.is_set():

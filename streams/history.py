@@ -11,6 +11,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from streams.connection import KafkaConnection, LeadflowKafkaError
+from streams.progress import end_offsets
 
 __all__ = ["TopicHistory", "read_history"]
 
@@ -49,11 +50,9 @@ async def read_history(
             if missing_ok:
                 return TopicHistory(topic=topic, values=[], ends={})
             raise LeadflowKafkaError(f"no topic {topic} on {connection.bootstrap_servers}")
-        partitions = sorted(consumer.partitions_for_topic(topic) or ())
-        tps = [TopicPartition(topic, p) for p in partitions]
-        offsets = await consumer.end_offsets(tps) if tps else {}
-        ends = {tp.partition: offsets[tp] for tp in tps}
-        wanted = {tp: offsets[tp] for tp in tps if offsets[tp] > 0}
+        # It exists, so asking a producer for its partitions cannot create it.
+        ends = await end_offsets(connection, topic)
+        wanted = {TopicPartition(topic, p): end for p, end in ends.items() if end > 0}
         if wanted:
             consumer.assign(list(wanted))
             await consumer.seek_to_beginning(*wanted)

@@ -353,13 +353,13 @@ def render_terminal(
     console.print(funnel)
     timing = Table(
         "stage",
-        "count",
-        "",
-        "median",
-        "",
-        "mean",
-        "",
-        title="time in stage (current | other)",
+        "n current",
+        "n other",
+        "median current",
+        "median other",
+        "mean current",
+        "mean other",
+        title="time in stage",
     )
     for stage, pair in document["timing"]["by_stage"].items():
         now, then = pair["current"] or {}, pair["other"] or {}
@@ -373,7 +373,14 @@ def render_terminal(
             fmt_hours(then.get("mean_hours")),
         )
     console.print(timing)
-    sla = Table("first sales touch after", "breached", "", "breach rate", "", title="SLA")
+    sla = Table(
+        "first sales touch after",
+        "breached current",
+        "breached other",
+        "rate current",
+        "rate other",
+        title="SLA (hours current | other)",
+    )
     for stage, pair in document["timing"]["sla_breaches"].items():
         now, then = pair["current"] or {}, pair["other"] or {}
         sla.add_row(
@@ -420,10 +427,10 @@ def render_terminal(
         shown = leads["changed"][:show]
         table = Table(
             "lead",
-            "stage",
-            "",
-            "MQL at",
-            "",
+            "stage current",
+            "stage other",
+            "MQL current",
+            "MQL other",
             title=f"leads that differ (first {len(shown)}; --json lists all)",
         )
         for row in shown:

@@ -44,12 +44,15 @@ class OrjsonTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         """``obj`` as compact UTF-8 JSON, registered types tagged with their transcoding."""
         try:
-            return orjson.dumps(obj, default=self._tag, option=_OPTIONS)
+            encoded = orjson.dumps(obj, default=self._tag, option=_OPTIONS)
         except TypeError as error:
             if isinstance(error.__cause__, TranscodingNotRegisteredError):
                 raise error.__cause__ from None
             # Non-string keys, huge integers: what the json module writes, it writes.
             return super().encode(obj)
+        # orjson's bytes keep the whole buffer it wrote into (about 8 KiB, whatever the length);
+        # an in-memory store keeps every event, so it gets an exact-size copy.
+        return bytes(memoryview(encoded))
 
     def decode(self, data: bytes) -> Any:
         """The object ``encode`` (or ``JSONTranscoder.encode``) wrote, tagged values revived."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -143,3 +144,16 @@ def test_the_lifecycle_stores_with_it_and_every_event_and_snapshot_round_trips()
         assert STDLIB.decode(stored.state) == ORJSON.decode(stored.state)
         restored = app.mapper.to_domain_event(stored).mutate(None)
         assert vars(restored) == vars(lead)
+
+
+def test_stored_bytes_take_no_more_memory_than_their_length() -> None:
+    # An in-memory store keeps every event's bytes: orjson's own result would hold ~8 KiB each.
+    state = {"at": datetime(2026, 1, 2, tzinfo=UTC), "text": "x" * 600}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [ORJSON.encode(state) for _ in range(500)]
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 2 * sum(len(k) for k in kept)

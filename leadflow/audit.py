@@ -114,22 +114,23 @@ def _interaction(summary: InteractionSummary | None) -> dict[str, Any] | None:
         "campaign": summary.campaign,
         "form_kind": summary.form_kind,
         "sales_touch": summary.sales_touch,
-        "occurred_at": _iso(summary.occurred_at),
+        "occurred_at": summary.occurred_at,
         "profile": dict(summary.profile),
     }
 
 
 def _entry(entry: HistoryEntry, detail: str | None) -> dict[str, Any]:
     event = entry.event
+    recorded = isinstance(event.data, InteractionRecorded)  # the interaction is the event itself
     return {
         "sequence": event.sequence,
         "type": event.type.value,
-        "occurred_at": _iso(event.occurred_at),
-        "recorded_at": _iso(event.recorded_at),
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.recorded_at,
         "rule": entry.rule,
         "policy": {"name": event.policy.name, "version": event.policy.version},
         "interaction_id": event.interaction_id,
-        "interaction": _interaction(entry.interaction),
+        "interaction": None if recorded else _interaction(entry.interaction),
         "detail": detail,
         "data": event.data,
         "event_id": event.event_id,
@@ -141,7 +142,10 @@ def _entry(entry: HistoryEntry, detail: str | None) -> dict[str, Any]:
 def history_document(history: LeadHistory) -> dict[str, Any]:
     """The history as one JSON-ready document: the lead, why it is in its stage, every event.
 
-    ``data`` values are the wire payload dataclasses (orjson writes them as objects).
+    Times are datetimes and ``data`` values the wire payload dataclasses: orjson writes them
+    as the wire does (RFC 3339, objects). An ``interaction_recorded`` event's interaction is
+    the event itself (``interaction`` is null there); every other event names the interaction
+    that caused it.
     """
     rows = history_rows(e.event for e in history.entries)
     events = [_entry(e, row["detail"]) for e, row in zip(history.entries, rows, strict=True)]
@@ -172,14 +176,13 @@ def _caused_by(entry: dict[str, Any]) -> str:
     return f"{text} [{interaction['id']}]"
 
 
-def _short(at: str | None) -> str:
-    """An RFC 3339 time to the second, as ``2026-01-31 10:26:36Z``."""
+def _short(at: datetime | None) -> str:
+    """A time to the second with its offset, as ``2026-01-31 10:26:36Z``."""
     if at is None:
         return DASH
-    day, _, rest = at.partition("T")
-    clock = rest[:8]
-    zone = rest[rest.find("Z") :] if "Z" in rest else rest[-6:]
-    return f"{day} {clock}{'Z' if zone == 'Z' else zone}"
+    zone = at.strftime("%z")
+    zone = "Z" if zone in ("+0000", "") else f"{zone[:3]}:{zone[3:]}"
+    return at.strftime("%Y-%m-%d %H:%M:%S") + zone
 
 
 def render_history(document: dict[str, Any], console: Console) -> None:
@@ -203,12 +206,15 @@ def render_history(document: dict[str, Any], console: Console) -> None:
         )
     if document["linked_anonymous_ids"]:
         console.print(Text("linked visitors: " + ", ".join(document["linked_anonymous_ids"])))
+    # Thousands of lines: written as plain text (nothing from the data can be read as markup,
+    # and rich's per-line layout would take seconds for a long history).
+    lines: list[str] = []
     for entry in document["history"]:
         kind = entry["type"]
-        line = Text(f"#{entry['sequence']:<5} {_short(entry['occurred_at'])}  ")
-        line.append(kind, style="bold" if kind == "stage_changed" else "")
-        line.append(f"  {entry['detail'] or ''}")
-        console.print(line)
+        lines.append(
+            f"#{entry['sequence']:<5} {_short(entry['occurred_at'])}  {kind}  "
+            f"{entry['detail'] or ''}"
+        )
         facts = []
         if kind in ("stage_changed", "score_changed", "transition_refused"):
             facts.append(f"rule {entry['rule']}")
@@ -216,7 +222,9 @@ def render_history(document: dict[str, Any], console: Console) -> None:
             facts.append(f"caused by {_caused_by(entry)}")
         facts.append(f"policy {entry['policy']['name']} {entry['policy']['version']}")
         facts.append(f"recorded {_short(entry['recorded_at'])}")
-        console.print(Text("       " + " · ".join(facts), style="dim"))
+        lines.append("       " + " · ".join(facts))
+    console.file.write("\n".join(lines) + "\n")
+    console.file.flush()
 
 
 # -- as of -------------------------------------------------------------------------------------

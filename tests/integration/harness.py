@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from contracts import LifecycleEvent, Topics, decode_lifecycle_event, decode_rejection
 from contracts.rejections import Rejection
 from leadflow import wiring
@@ -41,6 +43,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as LEADFLOW_* environment variables, for a worker subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     for name, value in settings.model_dump(exclude_none=True).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()  # model_dump masks secrets; a subprocess needs them
         env[f"LEADFLOW_{name.upper()}"] = str(value.value if hasattr(value, "value") else value)
     return env
 

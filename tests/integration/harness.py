@@ -42,9 +42,9 @@ def isolated_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Setti
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as LEADFLOW_* environment variables, for a worker subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()  # model_dump masks secrets; a subprocess needs them
+    for name, dumped in settings.model_dump(exclude_none=True).items():
+        # model_dump keeps secrets masked; a worker subprocess needs the real value.
+        value = dumped.get_secret_value() if isinstance(dumped, SecretStr) else dumped
         env[f"LEADFLOW_{name.upper()}"] = str(value.value if hasattr(value, "value") else value)
     return env
 

@@ -236,6 +236,7 @@ class LeadLifecycle(Application[UUID]):
             lead_or_none = self._load(interaction.lead_id, touched)
             anonymous_id = interaction.anonymous_id
             unmerged: Lead | None = None  # a visitor to link to the lead
+            claimant: Lead | None = None  # another lead the visitor was already linked to
             first_sight = False  # an anonymous id no stream has seen yet
             if anonymous_id is not None and (
                 lead_or_none is None or anonymous_id not in lead_or_none.linked_anonymous_ids
@@ -245,7 +246,11 @@ class LeadLifecycle(Application[UUID]):
                     first_sight = True
                 elif found.merged_into is None:
                     unmerged = found
-            for seen in (lead_or_none, unmerged):
+                elif found.merged_into != interaction.lead_id:
+                    # The visitor's touches (and the ids they carried) now live on that lead:
+                    # an id recorded there has had its effect, whichever lead it names now.
+                    claimant = self._load(found.merged_into, touched)
+            for seen in (lead_or_none, unmerged, claimant):
                 if seen is not None and seen.has_recorded(interaction.id):
                     return Outcome(
                         interaction.id, seen.lead_key, OutcomeStatus.DUPLICATE, None, seen.stage

@@ -411,7 +411,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 payload as JSON (``data``), and the hash chain."""
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def _cell(value: Any) -> Any:

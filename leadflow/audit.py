@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from contracts import LifecycleEvent, encode
+from contracts import ContractError, LifecycleEvent, decode_lifecycle_event, encode
 from contracts.lifecycle_events import (
     IdentityLinked,
     InteractionRecorded,
@@ -57,6 +57,7 @@ __all__ = [
     "history_document",
     "open_store",
     "parse_time",
+    "published_chains",
     "render_as_of",
     "render_history",
     "render_verification",
@@ -368,6 +369,20 @@ def render_verification(document: dict[str, Any], console: Console) -> None:
             else "deleted events, or ids a rolled-back write skipped (PostgreSQL)"
         )
         console.print(Text(f"notification ids {span} are absent from the log: {note}"))
+
+
+def published_chains(values: Iterable[bytes]) -> dict[str, dict[int, str]]:
+    """The chain values on the lead-events topic: lead id -> sequence -> chain (events
+    published before the chain existed, or that do not decode, are left out)."""
+    published: dict[str, dict[int, str]] = {}
+    for value in values:
+        try:
+            event = decode_lifecycle_event(value, max_bytes=1 << 24)
+        except ContractError:
+            continue
+        if event.chain:
+            published.setdefault(event.lead_id, {})[event.sequence] = event.chain
+    return published
 
 
 # -- export ------------------------------------------------------------------------------------

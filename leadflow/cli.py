@@ -420,6 +420,14 @@ def verify(
     lead_id: Annotated[
         str | None, typer.Argument(help="One lead to check (default: every lead in the store).")
     ] = None,
+    against_topic: Annotated[
+        bool,
+        typer.Option(
+            "--against-topic",
+            help="Also compare with the chain values published on the lead-events topic "
+            "(catches rewrites with recomputed hashes and cut tails).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Recheck every hash chain (or one lead's) from the stored events; report each altered,
@@ -429,6 +437,7 @@ def verify(
     from leadflow.audit import (  # noqa: PLC0415
         AuditError,
         open_store,
+        published_chains,
         render_verification,
         verification_document,
     )
@@ -439,8 +448,20 @@ def verify(
     settings = Settings()
     try:
         store = open_store(settings)
-        report = verify_store(store) if lead_id is None else verify_lead(store, lead_id)
-    except (AuditError, LeadError) as exc:
+        published = None
+        if against_topic:
+            from leadflow import wiring  # noqa: PLC0415
+            from streams.history import read_history  # noqa: PLC0415
+
+            topic = wiring.topics(settings).lead_events
+            values = asyncio.run(read_history(wiring.kafka_connection(settings), topic)).values
+            published = published_chains(values)
+        report = (
+            verify_store(store, published=published)
+            if lead_id is None
+            else verify_lead(store, lead_id, published)
+        )
+    except (AuditError, LeadError, RuntimeError) as exc:  # RuntimeError: LeadflowKafkaError
         raise _audit_failed(exc) from exc
     # PostgreSQL's notification ids may skip values a rolled-back write took; SQLite's do not.
     document = verification_document(

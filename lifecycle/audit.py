@@ -36,10 +36,11 @@ How the chain is checked (``check_chain``, a pure function over the stored rows)
   snapshot may be newer than the last stored event (the stream's tail was cut).
 
 What no hash chain catches by itself: someone who rewrites a lead's events from some position to
-its end and recomputes every hash, or who deletes a lead's last events when no snapshot or
-later reference remains. The chain values published on the lead-events topic (and any exported
-history) are the outside reference for that: compare a lead's stored head with the last
-``chain`` published for it.
+its end and recomputes every hash (the scheme is public), or who deletes a lead's last events
+when no snapshot is newer. The chain values the relay published on the lead-events topic are
+the outside reference for that: given them (``published``), verification also reports every
+stored event whose ``chain`` is not the one published at its position (rewritten since) and
+every published position that is no longer stored (``check_published``).
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ __all__ = [
     "InteractionSummary",
     "LeadAsOf",
     "LeadHistory",
+    "Published",
     "StoreReport",
     "StoredRow",
     "StreamReport",
     "check_chain",
+    "check_published",
     "export_events",
     "lead_as_of",
     "lead_history",
@@ -585,6 +588,43 @@ def _longest_increasing(values: list[int]) -> set[int]:
     return keep
 
 
+Published = Mapping[str, Mapping[int, str]]
+"""The chain values the relay published: lead id -> sequence -> ``chain`` (the lead-events
+topic read back), an outside reference for the store's hash chains."""
+
+
+def check_published(rows: Sequence[StoredRow], published: Mapping[int, str]) -> list[Finding]:
+    """The stored rows of one lead against the chain values published for it: positions that
+    were published but are not stored are *missing*; stored events whose ``chain`` is not the
+    one published at their position were *altered* after they were published, even when every
+    hash was recomputed to match. Consecutive positions make one finding."""
+    by_position = {r.position: r for r in rows}
+    runs: list[tuple[FindingKind, int, int]] = []
+    for sequence in sorted(published):
+        row = by_position.get(sequence)
+        if row is None:
+            kind = FindingKind.MISSING
+        elif row.event is not None and _field(row.event, "chain") != published[sequence]:
+            kind = FindingKind.ALTERED
+        else:
+            continue
+        if runs and runs[-1][0] is kind and runs[-1][2] == sequence - 1:
+            runs[-1] = (kind, runs[-1][1], sequence)
+        else:
+            runs.append((kind, sequence, sequence))
+    return [
+        Finding(
+            kind,
+            first,
+            f"positions {_span(first, last)} were published but are not in the store"
+            if kind is FindingKind.MISSING
+            else f"positions {_span(first, last)} differ from the events published there "
+            "(rewritten since)",
+        )
+        for kind, first, last in runs
+    ]
+
+
 def read_rows(app: LeadLifecycle, stream_id: UUID) -> list[StoredRow]:
     """The stream's stored events as rows, decoded one by one (a row that cannot be decoded
     is kept, with the reason)."""
@@ -619,32 +659,47 @@ def _snapshot_heads(app: LeadLifecycle, stream_id: UUID) -> list[tuple[int, str 
     return heads
 
 
-def verify_stream(app: LeadLifecycle, stream_id: UUID) -> StreamReport:
-    """Recheck one stream's hash chain from its stored rows and snapshots."""
+def verify_stream(
+    app: LeadLifecycle, stream_id: UUID, published: Published | None = None
+) -> StreamReport:
+    """Recheck one stream's hash chain from its stored rows and snapshots, and against the
+    chain values ``published`` for its lead when given."""
     rows = read_rows(app, stream_id)
     findings = check_chain(stream_id, rows, _snapshot_heads(app, stream_id))
     lead_id = next((r.event.lead_key for r in rows if r.event is not None), None)
+    if published is not None and lead_id is not None:
+        findings.extend(check_published(rows, published.get(lead_id, {})))
+        findings.sort(key=lambda f: (f.position or 0, f.kind.value))
     head = next((_field(r.event, "chain") for r in reversed(rows) if r.event is not None), None)
     return StreamReport(stream_id, lead_id, len(rows), head or None, findings)
 
 
-def verify_lead(app: LeadLifecycle, lead_key: str) -> StreamReport:
-    """Recheck the stream of ``lead_key``; ``LeadNotFoundError`` when nothing is stored for it
-    (no event and no snapshot)."""
+def verify_lead(
+    app: LeadLifecycle, lead_key: str, published: Published | None = None
+) -> StreamReport:
+    """Recheck the stream of ``lead_key`` (and against ``published``); ``LeadNotFoundError``
+    when nothing is stored or was published for it."""
     stream_id = Lead.create_id(lead_key)
-    report = verify_stream(app, stream_id)
+    report = verify_stream(app, stream_id, published)
+    if report.lead_id is None:
+        findings = list(report.findings)
+        if published is not None:
+            findings.extend(check_published([], published.get(lead_key, {})))
+        report = StreamReport(stream_id, lead_key, report.events, report.head, findings)
     if report.events == 0 and not report.findings:
         raise LeadNotFoundError(lead_key)
-    if report.lead_id is None:
-        report = StreamReport(stream_id, lead_key, report.events, report.head, report.findings)
     return report
 
 
 def verify_store(
-    app: LeadLifecycle, on_stream: Callable[[StreamReport], None] | None = None
+    app: LeadLifecycle,
+    on_stream: Callable[[StreamReport], None] | None = None,
+    published: Published | None = None,
 ) -> StoreReport:
     """Recheck every stream in the store (found through its notification log) and list the
-    notification ids absent from the log. ``on_stream`` sees each stream's report."""
+    notification ids absent from the log; with ``published``, check each stream against it
+    too, and report the leads that were published but have nothing in the store. ``on_stream``
+    sees each stream's report."""
     report = StoreReport()
     streams: dict[UUID, None] = {}
     position = 0
@@ -661,8 +716,16 @@ def verify_store(
             expected = notification.id + 1
             streams.setdefault(UUID(str(notification.originator_id)), None)
         position = page[-1].id
+    published_ids = {Lead.create_id(k): k for k in published or {}}
+    for stream_id in published_ids:  # leads published but with no event left in the store
+        streams.setdefault(stream_id, None)
     for stream_id in streams:
-        checked = verify_stream(app, stream_id)
+        checked = verify_stream(app, stream_id, published)
+        if checked.lead_id is None and published is not None and stream_id in published_ids:
+            lead_id = published_ids[stream_id]
+            checked = StreamReport(
+                stream_id, lead_id, 0, None, check_published([], published[lead_id])
+            )
         report.streams_checked += 1
         report.events_checked += checked.events
         if checked.findings:

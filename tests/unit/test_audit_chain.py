@@ -21,6 +21,7 @@ from lifecycle.audit import (
     FindingKind,
     StoredRow,
     check_chain,
+    check_published,
     read_rows,
     verify_lead,
     verify_store,
@@ -288,3 +289,41 @@ def test_verifying_an_unknown_lead_raises() -> None:
 
 def test_the_genesis_depends_on_the_stream() -> None:
     assert chain_genesis(UUID(int=1)) != chain_genesis(UUID(int=2))
+
+
+def _rechained(rows: list[StoredRow], start: int, **changes: Any) -> list[StoredRow]:
+    """The rows with event ``start`` changed and every hash from there recomputed: what someone
+    who knows the scheme would write."""
+    out = list(rows[:start])
+    previous = rows[start - 1].event.chain if start else chain_genesis(STREAM)  # type: ignore[union-attr]
+    for index, row in enumerate(rows[start:], start=start):
+        event = row.event
+        assert event is not None
+        attributes = {**vars(event), **(changes if index == start else {})}
+        attributes["previous_chain"] = previous
+        attributes["chain"] = chain_hash(previous, type(event).__name__, chain_content(attributes))
+        previous = attributes["chain"]
+        out.append(_with(row, **attributes))
+    return out
+
+
+def _published(rows: tuple[StoredRow, ...] | list[StoredRow]) -> dict[int, str]:
+    return {row.position: row.event.chain for row in rows}  # type: ignore[union-attr]
+
+
+def test_a_rewrite_with_every_hash_recomputed_passes_the_chain_but_not_what_was_published() -> None:
+    rows = list(stored_rows())
+    rewritten = _rechained(rows, 30, rule="forged")
+    assert check_chain(STREAM, rewritten) == []  # self-consistent: the chain alone cannot tell
+    findings = check_published(rewritten, _published(rows))
+    assert _kinds(findings) == [(FindingKind.ALTERED, 31)]
+    assert f"positions 31-{len(rows)} differ" in findings[0].detail
+
+
+def test_a_cut_tail_is_missing_against_what_was_published() -> None:
+    rows = list(stored_rows())
+    assert check_chain(STREAM, rows[:-5]) == []
+    findings = check_published(rows[:-5], _published(rows))
+    assert _kinds(findings) == [(FindingKind.MISSING, len(rows) - 4)]
+    assert check_published(rows, _published(rows)) == []
+    assert check_published(rows, _published(rows[:50])) == []  # published later than that

@@ -53,7 +53,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from contracts.lifecycle_events import LifecycleEvent
+from contracts.lifecycle_events import LifecycleEvent, StageChanged
 from contracts.vocabulary import Stage
 from lifecycle.application import LeadLifecycle, LeadView, to_lifecycle_event
 from lifecycle.errors import LeadNotFoundError
@@ -116,8 +116,8 @@ class LeadHistory:
     """A lead's whole stream, in order, and why it is in its current stage.
 
     ``why`` is the entry of the move into the current stage (its rule, reason, policy and
-    interaction), None when the stream has no stage change (a stream cannot, but an empty
-    history has none).
+    interaction); every stream starts with one, so it is None only for a stream whose stage
+    changes were lost.
     """
 
     lead_id: str
@@ -169,7 +169,11 @@ def lead_history(app: LeadLifecycle, lead_key: str) -> LeadHistory:
             and e.anonymous_id not in linked
         ):
             linked.append(e.anonymous_id)
-    stage = Stage(why.event.data.to_stage) if why is not None else None  # type: ignore[union-attr]
+    stage = (
+        why.event.data.to_stage
+        if why is not None and isinstance(why.event.data, StageChanged)
+        else None
+    )
     return LeadHistory(
         lead_id=lead_key,
         stream_id=stream_id,
@@ -234,7 +238,9 @@ def lead_as_of(
             continue
         if folded is None:
             if not isinstance(e, Lead.Registered):
-                continue  # happened before the stream began: counts once the lead exists
+                # The stream began after `at`; this late interaction happened earlier but the
+                # lead it was recorded on did not exist yet then.
+                continue
             folded = e.mutate(None)
         else:
             # The aggregate's own apply path, without the version check: the events of later
@@ -652,7 +658,7 @@ def _snapshot_heads(app: LeadLifecycle, stream_id: UUID) -> list[tuple[int, str 
     for stored in store.recorder.select_events(stream_id):
         try:
             snapshot = store.mapper.to_domain_event(stored)
-            head = snapshot.state.get("_chain_head")  # type: ignore[attr-defined]
+            head = getattr(snapshot, "state", {}).get("_chain_head")
         except Exception:  # a tampered snapshot: the events decide
             head = None
         heads.append((stored.originator_version, head or None))

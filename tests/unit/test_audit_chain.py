@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts import decode_interaction
+from contracts import ContractError, decode_interaction, decode_lifecycle_event, encode
 from lifecycle.application import LeadLifecycle
 from lifecycle.audit import (
     FindingKind,
@@ -327,3 +327,13 @@ def test_a_cut_tail_is_missing_against_what_was_published() -> None:
     assert _kinds(findings) == [(FindingKind.MISSING, len(rows) - 4)]
     assert check_published(rows, _published(rows)) == []
     assert check_published(rows, _published(rows[:50])) == []  # published later than that
+
+
+def test_the_chain_round_trips_on_the_wire_and_a_malformed_one_is_refused() -> None:
+    event = lifecycle_with(count=2).lead_events(LEAD)[1]
+    assert decode_lifecycle_event(encode(event)) == event
+    message = orjson.loads(encode(event))
+    message["chain"] = "not a sha-256"
+    with pytest.raises(ContractError) as refused:
+        decode_lifecycle_event(orjson.dumps(message))
+    assert [p.path for p in refused.value.problems] == ["chain"]

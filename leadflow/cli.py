@@ -331,12 +331,28 @@ def bench(
     out_file: Annotated[
         Path, typer.Option("--out", help="Where to write the figures as JSON.")
     ] = Path("reports/bench.json"),
+    latency_seconds: Annotated[
+        float, typer.Option(help="How long the fixed 1,000/s load runs for the latency.")
+    ] = 20.0,
+    growth: Annotated[
+        str,
+        typer.Option(help="Lead counts for batch replay's memory growth ('' to skip)."),
+    ] = "10000,100000",
+    postgres: Annotated[bool, typer.Option(help="Also measure on PostgreSQL.")] = True,
 ) -> None:
-    """Measure throughput beside a raw aiokafka baseline, on the local broker."""
-    from leadflow.bench import run_bench  # noqa: PLC0415
+    """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
+    from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run_bench(Settings(), leads, out, out_file))
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    try:
+        sizes = tuple(int(n.replace("_", "")) for n in growth.split(",") if n.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"--growth: comma-separated lead counts, got {growth!r}") from exc
+    options = BenchOptions(
+        leads=leads, latency_seconds=latency_seconds, growth=sizes, postgres=postgres
+    )
+    asyncio.run(run_bench(Settings(), leads, out, out_file, options))
 
 
 # -- audit: history, state, verify, whatif, export (leadflow.audit, leadflow.whatif) -----------

@@ -9,9 +9,6 @@ run see the same sequence and must agree exactly.
 
 from __future__ import annotations
 
-import asyncio
-import random
-import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,8 +27,6 @@ from tests.integration.harness import (
     publish,
     rejections_on_topic,
     run_in_process_until_drained,
-    start_worker_process,
-    wait_until_drained,
 )
 
 pytestmark = pytest.mark.integration
@@ -134,40 +129,4 @@ async def test_many_partitions_apply_every_valid_interaction_exactly_once(
     assert changes, "stage changes were published"
 
 
-async def test_a_worker_killed_three_times_neither_loses_nor_doubles_an_effect(
-    kafka_bootstrap: str, tmp_path: Path, store: dict[str, Any]
-) -> None:
-    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=1, **store)
-    lines = _stream(leads=400, seed=13)
-    await publish(settings, lines)
-    log = tmp_path / "worker.log"
-    rng = random.Random(13)
-    watcher = open_lifecycle(settings)
-
-    for _kill in range(3):
-        worker = start_worker_process(settings, log)
-        # Kill it mid-stream: after it has committed something, at a random moment.
-        before = watcher.recorder.max_notification_id() or 0
-        for _ in range(600):
-            await asyncio.sleep(0.05)
-            if (watcher.recorder.max_notification_id() or 0) > before:
-                break
-        await asyncio.sleep(rng.uniform(0.0, 1.5))
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(30)
-
-    worker = start_worker_process(settings, log)
-    try:
-        await wait_until_drained(settings, watcher, timeout=300)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(60)
-
-    stored = _store_content(settings)
-    assert stored == _batch_content(lines), log.read_text()[-3000:]
-    on_topic = await lead_events_on_topic(settings)
-    assert sorted({_content(e) for e in on_topic}) == stored
-    stage_changes = [e for e in on_topic if e.type is LifecycleEventType.STAGE_CHANGED]
-    assert len({e.event_id for e in stage_changes}) == sum(
-        1 for e in stored if e[3] is LifecycleEventType.STAGE_CHANGED
-    )
+# A worker SIGKILLed three times mid-stream (and the other faults) is in test_faults.py.

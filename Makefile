@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LEADFLOW := $(BIN)/leadflow
 
-.PHONY: setup demo test unit integration lint typecheck bench stop clean
+.PHONY: setup browser demo test unit integration lint typecheck bench stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 	$(LEADFLOW) broker fetch
+
+# Headless Chromium renders the HTML report in the e2e tests (Debian's package).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo: setup
 	$(LEADFLOW) demo
@@ -33,10 +38,10 @@ typecheck: $(VENV)/.installed
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit -q
 
-integration: setup
+integration: setup browser
 	$(BIN)/pytest tests/integration tests/e2e -q
 
-test: setup lint typecheck
+test: setup browser lint typecheck
 	$(BIN)/pytest -q
 
 bench: setup

@@ -12,10 +12,18 @@ from contracts.codec import (
     decode_spend,
     encode,
     interaction_from_object,
+    interaction_from_stored,
     load_object,
+    split_personal,
 )
 from contracts.errors import ContractError, Problem
-from contracts.interactions import CURRENT_VERSIONS, DATA_TYPES, Interaction, InteractionData
+from contracts.interactions import (
+    CURRENT_VERSIONS,
+    DATA_TYPES,
+    PERSONAL_FIELDS,
+    Interaction,
+    InteractionData,
+)
 from contracts.lifecycle_events import (
     LIFECYCLE_DATA_TYPES,
     LIFECYCLE_TYPE_OF,
@@ -41,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "LIFECYCLE_DATA_TYPES",
     "LIFECYCLE_TYPE_OF",
+    "PERSONAL_FIELDS",
     "Channel",
     "ContractError",
     "Interaction",
@@ -65,6 +74,8 @@ __all__ = [
     "decode_spend",
     "encode",
     "interaction_from_object",
+    "interaction_from_stored",
     "lead_key",
     "load_object",
+    "split_personal",
 ]

@@ -16,6 +16,7 @@ from contracts.errors import ContractError, Problem, shown
 from contracts.interactions import (
     CURRENT_VERSIONS,
     DATA_TYPES,
+    PERSONAL_FIELDS,
     RENAMED,
     UPCASTERS,
     Interaction,
@@ -246,6 +247,43 @@ def interaction_from_object(obj: dict[str, Any]) -> Interaction:
 def decode_interaction(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Interaction:
     """Decode and validate one interaction message (see ``interaction_from_object``)."""
     return interaction_from_object(load_object(raw, max_bytes))
+
+
+def split_personal(interaction: Interaction) -> tuple[dict[str, Any], dict[str, str]]:
+    """The interaction as its JSON object without its personal values, and those values.
+
+    The object is what ``encode`` writes (the current version) without its null fields (absent
+    and null decode alike), and with every personal field (``PERSONAL_FIELDS``) taken out of
+    ``data``; the second result maps the personal fields that had a value to it.
+    ``interaction_from_stored`` puts the two back together.
+    """
+    written = orjson.loads(orjson.dumps(interaction))
+    envelope: dict[str, Any] = {k: v for k, v in written.items() if v is not None}
+    names = PERSONAL_FIELDS[interaction.type]
+    data: dict[str, Any] = {}
+    personal: dict[str, str] = {}
+    for name, value in written["data"].items():
+        if value is None:
+            continue
+        if name in names:
+            personal[name] = value
+        else:
+            data[name] = value
+    envelope["data"] = data
+    return envelope, personal
+
+
+def interaction_from_stored(
+    envelope: Mapping[str, Any], personal: Mapping[str, str | None] | None = None
+) -> Interaction:
+    """The interaction ``split_personal`` took apart, validated again: ``envelope`` with the
+    ``personal`` values put back into its data (a field that is absent or None stays None, as
+    for values that were erased). Raises ``ContractError`` when they do not make a valid one."""
+    data = dict(envelope.get("data") or {})
+    for name, value in (personal or {}).items():
+        if value is not None:
+            data[name] = value
+    return interaction_from_object({**envelope, "data": data})
 
 
 def encode(value: Interaction | LifecycleEvent | Spend | Rejection) -> bytes:

@@ -8,11 +8,11 @@ upcast on decode (see ``UPCASTERS``), so the rest of leadflow only ever sees cur
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, get_type_hints
 
-from pydantic import ConfigDict, with_config
+from pydantic import ConfigDict, Field, with_config
 
 from contracts.errors import ContractError, Problem, shown
 from contracts.types import (
@@ -41,6 +41,12 @@ from contracts.vocabulary import (
 
 _STRICT = ConfigDict(extra="forbid")
 
+PERSONAL = Field(json_schema_extra={"x-personal": True})
+"""Marks a payload field as personal data (``Annotated[Name | None, PERSONAL]``): about a person
+who may ask for it to be erased. The event store keeps such values sealed with a key per lead
+and ``leadflow forget`` destroys that key; no lifecycle event carries them. The exported JSON
+Schema says ``"x-personal": true`` on the property."""
+
 
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
@@ -67,21 +73,22 @@ class AdClicked:
 class FormSubmitted:
     """A form was submitted: the person said who they are and, by its kind, what they want.
 
-    The profile fields (job title, seniority, company size, industry, country) feed fit scoring.
+    The profile fields (job title, seniority, company size, industry, country) feed fit scoring;
+    the contact fields, the company's name and the message are personal data (``PERSONAL``).
     """
 
     form_kind: FormKind
-    email: Name | None = None
-    phone: Name | None = None
-    first_name: Name | None = None
-    last_name: Name | None = None
-    company: Name | None = None
+    email: Annotated[Name | None, PERSONAL] = None
+    phone: Annotated[Name | None, PERSONAL] = None
+    first_name: Annotated[Name | None, PERSONAL] = None
+    last_name: Annotated[Name | None, PERSONAL] = None
+    company: Annotated[Name | None, PERSONAL] = None
     job_title: Name | None = None
     seniority: Name | None = None
     company_size: Count | None = None
     industry: Name | None = None
     country: Name | None = None
-    message: Text | None = None
+    message: Annotated[Text | None, PERSONAL] = None
 
 
 @with_config(_STRICT)
@@ -138,9 +145,9 @@ class WebinarAttended:
 class AccountCreated:
     """An account was created in the shop or product (e-commerce: this makes a lead)."""
 
-    email: Name | None = None
-    first_name: Name | None = None
-    last_name: Name | None = None
+    email: Annotated[Name | None, PERSONAL] = None
+    first_name: Annotated[Name | None, PERSONAL] = None
+    last_name: Annotated[Name | None, PERSONAL] = None
 
 
 @with_config(_STRICT)
@@ -163,7 +170,7 @@ class QualificationRecorded:
     timing: Flag
     accepted: Flag
     agent: Name | None = None
-    notes: Text | None = None
+    notes: Annotated[Text | None, PERSONAL] = None
 
 
 @with_config(_STRICT)
@@ -250,6 +257,26 @@ DATA_TYPES: Mapping[InteractionType, type[InteractionData]] = {
     InteractionType.RECYCLED: Recycled,
 }
 """The payload class of each interaction type (its current version)."""
+
+
+def _personal_fields(cls: type[InteractionData]) -> frozenset[str]:
+    hints = get_type_hints(cls, include_extras=True)
+    return frozenset(
+        f.name for f in fields(cls) if any(m is PERSONAL for m in _metadata(hints[f.name]))
+    )
+
+
+def _metadata(hint: Any) -> tuple[Any, ...]:
+    return tuple(getattr(hint, "__metadata__", ()))
+
+
+PERSONAL_FIELDS: Mapping[InteractionType, frozenset[str]] = {
+    t: _personal_fields(cls) for t, cls in DATA_TYPES.items()
+}
+"""The personal fields of each interaction type's payload (those marked ``PERSONAL``): contact
+details (email, phone), names (first, last, the company's), and free text (a form's message,
+sales' qualification notes). Profile attributes that fit scoring reads (job title, seniority,
+company size, industry, country), ids, amounts, reasons and agents' names are not."""
 
 
 def _form_submitted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

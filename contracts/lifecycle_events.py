@@ -10,6 +10,9 @@ content, and ``previous_chain`` is the ``chain`` of the lead's previous event (f
 event, a genesis value derived from the lead's stream id). A consumer that keeps each lead's
 last ``chain`` sees at once when an event it receives does not follow the one before. Both are
 absent from events recorded before leadflow chained them.
+
+Lifecycle events carry no personal data (``contracts.interactions.PERSONAL``): a person is
+named only by the lead id (and a visitor by its anonymous id).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pydantic import ConfigDict, Field, with_config
 
 from contracts.types import (
     Amount,
+    Count,
     Currency,
     Flag,
     Fraction,
@@ -153,6 +157,25 @@ class IdentityLinked:
     merged_into: Id | None = None
 
 
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
+class PersonalDataErased:
+    """The lead's personal data was erased: the key its personal fields were sealed with is
+    destroyed, so they read as erased from now on; stages, timing and attribution stay.
+
+    On the lead's stream, ``visitors`` are the anonymous ids of the visitor streams merged into
+    it, erased with it; on such a visitor's own stream, ``merged_into`` names the lead.
+    ``interactions`` counts the recorded interactions of this stream whose personal fields can
+    no longer be read. ``reference`` is the erasure request's reference (a ticket number),
+    when one was given. Nothing personal is in the event itself.
+    """
+
+    interactions: Count = 0
+    visitors: tuple[Id, ...] = ()
+    merged_into: LeadKey | None = None
+    reference: Name | None = None
+
+
 LifecycleData = (
     LeadCreated
     | InteractionRecorded
@@ -160,6 +183,7 @@ LifecycleData = (
     | StageChanged
     | TransitionRefused
     | IdentityLinked
+    | PersonalDataErased
 )
 
 LIFECYCLE_DATA_TYPES: Mapping[LifecycleEventType, type[LifecycleData]] = {
@@ -169,6 +193,7 @@ LIFECYCLE_DATA_TYPES: Mapping[LifecycleEventType, type[LifecycleData]] = {
     LifecycleEventType.STAGE_CHANGED: StageChanged,
     LifecycleEventType.TRANSITION_REFUSED: TransitionRefused,
     LifecycleEventType.IDENTITY_LINKED: IdentityLinked,
+    LifecycleEventType.PERSONAL_DATA_ERASED: PersonalDataErased,
 }
 """The payload class of each lifecycle event type."""
 

@@ -121,3 +121,4 @@ class LifecycleEventType(StrEnum):
     STAGE_CHANGED = "stage_changed"
     TRANSITION_REFUSED = "transition_refused"
     IDENTITY_LINKED = "identity_linked"
+    PERSONAL_DATA_ERASED = "personal_data_erased"

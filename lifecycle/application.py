@@ -9,6 +9,11 @@ eventsourcing's own, chosen by ``env``: POPO (in memory, the default),
 
 Events leave through the notification log (``app.recorder.select_notifications``), mapped to
 the wire by ``to_lifecycle_event(app.mapper.to_domain_event(notification))``.
+
+Personal data: each interaction is kept whole in its stream, its personal values sealed with the
+stream's key through ``personal_data`` (``lifecycle.personal``: the key table beside the events,
+the master key from the environment's ``PERSONAL_DATA_MASTER_KEY``); ``forget`` destroys a
+lead's keys and records ``PersonalDataErased``. No wire event carries a personal value.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
+    IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
     Tracking,
@@ -31,7 +37,8 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from contracts import lifecycle_events as wire
-from contracts.interactions import Interaction
+from contracts.codec import split_personal
+from contracts.interactions import PERSONAL_FIELDS, Interaction
 from contracts.lifecycle_events import (
     LIFECYCLE_TYPE_OF,
     LIFECYCLE_VERSIONS,
@@ -42,12 +49,14 @@ from contracts.lifecycle_events import (
 )
 from contracts.vocabulary import Channel, FormKind, InteractionType, Stage, Temperature
 from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
-from lifecycle.lead import Lead, OutcomeStatus, visitor_key
+from lifecycle.lead import InteractionRecord, Lead, OutcomeStatus, visitor_key
+from lifecycle.personal import ERASED, MASTER_KEY, PersonalData, vault_for
 from lifecycle.policy import Policy
 from lifecycle.scoring import temperature
 from lifecycle.transcoding import OrjsonTranscoder
 
 __all__ = [
+    "Erasure",
     "LeadLifecycle",
     "LeadView",
     "Outcome",
@@ -97,6 +106,23 @@ class LeadView:
     first_sales_touch_at: datetime | None
     first_touch_due_at: datetime | None
     """When sales must touch the lead by (policy SLA), while a lead or MQL awaits its touch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What ``forget`` did: the streams erased (the lead's, then its merged visitors'), those
+    whose key it destroyed now, and those it recorded ``PersonalDataErased`` on (none when
+    they had been erased already and nothing was left to destroy)."""
+
+    lead_id: str
+    streams: tuple[str, ...]
+    destroyed: tuple[str, ...]
+    recorded: tuple[str, ...]
+
+    @property
+    def already_erased(self) -> bool:
+        """True when there was nothing left to erase (forgetting twice is harmless)."""
+        return not self.destroyed and not self.recorded
 
 
 class SetAsSortedList(Transcoding):
@@ -164,6 +190,11 @@ class LeadLifecycle(Application[UUID]):
         self._ids: dict[str, UUID] = {}
         self._lock = threading.Lock()
         super().__init__(env)
+        self.personal_data: PersonalData = vault_for(
+            type(self.factory).__module__,
+            getattr(self.factory, "datastore", None),
+            self.env.get(MASTER_KEY) or None,
+        )
 
     def construct_recorder(self) -> ProcessRecorder:
         """A process recorder, so tracking records commit with the events they produced."""
@@ -191,9 +222,10 @@ class LeadLifecycle(Application[UUID]):
         lead was written concurrently elsewhere; nothing is then stored, and the batch may be
         retried.
         """
-        with self._lock:
+        with self._lock, self.personal_data.batch():
             touched: dict[UUID, Lead] = {}
             try:
+                self.personal_data.prepare(_streams_with_personal_data(interactions))
                 outcomes = [self._handle(interaction, touched) for interaction in interactions]
                 processing = ProcessingEvent[UUID](tracking)
                 # Filled directly: collect_events() makes runtime Protocol checks that cost
@@ -269,8 +301,17 @@ class LeadLifecycle(Application[UUID]):
                 touched[unmerged.id] = unmerged
             if unmerged is not None:
                 lead.link_visitor(unmerged, interaction, policy)
-        verdict = lead.record(interaction, policy)
+        kept = None if lead.has_recorded(interaction.id) else self._keep(lead.id, interaction)
+        verdict = lead.record(interaction, policy, kept)
         return Outcome(interaction.id, lead.lead_key, verdict.status, verdict.reason, lead.stage)
+
+    def _keep(self, stream_id: UUID, interaction: Interaction) -> InteractionRecord:
+        """The interaction as the stream keeps it, its personal values sealed with its key."""
+        envelope, personal = split_personal(interaction)
+        if not personal:
+            return InteractionRecord(envelope)
+        sealed = self.personal_data.seal(stream_id, interaction.id, personal)
+        return InteractionRecord(envelope, tuple(sorted(personal)), sealed)
 
     def _load(self, lead_key: str, touched: dict[UUID, Lead]) -> Lead | None:
         lead_id = self._ids.get(lead_key)
@@ -318,6 +359,98 @@ class LeadLifecycle(Application[UUID]):
         ]
         if snapshots:
             self.snapshots.put(snapshots)
+
+    # -- personal data ---------------------------------------------------------------------
+
+    def forget(
+        self, lead_key: str, *, at: datetime, reference: str | None = None, attempts: int = 5
+    ) -> Erasure:
+        """Erase the personal data of the lead (or visitor) ``lead_key`` and of the visitors
+        merged into it: destroy their keys (committed first), then record
+        ``PersonalDataErased`` on each stream at ``at``. Their stages, score, touches and
+        history otherwise stay as they are, and the hash chains still hold. Forgetting again
+        records nothing unless a key was left to destroy (a visitor linked since). Raises
+        ``LeadNotFoundError`` for a key with no stream.
+        """
+        with self._lock:
+            for attempt in range(1, attempts + 1):
+                lead = self._stored(lead_key)
+                visitors = [
+                    visitor
+                    for anonymous_id in lead.linked_anonymous_ids
+                    if (visitor := self._stored_or_none(visitor_key(anonymous_id))) is not None
+                ]
+                streams = [lead, *visitors]
+                destroyed = self.personal_data.forget([s.id for s in streams], at)
+                recorded = [
+                    s for s in streams if s.id in destroyed or s.personal_data_erased_at is None
+                ]
+                for stream in recorded:
+                    stream.erase_personal_data(
+                        at=at,
+                        policy=self.policy,
+                        interactions=self._with_personal_data(stream.id),
+                        visitors=[v.lead_key.removeprefix("anon:") for v in visitors]
+                        if stream is lead
+                        else [],
+                        merged_into=lead.lead_key if stream is not lead else None,
+                        reference=reference,
+                    )
+                for stream in streams:
+                    self._cache.pop(stream.id, None)
+                try:
+                    if recorded:
+                        self.save(*recorded)
+                except IntegrityError:
+                    if attempt == attempts:
+                        raise
+                    continue  # a worker wrote one of the streams meanwhile: read them again
+                return Erasure(
+                    lead_id=lead.lead_key,
+                    streams=tuple(s.lead_key for s in streams),
+                    destroyed=tuple(s.lead_key for s in streams if s.id in destroyed),
+                    recorded=tuple(s.lead_key for s in recorded),
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stored(self, lead_key: str) -> Lead:
+        lead = self._stored_or_none(lead_key)
+        if lead is None:
+            raise LeadNotFoundError(lead_key)
+        return lead
+
+    def _stored_or_none(self, lead_key: str) -> Lead | None:
+        try:
+            lead: Lead = self.repository.get(Lead.create_id(lead_key))
+        except AggregateNotFoundError:
+            return None
+        return lead
+
+    def _with_personal_data(self, stream_id: UUID) -> int:
+        """How many interactions of the stream were kept with personal values."""
+        return sum(
+            1
+            for e in self.events.get(stream_id)
+            if isinstance(e, Lead.InteractionRecorded | Lead.TransitionRefused) and e.personal
+        )
+
+    def personal_values(self, event: object) -> dict[str, str] | None:
+        """The personal values a stored event kept of its interaction, opened with its
+        stream's key; each reads ``ERASED`` when the key was destroyed (or they were never
+        kept). None for an event that kept none. Use within ``personal_data.batch()`` to open
+        many events of a stream with one key read."""
+        if not isinstance(event, Lead.InteractionRecorded | Lead.TransitionRefused):
+            return None
+        names = event.personal
+        if not names:
+            return None
+        opened: dict[str, str] | None = None
+        if event.sealed is not None and event.interaction_id is not None:
+            opened = self.personal_data.open(
+                event.originator_id, event.interaction_id, event.sealed
+            )
+        found = opened or {}
+        return {name: found.get(name, ERASED) for name in names}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -378,6 +511,22 @@ class LeadLifecycle(Application[UUID]):
         return since + timedelta(hours=hours)
 
 
+def _streams_with_personal_data(interactions: Sequence[Interaction]) -> list[UUID]:
+    """The streams the interactions with personal values will most likely be kept on (their
+    lead's, else their visitor's), so that their keys are read or made in one go."""
+    streams: list[UUID] = []
+    for interaction in interactions:
+        names = PERSONAL_FIELDS[interaction.type]
+        if not names or all(getattr(interaction.data, name) is None for name in names):
+            continue
+        key = interaction.lead_id
+        if key is None and interaction.anonymous_id is not None:
+            key = visitor_key(interaction.anonymous_id)
+        if key is not None:
+            streams.append(Lead.create_id(key))
+    return streams
+
+
 def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
     """The wire form of a stored Lead event (snapshots and other events raise ``TypeError``).
 
@@ -431,6 +580,13 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
     elif isinstance(e, Lead.IdentityLinked):
         data = wire.IdentityLinked(
             anonymous_id=e.anonymous_id, touches=tuple(e.touches), merged_into=e.merged_into
+        )
+    elif isinstance(e, Lead.PersonalDataErased):
+        data = wire.PersonalDataErased(
+            interactions=e.interactions,
+            visitors=tuple(e.visitors),
+            merged_into=e.merged_into,
+            reference=e.reference,
         )
     else:
         raise TypeError(f"not a lifecycle event: {type(domain_event).__qualname__}")

@@ -6,6 +6,8 @@ Tree::
     ├── PolicyError                  a policy file is invalid (names the TOML key path and problem)
     ├── LeadNotFoundError            no lead has this key
     ├── MisroutedInteractionError    an interaction handed to a lead it does not belong to
+    ├── PersonalDataError            sealed personal data cannot be sealed or opened
+    │   └── MasterKeyError           no master key, or not the one that wrapped the keys
     └── IllegalTransitionError       the policy forbids a requested move (recorded as a
         │                            TransitionRefused event; it never escapes ``process()``)
         ├── StageNotInPolicyError    the requested stage is not one of the policy's stages
@@ -42,6 +44,16 @@ class LeadNotFoundError(LeadError):
 
 class MisroutedInteractionError(LeadError):
     """An interaction was handed to a lead it does not belong to (a bug in the caller)."""
+
+
+class PersonalDataError(LeadError):
+    """Personal data cannot be sealed or opened (sealed values that do not open with their
+    stream's key were altered)."""
+
+
+class MasterKeyError(PersonalDataError):
+    """No master key was given where one is needed, or it is not the key that wrapped the
+    store's data keys; the message says which setting to check, never a key."""
 
 
 class IllegalTransitionError(LeadError):

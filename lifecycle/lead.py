@@ -12,6 +12,12 @@ version. An interaction is recorded at most once per lead, by its id, however la
 changed its copy arrives. A request the policy forbids is recorded as ``TransitionRefused`` and
 changes nothing else.
 
+Each recorded (or refused) interaction is kept whole in the stream (``InteractionRecord``): its
+JSON object without its personal values, the names of its personal fields, and their values
+sealed by the application with a key per stream (``lifecycle.personal``). To the aggregate the
+sealed values are an opaque string; it never sees a key. ``PersonalDataErased`` records that the
+key was destroyed.
+
 Hash chain: every event stores ``chain``, the SHA-256 of ``previous_chain`` (the lead's previous
 event's ``chain``, or ``chain_genesis(stream id)`` for the first) and the canonical JSON of the
 event's content (``chain_hash``). It is computed where the event is triggered (``_create``,
@@ -42,7 +48,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from contracts.codec import canonical_json
+from contracts.codec import canonical_json, split_personal
 from contracts.interactions import (
     CallLogged,
     DealLost,
@@ -86,6 +92,8 @@ RULE_RECORDED = "recorded"
 """Rule name of an ``InteractionRecorded`` event."""
 RULE_IDENTITY = "identity_linked"
 """Rule name of an ``IdentityLinked`` event."""
+RULE_ERASED = "personal_data_erased"
+"""Rule name of a ``PersonalDataErased`` event."""
 
 
 CHAIN_SCHEME = "leadflow lead chain 1"
@@ -150,6 +158,26 @@ class Verdict:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class InteractionRecord:
+    """An interaction as a lead's stream keeps it.
+
+    ``envelope`` is its JSON object (``contracts.split_personal``) without personal values,
+    ``personal`` the names of the personal fields it had values for, and ``sealed`` those
+    values as the application sealed them (None: there were none, or they were not kept).
+    """
+
+    envelope: dict[str, Any]
+    personal: tuple[str, ...] = ()
+    sealed: str | None = None
+
+    @classmethod
+    def unsealed(cls, interaction: Interaction) -> InteractionRecord:
+        """The record of an interaction whose personal values are not kept (only named)."""
+        envelope, personal = split_personal(interaction)
+        return cls(envelope, tuple(sorted(personal)), None)
+
+
 _STAGES = {stage.value: stage for stage in Stage}  # faster than Stage(value), read per call
 _ACCEPTED = Verdict(OutcomeStatus.ACCEPTED)
 _DUPLICATE = Verdict(OutcomeStatus.DUPLICATE)
@@ -201,7 +229,11 @@ class Lead(Aggregate):
         anonymous: bool
 
     class InteractionRecorded(Event):
-        """An interaction was recorded; ``profile`` holds the fit attributes it updated."""
+        """An interaction was recorded; ``profile`` holds the fit attributes it updated.
+
+        ``interaction``, ``personal`` and ``sealed`` keep the whole interaction (see
+        ``InteractionRecord``); events recorded before leadflow kept it lack them (None).
+        """
 
         interaction_type: str
         channel: str
@@ -209,6 +241,9 @@ class Lead(Aggregate):
         form_kind: str | None
         sales_touch: bool
         profile: dict[str, str | int]
+        interaction: dict[str, Any] | None = None
+        personal: list[str] | None = None
+        sealed: str | None = None
 
     class ScoreChanged(Event):
         """The score changed; engagement is as of ``engagement_as_of`` (business time)."""
@@ -232,11 +267,15 @@ class Lead(Aggregate):
         margin: float | None
 
     class TransitionRefused(Event):
-        """A requested move was refused; only the interaction id is remembered."""
+        """A requested move was refused; the interaction is kept as for ``InteractionRecorded``
+        (but for refusals recorded before leadflow kept it), and only its id counts."""
 
         current_stage: str
         requested: str
         reason: str
+        interaction: dict[str, Any] | None = None
+        personal: list[str] | None = None
+        sealed: str | None = None
 
     class IdentityLinked(Event):
         """An anonymous id was linked to a lead.
@@ -249,6 +288,17 @@ class Lead(Aggregate):
         touches: list[Touch]
         interaction_ids: list[str]
         merged_into: str | None
+
+    class PersonalDataErased(Event):
+        """The key of the stream's personal data was destroyed (see ``wire.PersonalDataErased``):
+        ``occurred_at`` is when, ``interactions`` how many recorded interactions had personal
+        values here, ``visitors`` the merged visitors erased with a lead, ``merged_into`` the
+        lead a visitor was erased with."""
+
+        interactions: int
+        visitors: list[str]
+        merged_into: str | None
+        reference: str | None
 
     @staticmethod
     def create_id(lead_key: str) -> UUID:
@@ -314,6 +364,12 @@ class Lead(Aggregate):
         """The ``chain`` of the last event applied ("" before any chained event)."""
         head: str = self.__dict__.get("_chain_head", "")
         return head
+
+    @property
+    def personal_data_erased_at(self) -> datetime | None:
+        """When the stream's personal data was last erased (None: never)."""
+        at: datetime | None = self.__dict__.get("_personal_data_erased_at")
+        return at
 
     def has_recorded(self, interaction_id: str) -> bool:
         """True when an interaction with this id has been recorded (or refused) here."""
@@ -386,8 +442,13 @@ class Lead(Aggregate):
         )
         return lead
 
-    def record(self, interaction: Interaction, policy: Policy) -> Verdict:
+    def record(
+        self, interaction: Interaction, policy: Policy, kept: InteractionRecord | None = None
+    ) -> Verdict:
         """Record an interaction and apply the policy's rules to it.
+
+        ``kept`` is the interaction as the stream keeps it, its personal values sealed by the
+        application; without it they are not kept (``InteractionRecord.unsealed``).
 
         A duplicate (same interaction id) changes nothing. An explicit request the policy
         forbids is recorded as ``TransitionRefused`` and changes nothing else. Otherwise the
@@ -404,6 +465,8 @@ class Lead(Aggregate):
         if interaction.id in self.interaction_ids:
             return _DUPLICATE
         meta = _meta(self.lead_key, interaction, policy)
+        if kept is None:
+            kept = InteractionRecord.unsealed(interaction)
         move: tuple[Rule, Stage] | None = None
         if interaction.type in REQUEST_TARGETS:
             try:
@@ -417,9 +480,10 @@ class Lead(Aggregate):
                     current_stage=self.stage_value,
                     requested=refusal.requested,
                     reason=refusal.reason,
+                    **_kept(kept),
                 )
                 return Verdict(OutcomeStatus.REFUSED, refusal.reason)
-        self._record_interaction(interaction, meta)
+        self._record_interaction(interaction, meta, kept)
         if self.anonymous:
             return _ACCEPTED  # visitors are not scored and move only by being linked
         raised = self._rescore(interaction, policy, meta)
@@ -505,7 +569,35 @@ class Lead(Aggregate):
             )
         return rule, target
 
-    def _record_interaction(self, interaction: Interaction, meta: dict[str, Any]) -> None:
+    def erase_personal_data(
+        self,
+        *,
+        at: datetime,
+        policy: Policy,
+        interactions: int,
+        visitors: list[str],
+        merged_into: str | None,
+        reference: str | None,
+    ) -> None:
+        """Record that the stream's personal data was erased at ``at`` (its key destroyed by
+        the application). Stages, score and touches do not change."""
+        self.trigger_event(
+            Lead.PersonalDataErased,
+            lead_key=self.lead_key,
+            occurred_at=at,
+            interaction_id=None,
+            rule=RULE_ERASED,
+            policy_name=policy.name,
+            policy_version=policy.version,
+            interactions=interactions,
+            visitors=visitors,
+            merged_into=merged_into,
+            reference=reference,
+        )
+
+    def _record_interaction(
+        self, interaction: Interaction, meta: dict[str, Any], kept: InteractionRecord
+    ) -> None:
         data = interaction.data
         profile: dict[str, str | int] = {}
         if isinstance(data, FormSubmitted):
@@ -524,6 +616,7 @@ class Lead(Aggregate):
             form_kind=data.form_kind.value if isinstance(data, FormSubmitted) else None,
             sales_touch=interaction.is_sales_touch,
             profile=profile,
+            **_kept(kept),
         )
 
     def _rescore(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> bool:
@@ -694,6 +787,10 @@ class Lead(Aggregate):
         if interaction_id is not None:
             self.interaction_ids.add(interaction_id)
 
+    @event(PersonalDataErased)
+    def _personal_data_erased(self, *, occurred_at: datetime) -> None:
+        self._personal_data_erased_at = occurred_at
+
     @event(IdentityLinked)
     def _identity_linked(
         self,
@@ -712,6 +809,16 @@ class Lead(Aggregate):
             self.first_occurred_at = min(self.first_occurred_at, touch.occurred_at)
         if anonymous_id not in self.linked_anonymous_ids:
             self.linked_anonymous_ids.append(anonymous_id)
+
+
+def _kept(kept: InteractionRecord) -> dict[str, Any]:
+    """The attributes of a stored event that keep the interaction (always all three, so that
+    the chain hashes what is stored)."""
+    return {
+        "interaction": kept.envelope,
+        "personal": list(kept.personal),
+        "sealed": kept.sealed,
+    }
 
 
 def _meta(lead_key: str, interaction: Interaction, policy: Policy) -> dict[str, Any]:

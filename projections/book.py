@@ -43,6 +43,7 @@ from contracts.lifecycle_events import (
     IdentityLinked,
     InteractionRecorded,
     LeadCreated,
+    PersonalDataErased,
     ScoreChanged,
     StageChanged,
 )
@@ -262,6 +263,9 @@ class LeadBook:
             self.gaps += 1
         record.sequence = event.sequence
         self.applied += 1
+        if isinstance(event.data, PersonalDataErased):
+            # Administrative, not the funnel: it moves no clock, policy or figure.
+            return True
         at = to_us(event.occurred_at)
         if self.latest_us is None or at > self.latest_us:
             self.latest_us = at

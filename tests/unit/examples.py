@@ -368,6 +368,25 @@ VALID: list[Example] = [
             interaction_id=...,
         ),
     ),
+    Example(
+        "personal_data_erased",
+        "lifecycle_event",
+        lifecycle(
+            "personal_data_erased",
+            {"interactions": 3, "visitors": ["cookie-7f3a"], "reference": "DSR-2024-118"},
+            interaction_id=...,
+        ),
+    ),
+    Example(
+        "personal_data_erased_visitor",
+        "lifecycle_event",
+        lifecycle(
+            "personal_data_erased",
+            {"interactions": 0, "merged_into": "lead-42"},
+            lead_id="anon:cookie-7f3a",
+            interaction_id=...,
+        ),
+    ),
     # spend
     Example("spend", "spend", spend()),
     Example("spend_default_currency", "spend", spend(currency=..., campaign=..., amount=0)),
@@ -911,6 +930,13 @@ LIFECYCLE_DATA: dict[LifecycleEventType, st.SearchStrategy[Any]] = {
         anonymous_id=IDS,
         touches=st.lists(TOUCHES, max_size=3).map(tuple),
         merged_into=_optional(IDS),
+    ),
+    LifecycleEventType.PERSONAL_DATA_ERASED: st.builds(
+        le.PersonalDataErased,
+        interactions=st.integers(0, MAX_INT),
+        visitors=st.lists(IDS, max_size=3).map(tuple),
+        merged_into=_optional(IDS),
+        reference=_optional(NAMES),
     ),
 }
 

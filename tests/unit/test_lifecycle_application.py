@@ -25,6 +25,7 @@ from contracts.vocabulary import FormKind, LifecycleEventType, Stage, Temperatur
 from lifecycle.application import LeadLifecycle, Outcome, to_lifecycle_event
 from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
 from lifecycle.lead import Lead, OutcomeStatus
+from lifecycle.personal import MASTER_KEY, new_master_key
 from tests.unit.test_lifecycle_support import (
     ad_click,
     day,
@@ -52,6 +53,7 @@ def lifecycle_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[di
         yield {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
+            MASTER_KEY: new_master_key(),
         }
 
 

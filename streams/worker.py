@@ -11,7 +11,10 @@ commit can send a rejection twice; its ``source`` identifies the copy.)
 Nothing a producer sends stops the worker: bytes that break the contract are dead-lettered, and
 if the lifecycle itself raises on a valid interaction (a bug), the batch is applied again one
 interaction at a time and the failing one is dead-lettered too, with the error, so that one
-poisonous message neither kills the worker nor holds its partition back. Offsets are also
+poisonous message neither kills the worker nor holds its partition back. Failures of the store,
+the machine or the configuration (a database error, a missing master key, an invalid policy), and
+failures that hit every interaction alike, stop the worker instead: nothing is skipped, and a
+restart retries the batch. Offsets are also
 committed to Kafka, once a second, only so that Kafka's own tools show the group's lag.
 
 Why aiokafka rather than a faust agent: the position must come from the event store, per
@@ -30,7 +33,7 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 
 from contracts import (
     DEFAULT_MAX_BYTES,
@@ -44,11 +47,24 @@ from contracts import (
     encode,
 )
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
+from lifecycle.errors import PersonalDataError, PolicyError
 from streams.connection import KafkaConnection, LeadflowKafkaError
 
 log = logging.getLogger(__name__)
 
 _CONFLICT_RETRIES = 8
+
+
+_POISON_LIMIT = 3
+"""Interactions dead-lettered in a row, none applied, before a failure counts as systemic."""
+
+
+def _systemic(exc: Exception) -> bool:
+    """True for failures of the store, the machine or the configuration: never a message's."""
+    return isinstance(
+        exc,
+        PersistenceError | OSError | MemoryError | ImportError | PolicyError | PersonalDataError,
+    )
 
 
 def _failure(expected: str, exc: Exception) -> ContractError:
@@ -195,7 +211,9 @@ class LifecycleWorker:
             outcomes = await asyncio.to_thread(self._process, name, valid, last_offset)
         except LeadflowKafkaError:
             raise
-        except Exception:
+        except Exception as exc:
+            if _systemic(exc):
+                raise  # the store or the configuration, not a message: stop, restart, retry
             # Something in the batch makes the lifecycle raise (a bug, not a conflict): apply
             # the batch one interaction at a time and dead-letter the ones that fail, so that
             # one poisonous message neither stops the worker nor holds its partition back.
@@ -233,6 +251,7 @@ class LifecycleWorker:
         name = tracking_name(tp)
         by_offset = {message.offset: message for message in messages}
         outcomes: list[Outcome] = []
+        failures = 0
         for offset, interaction in valid:
             try:
                 outcomes += await asyncio.to_thread(
@@ -241,6 +260,10 @@ class LifecycleWorker:
             except LeadflowKafkaError:
                 raise
             except Exception as exc:
+                failures += 1
+                if _systemic(exc) or (failures > _POISON_LIMIT and not outcomes):
+                    # Everything fails alike: not a poisonous message but a broken lifecycle.
+                    raise
                 log.exception(
                     "%s@%d: the lifecycle failed on interaction %s", name, offset, interaction.id
                 )

@@ -13,7 +13,7 @@ import io
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from contracts.lifecycle_events import (
     TransitionRefused,
 )
 from leadflow import wiring
-from leadflow.report import DASH, fmt_decimal, history_rows, stage_label
+from leadflow.report import DASH, fmt_decimal, history_rows, personal_text, stage_label
 from leadflow.settings import EventStoreKind, Settings
 from lifecycle.application import LeadLifecycle, LeadView
 from lifecycle.audit import (
@@ -45,6 +45,7 @@ from lifecycle.audit import (
     StoreReport,
     StreamReport,
     export_events,
+    export_with_personal,
 )
 from lifecycle.policy import load_policy
 
@@ -82,9 +83,10 @@ def open_store(settings: Settings) -> LeadLifecycle:
             f"no event store at {settings.sqlite_file} (set LEADFLOW_DATA_DIR or "
             "LEADFLOW_SQLITE_PATH, or run the worker first)"
         )
-    return LeadLifecycle(
-        policy=load_policy(settings.policy), env=wiring.event_store_env(settings), cache_size=0
-    )
+    # Never makes a master key: without one, erased values still read as erased, and a value
+    # whose key is left stops with a message (MasterKeyError) rather than read as erased.
+    env = wiring.event_store_env(settings, create_master_key=False)
+    return LeadLifecycle(policy=load_policy(settings.policy), env=env, cache_size=0)
 
 
 def parse_time(text: str) -> datetime:
@@ -134,6 +136,8 @@ def _entry(entry: HistoryEntry, detail: str | None) -> dict[str, Any]:
         "interaction": None if recorded else _interaction(entry.interaction),
         "detail": detail,
         "data": event.data,
+        "recorded_interaction": entry.kept,
+        "personal": entry.personal,
         "event_id": event.event_id,
         "chain": event.chain,
         "previous_chain": event.previous_chain,
@@ -146,7 +150,9 @@ def history_document(history: LeadHistory) -> dict[str, Any]:
     Times are datetimes and ``data`` values the wire payload dataclasses: orjson writes them
     as the wire does (RFC 3339, objects). An ``interaction_recorded`` event's interaction is
     the event itself (``interaction`` is null there); every other event names the interaction
-    that caused it.
+    that caused it. The event that recorded or refused an interaction has it whole in
+    ``recorded_interaction`` (as the stream keeps it, its personal values put back) and its
+    personal values in ``personal`` (``[erased]`` once ``forget`` destroyed their key).
     """
     rows = history_rows(e.event for e in history.entries)
     events = [_entry(e, row["detail"]) for e, row in zip(history.entries, rows, strict=True)]
@@ -224,6 +230,8 @@ def render_history(document: dict[str, Any], console: Console) -> None:
         facts.append(f"policy {entry['policy']['name']} {entry['policy']['version']}")
         facts.append(f"recorded {_short(entry['recorded_at'])}")
         lines.append("       " + " · ".join(facts))
+        if entry["personal"]:
+            lines.append("       personal: " + personal_text(entry["personal"]))
     console.file.write("\n".join(lines) + "\n")
     console.file.flush()
 
@@ -421,9 +429,11 @@ CSV_COLUMNS: tuple[str, ...] = (
     "data",
     "chain",
     "previous_chain",
+    "personal",
 )
 """The CSV export's columns: the envelope, the payload fields people filter on most, the whole
-payload as JSON (``data``), and the hash chain."""
+payload as JSON (``data``), the hash chain, and (exported with ``personal`` only) the personal
+values of the interaction the event recorded, as JSON."""
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
@@ -437,8 +447,8 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_row(event: LifecycleEvent) -> list[Any]:
-    """One CSV row of ``CSV_COLUMNS`` for an event."""
+def csv_row(event: LifecycleEvent, personal: Mapping[str, str] | None = None) -> list[Any]:
+    """One CSV row of ``CSV_COLUMNS`` for an event (and the personal values it kept)."""
     data = event.data
     extra: dict[str, Any] = {}
     if isinstance(data, InteractionRecorded):
@@ -479,6 +489,7 @@ def csv_row(event: LifecycleEvent) -> list[Any]:
         "data": orjson.dumps(data).decode(),
         "chain": event.chain,
         "previous_chain": event.previous_chain,
+        "personal": orjson.dumps(personal).decode() if personal else None,
         **{k: (v.value if hasattr(v, "value") else v) for k, v in extra.items()},
     }
     return [_cell(values.get(column)) for column in CSV_COLUMNS]
@@ -519,16 +530,23 @@ class ExportResult:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def _lines(events: Iterable[LifecycleEvent], fmt: str) -> Iterator[bytes]:
+_Exported = tuple[LifecycleEvent, Mapping[str, str] | None]
+
+
+def _lines(events: Iterable[_Exported], fmt: str) -> Iterator[bytes]:
     if fmt == ExportFormat.JSONL:
-        for event in events:
-            yield encode(event) + b"\n"
+        for event, personal in events:
+            if personal:
+                # The wire event's object with one more key: decode it without "personal".
+                yield orjson.dumps({**orjson.loads(encode(event)), "personal": personal}) + b"\n"
+            else:
+                yield encode(event) + b"\n"
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for event in events:
-        writer.writerow(csv_row(event))
+    for event, personal in events:
+        writer.writerow(csv_row(event, personal))
         if buffer.tell() > 1 << 16:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -543,19 +561,29 @@ def write_export(
     lead_key: str | None = None,
     target: Path | None = None,
     stdout: IO[bytes] | None = None,
+    personal: bool = False,
 ) -> ExportResult:
     """Stream every event (of one lead, or of the store) as JSON lines or CSV to ``target``
     (written as ``<name>.partial`` and renamed when complete) or to ``stdout``. Memory stays
-    flat: events are read a page at a time and written as they come."""
+    flat: events are read a page at a time and written as they come.
+
+    Personal values are left out unless ``personal``: then the events that kept an
+    interaction's personal values carry them (opened, or ``[erased]``), as a ``personal``
+    object added to the JSON line, or in the CSV's ``personal`` column."""
     if fmt not in ExportFormat.ALL:
         raise AuditError(f"unknown format {fmt!r} (jsonl or csv)")
     count = 0
 
-    def counted() -> Iterator[LifecycleEvent]:
+    def counted() -> Iterator[_Exported]:
         nonlocal count
-        for event in export_events(app, lead_key):
+        exported: Iterable[_Exported] = (
+            export_with_personal(app, lead_key)
+            if personal
+            else ((event, None) for event in export_events(app, lead_key))
+        )
+        for item in exported:
             count += 1
-            yield event
+            yield item
 
     started = time.perf_counter()
     if target is None:

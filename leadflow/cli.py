@@ -503,8 +503,16 @@ def whatif(
     from_kafka: Annotated[
         bool, typer.Option("--from-kafka", help="Read the interactions topic from the start.")
     ] = False,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="The interactions the event store keeps (the default without --from or "
+            "--from-kafka).",
+        ),
+    ] = False,
     spend: Annotated[
-        Path | None, typer.Option(help="Spend records (JSON lines) with --from.")
+        Path | None, typer.Option(help="Spend records (JSON lines) with --from or --from-store.")
     ] = None,
     lookback_days: Annotated[
         float | None, typer.Option(help="Attribution lookback window of the other side.")
@@ -520,18 +528,29 @@ def whatif(
     show: Annotated[int, typer.Option(help="Leads that differ to list in the terminal.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Replay the same interaction history under another policy (or other attribution
-    settings) beside the current one, in memory: the live store and topics do not change."""
+    """Replay the same interaction history (by default the one the event store keeps) under
+    another policy (or other attribution settings) beside the current one, in memory: the live
+    store and topics do not change."""
     import orjson  # noqa: PLC0415
 
-    from leadflow.whatif import compare, render_terminal  # noqa: PLC0415
+    from leadflow.audit import AuditError, open_store  # noqa: PLC0415
+    from leadflow.whatif import (  # noqa: PLC0415
+        compare,
+        file_lines,
+        render_terminal,
+        store_lines,
+    )
     from lifecycle.errors import LeadError  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from projections import MILESTONE_NAMES  # noqa: PLC0415
     from streams.connection import LeadflowKafkaError  # noqa: PLC0415
 
-    if (from_file is None) == (not from_kafka):
-        raise typer.BadParameter("give --from FILE or --from-kafka (one of them)")
+    if from_file is not None and from_kafka:
+        raise typer.BadParameter("give one of --from FILE, --from-kafka or --from-store")
+    if from_store and (from_file is not None or from_kafka):
+        raise typer.BadParameter("give one of --from FILE, --from-kafka or --from-store")
+    if spend is not None and from_kafka:
+        raise typer.BadParameter("--spend goes with --from FILE or --from-store")
     if policy is None and lookback_days is None and half_life_days is None:
         raise typer.BadParameter("give --policy, --lookback-days or --half-life-days to compare")
     if milestone not in MILESTONE_NAMES:
@@ -540,22 +559,34 @@ def whatif(
     try:
         current = load_policy(settings.policy)
         other = load_policy(policy) if policy is not None else None
+
+        spent: list[bytes] | None = None
+
+        def spend_lines() -> Iterable[bytes]:
+            if spent is not None:
+                return spent
+            return file_lines(spend) if spend is not None else ()
+
         if from_file is not None:
-            from leadflow.whatif import file_lines  # noqa: PLC0415
 
             def lines() -> Iterable[bytes]:
                 return file_lines(from_file)
-
-            def spend_lines() -> Iterable[bytes]:
-                return file_lines(spend) if spend is not None else ()
-        else:
+        elif from_kafka:
             interactions, spent = asyncio.run(_kafka_history(settings))
 
             def lines() -> Iterable[bytes]:
                 return interactions
+        else:
+            stored, missing = store_lines(open_store(settings))
+            if missing:
+                err.print(
+                    f"{missing:,} stored interactions predate leadflow keeping them whole and "
+                    "are left out (use --from FILE or --from-kafka for them)",
+                    markup=False,
+                )
 
-            def spend_lines() -> Iterable[bytes]:
-                return spent
+            def lines() -> Iterable[bytes]:
+                return stored
 
         result = compare(
             lines,
@@ -567,7 +598,7 @@ def whatif(
             spend_lines=spend_lines,
             max_message_bytes=settings.max_message_bytes,
         )
-    except (LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
+    except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc
     document = result.document()
     if as_json:
@@ -596,9 +627,16 @@ def export(
         typer.Option("--out", help="A file, or a directory to write a named file into."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    personal: Annotated[
+        bool,
+        typer.Option(
+            help="Add the personal values each recorded interaction kept ([erased] once "
+            "forgotten); left out by default."
+        ),
+    ] = False,
 ) -> None:
     """Stream lifecycle histories for auditors, as JSON lines or CSV, to stdout or a file
-    (memory stays flat however large the store)."""
+    (memory stays flat however large the store). Personal values only with --personal."""
     import sys  # noqa: PLC0415
 
     from leadflow.audit import AuditError, export_target, open_store, write_export  # noqa: PLC0415
@@ -607,7 +645,12 @@ def export(
     try:
         target = None if out_path is None else export_target(out_path, lead, fmt, force=force)
         result = write_export(
-            open_store(Settings()), fmt, lead_key=lead, target=target, stdout=sys.stdout.buffer
+            open_store(Settings()),
+            fmt,
+            lead_key=lead,
+            target=target,
+            stdout=sys.stdout.buffer,
+            personal=personal,
         )
     except (AuditError, LeadError, OSError) as exc:
         raise _audit_failed(exc) from exc
@@ -615,6 +658,59 @@ def export(
     err.print(
         f"exported {result.events:,} events to {escape(where)} in {result.seconds:.2f} s "
         f"({result.rate:,.0f} events/s)"
+    )
+
+
+@app.command()
+def forget(
+    lead_id: Annotated[str, typer.Argument(help="The lead id (or anon:<anonymous id>).")],
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="The erasure request's reference (a ticket number), recorded with the "
+            "erasure; never personal data."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Erase a lead's personal data, and that of the visitors merged into it: their keys are
+    destroyed and personal_data_erased is recorded in their history. Stages, timing,
+    attribution and the hash chains stay; forgetting twice is harmless."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    import orjson  # noqa: PLC0415
+
+    from leadflow.audit import AuditError, open_store  # noqa: PLC0415
+    from lifecycle.errors import LeadError  # noqa: PLC0415
+
+    if reference is not None and not 1 <= len(reference) <= 500:
+        raise typer.BadParameter("--reference: 1 to 500 characters")
+    try:
+        erasure = open_store(Settings()).forget(lead_id, at=datetime.now(UTC), reference=reference)
+    except (AuditError, LeadError) as exc:
+        raise _audit_failed(exc) from exc
+    if as_json:
+        document = {
+            "lead_id": erasure.lead_id,
+            "streams": list(erasure.streams),
+            "keys_destroyed": list(erasure.destroyed),
+            "erasure_recorded": list(erasure.recorded),
+            "already_erased": erasure.already_erased,
+        }
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+        return
+    streams = ", ".join(erasure.streams)
+    if erasure.already_erased:
+        out.print(
+            f"{erasure.lead_id}: personal data already erased ({streams}); nothing left to do",
+            markup=False,
+        )
+        return
+    out.print(
+        f"{erasure.lead_id}: personal data erased ({streams}); "
+        f"keys destroyed: {', '.join(erasure.destroyed) or 'none left'}; "
+        f"personal_data_erased recorded on {', '.join(erasure.recorded) or 'none'}",
+        markup=False,
     )
 
 

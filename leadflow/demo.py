@@ -186,7 +186,13 @@ async def _run(
     from leadflow.report import history_rows, render_terminal, write_html  # noqa: PLC0415
 
     render_terminal(document, console)
-    history = history_rows(watcher.lead_events(sample)) if sample else None
+    history = None
+    if sample:
+        from lifecycle.audit import lead_history  # noqa: PLC0415
+
+        entries = lead_history(watcher, sample).entries
+        personal = {e.event.sequence: e.personal for e in entries if e.personal}
+        history = history_rows((e.event for e in entries), personal)
     path = write_html(document, options.html, sample_history=history, sample_lead=sample)
     if options.json is not None:
         import orjson  # noqa: PLC0415

@@ -37,6 +37,7 @@ from contracts.lifecycle_events import (
     IdentityLinked,
     InteractionRecorded,
     LeadCreated,
+    PersonalDataErased,
     ScoreChanged,
     StageChanged,
     TransitionRefused,
@@ -49,6 +50,7 @@ __all__ = [
     "MODELS",
     "MODEL_LABELS",
     "history_rows",
+    "personal_text",
     "render_terminal",
     "write_html",
 ]
@@ -218,11 +220,22 @@ def fmt_hours(value: Any) -> str:
 # -- a lead's history ----------------------------------------------------------------------------
 
 
-def history_rows(events: Iterable[LifecycleEvent]) -> list[dict[str, str | None]]:
+def personal_text(personal: Mapping[str, str]) -> str:
+    """Personal fields in words: ``email ada@example.com, first name [erased]``."""
+    return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in personal.items())
+
+
+def history_rows(
+    events: Iterable[LifecycleEvent],
+    personal: Mapping[int, Mapping[str, str]] | None = None,
+) -> list[dict[str, str | None]]:
     """One row per lifecycle event for ``write_html``'s sample history, in the given order.
 
     Each row has ``occurred_at`` (RFC 3339), ``type``, ``detail`` (what happened, in words),
     ``rule`` (the policy rule that made it, if any) and ``policy`` (``name version``).
+    ``personal`` maps an event's ``sequence`` to the personal values of the interaction it
+    recorded (as the store reads them: opened, or ``[erased]``); the detail ends with them.
+    No lifecycle event carries them itself.
     """
     rows: list[dict[str, str | None]] = []
     for event in events:
@@ -265,8 +278,20 @@ def history_rows(events: Iterable[LifecycleEvent]) -> list[dict[str, str | None]
             detail = f"linked {data.anonymous_id} with {len(data.touches)} earlier touches"
             if data.merged_into:
                 detail += f", merged into {data.merged_into}"
+        elif isinstance(data, PersonalDataErased):
+            detail = f"personal data erased ({data.interactions} interactions"
+            if data.visitors:
+                detail += f"; visitors {', '.join(data.visitors)}"
+            if data.merged_into:
+                detail += f"; with {data.merged_into}"
+            detail += ")"
+            if data.reference:
+                detail += f", request {data.reference}"
         else:  # a kind this report does not know yet: show it rather than drop it
             detail = str(data)
+        kept = personal.get(event.sequence) if personal else None
+        if kept:
+            detail += f"; {personal_text(kept)}"
         rows.append(
             {
                 "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),

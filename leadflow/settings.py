@@ -79,6 +79,31 @@ class Settings(BaseSettings):
     )
     postgres_port: int = Field(default=55432, description="Local PostgreSQL's port.")
 
+    # Personal data
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="The master key that wraps every lead's personal-data key: base64 of 32 "
+        "random bytes. Unset: DATA_DIR/master.key, made (mode 0600) on first use; set it for "
+        "any store more than one machine uses.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="Where the master key is kept when MASTER_KEY is unset; defaults to "
+        "DATA_DIR/master.key.",
+    )
+    interactions_retention_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="How long the interactions topic keeps raw messages (retention.ms, set when "
+        "leadflow creates the topic); the event store keeps the history.",
+    )
+    rejected_retention_hours: float = Field(
+        default=720.0,
+        gt=0,
+        description="How long the rejected topic keeps rejected messages with their original "
+        "bytes (retention.ms, set when leadflow creates the topic).",
+    )
+
     # Domain and contracts
     policy: str = Field(default="b2b_saas", description="Preset name or path to a policy TOML.")
     max_message_bytes: int = Field(default=64 * 1024, ge=1, description="Largest accepted message.")
@@ -101,6 +126,11 @@ class Settings(BaseSettings):
         default=None,
         description="The bearer token `leadflow report` sends to the HTTP API.",
     )
+
+    @property
+    def master_key_path(self) -> Path:
+        """The file the master key is kept in when ``master_key`` is unset."""
+        return self.master_key_file or self.data_dir / "master.key"
 
     @property
     def sqlite_file(self) -> Path:

@@ -1,10 +1,13 @@
 """What-if: the same interaction history replayed under another policy, side by side.
 
-``compare(lines, current, other, ...)`` runs the lifecycle and the read models over the same
-interaction lines twice, in memory (eventsourcing's POPO store: nothing is written anywhere,
-no topic is touched), once under the current policy and once under the other one, and compares
-the two documents: the funnel, stage timing and SLA breaches, attribution per channel at a
-milestone under every model, and the leads whose final stage or MQL date differ. Attribution
+The history comes from the event store by default (``store_lines``: every interaction the
+store keeps, in the order it was recorded, without personal values), or from a file or the
+interactions topic for a backfill. ``compare(lines, current, other, ...)`` runs the lifecycle
+and the read models over the same interaction lines twice, in memory (eventsourcing's POPO
+store: nothing is written anywhere, no topic is touched), once under the current policy and
+once under the other one, and compares the two documents: the funnel, stage timing and SLA
+breaches, attribution per channel at a milestone under every model, and the leads whose final
+stage or MQL date differ. Attribution
 can also be re-run with another lookback window or time-decay half-life over the same history
 (with or without another policy): the read models are refolded, the lifecycle is not re-run
 when the policy is the same.
@@ -34,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -55,11 +59,21 @@ from leadflow.report import (
     number,
     stage_label,
 )
+from lifecycle.application import LeadLifecycle
+from lifecycle.audit import kept_interactions
 from lifecycle.lead import ANONYMOUS_PREFIX
 from lifecycle.policy import Policy
 from projections import Projections, SlaHours
 
-__all__ = ["FUNNEL_FIGURES", "Outcome", "WhatIf", "compare", "file_lines", "render_terminal"]
+__all__ = [
+    "FUNNEL_FIGURES",
+    "Outcome",
+    "WhatIf",
+    "compare",
+    "file_lines",
+    "render_terminal",
+    "store_lines",
+]
 
 DEFAULT_HALF_LIFE_DAYS = 7.0
 """The read models' time-decay half-life unless told otherwise (``projections.Projections``)."""
@@ -209,6 +223,15 @@ def file_lines(path: Path) -> Iterator[bytes]:
             body = line.rstrip(b"\r\n")
             if body.strip():
                 yield body
+
+
+def store_lines(app: LeadLifecycle) -> tuple[list[bytes], int]:
+    """The interactions the event store keeps, as JSON lines in the order they were recorded
+    (``lifecycle.audit.kept_interactions``), without personal values: none is opened, since
+    no policy rule, score or read model reads one. Also how many stored interactions predate
+    leadflow keeping them whole (and are left out)."""
+    kept = kept_interactions(app)
+    return [orjson.dumps(envelope) for envelope in kept.envelopes], kept.missing
 
 
 class _Outcomes:

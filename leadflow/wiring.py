@@ -3,16 +3,37 @@ environment and the lifecycle application. The only place that knows both sides.
 
 from __future__ import annotations
 
+import logging
+import os
 from urllib.parse import unquote, urlparse
 
 from contracts import Topics
 from leadflow.settings import EventStoreKind, Settings
+from lifecycle.errors import MasterKeyError
+from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from streams.connection import KafkaConnection
 from streams.http_auth import ApiAuth, ApiTokensError
 
+log = logging.getLogger("leadflow.wiring")
+
+_HOUR_MS = 3_600_000
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """The configs of the topics that hold raw input, by name: how long the interactions and
+    rejected topics keep messages (``retention.ms``), applied when leadflow creates them."""
+    names = topics(settings)
+    return {
+        names.interactions: {
+            "retention.ms": str(round(settings.interactions_retention_hours * _HOUR_MS))
+        },
+        names.rejected: {"retention.ms": str(round(settings.rejected_retention_hours * _HOUR_MS))},
+    }
+
 
 def kafka_connection(settings: Settings) -> KafkaConnection:
-    """How to reach Kafka, from the settings (the local broker when none is named)."""
+    """How to reach Kafka, from the settings (the local broker when none is named), with the
+    configs of the topics leadflow creates."""
     password = settings.kafka_sasl_password
     return KafkaConnection(
         bootstrap_servers=settings.bootstrap_servers,
@@ -23,6 +44,7 @@ def kafka_connection(settings: Settings) -> KafkaConnection:
         ssl_cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
         ssl_certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
         ssl_keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+        topic_configs=topic_configs(settings),
     )
 
 
@@ -65,15 +87,71 @@ def postgres_env(dsn: str) -> dict[str, str]:
     }
 
 
-def event_store_env(settings: Settings) -> dict[str, str]:
-    """eventsourcing's environment for the configured event store."""
+def master_key(settings: Settings, *, create: bool = True) -> str | None:
+    """The master key of personal data (base64): ``LEADFLOW_MASTER_KEY``, else the one kept in
+    ``master_key_path``; when neither exists and ``create``, a new random key written there
+    (mode 0600, never over an existing file) with a warning saying so. Raises
+    ``MasterKeyError`` (naming where, never showing the key) for one that is not 32 bytes."""
+    if settings.master_key is not None:
+        text = settings.master_key.get_secret_value().strip()
+        where = "LEADFLOW_MASTER_KEY"
+    else:
+        path = settings.master_key_path
+        where = str(path)
+        try:
+            text = path.read_text("ascii").strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+            text = _new_key_file(settings)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MasterKeyError(f"{where}: cannot be read ({type(exc).__name__})") from None
+    try:
+        master_key_bytes(text)
+    except MasterKeyError as exc:
+        raise MasterKeyError(f"{where}: {exc}") from None
+    return text
+
+
+def _new_key_file(settings: Settings) -> str:
+    path = settings.master_key_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = new_master_key()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use that one
+        return path.read_text("ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    log.warning(
+        "no LEADFLOW_MASTER_KEY: made a new master key for personal data in %s (mode 0600); "
+        "set LEADFLOW_MASTER_KEY for a store more than this machine uses, and keep a copy: "
+        "without it no personal value in the store can be read",
+        path,
+    )
+    return key
+
+
+def event_store_env(settings: Settings, *, create_master_key: bool = True) -> dict[str, str]:
+    """eventsourcing's environment for the configured event store, with the master key of
+    personal data (made when there is none and ``create_master_key``; reading commands pass
+    False, and then read without one: erased values still read as erased)."""
+    env: dict[str, str]
     if settings.event_store is EventStoreKind.POSTGRES:
-        return postgres_env(settings.postgres_url)
-    if settings.event_store is EventStoreKind.SQLITE:
+        env = postgres_env(settings.postgres_url)
+    elif settings.event_store is EventStoreKind.SQLITE:
         settings.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-        return {
+        env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.sqlite_file),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
-    return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    else:  # in memory: a key of its own unless one is configured
+        env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if settings.master_key is not None:
+            env[MASTER_KEY] = master_key(settings) or ""
+        return env
+    key = master_key(settings, create=create_master_key)
+    if key is not None:
+        env[MASTER_KEY] = key
+    return env

@@ -6,7 +6,10 @@ repository and snapshot store) and writes nothing.
 - ``lead_history(app, lead_key)``: every event of the lead's stream in order, each with its
   business time (``occurred_at``), the time leadflow recorded it (``recorded_at``), the
   interaction that caused it (type, channel, campaign, form kind, the profile it stated), the
-  rule that fired and the policy; and ``why``: the move into the stage the lead is in now.
+  rule that fired and the policy; and ``why``: the move into the stage the lead is in now. The
+  event that recorded (or refused) an interaction also has the whole interaction as the stream
+  keeps it, its personal values opened with the stream's key, or ``[erased]`` once ``forget``
+  destroyed it.
 - ``lead_as_of(app, lead_key, at, basis)``: the lead as it stood at ``at``. By business time
   (``AsOfBasis.OCCURRED``), the lead's events whose ``occurred_at`` is at or before ``at`` are
   applied in the order they were recorded, by the aggregate's own apply methods (so an
@@ -65,6 +68,7 @@ __all__ = [
     "FindingKind",
     "HistoryEntry",
     "InteractionSummary",
+    "KeptInteractions",
     "LeadAsOf",
     "LeadHistory",
     "Published",
@@ -74,6 +78,8 @@ __all__ = [
     "check_chain",
     "check_published",
     "export_events",
+    "export_with_personal",
+    "kept_interactions",
     "lead_as_of",
     "lead_history",
     "read_rows",
@@ -104,11 +110,20 @@ class InteractionSummary:
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One event of a lead's stream: the wire event, the rule that made it and the interaction
-    that caused it (None for an event no recorded interaction caused, such as a refusal)."""
+    that caused it (None for an event no recorded interaction caused, such as a refusal).
+
+    ``kept`` is, on the event that recorded or refused an interaction, that interaction's JSON
+    object as the stream keeps it, with its personal values put back: opened, ``ERASED`` once
+    their key was destroyed, or not shown (absent) when the history was read without them.
+    ``personal`` maps those personal fields to the same values. Both are None elsewhere (and
+    for events recorded before leadflow kept interactions whole).
+    """
 
     event: LifecycleEvent
     rule: str
     interaction: InteractionSummary | None
+    kept: Mapping[str, Any] | None = None
+    personal: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +143,23 @@ class LeadHistory:
     linked_anonymous_ids: tuple[str, ...]
 
 
-def lead_history(app: LeadLifecycle, lead_key: str) -> LeadHistory:
+def _kept(
+    app: LeadLifecycle, event: Lead.Event, reveal: bool
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    if not isinstance(event, Lead.InteractionRecorded | Lead.TransitionRefused):
+        return None, None
+    if event.interaction is None:
+        return None, None
+    personal = app.personal_values(event) if reveal else None
+    kept = dict(event.interaction)
+    kept["data"] = {**kept.get("data", {}), **(personal or {})}
+    return kept, personal
+
+
+def lead_history(app: LeadLifecycle, lead_key: str, *, reveal: bool = True) -> LeadHistory:
     """Every event of the lead (or visitor) ``lead_key``, in order; ``LeadNotFoundError`` when
-    nothing was ever recorded under it."""
+    nothing was ever recorded under it. With ``reveal``, the personal values the stream kept
+    are opened (``MasterKeyError`` when a key is left and no master key was given)."""
     stream_id = Lead.create_id(lead_key)
     events = [e for e in app.events.get(stream_id) if isinstance(e, Lead.Event)]
     if not events:
@@ -154,11 +183,15 @@ def lead_history(app: LeadLifecycle, lead_key: str) -> LeadHistory:
     entries: list[HistoryEntry] = []
     why: HistoryEntry | None = None
     linked: list[str] = []
-    for e in events:
+    with app.personal_data.batch():
+        kept = [_kept(app, e, reveal) for e in events]
+    for e, (whole, personal) in zip(events, kept, strict=True):
         entry = HistoryEntry(
             event=to_lifecycle_event(e),
             rule=e.rule,
             interaction=interactions.get(e.interaction_id) if e.interaction_id else None,
+            kept=whole,
+            personal=personal,
         )
         entries.append(entry)
         if isinstance(e, Lead.StageChanged):
@@ -741,13 +774,57 @@ def verify_store(
     return report
 
 
+# -- the interactions kept --------------------------------------------------------------------
+
+_KEEPING = (".InteractionRecorded", ".TransitionRefused")
+
+
+@dataclass(frozen=True, slots=True)
+class KeptInteractions:
+    """The interactions the store keeps, as JSON objects without their personal values, in
+    the order leadflow recorded them; ``missing`` counts those recorded before leadflow kept
+    interactions whole (only their summary is stored)."""
+
+    envelopes: list[dict[str, Any]]
+    missing: int
+
+
+def kept_interactions(app: LeadLifecycle) -> KeptInteractions:
+    """Every interaction recorded (or refused) in the store, rebuilt from the events that kept
+    it, without personal values (none is opened: nothing a policy or the read models compute
+    reads them), in the order they were recorded: by recorded time, which grows with each
+    interaction a worker handles, then by notification id. Duplicates and invalid input never
+    reached the store."""
+    found: list[tuple[datetime, int, dict[str, Any]]] = []
+    missing = 0
+    position = 0
+    while True:
+        page = app.recorder.select_notifications(
+            start=position, limit=_PAGE, inclusive_of_start=False
+        )
+        if not page:
+            break
+        for notification in page:
+            if not notification.topic.endswith(_KEEPING):
+                continue
+            event = app.mapper.to_domain_event(notification)
+            if not isinstance(event, Lead.InteractionRecorded | Lead.TransitionRefused):
+                continue
+            if event.interaction is None:
+                missing += 1
+                continue
+            found.append((event.timestamp, notification.id, event.interaction))
+        position = page[-1].id
+    found.sort(key=lambda item: (item[0], item[1]))
+    return KeptInteractions([envelope for _, _, envelope in found], missing)
+
+
 # -- export ------------------------------------------------------------------------------------
 
 
-def export_events(app: LeadLifecycle, lead_key: str | None = None) -> Iterator[LifecycleEvent]:
-    """The lifecycle events of one lead (in its order) or of the whole store (in the order
-    they were recorded), read ``_PAGE`` at a time; raises ``LeadNotFoundError`` for a lead with
-    no event."""
+def _export_pages(app: LeadLifecycle, lead_key: str | None) -> Iterator[list[Lead.Event]]:
+    """The lead events of one lead (in its order) or of the whole store (in the order they were
+    recorded), a page of ``_PAGE`` stored events at a time."""
     if lead_key is None:
         position = 0
         while True:
@@ -756,10 +833,8 @@ def export_events(app: LeadLifecycle, lead_key: str | None = None) -> Iterator[L
             )
             if not page:
                 return
-            for notification in page:
-                event = app.mapper.to_domain_event(notification)
-                if isinstance(event, Lead.Event):
-                    yield to_lifecycle_event(event)
+            events = [app.mapper.to_domain_event(n) for n in page]
+            yield [e for e in events if isinstance(e, Lead.Event)]
             position = page[-1].id
     stream_id = Lead.create_id(lead_key)
     after = 0
@@ -769,6 +844,28 @@ def export_events(app: LeadLifecycle, lead_key: str | None = None) -> Iterator[L
             if after == 0:
                 raise LeadNotFoundError(lead_key)
             return
-        for row in stored:
-            yield to_lifecycle_event(app.mapper.to_domain_event(row))
+        events = [app.mapper.to_domain_event(row) for row in stored]
+        yield [e for e in events if isinstance(e, Lead.Event)]
         after = stored[-1].originator_version
+
+
+def export_events(app: LeadLifecycle, lead_key: str | None = None) -> Iterator[LifecycleEvent]:
+    """The lifecycle events of one lead (in its order) or of the whole store (in the order
+    they were recorded), read ``_PAGE`` at a time; raises ``LeadNotFoundError`` for a lead with
+    no event."""
+    for page in _export_pages(app, lead_key):
+        for event in page:
+            yield to_lifecycle_event(event)
+
+
+def export_with_personal(
+    app: LeadLifecycle, lead_key: str | None = None
+) -> Iterator[tuple[LifecycleEvent, dict[str, str] | None]]:
+    """``export_events`` with, for each event that kept an interaction's personal values,
+    those values opened (``ERASED`` where the key was destroyed); keys are read once per page
+    and not kept beyond it."""
+    for page in _export_pages(app, lead_key):
+        with app.personal_data.batch():
+            opened = [app.personal_values(event) for event in page]
+        for event, personal in zip(page, opened, strict=True):
+            yield to_lifecycle_event(event), personal

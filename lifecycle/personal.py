@@ -63,6 +63,7 @@ __all__ = [
     "SQLiteKeyStore",
     "StoredKey",
     "Vault",
+    "master_key_bytes",
     "new_master_key",
     "vault_for",
 ]
@@ -90,7 +91,9 @@ def new_master_key() -> str:
     return base64.b64encode(AESGCM.generate_key(256)).decode("ascii")
 
 
-def _master_bytes(text: str) -> bytes:
+def master_key_bytes(text: str) -> bytes:
+    """The 32 bytes of a master key given as base64; ``MasterKeyError`` (which never shows the
+    text) when it is not one."""
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -385,7 +388,7 @@ class Vault:
 
     def __init__(self, store: KeyStore, master_key: str | None) -> None:
         self.store = store
-        self._master = AESGCM(_master_bytes(master_key)) if master_key else None
+        self._master = AESGCM(master_key_bytes(master_key)) if master_key else None
         self._memo: dict[UUID, _DataKey | None] | None = None
         self._checked = False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,11 @@ class KafkaConnection:
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    topic_configs: Mapping[str, Mapping[str, str]] = field(
+        default_factory=dict, hash=False, compare=False
+    )
+    """Configs of the topics leadflow creates, by name (the interactions topic's
+    ``retention.ms``); applied when ``ensure_topics`` creates them, never to existing ones."""
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments every aiokafka client takes."""
@@ -102,7 +108,8 @@ class KafkaConnection:
 async def ensure_topics(
     connection: KafkaConnection, names: tuple[str, ...], partitions: int
 ) -> None:
-    """Create the topics that do not exist yet (replication factor 1 on a single node)."""
+    """Create the topics that do not exist yet (replication factor 1 on a single node), each
+    with its ``connection.topic_configs`` (a topic that exists keeps its own)."""
     admin = AIOKafkaAdminClient(**connection.client_kwargs())
     try:
         await admin.start()
@@ -113,7 +120,17 @@ async def ensure_topics(
             replication = min(3, brokers)
             # Another process may create one between our check and our call.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            n,
+                            partitions,
+                            replication,
+                            topic_configs=dict(connection.topic_configs.get(n, {})),
+                        )
+                        for n in missing
+                    ]
+                )
     except KafkaError as exc:
         await raise_connection_problem(connection, exc)
         raise LeadflowKafkaError(

@@ -279,7 +279,11 @@ def history_rows(
             if data.merged_into:
                 detail += f", merged into {data.merged_into}"
         elif isinstance(data, PersonalDataErased):
-            detail = f"personal data erased ({data.interactions} interactions"
+            count = data.interactions
+            detail = (
+                f"personal data erased ({count} interaction{'' if count == 1 else 's'} "
+                "with personal values"
+            )
             if data.visitors:
                 detail += f"; visitors {', '.join(data.visitors)}"
             if data.merged_into:

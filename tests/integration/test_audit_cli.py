@@ -89,6 +89,9 @@ def test_the_commands_fail_with_a_reason(tmp_path: Path) -> None:
     assert nothing.returncode == 2
     assert b"no event store" in nothing.stderr
     assert not (tmp_path / "none" / "x.sqlite").exists()  # reading never creates a store
-    neither = _run(settings, "whatif", "--policy", "agency")
-    assert neither.returncode == 2
-    assert b"--from FILE or --from-kafka" in neither.stderr
+    both = _run(settings, "whatif", "--policy", "agency", "--from", "x.jsonl", "--from-kafka")
+    assert both.returncode == 2
+    assert b"--from FILE, --from-kafka or --from-store" in both.stderr
+    nothing_stored = _run(missing, "whatif", "--policy", "agency")  # the store, by default
+    assert nothing_stored.returncode == 2
+    assert b"no event store" in nothing_stored.stderr

@@ -257,19 +257,31 @@ def split_personal(interaction: Interaction) -> tuple[dict[str, Any], dict[str, 
     ``data``; the second result maps the personal fields that had a value to it.
     ``interaction_from_stored`` puts the two back together.
     """
-    written = orjson.loads(orjson.dumps(interaction))
-    envelope: dict[str, Any] = {k: v for k, v in written.items() if v is not None}
     names = PERSONAL_FIELDS[interaction.type]
     data: dict[str, Any] = {}
     personal: dict[str, str] = {}
-    for name, value in written["data"].items():
+    for name, value in orjson.loads(orjson.dumps(interaction.data)).items():
         if value is None:
             continue
         if name in names:
             personal[name] = value
         else:
             data[name] = value
-    envelope["data"] = data
+    # The envelope as encode() writes it, built directly (this runs for every interaction).
+    envelope: dict[str, Any] = {
+        "id": interaction.id,
+        "type": interaction.type.value,
+        "version": interaction.version,
+        "occurred_at": orjson.dumps(interaction.occurred_at)[1:-1].decode(),
+        "channel": interaction.channel.value,
+        "data": data,
+    }
+    if interaction.lead_id is not None:
+        envelope["lead_id"] = interaction.lead_id
+    if interaction.anonymous_id is not None:
+        envelope["anonymous_id"] = interaction.anonymous_id
+    if interaction.campaign is not None:
+        envelope["campaign"] = interaction.campaign
     return envelope, personal
 
 

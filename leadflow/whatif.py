@@ -37,7 +37,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -231,7 +230,7 @@ def store_lines(app: LeadLifecycle) -> tuple[list[bytes], int]:
     no policy rule, score or read model reads one. Also how many stored interactions predate
     leadflow keeping them whole (and are left out)."""
     kept = kept_interactions(app)
-    return [orjson.dumps(envelope) for envelope in kept.envelopes], kept.missing
+    return kept.lines, kept.missing
 
 
 class _Outcomes:

@@ -56,6 +56,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from contracts.lifecycle_events import LifecycleEvent, StageChanged
 from contracts.vocabulary import Stage
 from lifecycle.application import LeadLifecycle, LeadView, to_lifecycle_event
@@ -781,11 +783,11 @@ _KEEPING = (".InteractionRecorded", ".TransitionRefused")
 
 @dataclass(frozen=True, slots=True)
 class KeptInteractions:
-    """The interactions the store keeps, as JSON objects without their personal values, in
-    the order leadflow recorded them; ``missing`` counts those recorded before leadflow kept
-    interactions whole (only their summary is stored)."""
+    """The interactions the store keeps, as JSON lines (the wire's interaction objects)
+    without their personal values, in the order leadflow recorded them; ``missing`` counts
+    those recorded before leadflow kept interactions whole (only their summary is stored)."""
 
-    envelopes: list[dict[str, Any]]
+    lines: list[bytes]
     missing: int
 
 
@@ -795,7 +797,7 @@ def kept_interactions(app: LeadLifecycle) -> KeptInteractions:
     reads them), in the order they were recorded: by recorded time, which grows with each
     interaction a worker handles, then by notification id. Duplicates and invalid input never
     reached the store."""
-    found: list[tuple[datetime, int, dict[str, Any]]] = []
+    found: list[tuple[datetime, int, bytes]] = []
     missing = 0
     position = 0
     while True:
@@ -813,10 +815,12 @@ def kept_interactions(app: LeadLifecycle) -> KeptInteractions:
             if event.interaction is None:
                 missing += 1
                 continue
-            found.append((event.timestamp, notification.id, event.interaction))
+            # An exact-size copy: orjson's bytes keep its whole buffer (about 4 KiB).
+            line = bytes(memoryview(orjson.dumps(event.interaction)))
+            found.append((event.timestamp, notification.id, line))
         position = page[-1].id
     found.sort(key=lambda item: (item[0], item[1]))
-    return KeptInteractions([envelope for _, _, envelope in found], missing)
+    return KeptInteractions([line for _, _, line in found], missing)
 
 
 # -- export ------------------------------------------------------------------------------------

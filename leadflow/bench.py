@@ -893,12 +893,17 @@ async def run_bench(
         if kind["event_store"] is EventStoreKind.SQLITE:
             store = {**kind, "sqlite_path": work / f"{suffix}.sqlite"}
         else:
-            dsn = await asyncio.to_thread(local_postgres.create_database, f"bench_{run}_{index}")
+            database = f"bench_{run}_{index}"
+            dsn = await asyncio.to_thread(local_postgres.create_database, database)
             store = {**kind, "postgres_dsn": dsn}
         prepared = first if index == 0 else await _prepare(base, suffix, lines, **store)
-        report.figures.append(
-            await _ingest(prepared, label, processes, logs, report, broker=broker_pid)
-        )
+        try:
+            report.figures.append(
+                await _ingest(prepared, label, processes, logs, report, broker=broker_pid)
+            )
+        finally:
+            if kind["event_store"] is EventStoreKind.POSTGRES:
+                await asyncio.to_thread(local_postgres.drop_database, database)
     first_store = _open(first)  # kept referenced: its connection pool closes with it
     report.workload["lifecycle_events"] = await asyncio.to_thread(
         lambda: first_store.recorder.max_notification_id() or 0

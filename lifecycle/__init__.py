@@ -1,6 +1,7 @@
 """The domain: lifecycle policies, scoring, the Lead aggregate and the lifecycle application.
 
-Depends on ``contracts`` and ``eventsourcing`` only; no broker, no database driver.
+Depends on ``contracts``, ``eventsourcing`` and ``cryptography`` (personal data is sealed with a
+key per lead, ``lifecycle.personal``); no broker, no database driver.
 """
 
 from lifecycle.application import LeadLifecycle, LeadView, Outcome, to_lifecycle_event

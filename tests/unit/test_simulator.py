@@ -181,8 +181,9 @@ def test_nonsense_configs_are_refused(bad: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_replayed_funnel_runs_100_leads_to_40_qualified_to_10_to_3(seed: int) -> None:
-    lifecycle = pytest.importorskip("lifecycle")
-    replay = pytest.importorskip("leadflow.replay")
+    import lifecycle  # noqa: PLC0415
+    from leadflow import replay  # noqa: PLC0415
+
     simulation = sim(1_300, seed=seed)
 
     document = replay.replay_lines(
@@ -492,7 +493,8 @@ def test_write_puts_one_json_document_per_line(tmp_path: Path) -> None:
 
 
 def test_the_b2b_saas_lifecycle_refuses_nothing_but_the_injected_illegal_moves() -> None:
-    lifecycle = pytest.importorskip("lifecycle")
+    import lifecycle  # noqa: PLC0415
+
     simulation = sim(300, noise=0.05)
     app = lifecycle.LeadLifecycle(lifecycle.load_policy("b2b_saas"))
     valid = []

@@ -22,7 +22,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leadflow import wiring
-from leadflow.replay import lifecycle_events, projections_for
+from leadflow.replay import (
+    InteractionCounts,
+    lifecycle_events,
+    projections_for,
+    with_interactions,
+)
 from leadflow.runtime import WorkerOptions, open_lifecycle, run_workers
 from leadflow.services import LocalKafka
 from leadflow.settings import Settings
@@ -171,17 +176,13 @@ async def _run(
     await workers
     worker_counts = counts["worker"]
 
-    document = await _project(settings, console)
-    document = {
-        "policy": document["policy"],
-        "interactions": {
-            "accepted": worker_counts.accepted,
-            "rejected": worker_counts.invalid,
-            "duplicates": worker_counts.duplicates,
-            "refused": worker_counts.refused,
-        },
-        **{k: v for k, v in document.items() if k != "policy"},
-    }
+    interactions = InteractionCounts(
+        accepted=worker_counts.accepted,
+        rejected=worker_counts.invalid,
+        duplicates=worker_counts.duplicates,
+        refused=worker_counts.refused,
+    )
+    document = with_interactions(await _project(settings, console), interactions)
     sample = _sample_lead(watcher)
     from leadflow.report import history_rows, render_terminal, write_html  # noqa: PLC0415
 

@@ -24,7 +24,7 @@ from contracts import (
     decode_interaction,
     decode_spend,
 )
-from lifecycle.application import LeadLifecycle, OutcomeStatus, to_lifecycle_event
+from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_lifecycle_event
 from lifecycle.policy import Policy
 from projections import Projections, SlaHours
 
@@ -39,6 +39,16 @@ class InteractionCounts:
     rejected: int = 0
     duplicates: int = 0
     refused: int = 0
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        """Count what the lifecycle made of a batch."""
+        for outcome in outcomes:
+            if outcome.status is OutcomeStatus.ACCEPTED:
+                self.accepted += 1
+            elif outcome.status is OutcomeStatus.DUPLICATE:
+                self.duplicates += 1
+            else:
+                self.refused += 1
 
     def as_dict(self) -> dict[str, int]:
         """The counts as the document's ``interactions`` section."""
@@ -62,12 +72,16 @@ class Replay:
 
     def document(self) -> dict[str, Any]:
         """The replay document: the read models plus the ``interactions`` counts."""
-        document = self.projections.to_document()
-        return {
-            "policy": document["policy"],
-            "interactions": self.counts.as_dict(),
-            **{k: v for k, v in document.items() if k != "policy"},
-        }
+        return with_interactions(self.projections.to_document(), self.counts)
+
+
+def with_interactions(document: dict[str, Any], counts: InteractionCounts) -> dict[str, Any]:
+    """The read-model document with the ``interactions`` section after ``policy``."""
+    return {
+        "policy": document["policy"],
+        "interactions": counts.as_dict(),
+        **{k: v for k, v in document.items() if k != "policy"},
+    }
 
 
 def projections_for(policy: Policy) -> Projections:
@@ -116,13 +130,7 @@ def replay_lines(
     pending: list[Interaction] = []
 
     def flush() -> None:
-        for outcome in app.process(pending):
-            if outcome.status is OutcomeStatus.ACCEPTED:
-                counts.accepted += 1
-            elif outcome.status is OutcomeStatus.DUPLICATE:
-                counts.duplicates += 1
-            else:
-                counts.refused += 1
+        counts.add(app.process(pending))
         pending.clear()
 
     for number, raw in enumerate(lines, start=1):

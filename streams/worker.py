@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,7 +89,6 @@ class WorkerCounts:
     conflicts: int = 0
     failed: int = 0
     """Valid interactions the lifecycle raised on (dead-lettered like invalid ones)."""
-    by_status: dict[str, int] = field(default_factory=dict)
 
     def add(self, outcomes: Sequence[Outcome]) -> None:
         """Count a batch's outcomes."""

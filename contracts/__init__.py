@@ -32,7 +32,7 @@ from contracts.lifecycle_events import (
     PolicyRef,
     Touch,
 )
-from contracts.rejections import Rejection, RejectionKind, Source
+from contracts.rejections import Rejection, RejectionKind, Source, drop_duplicates
 from contracts.spend import Spend
 from contracts.topics import Topics, lead_key
 from contracts.vocabulary import (
@@ -72,6 +72,7 @@ __all__ = [
     "decode_lifecycle_event",
     "decode_rejection",
     "decode_spend",
+    "drop_duplicates",
     "encode",
     "interaction_from_object",
     "interaction_from_stored",

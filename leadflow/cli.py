@@ -52,20 +52,26 @@ def publish(
     """Publish each line of FILE to the interactions (or spend) topic, byte for byte."""
     from leadflow import wiring  # noqa: PLC0415
     from streams.connection import ensure_topics  # noqa: PLC0415
-    from streams.publishing import publish_lines  # noqa: PLC0415
+    from streams.publishing import TooLarge, publish_lines  # noqa: PLC0415
 
     settings = Settings()
     connection = wiring.kafka_connection(settings)
     names = wiring.topics(settings)
     topic = names.spend if spend else names.interactions
 
-    async def main() -> None:
+    async def main() -> tuple[TooLarge, ...]:
         await ensure_topics(connection, names.all(), settings.topic_partitions)
         with file.open("rb") as lines:
             result = await publish_lines(connection, topic, lines)
         out.print(f"sent {result.sent} messages to {topic} ({result.keyless} without a key)")
+        return result.too_large
 
-    asyncio.run(main())
+    too_large = asyncio.run(main())
+    # The other lines went out; each one that could not is named, and the exit status says so.
+    for line in too_large:
+        err.print(f"[red]{escape(str(file))}: {escape(str(line))}[/red]")
+    if too_large:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnsupportedSaslMechanismError,
 )
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 _AUTHENTICATION_ERRORS = (
     AuthenticationFailedError,
@@ -35,6 +37,41 @@ _AUTHENTICATION_ERRORS = (
     UnsupportedSaslMechanismError,
     ssl.SSLError,
 )
+
+
+MAX_REQUEST_BYTES = 1024 * 1024
+"""The producers' ``max_request_size``: the largest message (value, key and record framing)
+any leadflow producer sends. Every size check before a send derives from this one number, so a
+message is refused or shortened by leadflow, with a clear reason, instead of by the client."""
+
+# A value's length is a varint in the record and in the record's length: a few bytes more
+# than an empty value's estimate.
+_VARINT_GROWTH = 10
+
+_LONG_KEY = 1024
+
+
+def message_size(value: bytes, key: bytes | None = None) -> int:
+    """How many bytes the producer counts for one message against ``MAX_REQUEST_BYTES``."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []))
+
+
+def fits(value: bytes, key: bytes | None = None) -> bool:
+    """True if the producers send ``value`` under ``key`` as one message."""
+    return message_size(value, key) <= MAX_REQUEST_BYTES
+
+
+def value_room(key: bytes | None = None) -> int:
+    """The largest value that fits in one message beside ``key``."""
+    return MAX_REQUEST_BYTES - message_size(b"", key) - _VARINT_GROWTH
+
+
+def bounded_key(key: bytes | None) -> bytes | None:
+    """``key``, or its SHA-256 (hex) when longer than 1 KiB: the key of a dead letter, which
+    must leave room for the rejection and still put copies of one key on one partition."""
+    if key is None or len(key) <= _LONG_KEY:
+        return key
+    return hashlib.sha256(key).hexdigest().encode("ascii")
 
 
 class LeadflowKafkaError(RuntimeError):
@@ -81,8 +118,10 @@ class KafkaConnection:
         return kwargs
 
     def producer(self, **overrides: Any) -> AIOKafkaProducer:
-        """An idempotent producer (acks=all), batching for throughput."""
+        """An idempotent producer (acks=all), batching for throughput, sending messages of at
+        most ``MAX_REQUEST_BYTES``."""
         options: dict[str, Any] = {
+            "max_request_size": MAX_REQUEST_BYTES,
             "enable_idempotence": True,
             "acks": "all",
             "linger_ms": 5,

@@ -46,12 +46,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from contracts import DEFAULT_MAX_BYTES, Topics
 from projections import MODELS
 from projections.attribution import MILESTONES
-from streams.connection import KafkaConnection
+from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
 from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
 from streams.projector import ProjectionState, ProjectorConfig, run_projector
 from streams.publishing import key_of
@@ -249,6 +249,13 @@ async def _plain_server_header(_request: web.Request, response: web.StreamRespon
     response.headers["Server"] = "leadflow"
 
 
+def _too_large(what: str) -> web.Response:
+    return _json(
+        {"error": f"body too large: {what} (at most {MAX_REQUEST_BYTES} bytes with its key)"},
+        413,
+    )
+
+
 class Ingest:
     """``POST /interactions``: each body goes to the interactions topic as it came, keyed as
     ``leadflow publish`` keys a line; the lifecycle worker judges it (bad input ends on the
@@ -275,9 +282,16 @@ class Ingest:
         body = await request.read()  # at most client_max_size bytes, else aiohttp answers 413
         if not body.strip():
             return _json({"error": "empty body"}, 400)
+        key = key_of(body)
+        # The body limit is a setting and may exceed what one Kafka message holds: say so, as
+        # for any body too large, rather than a 503 that invites the same request again.
+        if not fits(body, key):
+            return _too_large(f"{len(body)} bytes, more than one message holds")
         try:
             producer = await self._started()
-            sent = await producer.send_and_wait(self.topic, body, key=key_of(body))
+            sent = await producer.send_and_wait(self.topic, body, key=key)
+        except MessageSizeTooLargeError:  # the topic's own max.message.bytes is lower
+            return _too_large(f"{len(body)} bytes, more than the topic accepts")
         except KafkaError as exc:
             log.warning("POST /interactions: could not publish: %r", exc)
             return _json({"error": "could not publish; try again"}, 503)

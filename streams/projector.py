@@ -67,10 +67,15 @@ from contracts import (
     Topics,
     decode_lifecycle_event,
     decode_spend,
-    encode,
 )
 from projections import Projections
-from streams.connection import KafkaConnection, LeadflowKafkaError, ensure_topics
+from streams.connection import (
+    MAX_REQUEST_BYTES,
+    KafkaConnection,
+    LeadflowKafkaError,
+    ensure_topics,
+)
+from streams.deadletter import dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +261,8 @@ def build_projector_app(config: ProjectorConfig, state: ProjectionState) -> faus
         "topic_disable_leader": True,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        # faust's own default (1,000,000) would make its limit differ from every other producer's.
+        "producer_max_request_size": MAX_REQUEST_BYTES,
         "stream_wait_empty": False,
     }
     if config.web_port is not None:
@@ -277,7 +284,8 @@ def build_projector_app(config: ProjectorConfig, state: ProjectionState) -> faus
             rejection = folder(event.value, source)
             if rejection is not None:
                 # On the broker before the agent takes the next message (and faust acks this one).
-                delivery = await rejected.send(key=message.key, value=encode(rejection))
+                letter = dead_letter(rejection, message.key)
+                delivery = await rejected.send(key=letter.key, value=letter.value)
                 await delivery
 
     async def fold_lead_events(stream: Any) -> None:
@@ -357,8 +365,9 @@ async def catch_up(
                 for message in messages:
                     rejection = fold(message.value, Source(topic, partition, message.offset))
                     if rejection is not None:
+                        letter = dead_letter(rejection, message.key)
                         deliveries.append(
-                            await producer.send(topics.rejected, encode(rejection), key=message.key)
+                            await producer.send(topics.rejected, letter.value, key=letter.key)
                         )
                 key = (topic, partition)
                 if key in behind and state.positions.get(key, 0) >= behind[key]:

@@ -39,6 +39,7 @@ from contracts import (
 from contracts.lifecycle_events import TransitionRefused
 from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from streams.connection import KafkaConnection, LeadflowKafkaError
+from streams.deadletter import dead_letter
 
 RELAY_TRACKING_NAME = "leadflow.relay"
 
@@ -113,7 +114,9 @@ def messages_of(topics: Topics, events: Iterable[LifecycleEvent], page: Page) ->
                 interaction_id=event.interaction_id or "",
                 lead_id=event.lead_id,
             )
-            messages.append((topics.rejected, key, encode(rejection)))
+            # Bounded: the refusal carries the event (base64) and must still fit one request.
+            letter = dead_letter(rejection, key)
+            messages.append((topics.rejected, letter.key or key, letter.value))
 
 
 class Relay:

@@ -5,8 +5,15 @@ A batch of messages from one partition is decoded; the invalid ones go to the re
 the valid ones are processed by the lifecycle in one event-store transaction that also records
 the partition's offset as an eventsourcing tracking record. On (re)assignment the worker seeks
 every partition to the offset after its last tracking record, so a crash at any point followed
-by a restart neither loses nor doubles an effect. (A crash between the dead-letter send and the
-commit can send a rejection twice; its ``source`` identifies the copy.)
+by a restart neither loses nor doubles an effect.
+
+Each rejection goes to the rejected topic once per source position where the store can tell:
+messages at or below the partition's tracking record were handled already and are skipped, dead
+letters included, and a partition being revoked is handed over only once the batch in flight is
+committed, so the next owner starts after it. What is left is a crash between the dead-letter
+send and the commit: the restarted worker sends that rejection again, with the same ``source``,
+by which consumers drop the copy (``contracts.drop_duplicates``). Every dead letter fits in one
+producer request (``streams.deadletter``), however large the message the broker accepted.
 
 Nothing a producer sends stops the worker: bytes that break the contract are dead-lettered, and
 if the lifecycle itself raises on a valid interaction (a bug), the batch is applied again one
@@ -14,8 +21,10 @@ interaction at a time and the failing one is dead-lettered too, with the error, 
 poisonous message neither kills the worker nor holds its partition back. Failures of the store,
 the machine or the configuration (a database error, a missing master key, an invalid policy), and
 failures that hit every interaction alike, stop the worker instead: nothing is skipped, and a
-restart retries the batch. Offsets are also
-committed to Kafka, once a second, only so that Kafka's own tools show the group's lag.
+restart retries the batch. Write conflicts (another worker on the same store wrote a lead or
+the partition a moment earlier) are retried with exponential backoff and jitter, as long as it
+takes: they are the store working, not failing. Offsets are also committed to Kafka, once a
+second, only so that Kafka's own tools show the group's lag.
 
 Why aiokafka rather than a faust agent: the position must come from the event store, per
 partition, at every rebalance, and the commit must be ours; faust commits offsets itself.
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,15 +54,31 @@ from contracts import (
     Source,
     Topics,
     decode_interaction,
-    encode,
 )
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
 from lifecycle.errors import PersonalDataError, PolicyError
 from streams.connection import KafkaConnection, LeadflowKafkaError
+from streams.deadletter import dead_letter
 
 log = logging.getLogger(__name__)
 
-_CONFLICT_RETRIES = 8
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long to wait before retrying a batch after its ``attempt``-th write conflict:
+    exponential from ``first`` seconds up to ``cap``, with full jitter, so that two workers that
+    collided do not collide again at the same moment."""
+
+    first: float = 0.01
+    cap: float = 2.0
+
+    def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after conflict number ``attempt`` (1, 2, ...)."""
+        return draw() * min(self.cap, self.first * 2.0 ** min(attempt - 1, 30))
+
+
+_CONFLICTS_LOGGED_EVERY = 20
+"""A partition still conflicting after this many retries is logged (and again every so many)."""
 
 
 _POISON_LIMIT = 3
@@ -87,6 +113,8 @@ class WorkerCounts:
     invalid: int = 0
     batches: int = 0
     conflicts: int = 0
+    skipped: int = 0
+    """Messages at or below their partition's tracking record (handled before a rebalance)."""
     failed: int = 0
     """Valid interactions the lifecycle raised on (dead-lettered like invalid ones)."""
 
@@ -106,7 +134,11 @@ class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         self._worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        pass  # every processed batch is already committed with its position
+        # The group reassigns only once every member returned from here: waiting for the batch
+        # in flight to commit means the next owner's seek starts after it, instead of handling
+        # (and dead-lettering) it a second time.
+        async with self._worker.in_flight:
+            pass
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         await self._worker.seek_to_tracked(assigned)
@@ -127,6 +159,7 @@ class LifecycleWorker:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_committed: Callable[[], None] | None = None,
         commit_interval: float = 1.0,
+        backoff: Backoff | None = None,
     ) -> None:
         self.app = app
         self.connection = connection
@@ -137,7 +170,10 @@ class LifecycleWorker:
         self.clock = clock
         self.on_committed = on_committed
         self.commit_interval = commit_interval
+        self.backoff = backoff or Backoff()
         self.counts = WorkerCounts()
+        self.in_flight = asyncio.Lock()
+        """Held while a batch is handled, from its dead letters to its commit."""
         self._consumer: Any = None
 
     async def seek_to_tracked(self, partitions: list[TopicPartition]) -> None:
@@ -166,7 +202,8 @@ class LifecycleWorker:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
                 for tp, messages in batches.items():
                     if messages:
-                        await self._handle(producer, tp, messages)
+                        async with self.in_flight:
+                            await self._handle(producer, tp, messages)
                         uncommitted[tp] = messages[-1].offset + 1
                 if uncommitted and time.monotonic() - committed_at >= self.commit_interval:
                     await self._commit_offsets(consumer, uncommitted)
@@ -191,6 +228,17 @@ class LifecycleWorker:
             log.info("offsets not committed to Kafka (%r); positions are tracked anyway", exc)
 
     async def _handle(self, producer: Any, tp: TopicPartition, messages: list[Any]) -> None:
+        name = tracking_name(tp)
+        done = await asyncio.to_thread(self.app.max_tracking_id, name)
+        if done is not None:
+            # Handled before a rebalance (by this worker or another): their effects and their
+            # dead letters are already out, so neither is produced again.
+            fresh = [message for message in messages if message.offset > done]
+            self.counts.skipped += len(messages) - len(fresh)
+            self.counts.messages += len(messages) - len(fresh)
+            messages = fresh
+            if not messages:
+                return
         valid: list[tuple[int, Interaction]] = []
         invalid: list[tuple[Any, ContractError]] = []
         limit = self.max_message_bytes
@@ -204,10 +252,9 @@ class LifecycleWorker:
         # The dead letters are on the broker before the batch's position is committed.
         await self._dead_letter(producer, tp, invalid)
         self.counts.invalid += len(invalid)
-        name = tracking_name(tp)
         last_offset = messages[-1].offset
         try:
-            outcomes = await asyncio.to_thread(self._process, name, valid, last_offset)
+            outcomes = await self._process(name, valid, last_offset)
         except LeadflowKafkaError:
             raise
         except Exception as exc:
@@ -234,10 +281,8 @@ class LifecycleWorker:
         for message, error in invalid:
             raw = message.value or b""
             source = Source(tp.topic, tp.partition, message.offset)
-            rejection = Rejection.invalid(raw, error, source, now)
-            sends.append(
-                await producer.send(self.topics.rejected, encode(rejection), key=message.key)
-            )
+            letter = dead_letter(Rejection.invalid(raw, error, source, now), message.key)
+            sends.append(await producer.send(self.topics.rejected, letter.value, key=letter.key))
         await asyncio.gather(*sends)
 
     async def _one_by_one(
@@ -253,9 +298,7 @@ class LifecycleWorker:
         failures = 0
         for offset, interaction in valid:
             try:
-                outcomes += await asyncio.to_thread(
-                    self._process, name, [(offset, interaction)], offset
-                )
+                outcomes += await self._process(name, [(offset, interaction)], offset)
             except LeadflowKafkaError:
                 raise
             except Exception as exc:
@@ -269,23 +312,40 @@ class LifecycleWorker:
                 failure = _failure("an interaction the lifecycle can apply", exc)
                 await self._dead_letter(producer, tp, [(by_offset[offset], failure)])
                 self.counts.failed += 1
-                await asyncio.to_thread(self._process, name, [], offset)
+                await self._process(name, [], offset)
         # Trailing invalid messages: their position too.
-        await asyncio.to_thread(self._process, name, [], messages[-1].offset)
+        await self._process(name, [], messages[-1].offset)
         return outcomes
 
-    def _process(
+    async def _process(
         self, name: str, valid: list[tuple[int, Interaction]], last_offset: int
     ) -> list[Outcome]:
-        for _attempt in range(_CONFLICT_RETRIES):
-            done = self.app.max_tracking_id(name)
-            if done is not None and done >= last_offset:
-                return []  # another worker committed this batch during a rebalance
-            todo = [i for offset, i in valid if done is None or offset > done]
-            try:
-                return self.app.process(todo, Tracking(name, last_offset))
-            except IntegrityError:
-                # A lead written concurrently by another partition's worker (a merged
-                # visitor), or this partition by a worker that owned it a moment ago.
-                self.counts.conflicts += 1
-        raise LeadflowKafkaError(f"{name}: gave up after {_CONFLICT_RETRIES} write conflicts")
+        """Apply ``valid`` with the position ``last_offset``, retrying write conflicts."""
+        conflicts = 0
+        while True:
+            outcomes = await asyncio.to_thread(self._attempt, name, valid, last_offset)
+            if outcomes is not None:
+                return outcomes
+            # A lead written concurrently by another partition's worker (a merged visitor), or
+            # this partition by a worker that owned it a moment ago: the store is doing its job,
+            # so the batch is tried again, after a pause that grows and differs per worker,
+            # for as long as it takes. Nothing was stored; failures of the store itself are
+            # not conflicts and still stop the worker.
+            conflicts += 1
+            self.counts.conflicts += 1
+            if conflicts % _CONFLICTS_LOGGED_EVERY == 0:
+                log.warning("%s: %d write conflicts in a row; retrying", name, conflicts)
+            await asyncio.sleep(self.backoff.delay(conflicts))
+
+    def _attempt(
+        self, name: str, valid: list[tuple[int, Interaction]], last_offset: int
+    ) -> list[Outcome] | None:
+        """One try at committing the batch: its outcomes, or None on a write conflict."""
+        done = self.app.max_tracking_id(name)
+        if done is not None and done >= last_offset:
+            return []  # another worker committed this batch during a rebalance
+        todo = [i for offset, i in valid if done is None or offset > done]
+        try:
+            return self.app.process(todo, Tracking(name, last_offset))
+        except IntegrityError:
+            return None

@@ -1,23 +1,31 @@
 """The lifecycle worker's handling of a batch, with fakes for the lifecycle and the producer: a
 valid interaction the lifecycle raises on is dead-lettered and the rest applied; a failure of
-the store or of the configuration, or one that hits every interaction alike, stops the worker."""
+the store or of the configuration, or one that hits every interaction alike, stops the worker;
+a message of any size is dead-lettered within the producer's request limit; positions already
+tracked are not dead-lettered again; write conflicts are retried with backoff, never fatal."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import hashlib
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pytest
 from aiokafka import TopicPartition
-from eventsourcing.persistence import OperationalError, Tracking
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
 from contracts import Topics, decode_rejection
 from lifecycle.application import Outcome, OutcomeStatus
 from lifecycle.errors import MasterKeyError
 from streams.connection import KafkaConnection
-from streams.worker import LifecycleWorker
+from streams.worker import Backoff, LifecycleWorker, _SeekToTrackedPositions
 from tests.unit.examples import VALID
 
 TP = TopicPartition("p.leadflow.interactions.v1", 0)
@@ -55,11 +63,21 @@ class FakeLifecycle:
         ]
 
 
+AIOKAFKA_MAX_REQUEST_SIZE = 1048576
+"""aiokafka's default max_request_size, which its producer checks in ``send``."""
+
+
 class FakeProducer:
+    """Remembers what was sent; refuses, as aiokafka's producer does, a message whose estimated
+    record size exceeds the default max_request_size."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future[Any]:
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, [])
+        if size > AIOKAFKA_MAX_REQUEST_SIZE:
+            raise MessageSizeTooLargeError(f"The message is {size} bytes when serialized")
         self.sent.append((topic, value))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.set_result(None)
@@ -109,3 +127,139 @@ async def test_a_failure_that_hits_every_interaction_alike_stops_the_worker() ->
     with pytest.raises(ValueError, match="cannot apply"):
         await worker._handle(producer, TP, _messages(10))
     assert worker.counts.failed == 3  # at most three dead-lettered before it gives up
+
+
+# -- a message of any size is dead-lettered, within the producer's limit ----------------------
+
+
+@pytest.mark.parametrize("size", [800_000, 1_000_000, 4_000_000])
+async def test_a_message_of_a_megabyte_is_dead_lettered_cut_to_fit_and_the_worker_goes_on(
+    size: int,
+) -> None:
+    huge = b'{"id": "' + b"x" * (size - 10) + b'"}'
+    app = FakeLifecycle(poison=set())
+    worker, producer = _worker(app), FakeProducer()
+    messages = [Message(0, huge), *(Message(m.offset + 1, m.value) for m in _messages(2))]
+
+    await worker._handle(producer, TP, messages)
+
+    assert app.applied == ["i-0", "i-1"] and app.tracked == 3
+    rejected = [decode_rejection(value) for _, value in producer.sent]
+    first = rejected[0]
+    assert first.source is not None and first.source.offset == 0
+    assert first.original_truncated
+    assert first.original_length == len(huge)
+    assert first.original_sha256 == hashlib.sha256(huge).hexdigest()
+    assert huge.startswith(first.original) and len(first.original) > 700_000
+    assert "at most 65536 bytes" in first.error
+    assert not rejected[1].original_truncated and rejected[1].original == b"not json"
+
+
+# -- a rejection once per source position ------------------------------------------------------
+
+
+async def test_positions_at_or_below_the_tracking_record_are_not_applied_or_rejected_again() -> (
+    None
+):
+    app = FakeLifecycle(poison=set())
+    worker, producer = _worker(app), FakeProducer()
+    await worker._handle(producer, TP, _messages(3))  # offsets 0-2 valid, 3 invalid
+    assert len(producer.sent) == 1 and app.tracked == 3
+
+    # A rebalance hands the partition back from before the committed batch (its position was
+    # read before the commit): the same messages come again, with one new invalid message.
+    await worker._handle(producer, TP, [*_messages(3), Message(4, b"[]")])
+
+    rejected = [decode_rejection(value) for _, value in producer.sent]
+    assert [r.source.offset for r in rejected if r.source] == [3, 4]
+    assert app.applied == ["i-0", "i-1", "i-2"] and app.tracked == 4
+    assert worker.counts.skipped == 4
+
+
+class BlockingLifecycle(FakeLifecycle):
+    """Holds ``process`` until released, so a batch is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__(poison=set())
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def process(self, interactions: list[Any], tracking: Tracking) -> list[Outcome]:
+        self.entered.set()
+        self.release.wait(10)
+        return super().process(interactions, tracking)
+
+
+async def test_a_revoked_partition_is_handed_over_only_once_the_batch_in_flight_is_committed() -> (
+    None
+):
+    app = BlockingLifecycle()
+    worker, producer = _worker(app), FakeProducer()
+
+    async def handle() -> None:
+        async with worker.in_flight:
+            await worker._handle(producer, TP, _messages(3))
+
+    handling = asyncio.create_task(handle())
+    await asyncio.to_thread(app.entered.wait, 10)
+    revoking = asyncio.create_task(_SeekToTrackedPositions(worker).on_partitions_revoked([TP]))
+    await asyncio.sleep(0.2)
+    assert not revoking.done(), "the partition was handed over with a batch in flight"
+
+    app.release.set()
+    await asyncio.wait_for(revoking, 10)
+    assert app.tracked == 3  # committed before the next owner reads the position
+    await handling
+
+
+# -- write conflicts back off and never stop the worker ----------------------------------------
+
+
+class ConflictingLifecycle(FakeLifecycle):
+    """Raises the store's write conflict ``conflicts`` times, then applies."""
+
+    def __init__(self, conflicts: int) -> None:
+        super().__init__(poison=set())
+        self.conflicts = conflicts
+
+    def process(self, interactions: list[Any], tracking: Tracking) -> list[Outcome]:
+        if self.conflicts:
+            self.conflicts -= 1
+            raise IntegrityError("UNIQUE constraint failed: stored_events")
+        return super().process(interactions, tracking)
+
+
+@dataclass(frozen=True)
+class RecordingBackoff(Backoff):
+    delays: list[float] = field(default_factory=list)
+
+    def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
+        waited = super().delay(attempt, draw)
+        self.delays.append(waited)
+        return waited
+
+
+async def test_write_conflicts_are_retried_with_backoff_as_long_as_they_last() -> None:
+    app = ConflictingLifecycle(conflicts=30)
+    backoff = RecordingBackoff(first=0.0001, cap=0.001)
+    worker = LifecycleWorker(
+        app,  # type: ignore[arg-type]
+        KafkaConnection("127.0.0.1:1"),
+        Topics(prefix="p."),
+        backoff=backoff,
+    )
+
+    await worker._handle(FakeProducer(), TP, _messages(3))
+
+    assert app.applied == ["i-0", "i-1", "i-2"] and app.tracked == 3
+    assert worker.counts.conflicts == 30 and len(backoff.delays) == 30
+    assert all(0 <= d <= 0.001 for d in backoff.delays)
+
+
+def test_backoff_grows_exponentially_to_its_cap_with_full_jitter() -> None:
+    backoff = Backoff(first=0.01, cap=2.0)
+    assert [backoff.delay(n, lambda: 1.0) for n in (1, 2, 3, 4)] == [0.01, 0.02, 0.04, 0.08]
+    assert backoff.delay(20, lambda: 1.0) == 2.0
+    assert backoff.delay(1000, lambda: 1.0) == 2.0
+    assert backoff.delay(3, lambda: 0.5) == 0.02
+    assert backoff.delay(3, lambda: 0.0) == 0.0

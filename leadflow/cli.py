@@ -69,7 +69,7 @@ def publish(
     too_large = asyncio.run(main())
     # The other lines went out; each one that could not is named, and the exit status says so.
     for line in too_large:
-        err.print(f"[red]{escape(str(file))}: {escape(str(line))}[/red]")
+        err.print(f"[red]{escape(str(file))}: {escape(str(line))}[/red]", soft_wrap=True)
     if too_large:
         raise typer.Exit(2)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +32,7 @@ from tests.integration.harness import (
     read_topic,
     rejections_on_topic,
     run_in_process_until_drained,
+    settings_env,
     wait_until_drained,
 )
 
@@ -155,3 +158,32 @@ async def test_a_consumer_drops_the_copy_a_crash_before_the_commit_leaves_by_sou
     kept = list(drop_duplicates(on_topic))
     assert sorted(r.original for r in kept) == sorted(bad)
     assert len({r.source for r in kept}) == len(kept)
+
+
+def test_publish_names_a_line_too_large_for_one_message_and_sends_the_others(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=1)
+    small = _stream(leads=2, seed=3, noise=0.0)[:2]
+    big = b'{"id": "big", "pad": "' + b"z" * (MAX_REQUEST_BYTES + 100) + b'"}'
+    lines = tmp_path / "lines.jsonl"
+    lines.write_bytes(b"\n".join([small[0], big, small[1]]) + b"\n")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "leadflow", "publish", str(lines)],
+        env=settings_env(settings),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+    errors = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 2, done.stderr.decode()
+    assert errors == [
+        f"{lines}: line 2: {len(big)} bytes, larger than {MAX_REQUEST_BYTES} bytes; not sent"
+    ]
+    assert "sent 2 messages" in done.stdout.decode()
+    sent = asyncio.run(
+        read_topic(wiring.kafka_connection(settings), wiring.topics(settings).interactions)
+    )
+    assert sorted(sent) == sorted(small)

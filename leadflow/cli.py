@@ -651,6 +651,7 @@ def export(
             target=target,
             stdout=sys.stdout.buffer,
             personal=personal,
+            force=force,
         )
     except (AuditError, LeadError, OSError) as exc:
         raise _audit_failed(exc) from exc

@@ -254,6 +254,7 @@ def projector(
             ),
             auth=auth,
             ingest=True,
+            limits=wiring.http_limits(settings),
         )
 
     try:

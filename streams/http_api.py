@@ -12,6 +12,10 @@
 Every body is JSON. Errors are ``{"error": ..., ...}``: 404 for an unknown lead, 400 naming the
 parameter for an unknown milestone or model, and 503 (with the health document) while the
 projector is still rebuilding, so nobody mistakes a half-built read model for the answer.
+Every response says ``Server: leadflow``. The server underneath (``streams.http_server``) answers
+malformed requests with ``400 {"error": "bad request"}`` (never quoting them), cuts off slow
+clients (408 for a late body) and caps connections per client address and in all
+(``HttpLimits``).
 
 Access (``ApiAuth``)
     With bearer tokens configured, every route but ``/health`` needs ``Authorization: Bearer

@@ -9,9 +9,13 @@ the data are never read as rich markup.
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
 import os
 import re
+import stat
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -54,6 +58,7 @@ __all__ = [
     "ExportFormat",
     "ExportResult",
     "as_of_document",
+    "export_file_name",
     "export_target",
     "history_document",
     "open_store",
@@ -495,25 +500,97 @@ def csv_row(event: LifecycleEvent, personal: Mapping[str, str] | None = None) ->
     return [_cell(values.get(column)) for column in CSV_COLUMNS]
 
 
+_READABLE_CHARS = 48
+_DIGEST_HEX = 16
+
+
+def export_file_name(lead_key: str | None, fmt: str) -> str:
+    """The file name an export into a directory gets: ``leadflow-events.FMT`` for the whole
+    store, else ``leadflow-lead-READABLE-DIGEST.FMT``.
+
+    READABLE is the lead id's letters, digits, ``-`` and ``_`` (runs of anything else become
+    one ``_``; at most 48 characters; left out when nothing is left), DIGEST the first 16 hex
+    digits of the SHA-256 of the exact id (UTF-8). So the name never holds a separator or a
+    dot of the id, and distinct ids (``..``, ``.``, ``/``, ``_``) get distinct names: two ids
+    share one only if their SHA-256 share 64 bits.
+    """
+    if lead_key is None:
+        return f"leadflow-events.{fmt}"
+    readable = _SAFE_NAME.sub("_", lead_key).strip("_-")[:_READABLE_CHARS].rstrip("_-")
+    # surrogatepass: any str the command line can deliver hashes, lone surrogates included.
+    digest = hashlib.sha256(lead_key.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_HEX]
+    stem = f"{readable}-{digest}" if readable else digest
+    return f"leadflow-lead-{stem}.{fmt}"
+
+
 def export_target(out: Path, lead_key: str | None, fmt: str, *, force: bool = False) -> Path:
-    """Where ``--out`` writes: ``out`` itself, or, when ``out`` is a directory, a file named
-    after the lead inside it. The file must stay inside the directory asked for (a lead id
-    cannot lead it elsewhere), its parent must exist, and an existing file is only replaced
-    with ``force``."""
+    """Where ``--out`` writes: ``out`` itself, or, when ``out`` is a directory, the file
+    ``export_file_name`` names inside it. The file must stay inside the directory asked for (a
+    lead id cannot lead it elsewhere) and its parent must exist. Whatever already has the name
+    is refused without ``force``, and with it unless it is a regular file (a symbolic link, even
+    a dangling one, is never followed nor replaced). ``write_export`` checks again when it puts
+    the file in place, since the name may be taken in between."""
     if out.is_dir():
         base = out.resolve()
-        stem = "leadflow-events" if lead_key is None else f"leadflow-lead-{lead_key}"
-        name = _SAFE_NAME.sub("_", stem).strip("._") or "leadflow-events"
-        target = (base / f"{name}.{fmt}").resolve()
+        # Not resolved: the final name is looked at itself (lstat), never through a link.
+        target = base / export_file_name(lead_key, fmt)
         if target.parent != base:
             raise AuditError(f"export file {target} would leave {base}")
     else:
-        target = out.resolve()
+        # Only the directory is resolved; a link at the file's own name must not choose where
+        # the export lands.
+        if out.name in ("", ".", ".."):
+            raise AuditError(f"{out} names no file or directory to write to")
+        target = out.absolute().parent.resolve() / out.name
         if not target.parent.is_dir():
             raise AuditError(f"no directory {target.parent} to write {target.name} in")
-    if target.exists() and not force:
-        raise AuditError(f"{target} exists (give --force to replace it)")
+    _check_replaceable(target, force=force)
     return target
+
+
+def _check_replaceable(target: Path, *, force: bool) -> None:
+    try:
+        found = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if not force:
+        raise AuditError(f"{target} exists (give --force to replace it)")
+    if not stat.S_ISREG(found.st_mode):
+        raise AuditError(
+            f"{target} is not a regular file (a symbolic link, a directory or a device): "
+            "not replacing it, even with --force"
+        )
+
+
+def _umask() -> int:
+    # The only portable way to read the umask is to set it. The value set meanwhile (077) is
+    # stricter than any real one, so a file another thread creates in this instant is only
+    # less readable, never more.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _put_in_place(written: Path, target: Path, *, force: bool) -> None:
+    """Give the complete file ``written`` the name ``target``. Without ``force`` that is a new
+    hard link, which fails if anything has the name by then (even a dangling symbolic link),
+    so nothing is ever replaced unasked; with it a rename, which replaces the name itself and
+    never writes through a link there."""
+    if force:
+        _check_replaceable(target, force=True)
+        os.replace(written, target)
+        return
+    try:
+        os.link(written, target, follow_symlinks=False)
+    except FileExistsError:
+        raise AuditError(f"{target} exists (give --force to replace it)") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        # A file system without hard links: check, then rename (a name taken in between is
+        # replaced, but a link there is still never written through).
+        _check_replaceable(target, force=False)
+        os.replace(written, target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -562,10 +639,15 @@ def write_export(
     target: Path | None = None,
     stdout: IO[bytes] | None = None,
     personal: bool = False,
+    force: bool = False,
 ) -> ExportResult:
-    """Stream every event (of one lead, or of the store) as JSON lines or CSV to ``target``
-    (written as ``<name>.partial`` and renamed when complete) or to ``stdout``. Memory stays
-    flat: events are read a page at a time and written as they come.
+    """Stream every event (of one lead, or of the store) as JSON lines or CSV to ``target`` or
+    to ``stdout``. Memory stays flat: events are read a page at a time and written as they come.
+
+    A file is written under a new random name beside ``target`` and given its name only once
+    complete; whatever has that name by then is refused (``AuditError``) unless ``force``, and
+    even then unless it is a regular file (see ``export_target``). The file's mode is 0600 with
+    ``personal``, else what the umask leaves of 0666.
 
     Personal values are left out unless ``personal``: then the events that kept an
     interaction's personal values carry them (opened, or ``[erased]``), as a ``personal``
@@ -594,12 +676,23 @@ def write_export(
             sink.write(chunk)
         sink.flush()
         return ExportResult(count, time.perf_counter() - started, None)
-    partial = target.with_name(target.name + ".partial")
+    # A fresh file of a random name beside the target (mkstemp: O_CREAT | O_EXCL | O_NOFOLLOW,
+    # mode 0600), so nothing planted under a predictable name is ever written through.
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.name[:100]}.", suffix=".partial", dir=target.parent
+    )
+    written = Path(name)
     try:
-        with partial.open("wb") as handle:
+        with os.fdopen(fd, "wb") as handle:
+            if not personal:
+                # Events without personal values are an ordinary file (the umask decides);
+                # personal ones keep mkstemp's 0600: only their owner may read them.
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
             for chunk in _lines(counted(), fmt):
                 handle.write(chunk)
-        os.replace(partial, target)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _put_in_place(written, target, force=force)
     finally:
-        partial.unlink(missing_ok=True)
+        written.unlink(missing_ok=True)
     return ExportResult(count, time.perf_counter() - started, target)

@@ -260,6 +260,7 @@ def projector(
             ),
             auth=auth,
             ingest=True,
+            limits=wiring.http_limits(settings),
         )
 
     try:
@@ -657,6 +658,7 @@ def export(
             target=target,
             stdout=sys.stdout.buffer,
             personal=personal,
+            force=force,
         )
     except (AuditError, LeadError, OSError) as exc:
         raise _audit_failed(exc) from exc

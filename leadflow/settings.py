@@ -126,6 +126,30 @@ class Settings(BaseSettings):
         default=None,
         description="The bearer token `leadflow report` sends to the HTTP API.",
     )
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, from the "
+        "connection's start or the previous response; then it is disconnected (an idle "
+        "keep-alive connection too).",
+    )
+    http_body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request's body may take once its headers are in; then 408 and "
+        "the connection is closed.",
+    )
+    http_max_connections_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="Open connections one client address may hold; more are answered 503 and "
+        "closed (behind a proxy every client has the proxy's address).",
+    )
+    http_max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="Open connections the HTTP API holds in all; more are answered 503 and closed.",
+    )
 
     @property
     def master_key_path(self) -> Path:

@@ -13,6 +13,7 @@ from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from streams.connection import KafkaConnection
 from streams.http_auth import ApiAuth, ApiTokensError
+from streams.http_limits import HttpLimits
 
 log = logging.getLogger("leadflow.wiring")
 
@@ -64,6 +65,16 @@ def api_auth(settings: Settings) -> ApiAuth:
                 f"LEADFLOW_API_TOKENS_FILE {path}: cannot be read: {exc}"
             ) from None
     return ApiAuth.parse(*sources)
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    """The HTTP API's timeouts and connection caps, from the ``LEADFLOW_HTTP_*`` settings."""
+    return HttpLimits(
+        header_timeout=settings.http_header_timeout,
+        body_timeout=settings.http_body_timeout,
+        max_connections_per_client=settings.http_max_connections_per_client,
+        max_connections=settings.http_max_connections,
+    )
 
 
 def topics(settings: Settings) -> Topics:

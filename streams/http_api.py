@@ -12,6 +12,10 @@
 Every body is JSON. Errors are ``{"error": ..., ...}``: 404 for an unknown lead, 400 naming the
 parameter for an unknown milestone or model, and 503 (with the health document) while the
 projector is still rebuilding, so nobody mistakes a half-built read model for the answer.
+Every response says ``Server: leadflow``. The server underneath (``streams.http_server``) answers
+malformed requests with ``400 {"error": "bad request"}`` (never quoting them), cuts off slow
+clients (408 for a late body) and caps connections per client address and in all
+(``HttpLimits``).
 
 Access (``ApiAuth``)
     With bearer tokens configured, every route but ``/health`` needs ``Authorization: Bearer
@@ -53,6 +57,7 @@ from projections import MODELS
 from projections.attribution import MILESTONES
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
 from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
+from streams.http_server import GuardedAppRunner, HttpLimits, body_deadline, plain_server_header
 from streams.projector import ProjectionState, ProjectorConfig, run_projector
 from streams.publishing import key_of
 
@@ -60,6 +65,7 @@ __all__ = [
     "ApiAuth",
     "ApiExposureError",
     "ApiTokensError",
+    "HttpLimits",
     "Ingest",
     "ReportError",
     "Scope",
@@ -244,11 +250,6 @@ async def attribution(request: web.Request) -> web.Response:
     return _json(narrow_attribution(state.document()["attribution"], milestone, model))
 
 
-async def _plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
-    # aiohttp would announce its and Python's versions to anyone who asks.
-    response.headers["Server"] = "leadflow"
-
-
 def _too_large(what: str) -> web.Response:
     return _json(
         {"error": f"body too large: {what} (at most {MAX_REQUEST_BYTES} bytes with its key)"},
@@ -311,14 +312,20 @@ def build_http_app(
     *,
     ingest: Ingest | None = None,
     max_body_bytes: int = DEFAULT_MAX_BYTES,
+    limits: HttpLimits | None = None,
 ) -> web.Application:
     """The aiohttp application serving ``state`` (see the module docstring for the routes).
 
     ``auth`` None means no tokens; ``POST /interactions`` exists only with ``ingest``. Bodies
-    larger than ``max_body_bytes`` are refused with 413 before they are read.
+    larger than ``max_body_bytes`` are refused with 413 before they are read; a body is read
+    whole, within ``limits.body_timeout`` (else 408), before access is checked. Every response
+    says ``Server: leadflow``.
     """
-    app = web.Application(middlewares=[_access], client_max_size=max_body_bytes)
-    app.on_response_prepare.append(_plain_server_header)
+    limits = limits or HttpLimits()
+    app = web.Application(
+        middlewares=[body_deadline(limits.body_timeout), _access], client_max_size=max_body_bytes
+    )
+    app.on_response_prepare.append(plain_server_header)
     app[_STATE] = state
     app[_AUTH] = auth or ApiAuth()
     read = Scope.READ
@@ -342,16 +349,22 @@ async def start_http(
     *,
     ingest: Ingest | None = None,
     max_body_bytes: int = DEFAULT_MAX_BYTES,
+    limits: HttpLimits | None = None,
 ) -> web.AppRunner:
     """Serve ``state`` on ``host:port`` (port 0: any free port); stop with ``runner.cleanup()``.
+
+    The server enforces ``limits`` (default ``HttpLimits()``: header and body timeouts,
+    connection caps per client address and in all) and answers malformed requests itself
+    without naming versions or echoing the request (``streams.http_server``).
 
     Raises ``ApiExposureError`` before binding when ``host`` is not loopback and ``auth`` has
     no token; logs (WARNING) that the API is unauthenticated when it has none.
     """
     auth = auth or ApiAuth()
+    limits = limits or HttpLimits()
     check_exposure(host, auth)
-    app = build_http_app(state, auth, ingest=ingest, max_body_bytes=max_body_bytes)
-    runner = web.AppRunner(app, access_log=None)
+    app = build_http_app(state, auth, ingest=ingest, max_body_bytes=max_body_bytes, limits=limits)
+    runner = GuardedAppRunner(app, limits)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -411,13 +424,14 @@ async def serve_projector(
     on_listening: Callable[[int], None] | None = None,
     auth: ApiAuth | None = None,
     ingest: bool = False,
+    limits: HttpLimits | None = None,
 ) -> None:
     """The projection worker and the HTTP API over it, until ``stop`` is set.
 
     The API listens first (answering 503 while the fold rebuilds); ``on_listening`` gets the
     bound port. ``auth`` None means no tokens (loopback only); ``ingest`` adds ``POST
-    /interactions``. Raises ``ApiExposureError`` (before anything is read) and what
-    ``run_projector`` raises.
+    /interactions``; ``limits`` None means ``HttpLimits()``. Raises ``ApiExposureError``
+    (before anything is read) and what ``run_projector`` raises.
     """
     runner = await start_http(
         state,
@@ -428,6 +442,7 @@ async def serve_projector(
         if ingest
         else None,
         max_body_bytes=config.max_message_bytes,
+        limits=limits,
     )
     try:
         if on_listening is not None:

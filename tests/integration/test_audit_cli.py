@@ -12,6 +12,7 @@ import pytest
 
 from contracts import decode_interaction, decode_lifecycle_event
 from leadflow import wiring
+from leadflow.audit import export_file_name
 from leadflow.settings import Settings
 from lifecycle.application import LeadLifecycle
 from lifecycle.policy import load_policy
@@ -67,13 +68,28 @@ def test_history_state_and_export_of_a_lead(tmp_path: Path) -> None:
     assert written.returncode == 0, written.stderr
     (file,) = out.iterdir()
     assert file.parent == out
-    assert file.name == "leadflow-lead-_etc_red_passwd.jsonl"
+    assert file.name == export_file_name(ODD, "jsonl")
+    assert file.name.startswith("leadflow-lead-etc_red_passwd-")
     events = [decode_lifecycle_event(line) for line in file.read_bytes().splitlines()]
     assert {e.lead_id for e in events} == {ODD}
     assert b"events/s" in written.stderr
     again = _run(settings, "export", "--lead", ODD, "--format", "jsonl", "--out", str(out))
     assert again.returncode == 2
     assert b"exists" in again.stderr
+    forced = _run(
+        settings, "export", "--lead", ODD, "--format", "jsonl", "--out", str(out), "--force"
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert [f.name for f in out.iterdir()] == [file.name]  # replaced, nothing left beside it
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"not an export")
+    (out / "linked.jsonl").symlink_to(victim)
+    linked = _run(
+        settings, "export", "--format", "jsonl", "--out", str(out / "linked.jsonl"), "--force"
+    )
+    assert linked.returncode == 2
+    assert b"not a regular file" in linked.stderr
+    assert victim.read_bytes() == b"not an export"
 
 
 def test_the_commands_fail_with_a_reason(tmp_path: Path) -> None:

@@ -92,6 +92,11 @@ RULE_RECORDED = "recorded"
 """Rule name of an ``InteractionRecorded`` event."""
 RULE_IDENTITY = "identity_linked"
 """Rule name of an ``IdentityLinked`` event."""
+
+LINKED_TOUCHES_PER_EVENT = 200
+"""Most touches (and interaction ids) one ``IdentityLinked`` carries; more come in several
+events. At the contracts' longest ids and campaign names a touch takes under 4 KiB of JSON, so
+an event stays well inside a 1 MiB Kafka message."""
 RULE_ERASED = "personal_data_erased"
 """Rule name of a ``PersonalDataErased`` event."""
 
@@ -513,15 +518,22 @@ class Lead(Aggregate):
         if not visitor.anonymous or visitor.merged_into is not None or self.anonymous:
             raise MisroutedInteractionError(f"cannot link {visitor.lead_key} into {self.lead_key}")
         anonymous_id = visitor.lead_key.removeprefix(ANONYMOUS_PREFIX)
-        self.trigger_event(
-            Lead.IdentityLinked,
-            **_meta(self.lead_key, interaction, policy),
-            rule=RULE_IDENTITY,
-            anonymous_id=anonymous_id,
-            touches=list(visitor.touches),
-            interaction_ids=sorted(visitor.interaction_ids),
-            merged_into=None,
-        )
+        # A visitor may have thousands of touches (a crawler): one event carrying them all
+        # could outgrow a Kafka message and stop the relay, so they come in bounded parts.
+        touches = list(visitor.touches)
+        ids = sorted(visitor.interaction_ids)
+        size = LINKED_TOUCHES_PER_EVENT
+        parts = max(1, -(-len(touches) // size), -(-len(ids) // size))
+        for part in range(parts):
+            self.trigger_event(
+                Lead.IdentityLinked,
+                **_meta(self.lead_key, interaction, policy),
+                rule=RULE_IDENTITY,
+                anonymous_id=anonymous_id,
+                touches=touches[part * size : (part + 1) * size],
+                interaction_ids=ids[part * size : (part + 1) * size],
+                merged_into=None,
+            )
         visitor.trigger_event(
             Lead.IdentityLinked,
             **_meta(visitor.lead_key, interaction, policy),

@@ -271,6 +271,34 @@ def test_a_form_links_a_visitor_to_its_lead_with_the_visitors_earlier_touches(
     assert app.lead("anon:c1").merged_into == "L1"
 
 
+def test_a_crawlers_thousand_touches_link_in_events_that_each_fit_a_kafka_message(
+    app: LeadLifecycle,
+) -> None:
+    # The longest ids and campaign names the contracts allow, in 4-byte UTF-8 characters.
+    wide = "\U0001d518"
+    clicks = [
+        ad_click(
+            lead_id=None,
+            anonymous_id="bot",
+            at=0,
+            id=wide * 190 + f"{n:010d}",
+            campaign=wide * 500,
+        )
+        for n in range(1000)
+    ]
+    app.process(clicks)
+
+    app.process([form(FormKind.CONTACT, anonymous_id="bot", at=1, id="f")])
+
+    linked = [e for e in app.lead_events("L1") if isinstance(e.data, IdentityLinked)]
+    assert len(linked) == 5  # 200 touches an event
+    assert max(len(encode(e)) for e in linked) < 1024 * 1024
+    brought = [t.interaction_id for e in linked for t in e.data.touches]
+    assert sorted(brought) == sorted(c.id for c in clicks)
+    assert app.lead("L1").touches == 1001
+    assert app.lead("L1").linked_anonymous_ids == ("bot",)
+
+
 def test_a_merged_visitors_later_touches_go_to_its_lead(app: LeadLifecycle) -> None:
     app.process([page_view(lead_id=None, anonymous_id="c1", at=0, id="pv0")])
     app.process([form(FormKind.CONTACT, anonymous_id="c1", at=1)])

@@ -17,12 +17,14 @@ from pydantic import ConfigDict, Field, with_config
 from contracts.errors import ContractError, Problem, shown
 from contracts.types import (
     Amount,
-    Count,
+    CompanySize,
     Currency,
     Flag,
     Fraction,
     Id,
+    Minutes,
     Name,
+    Seconds,
     Text,
     Timestamp,
     UpstreamLeadId,
@@ -85,7 +87,7 @@ class FormSubmitted:
     company: Annotated[Name | None, PERSONAL] = None
     job_title: Name | None = None
     seniority: Name | None = None
-    company_size: Count | None = None
+    company_size: CompanySize | None = None
     industry: Name | None = None
     country: Name | None = None
     message: Annotated[Text | None, PERSONAL] = None
@@ -107,7 +109,7 @@ class CallLogged:
 
     direction: CallDirection
     outcome: CallOutcome
-    duration_seconds: Count = 0
+    duration_seconds: Seconds = 0
     agent: Name | None = None
 
 
@@ -127,7 +129,7 @@ class MeetingHeld:
     """A meeting took place."""
 
     meeting_kind: MeetingKind
-    duration_minutes: Count = 0
+    duration_minutes: Minutes = 0
     agent: Name | None = None
 
 
@@ -137,7 +139,7 @@ class WebinarAttended:
     """Someone attended a webinar for some minutes."""
 
     webinar: Name
-    minutes: Count = 0
+    minutes: Minutes = 0
 
 
 @with_config(_STRICT)

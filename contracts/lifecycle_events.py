@@ -33,8 +33,8 @@ from contracts.types import (
     Id,
     LeadKey,
     Name,
-    Number,
     Position,
+    Score,
     Text,
     Timestamp,
     Version,
@@ -105,10 +105,10 @@ class InteractionRecorded:
 class ScoreChanged:
     """The lead's score changed: ``rule`` says which scoring rule, the totals say where it is."""
 
-    previous_score: Number
-    score: Number
-    fit: Number
-    engagement: Number
+    previous_score: Score
+    score: Score
+    fit: Score
+    engagement: Score
     temperature: Temperature
     previous_temperature: Temperature
     rule: Name

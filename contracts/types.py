@@ -22,6 +22,9 @@ from pydantic import (
 
 _EARLIEST_YEAR = 1970
 _LATEST_YEAR = 2200
+_EARLIEST = datetime(_EARLIEST_YEAR, 1, 1, tzinfo=UTC)
+_AFTER_LATEST = datetime(_LATEST_YEAR + 1, 1, 1, tzinfo=UTC)
+_MICRO_DIGITS = 6
 
 # RFC 3339 section 5.6 date-time with an upper-case "T" and "Z" (as JSON Schema's date-time
 # format checkers require): full date, full time with seconds, optional fraction, and a "Z" or
@@ -29,15 +32,38 @@ _LATEST_YEAR = 2200
 # "T", no seconds, "+hhmm" offsets and epoch seconds in a string.) Producers in other languages
 # validate against the exported schema, so the decoder accepts exactly what that states.
 # [0-9], not \d, which matches other scripts' digits too.
-_DATE_TIME = (
-    r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-    r"(\.[0-9]+)?"
-)
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_DATE_TIME = r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])" + _TIME + r"(?P<fraction>(\.[0-9]+)?)"
 _OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 _RFC3339 = re.compile(r"[0-9]{4}" + _DATE_TIME + _OFFSET)
 _WITHOUT_OFFSET = re.compile(r"[0-9]{4}" + _DATE_TIME)
-TIMESTAMP_PATTERN = r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)" + _DATE_TIME + _OFFSET + "$"
-"""The exported schema's pattern of a timestamp: RFC 3339 with an offset, years 1970 to 2200."""
+# The exported pattern allows at most 6 decimals of a second that are not zero, as the decoder.
+_MICROS = r"(\.[0-9]{1,6}0*)?"
+_NONZERO_OFFSET = r"(0[0-9]:(0[1-9]|[1-5][0-9])|(0[1-9]|1[0-9]|2[0-3]):[0-5][0-9])"
+TIMESTAMP_PATTERN = (
+    r"^((19[7-9][0-9]|2[01][0-9][0-9]|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    + _TIME
+    + _MICROS
+    + _OFFSET
+    + r"|1969-12-31"
+    + _TIME
+    + _MICROS
+    + "-"
+    + _NONZERO_OFFSET
+    + r"|2201-01-01"
+    + _TIME
+    + _MICROS
+    + r"\+"
+    + _NONZERO_OFFSET
+    + ")$"
+)
+"""The exported schema's pattern of a timestamp: RFC 3339 with an offset, microseconds at most.
+
+The decoder checks the year range (1970 to 2200) on the time in UTC. A pattern cannot compare a
+time of day with its offset, so on the range's edge days it says a little more than the decoder
+accepts: any time on 1970-01-01 and 2200-12-31, and on 1969-12-31 (2201-01-01) any time with a
+negative (positive) offset, which the decoder takes only when it falls inside the range in UTC.
+"""
 
 MAX_INT = 2**53 - 1
 """The largest whole number on the wire: the largest every JSON implementation holds exactly."""
@@ -56,7 +82,12 @@ def _timestamp(value: Any) -> datetime:
             parsed = value.replace(tzinfo=timezone(offset) if offset else UTC)
     elif not isinstance(value, str):
         raise ValueError(f"an RFC 3339 timestamp string, got {type(value).__name__}")
-    elif _RFC3339.fullmatch(value):
+    elif match := _RFC3339.fullmatch(value):
+        if match.group("fraction")[1 + _MICRO_DIGITS :].strip("0"):
+            # datetime keeps microseconds: more digits would be cut off without a word.
+            raise ValueError(
+                "a time to the microsecond at most (6 decimals of a second, or zeros after them)"
+            )
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError as exc:  # 2023-02-29, 2024-04-31
@@ -65,9 +96,22 @@ def _timestamp(value: Any) -> datetime:
         raise ValueError("an RFC 3339 timestamp with a time-zone offset (Z or +hh:mm)")
     else:
         raise ValueError("an RFC 3339 timestamp (2024-05-01T09:30:00Z or ...+02:00)")
-    if not _EARLIEST_YEAR <= parsed.year <= _LATEST_YEAR:
-        raise ValueError(f"a year between {_EARLIEST_YEAR} and {_LATEST_YEAR}, got {parsed.year}")
+    _check_range(parsed)
     return parsed
+
+
+def _check_range(parsed: datetime) -> None:
+    # The range is checked on the time in UTC: 1970-01-01T00:00:00+14:00 is still 1969 there.
+    # Years far outside cannot be moved to UTC (datetime ends at 9999) and need not be.
+    if _EARLIEST_YEAR - 1 <= parsed.year <= _LATEST_YEAR + 1:
+        utc = parsed.astimezone(UTC)
+        if _EARLIEST <= utc < _AFTER_LATEST:
+            return
+        shown = utc.isoformat().replace("+00:00", "Z")
+        raise ValueError(
+            f"a year between {_EARLIEST_YEAR} and {_LATEST_YEAR} in UTC (this is {shown})"
+        )
+    raise ValueError(f"a year between {_EARLIEST_YEAR} and {_LATEST_YEAR}, got {parsed.year}")
 
 
 def json_integer(value: Any) -> Any:
@@ -123,8 +167,31 @@ Text = Annotated[str, Field(strict=True, max_length=10_000)]
 Url = Annotated[str, Field(strict=True, min_length=1, max_length=2048)]
 """A URL or path as the browser reported it."""
 
-Amount = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
-"""A non-negative money amount in the record's currency."""
+MAX_AMOUNT = 10**14
+"""The largest money amount, in any currency's unit: 100 trillion (1e14).
+
+About the world's yearly output in US dollars or euros, so no deal, cart, click or budget in
+those comes near it; in the currencies with the smallest units (Iranian rial, Vietnamese dong,
+Indonesian rupiah, Lebanese pound) it still holds deals of a hundred million dollars and more.
+One bound for every currency: no table that inflation would outdate, and sums of millions of
+amounts stay far inside a float's range (their sums and averages never overflow).
+"""
+
+MAX_SCORE = 10**6
+"""The largest score (in absolute value): a million points. Policies' caps are tens to
+hundreds; a policy whose ``fit_cap + engagement_cap`` exceeds this is refused."""
+
+MAX_COMPANY_SIZE = 10**7
+"""The most employees a company can state: ten million (the largest employers have about two)."""
+
+MAX_SECONDS = 7 * 24 * 3600
+"""The longest call, in seconds: a week (604,800). No single call, meeting or webinar lasts it."""
+
+MAX_MINUTES = 7 * 24 * 60
+"""The longest meeting or webinar attendance, in minutes: a week (10,080)."""
+
+Amount = Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+"""A non-negative money amount in the record's currency, at most ``MAX_AMOUNT``."""
 
 # The lengths repeat what the patterns say: Python's re (and so Python's jsonschema) lets "$"
 # match before a final newline, and "EUR\n" must be refused by every validator.
@@ -135,7 +202,18 @@ Fraction = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 """A share between 0 and 1 (a margin of 40 % is 0.4)."""
 
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT), BeforeValidator(json_integer)]
-"""A non-negative whole number."""
+"""A non-negative whole number (of records: at most ``MAX_INT``)."""
+
+CompanySize = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_COMPANY_SIZE), BeforeValidator(json_integer)
+]
+"""A number of employees, at most ``MAX_COMPANY_SIZE``."""
+
+Seconds = Annotated[int, Field(strict=True, ge=0, le=MAX_SECONDS), BeforeValidator(json_integer)]
+"""A duration in whole seconds, at most ``MAX_SECONDS`` (a week)."""
+
+Minutes = Annotated[int, Field(strict=True, ge=0, le=MAX_MINUTES), BeforeValidator(json_integer)]
+"""A duration in whole minutes, at most ``MAX_MINUTES`` (a week)."""
 
 Position = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(json_integer)]
 """A 1-based position in a stream."""
@@ -146,5 +224,5 @@ Version = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(j
 Flag = StrictBool
 Int = StrictInt
 
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-"""A finite number, whole or not (a score)."""
+Score = Annotated[float, Field(strict=True, ge=-MAX_SCORE, le=MAX_SCORE, allow_inf_nan=False)]
+"""A score (or a part of one): a finite number between ``-MAX_SCORE`` and ``MAX_SCORE``."""

@@ -176,6 +176,13 @@ def replay(
         max_message_bytes=settings.max_message_bytes,
     )
     document = result.document()
+    if result.unfoldable:
+        # Stored events from before the contracts bounded their numbers: skipped, not fatal.
+        first = result.unfoldable[0]
+        err.print(
+            f"{len(result.unfoldable):,} lifecycle events not folded into the read models "
+            f"(the first: {escape(first.error)})"
+        )
     if as_json:
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -23,10 +23,11 @@ from contracts import (
     Source,
     decode_interaction,
     decode_spend,
+    encode,
 )
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_lifecycle_event
 from lifecycle.policy import Policy
-from projections import Projections, SlaHours
+from projections import Projections, SlaHours, UnfoldableEventError
 
 _READ_PAGE = 5000
 
@@ -69,6 +70,9 @@ class Replay:
     counts: InteractionCounts
     rejections: list[Rejection] = field(default_factory=list)
     spend_rejections: list[Rejection] = field(default_factory=list)
+    unfoldable: list[Rejection] = field(default_factory=list)
+    """Stored lifecycle events the read models' fold guard refused: skipped, as the projector
+    dead-letters them (``fold_events``)."""
 
     def document(self) -> dict[str, Any]:
         """The replay document: the read models plus the ``interactions`` counts."""
@@ -102,6 +106,26 @@ def lifecycle_events(app: LeadLifecycle, after: int = 0) -> Iterator[LifecycleEv
         for notification in page:
             yield to_lifecycle_event(app.mapper.to_domain_event(notification))
         position = page[-1].id
+
+
+def fold_events(
+    projections: Projections, events: Iterable[LifecycleEvent], source_name: str = "-"
+) -> list[Rejection]:
+    """Fold lifecycle events into ``projections``, skipping the ones the fold guard refuses.
+
+    Each refused event comes back as a rejection: the event as JSON, the problems, and its
+    1-based place in ``events`` (topic ``<source_name>:lifecycle``). The live projector
+    dead-letters the same events, so replay and projector still make the same document.
+    """
+    refused: list[Rejection] = []
+    now = datetime.now(UTC)
+    for number, event in enumerate(events, start=1):
+        try:
+            projections.apply(event)
+        except UnfoldableEventError as error:
+            source = Source(f"{source_name}:lifecycle", 0, number)
+            refused.append(Rejection.invalid(encode(event), error, source, now))
+    return refused
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -145,8 +169,7 @@ def replay_lines(
     flush()
 
     projections = projections_for(policy)
-    for event in lifecycle_events(app):
-        projections.apply(event)
+    unfoldable = fold_events(projections, lifecycle_events(app), source_name)
     spend_rejections: list[Rejection] = []
     for number, raw in enumerate(spend_lines, start=1):
         try:
@@ -155,7 +178,7 @@ def replay_lines(
             spend_rejections.append(
                 Rejection.invalid(raw, error, Source(f"{source_name}:spend", 0, number), now)
             )
-    return Replay(app, projections, counts, rejections, spend_rejections)
+    return Replay(app, projections, counts, rejections, spend_rejections, unfoldable)
 
 
 def replay_file(

@@ -62,7 +62,7 @@ from lifecycle.application import LeadLifecycle
 from lifecycle.audit import kept_interactions
 from lifecycle.lead import ANONYMOUS_PREFIX
 from lifecycle.policy import Policy
-from projections import Projections, SlaHours
+from projections import Projections, SlaHours, UnfoldableEventError
 
 __all__ = [
     "FUNNEL_FIGURES",
@@ -266,7 +266,10 @@ def _fold(
     )
     outcomes = _Outcomes()
     for event in lifecycle_events(replay.app):
-        projections.apply(event)
+        try:
+            projections.apply(event)
+        except UnfoldableEventError:
+            continue  # skipped and counted by the replay itself, the same on both sides
         outcomes.apply(event)
     for raw in spend_lines:
         try:

@@ -47,7 +47,7 @@ leads are scored, what sales qualification requires, the default deal margin and
 
     [scoring]
     half_life_days = 30.0             # engagement halves every half-life (> 0)
-    fit_cap = 40.0                    # caps (> 0)
+    fit_cap = 40.0                    # caps (> 0, together at most 1,000,000)
     engagement_cap = 60.0
     mql_threshold = 50.0              # the default threshold of score rules
 
@@ -89,6 +89,7 @@ from typing import Any, TypeVar
 
 from contracts.interactions import CallLogged, EmailEngaged, FormSubmitted, Interaction
 from contracts.lifecycle_events import PolicyRef
+from contracts.types import MAX_SCORE
 from contracts.vocabulary import CallDirection, EmailAction, FormKind, InteractionType, Stage
 from lifecycle.errors import PolicyError
 
@@ -509,6 +510,13 @@ class _Builder:
             raise table.error("half_life_days", f"must be greater than 0, got {half_life}")
         fit_cap = self._positive(table, "fit_cap")
         engagement_cap = self._positive(table, "engagement_cap")
+        if fit_cap + engagement_cap > MAX_SCORE:
+            # Scores go on the wire, where they are bounded: a lead must never score beyond it.
+            raise table.error(
+                "engagement_cap",
+                f"fit_cap + engagement_cap = {fit_cap + engagement_cap:g} exceeds the largest "
+                f"score a lifecycle event may carry ({MAX_SCORE:,})",
+            )
         mql_threshold = self._positive(table, "mql_threshold")
         if mql_threshold > fit_cap + engagement_cap:
             raise table.error(

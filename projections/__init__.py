@@ -20,7 +20,14 @@ from projections.attribution import (
     u_shaped_weights,
     w_shaped_weights,
 )
-from projections.book import LeadBook, LeadRecord, Stay, TouchRecord
+from projections.book import (
+    LeadBook,
+    LeadRecord,
+    Stay,
+    TouchRecord,
+    UnfoldableEventError,
+    fold_problems,
+)
 from projections.funnel import FunnelEconomics
 from projections.pipeline import Pipeline
 from projections.read_models import Projections
@@ -43,7 +50,9 @@ __all__ = [
     "StageTiming",
     "Stay",
     "TouchRecord",
+    "UnfoldableEventError",
     "first_touch_weights",
+    "fold_problems",
     "last_touch_weights",
     "linear_weights",
     "markov_removal_effects",

@@ -78,10 +78,25 @@ def month_name(month: int) -> str:
 
 
 def rnd(value: float | None) -> float | None:
-    """``value`` rounded to ``DECIMALS`` (never ``-0.0``); ``None`` stays ``None``."""
-    if value is None:
+    """``value`` rounded to ``DECIMALS`` (never ``-0.0``); ``None`` stays ``None``, and so does
+    a value that is no finite number (JSON has none, and a document never shows one)."""
+    if value is None or not math.isfinite(value):
         return None
     return round(value, DECIMALS) + 0.0
+
+
+def total(values: Sequence[float]) -> float:
+    """The sum of ``values``, correctly rounded (``math.fsum``); never raises.
+
+    ``math.fsum`` raises ``OverflowError`` when the exact sum is beyond a float's range; such a
+    sum is an infinity here (``rnd`` shows it as ``None``). The contracts bound every amount, so
+    only events from before those bounds can get there, and they cannot stop a document.
+    """
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        # Scaled by a power of two the sum fits, and its sign is the overflowing sum's.
+        return math.copysign(math.inf, math.fsum(value * 0.5**600 for value in values))
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

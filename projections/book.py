@@ -30,15 +30,25 @@ Rules of the fold, in one place:
   amount the one on the move that first reached opportunity.
 - ``latest_us`` is the latest ``occurred_at`` seen: the default "now" of every document, so a
   document never depends on the wall clock.
+- The fold guard: an event with a number or a time the contracts do not allow (an amount beyond
+  ``contracts.types.MAX_AMOUNT``, a margin outside 0 to 1, a score beyond ``MAX_SCORE``, a NaN
+  or an infinity, a time without an offset or outside 1970 to 2200 in UTC) is refused whole
+  with ``UnfoldableEventError`` before anything changes, and counted in ``unfoldable``. The
+  decoder refuses such events on the wire; the guard covers the ones that reach the fold another
+  way (an event store or a topic written before the contracts bounded them), so that no event
+  can make a document fail to build.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
-from contracts import LifecycleEvent, Stage, Temperature
+from contracts import ContractError, LifecycleEvent, Problem, Stage, Temperature
+from contracts.errors import shown
 from contracts.lifecycle_events import (
     IdentityLinked,
     InteractionRecorded,
@@ -47,12 +57,67 @@ from contracts.lifecycle_events import (
     ScoreChanged,
     StageChanged,
 )
+from contracts.types import MAX_AMOUNT, MAX_SCORE
 from projections._common import CUSTOMER, MILESTONES, NONE, OPPORTUNITY, RANK, to_us
 
 _LEAD_RANK = RANK[Stage.LEAD]  # the first milestone's place on the success path
 
 ANONYMOUS_PREFIX = "anon:"
 """Lead ids of visitors known only by an anonymous id start with this."""
+
+
+class UnfoldableEventError(ContractError):
+    """A lifecycle event the read models refuse to fold (see "The fold guard" in the module
+    docstring); ``problems`` names each field and what is wrong with it, as the decoder would.
+    Nothing of the event was applied."""
+
+
+_EARLIEST_US = to_us(datetime(1970, 1, 1, tzinfo=UTC))
+_AFTER_LATEST_US = to_us(datetime(2201, 1, 1, tzinfo=UTC))
+
+
+def _bounded(problems: list[Problem], path: str, value: Any, low: int, high: int) -> None:
+    # The decoder's words for the same problems, so both read alike in a rejection.
+    # Not "low <= value <= high" alone: NaN compares false with everything, infinities do not.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.append(Problem(path, "a valid number", shown(value)))
+    elif not math.isfinite(value):
+        problems.append(Problem(path, "a finite number", shown(value)))
+    elif value < low:
+        problems.append(Problem(path, f"a number greater than or equal to {low}", shown(value)))
+    elif value > high:
+        problems.append(Problem(path, f"a number less than or equal to {high}", shown(value)))
+
+
+def _time_us(problems: list[Problem], path: str, moment: Any) -> int | None:
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        problems.append(Problem(path, "a date and time with a time-zone offset", shown(moment)))
+        return None
+    at = to_us(moment)
+    if not _EARLIEST_US <= at < _AFTER_LATEST_US:
+        problems.append(Problem(path, "a year between 1970 and 2200 in UTC", shown(moment)))
+        return None
+    return at
+
+
+def fold_problems(event: LifecycleEvent) -> list[Problem]:
+    """What the fold guard finds wrong with ``event``'s numbers and times (empty: foldable)."""
+    problems: list[Problem] = []
+    _time_us(problems, "occurred_at", event.occurred_at)
+    data = event.data
+    if isinstance(data, StageChanged):
+        if data.amount is not None:
+            _bounded(problems, "data.amount", data.amount, 0, MAX_AMOUNT)
+        if data.margin is not None:
+            _bounded(problems, "data.margin", data.margin, 0, 1)
+    elif isinstance(data, ScoreChanged):
+        for name in ("previous_score", "score", "fit", "engagement"):
+            value = getattr(data, name)
+            _bounded(problems, f"data.{name}", value, -MAX_SCORE, MAX_SCORE)
+    elif isinstance(data, IdentityLinked):
+        for index, touch in enumerate(data.touches):
+            _time_us(problems, f"data.touches.{index}.occurred_at", touch.occurred_at)
+    return problems
 
 
 class TouchRecord(NamedTuple):
@@ -184,6 +249,8 @@ class LeadBook:
         """How many events were dropped as duplicates."""
         self.gaps = 0
         """How many events arrived with a sequence more than one above their lead's last."""
+        self.unfoldable = 0
+        """How many events the fold guard refused (``UnfoldableEventError``)."""
 
     def listen(
         self,
@@ -250,7 +317,15 @@ class LeadBook:
         return {"name": self._policy[1], "version": self._policy[2]}
 
     def apply(self, event: LifecycleEvent) -> bool:
-        """Fold one event; ``False`` when it is a duplicate and was dropped."""
+        """Fold one event; ``False`` when it is a duplicate and was dropped.
+
+        Raises ``UnfoldableEventError``, having changed nothing, for an event the fold guard refuses
+        (see the module docstring); the caller reports it and goes on with the next event.
+        """
+        problems = fold_problems(event)
+        if problems:
+            self.unfoldable += 1
+            raise UnfoldableEventError(problems)
         record = self._leads.get(event.lead_id)
         if record is None:
             record = self._leads[event.lead_id] = LeadRecord(

@@ -20,12 +20,11 @@ Definitions (division by zero gives ``None``):
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 from contracts import LifecycleEvent, Spend
-from projections._common import CUSTOMER, LEAD, MQL, OPPORTUNITY, SQL, ratio, rnd
+from projections._common import CUSTOMER, LEAD, MQL, OPPORTUNITY, SQL, ratio, rnd, total
 from projections.book import LeadBook
 
 
@@ -90,9 +89,9 @@ class FunnelEconomics:
 
     @staticmethod
     def _figures(counts: list[int], amounts: list[float], margins: list[float]) -> dict[str, Any]:
-        spend = math.fsum(amounts)
+        spend = total(amounts)
         leads, mql, sql, customers = counts[LEAD], counts[MQL], counts[SQL], counts[CUSTOMER]
-        value = math.fsum(margins) / len(margins) * customers / sql if margins and sql else None
+        value = total(margins) / len(margins) * customers / sql if margins and sql else None
         return {
             "leads": leads,
             "mql": mql,

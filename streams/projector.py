@@ -5,6 +5,9 @@ contracts, and fold it into one in-memory ``Projections``; the HTTP API (``strea
 answers from the same object. A message that does not decode is counted and sent to the rejected
 topic with its bytes, the error and its position (faust acks a message even when an agent raises,
 so nothing is allowed to raise out of an agent: a bug while folding is dead-lettered the same way).
+The decoder refuses numbers beyond the contracts' bounds, and the read models' fold guard
+(``projections.book``) refuses, whole, any event that gets past it with one; either way the
+event is dead-lettered and skipped, so no single event makes a document fail for every request.
 
 Why the fold lives in memory and is rebuilt from offset 0, not kept in faust Tables
     The read models are not key/value state. The pipeline's counts, the medians and p90 of stage
@@ -68,7 +71,7 @@ from contracts import (
     decode_lifecycle_event,
     decode_spend,
 )
-from projections import Projections
+from projections import Projections, UnfoldableEventError
 from streams.connection import (
     MAX_REQUEST_BYTES,
     KafkaConnection,
@@ -90,6 +93,8 @@ class ProjectorCounts:
     spend: int = 0
     spend_duplicates: int = 0
     invalid: int = 0
+    unfoldable: int = 0
+    """Valid lifecycle events the read models' fold guard refused (dead-lettered, skipped)."""
     failed: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -101,6 +106,7 @@ class ProjectorCounts:
             "spend": self.spend,
             "spend_duplicates": self.spend_duplicates,
             "invalid": self.invalid,
+            "unfoldable": self.unfoldable,
             "failed": self.failed,
         }
 
@@ -136,6 +142,11 @@ class ProjectionState:
                 self.version += 1
             else:
                 self.counts.duplicates += 1
+        except UnfoldableEventError as error:
+            # Decoded, but a number or a time the read models cannot take (an event from before
+            # the contracts bounded them): dead-lettered and skipped, the fold goes on.
+            self.counts.unfoldable += 1
+            rejection = Rejection.invalid(raw or b"", error, source, self.clock())
         except ContractError as error:
             self.counts.invalid += 1
             rejection = Rejection.invalid(raw or b"", error, source, self.clock())

@@ -226,3 +226,95 @@ async def test_api_errors_name_the_problem(kafka_bootstrap: str, tmp_path: Path)
         assert set(body["sql"]) == {"linear"}
         status, body = await running.get("/health")
         assert (status, body["status"], body["lag"]) == (200, "live", 0)
+
+
+def _poisonous_lead(lead: str) -> list[tuple[bytes, bytes]]:
+    """A lead created at opportunity, won at 1.7e308 (a valid JSON number, published before
+    the contracts bounded amounts: the decoder now refuses it), then touched again."""
+    policy = {"name": "b2b_saas", "version": "1"}
+
+    def event(sequence: int, kind: str, data: dict[str, Any]) -> tuple[bytes, bytes]:
+        message = {
+            "event_id": f"{lead}:{sequence}",
+            "lead_id": lead,
+            "sequence": sequence,
+            "type": kind,
+            "version": 1,
+            "occurred_at": f"2026-01-0{sequence}T10:00:00Z",
+            "recorded_at": f"2026-01-0{sequence}T10:00:00Z",
+            "policy": policy,
+            "data": data,
+        }
+        return lead_key(lead), orjson.dumps(message)
+
+    return [
+        event(1, "lead_created", {"stage": "opportunity", "channel": "seo"}),
+        event(
+            2,
+            "stage_changed",
+            {
+                "from_stage": "opportunity",
+                "to_stage": "customer",
+                "rule": "deal_won",
+                "reason": "won",
+                "amount": 1.7e308,
+                "currency": "EUR",
+                "margin": 1.0,
+            },
+        ),
+        event(
+            3,
+            "interaction_recorded",
+            {"interaction_type": "email_engaged", "channel": "email", "sales_touch": False},
+        ),
+    ]
+
+
+async def test_a_poisonous_lead_event_is_dead_lettered_and_every_section_still_answers(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # Given three leads won at 1.7e308 on the lead-events topic (their sum overflows a float)
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=2)
+    names = wiring.topics(settings)
+    await ensure_topics(wiring.kafka_connection(settings), names.all(), settings.topic_partitions)
+    messages = [m for n in range(3) for m in _poisonous_lead(f"rich-{n}")]
+    poisonous = {value for _, value in messages if b"stage_changed" in value}
+    assert len(poisonous) == 3
+    await produce(settings, names.lead_events, messages)
+
+    async with projector(settings) as running:
+        # When it has folded them
+        await running.wait_until_folded(settings)
+
+        # Then every section and every lead answers 200: the won events were skipped
+        documents = await running.documents()
+        assert documents["funnel"]["customers"] == 0
+        assert documents["pipeline"]["by_stage"]["opportunity"] == 3
+        status, lead = await running.get("/leads/rich-0")
+        assert (status, lead["stage"], len(lead["touches"])) == (200, "opportunity", 1)
+        assert running.state.counts.invalid == 3
+        assert running.state.counts.applied == 6
+
+        # and the same holds live, for such an event arriving after the rebuild
+        await produce(settings, names.lead_events, _poisonous_lead("rich-live"))
+        await running.wait_until_folded(settings)
+        assert (await running.documents())["pipeline"]["by_stage"]["opportunity"] == 4
+        live = await running.documents()
+
+    # And a rebuild from offset 0 gives the same answer, and is not stopped by them either
+    async with projector(settings) as rebuilt:
+        await rebuilt.wait_until_folded(settings)
+        assert await rebuilt.documents() == live
+
+    # And each was dead-lettered with its original bytes, position and the field at fault
+    rejections = [
+        r
+        for r in await rejections_on_topic(settings)
+        if r.source is not None and r.source.topic == names.lead_events
+    ]
+    assert {r.original for r in rejections} == poisonous | {
+        value for _, value in _poisonous_lead("rich-live") if b"stage_changed" in value
+    }
+    assert len(rejections) == 4 + 4  # each projector dead-letters what it skipped
+    assert {p.path for r in rejections for p in r.problems} == {"data.amount"}
+    assert all("less than or equal to 100000000000000" in r.error for r in rejections)

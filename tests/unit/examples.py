@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from hypothesis import strategies as st
@@ -29,7 +29,14 @@ from contracts.interactions import CURRENT_VERSIONS, Interaction
 from contracts.lifecycle_events import LIFECYCLE_VERSIONS, LifecycleEvent
 from contracts.rejections import Rejection, RejectionKind, Source
 from contracts.spend import SPEND_VERSION, Spend
-from contracts.types import MAX_INT
+from contracts.types import (
+    MAX_AMOUNT,
+    MAX_COMPANY_SIZE,
+    MAX_INT,
+    MAX_MINUTES,
+    MAX_SCORE,
+    MAX_SECONDS,
+)
 from contracts.vocabulary import (
     CallDirection,
     CallOutcome,
@@ -56,7 +63,10 @@ class Example:
     ``problems`` lists ``(path, fragment)``: the decoder must report exactly that many problems,
     each at that path with the fragment in what was expected or what came.
     ``needs_date_time_format`` marks messages that only a schema validator checking
-    ``format: date-time`` refuses (a calendar date that does not exist).
+    ``format: date-time`` refuses (a calendar date that does not exist). ``utc_range_edge``
+    marks messages only the decoder refuses: a time on the first or last day of the year range
+    that falls outside it in UTC (a pattern cannot compare a time with its offset; see
+    ``contracts.types.TIMESTAMP_PATTERN``).
     """
 
     id: str
@@ -64,6 +74,7 @@ class Example:
     message: Any
     problems: tuple[tuple[str, str], ...] = field(default=())
     needs_date_time_format: bool = False
+    utc_range_edge: bool = False
 
     @property
     def valid(self) -> bool:
@@ -251,7 +262,22 @@ VALID: list[Example] = [
     Example(
         "timestamp_offset_and_fraction",
         "interaction",
-        interaction("page_viewed", {"url": "/"}, occurred_at="2024-05-01T09:30:00.123456789-03:30"),
+        interaction("page_viewed", {"url": "/"}, occurred_at="2024-05-01T09:30:00.123456-03:30"),
+    ),
+    Example(
+        "timestamp_zeros_after_microseconds",
+        "interaction",
+        interaction("page_viewed", {"url": "/"}, occurred_at="2024-05-01T09:30:00.123456000Z"),
+    ),
+    Example(
+        "timestamp_local_1969_is_1970_in_utc",
+        "interaction",
+        interaction("page_viewed", {"url": "/"}, occurred_at="1969-12-31T23:00:00-02:00"),
+    ),
+    Example(
+        "timestamp_local_2201_is_2200_in_utc",
+        "interaction",
+        interaction("page_viewed", {"url": "/"}, occurred_at="2201-01-01T01:00:00+02:00"),
     ),
     Example(
         "timestamp_earliest_year",
@@ -269,6 +295,16 @@ VALID: list[Example] = [
         form_with(company_size=120.0, form_kind="contact"),
     ),
     Example("zero_amount", "interaction", interaction("deal_won", {"amount": 0})),
+    Example("largest_amount", "interaction", interaction("deal_won", {"amount": 1e14})),
+    Example(
+        "longest_durations",
+        "interaction",
+        interaction(
+            "call_logged",
+            {"direction": "inbound", "outcome": "connected", "duration_seconds": 604_800},
+        ),
+    ),
+    Example("largest_company", "interaction", form_with(company_size=10_000_000)),
     # lifecycle events, one per type
     Example(
         "lead_created",
@@ -387,8 +423,25 @@ VALID: list[Example] = [
             interaction_id=...,
         ),
     ),
+    Example(
+        "score_changed_extremes",
+        "lifecycle_event",
+        lifecycle(
+            "score_changed",
+            {
+                "previous_score": -1_000_000,
+                "score": 1_000_000,
+                "fit": 0,
+                "engagement": 1e6,
+                "temperature": "hot",
+                "previous_temperature": "cold",
+                "rule": "page_viewed",
+            },
+        ),
+    ),
     # spend
     Example("spend", "spend", spend()),
+    Example("spend_largest_amount", "spend", spend(amount=100_000_000_000_000)),
     Example("spend_default_currency", "spend", spend(currency=..., campaign=..., amount=0)),
 ]
 
@@ -554,6 +607,52 @@ INVALID: list[Example] = [
         (("occurred_at", "a year between 1970 and 2200"),),
     ),
     Example(
+        "timestamp_1970_local_is_1969_in_utc",
+        E,
+        form(occurred_at="1970-01-01T00:00:00+14:00"),
+        (("occurred_at", "in UTC (this is 1969-12-31T10:00:00Z)"),),
+        utc_range_edge=True,
+    ),
+    Example(
+        "timestamp_2200_local_is_2201_in_utc",
+        E,
+        form(occurred_at="2200-12-31T23:59:59-05:00"),
+        (("occurred_at", "in UTC (this is 2201-01-01T04:59:59Z)"),),
+        utc_range_edge=True,
+    ),
+    Example(
+        "timestamp_1969_local_is_1969_in_utc",
+        E,
+        form(occurred_at="1969-12-31T20:00:00-02:00"),
+        (("occurred_at", "in UTC (this is 1969-12-31T22:00:00Z)"),),
+        utc_range_edge=True,
+    ),
+    Example(
+        "timestamp_nanoseconds",
+        E,
+        form(occurred_at="2024-05-01T09:30:00.123456789Z"),
+        (("occurred_at", "a time to the microsecond at most"),),
+    ),
+    Example(
+        "timestamp_nanoseconds_in_a_touch",
+        L,
+        lifecycle(
+            "identity_linked",
+            {
+                "anonymous_id": "cookie-7f3a",
+                "touches": [
+                    {
+                        "interaction_id": "int-0",
+                        "interaction_type": "ad_clicked",
+                        "occurred_at": "2024-04-28T08:00:00.0000001+01:00",
+                        "channel": "paid_social",
+                    }
+                ],
+            },
+        ),
+        (("data.touches.0.occurred_at", "a time to the microsecond at most"),),
+    ),
+    Example(
         "timestamp_no_such_day",
         E,
         form(occurred_at="2023-02-29T09:30:00Z"),
@@ -586,6 +685,64 @@ INVALID: list[Example] = [
         E,
         interaction("ad_clicked", {"cost": -0.01}),
         (("data.cost", "-0.01"),),
+    ),
+    Example(
+        "absurd_amount",
+        E,
+        interaction("deal_won", {"amount": 1.7e308}),
+        (("data.amount", "less than or equal to 100000000000000"),),
+    ),
+    Example(
+        "amount_just_over_the_bound",
+        E,
+        interaction("deal_won", {"amount": 100_000_000_000_000.02}),
+        (("data.amount", "less than or equal to 100000000000000"),),
+    ),
+    Example(
+        "absurd_opportunity",
+        E,
+        interaction("opportunity_opened", {"opportunity_id": "o", "amount": 1e300}),
+        (("data.amount", "less than or equal to 100000000000000"),),
+    ),
+    Example(
+        "absurd_cart_value",
+        E,
+        interaction("cart_created", {"value": 2e14}),
+        (("data.value", "less than or equal to 100000000000000"),),
+    ),
+    Example(
+        "absurd_click_cost",
+        E,
+        interaction("ad_clicked", {"cost": 1e200}),
+        (("data.cost", "less than or equal to 100000000000000"),),
+    ),
+    # durations and sizes
+    Example(
+        "call_longer_than_a_week",
+        E,
+        interaction(
+            "call_logged",
+            {"direction": "inbound", "outcome": "connected", "duration_seconds": 604_801},
+        ),
+        (("data.duration_seconds", "less than or equal to 604800"),),
+    ),
+    Example(
+        "meeting_longer_than_a_week",
+        E,
+        interaction("meeting_held", {"meeting_kind": "demo", "duration_minutes": 10_081}),
+        (("data.duration_minutes", "less than or equal to 10080"),),
+    ),
+    Example(
+        "webinar_longer_than_a_week",
+        E,
+        interaction("webinar_attended", {"webinar": "w", "minutes": 2**40}),
+        (("data.minutes", "less than or equal to 10080"),),
+    ),
+    Example(
+        "company_larger_than_any",
+        E,
+        form_with(company_size=10_000_001),
+        (("data.company_size", "less than or equal to 10000000"),),
     ),
     # unknown fields
     Example("unknown_envelope_field", E, form(colour="blue"), (("colour", "no such field"),)),
@@ -735,10 +892,54 @@ INVALID: list[Example] = [
         lifecycle("stage_changed", STAGE_CHANGED, partition=3),
         (("partition", "no such field"),),
     ),
+    Example(
+        "lifecycle_absurd_won_amount",
+        L,
+        lifecycle(
+            "stage_changed",
+            {
+                "from_stage": "opportunity",
+                "to_stage": "customer",
+                "rule": "deal_won",
+                "reason": "deal won",
+                "amount": 1.7e308,
+                "currency": "EUR",
+                "margin": 1,
+            },
+        ),
+        (("data.amount", "less than or equal to 100000000000000"),),
+    ),
+    Example(
+        "lifecycle_absurd_scores",
+        L,
+        lifecycle(
+            "score_changed",
+            {
+                "previous_score": -1e7,
+                "score": 1.7e308,
+                "fit": 0,
+                "engagement": 1_000_001,
+                "temperature": "hot",
+                "previous_temperature": "cold",
+                "rule": "page_viewed",
+            },
+        ),
+        (
+            ("data.previous_score", "greater than or equal to -1000000"),
+            ("data.score", "less than or equal to 1000000"),
+            ("data.engagement", "less than or equal to 1000000"),
+        ),
+    ),
     # spend
     Example("spend_amount_string", S, spend(amount="12"), (("amount", "a valid number"),)),
     Example(
         "spend_negative_amount", S, spend(amount=-3), (("amount", "greater than or equal to 0"),)
+    ),
+    Example(
+        "spend_absurd_amount",
+        S,
+        spend(amount=1.7e308),
+        (("amount", "less than or equal to 100000000000000"),),
     ),
     Example("spend_month_thirteen", S, spend(period="2024-13"), (("period", "matching"),)),
     Example(
@@ -762,16 +963,22 @@ INVALID: list[Example] = [
 ZONES = st.builds(
     timezone, st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(lambda m: timedelta(minutes=m))
 )
-TIMESTAMPS = st.datetimes(
-    min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31, 23, 59, 59), timezones=ZONES
+TIMESTAMPS = st.builds(
+    lambda moment, zone: moment.replace(tzinfo=UTC).astimezone(zone),
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31, 23, 59, 59)),
+    ZONES,
 )
+"""Times in the contracts' range in UTC (1970 to 2200), at any offset."""
 IDS = st.text(min_size=1, max_size=30)
 NAMES = st.text(min_size=1, max_size=30)
 TEXTS = st.text(max_size=60)
-AMOUNTS = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+AMOUNTS = st.floats(min_value=0, max_value=MAX_AMOUNT, allow_nan=False, allow_infinity=False)
 FRACTIONS = st.floats(min_value=0, max_value=1, allow_nan=False, allow_infinity=False)
-NUMBERS = st.floats(allow_nan=False, allow_infinity=False)
+SCORES = st.floats(min_value=-MAX_SCORE, max_value=MAX_SCORE, allow_nan=False)
 COUNTS = st.integers(0, MAX_INT)
+SECONDS = st.integers(0, MAX_SECONDS)
+MINUTES = st.integers(0, MAX_MINUTES)
+COMPANY_SIZES = st.integers(0, MAX_COMPANY_SIZE)
 CURRENCIES = st.from_regex(r"[A-Z]{3}", fullmatch=True)
 
 
@@ -796,7 +1003,7 @@ DATA: dict[InteractionType, st.SearchStrategy[Any]] = {
         company=_optional(NAMES),
         job_title=_optional(NAMES),
         seniority=_optional(NAMES),
-        company_size=_optional(COUNTS),
+        company_size=_optional(COMPANY_SIZES),
         industry=_optional(NAMES),
         country=_optional(NAMES),
         message=_optional(TEXTS),
@@ -808,7 +1015,7 @@ DATA: dict[InteractionType, st.SearchStrategy[Any]] = {
         i.CallLogged,
         direction=st.sampled_from(CallDirection),
         outcome=st.sampled_from(CallOutcome),
-        duration_seconds=COUNTS,
+        duration_seconds=SECONDS,
         agent=_optional(NAMES),
     ),
     InteractionType.MEETING_BOOKED: st.builds(
@@ -820,10 +1027,10 @@ DATA: dict[InteractionType, st.SearchStrategy[Any]] = {
     InteractionType.MEETING_HELD: st.builds(
         i.MeetingHeld,
         meeting_kind=st.sampled_from(MeetingKind),
-        duration_minutes=COUNTS,
+        duration_minutes=MINUTES,
         agent=_optional(NAMES),
     ),
-    InteractionType.WEBINAR_ATTENDED: st.builds(i.WebinarAttended, webinar=NAMES, minutes=COUNTS),
+    InteractionType.WEBINAR_ATTENDED: st.builds(i.WebinarAttended, webinar=NAMES, minutes=MINUTES),
     InteractionType.ACCOUNT_CREATED: st.builds(
         i.AccountCreated,
         email=_optional(NAMES),
@@ -904,10 +1111,10 @@ LIFECYCLE_DATA: dict[LifecycleEventType, st.SearchStrategy[Any]] = {
     ),
     LifecycleEventType.SCORE_CHANGED: st.builds(
         le.ScoreChanged,
-        previous_score=NUMBERS,
-        score=NUMBERS,
-        fit=NUMBERS,
-        engagement=NUMBERS,
+        previous_score=SCORES,
+        score=SCORES,
+        fit=SCORES,
+        engagement=SCORES,
         temperature=st.sampled_from(Temperature),
         previous_temperature=st.sampled_from(Temperature),
         rule=NAMES,

@@ -258,6 +258,12 @@ def test_policy_errors_are_lead_errors() -> None:
         ),
         ("hot = 60", "hot = 10", "scoring.temperature.hot", "thresholds out of order"),
         (
+            "fit_cap = 20\n",
+            "fit_cap = 1e300\n",
+            "scoring.engagement_cap",
+            "exceeds the largest score a lifecycle event may carry (1,000,000)",
+        ),
+        (
             "page_viewed = 1",
             "page_veiwed = 1",
             "scoring.engagement.page_veiwed",

@@ -1,9 +1,11 @@
 """Rejections: what goes to ``leadflow.rejected.v1`` when input is refused.
 
-Two kinds: ``invalid`` (the bytes broke the contract; ``problems`` says where) and ``refused``
-(a valid interaction asked for a move the lifecycle policy forbids). Both carry the original
-bytes (base64) and where they were read from, so nothing is ever silently dropped and any
-message can be fixed and sent again.
+Three kinds: ``invalid`` (the bytes broke the contract; ``problems`` says where), ``refused``
+(a valid interaction asked for a move the lifecycle policy forbids) and ``conflict`` (a valid
+interaction whose id is already recorded for another lead: ``lead_id`` is the lead this copy
+names, ``recorded_lead_id`` the lead that has the id). All carry the original bytes (base64)
+and where they were read from, so nothing is ever silently dropped and any message can be fixed
+and sent again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class RejectionKind(StrEnum):
 
     INVALID = "invalid"
     REFUSED = "refused"
+    CONFLICT = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,9 @@ class Rejection:
     rejected_at: Timestamp
     interaction_id: str | None = None
     lead_id: str | None = None
+    recorded_lead_id: str | None = None
+    """For a ``conflict``: the lead the interaction id is recorded for (``lead_id`` is the one
+    the rejected copy names)."""
 
     @property
     def original(self) -> bytes:
@@ -90,4 +96,30 @@ class Rejection:
             rejected_at=rejected_at,
             interaction_id=interaction_id,
             lead_id=lead_id,
+        )
+
+    @classmethod
+    def conflict(
+        cls,
+        raw: bytes,
+        *,
+        reason: str,
+        source: Source | None,
+        rejected_at: datetime,
+        interaction_id: str,
+        lead_id: str,
+        recorded_lead_id: str,
+    ) -> Rejection:
+        """The rejection of a valid interaction whose id is already recorded for another lead
+        (``recorded_lead_id``) than the one this copy names (``lead_id``)."""
+        return cls(
+            kind=RejectionKind.CONFLICT,
+            error=reason,
+            problems=(),
+            original_base64=base64.b64encode(raw).decode("ascii"),
+            source=source,
+            rejected_at=rejected_at,
+            interaction_id=interaction_id,
+            lead_id=lead_id,
+            recorded_lead_id=recorded_lead_id,
         )

@@ -37,7 +37,7 @@ from tests.unit.test_lifecycle_support import (
     won,
 )
 
-ACCEPTED, DUPLICATE, REFUSED = OutcomeStatus
+ACCEPTED, DUPLICATE, REFUSED, CONFLICT = OutcomeStatus
 
 
 @pytest.fixture(params=["popo", "sqlite"])

@@ -40,8 +40,9 @@ class Source:
 class Rejection:
     """A rejected message with its original bytes, the error and where it came from.
 
-    ``source`` is the Kafka position of invalid input; refusals are published by the relay
-    from the lead's history, where the original position is not kept, so theirs is None.
+    ``source`` is the Kafka position (or file and line) of invalid input and of conflicting
+    copies; refusals are published by the relay from the lead's history, where the original
+    position is not kept, so theirs is None.
     """
 
     kind: RejectionKind

@@ -1,9 +1,11 @@
 """Rejections: what goes to ``leadflow.rejected.v1`` when input is refused.
 
-Two kinds: ``invalid`` (the bytes broke the contract; ``problems`` says where) and ``refused``
-(a valid interaction asked for a move the lifecycle policy forbids). Both carry the original
-bytes (base64), their length and SHA-256, and where they were read from, so nothing is ever
-silently dropped and any message can be fixed and sent again.
+Three kinds: ``invalid`` (the bytes broke the contract; ``problems`` says where), ``refused``
+(a valid interaction asked for a move the lifecycle policy forbids) and ``conflict`` (a valid
+interaction whose id is already recorded for another lead: ``lead_id`` is the lead this copy
+names, ``recorded_lead_id`` the lead that has the id). All carry the original bytes (base64),
+their length and SHA-256, and where they were read from, so nothing is ever silently dropped and
+any message can be fixed and sent again.
 
 A rejection must itself fit in one Kafka message, and base64 makes the original 4/3 larger:
 ``Rejection.bounded`` shortens the explanation and then keeps only the first part of the
@@ -32,6 +34,7 @@ class RejectionKind(StrEnum):
 
     INVALID = "invalid"
     REFUSED = "refused"
+    CONFLICT = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +50,9 @@ class Source:
 class Rejection:
     """A rejected message with its original bytes, the error and where it came from.
 
-    ``source`` is the Kafka position of invalid input; refusals are published by the relay
-    from the lead's history, where the original position is not kept, so theirs is None.
+    ``source`` is the Kafka position (or file and line) of invalid input and of conflicting
+    copies; refusals are published by the relay from the lead's history, where the original
+    position is not kept, so theirs is None.
     ``original_length`` and ``original_sha256`` describe the original as it arrived, even when
     ``original_truncated`` says that ``original_base64`` holds only its first bytes (None on
     rejections written before these fields existed).
@@ -65,6 +69,9 @@ class Rejection:
     original_length: int | None = None
     original_sha256: str | None = None
     original_truncated: bool = False
+    recorded_lead_id: str | None = None
+    """For a ``conflict``: the lead the interaction id is recorded for (``lead_id`` is the one
+    the rejected copy names)."""
 
     @property
     def original(self) -> bytes:
@@ -142,6 +149,34 @@ class Rejection:
             rejected_at=rejected_at,
             interaction_id=interaction_id,
             lead_id=lead_id,
+            original_length=len(raw),
+            original_sha256=hashlib.sha256(raw).hexdigest(),
+        )
+
+    @classmethod
+    def conflict(
+        cls,
+        raw: bytes,
+        *,
+        reason: str,
+        source: Source | None,
+        rejected_at: datetime,
+        interaction_id: str,
+        lead_id: str,
+        recorded_lead_id: str,
+    ) -> Rejection:
+        """The rejection of a valid interaction whose id is already recorded for another lead
+        (``recorded_lead_id``) than the one this copy names (``lead_id``)."""
+        return cls(
+            kind=RejectionKind.CONFLICT,
+            error=reason,
+            problems=(),
+            original_base64=base64.b64encode(raw).decode("ascii"),
+            source=source,
+            rejected_at=rejected_at,
+            interaction_id=interaction_id,
+            lead_id=lead_id,
+            recorded_lead_id=recorded_lead_id,
             original_length=len(raw),
             original_sha256=hashlib.sha256(raw).hexdigest(),
         )

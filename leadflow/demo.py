@@ -178,7 +178,7 @@ async def _run(
 
     interactions = InteractionCounts(
         accepted=worker_counts.accepted,
-        rejected=worker_counts.invalid,
+        rejected=worker_counts.invalid + worker_counts.conflicting,
         duplicates=worker_counts.duplicates,
         refused=worker_counts.refused,
     )

@@ -4,6 +4,8 @@ The same code the workers run (``LeadLifecycle.process`` for the lifecycle, ``Pr
 the read models), without Kafka: lines are decoded as the worker decodes messages, processed in
 batches, and the stored lifecycle events are read back from the notification log, mapped to the
 wire by ``to_lifecycle_event`` and folded. The event store is in memory unless told otherwise.
+A line whose interaction id is already recorded for another lead is rejected (``conflict``,
+naming both leads) and counted as rejected, as the worker does.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class InteractionCounts:
 
     accepted: int = 0
     rejected: int = 0
+    """Invalid lines, and conflicting duplicates (an id recorded for another lead)."""
     duplicates: int = 0
     refused: int = 0
 
@@ -48,6 +51,8 @@ class InteractionCounts:
                 self.accepted += 1
             elif outcome.status is OutcomeStatus.DUPLICATE:
                 self.duplicates += 1
+            elif outcome.status is OutcomeStatus.CONFLICT:
+                self.rejected += 1
             else:
                 self.refused += 1
 
@@ -152,14 +157,31 @@ def replay_lines(
     rejections: list[Rejection] = []
     now = datetime.now(UTC)
     pending: list[Interaction] = []
+    pending_lines: list[tuple[int, bytes]] = []  # where each pending interaction came from
 
     def flush() -> None:
-        counts.add(app.process(pending))
+        outcomes = app.process(pending)
+        counts.add(outcomes)
+        for (number, raw), outcome in zip(pending_lines, outcomes, strict=True):
+            if outcome.status is OutcomeStatus.CONFLICT:
+                rejections.append(
+                    Rejection.conflict(
+                        raw,
+                        reason=outcome.reason or "",
+                        source=Source(source_name, 0, number),
+                        rejected_at=now,
+                        interaction_id=outcome.interaction_id,
+                        lead_id=outcome.conflicting_lead_id or "",
+                        recorded_lead_id=outcome.lead_id,
+                    )
+                )
         pending.clear()
+        pending_lines.clear()
 
     for number, raw in enumerate(lines, start=1):
         try:
             pending.append(decode_interaction(raw, max_message_bytes))
+            pending_lines.append((number, raw))
         except ContractError as error:
             counts.rejected += 1
             rejections.append(Rejection.invalid(raw, error, Source(source_name, 0, number), now))

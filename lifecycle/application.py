@@ -10,6 +10,11 @@ eventsourcing's own, chosen by ``env``: POPO (in memory, the default),
 Events leave through the notification log (``app.recorder.select_notifications``), mapped to
 the wire by ``to_lifecycle_event(app.mapper.to_domain_event(notification))``.
 
+Interaction ids are unique across the store (``lifecycle.interaction_ids``): the recorder keeps
+an index of every id recorded, written in the transaction of the events and the tracking
+record. A copy of an id recorded for the same lead is a ``DUPLICATE``; a copy naming another
+lead (or another anonymous id) is a ``CONFLICT``, changes nothing, and says which lead has it.
+
 Personal data: each interaction is kept whole in its stream, its personal values sealed with the
 stream's key through ``personal_data`` (``lifecycle.personal``: the key table beside the events,
 the master key from the environment's ``PERSONAL_DATA_MASTER_KEY``); ``forget`` destroys a
@@ -19,7 +24,7 @@ lead's keys and records ``PersonalDataErased``. No wire event carries a personal
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -49,6 +54,12 @@ from contracts.lifecycle_events import (
 )
 from contracts.vocabulary import Channel, FormKind, InteractionType, Stage, Temperature
 from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
+from lifecycle.interaction_ids import (
+    INTERACTION_IDS,
+    IndexedPOPOProcessRecorder,
+    InteractionIndex,
+    recorder_topic,
+)
 from lifecycle.lead import InteractionRecord, Lead, OutcomeStatus, visitor_key
 from lifecycle.personal import ERASED, MASTER_KEY, PersonalData, vault_for
 from lifecycle.policy import Policy
@@ -73,7 +84,10 @@ class Outcome:
     """What ``process()`` made of one interaction.
 
     ``lead_id`` is the key of the stream it was recorded on (``anon:<id>`` for a visitor),
-    ``stage`` that lead's stage right after it, ``reason`` why it was refused (else None).
+    ``stage`` that lead's stage right after it, ``reason`` why it was refused or conflicts
+    (else None). For a ``CONFLICT`` (the id is recorded for another lead), ``lead_id`` and
+    ``stage`` are those of the lead that has the id, and ``conflicting_lead_id`` is the lead
+    this copy named (its ``lead_id``, else ``anon:<anonymous_id>``); None otherwise.
     """
 
     interaction_id: str
@@ -81,6 +95,7 @@ class Outcome:
     status: OutcomeStatus
     reason: str | None
     stage: Stage
+    conflicting_lead_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +212,27 @@ class LeadLifecycle(Application[UUID]):
         )
 
     def construct_recorder(self) -> ProcessRecorder:
-        """A process recorder, so tracking records commit with the events they produced."""
-        recorder = self.factory.process_recorder()
+        """A process recorder, so tracking records commit with the events they produced, that
+        also keeps the store-wide index of interaction ids (``lifecycle.interaction_ids``)."""
+        module = type(self.factory).__module__
+        topic = recorder_topic(module)
+        recorder: ProcessRecorder
+        if topic is not None:
+            # eventsourcing's own extension point: its factory builds our subclass, with the
+            # table names and CREATE_TABLE setting it would use for its own recorder.
+            self.factory.env["PROCESS_RECORDER_TOPIC"] = topic
+            recorder = self.factory.process_recorder()
+        elif module == "eventsourcing.popo":
+            recorder = IndexedPOPOProcessRecorder()
+        else:
+            recorder = self.factory.process_recorder()
+        if not isinstance(recorder, InteractionIndex):
+            raise TypeError(
+                f"{module} has no interaction-id index: leadflow stores events in "
+                "eventsourcing.popo, eventsourcing.sqlite or eventsourcing.postgres"
+            )
         self.process_recorder = recorder
+        self.interaction_index: InteractionIndex = recorder
         return recorder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -211,28 +244,49 @@ class LeadLifecycle(Application[UUID]):
     # -- writing ---------------------------------------------------------------------------
 
     def process(
-        self, interactions: Sequence[Interaction], tracking: Tracking | None = None
+        self,
+        interactions: Sequence[Interaction],
+        tracking: Tracking | None = None,
+        *,
+        before_commit: Callable[[list[Outcome]], None] | None = None,
     ) -> list[Outcome]:
         """Apply a batch of interactions, in order, in one transaction with ``tracking``.
 
         Returns one ``Outcome`` per interaction. Later interactions see the effects of earlier
-        ones in the same batch. The tracking record is stored even when the batch produces no
-        events (all duplicates, or no interactions). Raises eventsourcing's ``IntegrityError``
-        when the tracking position is not beyond the last one stored for its name, or when a
-        lead was written concurrently elsewhere; nothing is then stored, and the batch may be
-        retried.
+        ones in the same batch. An interaction id already recorded (in the store or earlier in
+        the batch) is a ``DUPLICATE`` when the copy goes to the lead that has it, a
+        ``CONFLICT`` when it names another one; neither changes anything. The tracking record
+        is stored even when the batch produces no events (all duplicates, or no interactions).
+        ``before_commit`` is called with the outcomes before anything is written (so a caller
+        can publish what must not be lost, e.g. the rejections of conflicts, before the
+        position moves on); if it raises, nothing is stored. Raises eventsourcing's
+        ``IntegrityError`` when the tracking position is not beyond the last one stored for its
+        name, or when a lead or an interaction id was written concurrently elsewhere; nothing is
+        then stored, and the batch may be retried.
         """
         with self._lock, self.personal_data.batch():
             touched: dict[UUID, Lead] = {}
             try:
                 self.personal_data.prepare(_streams_with_personal_data(interactions))
-                outcomes = [self._handle(interaction, touched) for interaction in interactions]
+                # One bounded query per batch: the index itself stays in the database.
+                owners = self.interaction_index.interaction_owners(
+                    [interaction.id for interaction in interactions]
+                )
+                indexed: dict[str, tuple[UUID, str]] = {}
+                outcomes = [
+                    self._handle_once(interaction, touched, owners, indexed)
+                    for interaction in interactions
+                ]
                 processing = ProcessingEvent[UUID](tracking)
                 # Filled directly: collect_events() makes runtime Protocol checks that cost
                 # more than the rest of the bookkeeping per lead.
                 for lead_id, lead in touched.items():
                     processing.aggregates[lead_id] = lead
                     processing.events.extend(lead.collect_events())
+                if indexed:
+                    processing.saved_kwargs[INTERACTION_IDS] = indexed
+                if before_commit is not None:
+                    before_commit(outcomes)
                 recordings = self._record(processing)
             except BaseException:
                 for lead_id in touched:
@@ -247,6 +301,81 @@ class LeadLifecycle(Application[UUID]):
     def max_tracking_id(self, application_name: str) -> int | None:
         """The last position stored under ``application_name`` (None if none yet)."""
         return self.process_recorder.max_tracking_id(application_name)
+
+    def _handle_once(
+        self,
+        interaction: Interaction,
+        touched: dict[UUID, Lead],
+        owners: dict[str, str],
+        indexed: dict[str, tuple[UUID, str]],
+    ) -> Outcome:
+        """``_handle`` for an id not yet indexed (``owners``: id -> lead key, from the store
+        and from this batch); else the copy's outcome. ``indexed`` collects the ids to index."""
+        owner = owners.get(interaction.id)
+        if owner is not None:
+            return self._copy(interaction, owner, touched)
+        outcome = self._handle(interaction, touched)
+        # A DUPLICATE here is an id its stream recorded before the index existed: indexed
+        # now, so that a later copy naming another lead is caught too.
+        owners[interaction.id] = outcome.lead_id
+        indexed[interaction.id] = (Lead.create_id(outcome.lead_id), outcome.lead_id)
+        return outcome
+
+    def _copy(self, interaction: Interaction, owner: str, touched: dict[UUID, Lead]) -> Outcome:
+        """The outcome of a copy of an id recorded for ``owner``: a DUPLICATE where the copy's
+        own streams have recorded it (as ``_handle`` would find it), else a CONFLICT."""
+        seen = self._recorded_on(interaction, touched)
+        if seen is not None:
+            return Outcome(interaction.id, seen.lead_key, OutcomeStatus.DUPLICATE, None, seen.stage)
+        holder = self._load(owner, touched)
+        if holder is not None and holder.merged_into is not None:
+            # A visitor's touches live on the lead it was merged into: name the person.
+            holder = self._load(holder.merged_into, touched)
+        if holder is None:
+            raise LeadNotFoundError(owner)  # indexed in the events' transaction: never
+        named = interaction.lead_id
+        if named is None and interaction.anonymous_id is not None:
+            named = visitor_key(interaction.anonymous_id)
+        named = named or ""
+        reason = (
+            f"interaction id {interaction.id!r} is already recorded for lead "
+            f"{holder.lead_key!r}; this copy names {named!r}"
+        )
+        return Outcome(
+            interaction.id,
+            holder.lead_key,
+            OutcomeStatus.CONFLICT,
+            reason,
+            holder.stage,
+            conflicting_lead_id=named,
+        )
+
+    def _recorded_on(self, interaction: Interaction, touched: dict[UUID, Lead]) -> Lead | None:
+        """The stream among those ``_handle`` would check for this interaction (its lead, its
+        visitor, the lead that visitor was merged into) that has recorded its id; creates
+        nothing."""
+        anonymous_id = interaction.anonymous_id
+        candidates: list[Lead | None] = []
+        if interaction.lead_id is None:
+            if anonymous_id is not None:
+                visitor = self._load(visitor_key(anonymous_id), touched)
+                if visitor is not None and visitor.merged_into is not None:
+                    visitor = self._load(visitor.merged_into, touched)
+                candidates.append(visitor)
+        else:
+            lead = self._load(interaction.lead_id, touched)
+            candidates.append(lead)
+            if anonymous_id is not None and (
+                lead is None or anonymous_id not in lead.linked_anonymous_ids
+            ):
+                found = self._load(visitor_key(anonymous_id), touched)
+                candidates.append(found)
+                if found is not None and found.merged_into is not None:
+                    candidates.append(self._load(found.merged_into, touched))
+        for seen in candidates:
+            if seen is not None and seen.has_recorded(interaction.id):
+                return seen
+        return None
 
     def _handle(self, interaction: Interaction, touched: dict[UUID, Lead]) -> Outcome:
         policy = self.policy

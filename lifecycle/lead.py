@@ -153,6 +153,10 @@ class OutcomeStatus(StrEnum):
     """Already recorded under the same interaction id; nothing changed."""
     REFUSED = "refused"
     """It asked for a move the policy forbids; the refusal is recorded, nothing else changed."""
+    CONFLICT = "conflict"
+    """Its interaction id is already recorded for another lead (a conflicting duplicate): nothing
+    changed, and the copy is rejected naming both leads (decided by the application, which
+    keeps the store-wide index of interaction ids; a lead alone never returns it)."""
 
 
 @dataclass(frozen=True, slots=True)

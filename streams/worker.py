@@ -15,6 +15,12 @@ send and the commit: the restarted worker sends that rejection again, with the s
 by which consumers drop the copy (``contracts.drop_duplicates``). Every dead letter fits in one
 producer request (``streams.deadletter``), however large the message the broker accepted.
 
+A valid interaction whose id the store has already recorded for another lead (a conflicting
+duplicate: same id, another ``lead_id`` or ``anonymous_id``) changes nothing and is rejected
+too, as ``conflict`` naming both leads; it is sent from within ``LeadLifecycle.process``, after
+the lifecycle decided and before the batch commits, so it is on the broker before the position
+moves on, like the dead letters.
+
 Nothing a producer sends stops the worker: bytes that break the contract are dead-lettered, and
 if the lifecycle itself raises on a valid interaction (a bug), the batch is applied again one
 interaction at a time and the failing one is dead-lettered too, with the error, so that one
@@ -39,6 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -97,6 +104,21 @@ def _failure(expected: str, exc: Exception) -> ContractError:
     return ContractError([Problem("", expected, repr(exc)[:500])])
 
 
+def _reject_conflicting(
+    reject: Callable[[list[tuple[int, Outcome]]], None],
+    todo: list[tuple[int, Interaction]],
+    outcomes: list[Outcome],
+) -> None:
+    """Pass the conflicting duplicates among a batch's outcomes, with their offsets, on."""
+    reject(
+        [
+            (offset, outcome)
+            for (offset, _), outcome in zip(todo, outcomes, strict=True)
+            if outcome.status is OutcomeStatus.CONFLICT
+        ]
+    )
+
+
 def tracking_name(tp: TopicPartition) -> str:
     """The tracking-record name of a partition: ``topic:partition``."""
     return f"{tp.topic}:{tp.partition}"
@@ -117,6 +139,8 @@ class WorkerCounts:
     """Messages at or below their partition's tracking record (handled before a rebalance)."""
     failed: int = 0
     """Valid interactions the lifecycle raised on (dead-lettered like invalid ones)."""
+    conflicting: int = 0
+    """Copies of an interaction id recorded for another lead (rejected as ``conflict``)."""
 
     def add(self, outcomes: Sequence[Outcome]) -> None:
         """Count a batch's outcomes."""
@@ -125,6 +149,8 @@ class WorkerCounts:
                 self.accepted += 1
             elif outcome.status is OutcomeStatus.DUPLICATE:
                 self.duplicates += 1
+            elif outcome.status is OutcomeStatus.CONFLICT:
+                self.conflicting += 1
             else:
                 self.refused += 1
 
@@ -253,8 +279,9 @@ class LifecycleWorker:
         await self._dead_letter(producer, tp, invalid)
         self.counts.invalid += len(invalid)
         last_offset = messages[-1].offset
+        reject = self._conflict_rejecter(producer, tp, messages)
         try:
-            outcomes = await self._process(name, valid, last_offset)
+            outcomes = await self._process(name, valid, last_offset, reject)
         except LeadflowKafkaError:
             raise
         except Exception as exc:
@@ -264,7 +291,7 @@ class LifecycleWorker:
             # the batch one interaction at a time and dead-letter the ones that fail, so that
             # one poisonous message neither stops the worker nor holds its partition back.
             log.exception("%s: a batch failed; applying it one interaction at a time", name)
-            outcomes = await self._one_by_one(producer, tp, messages, valid)
+            outcomes = await self._one_by_one(producer, tp, messages, valid, reject)
         self.counts.messages += len(messages)
         self.counts.batches += 1
         self.counts.add(outcomes)
@@ -285,12 +312,56 @@ class LifecycleWorker:
             sends.append(await producer.send(self.topics.rejected, letter.value, key=letter.key))
         await asyncio.gather(*sends)
 
+    def _conflict_rejecter(
+        self, producer: Any, tp: TopicPartition, messages: list[Any]
+    ) -> Callable[[list[tuple[int, Outcome]]], None]:
+        """What ``_process`` calls, from its thread, with the conflicting duplicates of a batch
+        (offset, outcome) before the batch commits: their rejections, sent and acknowledged."""
+        loop = asyncio.get_running_loop()
+        by_offset = {message.offset: message for message in messages}
+
+        def reject(conflicts: list[tuple[int, Outcome]]) -> None:
+            if not conflicts:
+                return
+            sending = self._reject_conflicts(producer, tp, by_offset, conflicts)
+            try:
+                asyncio.run_coroutine_threadsafe(sending, loop).result()
+            except KafkaError as exc:  # Kafka's failure, not the batch's: stop the worker
+                raise LeadflowKafkaError(f"lifecycle worker: {exc!r}") from exc
+
+        return reject
+
+    async def _reject_conflicts(
+        self,
+        producer: Any,
+        tp: TopicPartition,
+        by_offset: dict[int, Any],
+        conflicts: list[tuple[int, Outcome]],
+    ) -> None:
+        now = self.clock()
+        sends = []
+        for offset, outcome in conflicts:
+            message = by_offset[offset]
+            rejection = Rejection.conflict(
+                message.value or b"",
+                reason=outcome.reason or "",
+                source=Source(tp.topic, tp.partition, offset),
+                rejected_at=now,
+                interaction_id=outcome.interaction_id,
+                lead_id=outcome.conflicting_lead_id or "",
+                recorded_lead_id=outcome.lead_id,
+            )
+            letter = dead_letter(rejection, message.key)
+            sends.append(await producer.send(self.topics.rejected, letter.value, key=letter.key))
+        await asyncio.gather(*sends)
+
     async def _one_by_one(
         self,
         producer: Any,
         tp: TopicPartition,
         messages: list[Any],
         valid: list[tuple[int, Interaction]],
+        reject: Callable[[list[tuple[int, Outcome]]], None] | None = None,
     ) -> list[Outcome]:
         name = tracking_name(tp)
         by_offset = {message.offset: message for message in messages}
@@ -298,7 +369,7 @@ class LifecycleWorker:
         failures = 0
         for offset, interaction in valid:
             try:
-                outcomes += await self._process(name, [(offset, interaction)], offset)
+                outcomes += await self._process(name, [(offset, interaction)], offset, reject)
             except LeadflowKafkaError:
                 raise
             except Exception as exc:
@@ -318,16 +389,22 @@ class LifecycleWorker:
         return outcomes
 
     async def _process(
-        self, name: str, valid: list[tuple[int, Interaction]], last_offset: int
+        self,
+        name: str,
+        valid: list[tuple[int, Interaction]],
+        last_offset: int,
+        reject: Callable[[list[tuple[int, Outcome]]], None] | None = None,
     ) -> list[Outcome]:
-        """Apply ``valid`` with the position ``last_offset``, retrying write conflicts."""
+        """Apply ``valid`` with the position ``last_offset``, retrying write conflicts;
+        ``reject`` gets the batch's conflicting duplicates before it commits."""
         conflicts = 0
         while True:
-            outcomes = await asyncio.to_thread(self._attempt, name, valid, last_offset)
+            outcomes = await asyncio.to_thread(self._attempt, name, valid, last_offset, reject)
             if outcomes is not None:
                 return outcomes
             # A lead written concurrently by another partition's worker (a merged visitor), or
-            # this partition by a worker that owned it a moment ago: the store is doing its job,
+            # this partition by a worker that owned it a moment ago, or an interaction id
+            # indexed meanwhile (the retry then finds it recorded): the store is doing its job,
             # so the batch is tried again, after a pause that grows and differs per worker,
             # for as long as it takes. Nothing was stored; failures of the store itself are
             # not conflicts and still stop the worker.
@@ -338,14 +415,21 @@ class LifecycleWorker:
             await asyncio.sleep(self.backoff.delay(conflicts))
 
     def _attempt(
-        self, name: str, valid: list[tuple[int, Interaction]], last_offset: int
+        self,
+        name: str,
+        valid: list[tuple[int, Interaction]],
+        last_offset: int,
+        reject: Callable[[list[tuple[int, Outcome]]], None] | None,
     ) -> list[Outcome] | None:
         """One try at committing the batch: its outcomes, or None on a write conflict."""
         done = self.app.max_tracking_id(name)
         if done is not None and done >= last_offset:
             return []  # another worker committed this batch during a rebalance
-        todo = [i for offset, i in valid if done is None or offset > done]
+        todo = [(offset, i) for offset, i in valid if done is None or offset > done]
+        before_commit = None if reject is None else partial(_reject_conflicting, reject, todo)
         try:
-            return self.app.process(todo, Tracking(name, last_offset))
+            return self.app.process(
+                [i for _, i in todo], Tracking(name, last_offset), before_commit=before_commit
+            )
         except IntegrityError:
             return None

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from contracts import LifecycleEvent, LifecycleEventType, RejectionKind, decode_interaction
+from contracts import (
+    LifecycleEvent,
+    LifecycleEventType,
+    RejectionKind,
+    decode_interaction,
+    encode,
+)
+from contracts.vocabulary import FormKind
 from leadflow.replay import lifecycle_events, replay_lines
 from leadflow.runtime import open_lifecycle
 from leadflow.settings import EventStoreKind, Settings
@@ -28,6 +35,7 @@ from tests.integration.harness import (
     rejections_on_topic,
     run_in_process_until_drained,
 )
+from tests.unit.test_lifecycle_support import form, page_view
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +135,32 @@ async def test_many_partitions_apply_every_valid_interaction_exactly_once(
         if e.type is LifecycleEventType.STAGE_CHANGED
     )
     assert changes, "stage changes were published"
+
+
+async def test_the_same_interaction_id_for_two_leads_makes_one_person_and_rejects_the_copy(
+    kafka_bootstrap: str, tmp_path: Path, store: dict[str, Any]
+) -> None:
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=1, **store)
+    lines = [
+        encode(form(FormKind.DEMO_REQUEST, id="x", lead_id="L1", at=0)),
+        encode(form(FormKind.DEMO_REQUEST, id="x", lead_id="L2", at=1)),
+        encode(page_view(id="x", lead_id=None, anonymous_id="c1", at=2)),
+        encode(form(FormKind.DEMO_REQUEST, id="x", lead_id="L1", at=0)),  # the exact copy
+    ]
+    await publish(settings, lines)
+
+    await run_in_process_until_drained(settings)
+
+    stored = list(lifecycle_events(open_lifecycle(settings)))
+    assert {e.lead_id for e in stored} == {"L1"}  # one person
+    touches = [e for e in stored if e.type is LifecycleEventType.INTERACTION_RECORDED]
+    assert [e.interaction_id for e in touches] == ["x"]  # one touch
+    conflicts = [r for r in await rejections_on_topic(settings) if r.kind is RejectionKind.CONFLICT]
+    assert sorted(
+        (r.source.offset if r.source else -1, r.lead_id, r.recorded_lead_id, r.original)
+        for r in conflicts
+    ) == [(1, "L2", "L1", lines[1]), (2, "anon:c1", "L1", lines[2])]
+    assert all("'L1'" in r.error and r.interaction_id == "x" for r in conflicts)
 
 
 # A worker SIGKILLed three times mid-stream (and the other faults) is in test_faults.py.

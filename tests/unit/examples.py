@@ -1192,5 +1192,6 @@ REJECTIONS = st.builds(
     rejected_at=TIMESTAMPS,
     interaction_id=_optional(IDS),
     lead_id=_optional(IDS),
+    recorded_lead_id=_optional(IDS),
 )
-"""Any rejection record, invalid or refused."""
+"""Any rejection record: invalid, refused or conflict."""

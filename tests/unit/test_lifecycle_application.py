@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from contracts.lifecycle_events import (
 from contracts.vocabulary import FormKind, LifecycleEventType, Stage, Temperature
 from lifecycle.application import LeadLifecycle, Outcome, to_lifecycle_event
 from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
+from lifecycle.interaction_ids import INDEX_TABLE
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.personal import MASTER_KEY, new_master_key
 from tests.unit.test_lifecycle_support import (
@@ -37,7 +39,7 @@ from tests.unit.test_lifecycle_support import (
     won,
 )
 
-ACCEPTED, DUPLICATE, REFUSED = OutcomeStatus
+ACCEPTED, DUPLICATE, REFUSED, CONFLICT = OutcomeStatus
 
 
 @pytest.fixture(params=["popo", "sqlite"])
@@ -174,6 +176,202 @@ def test_duplicates_within_one_batch_have_one_effect(app: LeadLifecycle) -> None
     outcomes = app.process([once, once, page_view(id="same", at=2)])
     assert statuses(outcomes) == [ACCEPTED, DUPLICATE, DUPLICATE]
     assert kinds(app, "L1").count(LifecycleEventType.INTERACTION_RECORDED) == 1
+
+
+# -- interaction ids across leads ----------------------------------------------------------------
+
+
+def everyone(app: LeadLifecycle) -> set[str]:
+    """The lead keys of every stream in the store (from its notification log)."""
+    return {
+        to_lifecycle_event(app.mapper.to_domain_event(n)).lead_id
+        for n in app.recorder.select_notifications(start=None, limit=10_000)
+    }
+
+
+def test_the_same_interaction_id_for_another_lead_conflicts_and_names_both_leads(
+    app: LeadLifecycle,
+) -> None:
+    app.process([form(FormKind.CONTACT, id="x", lead_id="L1", at=0)])
+    before = app.lead_events("L1")
+
+    (outcome,) = app.process([form(FormKind.DEMO_REQUEST, id="x", lead_id="L2", at=1)])
+
+    assert outcome == Outcome(
+        "x",
+        "L1",
+        CONFLICT,
+        "interaction id 'x' is already recorded for lead 'L1'; this copy names 'L2'",
+        Stage.LEAD,
+        conflicting_lead_id="L2",
+    )
+    assert everyone(app) == {"L1"}  # one person, one touch
+    assert app.lead_events("L1") == before
+    with pytest.raises(LeadNotFoundError):
+        app.lead("L2")
+
+
+def test_the_same_interaction_id_for_another_anonymous_id_conflicts(app: LeadLifecycle) -> None:
+    app.process([page_view(id="x", lead_id=None, anonymous_id="c1", at=0)])
+
+    outcomes = app.process(
+        [
+            page_view(id="x", lead_id=None, anonymous_id="c2", at=1),
+            page_view(id="x", lead_id="L9", at=2),
+            page_view(id="x", lead_id=None, anonymous_id="c1", at=3),  # the exact copy
+        ]
+    )
+
+    assert [(o.status, o.lead_id, o.conflicting_lead_id) for o in outcomes] == [
+        (CONFLICT, "anon:c1", "anon:c2"),
+        (CONFLICT, "anon:c1", "L9"),
+        (DUPLICATE, "anon:c1", None),
+    ]
+    assert everyone(app) == {"anon:c1"}
+    assert app.lead("anon:c1").touches == 1
+
+
+def test_two_copies_of_an_id_for_two_leads_in_one_batch_make_one_person_and_one_touch(
+    app: LeadLifecycle,
+) -> None:
+    outcomes = app.process(
+        [
+            form(FormKind.CONTACT, id="x", lead_id="L1", at=0),
+            form(FormKind.CONTACT, id="x", lead_id="L2", at=0),
+            form(FormKind.CONTACT, id="x", lead_id="L1", at=0),
+        ]
+    )
+
+    assert statuses(outcomes) == [ACCEPTED, CONFLICT, DUPLICATE]
+    assert (outcomes[1].lead_id, outcomes[1].conflicting_lead_id) == ("L1", "L2")
+    assert everyone(app) == {"L1"}
+    assert app.lead("L1").touches == 1
+
+
+def test_a_conflict_names_the_lead_a_merged_visitors_touch_now_belongs_to(
+    app: LeadLifecycle,
+) -> None:
+    app.process([page_view(id="pv", lead_id=None, anonymous_id="c1", at=0)])
+    app.process([form(FormKind.CONTACT, lead_id="L1", anonymous_id="c1", at=1)])
+
+    outcomes = app.process(
+        [
+            page_view(id="pv", lead_id=None, anonymous_id="c1", at=0),  # the same visitor
+            page_view(id="pv", lead_id="L1", at=0),  # its lead, which took over its touches
+            page_view(id="pv", lead_id="L2", at=0),
+        ]
+    )
+
+    assert [(o.status, o.lead_id, o.conflicting_lead_id) for o in outcomes] == [
+        (DUPLICATE, "L1", None),
+        (DUPLICATE, "L1", None),
+        (CONFLICT, "L1", "L2"),
+    ]
+    assert "L2" not in everyone(app)
+
+
+def test_an_id_recorded_concurrently_for_another_lead_fails_the_batch_and_its_retry_conflicts(
+    lifecycle_env: dict[str, str],
+) -> None:
+    if not persistent(lifecycle_env):
+        pytest.skip("two applications share only a persistent store")
+    one = LeadLifecycle(preset("b2b_saas"), lifecycle_env)
+    other = LeadLifecycle(preset("b2b_saas"), lifecycle_env)
+    batch = [page_view(id="y", lead_id="L1", at=0), form(FormKind.CONTACT, id="x", lead_id="L1")]
+
+    def meanwhile(_outcomes: list[Outcome]) -> None:
+        # after `one` decided that "x" is new, before it writes: the check in the transaction
+        # is what catches it
+        other.process([form(FormKind.CONTACT, id="x", lead_id="L2", at=1)])
+
+    with pytest.raises(IntegrityError):
+        one.process(batch, Tracking("interactions:0", 1), before_commit=meanwhile)
+    assert one.lead_events("L1") == []
+    assert one.max_tracking_id("interactions:0") is None
+
+    outcomes = one.process(batch, Tracking("interactions:0", 1))
+
+    assert statuses(outcomes) == [ACCEPTED, CONFLICT]
+    assert (outcomes[1].lead_id, outcomes[1].conflicting_lead_id) == ("L2", "L1")
+    assert one.lead("L1").touches == 1
+    assert one.lead("L2").touches == 1
+    one.close()
+    other.close()
+
+
+def test_a_batch_retried_after_a_write_conflict_still_counts_its_new_ids_as_new(
+    app: LeadLifecycle,
+) -> None:
+    app.process([form(FormKind.CONTACT, id="a", at=0)], Tracking("interactions:0", 5))
+    batch = [page_view(id="b", at=1), page_view(id="c", lead_id="L2", at=1)]
+
+    with pytest.raises(IntegrityError):  # a position already stored: nothing is written
+        app.process(batch, Tracking("interactions:0", 5))
+    outcomes = app.process(batch, Tracking("interactions:0", 6))
+
+    assert statuses(outcomes) == [ACCEPTED, ACCEPTED]
+    assert app.interaction_index.interaction_owners(["a", "b", "c", "d"]) == {
+        "a": "L1",
+        "b": "L1",
+        "c": "L2",
+    }
+
+
+def test_the_recorder_refuses_an_id_already_indexed_with_nothing_of_its_batch_stored(
+    app: LeadLifecycle,
+) -> None:
+    app.process([form(FormKind.CONTACT, id="x", lead_id="L1")])
+    recorder = app.process_recorder
+    stream = Lead.create_id("L2")
+
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([], tracking=Tracking("t", 1), interaction_ids={"x": (stream, "L2")})
+
+    assert app.max_tracking_id("t") is None
+    assert app.interaction_index.interaction_owners(["x"]) == {"x": "L1"}
+
+
+def test_the_index_outlives_the_application(lifecycle_env: dict[str, str]) -> None:
+    if not persistent(lifecycle_env):
+        pytest.skip("an in-memory store does not outlive its application")
+    first = LeadLifecycle(preset("b2b_saas"), lifecycle_env, cache_size=0)
+    first.process([form(FormKind.CONTACT, id="x", lead_id="L1")])
+    first.close()
+    again = LeadLifecycle(preset("b2b_saas"), lifecycle_env, cache_size=0)
+
+    (outcome,) = again.process([form(FormKind.CONTACT, id="x", lead_id="L2")])
+
+    assert (outcome.status, outcome.lead_id, outcome.conflicting_lead_id) == (CONFLICT, "L1", "L2")
+    again.close()
+
+
+def test_a_store_made_before_the_index_gets_it_and_indexes_old_ids_as_their_copies_arrive(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(tmp_path / "events.sqlite"),
+        MASTER_KEY: new_master_key(),
+    }
+    old = LeadLifecycle(preset("b2b_saas"), env)
+    old.process([form(FormKind.CONTACT, id="x", lead_id="L1")])
+    old.close()
+    with sqlite3.connect(tmp_path / "events.sqlite") as connection:
+        connection.execute(f"DROP TABLE {INDEX_TABLE}")  # as a store made before it existed
+    connection.close()
+
+    app = LeadLifecycle(preset("b2b_saas"), env)
+    assert app.interaction_index.interaction_owners(["x"]) == {}
+    outcomes = app.process(
+        [
+            form(FormKind.CONTACT, id="x", lead_id="L1"),  # its stream has it: a duplicate
+            form(FormKind.CONTACT, id="x", lead_id="L2"),
+        ]
+    )
+
+    assert statuses(outcomes) == [DUPLICATE, CONFLICT]
+    assert app.interaction_index.interaction_owners(["x"]) == {"x": "L1"}
+    app.close()
 
 
 # -- refusals ----------------------------------------------------------------------------------

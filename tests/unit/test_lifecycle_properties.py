@@ -1,11 +1,14 @@
 """Properties that hold for any sequence of interactions under any preset: no move backward
 without a recycle, none out of a terminal stage or into a stage the policy lacks; a refusal
-changes nothing; an interaction id has one effect however often it comes; replaying the stored
-events (through the store's encoding, and from snapshots) rebuilds the same state."""
+changes nothing; an interaction id has one effect however often it comes, whichever lead or
+visitor its copies name; replaying the stored events (through the store's encoding, and from
+snapshots) rebuilds the same state."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 from typing import Any
 
 from eventsourcing.domain import Snapshot
@@ -20,7 +23,7 @@ from contracts.vocabulary import (
     LifecycleEventType,
     Stage,
 )
-from lifecycle.application import LeadLifecycle
+from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.policy import PRESETS, Policy
 from tests.unit.test_lifecycle_support import (
@@ -232,11 +235,57 @@ def test_any_batching_of_leads_and_visitors_gives_the_same_streams_and_repeats_c
         assert view.stage in policy.stages
         if view.merged_into is not None:
             assert not whole.lead(view.merged_into).anonymous
+    stored = whole.recorder.max_notification_id()
     again = whole.process(sequence)
-    assert {o.status for o in again} == {OutcomeStatus.DUPLICATE}
+    # Ids repeat across leads: a repeat of what was recorded is a duplicate; a copy that named
+    # another lead conflicts again, unless its anonymous id now belongs to the lead that has
+    # the id (then it is that lead's duplicate). Either way nothing is recorded again.
+    for first, repeat in zip(outcomes, again, strict=True):
+        if first.status is OutcomeStatus.CONFLICT:
+            assert repeat.status in {OutcomeStatus.CONFLICT, OutcomeStatus.DUPLICATE}
+        else:
+            assert repeat.status is OutcomeStatus.DUPLICATE
+    assert whole.recorder.max_notification_id() == stored
     assert all(whole.lead_events(k)[-1].type is not None for k in keys)
     assert sum(len(whole.lead_events(k)) for k in keys) == sum(len(_wire(whole, k)) for k in keys)
 
 
 def _wire(app: LeadLifecycle, key: str) -> list[tuple[LifecycleEventType, Any]]:
     return [(e.type, e.data) for e in app.lead_events(key)]
+
+
+_RECORDING = {LifecycleEventType.INTERACTION_RECORDED, LifecycleEventType.TRANSITION_REFUSED}
+
+
+@st.composite
+def reusing_ids(draw: st.DrawFn) -> list[Interaction]:
+    """Interactions for several leads and visitors drawing their ids from a small pool, so
+    that most ids come several times, naming other leads and visitors (or the same)."""
+    pool = draw(st.integers(1, 8))
+    return [
+        dataclasses.replace(i, id=f"r{draw(st.integers(0, pool))}")
+        for i in draw(interactions(leads=4, visitors=3, size=30))
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(sequence=reusing_ids(), cuts=st.lists(st.integers(1, 29), max_size=3))
+def test_each_interaction_id_is_applied_once_whichever_leads_its_copies_name(
+    sequence: list[Interaction], cuts: list[int]
+) -> None:
+    app = LeadLifecycle(preset("b2b_saas"), {"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    bounds = [0, *sorted(c for c in cuts if c < len(sequence)), len(sequence)]
+    outcomes = [
+        o for start, end in itertools.pairwise(bounds) for o in app.process(sequence[start:end])
+    ]
+
+    distinct = {i.id for i in sequence}
+    applied = [o for o in outcomes if o.status in {OutcomeStatus.ACCEPTED, OutcomeStatus.REFUSED}]
+    assert len(applied) == len(distinct)
+    stored = [
+        to_lifecycle_event(app.mapper.to_domain_event(n))
+        for n in app.recorder.select_notifications(start=None, limit=100_000)
+    ]
+    recorded = [e.interaction_id for e in stored if e.type in _RECORDING]
+    assert sorted(recorded) == sorted(distinct)  # one stream records each id, once
+    event("conflicts" if any(o.status is OutcomeStatus.CONFLICT for o in outcomes) else "none")

@@ -21,7 +21,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 
-from contracts import Topics, decode_rejection
+from contracts import RejectionKind, Topics, decode_rejection
 from lifecycle.application import Outcome, OutcomeStatus
 from lifecycle.errors import MasterKeyError
 from streams.connection import KafkaConnection
@@ -40,27 +40,45 @@ class Message:
 
 
 class FakeLifecycle:
-    """Applies interactions unless told to raise for some ids (or for all)."""
+    """Applies interactions unless told to raise for some ids (or for all); the ids in
+    ``conflicting`` conflict with lead "owner" (an id recorded for another lead)."""
 
-    def __init__(self, poison: set[str], error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        poison: set[str],
+        error: Exception | None = None,
+        conflicting: frozenset[str] = frozenset(),
+        producer_sent: list[Any] | None = None,
+    ) -> None:
+        self.producer_sent = producer_sent if producer_sent is not None else []
         self.poison = poison
         self.error = error
+        self.conflicting = conflicting
         self.tracked: int | None = None
         self.applied: list[str] = []
+        self.sent_before_commit: list[int] = []
 
     def max_tracking_id(self, _name: str) -> int | None:
         return self.tracked
 
-    def process(self, interactions: list[Any], tracking: Tracking) -> list[Outcome]:
+    def process(
+        self, interactions: list[Any], tracking: Tracking, *, before_commit: Any = None
+    ) -> list[Outcome]:
         for interaction in interactions:
             if self.error is not None or interaction.id in self.poison:
                 raise self.error or ValueError(f"cannot apply {interaction.id}")
-        self.tracked = tracking.notification_id
-        self.applied += [i.id for i in interactions]
-        return [
-            Outcome(i.id, "lead", OutcomeStatus.ACCEPTED, None, None)  # type: ignore[arg-type]
+        outcomes = [
+            Outcome(i.id, "owner", OutcomeStatus.CONFLICT, f"{i.id} is owner's", None, "lead")  # type: ignore[arg-type]
+            if i.id in self.conflicting
+            else Outcome(i.id, "lead", OutcomeStatus.ACCEPTED, None, None)  # type: ignore[arg-type]
             for i in interactions
         ]
+        if before_commit is not None:
+            before_commit(outcomes)
+        self.sent_before_commit.append(len(self.producer_sent))  # what was sent by then
+        self.tracked = tracking.notification_id
+        self.applied += [i.id for i in interactions if i.id not in self.conflicting]
+        return outcomes
 
 
 AIOKAFKA_MAX_REQUEST_SIZE = 1048576
@@ -184,10 +202,12 @@ class BlockingLifecycle(FakeLifecycle):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def process(self, interactions: list[Any], tracking: Tracking) -> list[Outcome]:
+    def process(
+        self, interactions: list[Any], tracking: Tracking, before_commit: Any = None
+    ) -> list[Outcome]:
         self.entered.set()
         self.release.wait(10)
-        return super().process(interactions, tracking)
+        return super().process(interactions, tracking, before_commit)
 
 
 async def test_a_revoked_partition_is_handed_over_only_once_the_batch_in_flight_is_committed() -> (
@@ -222,11 +242,13 @@ class ConflictingLifecycle(FakeLifecycle):
         super().__init__(poison=set())
         self.conflicts = conflicts
 
-    def process(self, interactions: list[Any], tracking: Tracking) -> list[Outcome]:
+    def process(
+        self, interactions: list[Any], tracking: Tracking, before_commit: Any = None
+    ) -> list[Outcome]:
         if self.conflicts:
             self.conflicts -= 1
             raise IntegrityError("UNIQUE constraint failed: stored_events")
-        return super().process(interactions, tracking)
+        return super().process(interactions, tracking, before_commit)
 
 
 @dataclass(frozen=True)
@@ -263,3 +285,29 @@ def test_backoff_grows_exponentially_to_its_cap_with_full_jitter() -> None:
     assert backoff.delay(1000, lambda: 1.0) == 2.0
     assert backoff.delay(3, lambda: 0.5) == 0.02
     assert backoff.delay(3, lambda: 0.0) == 0.0
+
+
+async def test_a_conflicting_duplicate_is_rejected_with_both_lead_ids_before_the_commit() -> None:
+    producer = FakeProducer()
+    app = FakeLifecycle(set(), conflicting=frozenset({"i-1", "i-3"}), producer_sent=producer.sent)
+    worker = _worker(app)
+
+    await worker._handle(producer, TP, _messages(4))
+
+    rejected = [decode_rejection(value) for _, value in producer.sent]
+    assert [(r.kind, r.source.offset if r.source else None) for r in rejected] == [
+        (RejectionKind.INVALID, 4),
+        (RejectionKind.CONFLICT, 1),
+        (RejectionKind.CONFLICT, 3),
+    ]
+    conflict = rejected[1]
+    assert (conflict.interaction_id, conflict.lead_id, conflict.recorded_lead_id) == (
+        "i-1",
+        "lead",
+        "owner",
+    )
+    assert conflict.error == "i-1 is owner's"
+    assert conflict.original == orjson.dumps({**TEMPLATE, "id": "i-1"})
+    assert app.sent_before_commit == [3]  # both conflicts were on the broker before the commit
+    counts = worker.counts
+    assert (counts.accepted, counts.conflicting, counts.invalid) == (2, 2, 1)

@@ -1,0 +1,63 @@
+"""The interaction-id index in eventsourcing's PostgreSQL store (``lifecycle.interaction_ids``).
+
+Imported only when the store is PostgreSQL (by topic): ``eventsourcing.postgres`` imports the
+driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+
+from lifecycle.interaction_ids import INDEX_TABLE, index_rows
+
+__all__ = ["IndexedPostgresProcessRecorder"]
+
+
+class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
+    """eventsourcing's PostgreSQL process recorder that also writes the interaction-id index,
+    in the transaction of the events and the tracking record."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        schema = str(getattr(datastore, "schema", "") or "public")
+        self.index_table = '"{}".{}'.format(schema.replace('"', '""'), INDEX_TABLE)
+
+    def create_table(self) -> None:
+        """eventsourcing's tables and the index (created if missing: existing stores too)."""
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.index_table} (interaction_id text PRIMARY KEY, "
+                "stream_id uuid NOT NULL, lead_id text NOT NULL)"
+            )
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        rows = index_rows(kwargs)
+        if rows:
+            # No ON CONFLICT: an id indexed by a concurrent transaction waits for it, then
+            # fails this one (a unique violation, raised as eventsourcing's IntegrityError).
+            curs.executemany(
+                f"INSERT INTO {self.index_table} (interaction_id, stream_id, lead_id) "
+                "VALUES (%s, %s, %s)",
+                rows,
+            )
+
+    def interaction_owners(self, interaction_ids: Sequence[str]) -> dict[str, str]:
+        """The lead key each of these ids is recorded for (only the ids that are recorded)."""
+        wanted = list(dict.fromkeys(interaction_ids))
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                f"SELECT interaction_id, lead_id FROM {self.index_table} "
+                "WHERE interaction_id = ANY(%s)",
+                (wanted,),
+            )
+            return {row["interaction_id"]: row["lead_id"] for row in curs.fetchall()}

@@ -1,0 +1,150 @@
+"""Interaction ids are unique across the whole event store, on PostgreSQL as on SQLite: a copy
+of an id naming another lead changes nothing and conflicts, naming both leads; the index is
+checked in the transaction of the events (a concurrent writer fails the batch, whose retry then
+conflicts); a store made before the index gets it when an application starts."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from contracts.vocabulary import FormKind
+from leadflow import wiring
+from leadflow.settings import EventStoreKind, Settings
+from lifecycle.application import LeadLifecycle, Outcome
+from lifecycle.errors import LeadNotFoundError
+from lifecycle.interaction_ids import INDEX_TABLE
+from lifecycle.lead import OutcomeStatus
+from tests.unit.test_lifecycle_support import form, page_view, preset
+
+pytestmark = pytest.mark.integration
+
+ACCEPTED, DUPLICATE, CONFLICT = (
+    OutcomeStatus.ACCEPTED,
+    OutcomeStatus.DUPLICATE,
+    OutcomeStatus.CONFLICT,
+)
+
+
+@pytest.fixture(params=[EventStoreKind.SQLITE, EventStoreKind.POSTGRES], ids=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings of a fresh event store of each kind (its own PostgreSQL database)."""
+    if request.param is EventStoreKind.POSTGRES:
+        dsn = request.getfixturevalue("fresh_postgres_dsn")
+        return Settings(
+            event_store=EventStoreKind.POSTGRES, postgres_dsn=dsn, data_dir=tmp_path / "data"
+        )
+    return Settings(event_store=EventStoreKind.SQLITE, data_dir=tmp_path / "data")
+
+
+def _open(settings: Settings) -> LeadLifecycle:
+    return LeadLifecycle(preset("b2b_saas"), wiring.event_store_env(settings), cache_size=0)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[LeadLifecycle]:
+    application = _open(settings)
+    yield application
+    application.close()
+
+
+def _shape(outcomes: list[Outcome]) -> list[tuple[OutcomeStatus, str, str | None]]:
+    return [(o.status, o.lead_id, o.conflicting_lead_id) for o in outcomes]
+
+
+def test_an_id_copied_to_another_lead_or_visitor_conflicts_and_makes_no_one(
+    app: LeadLifecycle,
+) -> None:
+    first = app.process(
+        [
+            form(FormKind.CONTACT, id="x", lead_id="L1", at=0),
+            form(FormKind.CONTACT, id="x", lead_id="L2", at=0),  # same batch
+        ],
+        Tracking("interactions:0", 1),
+    )
+    later = app.process(
+        [
+            page_view(id="x", lead_id=None, anonymous_id="c1", at=1),
+            form(FormKind.CONTACT, id="x", lead_id="L1", at=0),  # the exact copy
+        ],
+        Tracking("interactions:0", 2),
+    )
+
+    assert _shape(first + later) == [
+        (ACCEPTED, "L1", None),
+        (CONFLICT, "L1", "L2"),
+        (CONFLICT, "L1", "anon:c1"),
+        (DUPLICATE, "L1", None),
+    ]
+    assert first[1].reason == (
+        "interaction id 'x' is already recorded for lead 'L1'; this copy names 'L2'"
+    )
+    assert app.lead("L1").touches == 1
+    for nobody in ("L2", "anon:c1"):
+        with pytest.raises(LeadNotFoundError):
+            app.lead(nobody)
+    assert app.max_tracking_id("interactions:0") == 2
+
+
+def test_an_id_written_concurrently_for_another_lead_fails_the_batch_and_its_retry_conflicts(
+    settings: Settings,
+) -> None:
+    one, other = _open(settings), _open(settings)
+    batch = [page_view(id="y", lead_id="L1", at=0), form(FormKind.CONTACT, id="x", lead_id="L1")]
+
+    def meanwhile(_outcomes: list[Outcome]) -> None:
+        # `one` has decided that "x" is new; another process records it first
+        other.process([form(FormKind.CONTACT, id="x", lead_id="L2", at=1)])
+
+    with pytest.raises(IntegrityError):
+        one.process(batch, Tracking("interactions:0", 7), before_commit=meanwhile)
+    assert one.lead_events("L1") == []
+    assert one.max_tracking_id("interactions:0") is None
+
+    outcomes = one.process(batch, Tracking("interactions:0", 7))
+
+    assert _shape(outcomes) == [(ACCEPTED, "L1", None), (CONFLICT, "L2", "L1")]
+    assert (one.lead("L1").touches, one.lead("L2").touches) == (1, 1)
+    assert one.interaction_index.interaction_owners(["x", "y"]) == {"x": "L2", "y": "L1"}
+    one.close()
+    other.close()
+
+
+def _drop_index(settings: Settings) -> None:
+    if settings.event_store is EventStoreKind.POSTGRES:
+        with psycopg.connect(settings.postgres_url, autocommit=True) as connection:
+            connection.execute(f"DROP TABLE {INDEX_TABLE}")
+    else:
+        connection = sqlite3.connect(settings.sqlite_file)
+        with connection:
+            connection.execute(f"DROP TABLE {INDEX_TABLE}")
+        connection.close()
+
+
+def test_a_store_made_before_the_index_gets_it_on_start(settings: Settings) -> None:
+    old = _open(settings)
+    old.process([form(FormKind.CONTACT, id="x", lead_id="L1")])
+    old.close()
+    _drop_index(settings)  # as a store in the field, made before the index existed
+
+    app = _open(settings)
+    outcomes = app.process(
+        [
+            form(FormKind.CONTACT, id="x", lead_id="L1"),  # its stream has it
+            form(FormKind.CONTACT, id="x", lead_id="L2"),
+            page_view(id="z", lead_id="L3"),
+        ]
+    )
+
+    assert _shape(outcomes) == [
+        (DUPLICATE, "L1", None),
+        (CONFLICT, "L1", "L2"),
+        (ACCEPTED, "L3", None),
+    ]
+    assert app.interaction_index.interaction_owners(["x", "z"]) == {"x": "L1", "z": "L3"}
+    app.close()

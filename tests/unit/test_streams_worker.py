@@ -207,7 +207,7 @@ class BlockingLifecycle(FakeLifecycle):
     ) -> list[Outcome]:
         self.entered.set()
         self.release.wait(10)
-        return super().process(interactions, tracking, before_commit)
+        return super().process(interactions, tracking, before_commit=before_commit)
 
 
 async def test_a_revoked_partition_is_handed_over_only_once_the_batch_in_flight_is_committed() -> (
@@ -248,7 +248,7 @@ class ConflictingLifecycle(FakeLifecycle):
         if self.conflicts:
             self.conflicts -= 1
             raise IntegrityError("UNIQUE constraint failed: stored_events")
-        return super().process(interactions, tracking, before_commit)
+        return super().process(interactions, tracking, before_commit=before_commit)
 
 
 @dataclass(frozen=True)

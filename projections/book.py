@@ -13,9 +13,12 @@ Rules of the fold, in one place:
   above the lead's last applied one is a duplicate (a re-delivery of the same event id) and is
   dropped. Memory per lead is one integer, not a set of event ids. A gap (a sequence more than one
   above the last) is applied and counted in ``gaps``.
-- Stages: ``LeadCreated`` puts the lead in its first stage; ``StageChanged`` moves it (its
-  ``to_stage`` decides; a move into the stage the lead is already in is not a move).
-  ``TransitionRefused`` changes nothing.
+- Stages: the ``StageChanged`` from no stage that the lifecycle announces after ``LeadCreated``
+  puts the lead in its first stage; every later one moves it (its ``to_stage`` decides; a move
+  into the stage the lead is already in is not a move). ``LeadCreated`` only begins the stream:
+  a stream whose first interaction was refused has no ``StageChanged`` until it accepts one, and
+  until then it is nobody (no stage, counted nowhere, no lead document). ``TransitionRefused``
+  changes nothing.
 - Milestones: a lead reaches lead, mql, sql, opportunity and customer the first time it enters
   that stage or any later one on the success path (a lead created straight into mql has reached
   lead at the same moment). Side stages (disqualified, lost, recycled) reach nothing.
@@ -314,7 +317,8 @@ class LeadBook:
         record.created_channel = str(data.channel)
         record.created_campaign = data.campaign
         record.anonymous = record.anonymous or data.anonymous
-        self._enter(record, Stage(data.stage), at)
+        # No stage yet: the lifecycle announces it with a StageChanged (lifecycle.lead), and
+        # does not when the stream's first interaction was refused.
 
     def _stage_changed(self, record: LeadRecord, data: StageChanged, at: int) -> None:
         stage = Stage(data.to_stage)

@@ -123,7 +123,8 @@ class Pipeline:
         return document
 
     def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
-        """Everything about one lead for ``/leads/{id}``, or ``None`` for an unknown lead.
+        """Everything about one lead for ``/leads/{id}``, or ``None`` for an unknown lead (or a
+        stream that never entered a stage: every interaction it saw was refused).
 
         ``stage_dates`` follows HubSpot's stage properties, per stage the lead was ever in:
         ``first_entered``; ``entered`` (the latest entry); ``exited`` (the latest exit, ``None``
@@ -132,7 +133,7 @@ class Pipeline:
         ``in_stage_hours`` is how long the lead has been in its current stage at "now".
         """
         record = self.book.lead(lead_id)
-        if record is None:
+        if record is None or record.stage is None:
             return None
         now_us = self._now_us(now)
         dates: dict[Stage, dict[str, Any]] = {}

@@ -21,7 +21,9 @@ Rules of the fold, in one place:
   changes nothing.
 - Milestones: a lead reaches lead, mql, sql, opportunity and customer the first time it enters
   that stage or any later one on the success path (a lead created straight into mql has reached
-  lead at the same moment). Side stages (disqualified, lost, recycled) reach nothing.
+  lead at the same moment). Side stages (disqualified, lost, recycled) reach nothing. A milestone
+  whose stage the policy lacks (``stages``; e-commerce has no sql) is never reached: it does not
+  apply, and the documents show it and every figure built on it as null.
 - Visitors: a stream whose lead id starts with ``anon:`` (or whose ``LeadCreated`` says
   ``anonymous``) is a visitor. ``IdentityLinked`` with ``merged_into`` on a visitor's stream ends
   the visitor as a person: its visitor stay closes at that moment (it leaves no stage behind) and
@@ -37,7 +39,7 @@ Rules of the fold, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -173,7 +175,11 @@ class LeadBook:
     ``listen`` hear of stage moves and pipeline placements as they happen, in the lead's order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stages: Collection[Stage] | None = None) -> None:
+        self.stages: frozenset[Stage] = frozenset(Stage if stages is None else stages)
+        """The stages of the policy the events follow (by default every stage)."""
+        self.applies: tuple[bool, ...] = tuple(stage in self.stages for stage in MILESTONES)
+        """Per milestone (lead ... customer): whether the policy has its stage."""
         self._leads: dict[str, LeadRecord] = {}
         self._stay_closed: list[StayClosed] = []
         self._stay_opened: list[StayOpened] = []
@@ -365,10 +371,12 @@ class LeadBook:
                 closed(record, previous, record.entered_us, at, stage)
         record.stage = stage
         record.entered_us = at
-        # Reaching a success-path stage reaches every milestone up to it (a skip counts).
+        # Reaching a success-path stage reaches every milestone up to it (a skip counts), but
+        # not one the policy lacks: that one was skipped by design, not passed through.
         reached = record.reached
+        applies = self.applies
         for index in range(RANK.get(stage, 0) - _LEAD_RANK + 1):
-            if reached[index] is None:
+            if reached[index] is None and applies[index]:
                 reached[index] = at
         for opened in self._stay_opened:
             opened(record, stage, at)

@@ -21,7 +21,7 @@ class Pipeline:
     ``snapshot()`` gives ``{"by_stage", "by_channel", "sla_waiting"}``:
 
     - ``by_stage``: ``{stage: count}`` of the leads that are people of their own (merged visitors
-      are not), every stage listed, in funnel order.
+      are not), every stage listed, in funnel order; ``None`` for a stage the policy lacks.
     - ``by_channel``: ``{channel: {stage: count}}`` by first-touch channel (the channel of the
       lead's earliest touch; without any touch the channel it was created from), channels sorted,
       stages with a count only.
@@ -66,7 +66,10 @@ class Pipeline:
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
         """The pipeline section of the document (see the class docstring)."""
         return {
-            "by_stage": {stage.value: self._by_stage[stage] for stage in STAGE_ORDER},
+            "by_stage": {
+                stage.value: self._by_stage[stage] if stage in self.book.stages else None
+                for stage in STAGE_ORDER
+            },
             "by_channel": {
                 channel: {stage.value: counts[stage] for stage in STAGE_ORDER if counts.get(stage)}
                 for channel, counts in sorted(self._by_channel.items())

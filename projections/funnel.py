@@ -77,7 +77,8 @@ class FunnelEconomics:
         counts: dict[str | None, list[int]] = {None: [0] * 5}
         margins: dict[str | None, list[float]] = {None: []}
         for record in self.book.active_records():
-            if record.reached[LEAD] is None:
+            # Reaching any milestone reaches lead too, unless the policy has no lead stage.
+            if all(at is None for at in record.reached):
                 continue
             channel = record.channel
             for key in (None, channel):

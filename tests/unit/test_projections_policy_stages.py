@@ -187,3 +187,13 @@ def test_reports_of_a_policy_with_every_stage_say_nothing_is_not_applicable() ->
     render_terminal(document, console)
     assert "Not applicable" not in console.export_text()
     assert "Not applicable" not in render_html(document)
+
+
+def test_the_http_api_narrows_a_null_milestone_to_null() -> None:
+    from streams.http_api import narrow_attribution  # noqa: PLC0415
+
+    attribution = replay_document("ecommerce")["attribution"]
+    assert narrow_attribution(attribution, "sql", "linear") == {
+        "sql": None,
+        "by_campaign": {"sql": None},
+    }

@@ -94,9 +94,9 @@ def with_interactions(document: dict[str, Any], counts: InteractionCounts) -> di
 
 
 def projections_for(policy: Policy) -> Projections:
-    """The read models parametrised by a policy (its SLAs and default margin)."""
+    """The read models parametrised by a policy (its SLAs, default margin and stages)."""
     sla = SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours)
-    return Projections(sla=sla, default_margin=policy.default_margin)
+    return Projections(sla=sla, default_margin=policy.default_margin, stages=policy.stages)
 
 
 def lifecycle_events(app: LeadLifecycle, after: int = 0) -> Iterator[LifecycleEvent]:

@@ -17,7 +17,10 @@ there, it never raises on a missing key.
   as "a sample lead's history".
 
 Numbers are shown with thousands separators; money with two decimals; rates as percentages;
-durations in hours (one decimal); attribution credit with two decimals.
+durations in hours (one decimal); attribution credit with two decimals. A figure the document
+has as null because the policy lacks a stage it is built on (``missing_stages``) is shown as
+``n/a``, and a note names the policy and the stages it lacks (``not_applicable_note``); ``—``
+stays for a division by zero.
 """
 
 from __future__ import annotations
@@ -49,7 +52,11 @@ __all__ = [
     "MILESTONE_LABELS",
     "MODELS",
     "MODEL_LABELS",
+    "NA",
     "history_rows",
+    "missing_stages",
+    "not_applicable_note",
+    "not_applicable_to",
     "personal_text",
     "render_terminal",
     "write_html",
@@ -112,6 +119,39 @@ _STAGE_LABELS: dict[str, str] = {
 DASH = "—"
 """What a report shows for a figure that does not exist (division by zero, no data)."""
 
+NA = "n/a"
+"""What a report shows for a figure the policy has no stage for (null in the document)."""
+
+FIGURE_NEEDS: dict[str, tuple[str, ...]] = {
+    "leads": ("lead",),
+    "mql": ("mql",),
+    "sql": ("sql",),
+    "opportunities": ("opportunity",),
+    "opportunity": ("opportunity",),
+    "customers": ("customer",),
+    "customer": ("customer",),
+    "cost_per_lead": ("lead",),
+    "cost_per_mql": ("mql",),
+    "qualification_rate": ("mql", "lead"),
+    "conversion_rate": ("customer", "sql"),
+    "cac": ("customer",),
+    "qualified_lead_value": ("customer", "sql"),
+    "lead_to_mql": ("lead", "mql"),
+    "mql_to_sql": ("mql", "sql"),
+    "sql_to_opportunity": ("sql", "opportunity"),
+    "opportunity_to_customer": ("opportunity", "customer"),
+    "lead_to_customer": ("lead", "customer"),
+}
+"""The milestones each funnel and cohort figure is built on (``projections.funnel.NEEDS``)."""
+
+_MILESTONE_COUNTS: dict[str, str] = {
+    "leads": "lead",
+    "mql": "mql",
+    "sql": "sql",
+    "opportunities": "opportunity",
+    "customers": "customer",
+}
+
 
 # -- reading the document defensively ------------------------------------------------------------
 
@@ -132,6 +172,50 @@ def number(value: Any) -> float | None:
         return None
     result = float(value)
     return result if math.isfinite(result) else None
+
+
+def missing_stages(document: Mapping[str, Any]) -> list[str]:
+    """The stages the document's policy lacks, in funnel order: those ``pipeline.by_stage``
+    has as null, and the milestones whose ``funnel`` count is null."""
+    missing = {
+        stage for stage, count in section(document, "pipeline", "by_stage").items() if count is None
+    }
+    funnel = section(document, "funnel")
+    missing.update(
+        milestone
+        for key, milestone in _MILESTONE_COUNTS.items()
+        if key in funnel and funnel[key] is None
+    )
+    return [stage for stage in _STAGE_LABELS if stage in missing] + sorted(
+        missing - set(_STAGE_LABELS)
+    )
+
+
+def applies(figure: str, missing: Iterable[str]) -> bool:
+    """Whether a funnel or cohort figure is built only on stages the policy has."""
+    absent = set(missing)
+    return not any(stage in absent for stage in FIGURE_NEEDS.get(figure, (figure,)))
+
+
+def not_applicable_note(document: Mapping[str, Any]) -> str | None:
+    """A sentence naming the policy and the stages it lacks, or ``None`` when it lacks none."""
+    missing = missing_stages(document)
+    if not missing:
+        return None
+    policy = section(document, "policy")
+    name = f"{policy.get('name') or DASH} {policy.get('version') or ''}".strip()
+    stages = ", ".join(stage_label(stage) for stage in missing)
+    return (
+        f"Not applicable under policy {name} (no {stages} stage): shown as {NA}, and so is "
+        "every rate built on it; leads that skip a stage the policy lacks are not counted in it."
+    )
+
+
+def fmt_applicable(
+    figure: str, value: Any, shown: Callable[[Any], str], missing: Iterable[str]
+) -> str:
+    """``shown(value)``, or ``n/a`` when the figure is built on a stage the policy lacks."""
+    return shown(value) if applies(figure, missing) else NA
 
 
 def stage_label(stage: str) -> str:
@@ -159,12 +243,21 @@ def channels_of(by_model: Mapping[str, Any]) -> list[str]:
     return sorted(keys)
 
 
-def funnel_rows(funnel: Mapping[str, Any]) -> list[tuple[str, int, float | None, float | None]]:
-    """``(label, count, conversion from the previous step, share of leads)`` per funnel step."""
-    rows: list[tuple[str, int, float | None, float | None]] = []
+def funnel_rows(
+    funnel: Mapping[str, Any],
+) -> list[tuple[str, int | None, float | None, float | None]]:
+    """``(label, count, conversion from the previous step, share of leads)`` per funnel step.
+
+    A step the policy lacks (its count null in the document) has ``None`` for all three, and
+    the next step's conversion is from the step before it (e-commerce: opportunity from MQL).
+    """
+    rows: list[tuple[str, int | None, float | None, float | None]] = []
     previous: int | None = None
     first: int | None = None
     for key, label in FUNNEL_STEPS:
+        if key in funnel and funnel[key] is None:
+            rows.append((label, None, None, None))
+            continue
         count = int(number(funnel.get(key)) or 0)
         if first is None:
             first = count
@@ -454,17 +547,28 @@ def _funnel_parts(document: Mapping[str, Any]) -> list[_Part]:
     funnel = section(document, "funnel")
     if not funnel:
         return [_note("Funnel: no data.")]
+    missing = missing_stages(document)
+    qualification = fmt_applicable(
+        "qualification_rate", funnel.get("qualification_rate"), fmt_pct, missing
+    )
+    close_rate = fmt_applicable("conversion_rate", funnel.get("conversion_rate"), fmt_pct, missing)
     grid = _Grid(
         "Funnel",
         ["Stage", "Reached", "From previous", "Of leads"],
         caption=(
-            f"qualification rate (MQL / leads) {fmt_pct(funnel.get('qualification_rate'))}; "
-            f"conversion rate (customers / SQL) {fmt_pct(funnel.get('conversion_rate'))}"
+            f"qualification rate (MQL / leads) {qualification}; "
+            f"conversion rate (customers / SQL) {close_rate}"
         ),
     )
     for label, count, step, overall in funnel_rows(funnel):
-        grid.add(label, fmt_int(count), fmt_pct(step), fmt_pct(overall))
+        if count is None:
+            grid.add(label, NA, NA, NA)
+        else:
+            grid.add(label, fmt_int(count), fmt_pct(step), fmt_pct(overall))
     parts: list[_Part] = [grid]
+    note = not_applicable_note(document)
+    if note is not None:
+        parts.append(_note(note))
     cohorts = section(document, "timing", "cohorts")
     if cohorts:
         cohort_grid = _Grid(
@@ -478,10 +582,13 @@ def _funnel_parts(document: Mapping[str, Any]) -> list[_Part]:
             cohort_grid.add(
                 month,
                 *(
-                    fmt_int(cohort.get(key))
+                    fmt_applicable(key, cohort.get(key), fmt_int, missing)
                     for key in ("leads", "mql", "sql", "opportunity", "customer")
                 ),
-                *(fmt_pct(conversion.get(key)) for key, _ in _COHORT_STEPS),
+                *(
+                    fmt_applicable(key, conversion.get(key), fmt_pct, missing)
+                    for key, _ in _COHORT_STEPS
+                ),
             )
         parts.append(cohort_grid)
     return parts
@@ -495,6 +602,9 @@ def _pipeline_parts(document: Mapping[str, Any]) -> list[_Part]:
     total = sum(int(number(count) or 0) for count in by_stage.values())
     grid = _Grid("Pipeline by stage (now)", ["Stage", "People", "Share"])
     for stage, count in by_stage.items():
+        if count is None:  # a stage the policy lacks
+            grid.add(stage_label(stage), NA, NA)
+            continue
         grid.add(stage_label(stage), fmt_int(count), fmt_pct(_ratio(number(count) or 0, total)))
     grid.add_total("total", fmt_int(total), "")
     parts: list[_Part] = [grid]
@@ -544,17 +654,25 @@ def _timing_parts(document: Mapping[str, Any]) -> list[_Part]:
     timing = section(document, "timing")
     if not timing:
         return [_note("Stage timing: no data.")]
+    not_applicable = [NA] * len(_DURATION_HEADINGS)
     grid = _Grid("Time in stage (completed stays)", ["Stage", *_DURATION_HEADINGS])
     for stage, stats in section(timing, "by_stage").items():
         if isinstance(stats, Mapping):
             grid.add(stage_label(stage), *_durations(stats))
+        elif stats is None:  # a stage the policy lacks
+            grid.add(stage_label(stage), *not_applicable)
     speed = _Grid("Speed-to-lead and cycle time", ["Measure", *_DURATION_HEADINGS])
     for clock, stats in section(timing, "speed_to_lead").items():
         if isinstance(stats, Mapping):
             speed.add(f"{stage_label(clock)} → first sales touch", *_durations(stats))
-    cycle = section(timing, "cycle_time", "lead_to_customer")
+        elif stats is None:
+            speed.add(f"{stage_label(clock)} → first sales touch", *not_applicable)
+    cycle_time = section(timing, "cycle_time")
+    cycle = section(cycle_time, "lead_to_customer")
     if cycle:
         speed.add("Lead → customer", *_durations(cycle))
+    elif "lead_to_customer" in cycle_time and cycle_time["lead_to_customer"] is None:
+        speed.add("Lead → customer", *not_applicable)
     parts: list[_Part] = [grid, speed]
     breaches = section(timing, "sla_breaches")
     if breaches:
@@ -572,6 +690,8 @@ def _timing_parts(document: Mapping[str, Any]) -> list[_Part]:
                     *(fmt_int(figures.get(key)) for key in keys),
                     fmt_pct(figures.get("breach_rate")),
                 )
+            elif figures is None:  # the policy lacks the stage the SLA runs from
+                sla.add(stage_label(clock), NA, *(NA for _ in keys), NA)
         parts.append(sla)
     return parts
 
@@ -594,14 +714,20 @@ def _credit_grid(title: str, by_model: Mapping[str, Any], money: bool) -> _Grid:
 
 def _attribution_part(document: Mapping[str, Any], milestone: str) -> _Part:
     label = MILESTONE_LABELS.get(milestone, milestone)
-    by_model = section(document, "attribution", milestone)
+    attribution = section(document, "attribution")
+    if milestone in attribution and attribution[milestone] is None:
+        return _note(f"Attribution at {label}: {not_applicable_to(document, milestone)}.")
+    by_model = section(attribution, milestone)
     if not channels_of(by_model):
         return _note(f"Attribution at {label}: no credit yet.")
     return _credit_grid(f"Attribution by channel at {label}, every model", by_model, money=False)
 
 
 def _revenue_part(document: Mapping[str, Any]) -> _Part:
-    by_model = section(document, "attribution", "revenue")
+    attribution = section(document, "attribution")
+    if "revenue" in attribution and attribution["revenue"] is None:
+        return _note(f"Revenue credit: {not_applicable_to(document, 'customer')}.")
+    by_model = section(attribution, "revenue")
     if not channels_of(by_model):
         return _note("Revenue credit: no won deals yet.")
     return _credit_grid("Revenue credit by channel (won amounts)", by_model, money=True)
@@ -635,11 +761,26 @@ def _economics_part(document: Mapping[str, Any]) -> _Part:
             "margin x close rate (customers / SQL)"
         ),
     )
+    missing = missing_stages(document)
+
+    def cells(figures: Mapping[str, Any]) -> list[str]:
+        return [
+            fmt_applicable(key, figures.get(key), shown, missing)
+            for key, _, shown in _ECONOMICS_COLUMNS
+        ]
+
     for channel, figures in section(funnel, "by_channel").items():
         if isinstance(figures, Mapping):
-            grid.add(channel, *(shown(figures.get(key)) for key, _, shown in _ECONOMICS_COLUMNS))
-    grid.add_total("all channels", *(shown(funnel.get(k)) for k, _, shown in _ECONOMICS_COLUMNS))
+            grid.add(channel, *cells(figures))
+    grid.add_total("all channels", *cells(funnel))
     return grid
+
+
+def not_applicable_to(document: Mapping[str, Any], stage: str) -> str:
+    """``not applicable under policy NAME VERSION (no STAGE stage)``."""
+    policy = section(document, "policy")
+    name = f"{policy.get('name') or DASH} {policy.get('version') or ''}".strip()
+    return f"not applicable under policy {name} (no {stage_label(stage)} stage)"
 
 
 # -- HTML ----------------------------------------------------------------------------------------

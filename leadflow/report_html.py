@@ -29,15 +29,20 @@ from leadflow.report import (
     DASH,
     DEFAULT_MILESTONES,
     MILESTONE_LABELS,
+    NA,
     channels_of,
+    fmt_applicable,
     fmt_decimal,
     fmt_hours,
     fmt_int,
     fmt_money,
     fmt_pct,
     funnel_rows,
+    missing_stages,
     model_label,
     models_of,
+    not_applicable_note,
+    not_applicable_to,
     number,
     section,
     stage_label,
@@ -201,7 +206,8 @@ def _chart(fig: Any, div_id: str) -> str:
 
 
 def _funnel_chart(funnel: Mapping[str, Any]) -> Any:
-    rows = funnel_rows(funnel)
+    # Only the policy's own milestones: a step it lacks is no step of its funnel.
+    rows = [row for row in funnel_rows(funnel) if row[1] is not None]
     fig = go.Figure(
         go.Funnel(
             y=[label for label, *_ in rows],
@@ -413,15 +419,30 @@ def _economics_chart(by_channel: Mapping[str, Any]) -> Any:
 def _cards(document: Mapping[str, Any]) -> str:
     funnel = section(document, "funnel")
     interactions = section(document, "interactions")
+    missing = missing_stages(document)
+
+    def shown(key: str, value: Any, fmt: Callable[[Any], str]) -> str:
+        return fmt_applicable(key, value, fmt, missing)
+
     cards: list[tuple[str, str]] = [
-        ("Leads", fmt_int(funnel.get("leads"))),
-        ("MQLs", fmt_int(funnel.get("mql"))),
-        ("Customers", fmt_int(funnel.get("customers"))),
+        ("Leads", shown("leads", funnel.get("leads"), fmt_int)),
+        ("MQLs", shown("mql", funnel.get("mql"), fmt_int)),
+        ("Customers", shown("customers", funnel.get("customers"), fmt_int)),
         ("Spend", fmt_money(funnel.get("spend"))),
-        ("Cost per lead", fmt_money(funnel.get("cost_per_lead"))),
-        ("CAC", fmt_money(funnel.get("cac"))),
-        ("Qualified lead value", fmt_money(funnel.get("qualified_lead_value"))),
-        ("Lead → customer", fmt_pct(_share(funnel.get("customers"), funnel.get("leads")))),
+        ("Cost per lead", shown("cost_per_lead", funnel.get("cost_per_lead"), fmt_money)),
+        ("CAC", shown("cac", funnel.get("cac"), fmt_money)),
+        (
+            "Qualified lead value",
+            shown("qualified_lead_value", funnel.get("qualified_lead_value"), fmt_money),
+        ),
+        (
+            "Lead → customer",
+            shown(
+                "lead_to_customer",
+                _share(funnel.get("customers"), funnel.get("leads")),
+                fmt_pct,
+            ),
+        ),
     ]
     if interactions:
         cards.extend(
@@ -454,23 +475,34 @@ def _funnel_section(document: Mapping[str, Any]) -> str:
     parts = ['<section id="funnel"><h2>Funnel</h2>']
     if not funnel:
         return parts[0] + _note("No funnel figures in this document.") + "</section>"
+    missing = missing_stages(document)
     parts.append(_chart(_funnel_chart(funnel), "chart-funnel"))
     parts.append(
         _table(
             ["Stage", _num("Reached"), _num("From previous"), _num("Of leads")],
             [
-                [label, _num(fmt_int(count)), _num(fmt_pct(step)), _num(fmt_pct(overall))]
+                [label, _num(NA), _num(NA), _num(NA)]
+                if count is None
+                else [label, _num(fmt_int(count)), _num(fmt_pct(step)), _num(fmt_pct(overall))]
                 for label, count, step, overall in funnel_rows(funnel)
             ],
         )
     )
+    qualification = fmt_applicable(
+        "qualification_rate", funnel.get("qualification_rate"), fmt_pct, missing
+    )
+    close_rate = fmt_applicable("conversion_rate", funnel.get("conversion_rate"), fmt_pct, missing)
     parts.append(
         _note(
-            f"Qualification rate (MQL / leads) {fmt_pct(funnel.get('qualification_rate'))}; "
-            f"conversion rate (customers / SQL) {fmt_pct(funnel.get('conversion_rate'))}. "
-            "A lead counts at every milestone it reached, also when it skipped one."
+            f"Qualification rate (MQL / leads) {qualification}; "
+            f"conversion rate (customers / SQL) {close_rate}. "
+            "A lead counts at every milestone it reached, also when it skipped one "
+            "of the policy's stages."
         )
     )
+    note = not_applicable_note(document)
+    if note is not None:
+        parts.append(_note(note))
     cohorts = section(document, "timing", "cohorts")
     if cohorts:
         steps = (
@@ -489,10 +521,13 @@ def _funnel_section(document: Mapping[str, Any]) -> str:
                 [
                     month,
                     *(
-                        _num(fmt_int(cohort.get(key)))
+                        _num(fmt_applicable(key, cohort.get(key), fmt_int, missing))
                         for key in ("leads", "mql", "sql", "opportunity", "customer")
                     ),
-                    *(_num(fmt_pct(conversion.get(key))) for key in steps),
+                    *(
+                        _num(fmt_applicable(key, conversion.get(key), fmt_pct, missing))
+                        for key in steps
+                    ),
                 ]
             )
         parts.append("<h3>Cohorts: leads by the month they became leads</h3>")
@@ -526,7 +561,9 @@ def _pipeline_section(document: Mapping[str, Any]) -> str:
         _table(
             ["Stage", _num("Leads now"), _num("Share")],
             [
-                [stage_label(stage), _num(fmt_int(count)), _num(fmt_pct(_share(count, total)))]
+                [stage_label(stage), _num(NA), _num(NA)]
+                if count is None  # a stage the policy lacks
+                else [stage_label(stage), _num(fmt_int(count)), _num(fmt_pct(_share(count, total)))]
                 for stage, count in by_stage.items()
             ],
             total=["total", _num(fmt_int(total)), _num("")],
@@ -571,6 +608,9 @@ def _pipeline_section(document: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+_NOT_APPLICABLE = [_num(NA)] * 4  # count, mean, median, p90 of a stage the policy lacks
+
+
 def _duration_cells(stats: Mapping[str, Any]) -> list[_Cell]:
     return [
         _num(fmt_int(stats.get("count"))),
@@ -593,8 +633,10 @@ def _timing_section(document: Mapping[str, Any]) -> str:
             ["Stage", *heads],
             [
                 [stage_label(stage), *_duration_cells(stats)]
-                for stage, stats in by_stage.items()
                 if isinstance(stats, Mapping)
+                else [stage_label(stage), *_NOT_APPLICABLE]
+                for stage, stats in by_stage.items()
+                if isinstance(stats, Mapping) or stats is None
             ],
         )
     )
@@ -608,12 +650,17 @@ def _timing_section(document: Mapping[str, Any]) -> str:
     parts.append("</div>")
     rows: list[list[Any]] = [
         [f"{stage_label(clock)} → first sales touch", *_duration_cells(stats)]
-        for clock, stats in speed.items()
         if isinstance(stats, Mapping)
+        else [f"{stage_label(clock)} → first sales touch", *_NOT_APPLICABLE]
+        for clock, stats in speed.items()
+        if isinstance(stats, Mapping) or stats is None
     ]
-    cycle = section(timing, "cycle_time", "lead_to_customer")
+    cycle_time = section(timing, "cycle_time")
+    cycle = section(cycle_time, "lead_to_customer")
     if cycle:
         rows.append(["Lead → customer (cycle time)", *_duration_cells(cycle)])
+    elif "lead_to_customer" in cycle_time and cycle_time["lead_to_customer"] is None:
+        rows.append(["Lead → customer (cycle time)", *_NOT_APPLICABLE])
     parts.append(_table(["Measure", *heads], rows))
     if breaches:
         keys = ("met", "late", "unanswered", "pending", "breached")
@@ -627,8 +674,10 @@ def _timing_section(document: Mapping[str, Any]) -> str:
                         *(_num(fmt_int(figures.get(key))) for key in keys),
                         _num(fmt_pct(figures.get("breach_rate"))),
                     ]
-                    for clock, figures in breaches.items()
                     if isinstance(figures, Mapping)
+                    else [stage_label(clock), *(_num(NA) for _ in range(len(keys) + 2))]
+                    for clock, figures in breaches.items()
+                    if isinstance(figures, Mapping) or figures is None
                 ],
             )
         )
@@ -677,6 +726,9 @@ def _attribution_section(document: Mapping[str, Any], milestones: Sequence[str])
         label = MILESTONE_LABELS.get(milestone, milestone)
         by_model = section(attribution, milestone)
         parts.append(f"<h3>At {_e(label)}</h3>")
+        if milestone in attribution and attribution[milestone] is None:
+            parts.append(_note(f"{label}: {not_applicable_to(document, milestone)}."))
+            continue
         if not channels_of(by_model):
             parts.append(_note(f"No {label} credit yet."))
             continue
@@ -691,7 +743,9 @@ def _attribution_section(document: Mapping[str, Any], milestones: Sequence[str])
         )
     revenue = section(attribution, "revenue")
     parts.append("<h3>Revenue credit (won amounts)</h3>")
-    if channels_of(revenue):
+    if "revenue" in attribution and attribution["revenue"] is None:
+        parts.append(_note(f"Revenue: {not_applicable_to(document, 'customer')}."))
+    elif channels_of(revenue):
         parts.append(
             _chart(
                 _credit_chart("Won amounts credited to each channel, per model", revenue, True),
@@ -736,20 +790,19 @@ def _economics_section(document: Mapping[str, Any]) -> str:
     by_channel = section(funnel, "by_channel")
     if by_channel:
         parts.append(_chart(_economics_chart(by_channel), "chart-economics"))
+    missing = missing_stages(document)
+
+    def cells(figures: Mapping[str, Any]) -> list[_Cell]:
+        return [
+            _num(fmt_applicable(key, figures.get(key), shown, missing))
+            for key, _, shown in _ECONOMICS
+        ]
+
     parts.append(
         _table(
             ["Channel", *(_num(heading) for _, heading, _ in _ECONOMICS)],
-            [
-                [
-                    channel,
-                    *(
-                        _num(shown(section(by_channel, channel).get(key)))
-                        for key, _, shown in _ECONOMICS
-                    ),
-                ]
-                for channel in by_channel
-            ],
-            total=["all channels", *(_num(shown(funnel.get(key))) for key, _, shown in _ECONOMICS)],
+            [[channel, *cells(section(by_channel, channel))] for channel in by_channel],
+            total=["all channels", *cells(funnel)],
         )
     )
     parts.append(
@@ -757,7 +810,8 @@ def _economics_section(document: Mapping[str, Any]) -> str:
             "Cost per lead = spend / leads; cost per MQL = spend / MQLs; qualification rate = "
             "MQL / leads; conversion rate = customers / SQL; CAC = spend / customers; value of a "
             "qualified lead = average deal x margin x close rate. A lead's channel is its first "
-            f"touch's. {DASH} where a figure divides by zero."
+            f"touch's. {DASH} where a figure divides by zero; {NA} where the policy lacks a "
+            "stage it is built on."
         )
     )
     parts.append("</section>")

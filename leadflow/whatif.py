@@ -152,9 +152,10 @@ class WhatIf:
             },
             "attribution": {
                 "milestone": self.milestone,
+                # A milestone a side's policy lacks is null there: no credit to compare.
                 "models": _credit(
-                    now["attribution"].get(self.milestone, {}),
-                    then["attribution"].get(self.milestone, {}),
+                    now["attribution"].get(self.milestone) or {},
+                    then["attribution"].get(self.milestone) or {},
                 ),
             },
             "leads": _lead_changes(*self.outcomes),
@@ -263,6 +264,7 @@ def _fold(
         default_margin=policy.default_margin,
         half_life_days=side.half_life_days,
         lookback_days=side.lookback_days,
+        stages=policy.stages,
     )
     outcomes = _Outcomes()
     for event in lifecycle_events(replay.app):

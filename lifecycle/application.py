@@ -424,8 +424,14 @@ class LeadLifecycle(Application[UUID]):
             if first_sight and anonymous_id is not None:
                 # A visitor stream that points at the lead from the start, so that later
                 # touches carrying only this anonymous id go to the lead.
+                # It is announced as the lead is: not when the lead's first interaction is
+                # refused (nobody was seen), as ever otherwise.
                 unmerged = Lead.register(
-                    visitor_key(anonymous_id), interaction, policy, anonymous=True
+                    visitor_key(anonymous_id),
+                    interaction,
+                    policy,
+                    anonymous=True,
+                    announce=lead.announced or lead.accepts(interaction, policy),
                 )
                 touched[unmerged.id] = unmerged
             if unmerged is not None:

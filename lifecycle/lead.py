@@ -12,6 +12,12 @@ version. An interaction is recorded at most once per lead, by its id, however la
 changed its copy arrives. A request the policy forbids is recorded as ``TransitionRefused`` and
 changes nothing else.
 
+A stream announces its first stage with a ``StageChanged`` from no stage; until then it is nobody
+in the funnel (no read model, no stage subscriber counts it). A stream is announced when it
+begins, unless its first interaction is refused: then it holds only ``Registered`` and the
+refusal (its history keeps the refusal) and announces its stage with the first interaction it
+accepts, or when a visitor with touches is linked to it (that person was someone already).
+
 Each recorded (or refused) interaction is kept whole in the stream (``InteractionRecord``): its
 JSON object without its personal values, the names of its personal fields, and their values
 sealed by the application with a key per stream (``lifecycle.personal``). To the aggregate the
@@ -351,6 +357,8 @@ class Lead(Aggregate):
         self.policy_version = policy_version
         # Bookkeeping like the version: the chain of the last event applied (Event.apply).
         self._chain_head = ""
+        # Set by the StageChanged from no stage that announces the stream's first stage.
+        self._announced = False
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -373,6 +381,14 @@ class Lead(Aggregate):
         """The ``chain`` of the last event applied ("" before any chained event)."""
         head: str = self.__dict__.get("_chain_head", "")
         return head
+
+    @property
+    def announced(self) -> bool:
+        """Whether the stream has announced its first stage (see the module docstring): False
+        only while every interaction it was asked to record has been refused."""
+        # Snapshots taken before the flag existed lack it; every stream was announced then.
+        announced: bool = self.__dict__.get("_announced", True)
+        return announced
 
     @property
     def personal_data_erased_at(self) -> datetime | None:
@@ -411,7 +427,13 @@ class Lead(Aggregate):
 
     @classmethod
     def register(
-        cls, lead_key: str, interaction: Interaction, policy: Policy, *, anonymous: bool
+        cls,
+        lead_key: str,
+        interaction: Interaction,
+        policy: Policy,
+        *,
+        anonymous: bool,
+        announce: bool | None = None,
     ) -> Lead:
         """Start a lead's stream from its first interaction (which is not yet recorded).
 
@@ -419,16 +441,11 @@ class Lead(Aggregate):
         in the identified entry stage, or directly where the furthest matching interaction
         rule legally takes them from there (a first-time demo request starts an MQL). The
         first stage is announced by a ``StageChanged`` from no stage, so stage subscribers see
-        every entry.
+        every entry; when the interaction will be refused (``announce``: by default whether
+        ``record`` accepts it on this stream) nothing is announced, so that a refused first
+        interaction makes nobody.
         """
-        if anonymous:
-            stage, rule, reason = (
-                policy.anonymous_entry,
-                RULE_ANONYMOUS_TOUCH,
-                f"anonymous id first seen ({interaction.type})",
-            )
-        else:
-            stage, rule, reason = _entry(interaction, policy)
+        stage, rule, reason = _entry(interaction, policy, anonymous=anonymous)
         meta = _meta(lead_key, interaction, policy)
         lead = cls(
             **meta,
@@ -438,8 +455,26 @@ class Lead(Aggregate):
             campaign=interaction.campaign,
             anonymous=anonymous,
         )
-        lead.trigger_event(
-            cls.StageChanged,
+        if announce is None:
+            announce = lead.accepts(interaction, policy)
+        if announce:
+            lead._announce(meta, stage, rule, reason)
+        return lead
+
+    def accepts(self, interaction: Interaction, policy: Policy) -> bool:
+        """Whether ``record`` would accept the interaction rather than refuse it (it records
+        nothing; a duplicate counts as accepted)."""
+        if interaction.type not in REQUEST_TARGETS:
+            return True
+        try:
+            self._check_request(interaction, policy)
+        except IllegalTransitionError:
+            return False
+        return True
+
+    def _announce(self, meta: dict[str, Any], stage: Stage, rule: str, reason: str) -> None:
+        self.trigger_event(
+            Lead.StageChanged,
             **meta,
             rule=rule,
             from_stage=None,
@@ -449,7 +484,6 @@ class Lead(Aggregate):
             currency=None,
             margin=None,
         )
-        return lead
 
     def record(
         self, interaction: Interaction, policy: Policy, kept: InteractionRecord | None = None
@@ -492,6 +526,9 @@ class Lead(Aggregate):
                     **_kept(kept),
                 )
                 return Verdict(OutcomeStatus.REFUSED, refusal.reason)
+        if not self.announced:
+            # The first interaction this stream accepts: it begins as a new stream would.
+            self._announce(meta, *_entry(interaction, policy, anonymous=self.anonymous))
         self._record_interaction(interaction, meta, kept)
         if self.anonymous:
             return _ACCEPTED  # visitors are not scored and move only by being linked
@@ -522,6 +559,15 @@ class Lead(Aggregate):
         if not visitor.anonymous or visitor.merged_into is not None or self.anonymous:
             raise MisroutedInteractionError(f"cannot link {visitor.lead_key} into {self.lead_key}")
         anonymous_id = visitor.lead_key.removeprefix(ANONYMOUS_PREFIX)
+        if not self.announced and visitor.touches:
+            # The visitor was someone in the funnel; linked, that person is this lead now, even
+            # when the interaction that identified them is refused.
+            self._announce(
+                _meta(self.lead_key, interaction, policy),
+                self.stage,
+                RULE_IDENTITY,
+                f"anonymous id {anonymous_id} linked with its touches",
+            )
         # A visitor may have thousands of touches (a crawler): one event carrying them all
         # could outgrow a Kafka message and stop the relay, so they come in bounded parts.
         touches = list(visitor.touches)
@@ -794,7 +840,13 @@ class Lead(Aggregate):
         self.engagement_as_of = engagement_as_of
 
     @event(StageChanged)
-    def _stage_changed(self, *, occurred_at: datetime, to_stage: str) -> None:
+    def _stage_changed(
+        self, *, occurred_at: datetime, from_stage: str | None, to_stage: str
+    ) -> None:
+        if from_stage is None:
+            # The announcement: the stream's first stage, whatever Registered assumed.
+            self._announced = True
+            self.stage_entered = {}
         self.stage_value = to_stage
         self.stage_entered[to_stage] = occurred_at
 
@@ -847,8 +899,14 @@ def _meta(lead_key: str, interaction: Interaction, policy: Policy) -> dict[str, 
     }
 
 
-def _entry(interaction: Interaction, policy: Policy) -> tuple[Stage, str, str]:
-    """Where an identified person's stream begins, by which rule, and why."""
+def _entry(interaction: Interaction, policy: Policy, *, anonymous: bool) -> tuple[Stage, str, str]:
+    """Where a person's stream begins, by which rule, and why."""
+    if anonymous:
+        return (
+            policy.anonymous_entry,
+            RULE_ANONYMOUS_TOUCH,
+            f"anonymous id first seen ({interaction.type})",
+        )
     entry = policy.identified_entry
     best: Rule | None = None
     best_rank = -1

@@ -289,7 +289,8 @@ class Attribution:
 
     ``snapshot()`` gives ``{milestone: {model: {channel: credit}}}`` for the milestones lead,
     mql, sql, opportunity and customer; ``"revenue": {model: {channel: amount}}``; and
-    ``"by_campaign"``, the same two by campaign.
+    ``"by_campaign"``, the same two by campaign. A milestone whose stage the policy lacks is
+    ``None`` (and ``revenue`` with customer), as nobody reaches it.
     """
 
     def __init__(
@@ -318,6 +319,11 @@ class Attribution:
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
         for milestone, name in enumerate(MILESTONE_NAMES):
+            if not self.book.applies[milestone]:
+                document[name] = by_campaign[name] = None
+                if milestone == CUSTOMER:
+                    document["revenue"] = by_campaign["revenue"] = None
+                continue
             credit, revenue = self._credit(leads, milestone, now_us)
             document[name] = _document(credit[0])
             by_campaign[name] = _document(credit[1])

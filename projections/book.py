@@ -13,12 +13,17 @@ Rules of the fold, in one place:
   above the lead's last applied one is a duplicate (a re-delivery of the same event id) and is
   dropped. Memory per lead is one integer, not a set of event ids. A gap (a sequence more than one
   above the last) is applied and counted in ``gaps``.
-- Stages: ``LeadCreated`` puts the lead in its first stage; ``StageChanged`` moves it (its
-  ``to_stage`` decides; a move into the stage the lead is already in is not a move).
-  ``TransitionRefused`` changes nothing.
+- Stages: the ``StageChanged`` from no stage that the lifecycle announces after ``LeadCreated``
+  puts the lead in its first stage; every later one moves it (its ``to_stage`` decides; a move
+  into the stage the lead is already in is not a move). ``LeadCreated`` only begins the stream:
+  a stream whose first interaction was refused has no ``StageChanged`` until it accepts one, and
+  until then it is nobody (no stage, counted nowhere, no lead document). ``TransitionRefused``
+  changes nothing.
 - Milestones: a lead reaches lead, mql, sql, opportunity and customer the first time it enters
   that stage or any later one on the success path (a lead created straight into mql has reached
-  lead at the same moment). Side stages (disqualified, lost, recycled) reach nothing.
+  lead at the same moment). Side stages (disqualified, lost, recycled) reach nothing. A milestone
+  whose stage the policy lacks (``stages``; e-commerce has no sql) is never reached: it does not
+  apply, and the documents show it and every figure built on it as null.
 - Visitors: a stream whose lead id starts with ``anon:`` (or whose ``LeadCreated`` says
   ``anonymous``) is a visitor. ``IdentityLinked`` with ``merged_into`` on a visitor's stream ends
   the visitor as a person: its visitor stay closes at that moment (it leaves no stage behind) and
@@ -42,7 +47,7 @@ Rules of the fold, in one place:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -235,7 +240,11 @@ class LeadBook:
     ``listen`` hear of stage moves and pipeline placements as they happen, in the lead's order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stages: Collection[Stage] | None = None) -> None:
+        self.stages: frozenset[Stage] = frozenset(Stage if stages is None else stages)
+        """The stages of the policy the events follow (by default every stage)."""
+        self.applies: tuple[bool, ...] = tuple(stage in self.stages for stage in MILESTONES)
+        """Per milestone (lead ... customer): whether the policy has its stage."""
         self._leads: dict[str, LeadRecord] = {}
         self._stay_closed: list[StayClosed] = []
         self._stay_opened: list[StayOpened] = []
@@ -389,7 +398,8 @@ class LeadBook:
         record.created_channel = str(data.channel)
         record.created_campaign = data.campaign
         record.anonymous = record.anonymous or data.anonymous
-        self._enter(record, Stage(data.stage), at)
+        # No stage yet: the lifecycle announces it with a StageChanged (lifecycle.lead), and
+        # does not when the stream's first interaction was refused.
 
     def _stage_changed(self, record: LeadRecord, data: StageChanged, at: int) -> None:
         stage = Stage(data.to_stage)
@@ -436,10 +446,12 @@ class LeadBook:
                 closed(record, previous, record.entered_us, at, stage)
         record.stage = stage
         record.entered_us = at
-        # Reaching a success-path stage reaches every milestone up to it (a skip counts).
+        # Reaching a success-path stage reaches every milestone up to it (a skip counts), but
+        # not one the policy lacks: that one was skipped by design, not passed through.
         reached = record.reached
+        applies = self.applies
         for index in range(RANK.get(stage, 0) - _LEAD_RANK + 1):
-            if reached[index] is None:
+            if reached[index] is None and applies[index]:
                 reached[index] = at
         for opened in self._stay_opened:
             opened(record, stage, at)

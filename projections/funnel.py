@@ -16,6 +16,11 @@ Definitions (division by zero gives ``None``):
 
 ``by_channel`` repeats every figure per channel: a lead's channel is its first-touch channel
 (``projections.book``), spend's channel is the one on the spend record.
+
+Not applicable: a milestone whose stage the policy lacks (the book's ``stages``: e-commerce has
+no sql) is ``None``, and so is every figure built on it (``NEEDS``): under e-commerce ``sql``,
+``conversion_rate`` and ``qualified_lead_value`` are ``None``, not a count of leads that skipped
+sql on their way to customer.
 """
 
 from __future__ import annotations
@@ -26,6 +31,21 @@ from typing import Any
 from contracts import LifecycleEvent, Spend
 from projections._common import CUSTOMER, LEAD, MQL, OPPORTUNITY, SQL, ratio, rnd, total
 from projections.book import LeadBook
+
+NEEDS: dict[str, tuple[int, ...]] = {
+    "leads": (LEAD,),
+    "mql": (MQL,),
+    "sql": (SQL,),
+    "opportunities": (OPPORTUNITY,),
+    "customers": (CUSTOMER,),
+    "cost_per_lead": (LEAD,),
+    "cost_per_mql": (MQL,),
+    "qualification_rate": (MQL, LEAD),
+    "conversion_rate": (CUSTOMER, SQL),
+    "cac": (CUSTOMER,),
+    "qualified_lead_value": (CUSTOMER, SQL),
+}
+"""The milestones each figure is built on (``spend`` needs none)."""
 
 
 class FunnelEconomics:
@@ -56,7 +76,8 @@ class FunnelEconomics:
         counts: dict[str | None, list[int]] = {None: [0] * 5}
         margins: dict[str | None, list[float]] = {None: []}
         for record in self.book.active_records():
-            if record.reached[LEAD] is None:
+            # Reaching any milestone reaches lead too, unless the policy has no lead stage.
+            if all(at is None for at in record.reached):
                 continue
             channel = record.channel
             for key in (None, channel):
@@ -75,15 +96,25 @@ class FunnelEconomics:
         for item in self._spend.values():
             spend[None].append(item.amount)
             spend.setdefault(str(item.channel), []).append(item.amount)
-        document = self._figures(counts[None], spend[None], margins[None])
+        document = self._applicable(self._figures(counts[None], spend[None], margins[None]))
         channels = sorted(key for key in {*counts, *spend} if key is not None)
         document["by_channel"] = {
-            channel: self._figures(
-                counts.get(channel, [0] * 5), spend.get(channel, []), margins.get(channel, [])
+            channel: self._applicable(
+                self._figures(
+                    counts.get(channel, [0] * 5), spend.get(channel, []), margins.get(channel, [])
+                )
             )
             for channel in channels
         }
         return document
+
+    def _applicable(self, figures: dict[str, Any]) -> dict[str, Any]:
+        """``figures`` with each one built on a milestone the policy lacks set to ``None``."""
+        applies = self.book.applies
+        for name, needs in NEEDS.items():
+            if not all(applies[milestone] for milestone in needs):
+                figures[name] = None
+        return figures
 
     to_document = snapshot
 

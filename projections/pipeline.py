@@ -21,7 +21,7 @@ class Pipeline:
     ``snapshot()`` gives ``{"by_stage", "by_channel", "sla_waiting"}``:
 
     - ``by_stage``: ``{stage: count}`` of the leads that are people of their own (merged visitors
-      are not), every stage listed, in funnel order.
+      are not), every stage listed, in funnel order; ``None`` for a stage the policy lacks.
     - ``by_channel``: ``{channel: {stage: count}}`` by first-touch channel (the channel of the
       lead's earliest touch; without any touch the channel it was created from), channels sorted,
       stages with a count only.
@@ -66,7 +66,10 @@ class Pipeline:
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
         """The pipeline section of the document (see the class docstring)."""
         return {
-            "by_stage": {stage.value: self._by_stage[stage] for stage in STAGE_ORDER},
+            "by_stage": {
+                stage.value: self._by_stage[stage] if stage in self.book.stages else None
+                for stage in STAGE_ORDER
+            },
             "by_channel": {
                 channel: {stage.value: counts[stage] for stage in STAGE_ORDER if counts.get(stage)}
                 for channel, counts in sorted(self._by_channel.items())
@@ -123,7 +126,8 @@ class Pipeline:
         return document
 
     def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
-        """Everything about one lead for ``/leads/{id}``, or ``None`` for an unknown lead.
+        """Everything about one lead for ``/leads/{id}``, or ``None`` for an unknown lead (or a
+        stream that never entered a stage: every interaction it saw was refused).
 
         ``stage_dates`` follows HubSpot's stage properties, per stage the lead was ever in:
         ``first_entered``; ``entered`` (the latest entry); ``exited`` (the latest exit, ``None``
@@ -132,7 +136,7 @@ class Pipeline:
         ``in_stage_hours`` is how long the lead has been in its current stage at "now".
         """
         record = self.book.lead(lead_id)
-        if record is None:
+        if record is None or record.stage is None:
             return None
         now_us = self._now_us(now)
         dates: dict[Stage, dict[str, Any]] = {}

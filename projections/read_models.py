@@ -8,11 +8,11 @@ or reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from contracts import LifecycleEvent, Spend
+from contracts import LifecycleEvent, Spend, Stage
 from projections.attribution import Attribution
 from projections.book import LeadBook
 from projections.funnel import FunnelEconomics
@@ -34,7 +34,9 @@ class Projections:
 
     It depends only on the set of events and spend records applied, not on how different leads'
     events interleaved nor on duplicates; "now" (for SLAs and lookback windows) defaults to the
-    latest ``occurred_at`` seen.
+    latest ``occurred_at`` seen. ``stages`` are the policy's stages (by default every stage): a
+    stage or milestone outside them does not apply, and every count, rate or statistic built on
+    it is ``None`` (null), never a count made by skipping it.
     """
 
     def __init__(
@@ -45,8 +47,9 @@ class Projections:
         half_life_days: float = 7.0,
         lookback_days: float | None = None,
         default_margin: float | None = None,
+        stages: Collection[Stage] | None = None,
     ) -> None:
-        self.book = LeadBook()
+        self.book = LeadBook(stages)
         self.pipeline = Pipeline(sla=sla, book=self.book)
         self.timing = StageTiming(sla=sla, exact=exact_timing, book=self.book)
         self.attribution = Attribution(

@@ -71,7 +71,11 @@ class StageTiming:
       "opportunity_to_customer", "lead_to_customer"}}}``: leads by the month they reached lead,
       how many of them ever reached each later milestone, and the stage-to-stage rates.
 
-    Division by zero gives ``None`` throughout.
+    Division by zero gives ``None`` throughout. So does what the policy does not have (the
+    book's ``stages``): ``by_stage`` of a stage it lacks; the speed-to-lead and SLA figures of a
+    milestone it lacks; ``cycle_time`` without lead or customer; in ``cohorts`` the count of a
+    milestone it lacks and every conversion rate from or to it (e-commerce: ``sql``,
+    ``mql_to_sql`` and ``sql_to_opportunity``), and the whole of ``cohorts`` without lead.
     """
 
     def __init__(
@@ -128,10 +132,16 @@ class StageTiming:
         now_us = to_us(now) if now is not None else self.book.latest_us
         records = self.book.active_records()
         empty = duration_summary(())
+        stages = self.book.stages
+        applies = self.book.applies
         return {
             "by_stage": {
                 stage.value: (
-                    self._durations[stage].summary() if stage in self._durations else dict(empty)
+                    None
+                    if stage not in stages
+                    else self._durations[stage].summary()
+                    if stage in self._durations
+                    else dict(empty)
                 )
                 for stage in STAGE_ORDER
             },
@@ -144,16 +154,21 @@ class StageTiming:
                     if (lead := record.reached[LEAD]) is not None
                     and (customer := record.reached[CUSTOMER]) is not None
                 )
+                if applies[LEAD] and applies[CUSTOMER]
+                else None
             },
             "flow": self._flow_document(),
-            "cohorts": self._cohorts(records),
+            "cohorts": self._cohorts(records, applies) if applies[LEAD] else None,
         }
 
     to_document = snapshot
 
     def _speed_to_lead(self, records: list[LeadRecord]) -> dict[str, Any]:
-        result = {}
+        result: dict[str, Any] = {}
         for clock in self.sla.clocks():
+            if not self.book.applies[clock.milestone]:
+                result[clock.name] = None
+                continue
             spent = []
             for record in records:
                 started = clock.started_us(record)
@@ -163,8 +178,11 @@ class StageTiming:
         return result
 
     def _sla_breaches(self, records: list[LeadRecord], now_us: int | None) -> dict[str, Any]:
-        result = {}
+        result: dict[str, Any] = {}
         for clock in self.sla.clocks():
+            if not self.book.applies[clock.milestone]:
+                result[clock.name] = None
+                continue
             limit = clock.limit_us
             met = late = unanswered = pending = 0
             for record in records:
@@ -222,7 +240,7 @@ class StageTiming:
         return document
 
     @staticmethod
-    def _cohorts(records: list[LeadRecord]) -> dict[str, Any]:
+    def _cohorts(records: list[LeadRecord], applies: tuple[bool, ...]) -> dict[str, Any]:
         counts: dict[int, list[int]] = {}
         for record in records:
             lead = record.reached[LEAD]
@@ -239,15 +257,19 @@ class StageTiming:
         for month in sorted(counts):
             row = counts[month]
             cohort: dict[str, Any] = {
-                ("leads" if index == LEAD else name): row[index]
+                ("leads" if index == LEAD else name): row[index] if applies[index] else None
                 for index, name in enumerate(MILESTONE_NAMES)
             }
             cohort["conversion"] = {
                 f"{MILESTONE_NAMES[index]}_to_{MILESTONE_NAMES[index + 1]}": ratio(
                     row[index + 1], row[index]
                 )
+                if applies[index] and applies[index + 1]
+                else None
                 for index in range(len(MILESTONES) - 1)
             }
-            cohort["conversion"]["lead_to_customer"] = ratio(row[CUSTOMER], row[LEAD])
+            cohort["conversion"]["lead_to_customer"] = (
+                ratio(row[CUSTOMER], row[LEAD]) if applies[CUSTOMER] else None
+            )
             document[month_name(month)] = cohort
         return document

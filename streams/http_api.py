@@ -217,7 +217,11 @@ def narrow_attribution(
             if name != "by_campaign" and (milestone is None or name == milestone)
         }
         if model is not None:
-            kept = {name: {model: models[model]} for name, models in kept.items()}
+            # A milestone the policy lacks is null under every model.
+            kept = {
+                name: None if models is None else {model: models[model]}
+                for name, models in kept.items()
+            }
         return kept
 
     result = narrowed(section)

@@ -114,3 +114,17 @@ def test_file_lines_skips_blank_lines_and_line_ends(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"a":1}\r\n\n  \n{"b":2}')
     assert list(file_lines(path)) == [b'{"a":1}', b'{"b":2}']
+
+
+def test_a_milestone_the_other_policy_lacks_is_null_on_its_side_only() -> None:
+    document = compare(
+        stream, load_policy("b2b_saas"), load_policy("ecommerce"), milestone="sql"
+    ).document()
+    sql = document["funnel"]["sql"]
+    assert sql["current"] > 0
+    assert (sql["other"], sql["change"]) == (None, None)
+    assert document["funnel"]["conversion_rate"]["other"] is None
+    # under ecommerce nobody has sql credit: every channel's "other" is 0
+    linear = document["attribution"]["models"]["linear"]
+    assert linear
+    assert {pair["other"] for pair in linear.values()} == {0.0}

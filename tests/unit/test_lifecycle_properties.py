@@ -2,7 +2,8 @@
 without a recycle, none out of a terminal stage or into a stage the policy lacks; a refusal
 changes nothing; an interaction id has one effect however often it comes, whichever lead or
 visitor its copies name; replaying the stored events (through the store's encoding, and from
-snapshots) rebuilds the same state."""
+snapshots) rebuilds the same state; the read models count exactly the streams that accepted an
+interaction."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from contracts.interactions import Interaction
+from contracts.lifecycle_events import (
+    IdentityLinked,
+    InteractionRecorded,
+    LeadCreated,
+    LifecycleEvent,
+    StageChanged,
+    TransitionRefused,
+)
 from contracts.vocabulary import (
     CallDirection,
     EmailAction,
@@ -23,6 +32,7 @@ from contracts.vocabulary import (
     LifecycleEventType,
     Stage,
 )
+from leadflow.replay import lifecycle_events, projections_for
 from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.policy import PRESETS, Policy
@@ -138,6 +148,10 @@ def test_no_sequence_moves_a_lead_backward_out_of_a_terminal_stage_or_off_its_po
     policy = preset(name)
     lead, steps = run(policy, sequence)
     moves = [e for events in steps for e in events if isinstance(e, Lead.StageChanged)]
+    if not moves:  # every interaction refused: the stream never entered a stage
+        assert not lead.announced
+        assert all(isinstance(e, Lead.TransitionRefused) for s in steps[1:] for e in s)
+        return
     stage = moves[0].to_stage
     assert moves[0].from_stage is None
     event(f"moves: {min(len(moves) - 1, 3)}")
@@ -289,3 +303,50 @@ def test_each_interaction_id_is_applied_once_whichever_leads_its_copies_name(
     recorded = [e.interaction_id for e in stored if e.type in _RECORDING]
     assert sorted(recorded) == sorted(distinct)  # one stream records each id, once
     event("conflicts" if any(o.status is OutcomeStatus.CONFLICT for o in outcomes) else "none")
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(PRESETS), sequence=interactions(leads=3, visitors=3, size=20))
+def test_the_pipeline_counts_exactly_the_streams_that_accepted_an_interaction(
+    name: str, sequence: list[Interaction]
+) -> None:
+    """A stream is a person once it accepted an interaction (or took over a visitor's touches)
+    and until it is merged; one whose every interaction was refused enters no stage."""
+    policy = preset(name)
+    app = LeadLifecycle(policy, {"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.process(sequence)
+    projections = projections_for(policy)
+    streams: dict[str, list[LifecycleEvent]] = {}
+    for wire in lifecycle_events(app):
+        projections.apply(wire)
+        streams.setdefault(wire.lead_id, []).append(wire)
+
+    def accepted(events: list[LifecycleEvent]) -> bool:
+        return any(
+            isinstance(e.data, InteractionRecorded)
+            or (isinstance(e.data, IdentityLinked) and e.data.touches)
+            for e in events
+        )
+
+    def merged(events: list[LifecycleEvent]) -> bool:
+        return any(isinstance(e.data, IdentityLinked) and e.data.merged_into for e in events)
+
+    def staged(events: list[LifecycleEvent]) -> bool:
+        return any(isinstance(e.data, StageChanged) for e in events)
+
+    people = {key for key, events in streams.items() if accepted(events) and not merged(events)}
+    event(f"streams without a stage: {min(sum(not staged(e) for e in streams.values()), 2)}")
+    document = projections.to_document()
+    # a stage the policy lacks is null (not applicable), not zero
+    assert sum(n for n in document["pipeline"]["by_stage"].values() if n is not None) == len(people)
+    assert people == {k for k, e in streams.items() if staged(e) and not merged(e)}
+    assert {k for k in streams if projections.lead_document(k) is not None} == {
+        k for k, e in streams.items() if staged(e)
+    }
+    for events in streams.values():
+        if not staged(events):
+            assert {type(e.data) for e in events} <= {
+                LeadCreated,
+                TransitionRefused,
+                IdentityLinked,
+            }

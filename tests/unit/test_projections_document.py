@@ -127,7 +127,7 @@ def test_apply_all_takes_events_and_spend_and_counts_what_was_new() -> None:
         spend("s", "seo", 5.0),
         spend("s", "seo", 5.0),
     ]
-    assert projections.apply_all(items) == 3
+    assert projections.apply_all(items) == 4  # created, announced, moved; one spend
     doc = projections.to_document()
     assert doc["funnel"]["mql"] == 1
     assert doc["funnel"]["spend"] == 5.0

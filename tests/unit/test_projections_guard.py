@@ -75,7 +75,7 @@ def test_three_absurd_won_amounts_are_refused_whole_and_the_document_still_build
 
     document = built(projections)
 
-    assert [e.sequence for e in poisoned] == [2, 2, 2]
+    assert [e.sequence for e in poisoned] == [3, 3, 3]
     assert projections.book.unfoldable == 3
     assert document["funnel"]["customers"] == 0
     assert document["pipeline"]["by_stage"]["opportunity"] == 3

@@ -79,7 +79,8 @@ def test_a_merged_visitor_leaves_the_pipeline() -> None:
 def test_duplicates_are_ignored_and_gaps_counted() -> None:
     stream = LeadStream("A").created("lead", "seo", at=0).move("mql", at=1).move("sql", at=2)
     model = Pipeline()
-    first, second, third = stream.events
+    created, first, second, third = stream.events  # first: the announcement into lead
+    assert model.apply(created) is True
     assert model.apply(first) is True
     assert model.apply(first) is False
     assert model.apply(third) is True  # a gap: applied, counted

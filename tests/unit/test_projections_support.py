@@ -104,10 +104,19 @@ class LeadStream:
         at: float | datetime = 0,
         campaign: str | None = None,
     ) -> LeadStream:
-        """``LeadCreated`` in ``stage`` from ``channel``."""
+        """``LeadCreated`` in ``stage`` from ``channel`` and the ``StageChanged`` from no stage
+        that announces it, as the lifecycle records them."""
         self.stage = Stage(stage)
         anonymous = self.lead_id.startswith("anon:")
-        return self._add(LeadCreated(Stage(stage), Channel(channel), campaign, anonymous), at)
+        self._add(LeadCreated(Stage(stage), Channel(channel), campaign, anonymous), at)
+        return self._add(StageChanged(None, Stage(stage), "first_touch", "first touch"), at)
+
+    def unannounced(self, stage: str = "contact", channel: str = "seo", *, at: float) -> LeadStream:
+        """``LeadCreated`` alone, as the lifecycle records a stream whose first interaction it
+        refuses (``refused`` follows): no stage is announced."""
+        self.stage = Stage(stage)
+        anonymous = self.lead_id.startswith("anon:")
+        return self._add(LeadCreated(Stage(stage), Channel(channel), None, anonymous), at)
 
     def touch(
         self,

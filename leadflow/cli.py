@@ -6,16 +6,46 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
+from leadflow import logs
+from leadflow.failures import EXPECTED_FAILURE, explain
 from leadflow.services.cli import broker_app, postgres_app
 from leadflow.settings import Settings
 
+
+class _Commands(TyperGroup):
+    """The command group: an expected failure of any command (``leadflow.failures``) ends
+    with one line on stderr and exit status 2; a bug keeps its traceback."""
+
+    # Any: typer vendors click (typer._click), whose Context is not public; the group passes
+    # its own context through unchanged.
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; say an expected failure in one line and exit 2."""
+        logs.setup()  # a command that runs long sets it again with its own level
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # sorted by explain(); a bug is re-raised as it was
+            line = explain(exc)
+            if line is None:
+                raise
+            fail(line)
+            raise typer.Exit(EXPECTED_FAILURE) from None
+
+
+def fail(line: str) -> None:
+    """Write ``leadflow: LINE`` to stderr as one line, whatever the terminal's width."""
+    # typer.echo, not rich: rich wraps at the terminal's width and reads [brackets] as markup.
+    typer.echo(f"leadflow: {line}", err=True)
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="leadflow: an event-sourced lead lifecycle engine on Kafka.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,8 +69,7 @@ def schema_export(
     try:
         written = export_schemas(directory)
     except (ValueError, OSError) as exc:  # a planted symlink, an unwritable directory
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _audit_failed(exc) from None
     out.print(f"wrote {len(written)} schemas to {escape(str(directory))}")
 
 
@@ -78,20 +107,10 @@ def worker(
     """Run the lifecycle worker (interactions -> event store) and the relay (-> Kafka)."""
     from leadflow.runtime import WorkerOptions, run_until_signalled  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    from streams.connection import LeadflowKafkaError  # noqa: PLC0415
-
-    try:
-        run_until_signalled(
-            Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group)
-        )
-    except LeadflowKafkaError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+    logs.setup(verbose=verbose, level=logging.INFO, timestamps=True)
+    # A LeadflowKafkaError (broker unreachable, credentials refused) is an expected failure:
+    # the command group says it in one line.
+    run_until_signalled(Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group))
 
 
 @app.command()
@@ -194,8 +213,7 @@ def projector(
     import signal  # noqa: PLC0415
 
     from leadflow import wiring  # noqa: PLC0415
-    from streams.connection import LeadflowKafkaError  # noqa: PLC0415
-    from streams.http_api import ApiExposureError, serve_projector  # noqa: PLC0415
+    from streams.http_api import serve_projector  # noqa: PLC0415
     from streams.projector import (  # noqa: PLC0415
         ProjectionState,
         ProjectorConfig,
@@ -203,21 +221,13 @@ def projector(
         faust_credentials,
     )
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("aiokafka", "faust", "mode"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    from streams.http_auth import ApiTokensError, check_exposure  # noqa: PLC0415
+    logs.setup(verbose=verbose, level=logging.INFO, timestamps=True)
+    from streams.http_auth import check_exposure  # noqa: PLC0415
 
     settings = Settings()
-    try:
-        auth = wiring.api_auth(settings)
-        check_exposure(settings.http_host, auth)
-    except (ApiTokensError, ApiExposureError) as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+    # ApiTokensError and ApiExposureError are expected failures: one line, exit 2.
+    auth = wiring.api_auth(settings)
+    check_exposure(settings.http_host, auth)
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -256,11 +266,7 @@ def projector(
             ingest=True,
         )
 
-    try:
-        asyncio.run(main())
-    except LeadflowKafkaError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+    asyncio.run(main())
 
 
 @app.command()
@@ -274,14 +280,11 @@ def report(
     import orjson  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    from streams.http_api import ReportError, fetch_report  # noqa: PLC0415
+    from streams.http_api import fetch_report  # noqa: PLC0415
 
     token = Settings().api_token
-    try:
-        document = fetch_report(url, token=token.get_secret_value() if token else None)
-    except ReportError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    # A ReportError (no projector there, an error answer) is an expected failure.
+    document = fetch_report(url, token=token.get_secret_value() if token else None)
     if as_json:
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
         return
@@ -316,7 +319,6 @@ def demo(
     """The main job: broker, workers, a simulated funnel published to Kafka, and the report."""
     from leadflow.demo import DemoOptions, run_demo  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.WARNING)
     options = DemoOptions(
         leads=leads, seed=seed, noise=noise, html=html, json=json_out, keep_running=keep_running
     )
@@ -343,8 +345,6 @@ def bench(
     """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
     from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     try:
         sizes = tuple(int(n.replace("_", "")) for n in growth.split(",") if n.strip())
     except ValueError as exc:
@@ -359,8 +359,8 @@ def bench(
 
 
 def _audit_failed(exc: Exception) -> typer.Exit:
-    err.print(f"[red]{escape(str(exc))}[/red]")
-    return typer.Exit(2)
+    fail(explain(exc) or str(exc))
+    return typer.Exit(EXPECTED_FAILURE)
 
 
 @app.command()

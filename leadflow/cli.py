@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from leadflow import logs
 from leadflow.failures import EXPECTED_FAILURE, explain
 from leadflow.services.cli import broker_app, postgres_app
 from leadflow.settings import Settings
+
+if TYPE_CHECKING:
+    from leadflow.rejects import RejectLog
 
 
 class _Commands(TyperGroup):
@@ -165,6 +169,47 @@ def simulate(
     )
 
 
+REJECTS_OPTION = typer.Option(
+    "--rejects",
+    help="Write every rejected line here as JSON lines: its file and line number, the error, "
+    "the problems (path, expected, got) and the original line (length, SHA-256 and a prefix "
+    "when over 4 KiB). Mode 0600: rejected lines may hold personal data.",
+)
+
+
+@contextmanager
+def _reject_log(path: Path | None, *inputs: Path | None) -> Iterator[RejectLog]:
+    """A ``RejectLog`` writing to ``path`` (when given) until the block ends."""
+    from leadflow.rejects import RejectLog, open_rejects  # noqa: PLC0415
+
+    if path is None:
+        yield RejectLog()
+        return
+    # Open the inputs first: a missing input must not leave an empty rejects file behind.
+    for given in inputs:
+        if given is not None:
+            given.open("rb").close()
+    with open_rejects(path) as handle:
+        yield RejectLog(out=handle)
+
+
+def _print_rejects(log: RejectLog, path: Path | None) -> None:
+    """The first rejected lines and why, below the report, so a file can be fixed."""
+    if not log.count:
+        return
+    shown = len(log.first)
+    out.print(
+        f"Rejected lines: {log.count:,}" + (f" (the first {shown}):" if shown < log.count else ":"),
+        markup=False,
+    )
+    for rejected in log.first:
+        out.print(f"  {rejected.reason()}", markup=False, overflow="fold")
+    if path is not None:
+        out.print(f"every rejected line, with its number and why: {path}", markup=False)
+    else:
+        out.print("--rejects FILE writes every one with its line and the problems", markup=False)
+
+
 @app.command()
 def replay(
     file: Annotated[Path, typer.Argument(help="JSON-lines file of interactions.")],
@@ -174,6 +219,7 @@ def replay(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+    rejects: Annotated[Path | None, REJECTS_OPTION] = None,
 ) -> None:
     """Run the lifecycle and every read model over FILE in this process (no Kafka)."""
     import orjson  # noqa: PLC0415
@@ -182,12 +228,15 @@ def replay(
     from lifecycle.policy import load_policy  # noqa: PLC0415
 
     settings = Settings()
-    result = replay_file(
-        file,
-        load_policy(policy or settings.policy),
-        spend=spend,
-        max_message_bytes=settings.max_message_bytes,
-    )
+    chosen = load_policy(policy or settings.policy)
+    with _reject_log(rejects, file, spend) as log:
+        result = replay_file(
+            file,
+            chosen,
+            spend=spend,
+            max_message_bytes=settings.max_message_bytes,
+            rejects=log,
+        )
     document = result.document()
     if as_json:
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
@@ -195,6 +244,7 @@ def replay(
         from leadflow.report import render_terminal  # noqa: PLC0415
 
         render_terminal(document, out)
+        _print_rejects(log, rejects)
     if html is not None:
         from leadflow.report import write_html  # noqa: PLC0415
 
@@ -527,6 +577,7 @@ def whatif(
     ] = None,
     show: Annotated[int, typer.Option(help="Leads that differ to list in the terminal.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    rejects: Annotated[Path | None, REJECTS_OPTION] = None,
 ) -> None:
     """Replay the same interaction history (by default the one the event store keeps) under
     another policy (or other attribution settings) beside the current one, in memory: the live
@@ -534,12 +585,8 @@ def whatif(
     import orjson  # noqa: PLC0415
 
     from leadflow.audit import AuditError, open_store  # noqa: PLC0415
-    from leadflow.whatif import (  # noqa: PLC0415
-        compare,
-        file_lines,
-        render_terminal,
-        store_lines,
-    )
+    from leadflow.replay import NumberedLine, numbered_lines  # noqa: PLC0415
+    from leadflow.whatif import compare, render_terminal, store_lines  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from projections import MILESTONE_NAMES  # noqa: PLC0415
@@ -562,19 +609,22 @@ def whatif(
 
         spent: list[bytes] | None = None
 
-        def spend_lines() -> Iterable[bytes]:
+        def spend_lines() -> Iterable[bytes | NumberedLine]:
             if spent is not None:
                 return spent
-            return file_lines(spend) if spend is not None else ()
+            return numbered_lines(spend) if spend is not None else ()
 
+        source = "store"
         if from_file is not None:
+            source = str(from_file)
 
-            def lines() -> Iterable[bytes]:
-                return file_lines(from_file)
+            def lines() -> Iterable[bytes | NumberedLine]:
+                return numbered_lines(from_file)
         elif from_kafka:
+            source = "interactions topic"
             interactions, spent = asyncio.run(_kafka_history(settings))
 
-            def lines() -> Iterable[bytes]:
+            def lines() -> Iterable[bytes | NumberedLine]:
                 return interactions
         else:
             stored, missing = store_lines(open_store(settings))
@@ -585,19 +635,23 @@ def whatif(
                     markup=False,
                 )
 
-            def lines() -> Iterable[bytes]:
+            def lines() -> Iterable[bytes | NumberedLine]:
                 return stored
 
-        result = compare(
-            lines,
-            current,
-            other,
-            half_life_days=half_life_days,
-            lookback_days=lookback_days,
-            milestone=milestone,
-            spend_lines=spend_lines,
-            max_message_bytes=settings.max_message_bytes,
-        )
+        with _reject_log(rejects, from_file, spend) as log:
+            result = compare(
+                lines,
+                current,
+                other,
+                half_life_days=half_life_days,
+                lookback_days=lookback_days,
+                milestone=milestone,
+                spend_lines=spend_lines,
+                max_message_bytes=settings.max_message_bytes,
+                rejects=log,
+                source_name=source,
+                spend_source_name=str(spend) if spend is not None else "spend topic",
+            )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc
     document = result.document()
@@ -605,6 +659,7 @@ def whatif(
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     else:
         render_terminal(document, out, models=model or ("linear", "time_decay"), show=show)
+        _print_rejects(log, rejects)
 
 
 async def _kafka_history(settings: Settings) -> tuple[list[bytes], list[bytes]]:

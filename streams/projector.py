@@ -85,6 +85,8 @@ class ProjectorCounts:
     spend: int = 0
     spend_duplicates: int = 0
     invalid: int = 0
+    spend_invalid: int = 0
+    """Of ``invalid``, the spend messages (the replay document's ``spend.rejected``)."""
     failed: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -96,6 +98,7 @@ class ProjectorCounts:
             "spend": self.spend,
             "spend_duplicates": self.spend_duplicates,
             "invalid": self.invalid,
+            "spend_invalid": self.spend_invalid,
             "failed": self.failed,
         }
 
@@ -151,6 +154,7 @@ class ProjectionState:
                 self.counts.spend_duplicates += 1
         except ContractError as error:
             self.counts.invalid += 1
+            self.counts.spend_invalid += 1
             rejection = Rejection.invalid(raw or b"", error, source, self.clock())
         except Exception as exc:
             rejection = self._failed(raw, exc, source)

@@ -33,7 +33,11 @@ def explain(exc: BaseException) -> str | None:
 
 def _explain(exc: BaseException) -> str | None:
     # Imported here: the command line must start fast, and these pull in the clients.
-    from eventsourcing.persistence import InterfaceError, OperationalError  # noqa: PLC0415
+    from eventsourcing.persistence import (  # noqa: PLC0415
+        DatabaseError,
+        InterfaceError,
+        OperationalError,
+    )
 
     from contracts import ContractError  # noqa: PLC0415
     from leadflow.audit import AuditError  # noqa: PLC0415
@@ -54,7 +58,11 @@ def _explain(exc: BaseException) -> str | None:
         return f"{where}: {exc.key}: {exc.problem}" if exc.key else f"{where}: {exc.problem}"
     if isinstance(exc, LeadflowKafkaError):
         return f"Kafka: {exc}"
-    if isinstance(exc, OperationalError | InterfaceError | sqlite3.OperationalError):
+    # Unreachable, locked or not a database at all. Their siblings (IntegrityError,
+    # ProgrammingError) are bugs in leadflow, so the bare DatabaseError only by its exact type.
+    if isinstance(exc, OperationalError | InterfaceError | sqlite3.OperationalError) or type(
+        exc
+    ) in (DatabaseError, sqlite3.DatabaseError):
         return f"event store: {exc}"
     if isinstance(exc, LeadError) and not isinstance(exc, MisroutedInteractionError):
         return str(exc)

@@ -111,7 +111,7 @@ def worker(
     """Run the lifecycle worker (interactions -> event store) and the relay (-> Kafka)."""
     from leadflow.runtime import WorkerOptions, run_until_signalled  # noqa: PLC0415
 
-    logs.setup(verbose=verbose, level=logging.INFO, timestamps=True)
+    logs.setup(verbose=verbose, level=logging.INFO, service=True)
     # A LeadflowKafkaError (broker unreachable, credentials refused) is an expected failure:
     # the command group says it in one line.
     run_until_signalled(Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group))
@@ -271,7 +271,7 @@ def projector(
         faust_credentials,
     )
 
-    logs.setup(verbose=verbose, level=logging.INFO, timestamps=True)
+    logs.setup(verbose=verbose, level=logging.INFO, service=True)
     from streams.http_auth import check_exposure  # noqa: PLC0415
 
     settings = Settings()

@@ -2,17 +2,20 @@
 
 ``setup`` sends every record through one ``rich.logging.RichHandler`` on stderr, so a notice
 (a new master key, a worker stopping) looks like the rest of the output and goes above a
-progress bar instead of through it. The Kafka clients (aiokafka, faust, mode) log a transient
-condition they retry by themselves (no coordinator yet at a fresh broker's start, a leader
-moving, a connection refused while it reconnects) at ERROR or WARNING; such a record is
-demoted to DEBUG, shown only with ``--verbose``. A failure that does not pass reaches leadflow
-as an exception, which it translates and reports (``leadflow.failures``).
+progress bar instead of through it (a worker or projector whose stderr is not a terminal logs
+plain one-line records instead, for a log collector). The Kafka clients (aiokafka, faust,
+mode) log a transient condition they retry by themselves (no coordinator yet at a fresh
+broker's start, a leader moving, a connection refused while it reconnects) at ERROR or
+WARNING; such a record is demoted to DEBUG, shown only with ``--verbose``. A failure that
+does not pass reaches leadflow as an exception, which it translates and reports
+(``leadflow.failures``).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from functools import cache
 
 from rich.console import Console
@@ -76,26 +79,37 @@ class _DemoteTransient(logging.Filter):
         return True
 
 
-class _LeadflowHandler(RichHandler):
-    """The handler ``setup`` installs (told apart from others so a second call replaces it)."""
+_INSTALLED = "_leadflow_cli"
+"""Marks the handler ``setup`` installs, so that a second call replaces it."""
+
+_SERVICE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
-def setup(*, verbose: bool = False, level: int = logging.WARNING, timestamps: bool = False) -> None:
+def setup(*, verbose: bool = False, level: int = logging.WARNING, service: bool = False) -> None:
     """Log through rich on stderr: leadflow's records from ``level`` (DEBUG with
     ``verbose``), the clients' from WARNING with their transient retries left out (DEBUG and
-    shown with ``verbose``). Calling it again replaces what an earlier call installed."""
+    shown with ``verbose``). A long-running ``service`` (worker, projector) shows the time,
+    and logs one plain line per record when stderr is not a terminal (a log collector's
+    input, which rich would wrap at 80 columns). Calling it again replaces an earlier call's
+    handler."""
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _LeadflowHandler)]:
-        root.removeHandler(handler)
-    # No file: rich writes to sys.stderr as it is at each write, so a live progress display
-    # (which redirects it) prints the record above its bars, and test runners capture it.
-    handler = _LeadflowHandler(
-        console=Console(stderr=True),
-        show_time=timestamps,
-        show_path=False,
-        markup=False,
-        rich_tracebacks=False,
-    )
+    for installed in [h for h in root.handlers if getattr(h, _INSTALLED, False)]:
+        root.removeHandler(installed)
+    handler: logging.Handler
+    if service and not sys.stderr.isatty():
+        handler = logging.StreamHandler()  # sys.stderr, as it is when created
+        handler.setFormatter(logging.Formatter(_SERVICE_FORMAT))
+    else:
+        # No file: rich writes to sys.stderr as it is at each write, so a live progress
+        # display (which redirects it) prints the record above its bars.
+        handler = RichHandler(
+            console=Console(stderr=True),
+            show_time=service,
+            show_path=False,
+            markup=False,
+            rich_tracebacks=False,
+        )
+    setattr(handler, _INSTALLED, True)
     handler.addFilter(_DemoteTransient(verbose))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else level)

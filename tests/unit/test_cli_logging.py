@@ -67,3 +67,13 @@ def test_a_transient_record_is_recognised_by_aiokafkas_retriable_errors() -> Non
     assert not logs.is_transient(record("aiokafka", "TopicAuthorizationFailedError"))
     assert not logs.is_transient(record("leadflow.worker", COORDINATOR))  # ours: always said
     assert not logs.is_transient(record("aiokafka", COORDINATOR, logging.CRITICAL))
+
+
+def test_a_service_logs_one_plain_line_per_record_when_piped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.setup(level=logging.INFO, service=True)  # capsys: stderr is not a terminal
+    logging.getLogger("leadflow.worker").info("stopped after %d messages %s", 3, "x" * 120)
+    logging.getLogger("aiokafka.consumer.group_coordinator").error(COORDINATOR)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith("INFO leadflow.worker stopped after 3 messages " + "x" * 120)

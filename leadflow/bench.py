@@ -835,6 +835,7 @@ async def run_bench(
         await asyncio.to_thread(LocalKafka(settings).start)
     broker_pid = (await asyncio.to_thread(LocalKafka(settings).status)).pid
     run = datetime.now(UTC).strftime("%H%M%S")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # a first run on a bare machine
     work = Path(tempfile.mkdtemp(prefix=f"bench-{run}-", dir=settings.data_dir.absolute()))
     logs = work / "logs"
     logs.mkdir()

@@ -4,18 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
+from leadflow import logs
+from leadflow.failures import EXPECTED_FAILURE, explain
 from leadflow.services.cli import broker_app, postgres_app
 from leadflow.settings import Settings
 
+if TYPE_CHECKING:
+    from leadflow.rejects import RejectLog
+
+
+class _Commands(TyperGroup):
+    """The command group: an expected failure of any command (``leadflow.failures``) ends
+    with one line on stderr and exit status 2; a bug keeps its traceback."""
+
+    # Any: typer vendors click (typer._click), whose Context is not public; the group passes
+    # its own context through unchanged.
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; say an expected failure in one line and exit 2."""
+        logs.setup()  # a command that runs long sets it again with its own level
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # sorted by explain(); a bug is re-raised as it was
+            line = explain(exc)
+            if line is None:
+                raise
+            fail(line)
+            raise typer.Exit(EXPECTED_FAILURE) from None
+
+
+def fail(line: str) -> None:
+    """Write ``leadflow: LINE`` to stderr as one line, whatever the terminal's width."""
+    # typer.echo, not rich: rich wraps at the terminal's width and reads [brackets] as markup.
+    typer.echo(f"leadflow: {line}", err=True)
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="leadflow: an event-sourced lead lifecycle engine on Kafka.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,8 +73,7 @@ def schema_export(
     try:
         written = export_schemas(directory)
     except (ValueError, OSError) as exc:  # a planted symlink, an unwritable directory
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise _audit_failed(exc) from None
     out.print(f"wrote {len(written)} schemas to {escape(str(directory))}")
 
 
@@ -84,20 +117,10 @@ def worker(
     """Run the lifecycle worker (interactions -> event store) and the relay (-> Kafka)."""
     from leadflow.runtime import WorkerOptions, run_until_signalled  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    from streams.connection import LeadflowKafkaError  # noqa: PLC0415
-
-    try:
-        run_until_signalled(
-            Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group)
-        )
-    except LeadflowKafkaError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+    logs.setup(verbose=verbose, level=logging.INFO, service=True)
+    # A LeadflowKafkaError (broker unreachable, credentials refused) is an expected failure:
+    # the command group says it in one line.
+    run_until_signalled(Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group))
 
 
 @app.command()
@@ -152,6 +175,47 @@ def simulate(
     )
 
 
+REJECTS_OPTION = typer.Option(
+    "--rejects",
+    help="Write every rejected line here as JSON lines: its file and line number, the error, "
+    "the problems (path, expected, got) and the original line (length, SHA-256 and a prefix "
+    "when over 4 KiB). Mode 0600: rejected lines may hold personal data.",
+)
+
+
+@contextmanager
+def _reject_log(path: Path | None, *inputs: Path | None) -> Iterator[RejectLog]:
+    """A ``RejectLog`` writing to ``path`` (when given) until the block ends."""
+    from leadflow.rejects import RejectLog, open_rejects  # noqa: PLC0415
+
+    if path is None:
+        yield RejectLog()
+        return
+    # Open the inputs first: a missing input must not leave an empty rejects file behind.
+    for given in inputs:
+        if given is not None:
+            given.open("rb").close()
+    with open_rejects(path) as handle:
+        yield RejectLog(out=handle)
+
+
+def _print_rejects(log: RejectLog, path: Path | None) -> None:
+    """The first rejected lines and why, below the report, so a file can be fixed."""
+    if not log.count:
+        return
+    shown = len(log.first)
+    out.print(
+        f"Rejected lines: {log.count:,}" + (f" (the first {shown}):" if shown < log.count else ":"),
+        markup=False,
+    )
+    for rejected in log.first:
+        out.print(f"  {rejected.reason()}", markup=False, overflow="fold")
+    if path is not None:
+        out.print(f"every rejected line, with its number and why: {path}", markup=False)
+    else:
+        out.print("--rejects FILE writes every one with its line and the problems", markup=False)
+
+
 @app.command()
 def replay(
     file: Annotated[Path, typer.Argument(help="JSON-lines file of interactions.")],
@@ -161,6 +225,7 @@ def replay(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+    rejects: Annotated[Path | None, REJECTS_OPTION] = None,
 ) -> None:
     """Run the lifecycle and every read model over FILE in this process (no Kafka)."""
     import orjson  # noqa: PLC0415
@@ -169,12 +234,15 @@ def replay(
     from lifecycle.policy import load_policy  # noqa: PLC0415
 
     settings = Settings()
-    result = replay_file(
-        file,
-        load_policy(policy or settings.policy),
-        spend=spend,
-        max_message_bytes=settings.max_message_bytes,
-    )
+    chosen = load_policy(policy or settings.policy)
+    with _reject_log(rejects, file, spend) as log:
+        result = replay_file(
+            file,
+            chosen,
+            spend=spend,
+            max_message_bytes=settings.max_message_bytes,
+            rejects=log,
+        )
     document = result.document()
     if result.unfoldable:
         # Stored events from before the contracts bounded their numbers: skipped, not fatal.
@@ -189,6 +257,7 @@ def replay(
         from leadflow.report import render_terminal  # noqa: PLC0415
 
         render_terminal(document, out)
+        _print_rejects(log, rejects)
     if html is not None:
         from leadflow.report import write_html  # noqa: PLC0415
 
@@ -207,8 +276,7 @@ def projector(
     import signal  # noqa: PLC0415
 
     from leadflow import wiring  # noqa: PLC0415
-    from streams.connection import LeadflowKafkaError  # noqa: PLC0415
-    from streams.http_api import ApiExposureError, serve_projector  # noqa: PLC0415
+    from streams.http_api import serve_projector  # noqa: PLC0415
     from streams.projector import (  # noqa: PLC0415
         ProjectionState,
         ProjectorConfig,
@@ -216,21 +284,13 @@ def projector(
         faust_credentials,
     )
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("aiokafka", "faust", "mode"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    from streams.http_auth import ApiTokensError, check_exposure  # noqa: PLC0415
+    logs.setup(verbose=verbose, level=logging.INFO, service=True)
+    from streams.http_auth import check_exposure  # noqa: PLC0415
 
     settings = Settings()
-    try:
-        auth = wiring.api_auth(settings)
-        check_exposure(settings.http_host, auth)
-    except (ApiTokensError, ApiExposureError) as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+    # ApiTokensError and ApiExposureError are expected failures: one line, exit 2.
+    auth = wiring.api_auth(settings)
+    check_exposure(settings.http_host, auth)
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -270,11 +330,7 @@ def projector(
             limits=wiring.http_limits(settings),
         )
 
-    try:
-        asyncio.run(main())
-    except LeadflowKafkaError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+    asyncio.run(main())
 
 
 @app.command()
@@ -288,14 +344,11 @@ def report(
     import orjson  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    from streams.http_api import ReportError, fetch_report  # noqa: PLC0415
+    from streams.http_api import fetch_report  # noqa: PLC0415
 
     token = Settings().api_token
-    try:
-        document = fetch_report(url, token=token.get_secret_value() if token else None)
-    except ReportError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    # A ReportError (no projector there, an error answer) is an expected failure.
+    document = fetch_report(url, token=token.get_secret_value() if token else None)
     if as_json:
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
         return
@@ -330,7 +383,6 @@ def demo(
     """The main job: broker, workers, a simulated funnel published to Kafka, and the report."""
     from leadflow.demo import DemoOptions, run_demo  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.WARNING)
     options = DemoOptions(
         leads=leads, seed=seed, noise=noise, html=html, json=json_out, keep_running=keep_running
     )
@@ -357,8 +409,6 @@ def bench(
     """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
     from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     try:
         sizes = tuple(int(n.replace("_", "")) for n in growth.split(",") if n.strip())
     except ValueError as exc:
@@ -373,8 +423,8 @@ def bench(
 
 
 def _audit_failed(exc: Exception) -> typer.Exit:
-    err.print(f"[red]{escape(str(exc))}[/red]")
-    return typer.Exit(2)
+    fail(explain(exc) or str(exc))
+    return typer.Exit(EXPECTED_FAILURE)
 
 
 @app.command()
@@ -541,6 +591,7 @@ def whatif(
     ] = None,
     show: Annotated[int, typer.Option(help="Leads that differ to list in the terminal.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    rejects: Annotated[Path | None, REJECTS_OPTION] = None,
 ) -> None:
     """Replay the same interaction history (by default the one the event store keeps) under
     another policy (or other attribution settings) beside the current one, in memory: the live
@@ -548,12 +599,8 @@ def whatif(
     import orjson  # noqa: PLC0415
 
     from leadflow.audit import AuditError, open_store  # noqa: PLC0415
-    from leadflow.whatif import (  # noqa: PLC0415
-        compare,
-        file_lines,
-        render_terminal,
-        store_lines,
-    )
+    from leadflow.replay import NumberedLine, numbered_lines  # noqa: PLC0415
+    from leadflow.whatif import compare, render_terminal, store_lines  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from projections import MILESTONE_NAMES  # noqa: PLC0415
@@ -576,19 +623,22 @@ def whatif(
 
         spent: list[bytes] | None = None
 
-        def spend_lines() -> Iterable[bytes]:
+        def spend_lines() -> Iterable[bytes | NumberedLine]:
             if spent is not None:
                 return spent
-            return file_lines(spend) if spend is not None else ()
+            return numbered_lines(spend) if spend is not None else ()
 
+        source = "store"
         if from_file is not None:
+            source = str(from_file)
 
-            def lines() -> Iterable[bytes]:
-                return file_lines(from_file)
+            def lines() -> Iterable[bytes | NumberedLine]:
+                return numbered_lines(from_file)
         elif from_kafka:
+            source = "interactions topic"
             interactions, spent = asyncio.run(_kafka_history(settings))
 
-            def lines() -> Iterable[bytes]:
+            def lines() -> Iterable[bytes | NumberedLine]:
                 return interactions
         else:
             stored, missing = store_lines(open_store(settings))
@@ -599,19 +649,23 @@ def whatif(
                     markup=False,
                 )
 
-            def lines() -> Iterable[bytes]:
+            def lines() -> Iterable[bytes | NumberedLine]:
                 return stored
 
-        result = compare(
-            lines,
-            current,
-            other,
-            half_life_days=half_life_days,
-            lookback_days=lookback_days,
-            milestone=milestone,
-            spend_lines=spend_lines,
-            max_message_bytes=settings.max_message_bytes,
-        )
+        with _reject_log(rejects, from_file, spend) as log:
+            result = compare(
+                lines,
+                current,
+                other,
+                half_life_days=half_life_days,
+                lookback_days=lookback_days,
+                milestone=milestone,
+                spend_lines=spend_lines,
+                max_message_bytes=settings.max_message_bytes,
+                rejects=log,
+                source_name=source,
+                spend_source_name=str(spend) if spend is not None else "spend topic",
+            )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc
     document = result.document()
@@ -619,6 +673,7 @@ def whatif(
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     else:
         render_terminal(document, out, models=model or ("linear", "time_decay"), show=show)
+        _print_rejects(log, rejects)
 
 
 async def _kafka_history(settings: Settings) -> tuple[list[bytes], list[bytes]]:

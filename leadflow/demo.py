@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from leadflow import wiring
 from leadflow.replay import (
     InteractionCounts,
+    SpendCounts,
     lifecycle_events,
     projections_for,
     with_interactions,
@@ -57,8 +58,9 @@ class DemoOptions:
     keep_running: bool = False
 
 
-async def _project(settings: Settings, console: Console) -> dict[str, Any]:
-    """Run the projection worker until it has folded every published event; its document."""
+async def _project(settings: Settings, console: Console) -> tuple[dict[str, Any], SpendCounts]:
+    """Run the projection worker until it has folded every published event; its document and
+    what became of the spend records."""
     connection = wiring.kafka_connection(settings)
     state = ProjectionState(
         projections=projections_for(load_policy(settings.policy)),
@@ -95,7 +97,11 @@ async def _project(settings: Settings, console: Console) -> dict[str, Any]:
                 await asyncio.sleep(0.25)
             total = sum(state.targets.values())
             bar.update(folding, total=total, completed=total)
-        return state.document()
+        counts = state.counts
+        spend = SpendCounts(
+            accepted=counts.spend, duplicates=counts.spend_duplicates, rejected=counts.spend_invalid
+        )
+        return state.document(), spend
     finally:
         stop.set()
         await task
@@ -182,7 +188,8 @@ async def _run(
         duplicates=worker_counts.duplicates,
         refused=worker_counts.refused,
     )
-    document = with_interactions(await _project(settings, console), interactions)
+    projected, spend = await _project(settings, console)
+    document = with_interactions(projected, interactions, spend)
     sample = _sample_lead(watcher)
     from leadflow.report import history_rows, render_terminal, write_html  # noqa: PLC0415
 

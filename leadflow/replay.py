@@ -21,17 +21,22 @@ from contracts import (
     ContractError,
     Interaction,
     LifecycleEvent,
+    Problem,
     Rejection,
     Source,
     decode_interaction,
     decode_spend,
     encode,
 )
+from leadflow.rejects import RejectLog
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_lifecycle_event
 from lifecycle.policy import Policy
 from projections import Projections, SlaHours, UnfoldableEventError
 
 _READ_PAGE = 5000
+
+NumberedLine = tuple[int, bytes]
+"""A line of a file (without its line end) and its line number there (1-based)."""
 
 
 @dataclass
@@ -67,6 +72,19 @@ class InteractionCounts:
 
 
 @dataclass
+class SpendCounts:
+    """What became of the spend records: folded, the same id again, or invalid."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as the document's ``spend`` section."""
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+@dataclass
 class Replay:
     """A finished replay: the lifecycle application, the read models and what happened."""
 
@@ -78,19 +96,25 @@ class Replay:
     unfoldable: list[Rejection] = field(default_factory=list)
     """Stored lifecycle events the read models' fold guard refused: skipped, as the projector
     dead-letters them (``fold_events``)."""
+    spend: SpendCounts = field(default_factory=SpendCounts)
+    rejects: RejectLog = field(default_factory=RejectLog)
+    """The rejected lines (interactions and spend) by file and line, the first few kept."""
 
     def document(self) -> dict[str, Any]:
-        """The replay document: the read models plus the ``interactions`` counts."""
-        return with_interactions(self.projections.to_document(), self.counts)
+        """The replay document: the read models plus the ``interactions`` and ``spend``
+        counts."""
+        return with_interactions(self.projections.to_document(), self.counts, self.spend)
 
 
-def with_interactions(document: dict[str, Any], counts: InteractionCounts) -> dict[str, Any]:
-    """The read-model document with the ``interactions`` section after ``policy``."""
-    return {
-        "policy": document["policy"],
-        "interactions": counts.as_dict(),
-        **{k: v for k, v in document.items() if k != "policy"},
-    }
+def with_interactions(
+    document: dict[str, Any], counts: InteractionCounts, spend: SpendCounts | None = None
+) -> dict[str, Any]:
+    """The read-model document with the ``interactions`` section (and the ``spend`` counts,
+    when given) after ``policy``."""
+    sections: dict[str, Any] = {"policy": document["policy"], "interactions": counts.as_dict()}
+    if spend is not None:
+        sections["spend"] = spend.as_dict()
+    return sections | {k: v for k, v in document.items() if k != "policy"}
 
 
 def projections_for(policy: Policy) -> Projections:
@@ -133,28 +157,41 @@ def fold_events(
     return refused
 
 
-def _lines(path: Path) -> Iterator[bytes]:
+def numbered_lines(path: Path) -> Iterator[NumberedLine]:
+    """The non-blank lines of a JSON-lines file with their line numbers, read as they go."""
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             body = line.rstrip(b"\r\n")
             if body.strip():
-                yield body
+                yield number, body
+
+
+def _numbered(lines: Iterable[bytes | NumberedLine]) -> Iterator[NumberedLine]:
+    """Each line with its number: the file's when it came with one, else its position."""
+    for position, item in enumerate(lines, start=1):
+        yield item if isinstance(item, tuple) else (position, item)
 
 
 def replay_lines(
-    lines: Iterable[bytes],
+    lines: Iterable[bytes | NumberedLine],
     policy: Policy,
     *,
-    spend_lines: Iterable[bytes] = (),
+    spend_lines: Iterable[bytes | NumberedLine] = (),
     env: Mapping[str, str] | None = None,
     batch: int = 1000,
     max_message_bytes: int = DEFAULT_MAX_BYTES,
     source_name: str = "-",
+    spend_source_name: str | None = None,
+    rejects: RejectLog | None = None,
 ) -> Replay:
-    """Run the lifecycle and the read models over raw interaction (and spend) lines."""
+    """Run the lifecycle and the read models over raw interaction (and spend) lines (each
+    alone, or with its line number in a file, as ``numbered_lines`` gives them); every invalid
+    line goes to ``rejects`` (a new ``RejectLog`` when not given) under ``source_name`` (and
+    ``spend_source_name``, default ``SOURCE:spend``) and its number."""
     app = LeadLifecycle(policy=policy, env=dict(env) if env else None)
     counts = InteractionCounts()
     rejections: list[Rejection] = []
+    log = RejectLog() if rejects is None else rejects
     now = datetime.now(UTC)
     pending: list[Interaction] = []
     pending_lines: list[tuple[int, bytes]] = []  # where each pending interaction came from
@@ -175,16 +212,21 @@ def replay_lines(
                         recorded_lead_id=outcome.lead_id,
                     )
                 )
+                conflict = Problem(
+                    "id", "an id not recorded for another lead", outcome.reason or ""
+                )
+                log.add("interactions", source_name, number, raw, ContractError([conflict]))
         pending.clear()
         pending_lines.clear()
 
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in _numbered(lines):
         try:
             pending.append(decode_interaction(raw, max_message_bytes))
             pending_lines.append((number, raw))
         except ContractError as error:
             counts.rejected += 1
             rejections.append(Rejection.invalid(raw, error, Source(source_name, 0, number), now))
+            log.add("interactions", source_name, number, raw, error)
             continue
         if len(pending) >= batch:
             flush()
@@ -192,15 +234,34 @@ def replay_lines(
 
     projections = projections_for(policy)
     unfoldable = fold_events(projections, lifecycle_events(app), source_name)
+    spend_name = spend_source_name or f"{source_name}:spend"
+    spend_counts = SpendCounts()
     spend_rejections: list[Rejection] = []
-    for number, raw in enumerate(spend_lines, start=1):
+    for number, raw in _numbered(spend_lines):
         try:
-            projections.apply_spend(decode_spend(raw, max_message_bytes))
+            spend = decode_spend(raw, max_message_bytes)
         except ContractError as error:
+            # Counted and reported like interactions: a bad spend line changes every cost figure.
+            spend_counts.rejected += 1
             spend_rejections.append(
-                Rejection.invalid(raw, error, Source(f"{source_name}:spend", 0, number), now)
+                Rejection.invalid(raw, error, Source(spend_name, 0, number), now)
             )
-    return Replay(app, projections, counts, rejections, spend_rejections, unfoldable)
+            log.add("spend", spend_name, number, raw, error)
+            continue
+        if projections.apply_spend(spend):
+            spend_counts.accepted += 1
+        else:
+            spend_counts.duplicates += 1
+    return Replay(
+        app,
+        projections,
+        counts,
+        rejections,
+        spend_rejections,
+        unfoldable,
+        spend=spend_counts,
+        rejects=log,
+    )
 
 
 def replay_file(
@@ -210,13 +271,16 @@ def replay_file(
     spend: Path | None = None,
     env: Mapping[str, str] | None = None,
     max_message_bytes: int = DEFAULT_MAX_BYTES,
+    rejects: RejectLog | None = None,
 ) -> Replay:
-    """``replay_lines`` over a JSON-lines file (and a spend file)."""
+    """``replay_lines`` over a JSON-lines file (and a spend file), by their line numbers."""
     return replay_lines(
-        _lines(path),
+        numbered_lines(path),
         policy,
-        spend_lines=_lines(spend) if spend else (),
+        spend_lines=numbered_lines(spend) if spend else (),
         env=env,
         max_message_bytes=max_message_bytes,
         source_name=str(path),
+        spend_source_name=str(spend) if spend else None,
+        rejects=rejects,
     )

@@ -2,7 +2,8 @@
 
 The document is ``projections.Projections.to_document()`` (keys ``policy``, ``pipeline``,
 ``timing``, ``attribution``, ``funnel``), optionally with the replay's ``interactions``
-(``accepted``, ``rejected``, ``duplicates``, ``refused``). Every section may be missing or empty
+(``accepted``, ``rejected``, ``duplicates``, ``refused``) and ``spend`` (``accepted``,
+``duplicates``, ``rejected``) counts. Every section may be missing or empty
 (an empty store, a partial document): the report shows what there is and says what is not
 there, it never raises on a missing key.
 
@@ -531,7 +532,18 @@ def _interactions_parts(document: Mapping[str, Any]) -> list[_Part]:
         total += value
         grid.add(key, fmt_int(value))
     grid.add_total("total", fmt_int(total))
-    return [grid]
+    spend = section(document, "spend")
+    if not spend:
+        return [grid]
+    # Spend lines are counted like interactions: a dropped one changes every cost figure.
+    spend_grid = _Grid("Spend records", ["Outcome", "Count"])
+    spent = 0
+    for key in ("accepted", "duplicates", "rejected"):
+        value = int(number(spend.get(key)) or 0)
+        spent += value
+        spend_grid.add(key, fmt_int(value))
+    spend_grid.add_total("total", fmt_int(spent))
+    return [grid, spend_grid]
 
 
 _COHORT_STEPS: tuple[tuple[str, str], ...] = (

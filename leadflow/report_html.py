@@ -454,6 +454,9 @@ def _cards(document: Mapping[str, Any]) -> str:
                 ("refused", "Refused moves"),
             )
         )
+    spend = section(document, "spend")
+    if spend:
+        cards.append(("Spend records rejected", fmt_int(spend.get("rejected"))))
     return (
         '<div class="cards">'
         + "".join(

@@ -14,6 +14,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SettingsError(ValueError):
+    """A setting has a value leadflow cannot use; the message names the variable."""
+
+
 class EventStoreKind(StrEnum):
     """Which eventsourcing persistence module holds the lead streams."""
 

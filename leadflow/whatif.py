@@ -17,6 +17,7 @@ The document (``WhatIf.document()``)::
     {"current": side, "other": side,          side: {"policy": {"name", "version"},
                                                      "half_life_days", "lookback_days"}
      "interactions": {"current": {...}, "other": {...}},
+     "spend": {"current": {"accepted", "duplicates", "rejected"}, "other": {...}},
      "funnel": {figure: {"current", "other", "change"}},
      "timing": {"by_stage": {stage: {"current": stats, "other": stats}},
                 "speed_to_lead": {...same...}, "sla_breaches": {...same...}},
@@ -44,7 +45,8 @@ from rich.text import Text
 from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent, decode_spend
 from contracts.lifecycle_events import StageChanged
 from contracts.vocabulary import Stage
-from leadflow.replay import Replay, lifecycle_events, replay_lines
+from leadflow.rejects import RejectLog
+from leadflow.replay import NumberedLine, Replay, SpendCounts, lifecycle_events, replay_lines
 from leadflow.report import (
     DASH,
     FUNNEL_STEPS,
@@ -142,6 +144,7 @@ class WhatIf:
                 "current": now.get("interactions", {}),
                 "other": then.get("interactions", {}),
             },
+            "spend": {"current": now.get("spend", {}), "other": then.get("spend", {})},
             "funnel": {
                 figure: _pair(now["funnel"].get(figure), then["funnel"].get(figure))
                 for figure in FUNNEL_FIGURES
@@ -254,10 +257,15 @@ class _Outcomes:
 def _fold(
     replay: Replay,
     side: Side,
-    spend_lines: Iterable[bytes],
+    spend_lines: Iterable[bytes | NumberedLine],
     max_message_bytes: int,
+    *,
+    rejects: RejectLog | None = None,
+    spend_source_name: str = "-:spend",
 ) -> tuple[dict[str, Any], dict[str, Outcome]]:
-    """The side's document and lead outcomes, folded from the replay's stored events."""
+    """The side's document and lead outcomes, folded from the replay's stored events; each
+    invalid spend line is counted in the document's ``spend`` and, when given, sent to
+    ``rejects``."""
     policy = side.policy
     projections = Projections(
         sla=SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours),
@@ -273,45 +281,73 @@ def _fold(
         except UnfoldableEventError:
             continue  # skipped and counted by the replay itself, the same on both sides
         outcomes.apply(event)
-    for raw in spend_lines:
+    spend = SpendCounts()
+    for position, item in enumerate(spend_lines, start=1):
+        number, raw = item if isinstance(item, tuple) else (position, item)
         try:
-            projections.apply_spend(decode_spend(raw, max_message_bytes))
-        except ContractError:
-            continue  # counted by the replay itself; the same on both sides
+            record = decode_spend(raw, max_message_bytes)
+        except ContractError as error:
+            spend.rejected += 1
+            if rejects is not None:
+                rejects.add("spend", spend_source_name, number, raw, error)
+            continue
+        if projections.apply_spend(record):
+            spend.accepted += 1
+        else:
+            spend.duplicates += 1
     document = projections.to_document()
     document["interactions"] = replay.counts.as_dict()
+    document["spend"] = spend.as_dict()
     return document, outcomes.by_lead
 
 
 def compare(
-    lines: Callable[[], Iterable[bytes]],
+    lines: Callable[[], Iterable[bytes | NumberedLine]],
     current: Policy,
     other: Policy | None = None,
     *,
     half_life_days: float | None = None,
     lookback_days: float | None = None,
     milestone: str = "mql",
-    spend_lines: Callable[[], Iterable[bytes]] = lambda: (),
+    spend_lines: Callable[[], Iterable[bytes | NumberedLine]] = lambda: (),
     max_message_bytes: int = DEFAULT_MAX_BYTES,
+    rejects: RejectLog | None = None,
+    source_name: str = "-",
+    spend_source_name: str = "-:spend",
 ) -> WhatIf:
     """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
     (default: ``current`` again) with the given attribution settings on the other side, in
     memory, and compare. ``half_life_days`` and ``lookback_days`` apply to the other side only;
-    the current side keeps the read models' defaults (7 days, no lookback limit)."""
+    the current side keeps the read models' defaults (7 days, no lookback limit). Invalid
+    lines (the same on both sides) go to ``rejects`` once, named by ``source_name`` and
+    ``spend_source_name``."""
     now = Side(current, DEFAULT_HALF_LIFE_DAYS, None)
     then = Side(
         other or current,
         DEFAULT_HALF_LIFE_DAYS if half_life_days is None else half_life_days,
         lookback_days,
     )
-    first = replay_lines(lines(), current, max_message_bytes=max_message_bytes)
+    first = replay_lines(
+        lines(),
+        current,
+        max_message_bytes=max_message_bytes,
+        rejects=rejects,
+        source_name=source_name,
+    )
     second = (
         first
         if other is None or other == current
         else replay_lines(lines(), other, max_message_bytes=max_message_bytes)
     )
     documents = (
-        _fold(first, now, spend_lines(), max_message_bytes),
+        _fold(
+            first,
+            now,
+            spend_lines(),
+            max_message_bytes,
+            rejects=rejects,
+            spend_source_name=spend_source_name,
+        ),
         _fold(second, then, spend_lines(), max_message_bytes),
     )
     return WhatIf(

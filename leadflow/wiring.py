@@ -8,7 +8,7 @@ import os
 from urllib.parse import unquote, urlparse
 
 from contracts import Topics
-from leadflow.settings import EventStoreKind, Settings
+from leadflow.settings import EventStoreKind, Settings, SettingsError
 from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from streams.connection import KafkaConnection
@@ -86,7 +86,7 @@ def postgres_env(dsn: str) -> dict[str, str]:
     """eventsourcing's PostgreSQL environment for a ``postgresql://`` DSN."""
     url = urlparse(dsn)
     if url.scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"LEADFLOW_POSTGRES_DSN: expected postgresql://..., got {url.scheme!r}")
+        raise SettingsError(f"LEADFLOW_POSTGRES_DSN: expected postgresql://..., got {url.scheme!r}")
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": url.path.lstrip("/") or "leadflow",

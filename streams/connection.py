@@ -172,6 +172,11 @@ async def ensure_topics(
                 )
     except KafkaError as exc:
         await raise_connection_problem(connection, exc)
+        if isinstance(exc, KafkaConnectionError):  # the usual first failure: say it plainly
+            raise LeadflowKafkaError(
+                f"cannot reach a broker at {connection.bootstrap_servers} (check "
+                f"LEADFLOW_KAFKA_BOOTSTRAP_SERVERS and LEADFLOW_KAFKA_SECURITY_PROTOCOL): {exc}"
+            ) from exc
         raise LeadflowKafkaError(
             f"could not create topics {names} on {connection.bootstrap_servers}: {exc!r}"
         ) from exc

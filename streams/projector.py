@@ -95,6 +95,8 @@ class ProjectorCounts:
     invalid: int = 0
     unfoldable: int = 0
     """Valid lifecycle events the read models' fold guard refused (dead-lettered, skipped)."""
+    spend_invalid: int = 0
+    """Of ``invalid``, the spend messages (the replay document's ``spend.rejected``)."""
     failed: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -107,6 +109,7 @@ class ProjectorCounts:
             "spend_duplicates": self.spend_duplicates,
             "invalid": self.invalid,
             "unfoldable": self.unfoldable,
+            "spend_invalid": self.spend_invalid,
             "failed": self.failed,
         }
 
@@ -167,6 +170,7 @@ class ProjectionState:
                 self.counts.spend_duplicates += 1
         except ContractError as error:
             self.counts.invalid += 1
+            self.counts.spend_invalid += 1
             rejection = Rejection.invalid(raw or b"", error, source, self.clock())
         except Exception as exc:
             rejection = self._failed(raw, exc, source)

@@ -6,7 +6,8 @@ The main command line mounts the two sub-apps::
     app.add_typer(postgres_app, name="postgres")
 
 Every command builds :class:`~leadflow.settings.Settings` from the environment. A failure prints
-the :class:`~leadflow.services.errors.ServiceError` (with the service's log tail) and exits 1;
+the :class:`~leadflow.services.errors.ServiceError` in one line (followed by the service's
+output and log tail when a process it ran failed) and exits 2, as every expected failure does;
 ``status`` exits 0 when the service answers and 3 when it does not (the LSB convention).
 """
 
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from leadflow.failures import EXPECTED_FAILURE
 from leadflow.services.errors import ServiceError
 from leadflow.services.kafka import LocalKafka
 from leadflow.services.postgres import LocalPostgres
@@ -49,11 +51,13 @@ Timeout = Annotated[float, typer.Option(help="Seconds to wait before giving up."
 @contextmanager
 def _service_errors() -> Iterator[None]:
     # A ServiceError is an expected outcome (port taken, no Java, ...): say it, no traceback.
+    # Its first line says what failed; the lines after it, when a process failed, are that
+    # process's output and log tail, which say why.
     try:
         yield
     except ServiceError as exc:
-        _err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from exc
+        typer.echo(f"leadflow: {exc}", err=True)
+        raise typer.Exit(EXPECTED_FAILURE) from exc
 
 
 def _print_status(title: str, status: Any, ready: bool) -> None:

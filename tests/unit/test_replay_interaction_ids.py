@@ -4,10 +4,14 @@ counted as rejected, within a batch and across batches; an exact copy stays a du
 
 from __future__ import annotations
 
+import io
+
+import orjson
 import pytest
 
 from contracts import RejectionKind, Source, encode
 from contracts.vocabulary import FormKind
+from leadflow.rejects import RejectLog
 from leadflow.replay import lifecycle_events, replay_lines
 from leadflow.whatif import compare
 from lifecycle.policy import load_policy
@@ -53,3 +57,20 @@ def test_whatif_counts_a_conflicting_copy_as_rejected_on_both_sides() -> None:
 
     expected = {"accepted": 2, "rejected": 3, "duplicates": 1, "refused": 0}
     assert document["interactions"] == {"current": expected, "other": expected}
+
+
+def test_the_rejects_file_names_each_conflicting_copy_by_line_with_both_lead_ids() -> None:
+    out = io.BytesIO()
+    log = RejectLog(out=out)
+
+    replay_lines(LINES, load_policy("b2b_saas"), source_name="in.jsonl", rejects=log)
+
+    # Conflicts are known when their batch is applied, so they may follow later invalid lines.
+    records = sorted(
+        (orjson.loads(x) for x in out.getvalue().splitlines()), key=lambda r: r["line"]
+    )
+    assert [r["line"] for r in records] == [2, 3, 4]  # line 3 is the one that is not JSON
+    conflicts = [records[0], records[2]]
+    assert [r["problems"][0]["path"] for r in conflicts] == ["id", "id"]
+    assert "'L1'" in conflicts[0]["error"] and "'L2'" in conflicts[0]["error"]
+    assert conflicts[0]["original"].encode() == LINES[1]

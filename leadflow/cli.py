@@ -344,6 +344,12 @@ def report(
     import orjson  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
+    from leadflow.report import (  # noqa: PLC0415
+        NA,
+        fmt_applicable,
+        missing_stages,
+        not_applicable_note,
+    )
     from streams.http_api import fetch_report  # noqa: PLC0415
 
     token = Settings().api_token
@@ -354,14 +360,22 @@ def report(
         return
     health = document["health"]
     out.print(f"projector {health['status']}, {health['counts']['applied']} events folded")
+    missing = missing_stages(document)
     stages = Table("stage", "leads", title="pipeline")
     for stage, count in document["pipeline"]["by_stage"].items():
-        stages.add_row(stage, str(count))
+        stages.add_row(stage, NA if count is None else str(count))
     funnel = Table("figure", "value", title="funnel")
     for name, value in document["funnel"].items():
         if name != "by_channel":
-            funnel.add_row(name, "-" if value is None else str(value))
+            funnel.add_row(name, fmt_applicable(name, value, _shown_or_dash, missing))
     out.print(stages, funnel)
+    note = not_applicable_note(document)
+    if note:
+        out.print(note)
+
+
+def _shown_or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 @app.command()

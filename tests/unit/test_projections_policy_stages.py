@@ -197,3 +197,25 @@ def test_the_http_api_narrows_a_null_milestone_to_null() -> None:
         "sql": None,
         "by_campaign": {"sql": None},
     }
+
+
+def test_the_report_command_shows_n_a_and_the_note_for_a_projectors_ecommerce_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    import streams.http_api  # noqa: PLC0415
+    from leadflow.cli import app  # noqa: PLC0415
+
+    document = {
+        **replay_document("ecommerce"),
+        "health": {"status": "ok", "counts": {"applied": 9}},
+    }
+    monkeypatch.setattr(streams.http_api, "fetch_report", lambda *_a, **_k: document)
+
+    result = CliRunner().invoke(app, ["report"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    assert "None" not in result.output
+    assert "│ sql " in result.output and NA in result.output
+    assert "Not applicable under policy ecommerce" in result.output

@@ -129,6 +129,7 @@ class WorkerCounts:
     """What the worker has done since it started (for logs, progress and benchmarks)."""
 
     messages: int = 0
+    """Messages handled, each once (a copy delivered again after a rebalance is ``skipped``)."""
     accepted: int = 0
     duplicates: int = 0
     refused: int = 0
@@ -261,7 +262,6 @@ class LifecycleWorker:
             # dead letters are already out, so neither is produced again.
             fresh = [message for message in messages if message.offset > done]
             self.counts.skipped += len(messages) - len(fresh)
-            self.counts.messages += len(messages) - len(fresh)
             messages = fresh
             if not messages:
                 return

@@ -131,7 +131,7 @@ class CrashesBeforeTheCommit:
     def max_tracking_id(self, name: str) -> int | None:
         return self.app.max_tracking_id(name)  # type: ignore[no-any-return]
 
-    def process(self, _interactions: Any, _tracking: Tracking) -> Any:
+    def process(self, _interactions: Any, _tracking: Tracking, **_options: Any) -> Any:
         raise OperationalError("the process died before the commit")
 
 

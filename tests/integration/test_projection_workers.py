@@ -229,7 +229,7 @@ async def test_api_errors_name_the_problem(kafka_bootstrap: str, tmp_path: Path)
 
 
 def _poisonous_lead(lead: str) -> list[tuple[bytes, bytes]]:
-    """A lead created at opportunity, won at 1.7e308 (a valid JSON number, published before
+    """A lead created (and entering) at opportunity, won at 1.7e308 (a valid JSON number, published before
     the contracts bounded amounts: the decoder now refuses it), then touched again."""
     policy = {"name": "b2b_saas", "version": "1"}
 
@@ -252,6 +252,11 @@ def _poisonous_lead(lead: str) -> list[tuple[bytes, bytes]]:
         event(
             2,
             "stage_changed",
+            {"from_stage": None, "to_stage": "opportunity", "rule": "referral", "reason": ""},
+        ),
+        event(
+            3,
+            "stage_changed",
             {
                 "from_stage": "opportunity",
                 "to_stage": "customer",
@@ -263,7 +268,7 @@ def _poisonous_lead(lead: str) -> list[tuple[bytes, bytes]]:
             },
         ),
         event(
-            3,
+            4,
             "interaction_recorded",
             {"interaction_type": "email_engaged", "channel": "email", "sales_touch": False},
         ),
@@ -278,7 +283,7 @@ async def test_a_poisonous_lead_event_is_dead_lettered_and_every_section_still_a
     names = wiring.topics(settings)
     await ensure_topics(wiring.kafka_connection(settings), names.all(), settings.topic_partitions)
     messages = [m for n in range(3) for m in _poisonous_lead(f"rich-{n}")]
-    poisonous = {value for _, value in messages if b"stage_changed" in value}
+    poisonous = {value for _, value in messages if b"1.7e+308" in value}
     assert len(poisonous) == 3
     await produce(settings, names.lead_events, messages)
 
@@ -293,7 +298,7 @@ async def test_a_poisonous_lead_event_is_dead_lettered_and_every_section_still_a
         status, lead = await running.get("/leads/rich-0")
         assert (status, lead["stage"], len(lead["touches"])) == (200, "opportunity", 1)
         assert running.state.counts.invalid == 3
-        assert running.state.counts.applied == 6
+        assert running.state.counts.applied == 9
 
         # and the same holds live, for such an event arriving after the rebuild
         await produce(settings, names.lead_events, _poisonous_lead("rich-live"))
@@ -313,7 +318,7 @@ async def test_a_poisonous_lead_event_is_dead_lettered_and_every_section_still_a
         if r.source is not None and r.source.topic == names.lead_events
     ]
     assert {r.original for r in rejections} == poisonous | {
-        value for _, value in _poisonous_lead("rich-live") if b"stage_changed" in value
+        value for _, value in _poisonous_lead("rich-live") if b"1.7e+308" in value
     }
     assert len(rejections) == 4 + 4  # each projector dead-letters what it skipped
     assert {p.path for r in rejections for p in r.problems} == {"data.amount"}

@@ -229,8 +229,9 @@ async def test_api_errors_name_the_problem(kafka_bootstrap: str, tmp_path: Path)
 
 
 def _poisonous_lead(lead: str) -> list[tuple[bytes, bytes]]:
-    """A lead created (and entering) at opportunity, won at 1.7e308 (a valid JSON number, published before
-    the contracts bounded amounts: the decoder now refuses it), then touched again."""
+    """A lead created (and entering) at opportunity, won at 1.7e308 (a valid JSON number,
+    published before the contracts bounded amounts: the decoder now refuses it), then touched
+    again."""
     policy = {"name": "b2b_saas", "version": "1"}
 
     def event(sequence: int, kind: str, data: dict[str, Any]) -> tuple[bytes, bytes]:

@@ -335,7 +335,15 @@ def decode_lifecycle_event(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Li
     decoded = fast.decode_lifecycle_event(raw) if len(raw) <= max_bytes else None
     if decoded is not None:
         return decoded
-    obj = load_object(raw, max_bytes)
+    return lifecycle_event_from_object(load_object(raw, max_bytes))
+
+
+def lifecycle_event_from_object(obj: dict[str, Any]) -> LifecycleEvent:
+    """Validate a parsed JSON object as a lifecycle event.
+
+    Raises ``ContractError`` listing every problem found: the envelope's fields, the type and
+    version, and the data's fields.
+    """
     problems: list[Problem] = []
     kind, version = _type_and_version(obj, LifecycleEventType, LIFECYCLE_VERSIONS, problems)
     stand_in = kind or LifecycleEventType.LEAD_CREATED

@@ -13,6 +13,7 @@ from contracts.codec import (
     encode,
     interaction_from_object,
     interaction_from_stored,
+    lifecycle_event_from_object,
     load_object,
     split_personal,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "interaction_from_object",
     "interaction_from_stored",
     "lead_key",
+    "lifecycle_event_from_object",
     "load_object",
     "split_personal",
 ]

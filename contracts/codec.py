@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from contracts import fast
 from contracts.errors import ContractError, Problem, shown
 from contracts.interactions import (
     CURRENT_VERSIONS,
@@ -245,8 +246,13 @@ def interaction_from_object(obj: dict[str, Any]) -> Interaction:
 
 
 def decode_interaction(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Interaction:
-    """Decode and validate one interaction message (see ``interaction_from_object``)."""
-    return interaction_from_object(load_object(raw, max_bytes))
+    """Decode and validate one interaction message (see ``interaction_from_object``).
+
+    A valid message is decoded by the fast path (``contracts.fast``, msgspec); anything that
+    path does not accept goes through ``interaction_from_object``, which finds every problem.
+    """
+    decoded = fast.decode_interaction(raw) if len(raw) <= max_bytes else None
+    return interaction_from_object(load_object(raw, max_bytes)) if decoded is None else decoded
 
 
 def split_personal(interaction: Interaction) -> tuple[dict[str, Any], dict[str, str]]:
@@ -321,8 +327,23 @@ def canonical_json(value: Any) -> bytes:
 
 
 def decode_lifecycle_event(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> LifecycleEvent:
-    """Decode and validate one lifecycle event message, listing every problem found."""
-    obj = load_object(raw, max_bytes)
+    """Decode and validate one lifecycle event message, listing every problem found.
+
+    A valid message is decoded by the fast path (``contracts.fast``, msgspec); anything that
+    path does not accept is decoded here again, which finds every problem.
+    """
+    decoded = fast.decode_lifecycle_event(raw) if len(raw) <= max_bytes else None
+    if decoded is not None:
+        return decoded
+    return lifecycle_event_from_object(load_object(raw, max_bytes))
+
+
+def lifecycle_event_from_object(obj: dict[str, Any]) -> LifecycleEvent:
+    """Validate a parsed JSON object as a lifecycle event.
+
+    Raises ``ContractError`` listing every problem found: the envelope's fields, the type and
+    version, and the data's fields.
+    """
     problems: list[Problem] = []
     kind, version = _type_and_version(obj, LifecycleEventType, LIFECYCLE_VERSIONS, problems)
     stand_in = kind or LifecycleEventType.LEAD_CREATED

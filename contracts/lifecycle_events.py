@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+from msgspec import Meta
 from pydantic import ConfigDict, Field, with_config
 
 from contracts.types import (
@@ -51,7 +52,9 @@ from contracts.vocabulary import (
 _STRICT = ConfigDict(extra="forbid")
 
 ChainHash = Annotated[
-    str, Field(strict=True, min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+    str,
+    Field(strict=True, min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$"),
+    Meta(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$"),
 ]
 """A SHA-256 digest in lower-case hex: a link of a lead's hash chain."""
 

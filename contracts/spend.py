@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from msgspec import Meta
 from pydantic import ConfigDict, Field, with_config
 
 from contracts.types import Amount, Currency, Id, Name, Version
@@ -21,6 +22,7 @@ Period = Annotated[
         max_length=7,  # as Currency's: refuses "2024-04\n" in Python's jsonschema too
         pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
     ),
+    Meta(min_length=7, max_length=7, pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"),
 ]
 """A calendar month, ``YYYY-MM``."""
 

@@ -2,6 +2,9 @@
 
 They are ``Annotated`` types whose constraints pydantic enforces when a message is decoded and
 exports into JSON Schema; in Python code they are plain ``str``, ``float`` and ``datetime``.
+Each constrained type states its constraints twice, side by side: for pydantic (``Field``, which
+also makes the JSON Schema and the error messages) and for msgspec (``Meta``, which the codec's
+fast path checks). ``tests/unit/test_contracts_fast_decoder.py`` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import re
 from datetime import UTC, datetime, timezone
 from typing import Annotated, Any
 
+from msgspec import Meta
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -82,7 +86,18 @@ def _timestamp(value: Any) -> datetime:
             parsed = value.replace(tzinfo=timezone(offset) if offset else UTC)
     elif not isinstance(value, str):
         raise ValueError(f"an RFC 3339 timestamp string, got {type(value).__name__}")
-    elif match := _RFC3339.fullmatch(value):
+    else:
+        return timestamp_from_text(value)
+    _check_range(parsed)
+    return parsed
+
+
+def timestamp_from_text(value: str) -> datetime:
+    """The time an RFC 3339 timestamp string states, checked as ``Timestamp`` checks it.
+
+    Raises ``ValueError`` saying what was expected (the decoder's problem for the field).
+    """
+    if match := _RFC3339.fullmatch(value):
         if match.group("fraction")[1 + _MICRO_DIGITS :].strip("0"):
             # datetime keeps microseconds: more digits would be cut off without a word.
             raise ValueError(
@@ -103,6 +118,8 @@ def _timestamp(value: Any) -> datetime:
 def _check_range(parsed: datetime) -> None:
     # The range is checked on the time in UTC: 1970-01-01T00:00:00+14:00 is still 1969 there.
     # Years far outside cannot be moved to UTC (datetime ends at 9999) and need not be.
+    if _EARLIEST_YEAR < parsed.year < _LATEST_YEAR:
+        return  # an offset is less than a day: the year in UTC is within the range too
     if _EARLIEST_YEAR - 1 <= parsed.year <= _LATEST_YEAR + 1:
         utc = parsed.astimezone(UTC)
         if _EARLIEST <= utc < _AFTER_LATEST:
@@ -133,10 +150,14 @@ Timestamp = Annotated[
 Decoded values carry ``datetime.timezone`` offsets (``timezone.utc`` for ``Z``).
 """
 
-Id = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+Id = Annotated[
+    str, Field(strict=True, min_length=1, max_length=200), Meta(min_length=1, max_length=200)
+]
 """A non-empty identifier of at most 200 characters."""
 
-LeadKey = Annotated[str, Field(strict=True, min_length=1, max_length=205)]
+LeadKey = Annotated[
+    str, Field(strict=True, min_length=1, max_length=205), Meta(min_length=1, max_length=205)
+]
 """A lead's stream key: an upstream lead id, or ``anon:`` and an anonymous id (visitors)."""
 
 
@@ -155,16 +176,21 @@ UpstreamLeadId = Annotated[
         json_schema_extra={"not": {"pattern": "^anon:"}},
     ),
     AfterValidator(_not_a_visitor_key),
+    Meta(min_length=1, max_length=200, pattern="^(?!anon:)"),
 ]
 """An upstream lead id; ``anon:`` starts the keys of anonymous visitors, so it cannot start one."""
 
-Name = Annotated[str, Field(strict=True, min_length=1, max_length=500)]
+Name = Annotated[
+    str, Field(strict=True, min_length=1, max_length=500), Meta(min_length=1, max_length=500)
+]
 """A short non-empty name or label."""
 
-Text = Annotated[str, Field(strict=True, max_length=10_000)]
+Text = Annotated[str, Field(strict=True, max_length=10_000), Meta(max_length=10_000)]
 """Free text of at most 10,000 characters."""
 
-Url = Annotated[str, Field(strict=True, min_length=1, max_length=2048)]
+Url = Annotated[
+    str, Field(strict=True, min_length=1, max_length=2048), Meta(min_length=1, max_length=2048)
+]
 """A URL or path as the browser reported it."""
 
 MAX_AMOUNT = 10**14
@@ -190,39 +216,68 @@ MAX_SECONDS = 7 * 24 * 3600
 MAX_MINUTES = 7 * 24 * 60
 """The longest meeting or webinar attendance, in minutes: a week (10,080)."""
 
-Amount = Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+Amount = Annotated[
+    float, Field(strict=True, ge=0, le=MAX_AMOUNT, allow_inf_nan=False), Meta(ge=0, le=MAX_AMOUNT)
+]
 """A non-negative money amount in the record's currency, at most ``MAX_AMOUNT``."""
 
 # The lengths repeat what the patterns say: Python's re (and so Python's jsonschema) lets "$"
 # match before a final newline, and "EUR\n" must be refused by every validator.
-Currency = Annotated[str, Field(strict=True, min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[
+    str,
+    Field(strict=True, min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"),
+    Meta(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"),
+]
 """An ISO 4217 currency code, e.g. EUR."""
 
-Fraction = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False), Meta(ge=0, le=1)]
 """A share between 0 and 1 (a margin of 40 % is 0.4)."""
 
-Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT), BeforeValidator(json_integer)]
+Count = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_INT), BeforeValidator(json_integer), Meta(ge=0, le=MAX_INT)
+]
 """A non-negative whole number (of records: at most ``MAX_INT``)."""
 
 CompanySize = Annotated[
-    int, Field(strict=True, ge=0, le=MAX_COMPANY_SIZE), BeforeValidator(json_integer)
+    int,
+    Field(strict=True, ge=0, le=MAX_COMPANY_SIZE),
+    BeforeValidator(json_integer),
+    Meta(ge=0, le=MAX_COMPANY_SIZE),
 ]
 """A number of employees, at most ``MAX_COMPANY_SIZE``."""
 
-Seconds = Annotated[int, Field(strict=True, ge=0, le=MAX_SECONDS), BeforeValidator(json_integer)]
+Seconds = Annotated[
+    int,
+    Field(strict=True, ge=0, le=MAX_SECONDS),
+    BeforeValidator(json_integer),
+    Meta(ge=0, le=MAX_SECONDS),
+]
 """A duration in whole seconds, at most ``MAX_SECONDS`` (a week)."""
 
-Minutes = Annotated[int, Field(strict=True, ge=0, le=MAX_MINUTES), BeforeValidator(json_integer)]
+Minutes = Annotated[
+    int,
+    Field(strict=True, ge=0, le=MAX_MINUTES),
+    BeforeValidator(json_integer),
+    Meta(ge=0, le=MAX_MINUTES),
+]
 """A duration in whole minutes, at most ``MAX_MINUTES`` (a week)."""
 
-Position = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(json_integer)]
+Position = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(json_integer), Meta(ge=1, le=MAX_INT)
+]
 """A 1-based position in a stream."""
 
-Version = Annotated[int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(json_integer)]
+Version = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_INT), BeforeValidator(json_integer), Meta(ge=1, le=MAX_INT)
+]
 """A schema version (1, 2, ...)."""
 
 Flag = StrictBool
 Int = StrictInt
 
-Score = Annotated[float, Field(strict=True, ge=-MAX_SCORE, le=MAX_SCORE, allow_inf_nan=False)]
+Score = Annotated[
+    float,
+    Field(strict=True, ge=-MAX_SCORE, le=MAX_SCORE, allow_inf_nan=False),
+    Meta(ge=-MAX_SCORE, le=MAX_SCORE),
+]
 """A score (or a part of one): a finite number between ``-MAX_SCORE`` and ``MAX_SCORE``."""

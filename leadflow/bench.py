@@ -50,6 +50,7 @@ from rich.table import Table
 
 from contracts import decode_interaction, decode_lifecycle_event
 from leadflow import wiring
+from leadflow.decodebench import measure_decode
 from leadflow.replay import replay_lines
 from leadflow.services import LocalKafka, LocalPostgres
 from leadflow.settings import EventStoreKind, Settings
@@ -129,6 +130,7 @@ class Report:
     latency: dict[str, Any] = field(default_factory=dict)
     growth: list[dict[str, Any]] = field(default_factory=list)
     history: dict[str, Any] = field(default_factory=dict)
+    decode: dict[str, Any] = field(default_factory=dict)
 
     @property
     def baseline(self) -> float:
@@ -162,6 +164,7 @@ class Report:
             "peak_rss_mb": self.peak_rss_mb,
             "replay_memory_growth": self.growth,
             "history": self.history,
+            "decode": self.decode,
         }
 
 
@@ -859,6 +862,8 @@ async def run_bench(
         },
         workload={"leads": leads, "interactions": len(lines), "seed": 3},
     )
+    console.print("decoding: pydantic path and fast path ...")
+    report.decode = measure_decode(lines)
 
     console.print("raw aiokafka baseline ...")
     first = await _prepare(
@@ -1012,6 +1017,11 @@ def render(report: Report, console: Console) -> None:
                 f"{row['peak_rss_mb']:,.0f} MB, {row['kib_per_lead']:,.0f} KiB/lead, "
                 f"{row['seconds']:,.0f} s",
             )
+    for family, figure in report.decode.items():
+        details.add_row(
+            f"decode one {family.replace('_', ' ')}: pydantic, fast (CPU)",
+            f"{figure['pydantic_us']} µs, {figure['fast_us']} µs",
+        )
     history = report.history
     if history:
         details.add_row(

@@ -419,8 +419,17 @@ def bench(
         typer.Option(help="Lead counts for batch replay's memory growth ('' to skip)."),
     ] = "10000,100000",
     postgres: Annotated[bool, typer.Option(help="Also measure on PostgreSQL.")] = True,
+    decode_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only the CPU per decode, pydantic path beside fast path (no broker, no store)."
+        ),
+    ] = False,
 ) -> None:
     """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
+    if decode_only:
+        _decode_bench(leads, out_file)
+        return
     from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415
 
     try:
@@ -431,6 +440,24 @@ def bench(
         leads=leads, latency_seconds=latency_seconds, growth=sizes, postgres=postgres
     )
     asyncio.run(run_bench(Settings(), leads, out, out_file, options))
+
+
+def _decode_bench(leads: int, out_file: Path) -> None:
+    import orjson  # noqa: PLC0415
+
+    from leadflow.decodebench import measure_decode  # noqa: PLC0415
+    from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
+
+    lines = list(simulate(SimulationConfig(leads=leads, seed=3)).lines())
+    figures = measure_decode(lines)
+    for family, figure in figures.items():
+        out.print(
+            f"{family.replace('_', ' ')}: {figure['items']:,} decoded; CPU per decode "
+            f"{figure['pydantic_us']} µs on the pydantic path, {figure['fast_us']} µs on the "
+            f"fast path ({figure['speed_up']}x)"
+        )
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_bytes(orjson.dumps({"decode": figures}, option=orjson.OPT_INDENT_2))
 
 
 # -- audit: history, state, verify, whatif, export (leadflow.audit, leadflow.whatif) -----------

@@ -419,8 +419,30 @@ def bench(
         typer.Option(help="Lead counts for batch replay's memory growth ('' to skip)."),
     ] = "10000,100000",
     postgres: Annotated[bool, typer.Option(help="Also measure on PostgreSQL.")] = True,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="'lifecycle': only the CPU per interaction of LeadLifecycle.process, in this "
+            "process, on a SQLite file store (no broker)."
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="--only lifecycle: another checkout, measured beside (before/after)."),
+    ] = None,
 ) -> None:
     """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
+    if only is not None:
+        if only != "lifecycle":
+            raise typer.BadParameter(f"--only: 'lifecycle' is the one part, got {only!r}")
+        from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
+
+        argv = ["--leads", str(leads), "--batch", str(batch)]
+        if compare is not None:
+            argv += ["--compare", str(compare.resolve())]
+        lifecycle_bench(argv)
+        return
     from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415
 
     try:

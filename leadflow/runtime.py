@@ -24,7 +24,9 @@ log = logging.getLogger("leadflow.worker")
 def open_lifecycle(settings: Settings, policy: str | None = None) -> LeadLifecycle:
     """The lifecycle application over the configured event store and policy."""
     return LeadLifecycle(
-        policy=load_policy(policy or settings.policy), env=wiring.event_store_env(settings)
+        policy=load_policy(policy or settings.policy),
+        env=wiring.event_store_env(settings),
+        cache_size=settings.lead_cache_size,
     )
 
 

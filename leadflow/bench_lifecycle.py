@@ -81,7 +81,7 @@ def lifecycle_cpu_us(
     return best / len(interactions) * 1e6, len(interactions), events
 
 
-def _child(checkout: str, args: argparse.Namespace) -> str:
+def _child(checkout: str, args: argparse.Namespace, gc_tuned: bool) -> str:
     env = {**os.environ, "PYTHONPATH": checkout}
     command = [
         sys.executable,
@@ -93,7 +93,7 @@ def _child(checkout: str, args: argparse.Namespace) -> str:
         "--rounds",
         "1",
     ]
-    if args.gc:
+    if gc_tuned:
         command.append("--gc")
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, check=True, cwd=checkout
@@ -103,7 +103,8 @@ def _child(checkout: str, args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Print ``µs/interaction interactions events`` (or, with ``--compare``, both checkouts'
-    figures, each the best of interleaved rounds in child processes)."""
+    figures, each the best of interleaved rounds in child processes; with ``--gc`` too, each
+    checkout with the default and with the worker's garbage collector settings)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--leads", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
@@ -116,18 +117,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{us:.1f} {count} {events}")
         return
     here = str(Path(__file__).resolve().parent.parent)
-    figures: dict[str, list[float]] = {args.compare: [], here: []}
-    counts: dict[str, str] = {}
+    variants = [
+        (label, checkout, gc_tuned)
+        for gc_tuned in ((False, True) if args.gc else (False,))
+        for label, checkout in (("before", args.compare), ("after", here))
+    ]
+    figures: dict[tuple[str, str, bool], list[float]] = {v: [] for v in variants}
+    counts: dict[tuple[str, str, bool], str] = {}
     for _ in range(args.rounds):
-        for checkout in (args.compare, here):
-            figure, interactions, stored = _child(checkout, args).split()
-            figures[checkout].append(float(figure))
-            counts[checkout] = f"{interactions} interactions, {stored} events"
-    for label, checkout in (("before", args.compare), ("after", here)):
-        runs = ", ".join(f"{x:.1f}" for x in figures[checkout])
+        for variant in variants:
+            figure, interactions, stored = _child(variant[1], args, variant[2]).split()
+            figures[variant].append(float(figure))
+            counts[variant] = f"{interactions} interactions, {stored} events"
+    for variant in variants:
+        label, checkout, gc_tuned = variant
+        runs = ", ".join(f"{x:.1f}" for x in figures[variant])
         print(
-            f"{label:6} {min(figures[checkout]):6.1f} µs CPU/interaction "
-            f"(rounds: {runs}; {counts[checkout]}) {checkout}"
+            f"{label:6} {'gc tuned' if gc_tuned else 'gc default':10} "
+            f"{min(figures[variant]):6.1f} µs CPU/interaction "
+            f"(rounds: {runs}; {counts[variant]}) {checkout}"
         )
 
 

@@ -440,7 +440,7 @@ def bench(
 
         argv = ["--leads", str(leads), "--batch", str(batch)]
         if compare is not None:
-            argv += ["--compare", str(compare.resolve())]
+            argv += ["--compare", str(compare.resolve()), "--gc"]
         lifecycle_bench(argv)
         return
     from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415

@@ -267,3 +267,21 @@ def test_a_failed_batch_evicts_the_leads_it_read_and_changed(tmp_path: Path) -> 
     assert (outcome.status, outcome.stage) == (OutcomeStatus.ACCEPTED, Stage.MQL)
     assert app.lead("L1").interactions == 2
     app.close()
+
+
+# -- the worker's garbage collector ----------------------------------------------------------
+
+
+def test_the_worker_freezes_what_start_up_made_and_collects_less_often() -> None:
+    import gc  # noqa: PLC0415
+
+    from leadflow.runtime import GC_THRESHOLDS, tune_gc_for_worker  # noqa: PLC0415
+
+    before = gc.get_threshold()
+    try:
+        tune_gc_for_worker()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -419,16 +419,33 @@ def bench(
         typer.Option(help="Lead counts for batch replay's memory growth ('' to skip)."),
     ] = "10000,100000",
     postgres: Annotated[bool, typer.Option(help="Also measure on PostgreSQL.")] = True,
-    decode_only: Annotated[
-        bool,
+    only: Annotated[
+        str | None,
         typer.Option(
-            help="Only the CPU per decode, pydantic path beside fast path (no broker, no store)."
+            help="One part alone, no broker: 'lifecycle' (CPU per interaction of "
+            "LeadLifecycle.process on a SQLite file store) or 'decode' (CPU per decode, pydantic "
+            "path beside fast path)."
         ),
-    ] = False,
+    ] = None,
+    batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="--only lifecycle: another checkout, measured beside (before/after)."),
+    ] = None,
 ) -> None:
     """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
-    if decode_only:
+    if only == "decode":
         _decode_bench(leads, out_file)
+        return
+    if only is not None:
+        if only != "lifecycle":
+            raise typer.BadParameter(f"--only: 'lifecycle' or 'decode', got {only!r}")
+        from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
+
+        argv = ["--leads", str(leads), "--batch", str(batch)]
+        if compare is not None:
+            argv += ["--compare", str(compare.resolve()), "--gc"]
+        lifecycle_bench(argv)
         return
     from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415
 

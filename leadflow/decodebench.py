@@ -1,6 +1,6 @@
 """CPU per decode: the contracts' pydantic path beside the fast path (msgspec), in one run.
 
-``leadflow bench --decode-only`` prints these figures (and ``leadflow bench`` puts them in its
+``leadflow bench --only decode`` prints these figures (and ``leadflow bench`` puts them in its
 report under ``decode``): microseconds of CPU (``time.process_time``, the best of several
 rounds) per simulated interaction, and per lifecycle event of replaying those interactions,
 decoded from their bytes by

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         "EVENT_STORE=postgres, leadflow starts and uses its local PostgreSQL.",
     )
     postgres_port: int = Field(default=55432, description="Local PostgreSQL's port.")
+    lead_cache_size: int = Field(
+        default=50_000,
+        ge=0,
+        description="Leads the lifecycle worker keeps in memory between batches (least recently "
+        "used go first; checked against the store at every batch; 0: none).",
+    )
 
     # Personal data
     master_key: SecretStr | None = Field(

@@ -24,7 +24,7 @@ lead's keys and records ``PersonalDataErased``. No wire event carries a personal
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -36,6 +36,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
+    StoredEvent,
     Tracking,
     Transcoding,
 )
@@ -64,6 +65,7 @@ from lifecycle.lead import InteractionRecord, Lead, OutcomeStatus, visitor_key
 from lifecycle.personal import ERASED, MASTER_KEY, PersonalData, vault_for
 from lifecycle.policy import Policy
 from lifecycle.scoring import temperature
+from lifecycle.stream_reads import latest_snapshots, select_streams
 from lifecycle.transcoding import OrjsonTranscoder
 
 __all__ = [
@@ -181,10 +183,17 @@ class TouchAsDict(Transcoding):
 class LeadLifecycle(Application[UUID]):
     """Drives Lead aggregates from interactions under one policy.
 
-    ``cache_size`` leads stay in memory between ``process()`` calls (0: none). The cache only
-    ever holds committed state; if another process wrote a cached lead meanwhile, the next
-    write to it fails with eventsourcing's ``IntegrityError`` and the cached copies of that
-    batch are dropped, so the caller's retry reads the store again.
+    Each ``process()`` batch reads every stream it touches in one query (``_prefetch``,
+    through ``lifecycle.stream_reads``) rather than with a ``Repository.get`` each: the
+    streams not in memory whole (after their last snapshot), and for the leads that are, only
+    their events beyond the version in memory. ``cache_size`` leads stay in memory between
+    batches (least recently used go first; 0: none). The cache only ever holds committed
+    state, and it is checked against the store at every batch (the same query: a stream that
+    another worker or process wrote meanwhile is brought up to date with the events it
+    wrote), so it is never stale when a batch decides; a write in between the check and the
+    commit fails with eventsourcing's ``IntegrityError``. The leads of a batch that fails are
+    dropped from the cache (they were changed in memory), so the caller's retry reads them
+    again.
     """
 
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Lead: 100}
@@ -203,6 +212,10 @@ class LeadLifecycle(Application[UUID]):
         self.cache_size = cache_size
         self._cache: dict[UUID, Lead] = {}
         self._ids: dict[str, UUID] = {}
+        # Per batch: the streams read ahead and not used yet, and those found not stored
+        # (the batch may create them).
+        self._read: dict[UUID, Lead] = {}
+        self._absent: set[UUID] = set()
         self._lock = threading.Lock()
         super().__init__(env)
         self.personal_data: PersonalData = vault_for(
@@ -266,12 +279,14 @@ class LeadLifecycle(Application[UUID]):
         """
         with self._lock, self.personal_data.batch():
             touched: dict[UUID, Lead] = {}
+            self._read, self._absent = {}, set()
             try:
-                self.personal_data.prepare(_streams_with_personal_data(interactions))
+                self.personal_data.prepare(self._streams_with_personal_data(interactions))
                 # One bounded query per batch: the index itself stays in the database.
                 owners = self.interaction_index.interaction_owners(
                     [interaction.id for interaction in interactions]
                 )
+                self._prefetch(interactions, owners)
                 indexed: dict[str, tuple[UUID, str]] = {}
                 outcomes = [
                     self._handle_once(interaction, touched, owners, indexed)
@@ -289,9 +304,14 @@ class LeadLifecycle(Application[UUID]):
                     before_commit(outcomes)
                 recordings = self._record(processing)
             except BaseException:
+                # Changed in memory, not stored: read again by the next batch (as are those
+                # read ahead, which left the cache when they were read).
                 for lead_id in touched:
                     self._cache.pop(lead_id, None)
                 raise
+            finally:
+                unused, self._read, self._absent = self._read, {}, set()
+            self._remember(unused)  # read ahead, current, unchanged: the older end
             self._remember(touched)
             # Under the lock: a snapshot reads leads that the next batch may change.
             self._take_snapshots(processing)
@@ -318,7 +338,7 @@ class LeadLifecycle(Application[UUID]):
         # A DUPLICATE here is an id its stream recorded before the index existed: indexed
         # now, so that a later copy naming another lead is caught too.
         owners[interaction.id] = outcome.lead_id
-        indexed[interaction.id] = (Lead.create_id(outcome.lead_id), outcome.lead_id)
+        indexed[interaction.id] = (self._id(outcome.lead_id), outcome.lead_id)
         return outcome
 
     def _copy(self, interaction: Interaction, owner: str, touched: dict[UUID, Lead]) -> Outcome:
@@ -440,6 +460,21 @@ class LeadLifecycle(Application[UUID]):
         verdict = lead.record(interaction, policy, kept)
         return Outcome(interaction.id, lead.lead_key, verdict.status, verdict.reason, lead.stage)
 
+    def _streams_with_personal_data(self, interactions: Sequence[Interaction]) -> list[UUID]:
+        """The streams the interactions with personal values will most likely be kept on (their
+        lead's, else their visitor's), so that their keys are read or made in one go."""
+        streams: list[UUID] = []
+        for interaction in interactions:
+            names = PERSONAL_FIELDS[interaction.type]
+            if not names or all(getattr(interaction.data, name) is None for name in names):
+                continue
+            key = interaction.lead_id
+            if key is None and interaction.anonymous_id is not None:
+                key = visitor_key(interaction.anonymous_id)
+            if key is not None:
+                streams.append(self._id(key))
+        return streams
+
     def _keep(self, stream_id: UUID, interaction: Interaction) -> InteractionRecord:
         """The interaction as the stream keeps it, its personal values sealed with its key."""
         envelope, personal = split_personal(interaction)
@@ -448,23 +483,103 @@ class LeadLifecycle(Application[UUID]):
         sealed = self.personal_data.seal(stream_id, interaction.id, personal)
         return InteractionRecord(envelope, tuple(sorted(personal)), sealed)
 
-    def _load(self, lead_key: str, touched: dict[UUID, Lead]) -> Lead | None:
+    def _id(self, lead_key: str) -> UUID:
+        """``Lead.create_id``, computed once per key (bounded: cleared when it grows past
+        twice the cache, as the keys of leads no longer cached are rarely asked again)."""
         lead_id = self._ids.get(lead_key)
         if lead_id is None:
             if len(self._ids) >= 2 * max(self.cache_size, 1_000):
                 self._ids.clear()
             lead_id = self._ids[lead_key] = Lead.create_id(lead_key)
+        return lead_id
+
+    def _load(self, lead_key: str, touched: dict[UUID, Lead]) -> Lead | None:
+        """The lead of this batch with ``lead_key`` (None: not stored, not created yet). Read
+        by ``_prefetch`` as a rule; a stream it did not foresee is read here the same way.
+        ``touched`` gets the leads in the order they are first used, as the events of the
+        batch are stored in that order."""
+        lead_id = self._id(lead_key)
         lead = touched.get(lead_id)
-        if lead is not None:
+        if lead is not None or lead_id in self._absent:
             return lead
-        lead = self._cache.pop(lead_id, None)
+        lead = self._read.pop(lead_id, None)
         if lead is None:
-            try:
-                lead = self.repository.get(lead_id)
-            except AggregateNotFoundError:
+            self._fetch((lead_id,))
+            lead = self._read.pop(lead_id, None)
+            if lead is None:
                 return None
         touched[lead_id] = lead
         return lead
+
+    def _prefetch(self, interactions: Sequence[Interaction], owners: Mapping[str, str]) -> None:
+        """Read, in a query or two per round, every stream the batch will look at: the leads
+        and visitors its interactions name, the leads holding ids it repeats, then (once
+        those are in hand) the visitors ``_handle`` will link and the leads visitors were
+        merged into. What it misses ``_load`` reads when asked: the plan only saves queries."""
+        keys: set[str] = set(owners.values())
+        for interaction in interactions:
+            if interaction.lead_id is not None:
+                keys.add(interaction.lead_id)
+            elif interaction.anonymous_id is not None:
+                keys.add(visitor_key(interaction.anonymous_id))
+        read, absent = self._read, self._absent
+        for _ in range(4):
+            self._fetch(map(self._id, keys))
+            keys = {lead.merged_into for lead in read.values() if lead.merged_into is not None}
+            for interaction in interactions:
+                anonymous_id = interaction.anonymous_id
+                if interaction.lead_id is None or anonymous_id is None:
+                    continue
+                lead = read.get(self._id(interaction.lead_id))
+                if lead is None or anonymous_id not in lead.linked_anonymous_ids:
+                    keys.add(visitor_key(anonymous_id))
+            keys = {k for k in keys if (i := self._id(k)) not in read and i not in absent}
+            if not keys:
+                return
+
+    def _fetch(self, lead_ids: Iterable[UUID]) -> None:
+        """Put these streams in ``_read`` as stored now (or in ``_absent``): those in the
+        cache brought up to date with the events stored since (none, unless another process
+        wrote them), the others read from their last snapshot on; one query for the events of
+        all of them, one for the snapshots. Call it only for streams not in hand yet."""
+        after: dict[UUID, int] = {}
+        cached: dict[UUID, Lead] = {}
+        uncached: list[UUID] = []
+        read, absent = self._read, self._absent
+        for lead_id in lead_ids:
+            if lead_id in read or lead_id in absent or lead_id in after:
+                continue
+            lead = self._cache.pop(lead_id, None)
+            if lead is None:
+                uncached.append(lead_id)
+                after[lead_id] = 0
+            else:
+                cached[lead_id] = lead
+                after[lead_id] = lead.version
+        if not after:
+            return
+        snapshots = (
+            latest_snapshots(self.snapshots.recorder, uncached)
+            if self.snapshots is not None and uncached
+            else {}
+        )
+        for lead_id, snapshot in snapshots.items():
+            after[lead_id] = snapshot.originator_version
+        stored = select_streams(self.recorder, after)
+        # Any: the mapper's domain events are typed as a protocol without ``mutate``.
+        to_domain_event: Callable[[StoredEvent], Any] = self.mapper.to_domain_event
+        for lead_id in after:
+            aggregate: Any = cached.get(lead_id)
+            if aggregate is None and lead_id in snapshots:
+                aggregate = to_domain_event(snapshots[lead_id]).mutate(None)
+            for stored_event in stored.get(lead_id, ()):
+                # What Repository.get does (project_aggregate), less its per-event Protocol
+                # check: each stored event applied in version order.
+                aggregate = to_domain_event(stored_event).mutate(aggregate)
+            if aggregate is None:
+                absent.add(lead_id)
+            else:
+                read[lead_id] = aggregate
 
     def _remember(self, touched: dict[UUID, Lead]) -> None:
         if self.cache_size <= 0:
@@ -644,22 +759,6 @@ class LeadLifecycle(Application[UUID]):
         if touched is not None and touched >= since:
             return None
         return since + timedelta(hours=hours)
-
-
-def _streams_with_personal_data(interactions: Sequence[Interaction]) -> list[UUID]:
-    """The streams the interactions with personal values will most likely be kept on (their
-    lead's, else their visitor's), so that their keys are read or made in one go."""
-    streams: list[UUID] = []
-    for interaction in interactions:
-        names = PERSONAL_FIELDS[interaction.type]
-        if not names or all(getattr(interaction.data, name) is None for name in names):
-            continue
-        key = interaction.lead_id
-        if key is None and interaction.anonymous_id is not None:
-            key = visitor_key(interaction.anonymous_id)
-        if key is not None:
-            streams.append(Lead.create_id(key))
-    return streams
 
 
 def to_lifecycle_event(domain_event: object) -> LifecycleEvent:

@@ -1,0 +1,146 @@
+"""CPU per interaction of ``LeadLifecycle.process`` alone, in this process (``leadflow bench
+--only lifecycle [--compare DIR]``, or ``python leadflow/bench_lifecycle.py``).
+
+Simulated interactions (``leadflow.simulator``) are decoded up front, then processed in
+worker-sized batches, each with its tracking record, into a fresh SQLite file store; the figure
+is the CPU time (``time.process_time``: user + system) of the ``process`` calls divided by the
+interactions, the best of ``rounds`` rounds (each on a store of its own).
+
+It uses only what every version of the lifecycle offers (``LeadLifecycle(policy, env)``,
+``process(interactions, Tracking)``), so that the same file run as a script against another
+checkout (``--compare DIR``: each round in a child process whose ``PYTHONPATH`` is that
+checkout, interleaved with this one's) measures before and after in one run, on the same
+machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["lifecycle_cpu_us", "main"]
+
+
+def _interactions(leads: int, seed: int) -> list[object]:
+    from contracts import decode_interaction  # noqa: PLC0415
+    from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
+
+    return [
+        decode_interaction(line)
+        for line in simulate(SimulationConfig(leads=leads, seed=seed)).lines()
+    ]
+
+
+def lifecycle_cpu_us(
+    leads: int = 2000, batch: int = 500, rounds: int = 3, seed: int = 3, gc_tuned: bool = False
+) -> tuple[float, int, int]:
+    """The best CPU µs per interaction of ``rounds`` runs of ``process`` over ``leads``
+    simulated leads in batches of ``batch``; with the number of interactions and of stored
+    events (of the last round)."""
+    import gc  # noqa: PLC0415
+
+    from eventsourcing.persistence import Tracking  # noqa: PLC0415
+
+    from lifecycle.application import LeadLifecycle  # noqa: PLC0415
+    from lifecycle.policy import load_policy  # noqa: PLC0415
+
+    interactions = _interactions(leads, seed)
+    policy = load_policy("b2b_saas")
+    key = base64.b64encode(b"\x07" * 32).decode()
+    if gc_tuned:  # as leadflow.runtime.tune_gc_for_worker (which an older checkout lacks)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+    best = float("inf")
+    events = 0
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="bench-lifecycle-") as tmp:
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(Path(tmp) / "events.sqlite"),
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "PERSONAL_DATA_MASTER_KEY": key,
+            }
+            app = LeadLifecycle(policy, env=env)
+            cpu = time.process_time()
+            for offset in range(0, len(interactions), batch):
+                chunk = interactions[offset : offset + batch]
+                app.process(chunk, Tracking("bench:0", offset + len(chunk) - 1))  # type: ignore[arg-type]
+            spent = time.process_time() - cpu
+            best = min(best, spent)
+            events = app.recorder.max_notification_id() or 0
+            app.close()
+    return best / len(interactions) * 1e6, len(interactions), events
+
+
+def _child(checkout: str, args: argparse.Namespace, gc_tuned: bool) -> str:
+    env = {**os.environ, "PYTHONPATH": checkout}
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--leads",
+        str(args.leads),
+        "--batch",
+        str(args.batch),
+        "--rounds",
+        "1",
+    ]
+    if gc_tuned:
+        command.append("--gc")
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, check=True, cwd=checkout
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print ``µs/interaction interactions events`` (or, with ``--compare``, both checkouts'
+    figures, each the best of interleaved rounds in child processes; with ``--gc`` too, each
+    checkout with the default and with the worker's garbage collector settings)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gc", action="store_true", help="tune the GC first, as the worker does")
+    parser.add_argument("--compare", metavar="DIR", help="another checkout to measure beside")
+    args = parser.parse_args(argv)
+    if args.compare is None:
+        us, count, events = lifecycle_cpu_us(args.leads, args.batch, args.rounds, gc_tuned=args.gc)
+        print(f"{us:.1f} {count} {events}")
+        return
+    here = str(Path(__file__).resolve().parent.parent)
+    variants = [
+        (label, checkout, gc_tuned)
+        for gc_tuned in ((False, True) if args.gc else (False,))
+        for label, checkout in (("before", args.compare), ("after", here))
+    ]
+    figures: dict[tuple[str, str, bool], list[float]] = {v: [] for v in variants}
+    counts: dict[tuple[str, str, bool], str] = {}
+    for _ in range(args.rounds):
+        for variant in variants:
+            figure, interactions, stored = _child(variant[1], args, variant[2]).split()
+            figures[variant].append(float(figure))
+            counts[variant] = f"{interactions} interactions, {stored} events"
+    for variant in variants:
+        label, checkout, gc_tuned = variant
+        runs = ", ".join(f"{x:.1f}" for x in figures[variant])
+        print(
+            f"{label:6} {'gc tuned' if gc_tuned else 'gc default':10} "
+            f"{min(figures[variant]):6.1f} µs CPU/interaction "
+            f"(rounds: {runs}; {counts[variant]}) {checkout}"
+        )
+
+
+if __name__ == "__main__":
+    # Run as a script: its own folder is not a package root (it would shadow modules).
+    with contextlib.suppress(ValueError):
+        sys.path.remove(str(Path(__file__).resolve().parent))
+    main()

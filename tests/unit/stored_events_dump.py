@@ -47,7 +47,7 @@ MASTER_KEY = "B" * 43 + "="  # base64 of 32 bytes
 
 def _deterministic() -> None:
     """A clock that ticks one millisecond per reading, and seeded randomness."""
-    import eventsourcing.domain as domain  # noqa: PLC0415
+    from eventsourcing import domain  # noqa: PLC0415
 
     ticks = iter(range(10**9))
 
@@ -68,9 +68,9 @@ def _deterministic() -> None:
 def dump() -> list[dict[str, Any]]:
     """The rows described in the module docstring, for the current ``PYTHONPATH``."""
     _deterministic()
-    from contracts import ContractError, decode_interaction  # noqa: PLC0415
     from eventsourcing.persistence import Tracking  # noqa: PLC0415
 
+    from contracts import ContractError, decode_interaction  # noqa: PLC0415
     from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
     from lifecycle.application import LeadLifecycle  # noqa: PLC0415
     from lifecycle.lead import Lead  # noqa: PLC0415

@@ -157,9 +157,9 @@ def test_a_store_main_wrote_verifies_and_reads_the_same(
 def test_this_checkout_goes_on_from_a_store_main_wrote(base_store: dict[str, str]) -> None:
     """More of the same stream, processed on the store main wrote: the leads it had are
     loaded from its events and snapshots, and every chain still verifies."""
-    from contracts import ContractError, decode_interaction  # noqa: PLC0415
     from eventsourcing.persistence import Tracking  # noqa: PLC0415
 
+    from contracts import ContractError, decode_interaction  # noqa: PLC0415
     from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
 
     config = SimulationConfig(

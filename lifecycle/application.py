@@ -35,7 +35,9 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    Notification,
     ProcessRecorder,
+    Recording,
     StoredEvent,
     Tracking,
     Transcoding,
@@ -302,7 +304,7 @@ class LeadLifecycle(Application[UUID]):
                     processing.saved_kwargs[INTERACTION_IDS] = indexed
                 if before_commit is not None:
                     before_commit(outcomes)
-                recordings = self._record(processing)
+                recordings = self._store(processing)
             except BaseException:
                 # Changed in memory, not stored: read again by the next batch (as are those
                 # read ahead, which left the cache when they were read).
@@ -317,6 +319,35 @@ class LeadLifecycle(Application[UUID]):
             self._take_snapshots(processing)
             self._notify(recordings)
         return outcomes
+
+    def _store(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """What ``Application._record`` does (through ``EventStore.put``), with the stored
+        events handed to the recorder directly: the events, the tracking record and the ids to
+        index in one ``insert_events`` call, so in one transaction. The ``Recording`` objects
+        (a ``Notification`` per event) are made only for an application that overrides
+        ``_notify``; this one's does nothing with them."""
+        events = processing.events
+        mapper = self.mapper
+        if mapper.compressor is None and mapper.cipher is None:
+            encode = mapper.transcoder.encode
+            stored = [_stored_event(event, encode) for event in events]
+        else:
+            stored = [mapper.to_stored_event(event) for event in events]
+        ids = self.recorder.insert_events(
+            stored, tracking=processing.tracking, **processing.saved_kwargs
+        )
+        repository = self.repository
+        if repository.cache and not repository.fastforward:
+            for aggregate_id, aggregate in processing.aggregates.items():
+                repository.cache.put(aggregate_id, aggregate)
+        if not ids or type(self)._notify is Application._notify:
+            return []
+        return [
+            Recording(
+                event, Notification(s.originator_id, s.originator_version, s.topic, s.state, i)
+            )
+            for event, s, i in zip(events, stored, ids, strict=True)
+        ]
 
     def max_tracking_id(self, application_name: str) -> int | None:
         """The last position stored under ``application_name`` (None if none yet)."""
@@ -759,6 +790,20 @@ class LeadLifecycle(Application[UUID]):
         if touched is not None and touched >= since:
             return None
         return since + timedelta(hours=hours)
+
+
+def _stored_event(domain_event: Any, encode: Callable[[Any], bytes]) -> StoredEvent:
+    """What eventsourcing's ``Mapper.to_stored_event`` makes of an event (neither compressed
+    nor encrypted): its attributes but the stream and version, then its class version when
+    above 1, encoded by the transcoder, under the class's topic."""
+    cls = type(domain_event)
+    state = dict(domain_event.__dict__)
+    originator_id = state.pop("originator_id")
+    originator_version = state.pop("originator_version")
+    class_version = getattr(cls, "class_version", 1)
+    if class_version > 1:
+        state["class_version"] = class_version
+    return StoredEvent(originator_id, originator_version, get_topic(cls), encode(state))
 
 
 def to_lifecycle_event(domain_event: object) -> LifecycleEvent:

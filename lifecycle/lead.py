@@ -6,11 +6,11 @@ the same person always lands on the same stream.
 
 Public methods decide (they read the policy and raise or refuse before anything changes); the
 private apply methods (``_stage_changed`` ..., each called by its event class's ``apply``) only
-assign, never raise and never read a clock, because they run again on every replay. Every event carries the lead key, the business time it describes
-(``occurred_at``), the interaction that caused it, the rule that fired and the policy's name and
-version. An interaction is recorded at most once per lead, by its id, however late and however
-changed its copy arrives. A request the policy forbids is recorded as ``TransitionRefused`` and
-changes nothing else.
+assign, never raise and never read a clock, because they run again on every replay. Every
+event carries the lead key, the business time it describes (``occurred_at``), the interaction
+that caused it, the rule that fired and the policy's name and version. An interaction is
+recorded at most once per lead, by its id, however late and however changed its copy arrives.
+A request the policy forbids is recorded as ``TransitionRefused`` and changes nothing else.
 
 A stream announces its first stage with a ``StageChanged`` from no stage; until then it is nobody
 in the funnel (no read model, no stage subscriber counts it). A stream is announced when it
@@ -504,7 +504,7 @@ class Lead(Aggregate):
             cls.INITIAL_VERSION,
             chain_genesis(stream_id),
             kwargs,
-            originator_topic=_topic(cls),
+            originator_topic=get_topic(cls),
         )
         lead = created.mutate(None)
         lead._pending_events.append(created)
@@ -997,14 +997,6 @@ _GIVEN_ELSEWHERE = frozenset(
         "previous_chain",
     }
 )
-_TOPICS: dict[type[Any], str] = {}
-
-
-def _topic(cls: type[Any]) -> str:
-    topic = _TOPICS.get(cls)
-    if topic is None:
-        topic = _TOPICS[cls] = get_topic(cls)
-    return topic
 
 
 def _spec(event_class: type[Any]) -> _EventSpec:

@@ -189,3 +189,48 @@ def _without_time(state: bytes) -> dict[str, Any]:
     decoded: dict[str, Any] = orjson.loads(state)
     decoded.pop("timestamp", None)
     return decoded
+
+
+def test_events_are_the_objects_their_dataclass_would_make() -> None:
+    """Every event the lead makes has the attributes, in the order, that its class's own
+    ``__init__`` gives the same values; the lead moves its version and modified time and keeps
+    the event pending; a missing or unknown attribute is refused as ``__init__`` refuses it,
+    before anything changes."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    import orjson  # noqa: PLC0415
+
+    from contracts import decode_interaction  # noqa: PLC0415
+    from tests.unit.examples import form  # noqa: PLC0415
+
+    policy = load_policy("b2b_saas")
+    first = decode_interaction(orjson.dumps(form(lead_id="L-objects")))
+    lead = Lead.register("L-objects", first, policy, anonymous=False)
+    lead.record(first, policy)
+    erased = {
+        "lead_key": "L-objects",
+        "occurred_at": datetime(2031, 1, 1, tzinfo=UTC),
+        "interaction_id": None,
+        "rule": "personal_data_erased",
+        "policy_name": policy.name,
+        "policy_version": policy.version,
+        "interactions": 1,
+        "visitors": [],
+        "merged_into": None,
+        "reference": None,
+    }
+    lead.trigger_event(Lead.PersonalDataErased, **erased)
+    pending = list(lead.pending_events)
+    assert [e.originator_version for e in pending] == list(range(1, len(pending) + 1))
+    assert {type(e).__name__ for e in pending} >= {"Registered", "StageChanged"}
+    assert lead.version == len(pending)
+    assert lead.modified_on == pending[-1].timestamp
+    assert lead.chain_head == pending[-1].chain  # type: ignore[attr-defined]
+    for event in pending:
+        made = type(event)(**vars(event))
+        assert list(vars(made).items()) == list(vars(event).items())
+    with pytest.raises(TypeError, match="has no colour"):
+        lead.trigger_event(Lead.PersonalDataErased, **erased, colour="red")
+    with pytest.raises(TypeError, match="needs"):
+        lead.trigger_event(Lead.ScoreChanged, score=1.0)
+    assert lead.version == len(pending) == len(lead.pending_events)

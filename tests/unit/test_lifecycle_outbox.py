@@ -157,14 +157,16 @@ def _with_state(row: RawNotification, fields: dict[str, Any]) -> RawNotification
     return (row[0], row[1], row[2], row[3], orjson.dumps(fields))
 
 
-def test_an_event_stored_before_the_chain_is_upcast_by_the_domain_path(small: LeadLifecycle) -> None:
+def test_an_event_stored_before_the_chain_is_upcast_by_the_domain_path(
+    small: LeadLifecycle,
+) -> None:
     encoder = WireEncoder(small.mapper)
     for row in _rows(small)[:30]:
         fields = orjson.loads(row[4])
         for key in ("class_version", "chain", "previous_chain"):
             del fields[key]
         old = _with_state(row, fields)
-        with pytest.raises(Exception):  # noqa: B017, PT011 - not the lean path's to publish
+        with pytest.raises(Exception):  # noqa: B017 - not the lean path's to publish
             encoder._lean(old)
         published = encoder.published(old)
         assert published.value == _domain_path(small, old)
@@ -207,7 +209,7 @@ def test_a_stored_state_the_lean_path_publishes_is_published_the_same_by_the_dom
     row = data.draw(st.sampled_from(rows))
     fields = orjson.loads(row[4])
     for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
-        key = data.draw(st.sampled_from(sorted(fields) + ["extra", "_type_"]))
+        key = data.draw(st.sampled_from([*sorted(fields), "extra", "_type_"]))
         change = data.draw(st.sampled_from(["value", "tagged", "delete", "extra key in tag"]))
         if change == "value":
             fields[key] = data.draw(_JSON)
@@ -219,16 +221,14 @@ def test_a_stored_state_the_lean_path_publishes_is_published_the_same_by_the_dom
             fields[key] = {**fields[key], "x": data.draw(_JSON)}
     escaped = data.draw(st.booleans())
     try:
-        state = (
-            json.dumps(fields, ensure_ascii=True).encode() if escaped else orjson.dumps(fields)
-        )
+        state = json.dumps(fields, ensure_ascii=True).encode() if escaped else orjson.dumps(fields)
     except TypeError:  # an integer beyond orjson's 64 bits
         state = json.dumps(fields).encode()
     mutated = (row[0], row[1], row[2], row[3], state)
     encoder = WireEncoder(small.mapper)
     try:
         lean = encoder._lean(mutated)
-    except Exception:  # noqa: BLE001 - left to the domain path
+    except Exception:
         event("left to the domain path")
         return
     event("published by the lean path")
@@ -267,7 +267,7 @@ def test_a_state_that_is_not_utf8_is_left_to_the_domain_path(small: LeadLifecycl
     bad = (row[0], row[1], row[2], row[3], broken)
     with pytest.raises(UnicodeDecodeError):
         encoder._lean(bad)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - the mapper's error, as before
+    with pytest.raises(Exception):  # noqa: B017 - the mapper's error, as before
         encoder.published(bad)
 
 

@@ -31,10 +31,10 @@ no per-row objects; any other recorder through its own ``select_notifications``)
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 import msgspec
@@ -68,15 +68,17 @@ RawNotification = tuple[int, Any, int, str, bytes]
 text of one), the version, the topic and the stored state."""
 
 _ID_CACHE_LIMIT = 200_000
+_REFUSED = LifecycleEventType.TRANSITION_REFUSED
+_new = tuple.__new__
 _TAG = b'"_type_"'
 _TYPE = "_type_"
 _DATA = "_data_"
 
 
-@dataclass(frozen=True, slots=True)
-class Published:
+class Published(NamedTuple):
     """A lifecycle event as the relay publishes it: ``value`` is its message (the bytes of
-    ``encode(LifecycleEvent)``); a refusal also has what its rejection names."""
+    ``encode(LifecycleEvent)``); a refusal also has what its rejection names. (A named tuple:
+    made ten times faster than a frozen dataclass, once per event.)"""
 
     lead_id: str
     type: LifecycleEventType
@@ -185,7 +187,8 @@ class _PersonalDataErased(_Stored, kw_only=True, gc=False):
 
 def _members(enum: type[Any]) -> dict[Any, Any]:
     # ``Enum(value)`` finds a member by value in this map before anything else; a value it
-    # misses is left to the domain path (which would try ``_missing_`` or raise).
+    # misses (``KeyError``, or ``TypeError`` when unhashable) is left to the domain path
+    # (which would try ``_missing_`` or raise).
     return dict(enum._value2member_map_)
 
 
@@ -194,13 +197,6 @@ _CHANNELS = _members(Channel)
 _INTERACTION_TYPES = _members(InteractionType)
 _FORM_KINDS = _members(FormKind)
 _TEMPERATURES = _members(Temperature)
-
-
-def _member(members: dict[Any, Any], value: Any) -> Any:
-    member = members.get(value)
-    if member is None:
-        raise _NotLeanError
-    return member
 
 
 def _list(value: Any) -> list[Any]:
@@ -225,6 +221,7 @@ class WireEncoder:
         self.mapper = mapper
         self._bases: dict[Any, Any] = {}
         self._tags = 0  # tagged values revived for the event in hand
+        self._opens = mapper.cipher is not None or mapper.compressor is not None
         transcoder = mapper.transcoder
         self._time: Callable[[Any], Any] | None = None
         self._touch_ok = False
@@ -268,7 +265,7 @@ class WireEncoder:
         }
         # topic -> what the lean path needs; only topics that resolve to the class they name
         # (an alias registered for a renamed class is left to the mapper).
-        self._kinds: dict[str, tuple[LifecycleEventType, Any, _Build, int, int]] = {}
+        self._kinds: dict[str, tuple[LifecycleEventType, Any, _Build, int, int, int]] = {}
         if self._time is not None:
             for cls, (kind, struct, build) in payloads.items():
                 topic = get_topic(cls)
@@ -279,6 +276,7 @@ class WireEncoder:
                         build,
                         getattr(cls, "class_version", 1),
                         LIFECYCLE_VERSIONS[kind],
+                        2,  # tagged values every event has: timestamp, occurred_at
                     )
 
     # -- the two paths -----------------------------------------------------------------------
@@ -312,28 +310,35 @@ class WireEncoder:
 
     def _lean(self, notification: RawNotification) -> Published:
         _, originator_id, version, topic, state = notification
-        kind, decoder, build, class_version, wire_version = self._kinds[topic]
-        mapper = self.mapper
-        if mapper.cipher is not None:
-            state = mapper.cipher.decrypt(state)
-        if mapper.compressor is not None:
-            state = mapper.compressor.decompress(state)
+        kind, decoder, build, class_version, wire_version, tags = self._kinds[topic]
+        if self._opens:
+            mapper = self.mapper
+            if mapper.cipher is not None:
+                state = mapper.cipher.decrypt(state)
+            if mapper.compressor is not None:
+                state = mapper.compressor.decompress(state)
         if not state.isascii():
             # msgspec does not check the UTF-8 of what it skips; the transcoder would refuse it.
             state.decode()
-        if b"\\u" in state:
-            # An escaped character could spell "_type_" unseen by the count below.
+        # An escaped character could spell "_type_" unseen by the count below (a backslash is
+        # looked for first: memchr, a tenth of the time of the two-byte search).
+        if b"\\" in state and b"\\u" in state:
             raise _NotLeanError
         fields = decoder.decode(state)
         if fields.class_version != class_version:
             raise _NotLeanError  # to upcast: the mapper's business
-        self._tags = 0
+        self._tags = tags
         data = build(fields)
-        occurred_at = self._datetime(fields.occurred_at)
-        recorded_at = self._datetime(fields.timestamp)
+        # The transcoder revives {"_type_": "datetime_iso", "_data_": ...} (exactly those two
+        # keys: ``_Tagged``) with its registered transcoding; the same function revives them.
+        occurred_at, timestamp = fields.occurred_at, fields.timestamp
+        if occurred_at._type_ != "datetime_iso" or timestamp._type_ != "datetime_iso":
+            raise _NotLeanError
         if state.count(_TAG) != self._tags:
             # The mapper would revive (or fail on) a tagged value this path did not look at.
             raise _NotLeanError
+        time = self._time
+        recorded_at = time(timestamp._data_)  # type: ignore[misc]
         lead_id = fields.lead_key
         interaction_id = fields.interaction_id
         value = orjson.dumps(
@@ -343,7 +348,7 @@ class WireEncoder:
                 "sequence": version,
                 "type": kind,
                 "version": wire_version,
-                "occurred_at": occurred_at,
+                "occurred_at": time(occurred_at._data_),  # type: ignore[misc]
                 "recorded_at": recorded_at,
                 "policy": {"name": fields.policy_name, "version": fields.policy_version},
                 "data": data,
@@ -352,14 +357,14 @@ class WireEncoder:
                 "previous_chain": fields.previous_chain or None,
             }
         )
-        reason = data["reason"] if kind is LifecycleEventType.TRANSITION_REFUSED else None
-        return Published(lead_id, kind, value, recorded_at, interaction_id, reason)
+        reason = data["reason"] if kind is _REFUSED else None
+        # tuple.__new__: a third of the time of the named tuple's own __new__.
+        return _new(Published, (lead_id, kind, value, recorded_at, interaction_id, reason))
 
     # -- values --------------------------------------------------------------------------------
 
     def _datetime(self, tagged: Any) -> Any:
-        # The transcoder revives {"_type_": "datetime_iso", "_data_": ...} (exactly those two
-        # keys) with its registered transcoding; here the same function revives the same value.
+        """A tagged datetime other than the two every event has, revived and counted."""
         if tagged._type_ != "datetime_iso":
             raise _NotLeanError
         self._tags += 1
@@ -384,8 +389,8 @@ class WireEncoder:
 
     def _lead_created(self, f: _Registered) -> dict[str, Any]:
         return {
-            "stage": _member(_STAGES, f.stage),
-            "channel": _member(_CHANNELS, f.channel),
+            "stage": _STAGES[f.stage],
+            "channel": _CHANNELS[f.channel],
             "campaign": f.campaign,
             "anonymous": f.anonymous,
         }
@@ -393,10 +398,10 @@ class WireEncoder:
     def _interaction_recorded(self, f: _InteractionRecorded) -> dict[str, Any]:
         form_kind = f.form_kind
         return {
-            "interaction_type": _member(_INTERACTION_TYPES, f.interaction_type),
-            "channel": _member(_CHANNELS, f.channel),
+            "interaction_type": _INTERACTION_TYPES[f.interaction_type],
+            "channel": _CHANNELS[f.channel],
             "campaign": f.campaign,
-            "form_kind": None if form_kind is None else _member(_FORM_KINDS, form_kind),
+            "form_kind": None if form_kind is None else _FORM_KINDS[form_kind],
             "sales_touch": f.sales_touch,
         }
 
@@ -408,16 +413,16 @@ class WireEncoder:
             "score": f.score,
             "fit": f.fit,
             "engagement": f.engagement,
-            "temperature": _member(_TEMPERATURES, f.temperature),
-            "previous_temperature": _member(_TEMPERATURES, f.previous_temperature),
+            "temperature": _TEMPERATURES[f.temperature],
+            "previous_temperature": _TEMPERATURES[f.previous_temperature],
             "rule": f.rule,
         }
 
     def _stage_changed(self, f: _StageChanged) -> dict[str, Any]:
         from_stage = f.from_stage
         return {
-            "from_stage": None if from_stage is None else _member(_STAGES, from_stage),
-            "to_stage": _member(_STAGES, f.to_stage),
+            "from_stage": None if from_stage is None else _STAGES[from_stage],
+            "to_stage": _STAGES[f.to_stage],
             "rule": f.rule,
             "reason": f.reason,
             "amount": f.amount,
@@ -427,7 +432,7 @@ class WireEncoder:
 
     def _transition_refused(self, f: _TransitionRefused) -> dict[str, Any]:
         return {
-            "current_stage": _member(_STAGES, f.current_stage),
+            "current_stage": _STAGES[f.current_stage],
             "requested": f.requested,
             "reason": f.reason,
         }
@@ -458,9 +463,9 @@ class WireEncoder:
         self._tags += 1
         return {
             "interaction_id": data["interaction_id"],
-            "interaction_type": _member(_INTERACTION_TYPES, data["interaction_type"]),
+            "interaction_type": _INTERACTION_TYPES[data["interaction_type"]],
             "occurred_at": self._time(at[_DATA]),  # type: ignore[misc]
-            "channel": _member(_CHANNELS, data["channel"]),
+            "channel": _CHANNELS[data["channel"]],
             "campaign": data["campaign"],
         }
 
@@ -487,13 +492,17 @@ def read_notifications(
     method on any other.
     """
     if isinstance(recorder, SQLiteApplicationRecorder):
-        with recorder.datastore.transaction(commit=False) as c:
+        with recorder.datastore.transaction(commit=False) as transaction:
+            # eventsourcing's SQLiteCursor hands out the sqlite3 cursor itself on entering.
+            c = cast(sqlite3.Cursor, transaction)
             c.execute(
                 "SELECT rowid, originator_id, originator_version, topic, state "
                 f"FROM {recorder.events_table_name} WHERE rowid>? ORDER BY rowid LIMIT ?",
                 (after, limit),
             )
-            return [tuple(row) for row in c.fetchall()]
+            c.row_factory = None  # plain tuples, on this cursor only
+            rows: list[RawNotification] = c.fetchall()
+            return rows
     return [
         (n.id, n.originator_id, n.originator_version, n.topic, n.state)
         for n in recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)

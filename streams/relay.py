@@ -108,28 +108,30 @@ def published_messages(topics: Topics, events: Iterable[Published], page: Page) 
     stage_changed = LifecycleEventType.STAGE_CHANGED
     refused = LifecycleEventType.TRANSITION_REFUSED
     lead_events, stage_changes = topics.lead_events, topics.stage_changes
-    for event in events:
-        key = lead_key(event.lead_id)
-        value = event.value
+    events_count = stage_changes_count = refusals_count = 0
+    for lead_id, kind, value, recorded_at, interaction_id, reason in events:
+        key = lead_key(lead_id)
         messages.append((lead_events, key, value))
-        page.events += 1
-        kind = event.type
+        events_count += 1
         if kind is stage_changed:
-            page.stage_changes += 1
+            stage_changes_count += 1
             messages.append((stage_changes, key, value))
         elif kind is refused:
-            page.refusals += 1
+            refusals_count += 1
             rejection = Rejection.refused(
                 value,
-                reason=cast(str, event.reason),
+                reason=cast(str, reason),
                 source=None,
-                rejected_at=event.recorded_at,
-                interaction_id=event.interaction_id or "",
-                lead_id=event.lead_id,
+                rejected_at=recorded_at,
+                interaction_id=interaction_id or "",
+                lead_id=lead_id,
             )
             # Bounded: the refusal carries the event (base64) and must still fit one request.
             letter = dead_letter(rejection, key)
             messages.append((topics.rejected, letter.key or key, letter.value))
+    page.events += events_count
+    page.stage_changes += stage_changes_count
+    page.refusals += refusals_count
 
 
 class Relay:

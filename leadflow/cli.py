@@ -423,8 +423,9 @@ def bench(
         str | None,
         typer.Option(
             help="One part alone, no broker: 'lifecycle' (CPU per interaction of "
-            "LeadLifecycle.process on a SQLite file store) or 'decode' (CPU per decode, pydantic "
-            "path beside fast path)."
+            "LeadLifecycle.process on a SQLite file store), 'relay' (CPU per lifecycle event of "
+            "the relay's pages, the domain path beside the lean one, without Kafka) or 'decode' "
+            "(CPU per decode, pydantic path beside fast path)."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
@@ -437,9 +438,12 @@ def bench(
     if only == "decode":
         _decode_bench(leads, out_file)
         return
+    if only == "relay":
+        _relay_bench(leads, out_file)
+        return
     if only is not None:
         if only != "lifecycle":
-            raise typer.BadParameter(f"--only: 'lifecycle' or 'decode', got {only!r}")
+            raise typer.BadParameter(f"--only: 'lifecycle', 'relay' or 'decode', got {only!r}")
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 
         argv = ["--leads", str(leads), "--batch", str(batch)]
@@ -457,6 +461,18 @@ def bench(
         leads=leads, latency_seconds=latency_seconds, growth=sizes, postgres=postgres
     )
     asyncio.run(run_bench(Settings(), leads, out, out_file, options))
+
+
+def _relay_bench(leads: int, out_file: Path) -> None:
+    import orjson  # noqa: PLC0415
+
+    from leadflow.bench_relay import relay_cpu_us, report  # noqa: PLC0415
+
+    figures = relay_cpu_us(leads)
+    for line in report(figures):
+        out.print(line)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_bytes(orjson.dumps({"relay": figures}, option=orjson.OPT_INDENT_2))
 
 
 def _decode_bench(leads: int, out_file: Path) -> None:

@@ -8,11 +8,14 @@ with stable event ids by which consumers drop duplicates.
 
 How it keeps up with the lifecycle worker
     A page of the log (``page_size`` notifications) is read, mapped to the wire and encoded in a
-    worker thread, as one step. The messages are then appended to one aiokafka batch per topic
-    and partition (the partition the default partitioner would choose for the key: murmur2, as
-    Kafka's Java client) and handed over with ``send_batch``: one future per batch instead of one
-    per message. While the broker acknowledges a page, the next one is read and sent; a page's
-    position is recorded once its own batches and every earlier page's are acknowledged.
+    worker thread, as one step: each stored event straight to its message bytes by
+    ``lifecycle.outbox.WireEncoder`` (the bytes the domain path would write, without its
+    objects; anything it does not recognise goes the domain path). The messages are then
+    appended to one aiokafka batch per topic and partition (the partition the default
+    partitioner would choose for the key: murmur2, as Kafka's Java client) and handed over with
+    ``send_batch``: one future per batch instead of one per message. While the broker
+    acknowledges a page, the next one is read and sent; a page's position is recorded once its
+    own batches and every earlier page's are acknowledged.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
@@ -33,11 +36,10 @@ from contracts import (
     LifecycleEventType,
     Rejection,
     Topics,
-    encode,
     lead_key,
 )
-from contracts.lifecycle_events import TransitionRefused
-from lifecycle.application import LeadLifecycle, to_lifecycle_event
+from lifecycle.application import LeadLifecycle
+from lifecycle.outbox import Published, WireEncoder, read_notifications
 from streams.connection import KafkaConnection, LeadflowKafkaError
 from streams.deadletter import dead_letter
 
@@ -95,28 +97,41 @@ class KeyPartitioner:
 
 def messages_of(topics: Topics, events: Iterable[LifecycleEvent], page: Page) -> None:
     """Append to ``page`` the messages that publish ``events``, and count them."""
+    published_messages(topics, (Published.of(event) for event in events), page)
+
+
+def published_messages(topics: Topics, events: Iterable[Published], page: Page) -> None:
+    """Append to ``page`` the messages that publish these encoded events, and count them:
+    each on ``lead-events``, a stage change again on ``stage-changes``, a refusal as a
+    rejection on ``rejected``."""
     messages = page.messages
-    for event in events:
-        key = lead_key(event.lead_id)
-        value = encode(event)
-        messages.append((topics.lead_events, key, value))
-        page.events += 1
-        if event.type is LifecycleEventType.STAGE_CHANGED:
-            page.stage_changes += 1
-            messages.append((topics.stage_changes, key, value))
-        elif isinstance(event.data, TransitionRefused):
-            page.refusals += 1
+    stage_changed = LifecycleEventType.STAGE_CHANGED
+    refused = LifecycleEventType.TRANSITION_REFUSED
+    lead_events, stage_changes = topics.lead_events, topics.stage_changes
+    events_count = stage_changes_count = refusals_count = 0
+    for lead_id, kind, value, recorded_at, interaction_id, reason in events:
+        key = lead_key(lead_id)
+        messages.append((lead_events, key, value))
+        events_count += 1
+        if kind is stage_changed:
+            stage_changes_count += 1
+            messages.append((stage_changes, key, value))
+        elif kind is refused:
+            refusals_count += 1
             rejection = Rejection.refused(
                 value,
-                reason=event.data.reason,
+                reason=cast(str, reason),
                 source=None,
-                rejected_at=event.recorded_at,
-                interaction_id=event.interaction_id or "",
-                lead_id=event.lead_id,
+                rejected_at=recorded_at,
+                interaction_id=interaction_id or "",
+                lead_id=lead_id,
             )
             # Bounded: the refusal carries the event (base64) and must still fit one request.
             letter = dead_letter(rejection, key)
             messages.append((topics.rejected, letter.key or key, letter.value))
+    page.events += events_count
+    page.stage_changes += stage_changes_count
+    page.refusals += refusals_count
 
 
 class Relay:
@@ -139,6 +154,7 @@ class Relay:
         self.counts = RelayCounts()
         self._wake = asyncio.Event()
         self._partitioner = KeyPartitioner()
+        self._encoder = WireEncoder(app.mapper)
 
     def wake(self) -> None:
         """Tell the relay new events were committed (it also polls)."""
@@ -150,14 +166,10 @@ class Relay:
 
     def read_page(self, after: int) -> Page:
         """The messages of the notifications after ``after`` (at most ``page_size``), encoded."""
-        notifications = self.app.recorder.select_notifications(
-            start=after, limit=self.page_size, inclusive_of_start=False
-        )
-        page = Page(last=notifications[-1].id if notifications else after)
-        to_domain_event = self.app.mapper.to_domain_event
-        messages_of(
-            self.topics, (to_lifecycle_event(to_domain_event(n)) for n in notifications), page
-        )
+        notifications = read_notifications(self.app.recorder, after, self.page_size)
+        page = Page(last=notifications[-1][0] if notifications else after)
+        published = self._encoder.published
+        published_messages(self.topics, map(published, notifications), page)
         return page
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import orjson
 import pytest
 
 from leadflow.settings import Settings
+from tests.ports import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -35,22 +35,11 @@ def _assert_quiet(stderr: str) -> None:
     assert "Traceback" not in stderr
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def test_a_demo_on_a_fresh_broker_shows_no_error(tmp_path: Path) -> None:
     # What `make demo` does on a bare machine: start a broker of its own, whose group
     # coordinator is not there yet when the first consumer asks (aiokafka logs that at ERROR
     # and retries), publish, process, report, stop the broker.
-    broker_port, controller_port = _free_ports(2)
+    broker_port, controller_port = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env |= {
         "LEADFLOW_DATA_DIR": str(tmp_path / "data"),

@@ -30,7 +30,6 @@ import contextlib
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -75,6 +74,7 @@ from tests.integration.harness import (
     settings_env,
     wait_until_drained,
 )
+from tests.ports import free_ports
 from tests.unit.examples import VALID
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -324,21 +324,10 @@ async def test_the_lifecycle_worker_killed_three_times_mid_stream_loses_and_doub
 # -- the broker stopped and started again ----------------------------------------------------
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
     """A broker of this test's own (ports, data directory), so the shared one is not disturbed."""
-    broker_port, controller_port = _free_ports(2)
+    broker_port, controller_port = free_ports(2)
     broker = LocalKafka(
         Settings(
             data_dir=tmp_path / "kafka-home",

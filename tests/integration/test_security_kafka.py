@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from tests.integration.harness import (
     run_in_process_until_drained,
     settings_env,
 )
+from tests.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -53,20 +53,10 @@ WRONG = "not-the-password"
 API_TOKEN = "reader-token-0123456789abcdef"
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     """A local broker of this module's own with a SCRAM-SHA-512 client listener."""
-    broker_port, controller_port = _free_ports(2)
+    broker_port, controller_port = free_ports(2)
     kafka = LocalKafka(
         Settings(
             data_dir=tmp_path_factory.mktemp("scram-broker"),

@@ -21,23 +21,12 @@ from leadflow.services import LocalKafka, LocalPostgres, ServiceError
 from leadflow.services.cli import broker_app, postgres_app
 from leadflow.services.kafka import KAFKA_VERSION
 from leadflow.settings import Settings
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 async def _create_topic(bootstrap: str, partitions: int = 2) -> str:
@@ -111,7 +100,7 @@ async def test_a_produced_message_is_consumed_from_a_new_topic(kafka_bootstrap: 
 async def test_restart_and_crash_keep_data_ports_and_cluster_id(tmp_path: Path) -> None:
     # A broker of its own (own ports and data dir), so that stopping it does not disturb the
     # session's shared broker or another session using it.
-    broker_port, controller_port = _free_ports(2)
+    broker_port, controller_port = free_ports(2)
     kafka = LocalKafka(
         Settings(
             data_dir=tmp_path / "data",
@@ -159,7 +148,7 @@ def test_a_broker_that_cannot_bind_fails_with_its_log(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        (controller_port,) = _free_ports(1)
+        (controller_port,) = free_ports(1)
         kafka = LocalKafka(
             Settings(
                 data_dir=tmp_path,
@@ -175,7 +164,7 @@ def test_a_broker_that_cannot_bind_fails_with_its_log(tmp_path: Path) -> None:
 
 def test_a_configured_cluster_is_only_checked(kafka_bootstrap: str, tmp_path: Path) -> None:
     configured = LocalKafka(Settings(kafka_bootstrap_servers=kafka_bootstrap, data_dir=tmp_path))
-    (closed_port,) = _free_ports(1)
+    (closed_port,) = free_ports(1)
     unreachable = LocalKafka(Settings(kafka_bootstrap_servers=f"127.0.0.1:{closed_port}"))
 
     assert configured.start(timeout=10) == kafka_bootstrap
@@ -231,7 +220,7 @@ def test_a_fresh_database_is_empty_and_separate(postgres_dsn: str, fresh_postgre
 
 
 def test_a_configured_dsn_is_only_checked(postgres_dsn: str) -> None:
-    (closed_port,) = _free_ports(1)
+    (closed_port,) = free_ports(1)
     bad_dsn = f"postgresql://leadflow:leadflow@127.0.0.1:{closed_port}/leadflow"
 
     assert LocalPostgres(Settings(postgres_dsn=postgres_dsn)).start() == postgres_dsn
@@ -242,7 +231,7 @@ def test_a_configured_dsn_is_only_checked(postgres_dsn: str) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="the fallback exists for root only")
 def test_a_data_dir_postgres_cannot_reach_falls_back_to_var_tmp(tmp_path: Path) -> None:
     # pytest's base temporary directory is mode 700 and root's: the postgres user cannot enter.
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     postgres = LocalPostgres(Settings(data_dir=tmp_path / "data", postgres_port=port))
     try:
         dsn = postgres.start()

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import orjson
 
@@ -113,19 +114,29 @@ class Rejection:
         return replace(base, original_base64=base64.b64encode(kept).decode("ascii"))
 
     @classmethod
+    def _of(cls, raw: bytes, kind: RejectionKind, error: str, **fields: Any) -> Rejection:
+        """A rejection of ``raw``, whole, with its length and SHA-256."""
+        return cls(
+            kind=kind,
+            error=error,
+            original_base64=base64.b64encode(raw).decode("ascii"),
+            original_length=len(raw),
+            original_sha256=hashlib.sha256(raw).hexdigest(),
+            **fields,
+        )
+
+    @classmethod
     def invalid(
         cls, raw: bytes, error: ContractError, source: Source, rejected_at: datetime
     ) -> Rejection:
         """The rejection of bytes that broke their contract."""
-        return cls(
-            kind=RejectionKind.INVALID,
-            error=str(error),
+        return cls._of(
+            raw,
+            RejectionKind.INVALID,
+            str(error),
             problems=error.problems,
-            original_base64=base64.b64encode(raw).decode("ascii"),
             source=source,
             rejected_at=rejected_at,
-            original_length=len(raw),
-            original_sha256=hashlib.sha256(raw).hexdigest(),
         )
 
     @classmethod
@@ -140,17 +151,15 @@ class Rejection:
         lead_id: str,
     ) -> Rejection:
         """The rejection of a valid interaction whose move the policy forbids."""
-        return cls(
-            kind=RejectionKind.REFUSED,
-            error=reason,
+        return cls._of(
+            raw,
+            RejectionKind.REFUSED,
+            reason,
             problems=(),
-            original_base64=base64.b64encode(raw).decode("ascii"),
             source=source,
             rejected_at=rejected_at,
             interaction_id=interaction_id,
             lead_id=lead_id,
-            original_length=len(raw),
-            original_sha256=hashlib.sha256(raw).hexdigest(),
         )
 
     @classmethod
@@ -167,18 +176,16 @@ class Rejection:
     ) -> Rejection:
         """The rejection of a valid interaction whose id is already recorded for another lead
         (``recorded_lead_id``) than the one this copy names (``lead_id``)."""
-        return cls(
-            kind=RejectionKind.CONFLICT,
-            error=reason,
+        return cls._of(
+            raw,
+            RejectionKind.CONFLICT,
+            reason,
             problems=(),
-            original_base64=base64.b64encode(raw).decode("ascii"),
             source=source,
             rejected_at=rejected_at,
             interaction_id=interaction_id,
             lead_id=lead_id,
             recorded_lead_id=recorded_lead_id,
-            original_length=len(raw),
-            original_sha256=hashlib.sha256(raw).hexdigest(),
         )
 
     @property

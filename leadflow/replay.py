@@ -10,7 +10,7 @@ naming both leads) and counted as rejected, as the worker does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,6 +172,30 @@ def _numbered(lines: Iterable[bytes | NumberedLine]) -> Iterator[NumberedLine]:
         yield item if isinstance(item, tuple) else (position, item)
 
 
+def fold_spend_lines(
+    projections: Projections,
+    lines: Iterable[bytes | NumberedLine],
+    max_message_bytes: int,
+    reject: Callable[[int, bytes, ContractError], None],
+) -> SpendCounts:
+    """Fold spend lines into ``projections`` and count them; each invalid line goes to
+    ``reject`` with its number: counted and reported like interactions, since a bad spend line
+    changes every cost figure."""
+    counts = SpendCounts()
+    for number, raw in _numbered(lines):
+        try:
+            spend = decode_spend(raw, max_message_bytes)
+        except ContractError as error:
+            counts.rejected += 1
+            reject(number, raw, error)
+            continue
+        if projections.apply_spend(spend):
+            counts.accepted += 1
+        else:
+            counts.duplicates += 1
+    return counts
+
+
 def replay_lines(
     lines: Iterable[bytes | NumberedLine],
     policy: Policy,
@@ -235,23 +259,13 @@ def replay_lines(
     projections = projections_for(policy)
     unfoldable = fold_events(projections, lifecycle_events(app), source_name)
     spend_name = spend_source_name or f"{source_name}:spend"
-    spend_counts = SpendCounts()
     spend_rejections: list[Rejection] = []
-    for number, raw in _numbered(spend_lines):
-        try:
-            spend = decode_spend(raw, max_message_bytes)
-        except ContractError as error:
-            # Counted and reported like interactions: a bad spend line changes every cost figure.
-            spend_counts.rejected += 1
-            spend_rejections.append(
-                Rejection.invalid(raw, error, Source(spend_name, 0, number), now)
-            )
-            log.add("spend", spend_name, number, raw, error)
-            continue
-        if projections.apply_spend(spend):
-            spend_counts.accepted += 1
-        else:
-            spend_counts.duplicates += 1
+
+    def reject_spend(number: int, raw: bytes, error: ContractError) -> None:
+        spend_rejections.append(Rejection.invalid(raw, error, Source(spend_name, 0, number), now))
+        log.add("spend", spend_name, number, raw, error)
+
+    spend_counts = fold_spend_lines(projections, spend_lines, max_message_bytes, reject_spend)
     return Replay(
         app,
         projections,

@@ -42,11 +42,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent, decode_spend
+from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent
 from contracts.lifecycle_events import StageChanged
 from contracts.vocabulary import Stage
 from leadflow.rejects import RejectLog
-from leadflow.replay import NumberedLine, Replay, SpendCounts, lifecycle_events, replay_lines
+from leadflow.replay import (
+    NumberedLine,
+    Replay,
+    fold_spend_lines,
+    lifecycle_events,
+    replay_lines,
+)
 from leadflow.report import (
     DASH,
     FUNNEL_STEPS,
@@ -281,20 +287,12 @@ def _fold(
         except UnfoldableEventError:
             continue  # skipped and counted by the replay itself, the same on both sides
         outcomes.apply(event)
-    spend = SpendCounts()
-    for position, item in enumerate(spend_lines, start=1):
-        number, raw = item if isinstance(item, tuple) else (position, item)
-        try:
-            record = decode_spend(raw, max_message_bytes)
-        except ContractError as error:
-            spend.rejected += 1
-            if rejects is not None:
-                rejects.add("spend", spend_source_name, number, raw, error)
-            continue
-        if projections.apply_spend(record):
-            spend.accepted += 1
-        else:
-            spend.duplicates += 1
+
+    def reject_spend(number: int, raw: bytes, error: ContractError) -> None:
+        if rejects is not None:
+            rejects.add("spend", spend_source_name, number, raw, error)
+
+    spend = fold_spend_lines(projections, spend_lines, max_message_bytes, reject_spend)
     document = projections.to_document()
     document["interactions"] = replay.counts.as_dict()
     document["spend"] = spend.as_dict()

@@ -105,6 +105,10 @@ LINKED_TOUCHES_PER_EVENT = 200
 """Most touches (and interaction ids) one ``IdentityLinked`` carries; more come in several
 events. At the contracts' longest ids and campaign names a touch takes under 4 KiB of JSON, so
 an event stays well inside a 1 MiB Kafka message."""
+
+ERASED_VISITORS_PER_EVENT = 500
+"""Most merged visitors one ``PersonalDataErased`` names; more come in several events. An
+anonymous id takes under 1 KiB of JSON, so an event stays well inside a 1 MiB Kafka message."""
 RULE_ERASED = "personal_data_erased"
 """Rule name of a ``PersonalDataErased`` event."""
 
@@ -742,20 +746,26 @@ class Lead(Aggregate):
         reference: str | None,
     ) -> None:
         """Record that the stream's personal data was erased at ``at`` (its key destroyed by
-        the application). Stages, score and touches do not change."""
-        self.trigger_event(
-            Lead.PersonalDataErased,
-            lead_key=self.lead_key,
-            occurred_at=at,
-            interaction_id=None,
-            rule=RULE_ERASED,
-            policy_name=policy.name,
-            policy_version=policy.version,
-            interactions=interactions,
-            visitors=visitors,
-            merged_into=merged_into,
-            reference=reference,
-        )
+        the application). Stages, score and touches do not change.
+
+        A lead with more than ``ERASED_VISITORS_PER_EVENT`` merged visitors records the erasure
+        in several events, each naming a part of them (``interactions`` on the first only), so
+        that no event outgrows a Kafka message."""
+        size = ERASED_VISITORS_PER_EVENT
+        for part in range(max(1, -(-len(visitors) // size))):
+            self.trigger_event(
+                Lead.PersonalDataErased,
+                lead_key=self.lead_key,
+                occurred_at=at,
+                interaction_id=None,
+                rule=RULE_ERASED,
+                policy_name=policy.name,
+                policy_version=policy.version,
+                interactions=interactions if part == 0 else 0,
+                visitors=visitors[part * size : (part + 1) * size],
+                merged_into=merged_into,
+                reference=reference,
+            )
 
     def _record_interaction(
         self, interaction: Interaction, meta: dict[str, Any], kept: InteractionRecord

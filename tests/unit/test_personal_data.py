@@ -27,11 +27,13 @@ from contracts import (
     Topics,
     decode_interaction,
     decode_lifecycle_event,
+    encode,
     interaction_from_stored,
     split_personal,
 )
 from contracts.lifecycle_events import PersonalDataErased
 from contracts.schema import all_schemas
+from contracts.vocabulary import FormKind
 from leadflow import wiring
 from leadflow.audit import CSV_COLUMNS, history_document, render_history, write_export
 from leadflow.replay import lifecycle_events, projections_for
@@ -55,6 +57,7 @@ from lifecycle.personal import (
 from lifecycle.policy import load_policy
 from streams.relay import Page, messages_of
 from tests.unit.examples import interactions
+from tests.unit.test_lifecycle_support import form, page_view
 
 T0 = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
 ADA = {
@@ -537,3 +540,28 @@ def test_the_raw_topics_get_their_retention_when_leadflow_creates_them() -> None
         "p.leadflow.rejected.v1": {"retention.ms": str(720 * 3_600_000)},
     }
     assert Settings().interactions_retention_hours == 168
+
+
+def test_forgetting_a_lead_with_a_thousand_visitors_records_events_that_each_fit_a_message() -> (
+    None
+):
+    # Anonymous ids at the contracts' longest, in 4-byte UTF-8 characters.
+    wide = "\U0001d518"
+    ids = [wide * 190 + f"{n:010d}" for n in range(1500)]  # one event would hold 1.2 MB
+    app = LeadLifecycle(load_policy("b2b_saas"))
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        app.process([page_view(lead_id=None, anonymous_id=a, at=0, id=f"pv-{a}") for a in part])
+        app.process(
+            [form(FormKind.CONTACT, lead_id="L1", anonymous_id=a, at=1, id=f"f-{a}") for a in part]
+        )
+    assert len(app.lead("L1").linked_anonymous_ids) == len(ids)
+
+    app.forget("L1", at=T0)
+
+    erased = [e for e in app.lead_events("L1") if e.type is LifecycleEventType.PERSONAL_DATA_ERASED]
+    assert len(erased) == 3  # 500 visitors an event
+    assert max(len(encode(e)) for e in erased) < 1024 * 1024
+    assert sorted(v for e in erased for v in e.data.visitors) == sorted(ids)
+    assert [e.data.interactions for e in erased][1:] == [0, 0]  # counted once
+    assert verify_store(app).intact

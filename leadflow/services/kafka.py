@@ -141,6 +141,21 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+_PORT_RELEASE_SECONDS = 10.0
+"""How long a start waits for a port to close before calling it taken: a broker killed a moment
+ago (a crash, ``kill``) can still answer on its ports while the kernel tears it down."""
+
+
+def _port_released(port: int, grace: float) -> bool:
+    """True once nothing answers on ``port``, waiting up to ``grace`` seconds for that."""
+    deadline = time.monotonic() + grace
+    while _port_open(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def _run_coroutine(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run ``coro`` to completion from synchronous code, even when an event loop is running."""
     try:
@@ -295,7 +310,7 @@ class LocalKafka:
                 return self.bootstrap
             self.pid_file.unlink(missing_ok=True)
             for port in (self.settings.kafka_broker_port, self.settings.kafka_controller_port):
-                if _port_open(port):
+                if not _port_released(port, _PORT_RELEASE_SECONDS):
                     raise ServiceError(
                         f"port 127.0.0.1:{port} is taken by another program; choose other ports "
                         "(LEADFLOW_KAFKA_BROKER_PORT, LEADFLOW_KAFKA_CONTROLLER_PORT)"

@@ -329,7 +329,12 @@ class LeadLifecycle(Application[UUID]):
         events = processing.events
         mapper = self.mapper
         if mapper.compressor is None and mapper.cipher is None:
-            encode = mapper.transcoder.encode
+            transcoder = mapper.transcoder
+            encode = (
+                transcoder.encode_state
+                if isinstance(transcoder, OrjsonTranscoder)
+                else transcoder.encode
+            )
             stored = [_stored_event(event, encode) for event in events]
         else:
             stored = [mapper.to_stored_event(event) for event in events]

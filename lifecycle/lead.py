@@ -140,10 +140,9 @@ def chain_hash(previous: str, event_name: str, content: Mapping[str, Any]) -> st
     """The chain value of an event named ``event_name`` with ``content`` after ``previous``:
     SHA-256 over ``previous``, the name and the canonical JSON of the content (business time,
     recorded time, interaction, rule, policy and payload: see ``chain_content``)."""
-    body = canonical_json(content)
-    return hashlib.sha256(
-        b"%s\n%s\n%s" % (previous.encode(), event_name.encode(), body)
-    ).hexdigest()
+    digest = hashlib.sha256(f"{previous}\n{event_name}\n".encode())
+    digest.update(canonical_json(content))
+    return digest.hexdigest()
 
 
 def chain_content(attributes: Mapping[str, Any]) -> dict[str, Any]:

@@ -329,12 +329,7 @@ class LeadLifecycle(Application[UUID]):
         events = processing.events
         mapper = self.mapper
         if mapper.compressor is None and mapper.cipher is None:
-            transcoder = mapper.transcoder
-            encode = (
-                transcoder.encode_state
-                if isinstance(transcoder, OrjsonTranscoder)
-                else transcoder.encode
-            )
+            encode = mapper.transcoder.encode
             stored = [_stored_event(event, encode) for event in events]
         else:
             stored = [mapper.to_stored_event(event) for event in events]

@@ -20,11 +20,10 @@ neither JSON nor registered raises eventsourcing's ``TranscodingNotRegisteredErr
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
 
 __all__ = ["OrjsonTranscoder"]
 
@@ -54,21 +53,6 @@ class OrjsonTranscoder(JSONTranscoder):
         # orjson's bytes keep the whole buffer it wrote into (about 8 KiB, whatever the length);
         # an in-memory store keeps every event, so it gets an exact-size copy.
         return bytes(memoryview(encoded))
-
-    def encode_state(self, state: dict[str, Any]) -> bytes:
-        """``encode(state)`` for an event's attributes, a dict the caller hands over (its
-        datetime values are replaced by their tagged form in place).
-
-        The same bytes: a top-level datetime is tagged here, as eventsourcing's
-        ``DatetimeAsISO`` tags it, rather than through orjson's ``default`` hook, a Python call
-        per value (an event has two or three); nested values still take the hook."""
-        transcoding = self.types.get(datetime)
-        if type(transcoding) is DatetimeAsISO:
-            name = transcoding.name
-            for key, value in state.items():
-                if type(value) is datetime:
-                    state[key] = {_TYPE: name, _DATA: value.isoformat()}
-        return self.encode(state)
 
     def decode(self, data: bytes) -> Any:
         """The object ``encode`` (or ``JSONTranscoder.encode``) wrote, tagged values revived."""

@@ -68,7 +68,7 @@ from lifecycle.personal import ERASED, MASTER_KEY, PersonalData, vault_for
 from lifecycle.policy import Policy
 from lifecycle.scoring import temperature
 from lifecycle.stream_reads import latest_snapshots, select_streams
-from lifecycle.transcoding import OrjsonTranscoder
+from lifecycle.transcoding import DatetimeAsISOFast, OrjsonTranscoder
 
 __all__ = [
     "Erasure",
@@ -251,8 +251,10 @@ class LeadLifecycle(Application[UUID]):
         return recorder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        """eventsourcing's transcodings plus sets and touches (aggregate state, snapshots)."""
+        """eventsourcing's transcodings (datetimes written faster, as the same text) plus sets
+        and touches (aggregate state, snapshots)."""
         super().register_transcodings(transcoder)
+        transcoder.register(DatetimeAsISOFast())  # replaces eventsourcing's: same text, faster
         transcoder.register(SetAsSortedList())
         transcoder.register(TouchAsDict())
 

@@ -20,18 +20,32 @@ neither JSON nor registered raises eventsourcing's ``TranscodingNotRegisteredErr
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, TranscodingNotRegisteredError
 
-__all__ = ["OrjsonTranscoder"]
+__all__ = ["DatetimeAsISOFast", "OrjsonTranscoder"]
 
 # Datetimes and dataclasses go through ``default`` (the registered transcodings), as with the
 # json module, instead of orjson's own representation of them.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _TYPE = "_type_"
 _DATA = "_data_"
+
+
+class DatetimeAsISOFast(DatetimeAsISO):
+    """eventsourcing's ``DatetimeAsISO`` (same name, same text), a UTC datetime written by
+    orjson: ``isoformat()`` costs about four times as much, and every stored event has two or
+    three datetimes. orjson writes a UTC datetime exactly as ``isoformat()`` does (offset
+    ``+00:00``, microseconds only when there are any); any other one is left to
+    ``isoformat()`` (orjson drops the seconds of an offset that has them)."""
+
+    def encode(self, obj: datetime) -> str:
+        if obj.tzinfo is UTC:
+            return orjson.dumps(obj)[1:-1].decode()
+        return obj.isoformat()
 
 
 class OrjsonTranscoder(JSONTranscoder):

@@ -164,7 +164,7 @@ _any_zone = st.one_of(
     st.just(UTC),
     st.builds(
         timezone,
-        st.timedelta(
+        st.timedeltas(
             min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
         ),
     ),

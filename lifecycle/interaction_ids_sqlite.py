@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 
 from lifecycle.interaction_ids import INDEX_TABLE, index_rows
@@ -31,14 +32,37 @@ class IndexedSQLiteProcessRecorder(SQLiteProcessRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        returning = super()._insert_events(c, stored_events, **kwargs)
-        rows = index_rows(kwargs)
+        """The events in one ``executemany`` (eventsourcing's recorder executes a row at a
+        time to collect each row id), the tracking record, then the index rows.
+
+        The events' notification ids follow from the last one: SQLite gives a new row the
+        largest rowid + 1 (short of the largest integer), and the transaction holds the write
+        lock, so the rows of one call get consecutive ids."""
+        rows = [
+            (
+                s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                s.originator_version,
+                s.topic,
+                s.state,
+            )
+            for s in stored_events
+        ]
+        returning: list[int] = []
         if rows:
+            c.executemany(self.insert_events_statement, rows)
+            c.execute("SELECT last_insert_rowid()")
+            last = c.fetchone()[0]
+            returning = list(range(last - len(rows) + 1, last + 1))
+        tracking: Tracking | None = kwargs.get("tracking")
+        if tracking is not None:
+            self._insert_tracking(c, tracking)
+        index = index_rows(kwargs)
+        if index:
             # No ON CONFLICT: an id indexed meanwhile fails the whole transaction (sqlite3's
             # IntegrityError, which eventsourcing's transaction raises as its own).
             c.executemany(
                 f"INSERT INTO {INDEX_TABLE} (interaction_id, stream_id, lead_id) VALUES (?, ?, ?)",
-                [(i, stream.hex, lead) for i, stream, lead in rows],
+                [(i, stream.hex, lead) for i, stream, lead in index],
             )
         return returning
 

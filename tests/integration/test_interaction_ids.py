@@ -148,3 +148,32 @@ def test_a_store_made_before_the_index_gets_it_on_start(settings: Settings) -> N
     ]
     assert app.interaction_index.interaction_owners(["x", "z"]) == {"x": "L1", "z": "L3"}
     app.close()
+
+
+def test_the_store_returns_each_event_its_notification_id(settings: Settings) -> None:
+    """``insert_events`` answers the notification ids the rows got (SQLite writes a batch in one
+    ``executemany`` and derives them), batch after batch, tracking record included."""
+    app = _open(settings)
+    try:
+        answered: list[int] = []
+        insert = app.recorder.insert_events
+
+        def recording(*args: object, **kwargs: object) -> object:
+            ids = insert(*args, **kwargs)  # type: ignore[arg-type]
+            answered.extend(ids or [])
+            return ids
+
+        app.recorder.insert_events = recording  # type: ignore[method-assign]
+        first = [
+            page_view(lead_id=None, anonymous_id="a1"),
+            form(FormKind.DEMO_REQUEST, lead_id="L1", anonymous_id="a1"),
+        ]
+        app.process(first, Tracking("t", 1))
+        app.process([page_view(lead_id=None, anonymous_id="a2")], Tracking("t", 2))
+        app.process([], Tracking("t", 3))
+        stored = [n.id for n in app.recorder.select_notifications(start=1, limit=1000)]
+        assert answered == stored
+        assert len(stored) >= 5
+        assert app.max_tracking_id("t") == 3
+    finally:
+        app.close()

@@ -230,11 +230,13 @@ def replay(
     """Run the lifecycle and every read model over FILE in this process (no Kafka)."""
     import orjson  # noqa: PLC0415
 
+    from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import replay_file  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
 
     settings = Settings()
     chosen = load_policy(policy or settings.policy)
+    tune_gc()
     with _reject_log(rejects, file, spend) as log:
         result = replay_file(
             file,
@@ -673,6 +675,7 @@ def whatif(
     import orjson  # noqa: PLC0415
 
     from leadflow.audit import AuditError, open_store  # noqa: PLC0415
+    from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import NumberedLine, numbered_lines  # noqa: PLC0415
     from leadflow.whatif import compare, render_terminal, store_lines  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
@@ -726,6 +729,7 @@ def whatif(
             def lines() -> Iterable[bytes | NumberedLine]:
                 return stored
 
+        tune_gc()
         with _reject_log(rejects, from_file, spend) as log:
             result = compare(
                 lines,

@@ -15,7 +15,7 @@ naming both leads) and counted as rejected, as the worker does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,23 +187,26 @@ def fold_events(
     return fold.refused
 
 
+BatchFold = Callable[[Sequence[LifecycleEvent]], None]
+"""Called with each stored batch's lifecycle events, in the order of the notification log."""
+
+
 class _FoldingLifecycle(LeadLifecycle):
-    """The lifecycle application that hands each stored batch's events to ``fold``, mapped to
-    the wire, in the order the store numbered them."""
+    """The lifecycle application that hands each stored batch's events, mapped to the wire, to
+    every one of ``folds``, in the order the store numbered them."""
 
     def __init__(
-        self,
-        policy: Policy,
-        fold: Callable[[Iterable[LifecycleEvent]], None],
-        env: Mapping[str, str] | None = None,
+        self, policy: Policy, folds: Sequence[BatchFold], env: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(policy=policy, env=env)
-        self._fold = fold
+        self._folds = folds
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         # eventsourcing's hook, called once a batch is stored with its events in the order of
         # their notification ids (the same order ``lifecycle_events`` reads them in).
-        self._fold(to_lifecycle_event(r.domain_event) for r in recordings)
+        events = [to_lifecycle_event(r.domain_event) for r in recordings]
+        for fold in self._folds:
+            fold(events)
 
 
 def numbered_lines(path: Path) -> Iterator[NumberedLine]:
@@ -256,14 +259,17 @@ def replay_lines(
     source_name: str = "-",
     spend_source_name: str | None = None,
     rejects: RejectLog | None = None,
+    folds: Sequence[BatchFold] = (),
 ) -> Replay:
     """Run the lifecycle and the read models over raw interaction (and spend) lines (each
     alone, or with its line number in a file, as ``numbered_lines`` gives them); every invalid
     line goes to ``rejects`` (a new ``RejectLog`` when not given) under ``source_name`` (and
-    ``spend_source_name``, default ``SOURCE:spend``) and its number."""
+    ``spend_source_name``, default ``SOURCE:spend``) and its number. ``folds`` get every
+    lifecycle event too (``BatchFold``), as the replay's own read models do: other read models
+    folded in the same pass, without reading the store back."""
     projections = projections_for(policy)
     fold = EventFold(projections, source_name)
-    app = _FoldingLifecycle(policy, fold, env=dict(env) if env else None)
+    app = _FoldingLifecycle(policy, (fold, *folds), env=dict(env) if env else None)
     counts = InteractionCounts()
     rejections: list[Rejection] = []
     log = RejectLog() if rejects is None else rejects

@@ -55,7 +55,7 @@ def lifecycle_cpu_us(
     interactions = _interactions(leads, seed)
     policy = load_policy("b2b_saas")
     key = base64.b64encode(b"\x07" * 32).decode()
-    if gc_tuned:  # as leadflow.runtime.tune_gc_for_worker (which an older checkout lacks)
+    if gc_tuned:  # as leadflow.collector.tune_gc (which an older checkout lacks)
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)

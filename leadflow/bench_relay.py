@@ -14,7 +14,7 @@ the same process, interleaved, the best of ``rounds`` rounds each (``time.proces
 Each is also split into reading the page alone and the rest. Handing the messages to the
 producer and the broker's work are left out (the raw aiokafka baseline of ``leadflow bench``
 measures those). The figures are taken with the garbage collector as the worker process sets
-it (``tune_gc_for_worker``; the relay runs in that process) and with Python's default.
+it (``leadflow.collector.tune_gc``; the relay runs in that process) and with Python's default.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def relay_cpu_us(
     store's log, by the domain path (``today``) and by the relay (``lean``); reading alone
     (``*_read``) and in all; with the counts, and whether both made the same messages."""
     from contracts import Topics  # noqa: PLC0415
-    from leadflow.runtime import GC_THRESHOLDS  # noqa: PLC0415
+    from leadflow.collector import GC_THRESHOLDS  # noqa: PLC0415
     from lifecycle.outbox import read_notifications  # noqa: PLC0415
     from streams.relay import Relay  # noqa: PLC0415
 

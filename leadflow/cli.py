@@ -230,11 +230,13 @@ def replay(
     """Run the lifecycle and every read model over FILE in this process (no Kafka)."""
     import orjson  # noqa: PLC0415
 
+    from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import replay_file  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
 
     settings = Settings()
     chosen = load_policy(policy or settings.policy)
+    tune_gc()
     with _reject_log(rejects, file, spend) as log:
         result = replay_file(
             file,
@@ -423,7 +425,8 @@ def bench(
         str | None,
         typer.Option(
             help="One part alone, no broker: 'lifecycle' (CPU per interaction of "
-            "LeadLifecycle.process on a SQLite file store), 'relay' (CPU per lifecycle event of "
+            "LeadLifecycle.process on a SQLite file store), 'replay' (CPU per interaction of "
+            "batch replay and its document), 'relay' (CPU per lifecycle event of "
             "the relay's pages, the domain path beside the lean one, without Kafka) or 'decode' "
             "(CPU per decode, pydantic path beside fast path)."
         ),
@@ -431,7 +434,9 @@ def bench(
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
     compare: Annotated[
         Path | None,
-        typer.Option(help="--only lifecycle: another checkout, measured beside (before/after)."),
+        typer.Option(
+            help="--only lifecycle or replay: another checkout, measured beside (before/after)."
+        ),
     ] = None,
 ) -> None:
     """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
@@ -441,9 +446,19 @@ def bench(
     if only == "relay":
         _relay_bench(leads, out_file)
         return
+    if only == "replay":
+        from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
+
+        replay_bench(
+            ["--leads", str(leads)]
+            + (["--compare", str(compare.resolve())] if compare else ["--gc"])
+        )
+        return
     if only is not None:
         if only != "lifecycle":
-            raise typer.BadParameter(f"--only: 'lifecycle', 'relay' or 'decode', got {only!r}")
+            raise typer.BadParameter(
+                f"--only: 'lifecycle', 'replay', 'relay' or 'decode', got {only!r}"
+            )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 
         argv = ["--leads", str(leads), "--batch", str(batch)]
@@ -673,6 +688,7 @@ def whatif(
     import orjson  # noqa: PLC0415
 
     from leadflow.audit import AuditError, open_store  # noqa: PLC0415
+    from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import NumberedLine, numbered_lines  # noqa: PLC0415
     from leadflow.whatif import compare, render_terminal, store_lines  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
@@ -726,6 +742,7 @@ def whatif(
             def lines() -> Iterable[bytes | NumberedLine]:
                 return stored
 
+        tune_gc()
         with _reject_log(rejects, from_file, spend) as log:
             result = compare(
                 lines,

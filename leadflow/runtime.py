@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from leadflow import wiring
+from leadflow.collector import tune_gc
 from leadflow.settings import Settings
 from lifecycle.application import LeadLifecycle
 from lifecycle.policy import load_policy
@@ -81,30 +81,10 @@ async def run_workers(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-GC_THRESHOLDS = (50_000, 50, 100)
-"""The collector's thresholds in a long-running worker (Python's default: 700, 10, 10)."""
-
-
-def tune_gc_for_worker() -> None:
-    """Tune Python's garbage collector for a long-running worker process.
-
-    A batch allocates tens of thousands of short-lived objects (events, dicts, rows) that
-    reference counting frees at once; with the default threshold of 700 the cyclic collector
-    runs every few hundred allocations and walks every live object (the imported modules, the
-    policy, the cached leads) each time, about a tenth of the worker's CPU (the performance
-    budget in the README's Benchmarks). So what exists after start-up is frozen out of the
-    collector's sight (``gc.freeze``: it is never garbage) and the collections happen every
-    50,000 allocations instead; cycles are still collected, so memory stays flat.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def run_until_signalled(settings: Settings, options: WorkerOptions) -> None:
     """Run the workers until SIGINT or SIGTERM, then stop cleanly (the process's garbage
-    collector tuned for it: ``tune_gc_for_worker``)."""
-    tune_gc_for_worker()
+    collector tuned for it: ``leadflow.collector.tune_gc``)."""
+    tune_gc()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -50,7 +50,6 @@ from leadflow.replay import (
     NumberedLine,
     Replay,
     fold_spend_lines,
-    lifecycle_events,
     replay_lines,
 )
 from leadflow.report import (
@@ -260,43 +259,53 @@ class _Outcomes:
         self.by_lead[event.lead_id] = Outcome(stage=data.to_stage.value, mql_at=mql_at)
 
 
-def _fold(
-    replay: Replay,
-    side: Side,
-    spend_lines: Iterable[bytes | NumberedLine],
-    max_message_bytes: int,
-    *,
-    rejects: RejectLog | None = None,
-    spend_source_name: str = "-:spend",
-) -> tuple[dict[str, Any], dict[str, Outcome]]:
-    """The side's document and lead outcomes, folded from the replay's stored events; each
-    invalid spend line is counted in the document's ``spend`` and, when given, sent to
-    ``rejects``."""
-    policy = side.policy
-    projections = Projections(
-        sla=SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours),
-        default_margin=policy.default_margin,
-        half_life_days=side.half_life_days,
-        lookback_days=side.lookback_days,
-        stages=policy.stages,
-    )
-    outcomes = _Outcomes()
-    for event in lifecycle_events(replay.app):
-        try:
-            projections.apply(event)
-        except UnfoldableEventError:
-            continue  # skipped and counted by the replay itself, the same on both sides
-        outcomes.apply(event)
+class _SideFold:
+    """One side's read models and lead outcomes, folded from its replay's events as the replay
+    stores them (``replay_lines(folds=...)``)."""
 
-    def reject_spend(number: int, raw: bytes, error: ContractError) -> None:
-        if rejects is not None:
-            rejects.add("spend", spend_source_name, number, raw, error)
+    def __init__(self, side: Side) -> None:
+        policy = side.policy
+        self.projections = Projections(
+            sla=SlaHours(
+                lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours
+            ),
+            default_margin=policy.default_margin,
+            half_life_days=side.half_life_days,
+            lookback_days=side.lookback_days,
+            stages=policy.stages,
+        )
+        self.outcomes = _Outcomes()
 
-    spend = fold_spend_lines(projections, spend_lines, max_message_bytes, reject_spend)
-    document = projections.to_document()
-    document["interactions"] = replay.counts.as_dict()
-    document["spend"] = spend.as_dict()
-    return document, outcomes.by_lead
+    def __call__(self, events: Sequence[LifecycleEvent]) -> None:
+        for event in events:
+            try:
+                self.projections.apply(event)
+            except UnfoldableEventError:
+                continue  # skipped and counted by the replay itself, the same on both sides
+            self.outcomes.apply(event)
+
+    def result(
+        self,
+        replay: Replay,
+        spend_lines: Iterable[bytes | NumberedLine],
+        max_message_bytes: int,
+        *,
+        rejects: RejectLog | None = None,
+        spend_source_name: str = "-:spend",
+    ) -> tuple[dict[str, Any], dict[str, Outcome]]:
+        """The side's document and lead outcomes; each invalid spend line is counted in the
+        document's ``spend`` and, when given, sent to ``rejects``."""
+
+        def reject_spend(number: int, raw: bytes, error: ContractError) -> None:
+            if rejects is not None:
+                rejects.add("spend", spend_source_name, number, raw, error)
+
+        projections = self.projections
+        spend = fold_spend_lines(projections, spend_lines, max_message_bytes, reject_spend)
+        document = projections.to_document()
+        document["interactions"] = replay.counts.as_dict()
+        document["spend"] = spend.as_dict()
+        return document, self.outcomes.by_lead
 
 
 def compare(
@@ -325,28 +334,32 @@ def compare(
         DEFAULT_HALF_LIFE_DAYS if half_life_days is None else half_life_days,
         lookback_days,
     )
+    folds = (_SideFold(now), _SideFold(then))
+    same = then.policy == current  # no other policy, or the same one: one replay
     first = replay_lines(
         lines(),
         current,
         max_message_bytes=max_message_bytes,
         rejects=rejects,
         source_name=source_name,
+        folds=folds if same else folds[:1],
     )
     second = (
         first
-        if other is None or other == current
-        else replay_lines(lines(), other, max_message_bytes=max_message_bytes)
+        if same
+        else replay_lines(
+            lines(), then.policy, max_message_bytes=max_message_bytes, folds=folds[1:]
+        )
     )
     documents = (
-        _fold(
+        folds[0].result(
             first,
-            now,
             spend_lines(),
             max_message_bytes,
             rejects=rejects,
             spend_source_name=spend_source_name,
         ),
-        _fold(second, then, spend_lines(), max_message_bytes),
+        folds[1].result(second, spend_lines(), max_message_bytes),
     )
     return WhatIf(
         current=now,

@@ -275,11 +275,11 @@ def test_a_failed_batch_evicts_the_leads_it_read_and_changed(tmp_path: Path) -> 
 def test_the_worker_freezes_what_start_up_made_and_collects_less_often() -> None:
     import gc  # noqa: PLC0415
 
-    from leadflow.runtime import GC_THRESHOLDS, tune_gc_for_worker  # noqa: PLC0415
+    from leadflow.collector import GC_THRESHOLDS, tune_gc  # noqa: PLC0415
 
     before = gc.get_threshold()
     try:
-        tune_gc_for_worker()
+        tune_gc()
         assert gc.get_threshold() == GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
     finally:

@@ -23,13 +23,14 @@ lead's keys and records ``PersonalDataErased``. No wire event carries a personal
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, ClassVar
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
@@ -76,6 +77,7 @@ __all__ = [
     "LeadView",
     "Outcome",
     "OutcomeStatus",
+    "lifecycle_event_id",
     "to_lifecycle_event",
 ]
 
@@ -821,17 +823,17 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
     data: LifecycleData
     if isinstance(e, Lead.Registered):
         data = wire.LeadCreated(
-            stage=Stage(e.stage),
-            channel=Channel(e.channel),
+            stage=_STAGES[e.stage],
+            channel=_CHANNELS[e.channel],
             campaign=e.campaign,
             anonymous=e.anonymous,
         )
     elif isinstance(e, Lead.InteractionRecorded):
         data = wire.InteractionRecorded(
-            interaction_type=InteractionType(e.interaction_type),
-            channel=Channel(e.channel),
+            interaction_type=_INTERACTION_TYPES[e.interaction_type],
+            channel=_CHANNELS[e.channel],
             campaign=e.campaign,
-            form_kind=FormKind(e.form_kind) if e.form_kind is not None else None,
+            form_kind=_FORM_KINDS[e.form_kind] if e.form_kind is not None else None,
             sales_touch=e.sales_touch,
         )
     elif isinstance(e, Lead.ScoreChanged):
@@ -840,14 +842,14 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
             score=e.score,
             fit=e.fit,
             engagement=e.engagement,
-            temperature=Temperature(e.temperature),
-            previous_temperature=Temperature(e.previous_temperature),
+            temperature=_TEMPERATURES[e.temperature],
+            previous_temperature=_TEMPERATURES[e.previous_temperature],
             rule=e.rule,
         )
     elif isinstance(e, Lead.StageChanged):
         data = wire.StageChanged(
-            from_stage=Stage(e.from_stage) if e.from_stage is not None else None,
-            to_stage=Stage(e.to_stage),
+            from_stage=_STAGES[e.from_stage] if e.from_stage is not None else None,
+            to_stage=_STAGES[e.to_stage],
             rule=e.rule,
             reason=e.reason,
             amount=e.amount,
@@ -856,7 +858,7 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
         )
     elif isinstance(e, Lead.TransitionRefused):
         data = wire.TransitionRefused(
-            current_stage=Stage(e.current_stage), requested=e.requested, reason=e.reason
+            current_stage=_STAGES[e.current_stage], requested=e.requested, reason=e.reason
         )
     elif isinstance(e, Lead.IdentityLinked):
         data = wire.IdentityLinked(
@@ -873,17 +875,51 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
         raise TypeError(f"not a lifecycle event: {type(domain_event).__qualname__}")
     kind = LIFECYCLE_TYPE_OF[type(data)]
     return LifecycleEvent(
-        event_id=str(uuid5(e.originator_id, str(e.originator_version))),
+        event_id=lifecycle_event_id(e.originator_id, e.originator_version),
         lead_id=e.lead_key,
         sequence=e.originator_version,
         type=kind,
         version=LIFECYCLE_VERSIONS[kind],
         occurred_at=e.occurred_at,
         recorded_at=e.timestamp,
-        policy=PolicyRef(name=e.policy_name, version=e.policy_version),
+        policy=_policy_ref(e.policy_name, e.policy_version),
         data=data,
         interaction_id=e.interaction_id,
         # The hash chain (lifecycle.lead.chain_hash); empty on events recorded before it.
         chain=e.chain or None,
         previous_chain=e.previous_chain or None,
     )
+
+
+# Values as the stored events hold them -> the wire's enum members (a dict lookup is a small
+# fraction of an enum call; a value outside them raises KeyError, as the enum's ValueError did
+# not need to be told apart: a stored event holds only members' values).
+_STAGES = {member.value: member for member in Stage}
+_CHANNELS = {member.value: member for member in Channel}
+_INTERACTION_TYPES = {member.value: member for member in InteractionType}
+_FORM_KINDS = {member.value: member for member in FormKind}
+_TEMPERATURES = {member.value: member for member in Temperature}
+_POLICY_REFS: dict[tuple[str, str], PolicyRef] = {}
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def _policy_ref(name: str, version: str) -> PolicyRef:
+    """One (immutable) ``PolicyRef`` per policy, not one per event."""
+    if type(name) is not str or type(version) is not str:
+        return PolicyRef(name=name, version=version)  # as stored, however malformed
+    ref = _POLICY_REFS.get((name, version))
+    if ref is None:
+        if len(_POLICY_REFS) >= 1_000:
+            _POLICY_REFS.clear()
+        ref = _POLICY_REFS[(name, version)] = PolicyRef(name=name, version=version)
+    return ref
+
+
+def lifecycle_event_id(stream_id: UUID, version: int) -> str:
+    """The wire ``event_id`` of event ``version`` of stream ``stream_id``:
+    ``str(uuid5(stream_id, str(version)))``, written from the SHA-1 digest's text without the
+    two ``UUID`` objects ``uuid5`` and ``str`` make (nothing kept per stream: memory stays flat)."""
+    h = hashlib.sha1(stream_id.bytes + str(version).encode(), usedforsecurity=False).hexdigest()
+    # uuid.UUID(bytes=digest[:16], version=5): version 5 in the high nibble of byte 6, the
+    # RFC 4122 variant in the two high bits of byte 8.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from contracts import LifecycleEventType, Topics, encode
 from leadflow.replay import replay_lines
 from leadflow.simulator import SimulationConfig, simulate
-from lifecycle.application import LeadLifecycle, to_lifecycle_event
+from lifecycle.application import LeadLifecycle, lifecycle_event_id, to_lifecycle_event
 from lifecycle.outbox import Published, RawNotification, WireEncoder, read_notifications
 from lifecycle.policy import load_policy
 from streams.relay import Page, Relay, messages_of
@@ -277,3 +277,10 @@ def test_a_published_event_of_a_wire_object_is_its_encoding(small: LeadLifecycle
         published = Published.of(event)
         assert published.value == encode(event)
         assert published.lead_id == event.lead_id
+
+
+@settings(max_examples=300)
+@given(st.uuids(), st.integers(min_value=1, max_value=10**12))
+def test_event_ids_are_the_uuid5_of_the_stream_and_version(stream_id: UUID, version: int) -> None:
+    """The wire event id is ``uuid5(stream id, str(version))``."""
+    assert lifecycle_event_id(stream_id, version) == str(uuid5(stream_id, str(version)))

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 from rich.console import Console
@@ -120,6 +121,8 @@ class Figure:
     cpu_seconds: float | None = None
     note: str = ""
     processes: int = 1
+    shares: dict[str, float] = field(default_factory=dict)
+    """Cores each party used meanwhile, and transactions committed and rolled back (scale-out)."""
 
     @property
     def rate(self) -> float:
@@ -204,6 +207,7 @@ def _scale_out_row(figure: Figure, baseline: float) -> dict[str, Any]:
         "ratio_to_baseline": round(figure.rate / baseline, 4) if baseline else None,
         "cpu_seconds": round(figure.cpu_seconds, 3) if figure.cpu_seconds else None,
         "cpu_us_per_interaction": round(figure.cpu_us, 1) if figure.cpu_us else None,
+        **figure.shares,
         "note": figure.note,
     }
 
@@ -642,13 +646,20 @@ async def _scale_out(
             await asyncio.to_thread(child.stop)
             if child.peak_rss_mb is not None:
                 report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+    # Read once the workers have exited: a backend reports its counts when its session ends.
+    commits, rollbacks = await asyncio.to_thread(_transactions, settings.postgres_url)
+    shares = {
+        "workers_cores": round(cpu / seconds, 2),
+        "postgres_cores": round(postgres_cores, 2),
+        "commits": commits,
+        "rollbacks": rollbacks,
+    }
+    if broker_cores is not None:
+        shares["broker_cores"] = round(broker_cores, 2)
     note = (
         f"{processes} x leadflow worker --no-relay, {settings.topic_partitions} partitions; "
-        f"workers used {cpu / seconds:.2f} cores"
+        "rollbacks are write conflicts, each batch retried"
     )
-    if broker_cores is not None:
-        note += f", the broker {broker_cores:.2f}"
-    note += f", PostgreSQL {postgres_cores:.2f}"
     return Figure(
         f"scale-out PostgreSQL, {processes} worker{'s' if processes > 1 else ''}",
         offered - started[1],
@@ -656,10 +667,21 @@ async def _scale_out(
         cpu_seconds=cpu,
         note=note,
         processes=processes,
+        shares=shares,
     )
 
 
 # -- worker RSS over a long run --------------------------------------------------------------
+
+
+def _transactions(dsn: str) -> tuple[int, int]:
+    """Transactions committed and rolled back in the database of ``dsn`` so far."""
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute(
+            "SELECT xact_commit, xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _long_run_lines(interactions: int) -> tuple[list[bytes], list[int]]:
@@ -1384,14 +1406,24 @@ def render(report: Report, console: Console) -> None:
 def _scale_out_table(report: Report) -> Table:
     baseline = report.baseline
     table = Table(title="scale-out on PostgreSQL: lifecycle workers in one group, 8 partitions")
-    for column in ("processes", "interactions/s", "x base", "CPU µs/interaction", "cores used"):
+    columns = (
+        "processes",
+        "interactions/s",
+        "x base",
+        "CPU µs/interaction",
+        "cores: workers, PostgreSQL, broker",
+        "commits, rolled back",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     for f in report.scale_out:
+        cores = [f.shares.get(k) for k in ("workers_cores", "postgres_cores", "broker_cores")]
         table.add_row(
             str(f.processes),
             f"{f.rate:,.0f}",
             f"{f.rate / baseline:.3f}" if baseline else "",
             f"{f.cpu_us:,.0f}" if f.cpu_us else "",
-            f.note.split("; ", 1)[-1],
+            ", ".join("?" if c is None else f"{c:.2f}" for c in cores),
+            f"{f.shares.get('commits', 0):,.0f}, {f.shares.get('rollbacks', 0):,.0f}",
         )
     return table

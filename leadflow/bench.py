@@ -658,7 +658,8 @@ async def _scale_out(
         shares["broker_cores"] = round(broker_cores, 2)
     note = (
         f"{processes} x leadflow worker --no-relay, {settings.topic_partitions} partitions; "
-        "rollbacks are write conflicts, each batch retried"
+        "rollbacks: write conflicts (a batch retried) and the pool's rolled-back reads; one "
+        "worker alone has no conflicts, so its count is the reads'"
     )
     return Figure(
         f"scale-out PostgreSQL, {processes} worker{'s' if processes > 1 else ''}",

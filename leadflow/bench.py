@@ -14,7 +14,12 @@ Every figure is measured here and now, on the local broker (or the configured cl
 - latency from an interaction produced to its stage change on ``stage-changes`` at a fixed
   offered load, matched by interaction id, p50 and p99;
 - peak memory (VmHWM, from ``wait4``) of every worker process;
-- ``leadflow history`` and the library calls behind it for a lead with 10,000 events.
+- ``leadflow history`` and the library calls behind it for a lead with 10,000 events;
+- PostgreSQL scale-out: 1, 2, 4 ... lifecycle workers (``leadflow worker --no-relay``, one
+  consumer group) on an 8-partition topic, each count on a fresh topic and a fresh database;
+- a lifecycle worker's RSS sampled along a long run (200,000 interactions by default), with the
+  lead cache smaller than the leads seen by the run's first quarter, so that growth after that
+  point is not the cache filling.
 
 Workers run as subprocesses of this command, so their peak RSS and CPU time are their own. A
 rate is taken over the steady state: from the first committed batch (or folded event) to the
@@ -40,10 +45,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -87,6 +95,16 @@ class BenchOptions:
     growth: tuple[int, ...] = (10_000, 100_000)
     history_interactions: int = 7500
     postgres: bool = True
+    scale_out: tuple[int, ...] = (1, 2, 4)
+    """Lifecycle worker processes to measure on PostgreSQL (empty: skip)."""
+    scale_out_partitions: int = 8
+    rss_interactions: int = 200_000
+    """Interactions of the long RSS run (0: skip)."""
+    rss_every: int = 10_000
+    """Sample the worker's RSS every so many interactions stored."""
+    rss_lead_cache: int = 5_000
+    """LEAD_CACHE_SIZE of the RSS run: below the lead keys of its first quarter (about 7,200 at
+    200,000 interactions), so that the cache is full before growth is measured from there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +120,9 @@ class Figure:
     unit: str = "interactions"
     cpu_seconds: float | None = None
     note: str = ""
+    processes: int = 1
+    shares: dict[str, float] = field(default_factory=dict)
+    """Cores each party used meanwhile, and transactions committed and rolled back (scale-out)."""
 
     @property
     def rate(self) -> float:
@@ -112,6 +133,11 @@ class Figure:
     def cpu_rate(self) -> float | None:
         """Items per CPU second of the worker processes."""
         return self.items / self.cpu_seconds if self.cpu_seconds else None
+
+    @property
+    def cpu_us(self) -> float | None:
+        """CPU microseconds of the worker processes per item."""
+        return self.cpu_seconds * 1e6 / self.items if self.cpu_seconds and self.items else None
 
     @property
     def target(self) -> float | None:
@@ -131,6 +157,8 @@ class Report:
     growth: list[dict[str, Any]] = field(default_factory=list)
     history: dict[str, Any] = field(default_factory=dict)
     decode: dict[str, Any] = field(default_factory=dict)
+    scale_out: list[Figure] = field(default_factory=list)
+    rss: dict[str, Any] = field(default_factory=dict)
 
     @property
     def baseline(self) -> float:
@@ -165,7 +193,23 @@ class Report:
             "replay_memory_growth": self.growth,
             "history": self.history,
             "decode": self.decode,
+            "scale_out_postgres": [_scale_out_row(f, baseline) for f in self.scale_out],
+            "worker_rss": self.rss,
         }
+
+
+def _scale_out_row(figure: Figure, baseline: float) -> dict[str, Any]:
+    return {
+        "processes": figure.processes,
+        "interactions": figure.items,
+        "seconds": round(figure.seconds, 3),
+        "per_second": round(figure.rate, 1),
+        "ratio_to_baseline": round(figure.rate / baseline, 4) if baseline else None,
+        "cpu_seconds": round(figure.cpu_seconds, 3) if figure.cpu_seconds else None,
+        "cpu_us_per_interaction": round(figure.cpu_us, 1) if figure.cpu_us else None,
+        **figure.shares,
+        "note": figure.note,
+    }
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -208,13 +252,48 @@ main()
 """
 
 
-def _vm_hwm_mb(pid: int) -> float | None:
+def _status_mb(pid: int, name: str) -> float | None:
+    """A memory line of /proc/PID/status (``VmHWM``, ``VmRSS``) in MB; None once it exited."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{name}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
+    return None
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    return _status_mb(pid, "VmHWM")
+
+
+def _cpu_by_name(name: str) -> dict[int, float]:
+    """CPU seconds of every process called ``name``, its reaped children's included.
+
+    Summed at two moments, the difference is what those processes used in between, even for a
+    PostgreSQL backend that started or ended meanwhile: an ended backend's time moves into the
+    postmaster's children's time (cutime, cstime) when it is reaped.
+    """
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm, rest = (entry / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if comm == name:
+            fields = rest.split()
+            found[int(entry.name)] = sum(int(f) for f in fields[11:15]) / _CLOCK_TICKS
+    return found
+
+
+def _kafka_pid() -> int | None:
+    """The pid of a Kafka broker running on this machine (started by anyone), if there is one."""
+    for pid in _cpu_by_name("java"):
+        with contextlib.suppress(OSError):
+            if b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
     return None
 
 
@@ -287,6 +366,59 @@ def _percentile(values: Sequence[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
+
+
+def parse_counts(text: str, option: str) -> tuple[int, ...]:
+    """``'1,2,4'`` as ``(1, 2, 4)`` (``''``: none); ``option`` names the flag in the error."""
+    try:
+        counts = tuple(int(n.strip().replace("_", "")) for n in text.split(",") if n.strip())
+    except ValueError as exc:
+        raise ValueError(f"{option}: comma-separated whole numbers, got {text!r}") from exc
+    if any(n < 1 for n in counts):
+        raise ValueError(f"{option}: every number must be at least 1, got {text!r}")
+    return counts
+
+
+def parse_count(text: str, option: str) -> int:
+    """``'200000'`` as 200000; ``''`` and ``'0'`` as 0 (skip)."""
+    stripped = text.strip().replace("_", "").replace(",", "")
+    try:
+        count = int(stripped) if stripped else 0
+    except ValueError as exc:
+        raise ValueError(f"{option}: a whole number ('' or 0 to skip), got {text!r}") from exc
+    if count < 0:
+        raise ValueError(f"{option}: a whole number ('' or 0 to skip), got {text!r}")
+    return count
+
+
+FLAT_RSS_GROWTH = 0.05
+"""RSS that grows by at most this share from the quarter point to the end counts as flat."""
+
+
+def rss_growth(samples: Sequence[tuple[int, float]], quarter: float = 0.25) -> dict[str, Any]:
+    """How much RSS grew from the first sample at ``quarter`` of the run to the last.
+
+    ``samples`` are (interactions stored, RSS MB) in the order taken. The first quarter is left
+    out: start-up, imports and caches filling belong there, not to growth with the run's length.
+    Empty when there are not two samples to compare.
+    """
+    if len(samples) < 2:
+        return {}
+    end_count, end_mb = samples[-1]
+    start_count, start_mb = next((c, mb) for c, mb in samples if c >= quarter * end_count)
+    if start_count >= end_count:
+        return {}
+    growth = end_mb - start_mb
+    return {
+        "from_interactions": start_count,
+        "from_mb": round(start_mb, 1),
+        "to_interactions": end_count,
+        "to_mb": round(end_mb, 1),
+        "growth_mb": round(growth, 1),
+        "growth_share": round(growth / start_mb, 4) if start_mb else None,
+        "kib_per_1000_interactions": round(growth * 1024 * 1000 / (end_count - start_count), 2),
+        "flat": growth <= FLAT_RSS_GROWTH * start_mb,
+    }
 
 
 # -- raw baseline ----------------------------------------------------------------------------
@@ -426,6 +558,201 @@ async def _ingest(
     if broker_cpu is not None:
         note += f"; broker used {broker_cpu / seconds:.2f} cores meanwhile"
     return Figure(name, items, seconds, cpu_seconds=cpu, note=note)
+
+
+# -- PostgreSQL scale-out --------------------------------------------------------------------
+
+
+async def _group_members(connection: KafkaConnection, group: str) -> tuple[str, int]:
+    """The consumer group's state (``Stable`` once a rebalance is over) and its member count."""
+    admin = AIOKafkaAdminClient(**connection.client_kwargs())
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    _error, _group, state, _type, _protocol, members = described[0].groups[0]
+    return str(state), len(members)
+
+
+async def _scale_out(
+    settings: Settings, lines: Sequence[bytes], processes: int, logs: Path, report: Report
+) -> Figure:
+    """``processes`` lifecycle workers (``--no-relay``, one group) draining ``lines``.
+
+    The workers start on the empty topic and the interactions are published once the group is
+    stable with every member, so a rebalance as the later workers join is not in the figure.
+    The rate runs from the first interaction stored to the last, and the CPU is the workers'
+    together, with the broker's and PostgreSQL's beside it (they share the cores).
+    """
+    connection = wiring.kafka_connection(settings)
+    names = wiring.topics(settings)
+    await ensure_topics(connection, names.all(), settings.topic_partitions)
+    # Opened first: it creates the tables, so that the workers do not race to.
+    watcher = _open(settings)
+    group = f"{settings.topic_prefix}lifecycle"
+    children = [
+        Child(
+            f"scale-out, {processes} workers: worker {n + 1}",
+            ["worker", "--no-relay", "--group", group],
+            settings,
+            logs / f"scale-out-{processes}-{n + 1}.log",
+        )
+        for n in range(processes)
+    ]
+    broker = _kafka_pid()
+    try:
+        deadline = time.monotonic() + 180
+        while await _group_members(connection, group) != ("Stable", processes):
+            for child in children:
+                child.check()
+            if time.monotonic() > deadline:
+                raise BenchError(f"scale-out: {processes} workers did not form a group in 180 s")
+            await asyncio.sleep(0.2)
+        await publish_lines(connection, names.interactions, lines)
+        ends = await end_offsets(connection, names.interactions)
+        offered = sum(ends.values())
+        started: tuple[float, int, float, float, dict[int, float]] | None = None
+        deadline = time.monotonic() + 900
+        while True:
+            for child in children:
+                child.check()
+            consumed = (
+                await asyncio.to_thread(progress, watcher, names.interactions, ends)
+            ).consumed
+            now = time.perf_counter()
+            if started is None and consumed > 0:
+                started = (
+                    now,
+                    consumed,
+                    sum(c.cpu() for c in children),
+                    _cpu_seconds(broker) if broker else 0.0,
+                    _cpu_by_name("postgres"),
+                )
+            if consumed >= offered:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"scale-out, {processes} workers: not drained in 900 s")
+            await asyncio.sleep(0.05)
+        assert started is not None
+        seconds = now - started[0]
+        cpu = sum(c.cpu() for c in children) - started[2]
+        broker_cores = (_cpu_seconds(broker) - started[3]) / seconds if broker else None
+        postgres_cores = (sum(_cpu_by_name("postgres").values()) - sum(started[4].values())) / (
+            seconds
+        )
+    finally:
+        for child in children:
+            await asyncio.to_thread(child.stop)
+            if child.peak_rss_mb is not None:
+                report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+    # Read once the workers have exited: a backend reports its counts when its session ends.
+    commits, rollbacks = await asyncio.to_thread(_transactions, settings.postgres_url)
+    shares = {
+        "workers_cores": round(cpu / seconds, 2),
+        "postgres_cores": round(postgres_cores, 2),
+        "commits": commits,
+        "rollbacks": rollbacks,
+    }
+    if broker_cores is not None:
+        shares["broker_cores"] = round(broker_cores, 2)
+    note = (
+        f"{processes} x leadflow worker --no-relay, {settings.topic_partitions} partitions; "
+        "rollbacks: write conflicts (a batch retried) and the pool's rolled-back reads; one "
+        "worker alone has no conflicts, so its count is the reads'"
+    )
+    return Figure(
+        f"scale-out PostgreSQL, {processes} worker{'s' if processes > 1 else ''}",
+        offered - started[1],
+        seconds,
+        cpu_seconds=cpu,
+        note=note,
+        processes=processes,
+        shares=shares,
+    )
+
+
+# -- worker RSS over a long run --------------------------------------------------------------
+
+
+def _transactions(dsn: str) -> tuple[int, int]:
+    """Transactions committed and rolled back in the database of ``dsn`` so far."""
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute(
+            "SELECT xact_commit, xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def _long_run_lines(interactions: int) -> tuple[list[bytes], list[int]]:
+    """The first ``interactions`` lines of a simulation big enough (about 21 per lead), and
+    the number of distinct lead keys among the first k lines, for every k."""
+    simulation = simulate(SimulationConfig(leads=interactions // 18 + 1, seed=3))
+    lines = list(islice(simulation.lines(), interactions))
+    keys: set[bytes | None] = set()
+    seen: list[int] = []
+    for line in lines:
+        keys.add(key_of(line))
+        seen.append(len(keys))
+    return lines, seen
+
+
+async def _worker_rss(
+    base: Settings, options: BenchOptions, work: Path, logs: Path, report: Report
+) -> dict[str, Any]:
+    """One ``leadflow worker`` (lifecycle + relay, SQLite) over a long run, its RSS sampled."""
+    lines, keys_seen = await asyncio.to_thread(_long_run_lines, options.rss_interactions)
+    settings = await _prepare(
+        base,
+        "rss",
+        lines,
+        event_store=EventStoreKind.SQLITE,
+        sqlite_path=work / "rss.sqlite",
+        lead_cache_size=options.rss_lead_cache,
+    )
+    topic = wiring.topics(settings).interactions
+    ends = await end_offsets(wiring.kafka_connection(settings), topic)
+    watcher = _open(settings)
+    child = Child("RSS run: worker + relay", ["worker"], settings, logs / "rss.log")
+    samples: list[tuple[int, float]] = []
+    started = time.perf_counter()
+    try:
+        mark = options.rss_every
+        deadline = time.monotonic() + 1800
+        while True:
+            child.check()
+            consumed = (await asyncio.to_thread(progress, watcher, topic, ends)).consumed
+            if consumed >= mark or consumed >= len(lines):
+                rss = _status_mb(child.proc.pid, "VmRSS")
+                if rss is not None:
+                    samples.append((consumed, rss))
+                mark = (consumed // options.rss_every + 1) * options.rss_every
+            if consumed >= len(lines):
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"RSS run: {consumed:,} of {len(lines):,} stored in 1,800 s")
+            await asyncio.sleep(0.05)
+        seconds = time.perf_counter() - started
+    finally:
+        await asyncio.to_thread(child.stop)
+        if child.peak_rss_mb is not None:
+            report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+    return {
+        "interactions": len(lines),
+        "lead_keys": keys_seen[-1],
+        "lead_cache_size": options.rss_lead_cache,
+        "lead_cache_full_at": next(
+            (k + 1 for k, seen in enumerate(keys_seen) if seen > options.rss_lead_cache), None
+        ),
+        "seconds": round(seconds, 1),
+        "samples": [
+            {"interactions": count, "rss_mb": round(mb, 1), "lead_keys": keys_seen[count - 1]}
+            for count, mb in samples
+        ],
+        "growth": rss_growth(samples),
+        "setup": "leadflow worker (lifecycle worker + relay in one process), SQLite",
+    }
 
 
 # -- projection worker -----------------------------------------------------------------------
@@ -910,6 +1237,23 @@ async def run_bench(
         finally:
             if kind["event_store"] is EventStoreKind.POSTGRES:
                 await asyncio.to_thread(local_postgres.drop_database, database)
+    if options.postgres:
+        for processes in options.scale_out:
+            console.print(f"scale-out on PostgreSQL: {processes} lifecycle worker(s) ...")
+            database = f"bench_{run}_scale_{processes}"
+            dsn = await asyncio.to_thread(local_postgres.create_database, database)
+            scaled = base.model_copy(
+                update={
+                    "topic_prefix": f"{base.topic_prefix}scale-{processes}.",
+                    "topic_partitions": options.scale_out_partitions,
+                    "event_store": EventStoreKind.POSTGRES,
+                    "postgres_dsn": dsn,
+                }
+            )
+            try:
+                report.scale_out.append(await _scale_out(scaled, lines, processes, logs, report))
+            finally:
+                await asyncio.to_thread(local_postgres.drop_database, database)
     first_store = _open(first)  # kept referenced: its connection pool closes with it
     report.workload["lifecycle_events"] = await asyncio.to_thread(
         lambda: first_store.recorder.max_notification_id() or 0
@@ -935,6 +1279,13 @@ async def run_bench(
         }
     )
     report.latency = await _latency(latency_settings, lines, options, logs, report)
+
+    if options.rss_interactions:
+        console.print(
+            f"worker RSS over {options.rss_interactions:,} interactions "
+            f"(lead cache {options.rss_lead_cache:,}) ..."
+        )
+        report.rss = await _worker_rss(base, options, work, logs, report)
 
     if options.growth:
         console.print(
@@ -994,6 +1345,8 @@ def render(report: Report, console: Console) -> None:
             "" if f.target is None else f"{f.target:,.0f} {met}",
         )
     console.print(table)
+    if report.scale_out:
+        console.print(_scale_out_table(report))
 
     details = Table(title="latency, memory, history", show_header=False)
     details.add_column("what")
@@ -1004,6 +1357,23 @@ def render(report: Report, console: Console) -> None:
             f"interaction -> stage change, {lat['offered_per_second']:,}/s offered",
             f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
         )
+    rss = report.rss
+    if rss:
+        details.add_row(
+            f"worker RSS over {rss['interactions']:,} interactions (MB, every "
+            f"{rss['samples'][0]['interactions']:,}; lead cache {rss['lead_cache_size']:,} of "
+            f"{rss['lead_keys']:,} leads)",
+            ", ".join(f"{s['rss_mb']:.0f}" for s in rss["samples"]),
+        )
+        growth = rss["growth"]
+        if growth:
+            details.add_row(
+                f"worker RSS growth from {growth['from_interactions']:,} to "
+                f"{growth['to_interactions']:,} interactions",
+                f"{growth['from_mb']:,.0f} -> {growth['to_mb']:,.0f} MB "
+                f"({growth['growth_share']:+.1%}, {growth['kib_per_1000_interactions']} KiB per "
+                f"1,000): {'flat' if growth['flat'] else 'growing'}",
+            )
     for name, mb in report.peak_rss_mb.items():
         details.add_row(f"peak RSS, {name}", f"{mb:,.0f} MB")
     for row in report.growth:
@@ -1032,3 +1402,29 @@ def render(report: Report, console: Console) -> None:
             "history: leadflow history --json", f"{history.get('cli_history_json_s')} s"
         )
     console.print(details)
+
+
+def _scale_out_table(report: Report) -> Table:
+    baseline = report.baseline
+    table = Table(title="scale-out on PostgreSQL: lifecycle workers in one group, 8 partitions")
+    columns = (
+        "processes",
+        "interactions/s",
+        "x base",
+        "CPU µs/interaction",
+        "cores: workers, PostgreSQL, broker",
+        "commits, rolled back",
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    for f in report.scale_out:
+        cores = [f.shares.get(k) for k in ("workers_cores", "postgres_cores", "broker_cores")]
+        table.add_row(
+            str(f.processes),
+            f"{f.rate:,.0f}",
+            f"{f.rate / baseline:.3f}" if baseline else "",
+            f"{f.cpu_us:,.0f}" if f.cpu_us else "",
+            ", ".join("?" if c is None else f"{c:.2f}" for c in cores),
+            f"{f.shares.get('commits', 0):,.0f}, {f.shares.get('rollbacks', 0):,.0f}",
+        )
+    return table

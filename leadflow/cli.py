@@ -421,6 +421,30 @@ def bench(
         typer.Option(help="Lead counts for batch replay's memory growth ('' to skip)."),
     ] = "10000,100000",
     postgres: Annotated[bool, typer.Option(help="Also measure on PostgreSQL.")] = True,
+    scale_out: Annotated[
+        str,
+        typer.Option(
+            help="Lifecycle worker processes to measure on PostgreSQL, one group on an "
+            "8-partition topic ('' to skip; needs PostgreSQL)."
+        ),
+    ] = "1,2,4",
+    rss_interactions: Annotated[
+        str,
+        typer.Option(
+            help="Interactions of the long run that samples a worker's RSS ('' or 0 to skip)."
+        ),
+    ] = "200000",
+    rss_every: Annotated[
+        int, typer.Option(help="Sample the RSS every so many interactions stored.", min=1)
+    ] = 10_000,
+    rss_lead_cache: Annotated[
+        int,
+        typer.Option(
+            help="LEADFLOW_LEAD_CACHE_SIZE of the RSS run (below the leads of its first quarter, "
+            "so the cache is full before growth is measured).",
+            min=0,
+        ),
+    ] = 5_000,
     only: Annotated[
         str | None,
         typer.Option(
@@ -466,14 +490,28 @@ def bench(
             argv += ["--compare", str(compare.resolve()), "--gc"]
         lifecycle_bench(argv)
         return
-    from leadflow.bench import BenchOptions, run_bench  # noqa: PLC0415
+    from leadflow.bench import (  # noqa: PLC0415
+        BenchOptions,
+        parse_count,
+        parse_counts,
+        run_bench,
+    )
 
     try:
-        sizes = tuple(int(n.replace("_", "")) for n in growth.split(",") if n.strip())
+        sizes = parse_counts(growth, "--growth")
+        workers = parse_counts(scale_out, "--scale-out")
+        long_run = parse_count(rss_interactions, "--rss-interactions")
     except ValueError as exc:
-        raise typer.BadParameter(f"--growth: comma-separated lead counts, got {growth!r}") from exc
+        raise typer.BadParameter(str(exc)) from exc
     options = BenchOptions(
-        leads=leads, latency_seconds=latency_seconds, growth=sizes, postgres=postgres
+        leads=leads,
+        latency_seconds=latency_seconds,
+        growth=sizes,
+        postgres=postgres,
+        scale_out=workers,
+        rss_interactions=long_run,
+        rss_every=rss_every,
+        rss_lead_cache=rss_lead_cache,
     )
     asyncio.run(run_bench(Settings(), leads, out, out_file, options))
 

@@ -79,17 +79,19 @@ class Page:
 class KeyPartitioner:
     """The partition aiokafka's (and Kafka's Java client's) default partitioner picks for a key.
 
-    murmur2 is pure Python in aiokafka; a lead's key is hashed once and remembered.
+    murmur2 is pure Python in aiokafka; a lead's key is hashed once and remembered, at most
+    ``limit`` keys at a time (then forgotten all at once), so memory does not grow with leads.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = _HASH_CACHE_LIMIT) -> None:
         self._hashes: dict[bytes, int] = {}
+        self._limit = limit
 
     def __call__(self, key: bytes, partitions: list[int]) -> int:
         """One of ``partitions`` (sorted ids of the topic's partitions) for ``key``."""
         hashed = self._hashes.get(key)
         if hashed is None:
-            if len(self._hashes) >= _HASH_CACHE_LIMIT:
+            if len(self._hashes) >= self._limit:
                 self._hashes.clear()
             hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
         return partitions[hashed % len(partitions)]
@@ -153,7 +155,8 @@ class Relay:
         self.idle_seconds = idle_seconds
         self.counts = RelayCounts()
         self._wake = asyncio.Event()
-        self._partitioner = KeyPartitioner()
+        # As many keys as the lifecycle keeps leads: the worker's memory has one bound.
+        self._partitioner = KeyPartitioner(max(app.cache_size, 1_000))
         self._encoder = WireEncoder(app.mapper)
 
     def wake(self) -> None:

@@ -30,6 +30,16 @@ def test_a_key_goes_to_the_partition_the_default_partitioner_picks(key: bytes, n
     assert partitioner(key, partitions) == expected  # remembered
 
 
+def test_the_partitioner_remembers_at_most_its_limit_of_keys() -> None:
+    partitions = list(range(8))
+    partitioner = KeyPartitioner(limit=3)
+    default = DefaultPartitioner()
+    for n in range(10):
+        key = f"lead-{n}".encode()
+        assert partitioner(key, partitions) == default(key, partitions, partitions)
+        assert len(partitioner._hashes) <= 3
+
+
 def test_a_page_publishes_every_event_once_and_stage_changes_and_refusals_again() -> None:
     lines = list(simulate(SimulationConfig(leads=40, seed=2, days=60, noise=0.05)).lines())
     events = list(lifecycle_events(replay_lines(lines, load_policy("b2b_saas")).app))

@@ -93,7 +93,11 @@ def run_until_signalled(settings: Settings, options: WorkerOptions) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
+        seen: list[LifecycleWorker] = []
+
         def progress(worker: LifecycleWorker | None, relay: Relay | None) -> None:
+            if worker is not None and not seen:
+                seen.append(worker)
             if worker is not None and worker.counts.batches:
                 c = worker.counts
                 log.debug(
@@ -106,5 +110,17 @@ def run_until_signalled(settings: Settings, options: WorkerOptions) -> None:
                 )
 
         await run_workers(settings, options, stop, progress)
+        for worker in seen:
+            # What an operator (and the scale-out bench) reads to see how batches and write
+            # conflicts went: batches are transactions, a conflict retries a whole batch.
+            c = worker.counts
+            log.info(
+                "stopped: messages=%d batches=%d conflicts=%d accepted=%d invalid=%d",
+                c.messages,
+                c.batches,
+                c.conflicts,
+                c.accepted,
+                c.invalid,
+            )
 
     asyncio.run(main())

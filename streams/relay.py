@@ -168,8 +168,7 @@ class Relay:
         """The messages of the notifications after ``after`` (at most ``page_size``), encoded."""
         notifications = read_notifications(self.app.recorder, after, self.page_size)
         page = Page(last=notifications[-1][0] if notifications else after)
-        published = self._encoder.published
-        published_messages(self.topics, map(published, notifications), page)
+        published_messages(self.topics, self._encoder.page(notifications), page)
         return page
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -83,16 +83,23 @@ class KeyPartitioner:
     """
 
     def __init__(self) -> None:
-        self._hashes: dict[bytes, int] = {}
+        self.hashes: dict[bytes, int] = {}
+        """Keys hashed so far (``Relay._send`` looks them up itself: a call less a message)."""
 
     def __call__(self, key: bytes, partitions: list[int]) -> int:
         """One of ``partitions`` (sorted ids of the topic's partitions) for ``key``."""
-        hashed = self._hashes.get(key)
+        hashed = self.hashes.get(key)
         if hashed is None:
-            if len(self._hashes) >= _HASH_CACHE_LIMIT:
-                self._hashes.clear()
-            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+            hashed = self.hash(key)
         return partitions[hashed % len(partitions)]
+
+    def hash(self, key: bytes) -> int:
+        """The key's murmur2 hash as the partitioner uses it, remembered."""
+        if len(self.hashes) >= _HASH_CACHE_LIMIT:
+            self.hashes.clear()
+        hashed: int = murmur2(key) & 0x7FFFFFFF
+        self.hashes[key] = hashed
+        return hashed
 
 
 def messages_of(topics: Topics, events: Iterable[LifecycleEvent], page: Page) -> None:
@@ -210,11 +217,16 @@ class Relay:
         partitions: dict[str, list[int]] = {}
         batches: dict[tuple[str, int], Any] = {}
         deliveries: list[asyncio.Future[Any]] = []
+        hashes = self._partitioner.hashes
         for topic, key, value in page.messages:
             known = partitions.get(topic)
             if known is None:
                 known = partitions[topic] = sorted(await producer.partitions_for(topic))
-            partition = self._partitioner(key, known)
+            # KeyPartitioner's choice, inline.
+            hashed = hashes.get(key)
+            if hashed is None:
+                hashed = self._partitioner.hash(key)
+            partition = known[hashed % len(known)]
             batch = batches.get((topic, partition))
             if batch is None:
                 batch = batches[(topic, partition)] = producer.create_batch()

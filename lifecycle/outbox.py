@@ -4,11 +4,14 @@
 lifecycle event's message by way of two objects per event: the domain event (the transcoder
 revives every tagged value of the stored state, the mapper builds the event) and the wire
 ``LifecycleEvent`` (seven payload classes, enums, a ``uuid5``). ``WireEncoder`` writes the same
-bytes from the stored state without either: one ``orjson.loads`` of the state, the wire object
+bytes from the stored state without either: one msgspec decoding of the state into a Struct of
+the wire fields (the kept interaction and the profile are skipped unbuilt), the wire object
 built as a dict in the field order of the wire dataclasses (the values that reach the wire are
-the very values those objects would hold: the same enum members, the datetimes revived by the
-transcoder's own registered transcodings), the event id from a per-stream SHA-1 prefix, and one
-``orjson.dumps``.
+the very values those objects would hold: the same enum members, the datetimes revived by
+``datetime.fromisoformat``, which is what eventsourcing's registered ``DatetimeAsISO`` does),
+the event id from a per-stream SHA-1 prefix, and one ``orjson.dumps``. A page of the log is
+encoded in one loop, with the checks every state needs (UTF-8, escapes, the count of tagged
+values) made once over the whole page's bytes.
 
 It only takes that path for what it recognises: a stored Lead event of the current class
 version, whose topic names the class it resolves to, whose state is JSON in eventsourcing's

@@ -11,15 +11,20 @@ the same process, interleaved, the best of ``rounds`` rounds each (``time.proces
   ``select_notifications``, ``mapper.to_domain_event``, ``to_lifecycle_event``, ``encode``);
 - ``lean``: ``Relay.read_page`` as it is (``read_notifications``, ``WireEncoder``).
 
-Each is also split into reading the page alone and the rest. Handing the messages to the
-producer and the broker's work are left out (the raw aiokafka baseline of ``leadflow bench``
-measures those). The figures are taken with the garbage collector as the worker process sets
-it (``leadflow.collector.tune_gc``; the relay runs in that process) and with Python's default.
+Each is also split into reading the page alone and the rest, and the lean path's rest into
+encoding (``WireEncoder.page``) and making the messages (``published_messages``). Apart from
+the pages, ``batching`` is what the relay's ``_send`` costs to put a page's messages into
+aiokafka batches (partition choice, ``BatchBuilder.append``) with a producer that sends
+nothing: the broker's work and the network are left out (the raw aiokafka baseline of
+``leadflow bench`` measures those). The figures are taken with the garbage collector as the
+worker process sets it (``leadflow.collector.tune_gc``; the relay runs in that process) and with
+Python's default.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import gc
 import tempfile
@@ -117,6 +122,49 @@ def _reads(read: Callable[[int], Sequence[Any]], last: Callable[[Any], int]) -> 
     return time.process_time() - cpu
 
 
+class _Unsent:
+    """A producer for ``Relay._send`` that batches as the relay's does (aiokafka's
+    ``BatchBuilder``, 256 KiB, uncompressed: ``KafkaConnection.producer``) and sends nothing."""
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(8))
+
+    def create_batch(self) -> Any:
+        from aiokafka.producer.message_accumulator import BatchBuilder  # noqa: PLC0415
+
+        return BatchBuilder(256 * 1024, 0, is_transactional=False)
+
+    async def send_batch(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
+        sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        sent.set_result(None)
+        return sent
+
+
+def _lean_parts(relay: Any, topics: Any, rows: list[Sequence[Any]]) -> tuple[float, float, float]:
+    """CPU seconds of encoding, making messages and batching every page of ``rows``."""
+    from streams.relay import Page, published_messages  # noqa: PLC0415
+
+    cpu = time.process_time()
+    encoded = [relay._encoder.page(page) for page in rows]
+    encode = time.process_time() - cpu
+    cpu = time.process_time()
+    pages = []
+    for page_rows, published in zip(rows, encoded, strict=True):
+        page = Page(last=page_rows[-1][0])
+        published_messages(topics, published, page)
+        pages.append(page)
+    messages = time.process_time() - cpu
+
+    async def send_all() -> float:
+        producer = _Unsent()
+        cpu = time.process_time()
+        for page in pages:
+            await relay._send(producer, page)
+        return time.process_time() - cpu
+
+    return encode, messages, asyncio.run(send_all())
+
+
 def relay_cpu_us(
     leads: int = 2000, rounds: int = 5, page_size: int = 5000, seed: int = 3, batch: int = 500
 ) -> dict[str, Any]:
@@ -167,6 +215,14 @@ def relay_cpu_us(
                         lambda row: int(row[0]),
                     )
                     figures.setdefault(f"lean_read {gc_label}", []).append(spent / events)
+                    pages_rows = []
+                    after = 0
+                    while rows := read_notifications(recorder, after, page_size):
+                        pages_rows.append(rows)
+                        after = int(rows[-1][0])
+                    parts = _lean_parts(relay, topics, pages_rows)
+                    for name, spent in zip(("encode", "messages", "batching"), parts, strict=True):
+                        figures.setdefault(f"lean_{name} {gc_label}", []).append(spent / events)
         finally:
             gc.unfreeze()
             gc.set_threshold(*default_thresholds)
@@ -197,6 +253,11 @@ def report(figures: dict[str, Any]) -> list[str]:
             f"map+encode {today - today_read:.2f})   lean {lean:6.2f} µs CPU/event "
             f"(read {lean_read:.2f}, map+encode {lean - lean_read:.2f})   "
             f"{today / lean:.1f}x"
+        )
+        lines.append(
+            f"  {'':10}  lean apart: encode {best[f'lean_encode {gc_label}']:.2f}, messages "
+            f"{best[f'lean_messages {gc_label}']:.2f}; batching for the producer (not in the "
+            f"pages) {best[f'lean_batching {gc_label}']:.2f} µs CPU/event"
         )
     return lines
 

@@ -4,11 +4,14 @@
 lifecycle event's message by way of two objects per event: the domain event (the transcoder
 revives every tagged value of the stored state, the mapper builds the event) and the wire
 ``LifecycleEvent`` (seven payload classes, enums, a ``uuid5``). ``WireEncoder`` writes the same
-bytes from the stored state without either: one ``orjson.loads`` of the state, the wire object
+bytes from the stored state without either: one msgspec decoding of the state into a Struct of
+the wire fields (the kept interaction and the profile are skipped unbuilt), the wire object
 built as a dict in the field order of the wire dataclasses (the values that reach the wire are
-the very values those objects would hold: the same enum members, the datetimes revived by the
-transcoder's own registered transcodings), the event id from a per-stream SHA-1 prefix, and one
-``orjson.dumps``.
+the very values those objects would hold: the same enum members, the datetimes revived by
+``datetime.fromisoformat``, which is what eventsourcing's registered ``DatetimeAsISO`` does),
+the event id from a per-stream SHA-1 prefix, and one ``orjson.dumps``. A page of the log is
+encoded in one loop, with the checks every state needs (UTF-8, escapes, the count of tagged
+values) made once over the whole page's bytes.
 
 It only takes that path for what it recognises: a stored Lead event of the current class
 version, whose topic names the class it resolves to, whose state is JSON in eventsourcing's
@@ -30,17 +33,17 @@ no per-row objects; any other recorder through its own ``select_notifications``)
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 from uuid import UUID
 
 import msgspec
 import orjson
 from eventsourcing.persistence import (
     ApplicationRecorder,
+    DatetimeAsISO,
     JSONTranscoder,
     Mapper,
     Notification,
@@ -58,8 +61,9 @@ from contracts.vocabulary import (
     Stage,
     Temperature,
 )
-from lifecycle.application import TouchAsDict, to_lifecycle_event
+from lifecycle.application import TouchAsDict, lifecycle_event_id, to_lifecycle_event
 from lifecycle.lead import Lead
+from lifecycle.transcoding import DatetimeAsISOFast
 
 __all__ = ["Published", "RawNotification", "WireEncoder", "read_notifications"]
 
@@ -67,7 +71,6 @@ RawNotification = tuple[int, Any, int, str, bytes]
 """A notification as read: its id, the stream id as the recorder stores it (a ``UUID``, or the
 text of one), the version, the topic and the stored state."""
 
-_ID_CACHE_LIMIT = 200_000
 _REFUSED = LifecycleEventType.TRANSITION_REFUSED
 _new = tuple.__new__
 _TAG = b'"_type_"'
@@ -111,16 +114,18 @@ class _NotLeanError(Exception):
 # the transcoder decodes them, and passed on as they are (the wire objects hold them as is).
 
 
-class _Tagged(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A tagged value as the transcoder writes it: exactly these two keys."""
+class _Time(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A tagged datetime as the transcoder writes it: exactly these two keys, the text a
+    string (``DatetimeAsISO.decode`` asserts it is one). Any other tag or shape fails the
+    decoding, which leaves the event to the domain path."""
 
-    _type_: Any
-    _data_: Any
+    _type_: Literal["datetime_iso"]
+    _data_: str
 
 
 class _Stored(msgspec.Struct, kw_only=True, gc=False):
-    timestamp: _Tagged
-    occurred_at: _Tagged
+    timestamp: _Time
+    occurred_at: _Time
     lead_key: Any
     interaction_id: Any
     policy_name: Any
@@ -150,7 +155,7 @@ class _ScoreChanged(_Stored, kw_only=True, gc=False):
     score: Any
     fit: Any
     engagement: Any
-    engagement_as_of: _Tagged
+    engagement_as_of: _Time
     temperature: Any
     previous_temperature: Any
     rule: Any
@@ -219,16 +224,16 @@ class WireEncoder:
 
     def __init__(self, mapper: Mapper[UUID]) -> None:
         self.mapper = mapper
-        self._bases: dict[Any, Any] = {}
         self._tags = 0  # tagged values revived for the event in hand
         self._opens = mapper.cipher is not None or mapper.compressor is not None
         transcoder = mapper.transcoder
-        self._time: Callable[[Any], Any] | None = None
+        lean = False
         self._touch_ok = False
         if isinstance(transcoder, JSONTranscoder):
-            datetimes = transcoder.names.get("datetime_iso")
-            if datetimes is not None:
-                self._time = datetimes.decode
+            # Datetimes are revived here by the function eventsourcing's transcoding calls
+            # (``datetime.fromisoformat``): only when that transcoding (or the lifecycle's, which
+            # writes faster and reads with it) is the registered one.
+            lean = type(transcoder.names.get("datetime_iso")) in (DatetimeAsISO, DatetimeAsISOFast)
             self._touch_ok = type(transcoder.names.get("touch")) is TouchAsDict
         payloads: dict[type[Any], tuple[LifecycleEventType, type[_Stored], _Build]] = {
             Lead.Registered: (LifecycleEventType.LEAD_CREATED, _Registered, self._lead_created),
@@ -266,7 +271,7 @@ class WireEncoder:
         # topic -> what the lean path needs; only topics that resolve to the class they name
         # (an alias registered for a renamed class is left to the mapper).
         self._kinds: dict[str, tuple[LifecycleEventType, Any, _Build, int, int, int]] = {}
-        if self._time is not None:
+        if lean:
             for cls, (kind, struct, build) in payloads.items():
                 topic = get_topic(cls)
                 if resolve_topic(topic) is cls:
@@ -276,7 +281,7 @@ class WireEncoder:
                         build,
                         getattr(cls, "class_version", 1),
                         LIFECYCLE_VERSIONS[kind],
-                        2,  # tagged values every event has: timestamp, occurred_at
+                        2 + (struct is _ScoreChanged),  # timestamp, occurred_at (as of)
                     )
 
     # -- the two paths -----------------------------------------------------------------------
@@ -284,10 +289,31 @@ class WireEncoder:
     def published(self, notification: RawNotification) -> Published:
         """The wire message of a stored Lead event; raises as the domain path does for
         anything that is not one (``TypeError``, or the mapper's errors)."""
-        try:
-            return self._lean(notification)
-        except Exception:  # anything unexpected is the domain path's to judge
-            return self.slow(notification)
+        return self.page((notification,))[0]
+
+    def page(self, notifications: Sequence[RawNotification]) -> list[Published]:
+        """``published`` of each notification, in order.
+
+        What the lean path checks of every state (UTF-8, no escaped character, no tagged value
+        it did not look at) is checked for the whole page at once when the states are stored
+        in the clear: three passes over the page's bytes rather than three per event. Each
+        event's own tags are among those counted, so the page's count equals the sum of the
+        events' own only when every event's does; else the page is made event by event.
+        """
+        lean: list[Published | None] | None = None
+        if not self._opens and len(notifications) > 1:
+            states = b"".join([n[4] for n in notifications])
+            if states.isascii() and states.find(b"\\") == -1:
+                lean, tags = self._lean(notifications, checked=True)
+                if states.count(_TAG) != tags:
+                    lean = None
+        if lean is None:
+            lean = self._lean(notifications, checked=False)[0]
+        return [self.slow(n) if p is None else p for p, n in zip(lean, notifications, strict=True)]
+
+    def lean(self, notification: RawNotification) -> Published | None:
+        """The lean path alone: None for what it leaves to the domain path."""
+        return self._lean((notification,), checked=False)[0][0]
 
     def slow(self, notification: RawNotification) -> Published:
         """The domain path: the mapper's domain event, ``to_lifecycle_event``, ``encode``."""
@@ -308,82 +334,91 @@ class WireEncoder:
             state=state,
         )
 
-    def _lean(self, notification: RawNotification) -> Published:
-        _, originator_id, version, topic, state = notification
-        kind, decoder, build, class_version, wire_version, tags = self._kinds[topic]
-        if self._opens:
-            mapper = self.mapper
-            if mapper.cipher is not None:
-                state = mapper.cipher.decrypt(state)
-            if mapper.compressor is not None:
-                state = mapper.compressor.decompress(state)
-        if not state.isascii():
-            # msgspec does not check the UTF-8 of what it skips; the transcoder would refuse it.
-            state.decode()
-        # An escaped character could spell "_type_" unseen by the count below (a backslash is
-        # looked for first: memchr, a tenth of the time of the two-byte search).
-        if b"\\" in state and b"\\u" in state:
-            raise _NotLeanError
-        fields = decoder.decode(state)
-        if fields.class_version != class_version:
-            raise _NotLeanError  # to upcast: the mapper's business
-        self._tags = tags
-        data = build(fields)
-        # The transcoder revives {"_type_": "datetime_iso", "_data_": ...} (exactly those two
-        # keys: ``_Tagged``) with its registered transcoding; the same function revives them.
-        occurred_at, timestamp = fields.occurred_at, fields.timestamp
-        if occurred_at._type_ != "datetime_iso" or timestamp._type_ != "datetime_iso":
-            raise _NotLeanError
-        if state.count(_TAG) != self._tags:
-            # The mapper would revive (or fail on) a tagged value this path did not look at.
-            raise _NotLeanError
-        time = self._time
-        recorded_at = time(timestamp._data_)  # type: ignore[misc]
-        lead_id = fields.lead_key
-        interaction_id = fields.interaction_id
-        value = orjson.dumps(
-            {
-                "event_id": self._event_id(originator_id, version),
-                "lead_id": lead_id,
-                "sequence": version,
-                "type": kind,
-                "version": wire_version,
-                "occurred_at": time(occurred_at._data_),  # type: ignore[misc]
-                "recorded_at": recorded_at,
-                "policy": {"name": fields.policy_name, "version": fields.policy_version},
-                "data": data,
-                "interaction_id": interaction_id,
-                "chain": fields.chain or None,
-                "previous_chain": fields.previous_chain or None,
-            }
-        )
-        reason = data["reason"] if kind is _REFUSED else None
-        # tuple.__new__: a third of the time of the named tuple's own __new__.
-        return _new(Published, (lead_id, kind, value, recorded_at, interaction_id, reason))
+    def _lean(
+        self, notifications: Sequence[RawNotification], *, checked: bool
+    ) -> tuple[list[Published | None], int]:
+        """The lean path of each notification (None: the domain path's), one loop for all
+        (per event: a call, a dozen attribute and global lookups less).
+
+        ``checked``: the states were checked at once (``page``); then the tagged values
+        found are counted in the int returned (what the domain path's events have included).
+        """
+        out: list[Published | None] = []
+        append = out.append
+        kinds = self._kinds
+        opens = self._opens
+        fromisoformat = _fromisoformat
+        dumps = orjson.dumps
+        event_id = lifecycle_event_id
+        tag = _TAG
+        page_tags = 0
+        for notification in notifications:
+            try:
+                _, originator_id, version, topic, state = notification
+                kind, decoder, build, class_version, wire_version, tags = kinds[topic]
+                if opens:
+                    state = self._open(state)
+                if not checked:
+                    if not state.isascii():
+                        # msgspec does not check the UTF-8 of what it skips; the transcoder
+                        # would.
+                        state.decode()
+                    # An escaped character could spell "_type_" unseen by the count below (a
+                    # backslash is looked for first: ``find`` of one byte is a memchr).
+                    if state.find(b"\\") != -1 and b"\\u" in state:
+                        raise _NotLeanError
+                fields = decoder.decode(state)
+                if fields.class_version != class_version:
+                    raise _NotLeanError  # to upcast: the mapper's business
+                self._tags = tags
+                data = build(fields)
+                if not checked and state.count(tag) != self._tags:
+                    # The mapper would revive (or fail on) a tagged value not looked at here.
+                    raise _NotLeanError
+                recorded_at = fromisoformat(fields.timestamp._data_)
+                lead_id = fields.lead_key
+                interaction_id = fields.interaction_id
+                value = dumps(
+                    {
+                        "event_id": event_id(
+                            originator_id
+                            if isinstance(originator_id, UUID)
+                            else UUID(originator_id),
+                            version,
+                        ),
+                        "lead_id": lead_id,
+                        "sequence": version,
+                        "type": kind,
+                        "version": wire_version,
+                        "occurred_at": fromisoformat(fields.occurred_at._data_),
+                        "recorded_at": recorded_at,
+                        "policy": {"name": fields.policy_name, "version": fields.policy_version},
+                        "data": data,
+                        "interaction_id": interaction_id,
+                        "chain": fields.chain or None,
+                        "previous_chain": fields.previous_chain or None,
+                    }
+                )
+                reason = data["reason"] if kind is _REFUSED else None
+                # tuple.__new__: a third of the time of the named tuple's own __new__.
+                append(_new(Published, (lead_id, kind, value, recorded_at, interaction_id, reason)))
+                page_tags += self._tags
+            except Exception:  # anything unexpected is the domain path's to judge
+                append(None)
+                if checked:
+                    page_tags += notification[4].count(tag)
+        return out, page_tags
+
+    def _open(self, state: bytes) -> bytes:
+        """The stored state deciphered and decompressed, as the mapper does."""
+        mapper = self.mapper
+        if mapper.cipher is not None:
+            state = mapper.cipher.decrypt(state)
+        if mapper.compressor is not None:
+            state = mapper.compressor.decompress(state)
+        return state
 
     # -- values --------------------------------------------------------------------------------
-
-    def _datetime(self, tagged: Any) -> Any:
-        """A tagged datetime other than the two every event has, revived and counted."""
-        if tagged._type_ != "datetime_iso":
-            raise _NotLeanError
-        self._tags += 1
-        return self._time(tagged._data_)  # type: ignore[misc]
-
-    def _event_id(self, originator_id: Any, version: int) -> str:
-        """``str(uuid5(stream id, str(version)))``, from the stream's SHA-1 prefix."""
-        base = self._bases.get(originator_id)
-        if base is None:
-            if len(self._bases) >= _ID_CACHE_LIMIT:
-                self._bases.clear()
-            stream = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-            base = self._bases[originator_id] = hashlib.sha1(stream.bytes, usedforsecurity=False)
-        digest = base.copy()
-        digest.update(str(version).encode())
-        # uuid.UUID(bytes=digest[:16], version=5): version 5 in the high nibble of byte 6, the
-        # RFC 4122 variant in the two high bits of byte 8.
-        h = digest.hexdigest()
-        return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
     # -- payloads: dicts in the field order of contracts.lifecycle_events' classes -----------
 
@@ -407,7 +442,7 @@ class WireEncoder:
 
     def _score_changed(self, f: _ScoreChanged) -> dict[str, Any]:
         # Not on the wire, but the mapper revives it (and would fail on a bad one).
-        self._datetime(f.engagement_as_of)
+        _fromisoformat(f.engagement_as_of._data_)
         return {
             "previous_score": f.previous_score,
             "score": f.score,
@@ -461,10 +496,13 @@ class WireEncoder:
         if type(at) is not dict or len(at) != 2 or at.get(_TYPE) != "datetime_iso":
             raise _NotLeanError
         self._tags += 1
+        text = at[_DATA]
+        if type(text) is not str:
+            raise _NotLeanError  # DatetimeAsISO.decode asserts a string
         return {
             "interaction_id": data["interaction_id"],
             "interaction_type": _INTERACTION_TYPES[data["interaction_type"]],
-            "occurred_at": self._time(at[_DATA]),  # type: ignore[misc]
+            "occurred_at": _fromisoformat(text),
             "channel": _CHANNELS[data["channel"]],
             "campaign": data["campaign"],
         }
@@ -479,7 +517,8 @@ class WireEncoder:
 
 
 # The variant nibble: its two high bits set to 10.
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+_fromisoformat = datetime.fromisoformat
 
 
 def read_notifications(

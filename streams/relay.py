@@ -84,17 +84,24 @@ class KeyPartitioner:
     """
 
     def __init__(self, limit: int = _HASH_CACHE_LIMIT) -> None:
-        self._hashes: dict[bytes, int] = {}
+        self.hashes: dict[bytes, int] = {}
+        """Keys hashed so far (``Relay._send`` looks them up itself: a call less a message)."""
         self._limit = limit
 
     def __call__(self, key: bytes, partitions: list[int]) -> int:
         """One of ``partitions`` (sorted ids of the topic's partitions) for ``key``."""
-        hashed = self._hashes.get(key)
+        hashed = self.hashes.get(key)
         if hashed is None:
-            if len(self._hashes) >= self._limit:
-                self._hashes.clear()
-            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+            hashed = self.hash(key)
         return partitions[hashed % len(partitions)]
+
+    def hash(self, key: bytes) -> int:
+        """The key's murmur2 hash as the partitioner uses it, remembered."""
+        if len(self.hashes) >= self._limit:
+            self.hashes.clear()
+        hashed: int = murmur2(key) & 0x7FFFFFFF
+        self.hashes[key] = hashed
+        return hashed
 
 
 def messages_of(topics: Topics, events: Iterable[LifecycleEvent], page: Page) -> None:
@@ -171,8 +178,7 @@ class Relay:
         """The messages of the notifications after ``after`` (at most ``page_size``), encoded."""
         notifications = read_notifications(self.app.recorder, after, self.page_size)
         page = Page(last=notifications[-1][0] if notifications else after)
-        published = self._encoder.published
-        published_messages(self.topics, map(published, notifications), page)
+        published_messages(self.topics, self._encoder.page(notifications), page)
         return page
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -214,11 +220,16 @@ class Relay:
         partitions: dict[str, list[int]] = {}
         batches: dict[tuple[str, int], Any] = {}
         deliveries: list[asyncio.Future[Any]] = []
+        hashes = self._partitioner.hashes
         for topic, key, value in page.messages:
             known = partitions.get(topic)
             if known is None:
                 known = partitions[topic] = sorted(await producer.partitions_for(topic))
-            partition = self._partitioner(key, known)
+            # KeyPartitioner's choice, inline.
+            hashed = hashes.get(key)
+            if hashed is None:
+                hashed = self._partitioner.hash(key)
+            partition = known[hashed % len(known)]
             batch = batches.get((topic, partition))
             if batch is None:
                 batch = batches[(topic, partition)] = producer.create_batch()

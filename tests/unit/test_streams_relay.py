@@ -37,7 +37,7 @@ def test_the_partitioner_remembers_at_most_its_limit_of_keys() -> None:
     for n in range(10):
         key = f"lead-{n}".encode()
         assert partitioner(key, partitions) == default(key, partitions, partitions)
-        assert len(partitioner._hashes) <= 3
+        assert len(partitioner.hashes) <= 3
 
 
 def test_a_page_publishes_every_event_once_and_stage_changes_and_refusals_again() -> None:

@@ -16,6 +16,8 @@ from lifecycle.interaction_ids import INDEX_TABLE, index_rows
 
 __all__ = ["IndexedPostgresProcessRecorder"]
 
+_SCHEMA_LOCK = 0x6C656164666C6F77  # "leadflow": the advisory lock key of schema creation
+
 
 class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
     """eventsourcing's PostgreSQL process recorder that also writes the interaction-id index,
@@ -27,13 +29,25 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
         self.index_table = '"{}".{}'.format(schema.replace('"', '""'), INDEX_TABLE)
 
     def create_table(self) -> None:
-        """eventsourcing's tables and the index (created if missing: existing stores too)."""
-        super().create_table()
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.index_table} (interaction_id text PRIMARY KEY, "
-                "stream_id uuid NOT NULL, lead_id text NOT NULL)"
-            )
+        """eventsourcing's tables and the index (created if missing: existing stores too).
+
+        Processes that start together (several workers) take turns, under a PostgreSQL
+        advisory lock held on a connection of its own: run at the same moment, the same
+        ``CREATE OR REPLACE`` statements fail all but one of them ("tuple concurrently
+        updated"). Each statement is idempotent, so the later ones change nothing."""
+        with self.datastore.get_connection() as lock:
+            lock.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+            try:
+                super().create_table()
+                with self.datastore.transaction(commit=True) as curs:
+                    curs.execute(
+                        f"CREATE TABLE IF NOT EXISTS {self.index_table} "
+                        "(interaction_id text PRIMARY KEY, stream_id uuid NOT NULL, "
+                        "lead_id text NOT NULL)"
+                    )
+            finally:
+                lock.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+                lock.commit()
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -5,7 +5,10 @@ conflicts); a store made before the index gets it when an application starts."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +180,41 @@ def test_the_store_returns_each_event_its_notification_id(settings: Settings) ->
         assert app.max_tracking_id("t") == 3
     finally:
         app.close()
+
+
+def test_workers_starting_together_on_a_new_postgres_database_all_start(
+    fresh_postgres_dsn: str, tmp_path: Path
+) -> None:
+    """Several processes creating the store's tables at once (workers started together) take
+    turns: PostgreSQL would fail all but one of concurrent ``CREATE OR REPLACE`` statements
+    with "tuple concurrently updated"."""
+    script = (
+        "import sys\n"
+        "from leadflow import wiring\n"
+        "from leadflow.settings import EventStoreKind, Settings\n"
+        "from lifecycle.application import LeadLifecycle\n"
+        "from tests.unit.test_lifecycle_support import preset\n"
+        "settings = Settings(event_store=EventStoreKind.POSTGRES, postgres_dsn=sys.argv[1],"
+        " data_dir=sys.argv[2])\n"
+        "LeadLifecycle(preset('b2b_saas'), wiring.event_store_env(settings)).close()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    for attempt in range(3):  # a race: three rounds of six processes at once
+        starting = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, fresh_postgres_dsn, str(tmp_path / "data")],
+                env=env,
+                cwd=root,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for process in starting:
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err[-2000:]
+        if attempt == 0:
+            with psycopg.connect(fresh_postgres_dsn) as conn:
+                names = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables")}
+            assert INDEX_TABLE in names

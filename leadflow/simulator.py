@@ -58,12 +58,12 @@ import bisect
 import json
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from contracts import (
     CURRENT_VERSIONS,
@@ -342,18 +342,55 @@ class Simulation:
 
     def funnel(self) -> Funnel:
         """The intended funnel over this simulation's people."""
-        journeys = self.journeys
-        leads = sum(1 for j in journeys if j.reached(Stage.LEAD))
+        tally = _Tally()
+        for journey in self.journeys:
+            tally.add(journey)
+        return tally.funnel()
+
+
+_COUNTED_STAGES = (
+    Stage.LEAD,
+    Stage.MQL,
+    Stage.SQL,
+    Stage.OPPORTUNITY,
+    Stage.CUSTOMER,
+    Stage.LOST,
+    Stage.DISQUALIFIED,
+    Stage.RECYCLED,
+)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the journeys add up to, one journey at a time, so a stream need not keep them:
+    the intended funnel, and the leads each channel brought per month (what spend follows)."""
+
+    people: int = 0
+    reached: dict[Stage, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED_STAGES, 0))
+    acquired: dict[tuple[Channel, str], int] = field(default_factory=dict)
+
+    def add(self, journey: Journey) -> None:
+        self.people += 1
+        for stage in _COUNTED_STAGES:
+            if journey.reached(stage):
+                self.reached[stage] += 1
+        first = journey.lead_at
+        if first is not None:
+            key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
+            self.acquired[key] = self.acquired.get(key, 0) + 1
+
+    def funnel(self) -> Funnel:
+        reached = self.reached
         return Funnel(
-            contacts=len(journeys) - leads,
-            leads=leads,
-            mql=sum(1 for j in journeys if j.reached(Stage.MQL)),
-            sql=sum(1 for j in journeys if j.reached(Stage.SQL)),
-            opportunities=sum(1 for j in journeys if j.reached(Stage.OPPORTUNITY)),
-            customers=sum(1 for j in journeys if j.reached(Stage.CUSTOMER)),
-            lost=sum(1 for j in journeys if j.reached(Stage.LOST)),
-            disqualified=sum(1 for j in journeys if j.reached(Stage.DISQUALIFIED)),
-            recycled=sum(1 for j in journeys if j.reached(Stage.RECYCLED)),
+            contacts=self.people - reached[Stage.LEAD],
+            leads=reached[Stage.LEAD],
+            mql=reached[Stage.MQL],
+            sql=reached[Stage.SQL],
+            opportunities=reached[Stage.OPPORTUNITY],
+            customers=reached[Stage.CUSTOMER],
+            lost=reached[Stage.LOST],
+            disqualified=reached[Stage.DISQUALIFIED],
+            recycled=reached[Stage.RECYCLED],
         )
 
 
@@ -1499,8 +1536,9 @@ class _Generator:
 
     # -- assembly
 
-    def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
-        """Draw every lead, contact and visitor, then order the stream and give out ids."""
+    def people(self) -> Iterator[None]:
+        """Draw every lead, contact and visitor in turn, pausing after each person: their
+        events and journey are then in ``events`` and ``journeys`` for the caller to take."""
         config = self.config
         # Leads and contacts share one run of ids, as in a CRM, in an order of their own.
         roles = [True] * config.leads + [False] * config.contacts
@@ -1511,6 +1549,13 @@ class _Generator:
             else:
                 self.contact(n)
             self.visitor()
+            yield
+
+    def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
+        """Draw every lead, contact and visitor, then order the stream and give out ids."""
+        config = self.config
+        for _ in self.people():
+            pass
         self.events.sort(key=lambda e: (e[0], e[1]))
         start, seed = config.start, config.seed
         moments: dict[int, datetime] = {}
@@ -1556,23 +1601,17 @@ def _months(start: datetime, end: datetime) -> list[tuple[str, float, float]]:
     return months
 
 
-def _spend(config: SimulationConfig, journeys: tuple[Journey, ...]) -> tuple[Spend, ...]:
+def _spend(config: SimulationConfig, acquired: dict[tuple[Channel, str], int]) -> tuple[Spend, ...]:
     """Monthly spend per channel, one record per channel and month (0 for direct).
 
     A paid channel's month costs its cost per lead times the leads it was planned to bring
     (its share of the leads, spread evenly over the period) and did bring (by the month they
     became leads), half each, so a month's spend follows its leads without ever being 0; the
-    contacts a channel brings come with its leads. Free channels cost a fixed sum a month
+    contacts a channel brings come with its leads. ``acquired`` counts the leads per channel and
+    month they became leads (``_Tally``). Free channels cost a fixed sum a month
     (content, tools, the partner programme), prorated for partial months.
     """
     rng = random.Random(f"leadflow-spend-{config.seed}")
-    acquired: dict[tuple[Channel, str], int] = {}
-    for journey in journeys:
-        first = journey.lead_at
-        if first is None:
-            continue
-        key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
-        acquired[key] = acquired.get(key, 0) + 1
     records = []
     for period, month_share, stream_share in _months(config.start, config.end):
         for channel, profile in _PROFILES.items():
@@ -1600,37 +1639,71 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
+class _ValidLines(Protocol):
+    """The valid stream as the noise draws it: by position, 0 for the first line."""
+
+    def __len__(self) -> int: ...
+
+    def line(self, index: int) -> bytes:
+        """The encoded interaction at ``index``."""
+        ...
+
+    def occurred_at(self, index: int) -> datetime:
+        """When the interaction at ``index`` happened."""
+        ...
+
+    def count_until(self, when: datetime) -> int:
+        """How many valid interactions happened at or before ``when``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldLines:
+    """The valid stream held in memory."""
+
+    interactions: tuple[Interaction, ...]
+    times: tuple[datetime, ...]
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+    def line(self, index: int) -> bytes:
+        return encode(self.interactions[index])
+
+    def occurred_at(self, index: int) -> datetime:
+        return self.times[index]
+
+    def count_until(self, when: datetime) -> int:
+        return bisect.bisect_right(self.times, when)
+
+
 def _noise(
     config: SimulationConfig,
-    interactions: tuple[Interaction, ...],
-    journeys: tuple[Journey, ...],
-) -> tuple[tuple[tuple[int, bytes], ...], NoiseCounts]:
-    """Bad, duplicate and illegal lines, each with the valid position it follows."""
-    count = round(config.noise * len(interactions))
-    if count == 0 or not interactions:
-        return (), NoiseCounts()
+    valid: _ValidLines,
+    never_opened: Sequence[tuple[str, datetime]],
+    tally: dict[NoiseKind, int],
+) -> Iterator[tuple[int, int, bytes]]:
+    """Bad, duplicate and illegal lines in the order drawn, each with the valid position it
+    follows and its draw number (``tally`` counts them by kind). ``never_opened`` lists the
+    leads that never reach an opportunity (id, identified at), in journey order."""
+    count = round(config.noise * len(valid))
+    if count == 0:
+        return
     # A generator of its own, so the valid stream is the same whatever the noise.
     rng = random.Random(f"leadflow-noise-{config.seed}")
     kinds = list(_NOISE_WEIGHTS)
     weights = list(_NOISE_WEIGHTS.values())
-    times = [i.occurred_at for i in interactions]
-    never_opened = [
-        j for j in journeys if not j.reached(Stage.OPPORTUNITY) and j.lead_id is not None
-    ]
     seed = config.seed
-    lines: list[tuple[int, int, bytes]] = []
-    tally = dict.fromkeys(NoiseKind, 0)
     for k in range(count):
         kind = rng.choices(kinds, weights)[0]
-        position = rng.randrange(1, len(interactions) + 1)
-        template = interactions[position - 1]
+        position = rng.randrange(1, len(valid) + 1)
         if kind is NoiseKind.DUPLICATE:
-            raw = encode(interactions[rng.randrange(position)])
+            raw = valid.line(rng.randrange(position))
         elif kind is NoiseKind.ILLEGAL_MOVE and never_opened:
-            journey = rng.choice(never_opened)
-            when = journey.identified_at + timedelta(hours=rng.randrange(1, 72))
+            lead_id, identified_at = rng.choice(never_opened)
+            when = identified_at + timedelta(hours=rng.randrange(1, 72))
             if when >= config.end:
-                when = journey.identified_at
+                when = identified_at
             illegal = Interaction(
                 id=f"i-{seed}-illegal-{k}",
                 type=InteractionType.DEAL_WON,
@@ -1638,32 +1711,33 @@ def _noise(
                 occurred_at=when,
                 channel=Channel.OUTBOUND,
                 data=DealWon(amount=round(rng.uniform(2_000, 20_000), -1), margin=0.4),
-                lead_id=journey.lead_id,
+                lead_id=lead_id,
             )
             raw = encode(illegal)
-            position = bisect.bisect_right(times, when)
+            position = valid.count_until(when)
         else:
             if kind is NoiseKind.ILLEGAL_MOVE:
                 kind = NoiseKind.UNKNOWN_TYPE
-            obj = json.loads(encode(template))
+            obj = json.loads(valid.line(position - 1))
             obj["id"] = f"i-{seed}-bad-{k}"
-            raw = _corrupt(kind, obj, template, rng)
+            raw = _corrupt(kind, obj, valid.occurred_at(position - 1), rng)
         tally[kind] += 1
-        lines.append((position, k, raw))
-    lines.sort(key=lambda line: (line[0], line[1]))
-    counts = NoiseCounts(
+        yield position, k, raw
+
+
+def _noise_counts(tally: dict[NoiseKind, int]) -> NoiseCounts:
+    return NoiseCounts(
         invalid=sum(n for kind, n in tally.items() if kind in _INVALID_KINDS),
         duplicates=tally[NoiseKind.DUPLICATE],
         illegal=tally[NoiseKind.ILLEGAL_MOVE],
         by_kind=tuple((kind, n) for kind, n in tally.items() if n),
     )
-    return tuple((position, raw) for position, _k, raw in lines), counts
 
 
 def _corrupt(
-    kind: NoiseKind, obj: dict[str, Any], template: Interaction, rng: random.Random
+    kind: NoiseKind, obj: dict[str, Any], occurred_at: datetime, rng: random.Random
 ) -> bytes:
-    """One invalid line made from a valid interaction's JSON."""
+    """One invalid line made from a valid interaction's JSON (``obj``) and its time."""
     if kind is NoiseKind.MALFORMED_JSON:
         raw = _dumps(obj)
         if rng.random() < 0.5:
@@ -1676,15 +1750,15 @@ def _corrupt(
         if choice == 0:
             obj["version"] = str(obj["version"])
         elif choice == 1:
-            obj["occurred_at"] = int(template.occurred_at.timestamp())
+            obj["occurred_at"] = int(occurred_at.timestamp())
         elif choice == 2:
             obj["channel"] = 7
         else:
             obj["data"] = [obj["data"]]
     elif kind is NoiseKind.NAIVE_TIMESTAMP:
-        obj["occurred_at"] = template.occurred_at.replace(tzinfo=None).isoformat()
+        obj["occurred_at"] = occurred_at.replace(tzinfo=None).isoformat()
     elif kind is NoiseKind.NEGATIVE_AMOUNT:
-        if template.lead_id is not None:
+        if obj["lead_id"] is not None:
             obj["type"] = InteractionType.OPPORTUNITY_OPENED.value
             obj["version"] = CURRENT_VERSIONS[InteractionType.OPPORTUNITY_OPENED]
             obj["data"] = {
@@ -1708,12 +1782,20 @@ def simulate(config: SimulationConfig) -> Simulation:
     Deterministic: the same config gives byte-identical ``lines()`` and ``spend_lines()``.
     """
     interactions, journeys = _Generator(config).run()
-    noise, counts = _noise(config, interactions, journeys)
+    valid = _HeldLines(interactions, tuple(i.occurred_at for i in interactions))
+    never_opened = [
+        (j.lead_id, j.identified_at) for j in journeys if not j.reached(Stage.OPPORTUNITY)
+    ]
+    tally = dict.fromkeys(NoiseKind, 0)
+    noise = sorted(_noise(config, valid, never_opened, tally))
+    journey_tally = _Tally()
+    for journey in journeys:
+        journey_tally.add(journey)
     return Simulation(
         config=config,
         interactions=interactions,
-        spend=_spend(config, journeys),
+        spend=_spend(config, journey_tally.acquired),
         journeys=journeys,
-        injected=counts,
-        _noise=noise,
+        injected=_noise_counts(tally),
+        _noise=tuple((position, raw) for position, _k, raw in noise),
     )

@@ -58,12 +58,17 @@ import bisect
 import json
 import math
 import random
+import tempfile
+from array import array
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
+
+import orjson
 
 from contracts import (
     CURRENT_VERSIONS,
@@ -102,7 +107,9 @@ __all__ = [
     "NoiseKind",
     "Simulation",
     "SimulationConfig",
+    "SimulationStream",
     "simulate",
+    "stream",
     "write",
 ]
 
@@ -394,7 +401,11 @@ class _Tally:
         )
 
 
-def write(simulation: Simulation, path: str | Path, spend_path: str | Path | None = None) -> int:
+def write(
+    simulation: Simulation | SimulationStream,
+    path: str | Path,
+    spend_path: str | Path | None = None,
+) -> int:
     """Write ``simulation.lines()`` as JSON lines to ``path`` (and the spend to ``spend_path``).
 
     Returns the number of interaction lines written, noise included.
@@ -1657,6 +1668,14 @@ class _ValidLines(Protocol):
         ...
 
 
+class _Leads(Protocol):
+    """Leads by position, as (id, identified at)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> tuple[str, datetime]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _HeldLines:
     """The valid stream held in memory."""
@@ -1680,7 +1699,7 @@ class _HeldLines:
 def _noise(
     config: SimulationConfig,
     valid: _ValidLines,
-    never_opened: Sequence[tuple[str, datetime]],
+    never_opened: _Leads,
     tally: dict[NoiseKind, int],
 ) -> Iterator[tuple[int, int, bytes]]:
     """Bad, duplicate and illegal lines in the order drawn, each with the valid position it
@@ -1771,6 +1790,325 @@ def _corrupt(
             obj["version"] = CURRENT_VERSIONS[InteractionType.AD_CLICKED]
             obj["data"] = {"ad_id": "ad-refund", "cost": -round(rng.uniform(0.5, 9.0), 2)}
     return _dumps(obj)
+
+
+# --- streaming ---------------------------------------------------------------------------------
+
+_WINDOW_LINES = 100_000
+"""About how many interactions one time window of a stream holds: what it keeps in memory."""
+_LINES_PER_PERSON = 15
+"""Roughly, over leads, contacts and visitors; only sizes the windows, never changes bytes."""
+_BLOCK = 16
+"""Every 16th line of an ordered window is indexed, for the noise's reads at random places."""
+_PREFIX = 24
+"""A drawn line starts with its second and its draw number, 12 digits each, so plain byte order
+is the stream's order (by time, then in the order drawn, as ``_Generator.run`` sorts)."""
+
+
+class _Encoder:
+    """An interaction's JSON after ``{"id":"...",``, from cached pieces: the bytes ``encode``
+    gives, without building an ``Interaction`` or a ``datetime`` per line."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.epoch = int(config.start.timestamp())
+        self.types = {
+            kind: b'"type":"%s","version":%d,"occurred_at":"'
+            % (kind.value.encode(), CURRENT_VERSIONS[kind])
+            for kind in InteractionType
+        }
+        self.channels = {
+            channel: b'+00:00","channel":"%s","data":' % channel.value.encode()
+            for channel in Channel
+        }
+        self.dates: dict[int, bytes] = {}
+        self.campaigns: dict[str | None, bytes] = {None: b"null"}
+
+    def tail(self, event: _Event) -> bytes:
+        t, _seq, kind, channel, campaign, data, lead, anon = event
+        day, second = divmod(self.epoch + t, _DAY)
+        date = self.dates.get(day)
+        if date is None:
+            date = self.dates[day] = (
+                datetime.fromtimestamp(day * _DAY, UTC).date().isoformat().encode()
+            )
+        hour, second = divmod(second, _HOUR)
+        minute, second = divmod(second, _MINUTE)
+        named = self.campaigns.get(campaign)
+        if named is None:
+            named = self.campaigns[campaign] = orjson.dumps(campaign)
+        return b'%s%sT%02d:%02d:%02d%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}' % (
+            self.types[kind],
+            date,
+            hour,
+            minute,
+            second,
+            self.channels[channel],
+            orjson.dumps(data),
+            b"null" if lead is None else b'"%s"' % lead.encode(),
+            b"null" if anon is None else b'"%s"' % anon.encode(),
+            named,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _NeverOpened:
+    """The leads that never reach an opportunity, in journey order, as (id, identified at):
+    two numbers a lead rather than a ``Journey``."""
+
+    start: datetime
+    numbers: array[int] = field(default_factory=lambda: array("q"))
+    seconds: array[int] = field(default_factory=lambda: array("q"))
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, index: int) -> tuple[str, datetime]:
+        return f"L{self.numbers[index]:06d}", self.start + timedelta(seconds=self.seconds[index])
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """The valid stream on disk in time windows of ``width`` seconds: ``drawn-{w}`` as drawn,
+    then ``ordered-{w}`` in stream order with ids (kept only when noise reads it back)."""
+
+    directory: Path
+    config: SimulationConfig
+    width: int
+    starts: tuple[int, ...]
+    """The stream position of each window's first line; the last entry is the total."""
+
+    def drawn(self, window: int) -> Path:
+        return self.directory / f"drawn-{window}"
+
+    def ordered(self, window: int) -> Path:
+        return self.directory / f"ordered-{window}"
+
+    def noise(self, window: int) -> Path:
+        return self.directory / f"noise-{window}"
+
+    def lines(self, window: int) -> Iterator[bytes]:
+        """A window's lines in stream order, each after its second (12 digits)."""
+        records = self.drawn(window).read_bytes().split(b"\n")
+        records.pop()
+        records.sort()
+        seed = self.config.seed
+        number = self.starts[window]
+        for record in records:
+            number += 1
+            yield b'%s{"id":"i-%d-%d",%s' % (record[:12], seed, number, record[_PREFIX:])
+
+
+class _StoredLines:
+    """The valid stream read back from ordered windows at random places (``_ValidLines``)."""
+
+    def __init__(self, windows: _Windows) -> None:
+        self.windows = windows
+        self.offsets: list[array[int]] = []
+        self.block_seconds: list[array[int]] = []
+        self.files: list[BinaryIO] = []
+
+    def order(self) -> None:
+        """Write each window in stream order, indexing every ``_BLOCK``-th line."""
+        for window in range(len(self.windows.starts) - 1):
+            offsets, seconds = array("q"), array("q")
+            offset = 0
+            with self.windows.ordered(window).open("wb") as out:
+                for n, line in enumerate(self.windows.lines(window)):
+                    if n % _BLOCK == 0:
+                        offsets.append(offset)
+                        seconds.append(int(line[:12]))
+                    out.write(line)
+                    out.write(b"\n")
+                    offset += len(line) + 1
+            offsets.append(offset)
+            self.windows.drawn(window).unlink()
+            self.offsets.append(offsets)
+            self.block_seconds.append(seconds)
+            self.files.append(self.windows.ordered(window).open("rb"))
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+    def __len__(self) -> int:
+        return self.windows.starts[-1]
+
+    def block(self, window: int, block: int) -> list[bytes]:
+        offsets = self.offsets[window]
+        file = self.files[window]
+        file.seek(offsets[block])
+        return file.read(offsets[block + 1] - offsets[block]).split(b"\n")
+
+    def found(self, index: int) -> bytes:
+        starts = self.windows.starts
+        window = bisect.bisect_right(starts, index) - 1
+        n = index - starts[window]
+        return self.block(window, n // _BLOCK)[n % _BLOCK]
+
+    def line(self, index: int) -> bytes:
+        return self.found(index)[12:]
+
+    def occurred_at(self, index: int) -> datetime:
+        return self.windows.config.start + timedelta(seconds=int(self.found(index)[:12]))
+
+    def count_until(self, when: datetime) -> int:
+        windows = self.windows
+        second = int((when - windows.config.start).total_seconds())
+        if second < 0:
+            return 0
+        window = second // windows.width
+        if window >= len(windows.starts) - 1:
+            return len(self)
+        block = bisect.bisect_right(self.block_seconds[window], second) - 1
+        if block < 0:
+            return windows.starts[window]
+        lines = self.block(window, block)
+        before = sum(1 for line in lines if line and int(line[:12]) <= second)
+        return windows.starts[window] + block * _BLOCK + before
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationStream:
+    """A simulation kept on disk in time windows: ``lines()`` gives the bytes of
+    ``simulate(config).lines()`` holding one window in memory, whatever the number of leads.
+
+    Made by ``stream``; readable (more than once) until its ``with`` block ends.
+    """
+
+    config: SimulationConfig
+    valid: int
+    """How many valid interactions the stream has (noise aside)."""
+    spend: tuple[Spend, ...]
+    injected: NoiseCounts
+    intended: Funnel
+    _windows: _Windows = field(repr=False)
+
+    def lines(self) -> Iterator[bytes]:
+        """Every message as one JSON document of bytes (no newline), noise interleaved."""
+        windows = self.windows
+        for window in range(len(windows.starts) - 1):
+            if not self.injected.total:
+                for line in windows.lines(window):
+                    yield line[12:]
+                continue
+            noise = _read_noise(windows.noise(window))
+            k = 0
+            position = windows.starts[window]
+            for line in windows.ordered(window).read_bytes().split(b"\n")[:-1]:
+                while k < len(noise) and noise[k][0] <= position:
+                    yield noise[k][2]
+                    k += 1
+                yield line[12:]
+                position += 1
+            for _position, _k, raw in noise[k:]:
+                yield raw
+
+    @property
+    def windows(self) -> _Windows:
+        return self._windows
+
+    def spend_lines(self) -> Iterator[bytes]:
+        """Every spend record as one JSON document of bytes (no newline)."""
+        for record in self.spend:
+            yield encode(record)
+
+    def funnel(self) -> Funnel:
+        """The intended funnel over this simulation's people."""
+        return self.intended
+
+
+def _read_noise(path: Path) -> list[tuple[int, int, bytes]]:
+    """A window's noise lines, sorted by the position they follow, then as drawn."""
+    data = path.read_bytes()
+    lines = []
+    at = 0
+    while at < len(data):
+        head = data[at : at + 34]
+        size = int(head[24:])
+        lines.append((int(head[:12]), int(head[12:24]), data[at + 34 : at + 34 + size]))
+        at += 34 + size
+    lines.sort()
+    return lines
+
+
+@contextmanager
+def stream(config: SimulationConfig, scratch: Path | None = None) -> Iterator[SimulationStream]:
+    """Simulate ``config`` into time windows on disk (in a temporary directory under
+    ``scratch``, the system's by default), for ``lines()`` to read in order.
+
+    Memory stays bounded whatever ``config.leads``: a person's events go to the window of their
+    second as soon as drawn, and a window is sorted on its own. The disk holds the stream about
+    once (twice with noise). The bytes are ``simulate(config)``'s.
+    """
+    with tempfile.TemporaryDirectory(prefix="leadflow-simulate-", dir=scratch) as directory:
+        windows, tally, never_opened = _draw(config, Path(directory))
+        noise = dict.fromkeys(NoiseKind, 0)
+        if round(config.noise * windows.starts[-1]):
+            stored = _StoredLines(windows)
+            stored.order()
+            count = len(windows.starts) - 1
+            outs = [windows.noise(window).open("wb") for window in range(count)]
+            try:
+                for position, k, raw in _noise(config, stored, never_opened, noise):
+                    window = bisect.bisect_right(windows.starts, position, hi=count) - 1
+                    outs[window].write(b"%012d%012d%010d%s" % (position, k, len(raw), raw))
+            finally:
+                for out in outs:
+                    out.close()
+                stored.close()
+        yield SimulationStream(
+            config=config,
+            valid=windows.starts[-1],
+            spend=_spend(config, tally.acquired),
+            injected=_noise_counts(noise),
+            intended=tally.funnel(),
+            _windows=windows,
+        )
+
+
+def _draw(config: SimulationConfig, directory: Path) -> tuple[_Windows, _Tally, _NeverOpened]:
+    """Draw every person and append their events to the window of their second."""
+    generator = _Generator(config)
+    people = config.leads + config.contacts
+    count = max(1, math.ceil(people * _LINES_PER_PERSON / _WINDOW_LINES))
+    width = math.ceil(generator.end / count)
+    encoder = _Encoder(config)
+    tally = _Tally()
+    never_opened = _NeverOpened(config.start)
+    keep = config.noise > 0
+    sizes = [0] * count
+    events, journeys = generator.events, generator.journeys
+    outs = [(directory / f"drawn-{window}").open("wb") for window in range(count)]
+    try:
+        for _ in generator.people():
+            for journey in journeys:
+                tally.add(journey)
+                if keep and not journey.reached(Stage.OPPORTUNITY):
+                    never_opened.numbers.append(int(journey.lead_id[1:]))
+                    seconds = (journey.identified_at - config.start) // timedelta(seconds=1)
+                    never_opened.seconds.append(seconds)
+            journeys.clear()
+            if len(events) < 4096:
+                continue
+            _spill(events, width, outs, sizes, encoder)
+        _spill(events, width, outs, sizes, encoder)
+    finally:
+        for out in outs:
+            out.close()
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    return _Windows(directory, config, width, tuple(starts)), tally, never_opened
+
+
+def _spill(
+    events: list[_Event], width: int, outs: Sequence[BinaryIO], sizes: list[int], encoder: _Encoder
+) -> None:
+    for event in events:
+        window = event[0] // width
+        outs[window].write(b"%012d%012d%s\n" % (event[0], event[1], encoder.tail(event)))
+        sizes[window] += 1
+    events.clear()
 
 
 # --- entry point -------------------------------------------------------------------------------

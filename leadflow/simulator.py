@@ -55,6 +55,7 @@ an opportunity) that the lifecycle must refuse. ``Simulation.injected`` counts t
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import random
@@ -66,7 +67,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -636,12 +637,57 @@ _INTEREST_FORMS: dict[_Interest, FormKind] = {
 }
 
 
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Weighted(Generic[_T]):
+    """A population and its weights, summed once: what ``random.choices`` sums at every call."""
+
+    population: tuple[_T, ...]
+    cumulative: tuple[float, ...]
+    total: float
+
+    @classmethod
+    def of(cls, population: tuple[_T, ...], weights: tuple[float, ...]) -> _Weighted[_T]:
+        cumulative = tuple(itertools.accumulate(weights))
+        return cls(population, cumulative, cumulative[-1] + 0.0)
+
+
+class _Draws(random.Random):
+    """``random.Random`` with cheaper spellings of the hot draws that give the very same numbers
+    (and leave the same state): the stream's bytes depend on every draw."""
+
+    def pick(self, weighted: _Weighted[_T]) -> _T:
+        """``choices(population, weights)[0]``."""
+        population = weighted.population
+        point = self.random() * weighted.total
+        return population[bisect.bisect(weighted.cumulative, point, 0, len(population) - 1)]
+
+    def below(self, n: int) -> int:
+        """``randrange(n)`` for ``n`` > 0, without its checks."""
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+
+
+_NURTURE_CAMPAIGNS = ("nurture", "newsletter")
+_WEB_PICK = _Weighted.of(_WEB, _WEB_SHARES)
+_SENIORITY_PICK = _Weighted.of(_SENIORITY, _SENIORITY_SHARES)
+_CHANNEL_PICK = _Weighted.of(_CHANNELS, _CHANNEL_SHARES)
+_PAGES_PER_SESSION = _Weighted.of((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))
+_VISITS = _Weighted.of((1, 2, 3), (0.7, 0.2, 0.1))
+
+
 class _Generator:
     """Draws the whole stream from one ``random.Random``; used once per ``simulate`` call."""
 
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
-        self.rng = random.Random(config.seed)
+        self.rng = _Draws(config.seed)
         self.end = config.days * _DAY
         self.events: list[_Event] = []
         self.journeys: list[Journey] = []
@@ -695,15 +741,16 @@ class _Generator:
 
     def days(self, low: float, high: float) -> int:
         """A uniform number of seconds between ``low`` and ``high`` days."""
-        return int(self.rng.uniform(low, high) * _DAY)
+        return int((low + (high - low) * self.rng.random()) * _DAY)  # as rng.uniform
 
     def campaign(self, channel: Channel) -> str | None:
         """One of the channel's campaigns."""
-        return self.rng.choice(_PROFILES[channel].campaigns)
+        campaigns = _PROFILES[channel].campaigns
+        return campaigns[self.rng.below(len(campaigns))]
 
     def web_channel(self) -> Channel:
         """The channel of a later anonymous session or a return visit."""
-        return self.rng.choices(_WEB, _WEB_SHARES)[0]
+        return self.rng.pick(_WEB_PICK)
 
     def new_anon(self) -> str:
         """A fresh anonymous (cookie) id."""
@@ -714,14 +761,14 @@ class _Generator:
         """A page of the site; ``pricing`` is the chance it is the pricing page."""
         if self.rng.random() < pricing:
             return _PRICING
-        return self.rng.choice(_PAGES)
+        return _PAGES[self.rng.below(len(_PAGES))]
 
     def person(self, n: int) -> _Person:
         """A made-up person with a profile good enough for fit scoring."""
         rng = self.rng
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         company = f"{rng.choice(_COMPANY_A)} {rng.choice(_COMPANY_B)}"
-        seniority = rng.choices(_SENIORITY, _SENIORITY_SHARES)[0]
+        seniority = rng.pick(_SENIORITY_PICK)
         size = max(1, min(20_000, int(rng.lognormvariate(math.log(80), 1.5))))
         domain = company.lower().replace(" ", "-")
         return _Person(
@@ -763,7 +810,7 @@ class _Generator:
         if channel in _PAID:
             low, high = _CPC[channel]
             click = AdClicked(
-                ad_id=f"ad-{campaign}-{rng.randrange(1, 7)}",
+                ad_id=f"ad-{campaign}-{1 + rng.below(6)}",
                 url=f"{_SITE}/lp/{campaign}",
                 cost=round(rng.uniform(low, high), 2),
             )
@@ -771,9 +818,9 @@ class _Generator:
                 t, InteractionType.AD_CLICKED, channel, click, lead=lead, anon=anon,
                 campaign=campaign,
             )  # fmt: skip
-            t += rng.randrange(1, 5)
+            t += 1 + rng.below(4)
         referrer = _REFERRERS[channel]
-        for _ in range(rng.choices((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))[0]):
+        for _ in range(rng.pick(_PAGES_PER_SESSION)):
             url, title = self.page()
             view = PageViewed(url=f"{_SITE}{url}", title=title, referrer=referrer)
             t = self.emit(
@@ -781,7 +828,7 @@ class _Generator:
                 campaign=campaign,
             )  # fmt: skip
             referrer = f"{_SITE}{url}"
-            t += rng.randrange(15, 240)
+            t += 15 + rng.below(225)
         return t
 
     def visitor(self) -> None:
@@ -789,10 +836,10 @@ class _Generator:
         rng = self.rng
         anon = self.new_anon()
         t = rng.randrange(self.end)
-        channel = rng.choices(_CHANNELS, _CHANNEL_SHARES)[0]
+        channel = rng.pick(_CHANNEL_PICK)
         if channel not in _WEB and channel is not Channel.REFERRAL:
             channel = Channel.DIRECT
-        for i in range(rng.choices((1, 2, 3), (0.7, 0.2, 0.1))[0]):
+        for i in range(rng.pick(_VISITS)):
             if i:
                 channel = self.web_channel()
                 t += self.days(0.5, 14)
@@ -830,7 +877,7 @@ class _Generator:
         """A lead's whole journey: it reaches the lead stage (or a later one) in the stream."""
         rng = self.rng
         lead = f"L{n:06d}"
-        channel = rng.choices(_CHANNELS, _CHANNEL_SHARES)[0]
+        channel = rng.pick(_CHANNEL_PICK)
         profile = _PROFILES[channel]
         who = self.person(n)
         stages: list[tuple[Stage, int]] = []
@@ -1210,8 +1257,8 @@ class _Generator:
         t = t0 + self.days(2, 9)
         # An hour's margin: a click and its page view follow an open by minutes.
         while t + _HOUR < t1 and t < self.end:
-            campaign = rng.choice(("nurture", "newsletter"))
-            subject = rng.choice(_EMAIL_SUBJECTS)
+            campaign = _NURTURE_CAMPAIGNS[rng.below(2)]
+            subject = _EMAIL_SUBJECTS[rng.below(len(_EMAIL_SUBJECTS))]
             r = rng.random()
             if r < 0.015:
                 unsubscribed = EmailEngaged(action=EmailAction.UNSUBSCRIBED, subject=subject)
@@ -1229,13 +1276,13 @@ class _Generator:
                 if r < 0.12:
                     clicked = EmailEngaged(action=EmailAction.CLICKED, subject=subject)
                     t = self.emit(
-                        t + rng.randrange(20, 600), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
+                        t + 20 + rng.below(580), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
                         clicked, lead=lead, campaign=campaign,
                     )  # fmt: skip
                     url, title = self.page(pricing=0.05)
                     view = PageViewed(url=f"{_SITE}{url}", title=title)
                     self.emit(
-                        t + rng.randrange(2, 20), InteractionType.PAGE_VIEWED, Channel.EMAIL,
+                        t + 2 + rng.below(18), InteractionType.PAGE_VIEWED, Channel.EMAIL,
                         view, lead=lead, campaign=campaign,
                     )  # fmt: skip
             visit = t + self.days(0.5, 4)

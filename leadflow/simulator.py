@@ -356,16 +356,20 @@ class Simulation:
         return tally.funnel()
 
 
-_COUNTED_STAGES = (
-    Stage.LEAD,
-    Stage.MQL,
-    Stage.SQL,
-    Stage.OPPORTUNITY,
-    Stage.CUSTOMER,
-    Stage.LOST,
-    Stage.DISQUALIFIED,
-    Stage.RECYCLED,
+_COUNTED_STAGES = tuple(
+    (stage, _FUNNEL_AT_OR_AFTER.get(stage, frozenset({stage})))
+    for stage in (
+        Stage.LEAD,
+        Stage.MQL,
+        Stage.SQL,
+        Stage.OPPORTUNITY,
+        Stage.CUSTOMER,
+        Stage.LOST,
+        Stage.DISQUALIFIED,
+        Stage.RECYCLED,
+    )
 )
+"""The stages the funnel counts, each with the stages that count as having reached it."""
 
 
 @dataclass(slots=True)
@@ -374,13 +378,16 @@ class _Tally:
     the intended funnel, and the leads each channel brought per month (what spend follows)."""
 
     people: int = 0
-    reached: dict[Stage, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED_STAGES, 0))
+    reached: dict[Stage, int] = field(
+        default_factory=lambda: {stage: 0 for stage, _later in _COUNTED_STAGES}
+    )
     acquired: dict[tuple[Channel, str], int] = field(default_factory=dict)
 
     def add(self, journey: Journey) -> None:
         self.people += 1
-        for stage in _COUNTED_STAGES:
-            if journey.reached(stage):
+        sent = {stage for stage, _when in journey.stages}
+        for stage, later in _COUNTED_STAGES:
+            if not sent.isdisjoint(later):  # journey.reached(stage), once over its stages
                 self.reached[stage] += 1
         first = journey.lead_at
         if first is not None:
@@ -412,11 +419,19 @@ def write(
     Returns the number of interaction lines written, noise included.
     """
     count = 0
+    batch: list[bytes] = []
     with Path(path).open("wb") as out:
         for line in simulation.lines():
-            out.write(line)
-            out.write(b"\n")
-            count += 1
+            batch.append(line)
+            if len(batch) == 4096:  # one write (and one join) per batch, not two per line
+                batch.append(b"")
+                out.write(b"\n".join(batch))
+                count += len(batch) - 1
+                batch.clear()
+        if batch:
+            batch.append(b"")
+            out.write(b"\n".join(batch))
+            count += len(batch) - 1
     if spend_path is not None:
         with Path(spend_path).open("wb") as out:
             for line in simulation.spend_lines():
@@ -1868,27 +1883,32 @@ class _Encoder:
             for channel in Channel
         }
         self.dates: dict[int, bytes] = {}
+        self.clocks: dict[int, bytes] = {}
         self.campaigns: dict[str | None, bytes] = {None: b"null"}
 
-    def tail(self, event: _Event) -> bytes:
-        t, _seq, kind, channel, campaign, data, lead, anon = event
+    def record(self, event: _Event) -> bytes:
+        """The line as drawn: its second and draw number (``_PREFIX``), the JSON after the id,
+        a newline."""
+        t, seq, kind, channel, campaign, data, lead, anon = event
         day, second = divmod(self.epoch + t, _DAY)
         date = self.dates.get(day)
         if date is None:
             date = self.dates[day] = (
                 datetime.fromtimestamp(day * _DAY, UTC).date().isoformat().encode()
             )
-        hour, second = divmod(second, _HOUR)
-        minute, second = divmod(second, _MINUTE)
+        clock = self.clocks.get(second)
+        if clock is None:
+            hour, rest = divmod(second, _HOUR)
+            clock = self.clocks[second] = b"T%02d:%02d:%02d" % (hour, *divmod(rest, _MINUTE))
         named = self.campaigns.get(campaign)
         if named is None:
             named = self.campaigns[campaign] = orjson.dumps(campaign)
-        return b'%s%sT%02d:%02d:%02d%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}' % (
+        return b'%012d%012d%s%s%s%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}\n' % (
+            t,
+            seq,
             self.types[kind],
             date,
-            hour,
-            minute,
-            second,
+            clock,
             self.channels[channel],
             orjson.dumps(data),
             b"null" if lead is None else b'"%s"' % lead.encode(),
@@ -1933,16 +1953,21 @@ class _Windows:
     def noise(self, window: int) -> Path:
         return self.directory / f"noise-{window}"
 
-    def lines(self, window: int) -> Iterator[bytes]:
-        """A window's lines in stream order, each after its second (12 digits)."""
+    def lines(self, window: int, *, seconds: bool) -> Iterator[bytes]:
+        """A window's lines in stream order, each after its second (12 digits) if asked."""
         records = self.drawn(window).read_bytes().split(b"\n")
         records.pop()
         records.sort()
-        seed = self.config.seed
+        head = b'{"id":"i-%d-' % self.config.seed
         number = self.starts[window]
+        if not seconds:
+            for record in records:
+                number += 1
+                yield b'%s%d",%s' % (head, number, record[_PREFIX:])
+            return
         for record in records:
             number += 1
-            yield b'%s{"id":"i-%d-%d",%s' % (record[:12], seed, number, record[_PREFIX:])
+            yield b'%s%s%d",%s' % (record[:12], head, number, record[_PREFIX:])
 
 
 class _StoredLines:
@@ -1960,7 +1985,7 @@ class _StoredLines:
             offsets, seconds = array("q"), array("q")
             offset = 0
             with self.windows.ordered(window).open("wb") as out:
-                for n, line in enumerate(self.windows.lines(window)):
+                for n, line in enumerate(self.windows.lines(window, seconds=True)):
                     if n % _BLOCK == 0:
                         offsets.append(offset)
                         seconds.append(int(line[:12]))
@@ -2035,8 +2060,7 @@ class SimulationStream:
         windows = self.windows
         for window in range(len(windows.starts) - 1):
             if not self.injected.total:
-                for line in windows.lines(window):
-                    yield line[12:]
+                yield from windows.lines(window, seconds=False)
                 continue
             noise = _read_noise(windows.noise(window))
             k = 0
@@ -2153,7 +2177,7 @@ def _spill(
 ) -> None:
     for event in events:
         window = event[0] // width
-        outs[window].write(b"%012d%012d%s\n" % (event[0], event[1], encoder.tail(event)))
+        outs[window].write(encoder.record(event))
         sizes[window] += 1
     events.clear()
 

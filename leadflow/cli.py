@@ -148,8 +148,11 @@ def simulate(
     if out_file is None and not publish_to_kafka:
         raise typer.BadParameter("give --out FILE or --publish")
     config = SimulationConfig(leads=leads, seed=seed, days=days, noise=noise)
-    # Streamed through time windows on disk (beside the output), so a million leads fit.
-    scratch = out_file.resolve().parent if out_file is not None else None
+    scratch: Path | None = None
+    if out_file is not None:
+        out_file.open("wb").close()  # an unwritable path fails now, not after the drawing
+        # Streamed through time windows on disk beside the output, so a million leads fit.
+        scratch = out_file.resolve().parent
     with stream(config, scratch) as simulation:
         if out_file is not None:
             lines = write(simulation, out_file, spend_out)

@@ -46,6 +46,10 @@ is won or lost only after its opportunity, nothing follows a win or a disqualifi
 lead is recycled only after sales declined it or its deal was lost. The stream ends at
 ``start + days``: journeys still under way then are cut there, as a live system would see them.
 
+``stream(config)`` gives the same bytes in bounded memory (what ``leadflow simulate`` runs): each
+person's events go to a file per time window as soon as drawn, and the windows are sorted one at
+a time; the noise reads the ordered windows back at random places (``SimulationStream``).
+
 On request (``noise``) bad and duplicate lines are interleaved in ``Simulation.lines()``:
 malformed JSON, unknown types, wrong field types, time-zone-less timestamps, negative amounts,
 exact duplicates of earlier interactions, and a few valid but illegal moves (a deal won without

@@ -713,6 +713,8 @@ class _Generator:
         self.seq = 0
         self.anon = 0
         self.opportunities = 0
+        self.views: dict[tuple[str, str, str | None], PageViewed] = {}
+        self.engagements: dict[tuple[EmailAction, str], EmailEngaged] = {}
         # Seconds since the Unix epoch of ``start``, to find weekdays and hours.
         self.epoch = int(config.start.timestamp())
 
@@ -782,6 +784,24 @@ class _Generator:
             return _PRICING
         return _PAGES[self.rng.below(len(_PAGES))]
 
+    def viewed(self, path: str, title: str, referrer: str | None = None) -> PageViewed:
+        """A view of a page of the site: made once per page and referrer (a few hundred)."""
+        key = (path, title, referrer)
+        view = self.views.get(key)
+        if view is None:
+            view = self.views[key] = PageViewed(
+                url=f"{_SITE}{path}", title=title, referrer=referrer
+            )
+        return view
+
+    def engaged(self, action: EmailAction, subject: str) -> EmailEngaged:
+        """An email engagement: made once per action and subject."""
+        key = (action, subject)
+        engagement = self.engagements.get(key)
+        if engagement is None:
+            engagement = self.engagements[key] = EmailEngaged(action=action, subject=subject)
+        return engagement
+
     def person(self, n: int) -> _Person:
         """A made-up person with a profile good enough for fit scoring."""
         rng = self.rng
@@ -841,7 +861,7 @@ class _Generator:
         referrer = _REFERRERS[channel]
         for _ in range(rng.pick(_PAGES_PER_SESSION)):
             url, title = self.page()
-            view = PageViewed(url=f"{_SITE}{url}", title=title, referrer=referrer)
+            view = self.viewed(url, title, referrer)
             t = self.emit(
                 t, InteractionType.PAGE_VIEWED, channel, view, lead=lead, anon=anon,
                 campaign=campaign,
@@ -1280,26 +1300,26 @@ class _Generator:
             subject = _EMAIL_SUBJECTS[rng.below(len(_EMAIL_SUBJECTS))]
             r = rng.random()
             if r < 0.015:
-                unsubscribed = EmailEngaged(action=EmailAction.UNSUBSCRIBED, subject=subject)
+                unsubscribed = self.engaged(EmailAction.UNSUBSCRIBED, subject)
                 self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, unsubscribed, lead=lead,
                     campaign=campaign,
                 )  # fmt: skip
                 return t
             if r < 0.40:
-                opened = EmailEngaged(action=EmailAction.OPENED, subject=subject)
+                opened = self.engaged(EmailAction.OPENED, subject)
                 self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, opened, lead=lead,
                     campaign=campaign,
                 )  # fmt: skip
                 if r < 0.12:
-                    clicked = EmailEngaged(action=EmailAction.CLICKED, subject=subject)
+                    clicked = self.engaged(EmailAction.CLICKED, subject)
                     t = self.emit(
                         t + 20 + rng.below(580), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
                         clicked, lead=lead, campaign=campaign,
                     )  # fmt: skip
                     url, title = self.page(pricing=0.05)
-                    view = PageViewed(url=f"{_SITE}{url}", title=title)
+                    view = self.viewed(url, title)
                     self.emit(
                         t + 2 + rng.below(18), InteractionType.PAGE_VIEWED, Channel.EMAIL,
                         view, lead=lead, campaign=campaign,

@@ -441,7 +441,8 @@ def bench(
     compare: Annotated[
         Path | None,
         typer.Option(
-            help="--only lifecycle or replay: another checkout, measured beside (before/after)."
+            help="--only lifecycle, replay or simulate: another checkout, measured beside "
+            "(before/after)."
         ),
     ] = None,
     held: Annotated[
@@ -459,7 +460,8 @@ def bench(
     if only == "simulate":
         from leadflow.bench_simulate import main as simulate_bench  # noqa: PLC0415
 
-        simulate_bench(["--leads", str(leads)] + (["--held"] if held else []))
+        argv = ["--leads", str(leads)] + (["--held"] if held else [])
+        simulate_bench(argv + (["--compare", str(compare.resolve())] if compare else []))
         return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415

@@ -2092,7 +2092,7 @@ class SimulationStream:
 
     def lines(self) -> Iterator[bytes]:
         """Every message as one JSON document of bytes (no newline), noise interleaved."""
-        windows = self.windows
+        windows = self._windows
         for window in range(len(windows.starts) - 1):
             if not self.injected.total:
                 yield from windows.lines(window, seconds=False)
@@ -2108,10 +2108,6 @@ class SimulationStream:
                 position += 1
             for _position, _k, raw in noise[k:]:
                 yield raw
-
-    @property
-    def windows(self) -> _Windows:
-        return self._windows
 
     def spend_lines(self) -> Iterator[bytes]:
         """Every spend record as one JSON document of bytes (no newline)."""

@@ -143,34 +143,39 @@ def simulate(
     ] = False,
 ) -> None:
     """Generate a realistic B2B interaction stream (and spend), to a file or to Kafka."""
-    from leadflow.simulator import SimulationConfig, write  # noqa: PLC0415
-    from leadflow.simulator import simulate as run_simulation  # noqa: PLC0415
+    from leadflow.simulator import SimulationConfig, stream, write  # noqa: PLC0415
 
     if out_file is None and not publish_to_kafka:
         raise typer.BadParameter("give --out FILE or --publish")
-    simulation = run_simulation(SimulationConfig(leads=leads, seed=seed, days=days, noise=noise))
+    config = SimulationConfig(leads=leads, seed=seed, days=days, noise=noise)
+    scratch: Path | None = None
     if out_file is not None:
-        lines = write(simulation, out_file, spend_out)
-        out.print(f"wrote {lines} interaction lines to {escape(str(out_file))}")
-    if publish_to_kafka:
-        from leadflow import wiring  # noqa: PLC0415
-        from streams.connection import ensure_topics  # noqa: PLC0415
-        from streams.publishing import publish_lines  # noqa: PLC0415
+        out_file.open("wb").close()  # an unwritable path fails now, not after the drawing
+        # Streamed through time windows on disk beside the output, so a million leads fit.
+        scratch = out_file.resolve().parent
+    with stream(config, scratch) as simulation:
+        if out_file is not None:
+            lines = write(simulation, out_file, spend_out)
+            out.print(f"wrote {lines} interaction lines to {escape(str(out_file))}")
+        if publish_to_kafka:
+            from leadflow import wiring  # noqa: PLC0415
+            from streams.connection import ensure_topics  # noqa: PLC0415
+            from streams.publishing import publish_lines  # noqa: PLC0415
 
-        settings = Settings()
-        connection = wiring.kafka_connection(settings)
-        names = wiring.topics(settings)
+            settings = Settings()
+            connection = wiring.kafka_connection(settings)
+            names = wiring.topics(settings)
 
-        async def send() -> None:
-            await ensure_topics(connection, names.all(), settings.topic_partitions)
-            sent = await publish_lines(connection, names.interactions, simulation.lines())
-            spent = await publish_lines(connection, names.spend, simulation.spend_lines())
-            out.print(f"published {sent.sent} interactions and {spent.sent} spend records")
+            async def send() -> None:
+                await ensure_topics(connection, names.all(), settings.topic_partitions)
+                sent = await publish_lines(connection, names.interactions, simulation.lines())
+                spent = await publish_lines(connection, names.spend, simulation.spend_lines())
+                out.print(f"published {sent.sent} interactions and {spent.sent} spend records")
 
-        asyncio.run(send())
+            asyncio.run(send())
     injected = simulation.injected
     out.print(
-        f"{len(simulation.interactions)} valid interactions, {injected.total} noise lines "
+        f"{simulation.valid} valid interactions, {injected.total} noise lines "
         f"({injected.invalid} invalid, {injected.duplicates} duplicates)"
     )
 
@@ -451,17 +456,23 @@ def bench(
             help="One part alone, no broker: 'lifecycle' (CPU per interaction of "
             "LeadLifecycle.process on a SQLite file store), 'replay' (CPU per interaction of "
             "batch replay and its document), 'relay' (CPU per lifecycle event of "
-            "the relay's pages, the domain path beside the lean one, without Kafka) or 'decode' "
-            "(CPU per decode, pydantic path beside fast path)."
+            "the relay's pages, the domain path beside the lean one, without Kafka), 'decode' "
+            "(CPU per decode, pydantic path beside fast path) or 'simulate' (lines per CPU "
+            "second and peak RSS of simulate --out)."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
     compare: Annotated[
         Path | None,
         typer.Option(
-            help="--only lifecycle or replay: another checkout, measured beside (before/after)."
+            help="--only lifecycle, replay or simulate: another checkout, measured beside "
+            "(before/after)."
         ),
     ] = None,
+    held: Annotated[
+        bool,
+        typer.Option(help="--only simulate: also the path holding it all in memory (before)."),
+    ] = False,
 ) -> None:
     """Measure throughput, latency and memory beside a raw aiokafka baseline (see Benchmarks)."""
     if only == "decode":
@@ -469,6 +480,12 @@ def bench(
         return
     if only == "relay":
         _relay_bench(leads, out_file)
+        return
+    if only == "simulate":
+        from leadflow.bench_simulate import main as simulate_bench  # noqa: PLC0415
+
+        argv = ["--leads", str(leads)] + (["--held"] if held else [])
+        simulate_bench(argv + (["--compare", str(compare.resolve())] if compare else []))
         return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
@@ -481,7 +498,7 @@ def bench(
     if only is not None:
         if only != "lifecycle":
             raise typer.BadParameter(
-                f"--only: 'lifecycle', 'replay', 'relay' or 'decode', got {only!r}"
+                f"--only: 'lifecycle', 'replay', 'relay', 'decode' or 'simulate', got {only!r}"
             )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 

@@ -46,6 +46,10 @@ is won or lost only after its opportunity, nothing follows a win or a disqualifi
 lead is recycled only after sales declined it or its deal was lost. The stream ends at
 ``start + days``: journeys still under way then are cut there, as a live system would see them.
 
+``stream(config)`` gives the same bytes in bounded memory (what ``leadflow simulate`` runs): each
+person's events go to a file per time window as soon as drawn, and the windows are sorted one at
+a time; the noise reads the ordered windows back at random places (``SimulationStream``).
+
 On request (``noise``) bad and duplicate lines are interleaved in ``Simulation.lines()``:
 malformed JSON, unknown types, wrong field types, time-zone-less timestamps, negative amounts,
 exact duplicates of earlier interactions, and a few valid but illegal moves (a deal won without
@@ -55,15 +59,21 @@ an opportunity) that the lifecycle must refuse. ``Simulation.injected`` counts t
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import random
-from collections.abc import Iterator
+import tempfile
+from array import array
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
+
+import orjson
 
 from contracts import (
     CURRENT_VERSIONS,
@@ -102,7 +112,9 @@ __all__ = [
     "NoiseKind",
     "Simulation",
     "SimulationConfig",
+    "SimulationStream",
     "simulate",
+    "stream",
     "write",
 ]
 
@@ -342,32 +354,88 @@ class Simulation:
 
     def funnel(self) -> Funnel:
         """The intended funnel over this simulation's people."""
-        journeys = self.journeys
-        leads = sum(1 for j in journeys if j.reached(Stage.LEAD))
+        tally = _Tally()
+        for journey in self.journeys:
+            tally.add(journey)
+        return tally.funnel()
+
+
+_COUNTED_STAGES = tuple(
+    (stage, _FUNNEL_AT_OR_AFTER.get(stage, frozenset({stage})))
+    for stage in (
+        Stage.LEAD,
+        Stage.MQL,
+        Stage.SQL,
+        Stage.OPPORTUNITY,
+        Stage.CUSTOMER,
+        Stage.LOST,
+        Stage.DISQUALIFIED,
+        Stage.RECYCLED,
+    )
+)
+"""The stages the funnel counts, each with the stages that count as having reached it."""
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the journeys add up to, one journey at a time, so a stream need not keep them:
+    the intended funnel, and the leads each channel brought per month (what spend follows)."""
+
+    people: int = 0
+    reached: dict[Stage, int] = field(
+        default_factory=lambda: {stage: 0 for stage, _later in _COUNTED_STAGES}
+    )
+    acquired: dict[tuple[Channel, str], int] = field(default_factory=dict)
+
+    def add(self, journey: Journey) -> None:
+        self.people += 1
+        sent = {stage for stage, _when in journey.stages}
+        for stage, later in _COUNTED_STAGES:
+            if not sent.isdisjoint(later):  # journey.reached(stage), once over its stages
+                self.reached[stage] += 1
+        first = journey.lead_at
+        if first is not None:
+            key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
+            self.acquired[key] = self.acquired.get(key, 0) + 1
+
+    def funnel(self) -> Funnel:
+        reached = self.reached
         return Funnel(
-            contacts=len(journeys) - leads,
-            leads=leads,
-            mql=sum(1 for j in journeys if j.reached(Stage.MQL)),
-            sql=sum(1 for j in journeys if j.reached(Stage.SQL)),
-            opportunities=sum(1 for j in journeys if j.reached(Stage.OPPORTUNITY)),
-            customers=sum(1 for j in journeys if j.reached(Stage.CUSTOMER)),
-            lost=sum(1 for j in journeys if j.reached(Stage.LOST)),
-            disqualified=sum(1 for j in journeys if j.reached(Stage.DISQUALIFIED)),
-            recycled=sum(1 for j in journeys if j.reached(Stage.RECYCLED)),
+            contacts=self.people - reached[Stage.LEAD],
+            leads=reached[Stage.LEAD],
+            mql=reached[Stage.MQL],
+            sql=reached[Stage.SQL],
+            opportunities=reached[Stage.OPPORTUNITY],
+            customers=reached[Stage.CUSTOMER],
+            lost=reached[Stage.LOST],
+            disqualified=reached[Stage.DISQUALIFIED],
+            recycled=reached[Stage.RECYCLED],
         )
 
 
-def write(simulation: Simulation, path: str | Path, spend_path: str | Path | None = None) -> int:
+def write(
+    simulation: Simulation | SimulationStream,
+    path: str | Path,
+    spend_path: str | Path | None = None,
+) -> int:
     """Write ``simulation.lines()`` as JSON lines to ``path`` (and the spend to ``spend_path``).
 
     Returns the number of interaction lines written, noise included.
     """
     count = 0
+    batch: list[bytes] = []
     with Path(path).open("wb") as out:
         for line in simulation.lines():
-            out.write(line)
-            out.write(b"\n")
-            count += 1
+            batch.append(line)
+            if len(batch) == 4096:  # one write (and one join) per batch, not two per line
+                batch.append(b"")
+                out.write(b"\n".join(batch))
+                count += len(batch) - 1
+                batch.clear()
+        if batch:
+            batch.append(b"")
+            out.write(b"\n".join(batch))
+            count += len(batch) - 1
     if spend_path is not None:
         with Path(spend_path).open("wb") as out:
             for line in simulation.spend_lines():
@@ -588,18 +656,65 @@ _INTEREST_FORMS: dict[_Interest, FormKind] = {
 }
 
 
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Weighted(Generic[_T]):
+    """A population and its weights, summed once: what ``random.choices`` sums at every call."""
+
+    population: tuple[_T, ...]
+    cumulative: tuple[float, ...]
+    total: float
+
+    @classmethod
+    def of(cls, population: tuple[_T, ...], weights: tuple[float, ...]) -> _Weighted[_T]:
+        cumulative = tuple(itertools.accumulate(weights))
+        return cls(population, cumulative, cumulative[-1] + 0.0)
+
+
+class _Draws(random.Random):
+    """``random.Random`` with cheaper spellings of the hot draws that give the very same numbers
+    (and leave the same state): the stream's bytes depend on every draw."""
+
+    def pick(self, weighted: _Weighted[_T]) -> _T:
+        """``choices(population, weights)[0]``."""
+        population = weighted.population
+        point = self.random() * weighted.total
+        return population[bisect.bisect(weighted.cumulative, point, 0, len(population) - 1)]
+
+    def below(self, n: int) -> int:
+        """``randrange(n)`` for ``n`` > 0, without its checks."""
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+
+
+_NURTURE_CAMPAIGNS = ("nurture", "newsletter")
+_WEB_PICK = _Weighted.of(_WEB, _WEB_SHARES)
+_SENIORITY_PICK = _Weighted.of(_SENIORITY, _SENIORITY_SHARES)
+_CHANNEL_PICK = _Weighted.of(_CHANNELS, _CHANNEL_SHARES)
+_PAGES_PER_SESSION = _Weighted.of((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))
+_VISITS = _Weighted.of((1, 2, 3), (0.7, 0.2, 0.1))
+
+
 class _Generator:
     """Draws the whole stream from one ``random.Random``; used once per ``simulate`` call."""
 
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
-        self.rng = random.Random(config.seed)
+        self.rng = _Draws(config.seed)
         self.end = config.days * _DAY
         self.events: list[_Event] = []
         self.journeys: list[Journey] = []
         self.seq = 0
         self.anon = 0
         self.opportunities = 0
+        self.views: dict[tuple[str, str, str | None], PageViewed] = {}
+        self.engagements: dict[tuple[EmailAction, str], EmailEngaged] = {}
         # Seconds since the Unix epoch of ``start``, to find weekdays and hours.
         self.epoch = int(config.start.timestamp())
 
@@ -647,15 +762,16 @@ class _Generator:
 
     def days(self, low: float, high: float) -> int:
         """A uniform number of seconds between ``low`` and ``high`` days."""
-        return int(self.rng.uniform(low, high) * _DAY)
+        return int((low + (high - low) * self.rng.random()) * _DAY)  # as rng.uniform
 
     def campaign(self, channel: Channel) -> str | None:
         """One of the channel's campaigns."""
-        return self.rng.choice(_PROFILES[channel].campaigns)
+        campaigns = _PROFILES[channel].campaigns
+        return campaigns[self.rng.below(len(campaigns))]
 
     def web_channel(self) -> Channel:
         """The channel of a later anonymous session or a return visit."""
-        return self.rng.choices(_WEB, _WEB_SHARES)[0]
+        return self.rng.pick(_WEB_PICK)
 
     def new_anon(self) -> str:
         """A fresh anonymous (cookie) id."""
@@ -666,14 +782,32 @@ class _Generator:
         """A page of the site; ``pricing`` is the chance it is the pricing page."""
         if self.rng.random() < pricing:
             return _PRICING
-        return self.rng.choice(_PAGES)
+        return _PAGES[self.rng.below(len(_PAGES))]
+
+    def viewed(self, path: str, title: str, referrer: str | None = None) -> PageViewed:
+        """A view of a page of the site: made once per page and referrer (a few hundred)."""
+        key = (path, title, referrer)
+        view = self.views.get(key)
+        if view is None:
+            view = self.views[key] = PageViewed(
+                url=f"{_SITE}{path}", title=title, referrer=referrer
+            )
+        return view
+
+    def engaged(self, action: EmailAction, subject: str) -> EmailEngaged:
+        """An email engagement: made once per action and subject."""
+        key = (action, subject)
+        engagement = self.engagements.get(key)
+        if engagement is None:
+            engagement = self.engagements[key] = EmailEngaged(action=action, subject=subject)
+        return engagement
 
     def person(self, n: int) -> _Person:
         """A made-up person with a profile good enough for fit scoring."""
         rng = self.rng
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         company = f"{rng.choice(_COMPANY_A)} {rng.choice(_COMPANY_B)}"
-        seniority = rng.choices(_SENIORITY, _SENIORITY_SHARES)[0]
+        seniority = rng.pick(_SENIORITY_PICK)
         size = max(1, min(20_000, int(rng.lognormvariate(math.log(80), 1.5))))
         domain = company.lower().replace(" ", "-")
         return _Person(
@@ -715,7 +849,7 @@ class _Generator:
         if channel in _PAID:
             low, high = _CPC[channel]
             click = AdClicked(
-                ad_id=f"ad-{campaign}-{rng.randrange(1, 7)}",
+                ad_id=f"ad-{campaign}-{1 + rng.below(6)}",
                 url=f"{_SITE}/lp/{campaign}",
                 cost=round(rng.uniform(low, high), 2),
             )
@@ -723,17 +857,17 @@ class _Generator:
                 t, InteractionType.AD_CLICKED, channel, click, lead=lead, anon=anon,
                 campaign=campaign,
             )  # fmt: skip
-            t += rng.randrange(1, 5)
+            t += 1 + rng.below(4)
         referrer = _REFERRERS[channel]
-        for _ in range(rng.choices((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))[0]):
+        for _ in range(rng.pick(_PAGES_PER_SESSION)):
             url, title = self.page()
-            view = PageViewed(url=f"{_SITE}{url}", title=title, referrer=referrer)
+            view = self.viewed(url, title, referrer)
             t = self.emit(
                 t, InteractionType.PAGE_VIEWED, channel, view, lead=lead, anon=anon,
                 campaign=campaign,
             )  # fmt: skip
             referrer = f"{_SITE}{url}"
-            t += rng.randrange(15, 240)
+            t += 15 + rng.below(225)
         return t
 
     def visitor(self) -> None:
@@ -741,10 +875,10 @@ class _Generator:
         rng = self.rng
         anon = self.new_anon()
         t = rng.randrange(self.end)
-        channel = rng.choices(_CHANNELS, _CHANNEL_SHARES)[0]
+        channel = rng.pick(_CHANNEL_PICK)
         if channel not in _WEB and channel is not Channel.REFERRAL:
             channel = Channel.DIRECT
-        for i in range(rng.choices((1, 2, 3), (0.7, 0.2, 0.1))[0]):
+        for i in range(rng.pick(_VISITS)):
             if i:
                 channel = self.web_channel()
                 t += self.days(0.5, 14)
@@ -782,7 +916,7 @@ class _Generator:
         """A lead's whole journey: it reaches the lead stage (or a later one) in the stream."""
         rng = self.rng
         lead = f"L{n:06d}"
-        channel = rng.choices(_CHANNELS, _CHANNEL_SHARES)[0]
+        channel = rng.pick(_CHANNEL_PICK)
         profile = _PROFILES[channel]
         who = self.person(n)
         stages: list[tuple[Stage, int]] = []
@@ -1162,32 +1296,32 @@ class _Generator:
         t = t0 + self.days(2, 9)
         # An hour's margin: a click and its page view follow an open by minutes.
         while t + _HOUR < t1 and t < self.end:
-            campaign = rng.choice(("nurture", "newsletter"))
-            subject = rng.choice(_EMAIL_SUBJECTS)
+            campaign = _NURTURE_CAMPAIGNS[rng.below(2)]
+            subject = _EMAIL_SUBJECTS[rng.below(len(_EMAIL_SUBJECTS))]
             r = rng.random()
             if r < 0.015:
-                unsubscribed = EmailEngaged(action=EmailAction.UNSUBSCRIBED, subject=subject)
+                unsubscribed = self.engaged(EmailAction.UNSUBSCRIBED, subject)
                 self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, unsubscribed, lead=lead,
                     campaign=campaign,
                 )  # fmt: skip
                 return t
             if r < 0.40:
-                opened = EmailEngaged(action=EmailAction.OPENED, subject=subject)
+                opened = self.engaged(EmailAction.OPENED, subject)
                 self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, opened, lead=lead,
                     campaign=campaign,
                 )  # fmt: skip
                 if r < 0.12:
-                    clicked = EmailEngaged(action=EmailAction.CLICKED, subject=subject)
+                    clicked = self.engaged(EmailAction.CLICKED, subject)
                     t = self.emit(
-                        t + rng.randrange(20, 600), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
+                        t + 20 + rng.below(580), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
                         clicked, lead=lead, campaign=campaign,
                     )  # fmt: skip
                     url, title = self.page(pricing=0.05)
-                    view = PageViewed(url=f"{_SITE}{url}", title=title)
+                    view = self.viewed(url, title)
                     self.emit(
-                        t + rng.randrange(2, 20), InteractionType.PAGE_VIEWED, Channel.EMAIL,
+                        t + 2 + rng.below(18), InteractionType.PAGE_VIEWED, Channel.EMAIL,
                         view, lead=lead, campaign=campaign,
                     )  # fmt: skip
             visit = t + self.days(0.5, 4)
@@ -1499,8 +1633,9 @@ class _Generator:
 
     # -- assembly
 
-    def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
-        """Draw every lead, contact and visitor, then order the stream and give out ids."""
+    def people(self) -> Iterator[None]:
+        """Draw every lead, contact and visitor in turn, pausing after each person: their
+        events and journey are then in ``events`` and ``journeys`` for the caller to take."""
         config = self.config
         # Leads and contacts share one run of ids, as in a CRM, in an order of their own.
         roles = [True] * config.leads + [False] * config.contacts
@@ -1511,6 +1646,13 @@ class _Generator:
             else:
                 self.contact(n)
             self.visitor()
+            yield
+
+    def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
+        """Draw every lead, contact and visitor, then order the stream and give out ids."""
+        config = self.config
+        for _ in self.people():
+            pass
         self.events.sort(key=lambda e: (e[0], e[1]))
         start, seed = config.start, config.seed
         moments: dict[int, datetime] = {}
@@ -1556,23 +1698,17 @@ def _months(start: datetime, end: datetime) -> list[tuple[str, float, float]]:
     return months
 
 
-def _spend(config: SimulationConfig, journeys: tuple[Journey, ...]) -> tuple[Spend, ...]:
+def _spend(config: SimulationConfig, acquired: dict[tuple[Channel, str], int]) -> tuple[Spend, ...]:
     """Monthly spend per channel, one record per channel and month (0 for direct).
 
     A paid channel's month costs its cost per lead times the leads it was planned to bring
     (its share of the leads, spread evenly over the period) and did bring (by the month they
     became leads), half each, so a month's spend follows its leads without ever being 0; the
-    contacts a channel brings come with its leads. Free channels cost a fixed sum a month
+    contacts a channel brings come with its leads. ``acquired`` counts the leads per channel and
+    month they became leads (``_Tally``). Free channels cost a fixed sum a month
     (content, tools, the partner programme), prorated for partial months.
     """
     rng = random.Random(f"leadflow-spend-{config.seed}")
-    acquired: dict[tuple[Channel, str], int] = {}
-    for journey in journeys:
-        first = journey.lead_at
-        if first is None:
-            continue
-        key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
-        acquired[key] = acquired.get(key, 0) + 1
     records = []
     for period, month_share, stream_share in _months(config.start, config.end):
         for channel, profile in _PROFILES.items():
@@ -1600,37 +1736,79 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
+class _ValidLines(Protocol):
+    """The valid stream as the noise draws it: by position, 0 for the first line."""
+
+    def __len__(self) -> int: ...
+
+    def line(self, index: int) -> bytes:
+        """The encoded interaction at ``index``."""
+        ...
+
+    def occurred_at(self, index: int) -> datetime:
+        """When the interaction at ``index`` happened."""
+        ...
+
+    def count_until(self, when: datetime) -> int:
+        """How many valid interactions happened at or before ``when``."""
+        ...
+
+
+class _Leads(Protocol):
+    """Leads by position, as (id, identified at)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> tuple[str, datetime]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldLines:
+    """The valid stream held in memory."""
+
+    interactions: tuple[Interaction, ...]
+    times: tuple[datetime, ...]
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+    def line(self, index: int) -> bytes:
+        return encode(self.interactions[index])
+
+    def occurred_at(self, index: int) -> datetime:
+        return self.times[index]
+
+    def count_until(self, when: datetime) -> int:
+        return bisect.bisect_right(self.times, when)
+
+
 def _noise(
     config: SimulationConfig,
-    interactions: tuple[Interaction, ...],
-    journeys: tuple[Journey, ...],
-) -> tuple[tuple[tuple[int, bytes], ...], NoiseCounts]:
-    """Bad, duplicate and illegal lines, each with the valid position it follows."""
-    count = round(config.noise * len(interactions))
-    if count == 0 or not interactions:
-        return (), NoiseCounts()
+    valid: _ValidLines,
+    never_opened: _Leads,
+    tally: dict[NoiseKind, int],
+) -> Iterator[tuple[int, int, bytes]]:
+    """Bad, duplicate and illegal lines in the order drawn, each with the valid position it
+    follows and its draw number (``tally`` counts them by kind). ``never_opened`` lists the
+    leads that never reach an opportunity (id, identified at), in journey order."""
+    count = round(config.noise * len(valid))
+    if count == 0:
+        return
     # A generator of its own, so the valid stream is the same whatever the noise.
     rng = random.Random(f"leadflow-noise-{config.seed}")
     kinds = list(_NOISE_WEIGHTS)
     weights = list(_NOISE_WEIGHTS.values())
-    times = [i.occurred_at for i in interactions]
-    never_opened = [
-        j for j in journeys if not j.reached(Stage.OPPORTUNITY) and j.lead_id is not None
-    ]
     seed = config.seed
-    lines: list[tuple[int, int, bytes]] = []
-    tally = dict.fromkeys(NoiseKind, 0)
     for k in range(count):
         kind = rng.choices(kinds, weights)[0]
-        position = rng.randrange(1, len(interactions) + 1)
-        template = interactions[position - 1]
+        position = rng.randrange(1, len(valid) + 1)
         if kind is NoiseKind.DUPLICATE:
-            raw = encode(interactions[rng.randrange(position)])
+            raw = valid.line(rng.randrange(position))
         elif kind is NoiseKind.ILLEGAL_MOVE and never_opened:
-            journey = rng.choice(never_opened)
-            when = journey.identified_at + timedelta(hours=rng.randrange(1, 72))
+            lead_id, identified_at = rng.choice(never_opened)
+            when = identified_at + timedelta(hours=rng.randrange(1, 72))
             if when >= config.end:
-                when = journey.identified_at
+                when = identified_at
             illegal = Interaction(
                 id=f"i-{seed}-illegal-{k}",
                 type=InteractionType.DEAL_WON,
@@ -1638,32 +1816,33 @@ def _noise(
                 occurred_at=when,
                 channel=Channel.OUTBOUND,
                 data=DealWon(amount=round(rng.uniform(2_000, 20_000), -1), margin=0.4),
-                lead_id=journey.lead_id,
+                lead_id=lead_id,
             )
             raw = encode(illegal)
-            position = bisect.bisect_right(times, when)
+            position = valid.count_until(when)
         else:
             if kind is NoiseKind.ILLEGAL_MOVE:
                 kind = NoiseKind.UNKNOWN_TYPE
-            obj = json.loads(encode(template))
+            obj = json.loads(valid.line(position - 1))
             obj["id"] = f"i-{seed}-bad-{k}"
-            raw = _corrupt(kind, obj, template, rng)
+            raw = _corrupt(kind, obj, valid.occurred_at(position - 1), rng)
         tally[kind] += 1
-        lines.append((position, k, raw))
-    lines.sort(key=lambda line: (line[0], line[1]))
-    counts = NoiseCounts(
+        yield position, k, raw
+
+
+def _noise_counts(tally: dict[NoiseKind, int]) -> NoiseCounts:
+    return NoiseCounts(
         invalid=sum(n for kind, n in tally.items() if kind in _INVALID_KINDS),
         duplicates=tally[NoiseKind.DUPLICATE],
         illegal=tally[NoiseKind.ILLEGAL_MOVE],
         by_kind=tuple((kind, n) for kind, n in tally.items() if n),
     )
-    return tuple((position, raw) for position, _k, raw in lines), counts
 
 
 def _corrupt(
-    kind: NoiseKind, obj: dict[str, Any], template: Interaction, rng: random.Random
+    kind: NoiseKind, obj: dict[str, Any], occurred_at: datetime, rng: random.Random
 ) -> bytes:
-    """One invalid line made from a valid interaction's JSON."""
+    """One invalid line made from a valid interaction's JSON (``obj``) and its time."""
     if kind is NoiseKind.MALFORMED_JSON:
         raw = _dumps(obj)
         if rng.random() < 0.5:
@@ -1676,15 +1855,15 @@ def _corrupt(
         if choice == 0:
             obj["version"] = str(obj["version"])
         elif choice == 1:
-            obj["occurred_at"] = int(template.occurred_at.timestamp())
+            obj["occurred_at"] = int(occurred_at.timestamp())
         elif choice == 2:
             obj["channel"] = 7
         else:
             obj["data"] = [obj["data"]]
     elif kind is NoiseKind.NAIVE_TIMESTAMP:
-        obj["occurred_at"] = template.occurred_at.replace(tzinfo=None).isoformat()
+        obj["occurred_at"] = occurred_at.replace(tzinfo=None).isoformat()
     elif kind is NoiseKind.NEGATIVE_AMOUNT:
-        if template.lead_id is not None:
+        if obj["lead_id"] is not None:
             obj["type"] = InteractionType.OPPORTUNITY_OPENED.value
             obj["version"] = CURRENT_VERSIONS[InteractionType.OPPORTUNITY_OPENED]
             obj["data"] = {
@@ -1699,6 +1878,341 @@ def _corrupt(
     return _dumps(obj)
 
 
+# --- streaming ---------------------------------------------------------------------------------
+
+_WINDOW_LINES = 100_000
+"""About how many interactions one time window of a stream holds: what it keeps in memory."""
+_LINES_PER_PERSON = 15
+"""Roughly, over leads, contacts and visitors; only sizes the windows, never changes bytes."""
+_BLOCK = 16
+"""Every 16th line of an ordered window is indexed, for the noise's reads at random places."""
+_PREFIX = 24
+"""A drawn line starts with its second and its draw number, 12 digits each, so plain byte order
+is the stream's order (by time, then in the order drawn, as ``_Generator.run`` sorts)."""
+
+
+_REPEATED = frozenset({PageViewed, EmailEngaged})
+"""Data drawn from a few pages and email subjects: encoded once each (seven lines in ten)."""
+
+
+class _Encoder:
+    """An interaction's JSON after ``{"id":"...",``, from cached pieces: the bytes ``encode``
+    gives, without building an ``Interaction`` or a ``datetime`` per line."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.epoch = int(config.start.timestamp())
+        self.types = {
+            kind: b'"type":"%s","version":%d,"occurred_at":"'
+            % (kind.value.encode(), CURRENT_VERSIONS[kind])
+            for kind in InteractionType
+        }
+        self.channels = {
+            channel: b'+00:00","channel":"%s","data":' % channel.value.encode()
+            for channel in Channel
+        }
+        self.dates: dict[int, bytes] = {}
+        self.clocks: dict[int, bytes] = {}
+        self.campaigns: dict[str | None, bytes] = {None: b"null"}
+        self.repeated: dict[InteractionData, bytes] = {}
+
+    def record(self, event: _Event) -> bytes:
+        """The line as drawn: its second and draw number (``_PREFIX``), the JSON after the id,
+        a newline."""
+        t, seq, kind, channel, campaign, data, lead, anon = event
+        day, second = divmod(self.epoch + t, _DAY)
+        date = self.dates.get(day)
+        if date is None:
+            date = self.dates[day] = (
+                datetime.fromtimestamp(day * _DAY, UTC).date().isoformat().encode()
+            )
+        clock = self.clocks.get(second)
+        if clock is None:
+            hour, rest = divmod(second, _HOUR)
+            clock = self.clocks[second] = b"T%02d:%02d:%02d" % (hour, *divmod(rest, _MINUTE))
+        named = self.campaigns.get(campaign)
+        if named is None:
+            named = self.campaigns[campaign] = orjson.dumps(campaign)
+        if type(data) in _REPEATED:
+            body = self.repeated.get(data)
+            if body is None:
+                body = self.repeated[data] = orjson.dumps(data)
+        else:
+            body = orjson.dumps(data)
+        return b'%012d%012d%s%s%s%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}\n' % (
+            t,
+            seq,
+            self.types[kind],
+            date,
+            clock,
+            self.channels[channel],
+            body,
+            b"null" if lead is None else b'"%s"' % lead.encode(),
+            b"null" if anon is None else b'"%s"' % anon.encode(),
+            named,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _NeverOpened:
+    """The leads that never reach an opportunity, in journey order, as (id, identified at):
+    two numbers a lead rather than a ``Journey``."""
+
+    start: datetime
+    numbers: array[int] = field(default_factory=lambda: array("q"))
+    seconds: array[int] = field(default_factory=lambda: array("q"))
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, index: int) -> tuple[str, datetime]:
+        return f"L{self.numbers[index]:06d}", self.start + timedelta(seconds=self.seconds[index])
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """The valid stream on disk in time windows of ``width`` seconds: ``drawn-{w}`` as drawn,
+    then ``ordered-{w}`` in stream order with ids (kept only when noise reads it back)."""
+
+    directory: Path
+    config: SimulationConfig
+    width: int
+    starts: tuple[int, ...]
+    """The stream position of each window's first line; the last entry is the total."""
+
+    def drawn(self, window: int) -> Path:
+        return self.directory / f"drawn-{window}"
+
+    def ordered(self, window: int) -> Path:
+        return self.directory / f"ordered-{window}"
+
+    def noise(self, window: int) -> Path:
+        return self.directory / f"noise-{window}"
+
+    def lines(self, window: int, *, seconds: bool) -> Iterator[bytes]:
+        """A window's lines in stream order, each after its second (12 digits) if asked."""
+        records = self.drawn(window).read_bytes().split(b"\n")
+        records.pop()
+        records.sort()
+        head = b'{"id":"i-%d-' % self.config.seed
+        number = self.starts[window]
+        if not seconds:
+            for record in records:
+                number += 1
+                yield b'%s%d",%s' % (head, number, record[_PREFIX:])
+            return
+        for record in records:
+            number += 1
+            yield b'%s%s%d",%s' % (record[:12], head, number, record[_PREFIX:])
+
+
+class _StoredLines:
+    """The valid stream read back from ordered windows at random places (``_ValidLines``)."""
+
+    def __init__(self, windows: _Windows) -> None:
+        self.windows = windows
+        self.offsets: list[array[int]] = []
+        self.block_seconds: list[array[int]] = []
+        self.files: list[BinaryIO] = []
+
+    def order(self) -> None:
+        """Write each window in stream order, indexing every ``_BLOCK``-th line."""
+        for window in range(len(self.windows.starts) - 1):
+            offsets, seconds = array("q"), array("q")
+            offset = 0
+            with self.windows.ordered(window).open("wb") as out:
+                for n, line in enumerate(self.windows.lines(window, seconds=True)):
+                    if n % _BLOCK == 0:
+                        offsets.append(offset)
+                        seconds.append(int(line[:12]))
+                    out.write(line)
+                    out.write(b"\n")
+                    offset += len(line) + 1
+            offsets.append(offset)
+            self.windows.drawn(window).unlink()
+            self.offsets.append(offsets)
+            self.block_seconds.append(seconds)
+            self.files.append(self.windows.ordered(window).open("rb"))
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+    def __len__(self) -> int:
+        return self.windows.starts[-1]
+
+    def block(self, window: int, block: int) -> list[bytes]:
+        offsets = self.offsets[window]
+        file = self.files[window]
+        file.seek(offsets[block])
+        return file.read(offsets[block + 1] - offsets[block]).split(b"\n")
+
+    def found(self, index: int) -> bytes:
+        starts = self.windows.starts
+        window = bisect.bisect_right(starts, index) - 1
+        n = index - starts[window]
+        return self.block(window, n // _BLOCK)[n % _BLOCK]
+
+    def line(self, index: int) -> bytes:
+        return self.found(index)[12:]
+
+    def occurred_at(self, index: int) -> datetime:
+        return self.windows.config.start + timedelta(seconds=int(self.found(index)[:12]))
+
+    def count_until(self, when: datetime) -> int:
+        windows = self.windows
+        second = int((when - windows.config.start).total_seconds())
+        if second < 0:
+            return 0
+        window = second // windows.width
+        if window >= len(windows.starts) - 1:
+            return len(self)
+        block = bisect.bisect_right(self.block_seconds[window], second) - 1
+        if block < 0:
+            return windows.starts[window]
+        lines = self.block(window, block)
+        before = sum(1 for line in lines if line and int(line[:12]) <= second)
+        return windows.starts[window] + block * _BLOCK + before
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationStream:
+    """A simulation kept on disk in time windows: ``lines()`` gives the bytes of
+    ``simulate(config).lines()`` holding one window in memory, whatever the number of leads.
+
+    Made by ``stream``; readable (more than once) until its ``with`` block ends.
+    """
+
+    config: SimulationConfig
+    valid: int
+    """How many valid interactions the stream has (noise aside)."""
+    spend: tuple[Spend, ...]
+    injected: NoiseCounts
+    intended: Funnel
+    _windows: _Windows = field(repr=False)
+
+    def lines(self) -> Iterator[bytes]:
+        """Every message as one JSON document of bytes (no newline), noise interleaved."""
+        windows = self._windows
+        for window in range(len(windows.starts) - 1):
+            if not self.injected.total:
+                yield from windows.lines(window, seconds=False)
+                continue
+            noise = _read_noise(windows.noise(window))
+            k = 0
+            position = windows.starts[window]
+            for line in windows.ordered(window).read_bytes().split(b"\n")[:-1]:
+                while k < len(noise) and noise[k][0] <= position:
+                    yield noise[k][2]
+                    k += 1
+                yield line[12:]
+                position += 1
+            for _position, _k, raw in noise[k:]:
+                yield raw
+
+    def spend_lines(self) -> Iterator[bytes]:
+        """Every spend record as one JSON document of bytes (no newline)."""
+        for record in self.spend:
+            yield encode(record)
+
+    def funnel(self) -> Funnel:
+        """The intended funnel over this simulation's people."""
+        return self.intended
+
+
+def _read_noise(path: Path) -> list[tuple[int, int, bytes]]:
+    """A window's noise lines, sorted by the position they follow, then as drawn."""
+    data = path.read_bytes()
+    lines = []
+    at = 0
+    while at < len(data):
+        head = data[at : at + 34]
+        size = int(head[24:])
+        lines.append((int(head[:12]), int(head[12:24]), data[at + 34 : at + 34 + size]))
+        at += 34 + size
+    lines.sort()
+    return lines
+
+
+@contextmanager
+def stream(config: SimulationConfig, scratch: Path | None = None) -> Iterator[SimulationStream]:
+    """Simulate ``config`` into time windows on disk (in a temporary directory under
+    ``scratch``, the system's by default), for ``lines()`` to read in order.
+
+    Memory stays bounded whatever ``config.leads``: a person's events go to the window of their
+    second as soon as drawn, and a window is sorted on its own. The disk holds the stream about
+    once (twice with noise). The bytes are ``simulate(config)``'s.
+    """
+    with tempfile.TemporaryDirectory(prefix="leadflow-simulate-", dir=scratch) as directory:
+        windows, tally, never_opened = _draw(config, Path(directory))
+        noise = dict.fromkeys(NoiseKind, 0)
+        if round(config.noise * windows.starts[-1]):
+            stored = _StoredLines(windows)
+            stored.order()
+            count = len(windows.starts) - 1
+            outs = [windows.noise(window).open("wb") for window in range(count)]
+            try:
+                for position, k, raw in _noise(config, stored, never_opened, noise):
+                    window = bisect.bisect_right(windows.starts, position, hi=count) - 1
+                    outs[window].write(b"%012d%012d%010d%s" % (position, k, len(raw), raw))
+            finally:
+                for out in outs:
+                    out.close()
+                stored.close()
+        yield SimulationStream(
+            config=config,
+            valid=windows.starts[-1],
+            spend=_spend(config, tally.acquired),
+            injected=_noise_counts(noise),
+            intended=tally.funnel(),
+            _windows=windows,
+        )
+
+
+def _draw(config: SimulationConfig, directory: Path) -> tuple[_Windows, _Tally, _NeverOpened]:
+    """Draw every person and append their events to the window of their second."""
+    generator = _Generator(config)
+    people = config.leads + config.contacts
+    count = max(1, math.ceil(people * _LINES_PER_PERSON / _WINDOW_LINES))
+    width = math.ceil(generator.end / count)
+    encoder = _Encoder(config)
+    tally = _Tally()
+    never_opened = _NeverOpened(config.start)
+    keep = config.noise > 0
+    sizes = [0] * count
+    events, journeys = generator.events, generator.journeys
+    outs = [(directory / f"drawn-{window}").open("wb") for window in range(count)]
+    try:
+        for _ in generator.people():
+            for journey in journeys:
+                tally.add(journey)
+                if keep and not journey.reached(Stage.OPPORTUNITY):
+                    never_opened.numbers.append(int(journey.lead_id[1:]))
+                    seconds = (journey.identified_at - config.start) // timedelta(seconds=1)
+                    never_opened.seconds.append(seconds)
+            journeys.clear()
+            if len(events) < 4096:
+                continue
+            _spill(events, width, outs, sizes, encoder)
+        _spill(events, width, outs, sizes, encoder)
+    finally:
+        for out in outs:
+            out.close()
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    return _Windows(directory, config, width, tuple(starts)), tally, never_opened
+
+
+def _spill(
+    events: list[_Event], width: int, outs: Sequence[BinaryIO], sizes: list[int], encoder: _Encoder
+) -> None:
+    for event in events:
+        window = event[0] // width
+        outs[window].write(encoder.record(event))
+        sizes[window] += 1
+    events.clear()
+
+
 # --- entry point -------------------------------------------------------------------------------
 
 
@@ -1708,12 +2222,20 @@ def simulate(config: SimulationConfig) -> Simulation:
     Deterministic: the same config gives byte-identical ``lines()`` and ``spend_lines()``.
     """
     interactions, journeys = _Generator(config).run()
-    noise, counts = _noise(config, interactions, journeys)
+    valid = _HeldLines(interactions, tuple(i.occurred_at for i in interactions))
+    never_opened = [
+        (j.lead_id, j.identified_at) for j in journeys if not j.reached(Stage.OPPORTUNITY)
+    ]
+    tally = dict.fromkeys(NoiseKind, 0)
+    noise = sorted(_noise(config, valid, never_opened, tally))
+    journey_tally = _Tally()
+    for journey in journeys:
+        journey_tally.add(journey)
     return Simulation(
         config=config,
         interactions=interactions,
-        spend=_spend(config, journeys),
+        spend=_spend(config, journey_tally.acquired),
         journeys=journeys,
-        injected=counts,
-        _noise=noise,
+        injected=_noise_counts(tally),
+        _noise=tuple((position, raw) for position, _k, raw in noise),
     )

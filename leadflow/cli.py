@@ -457,15 +457,18 @@ def bench(
             "LeadLifecycle.process on a SQLite file store), 'replay' (CPU per interaction of "
             "batch replay and its document), 'relay' (CPU per lifecycle event of "
             "the relay's pages, the domain path beside the lean one, without Kafka), 'decode' "
-            "(CPU per decode, pydantic path beside fast path) or 'simulate' (lines per CPU "
-            "second and peak RSS of simulate --out)."
+            "(CPU per decode, pydantic path beside fast path), 'simulate' (lines per CPU "
+            "second and peak RSS of simulate --out) or 'instructions' (machine instructions per "
+            "interaction of the lifecycle and of replay, counted by valgrind: steady where CPU "
+            "time is noisy; --leads 150 is plenty)."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
     compare: Annotated[
         Path | None,
         typer.Option(
-            help="--only lifecycle, replay or simulate: another checkout, measured beside "
+            help="--only lifecycle, replay, simulate or instructions: another checkout, measured "
+            "beside "
             "(before/after)."
         ),
     ] = None,
@@ -487,6 +490,13 @@ def bench(
         argv = ["--leads", str(leads)] + (["--held"] if held else [])
         simulate_bench(argv + (["--compare", str(compare.resolve())] if compare else []))
         return
+    if only == "instructions":
+        from leadflow.bench_instructions import main as instructions_bench  # noqa: PLC0415
+
+        instructions_bench(
+            ["--leads", str(leads)] + (["--compare", str(compare.resolve())] if compare else [])
+        )
+        return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
 
@@ -498,7 +508,8 @@ def bench(
     if only is not None:
         if only != "lifecycle":
             raise typer.BadParameter(
-                f"--only: 'lifecycle', 'replay', 'relay', 'decode' or 'simulate', got {only!r}"
+                "--only: 'lifecycle', 'replay', 'relay', 'decode', 'simulate' or "
+                f"'instructions', got {only!r}"
             )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 

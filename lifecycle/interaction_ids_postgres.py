@@ -88,10 +88,11 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
         if rows:
             # No ON CONFLICT: an id indexed by a concurrent transaction waits for it, then
             # fails this one (a unique violation, raised as eventsourcing's IntegrityError).
-            curs.executemany(
+            # One statement with three arrays in binary: executemany sends a statement a row.
+            curs.execute(
                 f"INSERT INTO {self.index_table} (interaction_id, stream_id, lead_id) "
-                "VALUES (%s, %s, %s)",
-                rows,
+                "SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[])",
+                ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
             )
 
     def interaction_owners(self, interaction_ids: Sequence[str]) -> dict[str, str]:

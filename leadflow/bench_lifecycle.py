@@ -23,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 __all__ = ["lifecycle_cpu_us", "main"]
 
@@ -39,12 +40,51 @@ def _interactions(leads: int, seed: int) -> list[object]:
     ]
 
 
+@contextlib.contextmanager
+def _store_env(tmp: str, postgres: str | None) -> Iterator[dict[str, str]]:
+    """eventsourcing's environment for a fresh store: a SQLite file in ``tmp``, or a new
+    database beside the one ``postgres`` (a ``postgresql://`` DSN) names, dropped after."""
+    key = base64.b64encode(b"\x07" * 32).decode()
+    if postgres is None:
+        yield {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(Path(tmp) / "events.sqlite"),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "PERSONAL_DATA_MASTER_KEY": key,
+        }
+        return
+    import psycopg  # noqa: PLC0415
+
+    from leadflow.wiring import postgres_env  # noqa: PLC0415
+
+    name = f"leadflow_bench_{Path(tmp).name.rsplit('-', 1)[-1].lower()}"
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = urlparse(postgres)
+        yield {
+            **postgres_env(url._replace(path=f"/{name}").geturl()),
+            "PERSONAL_DATA_MASTER_KEY": key,
+        }
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def lifecycle_cpu_us(
-    leads: int = 2000, batch: int = 500, rounds: int = 3, seed: int = 3, gc_tuned: bool = False
+    leads: int = 2000,
+    batch: int = 500,
+    rounds: int = 3,
+    seed: int = 3,
+    gc_tuned: bool = False,
+    *,
+    postgres: str | None = None,
 ) -> tuple[float, int, int]:
     """The best CPU µs per interaction of ``rounds`` runs of ``process`` over ``leads``
     simulated leads in batches of ``batch``; with the number of interactions and of stored
-    events (of the last round)."""
+    events (of the last round). ``postgres``: a DSN, to store in a fresh PostgreSQL database
+    beside it rather than a SQLite file (the figure is this process's CPU: PostgreSQL's own
+    is not in it)."""
     import gc  # noqa: PLC0415
 
     from eventsourcing.persistence import Tracking  # noqa: PLC0415
@@ -54,7 +94,6 @@ def lifecycle_cpu_us(
 
     interactions = _interactions(leads, seed)
     policy = load_policy("b2b_saas")
-    key = base64.b64encode(b"\x07" * 32).decode()
     if gc_tuned:  # as leadflow.collector.tune_gc (which an older checkout lacks)
         gc.collect()
         gc.freeze()
@@ -62,13 +101,10 @@ def lifecycle_cpu_us(
     best = float("inf")
     events = 0
     for _ in range(rounds):
-        with tempfile.TemporaryDirectory(prefix="bench-lifecycle-") as tmp:
-            env = {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(Path(tmp) / "events.sqlite"),
-                "SQLITE_LOCK_TIMEOUT": "30",
-                "PERSONAL_DATA_MASTER_KEY": key,
-            }
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-lifecycle-") as tmp,
+            _store_env(tmp, postgres) as env,
+        ):
             app = LeadLifecycle(policy, env=env)
             cpu = time.process_time()
             for offset in range(0, len(interactions), batch):
@@ -95,6 +131,8 @@ def _child(checkout: str, args: argparse.Namespace, gc_tuned: bool) -> str:
     ]
     if gc_tuned:
         command.append("--gc")
+    if args.postgres:
+        command += ["--postgres", args.postgres]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, check=True, cwd=checkout
     )
@@ -111,9 +149,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--gc", action="store_true", help="tune the GC first, as the worker does")
     parser.add_argument("--compare", metavar="DIR", help="another checkout to measure beside")
+    parser.add_argument(
+        "--postgres", metavar="DSN", help="store in a fresh database beside this one (not SQLite)"
+    )
     args = parser.parse_args(argv)
     if args.compare is None:
-        us, count, events = lifecycle_cpu_us(args.leads, args.batch, args.rounds, gc_tuned=args.gc)
+        us, count, events = lifecycle_cpu_us(
+            args.leads, args.batch, args.rounds, gc_tuned=args.gc, postgres=args.postgres
+        )
         print(f"{us:.1f} {count} {events}")
         return
     here = str(Path(__file__).resolve().parent.parent)

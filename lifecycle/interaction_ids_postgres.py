@@ -11,6 +11,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from lifecycle.interaction_ids import INDEX_TABLE, index_rows
@@ -37,6 +38,21 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
             table=Identifier(self.events_table_name),
             id_type=SQL(datastore.originator_id_type),
         )
+        self.select_rows_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
+
+    def notification_rows(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """``select_notifications(after, limit, inclusive_of_start=False)`` as plain rows (id,
+        stream id, version, topic, state), read in binary: no dict and no ``Notification`` a
+        row, and no text decoding of the states (the relay reads pages of thousands)."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(self.select_rows_statement, (after, limit), prepare=True)
+            return curs.fetchall()
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

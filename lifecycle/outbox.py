@@ -527,8 +527,8 @@ def read_notifications(
     """The notifications after ``after`` (at most ``limit``), in order, as plain rows.
 
     The same rows as ``recorder.select_notifications(after, limit, inclusive_of_start=False)``:
-    read with the same query on a SQLite store (the stream id left as stored), through that
-    method on any other.
+    read with the same query on a SQLite store (the stream id left as stored), in binary on a
+    PostgreSQL one (``notification_rows``), through that method on any other.
     """
     if isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.transaction(commit=False) as transaction:
@@ -542,6 +542,9 @@ def read_notifications(
             c.row_factory = None  # plain tuples, on this cursor only
             rows: list[RawNotification] = c.fetchall()
             return rows
+    read_rows = getattr(recorder, "notification_rows", None)  # PostgreSQL's, in binary
+    if read_rows is not None:
+        return cast(Sequence[RawNotification], read_rows(after, limit))
     return [
         (n.id, n.originator_id, n.originator_version, n.topic, n.state)
         for n in recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)

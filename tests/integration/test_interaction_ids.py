@@ -218,3 +218,40 @@ def test_workers_starting_together_on_a_new_postgres_database_all_start(
             with psycopg.connect(fresh_postgres_dsn) as conn:
                 names = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables")}
             assert INDEX_TABLE in names
+
+
+def test_the_relay_reads_postgres_pages_as_the_store_selects_them(fresh_postgres_dsn: str) -> None:
+    """The relay's binary read of a PostgreSQL page gives the rows ``select_notifications``
+    gives (ids, stream ids, versions, topics, state bytes), for any start and size, and the
+    lean path publishes each as the domain path does."""
+    from lifecycle.outbox import WireEncoder, read_notifications  # noqa: PLC0415
+    from tests.unit.test_lifecycle_outbox import _domain_path  # noqa: PLC0415
+
+    settings = Settings(event_store=EventStoreKind.POSTGRES, postgres_dsn=fresh_postgres_dsn)
+    app = _open(settings)
+    try:
+        lines = [
+            page_view(lead_id=None, anonymous_id="a1"),
+            form(FormKind.DEMO_REQUEST, lead_id="L1", anonymous_id="a1"),
+            page_view(lead_id="L2"),
+        ]
+        app.process(lines, Tracking("t", 1))
+        last = app.recorder.max_notification_id() or 0
+        assert last >= 5
+        for after, limit in [(0, 1000), (0, 2), (2, 2), (last, 10), (last - 1, 1)]:
+            expected = [
+                (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in app.recorder.select_notifications(
+                    start=after, limit=limit, inclusive_of_start=False
+                )
+            ]
+            rows = list(read_notifications(app.recorder, after, limit))
+            assert rows == expected
+            assert all(type(row[4]) is bytes for row in rows)
+        encoder = WireEncoder(app.mapper)
+        for row in read_notifications(app.recorder, 0, 1000):
+            lean = encoder.lean(row)
+            assert lean is not None
+            assert lean.value == _domain_path(app, row)
+    finally:
+        app.close()

@@ -176,11 +176,7 @@ class Report:
                 {
                     "name": f.name,
                     "unit": f.unit,
-                    "items": f.items,
-                    "seconds": round(f.seconds, 3),
-                    "per_second": round(f.rate, 1),
-                    "ratio_to_baseline": round(f.rate / baseline, 4) if baseline else None,
-                    "cpu_seconds": round(f.cpu_seconds, 3) if f.cpu_seconds else None,
+                    **_rates(f, baseline),
                     "per_cpu_second": round(f.cpu_rate, 1) if f.cpu_rate else None,
                     "target_per_second": f.target,
                     "meets_target": None if f.target is None else f.rate >= f.target,
@@ -198,14 +194,23 @@ class Report:
         }
 
 
-def _scale_out_row(figure: Figure, baseline: float) -> dict[str, Any]:
+def _rates(figure: Figure, baseline: float) -> dict[str, Any]:
+    """A figure's items, time, rate (and its ratio to the baseline) and CPU, as written."""
     return {
-        "processes": figure.processes,
-        "interactions": figure.items,
+        "items": figure.items,
         "seconds": round(figure.seconds, 3),
         "per_second": round(figure.rate, 1),
         "ratio_to_baseline": round(figure.rate / baseline, 4) if baseline else None,
         "cpu_seconds": round(figure.cpu_seconds, 3) if figure.cpu_seconds else None,
+    }
+
+
+def _scale_out_row(figure: Figure, baseline: float) -> dict[str, Any]:
+    rates = _rates(figure, baseline)
+    return {
+        "processes": figure.processes,
+        "interactions": rates.pop("items"),
+        **rates,
         "cpu_us_per_interaction": round(figure.cpu_us, 1) if figure.cpu_us else None,
         **figure.shares,
         "note": figure.note,

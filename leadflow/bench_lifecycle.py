@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["lifecycle_cpu_us", "main"]
+__all__ = ["Variant", "lifecycle_cpu_us", "main", "print_rounds"]
 
 
 def _interactions(leads: int, seed: int) -> list[object]:
@@ -172,13 +172,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             figure, interactions, stored = _child(variant[1], args, variant[2]).split()
             figures[variant].append(float(figure))
             counts[variant] = f"{interactions} interactions, {stored} events"
-    for variant in variants:
+    print_rounds(figures, counts)
+
+
+Variant = tuple[str, str, bool]
+"""A measured checkout: its label (before, after), its folder, whether the GC was tuned."""
+
+
+def print_rounds(figures: dict[Variant, list[float]], counts: dict[Variant, str]) -> None:
+    """One line per variant: the best of its rounds' µs CPU per interaction, every round's
+    figure and what was counted (``counts``), in the order of ``figures``."""
+    for variant, rounds in figures.items():
         label, checkout, gc_tuned = variant
-        runs = ", ".join(f"{x:.1f}" for x in figures[variant])
+        runs = ", ".join(f"{x:.1f}" for x in rounds)
         print(
             f"{label:6} {'gc tuned' if gc_tuned else 'gc default':10} "
-            f"{min(figures[variant]):6.1f} µs CPU/interaction "
-            f"(rounds: {runs}; {counts[variant]}) {checkout}"
+            f"{min(rounds):6.1f} µs CPU/interaction (rounds: {runs}; {counts[variant]}) {checkout}"
         )
 
 

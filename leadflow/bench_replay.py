@@ -100,14 +100,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures[variant].append(float(figure))
             counts[variant] = f"{interactions} interactions"
             digests.add(digest)
-    for variant in variants:
-        label, checkout, gc_tuned = variant
-        runs = ", ".join(f"{x:.1f}" for x in figures[variant])
-        print(
-            f"{label:6} {'gc tuned' if gc_tuned else 'gc default':10} "
-            f"{min(figures[variant]):6.1f} µs CPU/interaction "
-            f"(rounds: {runs}; {counts[variant]}) {checkout}"
-        )
+    # Imported here, in the measuring process: a child may run another checkout's modules.
+    from leadflow.bench_lifecycle import print_rounds  # noqa: PLC0415
+
+    print_rounds(figures, counts)
     same = "the same document" if len(digests) == 1 else f"{len(digests)} different documents"
     print(f"documents: {same} (sha256 {', '.join(sorted(d[:16] for d in digests))})")
 

@@ -60,7 +60,6 @@ async def run_workers(
             group_id=options.group_id,
             max_message_bytes=settings.max_message_bytes,
             max_batch=options.max_batch,
-            fetch_wait_ms=settings.worker_fetch_wait_ms,
             on_committed=relay.wake if relay else None,
         )
         if options.lifecycle

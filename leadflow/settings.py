@@ -88,15 +88,6 @@ class Settings(BaseSettings):
         description="Leads the lifecycle worker keeps in memory between batches (least recently "
         "used go first; checked against the store at every batch; 0: none).",
     )
-    worker_fetch_wait_ms: int = Field(
-        default=20,
-        ge=0,
-        le=1000,
-        description="How long the broker may hold the lifecycle worker's fetch to gather a "
-        "bigger batch while interactions trickle in (fewer, larger transactions: less CPU per "
-        "interaction, and workers sharing PostgreSQL queue less for its write lock), at the "
-        "cost of up to this much latency; 0: fetch what is there at once.",
-    )
 
     # Personal data
     master_key: SecretStr | None = Field(

@@ -84,9 +84,6 @@ class Backoff:
         return draw() * min(self.cap, self.first * 2.0 ** min(attempt - 1, 30))
 
 
-FETCH_MIN_BYTES = 256 * 1024
-"""What a fetch gathers before the broker answers it early, when the worker waits for batches
-(about 400 interactions of the simulator's size; a backlog fills it at once)."""
 _CONFLICTS_LOGGED_EVERY = 20
 """A partition still conflicting after this many retries is logged (and again every so many)."""
 
@@ -186,7 +183,6 @@ class LifecycleWorker:
         group_id: str = "leadflow-lifecycle",
         max_message_bytes: int = DEFAULT_MAX_BYTES,
         max_batch: int = 2000,
-        fetch_wait_ms: int = 0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_committed: Callable[[], None] | None = None,
         commit_interval: float = 1.0,
@@ -198,7 +194,6 @@ class LifecycleWorker:
         self.group_id = group_id
         self.max_message_bytes = max_message_bytes
         self.max_batch = max_batch
-        self.fetch_wait_ms = fetch_wait_ms
         self.clock = clock
         self.on_committed = on_committed
         self.commit_interval = commit_interval
@@ -220,16 +215,7 @@ class LifecycleWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; raise ``LeadflowKafkaError`` if Kafka fails."""
         producer = self.connection.producer()
-        # With a wait, the broker answers a fetch once it has FETCH_MIN_BYTES for it or the
-        # wait is over: under a trickle, batches of many interactions instead of a few (each
-        # batch is a transaction, a handful of queries and, on PostgreSQL, a turn at the
-        # events table's write lock).
-        fetching = (
-            {"fetch_min_bytes": FETCH_MIN_BYTES, "fetch_max_wait_ms": self.fetch_wait_ms}
-            if self.fetch_wait_ms
-            else {}
-        )
-        consumer = self.connection.consumer(group_id=self.group_id, **fetching)
+        consumer = self.connection.consumer(group_id=self.group_id)
         self._consumer = consumer
         consumer.subscribe([self.topics.interactions], listener=_SeekToTrackedPositions(self))
         # Offsets committed to Kafka only show the group's lag to Kafka's tools: the worker's

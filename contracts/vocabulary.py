@@ -122,3 +122,13 @@ class LifecycleEventType(StrEnum):
     TRANSITION_REFUSED = "transition_refused"
     IDENTITY_LINKED = "identity_linked"
     PERSONAL_DATA_ERASED = "personal_data_erased"
+
+
+# Members by their wire value, for hot paths that revive many values: a dict lookup is a small
+# fraction of ``Stage(value)``. A value that is no member's raises ``KeyError`` (``TypeError``
+# when unhashable) where the call raised ``ValueError``.
+STAGE_BY_VALUE: dict[str, Stage] = dict(Stage._value2member_map_)
+CHANNEL_BY_VALUE: dict[str, Channel] = dict(Channel._value2member_map_)
+INTERACTION_TYPE_BY_VALUE: dict[str, InteractionType] = dict(InteractionType._value2member_map_)
+FORM_KIND_BY_VALUE: dict[str, FormKind] = dict(FormKind._value2member_map_)
+TEMPERATURE_BY_VALUE: dict[str, Temperature] = dict(Temperature._value2member_map_)

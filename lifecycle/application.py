@@ -24,7 +24,6 @@ lead's keys and records ``PersonalDataErased``. No wire event carries a personal
 from __future__ import annotations
 
 import hashlib
-import importlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,7 +56,17 @@ from contracts.lifecycle_events import (
     PolicyRef,
     Touch,
 )
-from contracts.vocabulary import Channel, FormKind, InteractionType, Stage, Temperature
+from contracts.vocabulary import (
+    CHANNEL_BY_VALUE,
+    FORM_KIND_BY_VALUE,
+    INTERACTION_TYPE_BY_VALUE,
+    STAGE_BY_VALUE,
+    TEMPERATURE_BY_VALUE,
+    Channel,
+    InteractionType,
+    Stage,
+    Temperature,
+)
 from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
 from lifecycle.interaction_ids import (
     INTERACTION_IDS,
@@ -824,17 +833,17 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
     data: LifecycleData
     if isinstance(e, Lead.Registered):
         data = wire.LeadCreated(
-            stage=_STAGES[e.stage],
-            channel=_CHANNELS[e.channel],
+            stage=STAGE_BY_VALUE[e.stage],
+            channel=CHANNEL_BY_VALUE[e.channel],
             campaign=e.campaign,
             anonymous=e.anonymous,
         )
     elif isinstance(e, Lead.InteractionRecorded):
         data = wire.InteractionRecorded(
-            interaction_type=_INTERACTION_TYPES[e.interaction_type],
-            channel=_CHANNELS[e.channel],
+            interaction_type=INTERACTION_TYPE_BY_VALUE[e.interaction_type],
+            channel=CHANNEL_BY_VALUE[e.channel],
             campaign=e.campaign,
-            form_kind=_FORM_KINDS[e.form_kind] if e.form_kind is not None else None,
+            form_kind=FORM_KIND_BY_VALUE[e.form_kind] if e.form_kind is not None else None,
             sales_touch=e.sales_touch,
         )
     elif isinstance(e, Lead.ScoreChanged):
@@ -843,14 +852,14 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
             score=e.score,
             fit=e.fit,
             engagement=e.engagement,
-            temperature=_TEMPERATURES[e.temperature],
-            previous_temperature=_TEMPERATURES[e.previous_temperature],
+            temperature=TEMPERATURE_BY_VALUE[e.temperature],
+            previous_temperature=TEMPERATURE_BY_VALUE[e.previous_temperature],
             rule=e.rule,
         )
     elif isinstance(e, Lead.StageChanged):
         data = wire.StageChanged(
-            from_stage=_STAGES[e.from_stage] if e.from_stage is not None else None,
-            to_stage=_STAGES[e.to_stage],
+            from_stage=STAGE_BY_VALUE[e.from_stage] if e.from_stage is not None else None,
+            to_stage=STAGE_BY_VALUE[e.to_stage],
             rule=e.rule,
             reason=e.reason,
             amount=e.amount,
@@ -859,7 +868,7 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
         )
     elif isinstance(e, Lead.TransitionRefused):
         data = wire.TransitionRefused(
-            current_stage=_STAGES[e.current_stage], requested=e.requested, reason=e.reason
+            current_stage=STAGE_BY_VALUE[e.current_stage], requested=e.requested, reason=e.reason
         )
     elif isinstance(e, Lead.IdentityLinked):
         data = wire.IdentityLinked(
@@ -892,21 +901,8 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
     )
 
 
-# Values as the stored events hold them -> the wire's enum members (a dict lookup is a small
-# fraction of an enum call; a value outside them raises KeyError, as the enum's ValueError did
-# not need to be told apart: a stored event holds only members' values).
-_STAGES = {member.value: member for member in Stage}
-_CHANNELS = {member.value: member for member in Channel}
-_INTERACTION_TYPES = {member.value: member for member in InteractionType}
-_FORM_KINDS = {member.value: member for member in FormKind}
-_TEMPERATURES = {member.value: member for member in Temperature}
 _POLICY_REFS: dict[tuple[str, str], PolicyRef] = {}
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-try:
-    # CPython's own SHA-1 costs about three quarters of OpenSSL's for these 20 bytes.
-    _sha1: Callable[[bytes], Any] = importlib.import_module("_sha1").sha1
-except ImportError:  # an interpreter without it
-    _sha1 = hashlib.sha1
 
 
 def _policy_ref(name: str, version: str) -> PolicyRef:
@@ -925,7 +921,7 @@ def lifecycle_event_id(stream_id: UUID, version: int) -> str:
     """The wire ``event_id`` of event ``version`` of stream ``stream_id``:
     ``str(uuid5(stream_id, str(version)))``, written from the SHA-1 digest's text without the
     two ``UUID`` objects ``uuid5`` and ``str`` make (nothing kept per stream: memory stays flat)."""
-    h = _sha1(stream_id.bytes + b"%d" % version).hexdigest()
+    h = hashlib.sha1(stream_id.bytes + b"%d" % version, usedforsecurity=False).hexdigest()
     # uuid.UUID(bytes=digest[:16], version=5): version 5 in the high nibble of byte 6, the
     # RFC 4122 variant in the two high bits of byte 8.
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"

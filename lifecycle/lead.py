@@ -70,7 +70,7 @@ from contracts.interactions import (
     Recycled,
 )
 from contracts.lifecycle_events import Touch
-from contracts.vocabulary import Channel, InteractionType, Stage, Temperature
+from contracts.vocabulary import STAGE_BY_VALUE, Channel, InteractionType, Stage, Temperature
 from lifecycle.errors import (
     IllegalTransitionError,
     MisroutedInteractionError,
@@ -198,7 +198,6 @@ class InteractionRecord:
         return cls(envelope, tuple(sorted(personal)), None)
 
 
-_STAGES = {stage.value: stage for stage in Stage}  # faster than Stage(value), read per call
 _ACCEPTED = Verdict(OutcomeStatus.ACCEPTED)
 _DUPLICATE = Verdict(OutcomeStatus.DUPLICATE)
 
@@ -450,7 +449,7 @@ class Lead(Aggregate):
     @property
     def stage(self) -> Stage:
         """The lead's current stage."""
-        return _STAGES[self.stage_value]
+        return STAGE_BY_VALUE[self.stage_value]
 
     @property
     def score(self) -> float:

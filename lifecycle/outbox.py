@@ -54,12 +54,12 @@ from eventsourcing.utils import get_topic, resolve_topic
 from contracts import encode
 from contracts.lifecycle_events import LIFECYCLE_VERSIONS, LifecycleEvent
 from contracts.vocabulary import (
-    Channel,
-    FormKind,
-    InteractionType,
+    CHANNEL_BY_VALUE,
+    FORM_KIND_BY_VALUE,
+    INTERACTION_TYPE_BY_VALUE,
+    STAGE_BY_VALUE,
+    TEMPERATURE_BY_VALUE,
     LifecycleEventType,
-    Stage,
-    Temperature,
 )
 from lifecycle.application import TouchAsDict, lifecycle_event_id, to_lifecycle_event
 from lifecycle.lead import Lead
@@ -188,20 +188,6 @@ class _PersonalDataErased(_Stored, kw_only=True, gc=False):
     visitors: Any
     merged_into: Any
     reference: Any
-
-
-def _members(enum: type[Any]) -> dict[Any, Any]:
-    # ``Enum(value)`` finds a member by value in this map before anything else; a value it
-    # misses (``KeyError``, or ``TypeError`` when unhashable) is left to the domain path
-    # (which would try ``_missing_`` or raise).
-    return dict(enum._value2member_map_)
-
-
-_STAGES = _members(Stage)
-_CHANNELS = _members(Channel)
-_INTERACTION_TYPES = _members(InteractionType)
-_FORM_KINDS = _members(FormKind)
-_TEMPERATURES = _members(Temperature)
 
 
 def _list(value: Any) -> list[Any]:
@@ -424,8 +410,8 @@ class WireEncoder:
 
     def _lead_created(self, f: _Registered) -> dict[str, Any]:
         return {
-            "stage": _STAGES[f.stage],
-            "channel": _CHANNELS[f.channel],
+            "stage": STAGE_BY_VALUE[f.stage],
+            "channel": CHANNEL_BY_VALUE[f.channel],
             "campaign": f.campaign,
             "anonymous": f.anonymous,
         }
@@ -433,10 +419,10 @@ class WireEncoder:
     def _interaction_recorded(self, f: _InteractionRecorded) -> dict[str, Any]:
         form_kind = f.form_kind
         return {
-            "interaction_type": _INTERACTION_TYPES[f.interaction_type],
-            "channel": _CHANNELS[f.channel],
+            "interaction_type": INTERACTION_TYPE_BY_VALUE[f.interaction_type],
+            "channel": CHANNEL_BY_VALUE[f.channel],
             "campaign": f.campaign,
-            "form_kind": None if form_kind is None else _FORM_KINDS[form_kind],
+            "form_kind": None if form_kind is None else FORM_KIND_BY_VALUE[form_kind],
             "sales_touch": f.sales_touch,
         }
 
@@ -448,16 +434,16 @@ class WireEncoder:
             "score": f.score,
             "fit": f.fit,
             "engagement": f.engagement,
-            "temperature": _TEMPERATURES[f.temperature],
-            "previous_temperature": _TEMPERATURES[f.previous_temperature],
+            "temperature": TEMPERATURE_BY_VALUE[f.temperature],
+            "previous_temperature": TEMPERATURE_BY_VALUE[f.previous_temperature],
             "rule": f.rule,
         }
 
     def _stage_changed(self, f: _StageChanged) -> dict[str, Any]:
         from_stage = f.from_stage
         return {
-            "from_stage": None if from_stage is None else _STAGES[from_stage],
-            "to_stage": _STAGES[f.to_stage],
+            "from_stage": None if from_stage is None else STAGE_BY_VALUE[from_stage],
+            "to_stage": STAGE_BY_VALUE[f.to_stage],
             "rule": f.rule,
             "reason": f.reason,
             "amount": f.amount,
@@ -467,7 +453,7 @@ class WireEncoder:
 
     def _transition_refused(self, f: _TransitionRefused) -> dict[str, Any]:
         return {
-            "current_stage": _STAGES[f.current_stage],
+            "current_stage": STAGE_BY_VALUE[f.current_stage],
             "requested": f.requested,
             "reason": f.reason,
         }
@@ -501,9 +487,9 @@ class WireEncoder:
             raise _NotLeanError  # DatetimeAsISO.decode asserts a string
         return {
             "interaction_id": data["interaction_id"],
-            "interaction_type": _INTERACTION_TYPES[data["interaction_type"]],
+            "interaction_type": INTERACTION_TYPE_BY_VALUE[data["interaction_type"]],
             "occurred_at": _fromisoformat(text),
-            "channel": _CHANNELS[data["channel"]],
+            "channel": CHANNEL_BY_VALUE[data["channel"]],
             "campaign": data["campaign"],
         }
 

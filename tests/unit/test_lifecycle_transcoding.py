@@ -162,11 +162,11 @@ def test_stored_bytes_take_no_more_memory_than_their_length() -> None:
 _any_zone = st.one_of(
     st.none(),
     st.just(UTC),
+    # Offsets in whole seconds: Python's fromisoformat drops an offset's microseconds, which
+    # eventsourcing's own transcoding reads with (and no store holds such an offset).
     st.builds(
-        timezone,
-        st.timedeltas(
-            min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
-        ),
+        lambda seconds: timezone(timedelta(seconds=seconds)),
+        st.integers(min_value=-(24 * 3600 - 1), max_value=24 * 3600 - 1),
     ),
 )
 

@@ -96,7 +96,9 @@ def _count(checkout: str, part: str, leads: int, doing: bool) -> int:
     )
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if done.returncode != 0 or found is None:
-        raise RuntimeError(f"valgrind run failed ({checkout}, {part}):\n{done.stderr[-2000:]}")
+        # One line for the person who ran it: the child's last words say what went wrong.
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"bench --only instructions: the {part} run in {checkout} failed: {last}")
     return int(found.group(1).replace(",", ""))
 
 
@@ -132,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    if args.compare:
+        from leadflow.bench_lifecycle import require_checkout  # noqa: PLC0415
+
+        require_checkout(args.compare)
     here = str(Path(__file__).resolve().parent.parent)
     checkouts = [("before", args.compare), ("after", here)] if args.compare else [("", here)]
     for part in args.part or PARTS:

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["Variant", "lifecycle_cpu_us", "main", "print_rounds"]
+__all__ = ["Variant", "lifecycle_cpu_us", "main", "print_rounds", "require_checkout"]
 
 
 def _interactions(leads: int, seed: int) -> list[object]:
@@ -159,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         print(f"{us:.1f} {count} {events}")
         return
+    require_checkout(args.compare)
     here = str(Path(__file__).resolve().parent.parent)
     variants = [
         (label, checkout, gc_tuned)
@@ -173,6 +174,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures[variant].append(float(figure))
             counts[variant] = f"{interactions} interactions, {stored} events"
     print_rounds(figures, counts)
+
+
+def require_checkout(folder: str | Path) -> None:
+    """Stop with one line unless ``folder`` holds a leadflow tree: the children import from it
+    first on ``PYTHONPATH``, and from an empty folder they would silently measure the
+    installed tree instead."""
+    if not (Path(folder) / "lifecycle" / "application.py").is_file():
+        raise SystemExit(
+            f"--compare {folder}: not a leadflow checkout (no lifecycle/application.py)"
+        )
 
 
 Variant = tuple[str, str, bool]

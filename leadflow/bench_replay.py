@@ -85,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         us, count, digest = replay_cpu_us(args.leads, args.rounds, gc_tuned=args.gc)
         print(f"{us:.1f} {count} {digest}")
         return
+    # Imported here, in the measuring process: a child may run another checkout's modules.
+    from leadflow.bench_lifecycle import print_rounds, require_checkout  # noqa: PLC0415
+
+    require_checkout(args.compare)
     here = str(Path(__file__).resolve().parent.parent)
     variants = [
         (label, checkout, gc_tuned)
@@ -100,9 +104,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures[variant].append(float(figure))
             counts[variant] = f"{interactions} interactions"
             digests.add(digest)
-    # Imported here, in the measuring process: a child may run another checkout's modules.
-    from leadflow.bench_lifecycle import print_rounds  # noqa: PLC0415
-
     print_rounds(figures, counts)
     same = "the same document" if len(digests) == 1 else f"{len(digests)} different documents"
     print(f"documents: {same} (sha256 {', '.join(sorted(d[:16] for d in digests))})")

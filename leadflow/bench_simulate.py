@@ -99,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         print(json.dumps(_measure(args.leads, args.seed, args.noise, args.held)))
         return
+    if args.compare:
+        from leadflow.bench_lifecycle import require_checkout  # noqa: PLC0415
+
+        require_checkout(args.compare)
     here = Path(__file__).resolve().parent.parent
     runs = [(args.compare.resolve(), True)] if args.compare else []
     runs += [(here, True)] if args.held else []

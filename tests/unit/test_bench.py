@@ -3,11 +3,13 @@ The measurements themselves are a benchmark (``leadflow bench``), never a timed 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from leadflow.bench import Figure, parse_count, parse_counts, rss_growth
+from leadflow.bench_lifecycle import require_checkout
 
 GROWTH_CASES: list[tuple[str, list[tuple[int, float]], dict[str, Any]]] = [
     ("no samples", [], {}),
@@ -117,3 +119,13 @@ def test_cpu_microseconds_per_item(
     items: int, cpu_seconds: float | None, expected: float | None
 ) -> None:
     assert Figure("f", items, 1.0, cpu_seconds=cpu_seconds).cpu_us == expected
+
+
+def test_a_compare_folder_must_hold_a_leadflow_tree(tmp_path: Path) -> None:
+    """An empty folder first on PYTHONPATH would let the children import the installed tree and
+    print its figures as the other checkout's: refused in one line instead."""
+    with pytest.raises(SystemExit, match="not a leadflow checkout"):
+        require_checkout(tmp_path)
+    (tmp_path / "lifecycle").mkdir()
+    (tmp_path / "lifecycle" / "application.py").write_text("")
+    require_checkout(tmp_path)

@@ -9,9 +9,9 @@ the wire fields (the kept interaction and the profile are skipped unbuilt), the 
 built as a dict in the field order of the wire dataclasses (the values that reach the wire are
 the very values those objects would hold: the same enum members, the datetimes revived by
 ``datetime.fromisoformat``, which is what eventsourcing's registered ``DatetimeAsISO`` does),
-the event id from a per-stream SHA-1 prefix, and one ``orjson.dumps``. A page of the log is
-encoded in one loop, with the checks every state needs (UTF-8, escapes, the count of tagged
-values) made once over the whole page's bytes.
+the event id from ``lifecycle_event_id`` (the domain path's own), and one ``orjson.dumps``. A
+page of the log is encoded in one loop, with the checks every state needs (UTF-8, escapes, the
+count of tagged values) made once over the whole page's bytes.
 
 It only takes that path for what it recognises: a stored Lead event of the current class
 version, whose topic names the class it resolves to, whose state is JSON in eventsourcing's
@@ -28,7 +28,8 @@ does. Personal values never reach the wire either way: they are sealed inside th
 interaction, which neither path publishes.
 
 ``read_notifications`` reads a page of the log as plain rows (a SQLite store with one query and
-no per-row objects; any other recorder through its own ``select_notifications``).
+no per-row objects, a PostgreSQL one in binary through its ``notification_rows``; any other
+recorder through its own ``select_notifications``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ lead's keys and records ``PersonalDataErased``. No wire event carries a personal
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +36,8 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    Mapper,
+    MapperDeserialisationError,
     Notification,
     ProcessRecorder,
     Recording,
@@ -43,7 +45,7 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from contracts import lifecycle_events as wire
 from contracts.codec import split_personal
@@ -66,6 +68,13 @@ from contracts.vocabulary import (
     InteractionType,
     Stage,
     Temperature,
+)
+from lifecycle.encoding import (
+    STATE,
+    decode_attributes,
+    encode_event,
+    is_encoded,
+    lifecycle_event_id,
 )
 from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
 from lifecycle.interaction_ids import (
@@ -261,6 +270,10 @@ class LeadLifecycle(Application[UUID]):
         self.process_recorder = recorder
         self.interaction_index: InteractionIndex = recorder
         return recorder
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """A ``LeadMapper``: lead events in ``lifecycle.encoding``'s format."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=LeadMapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """eventsourcing's transcodings (datetimes written faster, as the same text) plus sets
@@ -807,17 +820,119 @@ class LeadLifecycle(Application[UUID]):
 
 
 def _stored_event(domain_event: Any, encode: Callable[[Any], bytes]) -> StoredEvent:
-    """What eventsourcing's ``Mapper.to_stored_event`` makes of an event (neither compressed
-    nor encrypted): its attributes but the stream and version, then its class version when
-    above 1, encoded by the transcoder, under the class's topic."""
+    """What ``LeadMapper.to_stored_event`` makes of an event when it neither compresses nor
+    encrypts."""
+    attributes = domain_event.__dict__
+    return StoredEvent(
+        attributes["originator_id"],
+        attributes["originator_version"],
+        get_topic(type(domain_event)),
+        stored_state(domain_event, encode),
+    )
+
+
+_NOT_ENCODED = frozenset({"originator_id", "originator_version", "chain", "previous_chain"})
+
+
+def stored_state(domain_event: Any, encode: Callable[[Any], bytes]) -> bytes:
+    """The stored state of an event (before compression or encryption): for a lead event
+    chained in ``lifecycle.encoding``'s format, the bytes made with its chain (taken out of the
+    event, or made again: the same bytes, since they are a function of its attributes); for
+    any other event, eventsourcing's: its attributes but the stream and version, then its class
+    version when above 1, encoded by the transcoder ``encode``."""
+    attributes = domain_event.__dict__
+    state: bytes | None = attributes.pop(STATE, None)
+    if state is not None:
+        return state
     cls = type(domain_event)
-    state = dict(domain_event.__dict__)
-    originator_id = state.pop("originator_id")
-    originator_version = state.pop("originator_version")
+    if isinstance(domain_event, Lead.Event) and attributes.get("previous_chain"):
+        encoded = encode_event(
+            cls.__name__,
+            {k: v for k, v in attributes.items() if k not in _NOT_ENCODED},
+            attributes["originator_id"],
+            attributes["originator_version"],
+            attributes["previous_chain"],
+        )
+        if encoded is not None and encoded[1] == attributes["chain"]:
+            return encoded[0]
+    values = dict(attributes)
+    del values["originator_id"], values["originator_version"]
     class_version = getattr(cls, "class_version", 1)
     if class_version > 1:
-        state["class_version"] = class_version
-    return StoredEvent(originator_id, originator_version, get_topic(cls), encode(state))
+        values["class_version"] = class_version
+    return encode(values)
+
+
+class LeadMapper(Mapper[UUID]):
+    """eventsourcing's mapper, with lead events in ``lifecycle.encoding``'s format: written
+    in it when they were chained in it (``stored_state``), read from it when stored in it;
+    every other event and state (snapshots, lead events stored before that format) as
+    eventsourcing maps them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._classes: dict[str, tuple[type[Any], tuple[str, ...]]] = {}
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        """The stored event of ``domain_event`` (see the class docstring)."""
+        if STATE not in domain_event.__dict__ and not isinstance(domain_event, Lead.Event):
+            return super().to_stored_event(domain_event)
+        state = stored_state(domain_event, self.transcoder.encode)
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        attributes = domain_event.__dict__
+        return StoredEvent(
+            originator_id=attributes["originator_id"],
+            originator_version=attributes["originator_version"],
+            topic=get_topic(type(domain_event)),
+            state=state,
+        )
+
+    def open(self, state: bytes) -> bytes:
+        """A stored state deciphered and decompressed, as this mapper reads it."""
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return state
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """The domain event of ``stored_event`` (see the class docstring)."""
+        try:
+            state = self.open(stored_event.state)
+        except Exception:
+            return super().to_domain_event(stored_event)  # which raises as it always did
+        if not is_encoded(state):
+            return super().to_domain_event(stored_event)
+        topic = stored_event.topic
+        known = self._classes.get(topic)
+        if known is None:
+            cls = resolve_topic(topic)
+            fields = tuple(
+                f.name
+                for f in dataclasses.fields(cls)
+                if f.name not in ("originator_id", "originator_version")
+            )
+            known = self._classes[topic] = (cls, fields)
+        cls, fields = known
+        try:
+            attributes = decode_attributes(cls.__name__, state, fields)
+        except Exception as error:
+            raise MapperDeserialisationError(
+                f"Failed to deserialise state of stored event with topic '{topic}', "
+                f"originator_id '{stored_event.originator_id}' and "
+                f"originator_version {stored_event.originator_version}: {error!r}"
+            ) from error
+        originator_id = stored_event.originator_id
+        attributes["originator_id"] = (
+            originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        )
+        attributes["originator_version"] = stored_event.originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", attributes)
+        return event
 
 
 def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
@@ -902,7 +1017,6 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
 
 
 _POLICY_REFS: dict[tuple[str, str], PolicyRef] = {}
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def _policy_ref(name: str, version: str) -> PolicyRef:
@@ -915,13 +1029,3 @@ def _policy_ref(name: str, version: str) -> PolicyRef:
             _POLICY_REFS.clear()
         ref = _POLICY_REFS[(name, version)] = PolicyRef(name=name, version=version)
     return ref
-
-
-def lifecycle_event_id(stream_id: UUID, version: int) -> str:
-    """The wire ``event_id`` of event ``version`` of stream ``stream_id``:
-    ``str(uuid5(stream_id, str(version)))``, written from the SHA-1 digest's text without the
-    two ``UUID`` objects ``uuid5`` and ``str`` make (nothing kept per stream: memory stays flat)."""
-    h = hashlib.sha1(stream_id.bytes + b"%d" % version, usedforsecurity=False).hexdigest()
-    # uuid.UUID(bytes=digest[:16], version=5): version 5 in the high nibble of byte 6, the
-    # RFC 4122 variant in the two high bits of byte 8.
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"

@@ -25,7 +25,9 @@ repository and snapshot store) and writes nothing.
 
 How the chain is checked (``check_chain``, a pure function over the stored rows):
 
-- content: each event's ``chain`` must equal ``chain_hash(previous_chain, name, content)``;
+- content: each event's ``chain`` must equal the SHA-256 of ``previous_chain`` and its stored
+  bytes before the chain values (``lifecycle.encoding.chain_of``), or, for an event stored in
+  eventsourcing's format (before that one), ``chain_hash(previous_chain, name, content)``;
   otherwise the event is *altered* (a changed field, a changed recorded time, or a changed chain
   value). A row that cannot be read at all is altered too.
 - links: following ``previous_chain`` from the stream's genesis value orders the events as they
@@ -60,7 +62,8 @@ import orjson
 
 from contracts.lifecycle_events import LifecycleEvent, StageChanged
 from contracts.vocabulary import Stage
-from lifecycle.application import LeadLifecycle, LeadView, to_lifecycle_event
+from lifecycle.application import LeadLifecycle, LeadMapper, LeadView, to_lifecycle_event
+from lifecycle.encoding import chain_of, is_encoded
 from lifecycle.errors import LeadNotFoundError
 from lifecycle.lead import Lead, chain_content, chain_genesis, chain_hash
 
@@ -338,6 +341,9 @@ class StoredRow:
     position: int
     event: Lead.Event | None
     error: str | None = None
+    state: bytes | None = None
+    """The stored state as read (deciphered): what the chain hashes when it is in
+    ``lifecycle.encoding``'s format."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +427,12 @@ def check_chain(
             altered.add(row.position)
             continue
         chained.append(row)
-        if chain_hash(previous, type(e).__name__, chain_content(vars(e))) != chain:
+        state = row.state
+        if state is not None and is_encoded(state):
+            expected = chain_of(previous, state)
+        else:
+            expected = chain_hash(previous, type(e).__name__, chain_content(vars(e)))
+        if expected != chain:
             findings.append(
                 Finding(
                     FindingKind.ALTERED,
@@ -670,9 +681,11 @@ def read_rows(app: LeadLifecycle, stream_id: UUID) -> list[StoredRow]:
     """The stream's stored events as rows, decoded one by one (a row that cannot be decoded
     is kept, with the reason)."""
     rows: list[StoredRow] = []
+    mapper = app.mapper
     for stored in app.recorder.select_events(stream_id):
         try:
-            event = app.mapper.to_domain_event(stored)
+            event = mapper.to_domain_event(stored)
+            state = mapper.open(stored.state) if isinstance(mapper, LeadMapper) else None
         except Exception as exc:  # tampered bytes can fail in any way
             rows.append(StoredRow(stored.originator_version, None, f"{type(exc).__name__}"))
             continue
@@ -681,7 +694,7 @@ def read_rows(app: LeadLifecycle, stream_id: UUID) -> list[StoredRow]:
                 StoredRow(stored.originator_version, None, f"not a lead event ({stored.topic})")
             )
             continue
-        rows.append(StoredRow(stored.originator_version, event))
+        rows.append(StoredRow(stored.originator_version, event, state=state))
     return rows
 
 

@@ -71,6 +71,7 @@ from contracts.interactions import (
 )
 from contracts.lifecycle_events import Touch
 from contracts.vocabulary import STAGE_BY_VALUE, Channel, InteractionType, Stage, Temperature
+from lifecycle.encoding import STATE, encode_event
 from lifecycle.errors import (
     IllegalTransitionError,
     MisroutedInteractionError,
@@ -1055,16 +1056,20 @@ def _new_event(
     if len(kwargs) != len(spec.content):
         unknown = sorted(set(kwargs) - set(spec.content))
         raise TypeError(f"{event_class.__qualname__} has no {', '.join(unknown)}")
-    values = {
-        **content,
-        **given,
-        "originator_id": originator_id,
-        "originator_version": version,
-        "chain": chain_hash(previous, event_class.__name__, content),
-        "previous_chain": previous,
-    }
+    values = {**content, **given}
+    event_name = event_class.__name__
+    encoded = encode_event(event_name, values, originator_id, version, previous)
+    values["originator_id"] = originator_id
+    values["originator_version"] = version
+    values["chain"] = chain_hash(previous, event_name, content) if encoded is None else encoded[1]
+    values["previous_chain"] = previous
+    attributes = {field: values[field] for field in spec.fields}
+    if encoded is not None:
+        # The stored state, made once with the chain (``lifecycle.encoding``); taken out of
+        # the event when it is stored (``lifecycle.application.stored_state``).
+        attributes[STATE] = encoded[0]
     new = object.__new__(event_class)
-    object.__setattr__(new, "__dict__", {name: values[name] for name in spec.fields})
+    object.__setattr__(new, "__dict__", attributes)
     return new
 
 

@@ -1,5 +1,11 @@
 """The notification log as wire messages: stored Lead events straight to their published bytes.
 
+A lead event stored in ``lifecycle.encoding``'s format (everything written since that format)
+is published as stored, without its ``stored`` member: two slices of the stored bytes, and a
+msgspec read of the four envelope fields the relay routes by (lead, type, recorded time,
+interaction, and a refusal's reason). Those are the bytes the domain path writes for it.
+
+Events stored before, in eventsourcing's format, take one of the two paths below.
 ``to_lifecycle_event(mapper.to_domain_event(notification))`` and ``contracts.encode`` make a
 lifecycle event's message by way of two objects per event: the domain event (the transcoder
 revives every tagged value of the stored state, the mapper builds the event) and the wire
@@ -62,7 +68,9 @@ from contracts.vocabulary import (
     TEMPERATURE_BY_VALUE,
     LifecycleEventType,
 )
-from lifecycle.application import TouchAsDict, lifecycle_event_id, to_lifecycle_event
+from lifecycle.application import TouchAsDict, to_lifecycle_event
+from lifecycle.encoding import PREFIX, lifecycle_event_id
+from lifecycle.encoding import published as published_bytes
 from lifecycle.lead import Lead
 from lifecycle.transcoding import DatetimeAsISOFast
 
@@ -108,6 +116,23 @@ class Published(NamedTuple):
 
 class _NotLeanError(Exception):
     """The stored event is not one the lean path recognises: take the domain path."""
+
+
+class _Reason(msgspec.Struct, gc=False):
+    reason: str | None = None
+
+
+class _Envelope(msgspec.Struct, gc=False):
+    """What the relay routes a stored event by (the rest of the state is skipped unread)."""
+
+    lead_id: str
+    type: str
+    recorded_at: str
+    interaction_id: str | None
+    data: _Reason
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
 
 
 # What the lean path reads of a stored state: msgspec skips the rest (the kept interaction,
@@ -279,7 +304,53 @@ class WireEncoder:
         return self.page((notification,))[0]
 
     def page(self, notifications: Sequence[RawNotification]) -> list[Published]:
-        """``published`` of each notification, in order.
+        """``published`` of each notification, in order: a state in ``lifecycle.encoding``'s
+        format as stored, without its ``stored`` member (``_as_stored``); any other by
+        ``_page_decoded``."""
+        out: list[Published | None] = []
+        for notification in notifications:
+            try:
+                out.append(self._as_stored(notification))
+            except _NotLeanError:
+                out.append(self.slow(notification))
+        decoded = [i for i, p in enumerate(out) if p is None]
+        if decoded:
+            made = self._page_decoded([notifications[i] for i in decoded])
+            for i, p in zip(decoded, made, strict=True):
+                out[i] = p
+        return cast(list[Published], out)
+
+    def _as_stored(self, notification: RawNotification) -> Published | None:
+        """The message of a state in ``lifecycle.encoding``'s format: its bytes without the
+        ``stored`` member (no decoding, no encoding), with what the relay routes by read from
+        the envelope; None for a state in eventsourcing's format (or enciphered: opened
+        first). ``_NotLeanError`` for a state in that format that is not the layout of its
+        topic's event: the domain path reads it or raises as the mapper does."""
+        _, _, _, topic, state = notification
+        known = self._kinds.get(topic)
+        if self._opens:
+            state = self._open(state)
+        if not state.startswith(PREFIX):
+            return None
+        try:
+            if known is None:
+                raise _NotLeanError
+            envelope = _ENVELOPE.decode(state)
+            kind = known[0]
+            if envelope.type != kind:
+                raise _NotLeanError
+            recorded_at = _fromisoformat(envelope.recorded_at)
+            value = published_bytes(state)
+        except Exception as error:  # anything unexpected is the domain path's to judge
+            raise _NotLeanError from error
+        reason = envelope.data.reason if kind is _REFUSED else None
+        return _new(
+            Published,
+            (envelope.lead_id, kind, value, recorded_at, envelope.interaction_id, reason),
+        )
+
+    def _page_decoded(self, notifications: Sequence[RawNotification]) -> list[Published]:
+        """``published`` of each notification stored in eventsourcing's format, in order.
 
         What the lean path checks of every state (UTF-8, no escaped character, no tagged value
         it did not look at) is checked for the whole page at once when the states are stored
@@ -299,7 +370,14 @@ class WireEncoder:
         return [self.slow(n) if p is None else p for p, n in zip(lean, notifications, strict=True)]
 
     def lean(self, notification: RawNotification) -> Published | None:
-        """The lean path alone: None for what it leaves to the domain path."""
+        """The lean path alone (as stored, or decoded without the domain objects): None for
+        what it leaves to the domain path."""
+        try:
+            as_stored = self._as_stored(notification)
+        except _NotLeanError:
+            return None
+        if as_stored is not None:
+            return as_stored
         return self._lean((notification,), checked=False)[0][0]
 
     def slow(self, notification: RawNotification) -> Published:

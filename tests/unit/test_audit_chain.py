@@ -12,6 +12,7 @@ from uuid import UUID
 
 import orjson
 import pytest
+from eventsourcing.persistence import Mapper
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +27,9 @@ from lifecycle.audit import (
     verify_lead,
     verify_store,
 )
+from lifecycle.encoding import chain_of, encode_event, hashed_part
 from lifecycle.errors import LeadNotFoundError
-from lifecycle.lead import Lead, chain_content, chain_genesis, chain_hash
+from lifecycle.lead import Lead, chain_content, chain_genesis
 from lifecycle.policy import load_policy
 
 LEAD = "L-chain"
@@ -73,16 +75,33 @@ def stored_rows() -> tuple[StoredRow, ...]:
 STREAM = Lead.create_id(LEAD)
 
 
+_NOT_LAID_OUT = ("originator_id", "originator_version", "chain", "previous_chain")
+
+
 def _with(row: StoredRow, **changes: Any) -> StoredRow:
-    """The row with some of its event's attributes changed (as an UPDATE of its state would)."""
+    """The row with some of its event's attributes changed, as an UPDATE of its state would
+    leave it: the stored layout of the changed values, with the chain values it names."""
     assert row.event is not None
+    attributes = {**vars(row.event), **changes}
     event = object.__new__(type(row.event))
-    object.__setattr__(event, "__dict__", {**vars(row.event), **changes})
-    return StoredRow(row.position, event)
+    object.__setattr__(event, "__dict__", attributes)
+    encoded = encode_event(
+        type(event).__name__,
+        {k: v for k, v in attributes.items() if k not in _NOT_LAID_OUT},
+        attributes["originator_id"],
+        attributes["originator_version"],
+        attributes["previous_chain"],
+    )
+    assert encoded is not None
+    tail = orjson.dumps(
+        {"chain": attributes["chain"], "previous_chain": attributes["previous_chain"]}
+    )
+    state = hashed_part(encoded[0]) + b"," + tail[1:]
+    return StoredRow(row.position, event, state=state)
 
 
 def _at(row: StoredRow, position: int) -> StoredRow:
-    return StoredRow(position, row.event, row.error)
+    return StoredRow(position, row.event, row.error, row.state)
 
 
 def _changed(value: Any) -> Any:
@@ -115,7 +134,8 @@ def test_every_event_chains_to_the_one_before_from_the_genesis_of_its_stream() -
         event = row.event
         assert event is not None
         assert event.previous_chain == previous
-        assert event.chain == chain_hash(previous, type(event).__name__, chain_content(vars(event)))
+        assert row.state is not None
+        assert event.chain == chain_of(previous, row.state)
         previous = event.chain
 
 
@@ -252,8 +272,9 @@ def test_events_recorded_before_the_chain_are_unchained_and_read_as_such() -> No
     app = lifecycle_with(count=4)
     stored = app.recorder.select_events(STREAM)
     legacy = []
+    before = Mapper(app.mapper.transcoder)  # eventsourcing's format, as stored before
     for row in stored:
-        state = orjson.loads(row.state)
+        state = orjson.loads(before.to_stored_event(app.mapper.to_domain_event(row)).state)
         for key in ("class_version", "chain", "previous_chain"):
             state.pop(key)
         legacy.append(
@@ -300,9 +321,16 @@ def _rechained(rows: list[StoredRow], start: int, **changes: Any) -> list[Stored
         event = row.event
         assert event is not None
         attributes = {**vars(event), **(changes if index == start else {})}
+        encoded = encode_event(
+            type(event).__name__,
+            {k: v for k, v in attributes.items() if k not in _NOT_LAID_OUT},
+            attributes["originator_id"],
+            attributes["originator_version"],
+            previous,
+        )
+        assert encoded is not None
         attributes["previous_chain"] = previous
-        attributes["chain"] = chain_hash(previous, type(event).__name__, chain_content(attributes))
-        previous = attributes["chain"]
+        attributes["chain"] = previous = encoded[1]
         out.append(_with(row, **attributes))
     return out
 

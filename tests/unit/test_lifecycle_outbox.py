@@ -1,8 +1,10 @@
-"""The relay's lean path (``lifecycle.outbox``) writes exactly the bytes of the domain path,
+"""The relay's lean paths (``lifecycle.outbox``) write exactly the bytes of the domain path,
 ``encode(to_lifecycle_event(mapper.to_domain_event(n)))``, for every stored event: every kind of
 lifecycle event of noisy simulated streams (refusals, identity links, erasures), on the in-memory
-and the SQLite store, compressed and enciphered; and what it does not recognise (an event to
-upcast, another topic, a state it cannot read as the transcoder would) goes the domain path."""
+and the SQLite store, compressed and enciphered, as stored today (``lifecycle.encoding``: the
+stored bytes without what only the store keeps) and as stored before it (eventsourcing's format,
+decoded without the domain objects); and what they do not recognise (an event to upcast,
+another topic, a state not in either layout) goes the domain path."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from uuid import UUID, uuid5
 import msgspec
 import orjson
 import pytest
-from eventsourcing.persistence import Cipher, Notification
+from eventsourcing.persistence import Cipher, Mapper, Notification
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +26,7 @@ from contracts import LifecycleEventType, Topics, encode
 from leadflow.replay import replay_lines
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.application import LeadLifecycle, lifecycle_event_id, to_lifecycle_event
+from lifecycle.encoding import is_encoded
 from lifecycle.outbox import Published, RawNotification, WireEncoder, read_notifications
 from lifecycle.policy import load_policy
 from streams.relay import Page, Relay, messages_of
@@ -70,17 +73,32 @@ def _domain_path(app: LeadLifecycle, row: RawNotification) -> bytes:
     return encode(to_lifecycle_event(app.mapper.to_domain_event(notification)))
 
 
+def _as_before(app: LeadLifecycle, row: RawNotification) -> RawNotification:
+    """The row as leadflow stored it before ``lifecycle.encoding``: eventsourcing's mapper's
+    format (compressed and enciphered as the application's mapper is configured)."""
+    notification = Notification(
+        id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=row[4]
+    )
+    mapper = app.mapper
+    before = Mapper(mapper.transcoder, mapper.compressor, mapper.cipher)
+    stored = before.to_stored_event(mapper.to_domain_event(notification))  # type: ignore[arg-type]
+    return (row[0], row[1], row[2], row[3], stored.state)
+
+
 def _assert_lean_is_the_domain_path(app: LeadLifecycle) -> set[LifecycleEventType]:
     encoder = WireEncoder(app.mapper)
     rows = read_notifications(app.recorder, 0, 1_000_000)
     assert rows
     kinds: set[LifecycleEventType] = set()
     for row in rows:
-        lean = encoder.lean(row)  # the lean path itself: it must recognise today's events
-        assert lean is not None
-        assert lean.value == _domain_path(app, row)
-        assert lean == encoder.slow(row)
-        kinds.add(lean.type)
+        assert is_encoded(app.mapper.open(row[4]))  # type: ignore[attr-defined]
+        for form in (row, _as_before(app, row)):
+            lean = encoder.lean(form)  # the lean paths themselves: they must recognise both
+            assert lean is not None
+            assert lean.value == _domain_path(app, form)
+            assert lean == encoder.slow(form)
+            kinds.add(lean.type)
+    assert [p.value for p in encoder.page(rows)] == [_domain_path(app, r) for r in rows]
     return kinds
 
 
@@ -146,7 +164,9 @@ def test_the_relay_page_holds_the_messages_of_the_domain_path() -> None:
 
 
 def _rows(app: LeadLifecycle) -> list[RawNotification]:
-    return list(read_notifications(app.recorder, 0, 1_000_000))
+    """The store's rows as they were stored before ``lifecycle.encoding`` (the lean decoding
+    path's input)."""
+    return [_as_before(app, row) for row in read_notifications(app.recorder, 0, 1_000_000)]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,286 @@
+"""A lead event's one encoding: the bytes stored are the bytes the chain hashes and, but for
+what only the store keeps, the message the relay publishes.
+
+A lead event is stored as one JSON object (UTF-8, compact, orjson), in this order::
+
+    {"event_id", "lead_id", "sequence", "type", "version", "occurred_at", "recorded_at",
+     "policy", "data", "interaction_id",        <- the wire LifecycleEvent, field for field
+     "stored": {...},                           <- what only the store keeps (see _LAYOUTS)
+     "chain", "previous_chain"}                 <- the hash chain, last
+
+- ``chain`` is the SHA-256 (hex) of ``previous_chain`` and a line end, then every byte of the
+  object before ``,"chain":"`` (``hashed_part``): the event exactly as stored, not a second
+  encoding of its values.
+- The relay publishes the object without its ``"stored"`` member (``published``): two slices
+  of the stored bytes, no decoding, no encoding. Those are the bytes ``contracts.encode``
+  writes for the event's ``LifecycleEvent``.
+- The members are found by their key's bytes: a quote inside a JSON string is always escaped,
+  so ``,"stored":{`` and ``,"chain":"`` can only be keys, and no wire object has such a key.
+
+Events whose values this layout would not hold exactly (a time with an offset in seconds, a
+value orjson does not write as the json module does) are stored as before, in eventsourcing's
+format, and chained by ``lifecycle.lead.chain_hash``: ``encode_event`` returns None for them.
+A state in this format starts with ``PREFIX``; older stored events are read as they always
+were (``lifecycle.application.LeadMapper``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from contracts.lifecycle_events import LIFECYCLE_VERSIONS, Touch
+from contracts.vocabulary import CHANNEL_BY_VALUE, INTERACTION_TYPE_BY_VALUE, LifecycleEventType
+
+__all__ = [
+    "PREFIX",
+    "STATE",
+    "chain_of",
+    "decode_attributes",
+    "encode_event",
+    "hashed_part",
+    "is_encoded",
+    "lifecycle_event_id",
+    "published",
+]
+
+PREFIX = b'{"event_id":"'
+"""How every state in this format begins (eventsourcing's never does: its first key is
+``timestamp``)."""
+
+STATE = "_state"
+"""Where a new event holds its encoded state until it is stored (not an attribute: it is
+never stored as one, nor compared)."""
+
+_STORED = b',"stored":{'
+_CHAIN = b',"chain":"'
+
+
+class _Layout:
+    """Where an event class's attributes go: the wire type, the ``data`` members (in the wire
+    payload's field order) and the members of ``stored``."""
+
+    __slots__ = ("checks", "data", "kind", "stored", "version")
+
+    def __init__(
+        self, kind: LifecycleEventType, data: tuple[str, ...], stored: tuple[str, ...]
+    ) -> None:
+        self.kind = kind
+        self.version = LIFECYCLE_VERSIONS[kind]
+        self.data = data
+        self.stored = stored
+        # Times inside the payload (besides the envelope's two), checked by ``_checked``.
+        self.checks = "engagement_as_of" in stored or "touches" in data
+
+
+_T = LifecycleEventType
+_LAYOUTS: dict[str, _Layout] = {
+    "Registered": _Layout(
+        _T.LEAD_CREATED, ("stage", "channel", "campaign", "anonymous"), ("rule", "originator_topic")
+    ),
+    "InteractionRecorded": _Layout(
+        _T.INTERACTION_RECORDED,
+        ("interaction_type", "channel", "campaign", "form_kind", "sales_touch"),
+        ("rule", "profile", "interaction", "personal", "sealed"),
+    ),
+    "ScoreChanged": _Layout(
+        _T.SCORE_CHANGED,
+        (
+            "previous_score",
+            "score",
+            "fit",
+            "engagement",
+            "temperature",
+            "previous_temperature",
+            "rule",
+        ),
+        ("engagement_as_of",),
+    ),
+    "StageChanged": _Layout(
+        _T.STAGE_CHANGED,
+        ("from_stage", "to_stage", "rule", "reason", "amount", "currency", "margin"),
+        (),
+    ),
+    "TransitionRefused": _Layout(
+        _T.TRANSITION_REFUSED,
+        ("current_stage", "requested", "reason"),
+        ("rule", "interaction", "personal", "sealed"),
+    ),
+    "IdentityLinked": _Layout(
+        _T.IDENTITY_LINKED,
+        ("anonymous_id", "touches", "merged_into"),
+        ("rule", "interaction_ids"),
+    ),
+    "PersonalDataErased": _Layout(
+        _T.PERSONAL_DATA_ERASED,
+        ("interactions", "visitors", "merged_into", "reference"),
+        ("rule",),
+    ),
+}
+"""Every attribute of a lead event but the stream id (``originator_id``) is in exactly one
+place: the envelope, ``data`` or ``stored``."""
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def lifecycle_event_id(stream_id: UUID, version: int) -> str:
+    """The wire ``event_id`` of event ``version`` of stream ``stream_id``:
+    ``str(uuid5(stream_id, str(version)))``, written from the SHA-1 digest's text without the
+    two ``UUID`` objects ``uuid5`` and ``str`` make (nothing kept per stream: memory stays flat)."""
+    h = hashlib.sha1(stream_id.bytes + b"%d" % version, usedforsecurity=False).hexdigest()
+    # uuid.UUID(bytes=digest[:16], version=5): version 5 in the high nibble of byte 6, the
+    # RFC 4122 variant in the two high bits of byte 8.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+def _exact(at: Any) -> bool:
+    # orjson writes a UTC time as isoformat() does; an offset only to the minute (it drops
+    # the seconds of an offset that has them, which would not read back the same).
+    if type(at) is not datetime:
+        return False
+    if at.tzinfo is UTC:
+        return True
+    offset = at.utcoffset()
+    return offset is not None and offset.seconds % 60 == 0 and not offset.microseconds
+
+
+def encode_event(
+    name: str, attributes: Mapping[str, Any], stream_id: UUID, version: int, previous: str
+) -> tuple[bytes, str] | None:
+    """The stored state and the chain value of event ``version`` of stream ``stream_id``, of
+    the class named ``name``, with ``attributes`` (all but the stream id, version and chain
+    values), chained to ``previous``; None when this format would not hold its values exactly
+    (it is then stored in eventsourcing's format, as before)."""
+    layout = _LAYOUTS.get(name)
+    if layout is None:
+        return None
+    a = attributes
+    occurred_at = a["occurred_at"]
+    recorded_at = a["timestamp"]
+    # UTC (nearly always) is checked inline: this runs for every event made.
+    if not (occurred_at.tzinfo is UTC or _exact(occurred_at)) or not (
+        recorded_at.tzinfo is UTC or _exact(recorded_at)
+    ):
+        return None
+    if type(occurred_at) is not datetime or type(recorded_at) is not datetime:
+        return None
+    if layout.checks and not _checked(name, a):
+        return None
+    envelope = {
+        "event_id": lifecycle_event_id(stream_id, version),
+        "lead_id": a["lead_key"],
+        "sequence": version,
+        "type": layout.kind,
+        "version": layout.version,
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+        "policy": {"name": a["policy_name"], "version": a["policy_version"]},
+        "data": {key: a[key] for key in layout.data},
+        "interaction_id": a["interaction_id"],
+        "stored": {key: a[key] for key in layout.stored},
+    }
+    try:
+        body = orjson.dumps(envelope)
+    except TypeError:
+        return None  # non-string keys, huge integers: eventsourcing's format writes them
+    hashed = body[:-1]
+    before = previous.encode()
+    digest = hashlib.sha256(before + b"\n")
+    digest.update(hashed)
+    chain = digest.hexdigest()
+    return b'%s,"chain":"%s","previous_chain":"%s"}' % (hashed, chain.encode(), before), chain
+
+
+def _checked(name: str, a: Mapping[str, Any]) -> bool:
+    """The times inside an event's payload are ones this layout holds exactly."""
+    if name == "ScoreChanged":
+        return _exact(a["engagement_as_of"])
+    return all(type(t) is Touch and _exact(t.occurred_at) for t in a["touches"])
+
+
+def is_encoded(state: bytes) -> bool:
+    """True for a state in this format (not eventsourcing's)."""
+    return state.startswith(PREFIX)
+
+
+def hashed_part(state: bytes) -> bytes:
+    """The bytes the chain hashes (after ``previous_chain`` and a line end): all before the
+    chain values. ``ValueError`` when the state has none."""
+    end = state.rfind(_CHAIN)
+    if end < 0:
+        raise ValueError("no chain member")
+    return state[:end]
+
+
+def chain_of(previous: str, state: bytes) -> str:
+    """The chain value a state in this format must carry after ``previous``."""
+    return hashlib.sha256(previous.encode() + b"\n" + hashed_part(state)).hexdigest()
+
+
+def published(state: bytes) -> bytes:
+    """The wire message of a state in this format: the state without its ``stored`` member.
+    ``ValueError`` when it has not the layout's members in order."""
+    start = state.find(_STORED)
+    end = state.rfind(_CHAIN)
+    if start < 0 or end < start:
+        raise ValueError("not a lead event's stored layout")
+    return state[:start] + state[end:]
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+def _touch(value: Mapping[str, Any]) -> Touch:
+    return Touch(
+        interaction_id=value["interaction_id"],
+        interaction_type=INTERACTION_TYPE_BY_VALUE[value["interaction_type"]],
+        occurred_at=_fromisoformat(value["occurred_at"]),
+        channel=CHANNEL_BY_VALUE[value["channel"]],
+        campaign=value["campaign"],
+    )
+
+
+_REVIVE: dict[str, Callable[[Any], Any]] = {
+    "engagement_as_of": _fromisoformat,
+    "touches": lambda touches: [_touch(t) for t in touches],
+}
+
+
+def decode_attributes(name: str, state: bytes, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The attributes of an event of the class named ``name`` stored as ``state`` (in this
+    format), in the order of ``fields`` (its dataclass fields but the stream id and version),
+    as eventsourcing's mapper would give them from its own format: times as ``datetime``,
+    touches as ``Touch``, everything else the JSON value. Raises ``KeyError``,
+    ``ValueError`` or ``orjson.JSONDecodeError`` for a state that is not one."""
+    layout = _LAYOUTS[name]
+    obj = orjson.loads(state)
+    if obj["type"] != layout.kind:
+        raise ValueError(f"a {obj['type']} stored as {name}")
+    policy = obj["policy"]
+    found: dict[str, Any] = {
+        "timestamp": _fromisoformat(obj["recorded_at"]),
+        "lead_key": obj["lead_id"],
+        "occurred_at": _fromisoformat(obj["occurred_at"]),
+        "interaction_id": obj["interaction_id"],
+        "policy_name": policy["name"],
+        "policy_version": policy["version"],
+        "chain": obj["chain"],
+        "previous_chain": obj["previous_chain"],
+    }
+    data = obj["data"]
+    for key in layout.data:
+        found[key] = data[key]
+    stored = obj["stored"]
+    for key in layout.stored:
+        found[key] = stored[key]
+    for key, revive in _REVIVE.items():
+        if key in found:
+            found[key] = revive(found[key])
+    if len(data) != len(layout.data) or len(stored) != len(layout.stored):
+        raise ValueError(f"{name}: members other than its attributes")
+    return {key: found[key] for key in fields}

@@ -26,7 +26,8 @@ repository and snapshot store) and writes nothing.
 How the chain is checked (``check_chain``, a pure function over the stored rows):
 
 - content: each event's ``chain`` must equal the SHA-256 of ``previous_chain`` and its stored
-  bytes before the chain values (``lifecycle.encoding.chain_of``), or, for an event stored in
+  bytes before the chain values, which must be its last bytes (``lifecycle.encoding.is_intact``),
+  or, for an event stored in
   eventsourcing's format (before that one), ``chain_hash(previous_chain, name, content)``;
   otherwise the event is *altered* (a changed field, a changed recorded time, or a changed chain
   value). A row that cannot be read at all is altered too.
@@ -63,7 +64,7 @@ import orjson
 from contracts.lifecycle_events import LifecycleEvent, StageChanged
 from contracts.vocabulary import Stage
 from lifecycle.application import LeadLifecycle, LeadMapper, LeadView, to_lifecycle_event
-from lifecycle.encoding import chain_of, is_encoded
+from lifecycle.encoding import is_encoded, is_intact
 from lifecycle.errors import LeadNotFoundError
 from lifecycle.lead import Lead, chain_content, chain_genesis, chain_hash
 
@@ -429,10 +430,10 @@ def check_chain(
         chained.append(row)
         state = row.state
         if state is not None and is_encoded(state):
-            expected = chain_of(previous, state)
+            intact = is_intact(state, chain, previous)
         else:
-            expected = chain_hash(previous, type(e).__name__, chain_content(vars(e)))
-        if expected != chain:
+            intact = chain_hash(previous, type(e).__name__, chain_content(vars(e))) == chain
+        if not intact:
             findings.append(
                 Finding(
                     FindingKind.ALTERED,

@@ -45,6 +45,7 @@ __all__ = [
     "encode_event",
     "hashed_part",
     "is_encoded",
+    "is_intact",
     "lifecycle_event_id",
     "published",
 ]
@@ -222,6 +223,14 @@ def chain_of(previous: str, state: bytes) -> str:
     return hashlib.sha256(previous.encode() + b"\n" + hashed_part(state)).hexdigest()
 
 
+def is_intact(state: bytes, chain: str, previous: str) -> bool:
+    """True when ``state`` is the bytes of an event chained to ``previous`` with ``chain``:
+    its chain members are its last bytes, as written, and ``chain`` is the hash of the rest
+    (so no byte of it was changed, added or taken away)."""
+    tail = b',"chain":"%s","previous_chain":"%s"}' % (chain.encode(), previous.encode())
+    return state.endswith(tail) and chain_of(previous, state) == chain
+
+
 def published(state: bytes) -> bytes:
     """The wire message of a state in this format: the state without its ``stored`` member.
     ``ValueError`` when it has not the layout's members in order."""
@@ -233,6 +242,7 @@ def published(state: bytes) -> bytes:
 
 
 _fromisoformat = datetime.fromisoformat
+_MEMBERS = 13  # the ten of the wire envelope, "stored", "chain" and "previous_chain"
 
 
 def _touch(value: Mapping[str, Any]) -> Touch:
@@ -281,6 +291,6 @@ def decode_attributes(name: str, state: bytes, fields: tuple[str, ...]) -> dict[
     for key, revive in _REVIVE.items():
         if key in found:
             found[key] = revive(found[key])
-    if len(data) != len(layout.data) or len(stored) != len(layout.stored):
+    if len(obj) != _MEMBERS or len(data) != len(layout.data) or len(stored) != len(layout.stored):
         raise ValueError(f"{name}: members other than its attributes")
     return {key: found[key] for key in fields}

@@ -170,7 +170,7 @@ def test_an_untouched_store_is_intact(store: Store) -> None:
 def test_a_changed_stage_is_altered(store: Store) -> None:
     version = store.versions("B", "StageChanged")[-1]
     state = store.state("B", version)
-    state["to_stage"] = "customer"
+    state["data"]["to_stage"] = "customer"
     store.set_state("B", version, state)
     assert _found(verify_lead(store.app(), "B")) == [(FindingKind.ALTERED, version)]
     report = verify_store(store.app())
@@ -179,8 +179,8 @@ def test_a_changed_stage_is_altered(store: Store) -> None:
 
 def test_a_changed_recorded_time_is_altered(store: Store) -> None:
     state = store.state("C", 5)
-    stamp = state["timestamp"]
-    stamp["_data_"] = stamp["_data_"].replace(stamp["_data_"][:4], "2020", 1)
+    stamp = state["recorded_at"]
+    state["recorded_at"] = stamp.replace(stamp[:4], "2020", 1)
     store.set_state("C", 5, state)
     assert _found(verify_lead(store.app(), "C")) == [(FindingKind.ALTERED, 5)]
 
@@ -228,7 +228,7 @@ def test_the_command_reports_each_problem_and_fails(store: Store) -> None:
     store.delete("A", 3)
     version = store.versions("B", "ScoreChanged")[0]
     state = store.state("B", version)
-    state["score"] = 99.0
+    state["data"]["score"] = 99.0
     store.set_state("B", version, state)
     result = subprocess.run(
         [sys.executable, "-m", "leadflow", "verify", "--json"],

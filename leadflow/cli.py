@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -221,6 +221,31 @@ def _print_rejects(log: RejectLog, path: Path | None) -> None:
         out.print("--rejects FILE writes every one with its line and the problems", markup=False)
 
 
+ON_DISK_OPTION = typer.Option(
+    "--on-disk",
+    help="Keep the lifecycle's events in a SQLite file under the data directory (deleted "
+    "after), not in memory: for histories too large for memory, at some speed.",
+)
+
+
+@contextmanager
+def _working_store(
+    settings: Settings, on_disk: bool
+) -> Iterator[Callable[[str], dict[str, str] | None]]:
+    """What each lifecycle run of a replay or what-if stores into: memory (None), or with
+    ``on_disk`` a SQLite file of its own in a temporary folder of the data directory."""
+    if not on_disk:
+        yield lambda name: None
+        return
+    from leadflow.replay import disk_store_env  # noqa: PLC0415
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="working-store-", dir=settings.data_dir) as folder:
+        yield lambda name: disk_store_env(Path(folder), name)
+
+
 @app.command()
 def replay(
     file: Annotated[Path, typer.Argument(help="JSON-lines file of interactions.")],
@@ -231,6 +256,7 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     rejects: Annotated[Path | None, REJECTS_OPTION] = None,
+    on_disk: Annotated[bool, ON_DISK_OPTION] = False,
 ) -> None:
     """Run the lifecycle and every read model over FILE in this process (no Kafka)."""
     import orjson  # noqa: PLC0415
@@ -242,11 +268,12 @@ def replay(
     settings = Settings()
     chosen = load_policy(policy or settings.policy)
     tune_gc()
-    with _reject_log(rejects, file, spend) as log:
+    with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
         result = replay_file(
             file,
             chosen,
             spend=spend,
+            env=env_of("replay"),
             max_message_bytes=settings.max_message_bytes,
             rejects=log,
         )
@@ -747,6 +774,7 @@ def whatif(
     show: Annotated[int, typer.Option(help="Leads that differ to list in the terminal.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     rejects: Annotated[Path | None, REJECTS_OPTION] = None,
+    on_disk: Annotated[bool, ON_DISK_OPTION] = False,
 ) -> None:
     """Replay the same interaction history (by default the one the event store keeps) under
     another policy (or other attribution settings) beside the current one, in memory: the live
@@ -809,11 +837,15 @@ def whatif(
                 return stored
 
         tune_gc()
-        with _reject_log(rejects, from_file, spend) as log:
+        with (
+            _reject_log(rejects, from_file, spend) as log,
+            _working_store(settings, on_disk) as env_of,
+        ):
             result = compare(
                 lines,
                 current,
                 other,
+                env_of=env_of,
                 half_life_days=half_life_days,
                 lookback_days=lookback_days,
                 milestone=milestone,

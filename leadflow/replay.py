@@ -38,6 +38,7 @@ from contracts import (
 )
 from leadflow.rejects import RejectLog
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_lifecycle_event
+from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
 from projections import Projections, SlaHours, UnfoldableEventError
 
@@ -123,6 +124,20 @@ def with_interactions(
     if spend is not None:
         sections["spend"] = spend.as_dict()
     return sections | {k: v for k, v in document.items() if k != "policy"}
+
+
+def disk_store_env(directory: Path, name: str = "replay") -> dict[str, str]:
+    """The environment of a lifecycle store in a new SQLite file ``directory/NAME.sqlite``,
+    for a replay whose history should not be held in memory: the events and the interaction
+    index go to the file, and only the leads of the lead cache stay in memory (the read
+    models are folded as the batches are stored, as always). Its personal data are sealed
+    with a master key of its own, not kept: the file is a working copy, not an archive."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(directory / f"{name}.sqlite"),
+        "SQLITE_LOCK_TIMEOUT": "30",
+        MASTER_KEY: new_master_key(),
+    }
 
 
 def projections_for(policy: Policy) -> Projections:

@@ -321,13 +321,15 @@ def compare(
     rejects: RejectLog | None = None,
     source_name: str = "-",
     spend_source_name: str = "-:spend",
+    env_of: Callable[[str], Mapping[str, str] | None] = lambda name: None,
 ) -> WhatIf:
     """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
     (default: ``current`` again) with the given attribution settings on the other side, in
     memory, and compare. ``half_life_days`` and ``lookback_days`` apply to the other side only;
     the current side keeps the read models' defaults (7 days, no lookback limit). Invalid
     lines (the same on both sides) go to ``rejects`` once, named by ``source_name`` and
-    ``spend_source_name``."""
+    ``spend_source_name``. ``env_of(name)`` is the event-store environment of each lifecycle
+    run (``"current"``, ``"other"``; None: in memory)."""
     now = Side(current, DEFAULT_HALF_LIFE_DAYS, None)
     then = Side(
         other or current,
@@ -339,6 +341,7 @@ def compare(
     first = replay_lines(
         lines(),
         current,
+        env=env_of("current"),
         max_message_bytes=max_message_bytes,
         rejects=rejects,
         source_name=source_name,
@@ -348,7 +351,11 @@ def compare(
         first
         if same
         else replay_lines(
-            lines(), then.policy, max_message_bytes=max_message_bytes, folds=folds[1:]
+            lines(),
+            then.policy,
+            env=env_of("other"),
+            max_message_bytes=max_message_bytes,
+            folds=folds[1:],
         )
     )
     documents = (

@@ -25,10 +25,13 @@ sealed values are an opaque string; it never sees a key. ``PersonalDataErased`` 
 key was destroyed.
 
 Hash chain: every event stores ``chain``, the SHA-256 of ``previous_chain`` (the lead's previous
-event's ``chain``, or ``chain_genesis(stream id)`` for the first) and the canonical JSON of the
-event's content (``chain_hash``). It is computed where the event is triggered (``_create``,
-``trigger_event``), before anything is applied, so the stored event carries it and the apply
-methods stay assignments. ``lifecycle.audit`` rechecks it from the stored rows.
+event's ``chain``, or ``chain_genesis(stream id)`` for the first) and the event's stored bytes
+before its chain values (``lifecycle.encoding``: the event is encoded once, when it is made, and
+those bytes are stored and published); an event that encoding would not hold exactly, and every
+event stored before it, chains over the canonical JSON of its content instead (``chain_hash``).
+It is computed where the event is triggered (``_create``, ``trigger_event``), before anything is
+applied, so the stored event carries it and the apply methods stay assignments.
+``lifecycle.audit`` rechecks it from the stored rows.
 
 Errors (``lifecycle.errors``)::
 

@@ -833,7 +833,7 @@ async def _read_raw(connection: KafkaConnection, topic: str) -> list[tuple[bytes
 async def _projector_live(
     settings: Settings, events: list[tuple[bytes, bytes]], logs: Path, report: Report
 ) -> Figure:
-    """A live projector (faust) folding a burst of lifecycle events published to it."""
+    """A live projector folding a burst of lifecycle events published to it."""
     connection = wiring.kafka_connection(settings)
     names = wiring.topics(settings)
     await ensure_topics(connection, names.all(), settings.topic_partitions)
@@ -876,7 +876,7 @@ async def _projector_live(
         if child.peak_rss_mb is not None:
             report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
     return Figure(
-        "projector live (faust agents)",
+        "projector live (lead-events in batches)",
         folded,
         seconds,
         "events",

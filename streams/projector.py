@@ -1,10 +1,11 @@
 """The projection worker: lifecycle events and spend from Kafka, folded live into ``Projections``.
 
-Two faust agents read ``lead-events`` and ``spend`` (raw bytes), decode each message with the
-contracts, and fold it into one in-memory ``Projections``; the HTTP API (``streams.http_api``)
-answers from the same object. A message that does not decode is counted and sent to the rejected
-topic with its bytes, the error and its position (faust acks a message even when an agent raises,
-so nothing is allowed to raise out of an agent: a bug while folding is dead-lettered the same way).
+``lead-events`` are folded in batches by ``follow``, a plain consumer beside the faust app;
+``spend`` by a faust agent. Each message is decoded with the contracts and folded into one
+in-memory ``Projections``; the HTTP API (``streams.http_api``) answers from the same object. A
+message that does not decode is counted and sent to the rejected topic with its bytes, the error
+and its position (nothing is allowed to raise out of the fold: faust acks a message even when an
+agent raises, and a bug while folding is dead-lettered the same way).
 The decoder refuses numbers beyond the contracts' bounds, and the read models' fold guard
 (``projections.book``) refuses, whole, any event that gets past it with one; either way the
 event is dead-lettered and skipped, so no single event makes a document fail for every request.
@@ -28,13 +29,17 @@ Readiness
     ``rebuilding`` (and the API answers 503) until the fold has passed them all; after that it
     is ``live``.
 
-Catching up without faust
+Catching up and folding live without faust's agents
     Faust hands an agent one message at a time through its own queues, which costs far more
-    than the fold itself (about 3,700 events/s against tens of thousands for decode + fold). So
-    the rebuild is a plain aiokafka pass first (``catch_up``): every partition assigned, read
-    with ``getmany`` in large batches up to the end offsets taken at start, each message folded
-    by the same ``ProjectionState.fold_*`` the agents call. The positions it reached are then
-    committed for the instance's consumer group, and faust starts from them for live traffic.
+    than the fold itself (about 3,700 events/s against tens of thousands for decode + fold;
+    ``take_events`` batches the agent's body, not that path). So the rebuild is a plain aiokafka
+    pass first (``catch_up``): every partition assigned, read with ``getmany`` in large batches
+    up to the end offsets taken at start, each message folded by ``ProjectionState.fold_*``.
+    Live ``lead-events`` go on the same way (``follow``: the same consumer loop from where the
+    rebuild stopped, every partition assigned, no end): a full replica needs no consumer group
+    or rebalancing for them. Faust runs the ``spend`` agent (a few messages a month per
+    channel), its consumer group starting from the positions the rebuild committed, and its
+    web server and timers when configured; it does not carry the lifecycle events.
 
 Duplicates
     The relay publishes at least once; a re-published event has the same id and the same
@@ -50,8 +55,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,7 +268,8 @@ def faust_credentials(connection: KafkaConnection) -> Any:
 
 
 def build_projector_app(config: ProjectorConfig, state: ProjectionState) -> faust.App:
-    """A faust app whose agents fold ``lead-events`` and ``spend`` into ``state``.
+    """A faust app whose agent folds ``spend`` into ``state`` (``lead-events`` are folded by
+    ``follow``, beside it).
 
     Built on each call (nothing at import time). Its consumer group is ``config.group_id``
     exactly, so a fresh group id makes it read everything from offset 0.
@@ -288,7 +295,6 @@ def build_projector_app(config: ProjectorConfig, state: ProjectionState) -> faus
         settings["datadir"] = str(config.datadir)
     app = faust.App(config.group_id, **settings)
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-    lead_events = app.topic(topics.lead_events, **raw)
     spend = app.topic(topics.spend, **raw)
     rejected = app.topic(topics.rejected, **raw)
 
@@ -303,13 +309,9 @@ def build_projector_app(config: ProjectorConfig, state: ProjectionState) -> faus
                 delivery = await rejected.send(key=letter.key, value=letter.value)
                 await delivery
 
-    async def fold_lead_events(stream: Any) -> None:
-        await fold(stream, state.fold_lifecycle)
-
     async def fold_spend(stream: Any) -> None:
         await fold(stream, state.fold_spend)
 
-    app.agent(lead_events, name="leadflow.projector.lead_events")(fold_lead_events)
     app.agent(spend, name="leadflow.projector.spend")(fold_spend)
     return app
 
@@ -374,17 +376,9 @@ async def catch_up(
                 await consumer.seek_to_beginning(tp)
         while behind and not (stop is not None and stop.is_set()):
             batches = await consumer.getmany(timeout_ms=1000, max_records=max_records)
-            for tp, messages in batches.items():
-                fold = folders[tp.topic]
-                topic, partition = tp.topic, tp.partition
-                for message in messages:
-                    rejection = fold(message.value, Source(topic, partition, message.offset))
-                    if rejection is not None:
-                        letter = dead_letter(rejection, message.key)
-                        deliveries.append(
-                            await producer.send(topics.rejected, letter.value, key=letter.key)
-                        )
-                key = (topic, partition)
+            deliveries += await _fold_batches(batches, folders, producer, topics.rejected)
+            for tp in batches:
+                key = (tp.topic, tp.partition)
                 if key in behind and state.positions.get(key, 0) >= behind[key]:
                     del behind[key]
                     consumer.pause(tp)
@@ -392,6 +386,90 @@ async def catch_up(
         await asyncio.gather(*deliveries)
     except KafkaError as exc:
         raise LeadflowKafkaError(f"projector catching up: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+Folder = Callable[[bytes | None, Source], Rejection | None]
+
+
+async def _fold_batches(
+    batches: dict[TopicPartition, list[Any]],
+    folders: Mapping[str, Folder],
+    producer: Any,
+    rejected: str,
+) -> list[Any]:
+    """Fold ``getmany``'s batches, each message by its topic's folder; the deliveries of the
+    rejections sent to ``rejected`` (to await before the positions count as done)."""
+    deliveries: list[Any] = []
+    for tp, messages in batches.items():
+        fold = folders[tp.topic]
+        topic, partition = tp.topic, tp.partition
+        for message in messages:
+            rejection = fold(message.value, Source(topic, partition, message.offset))
+            if rejection is not None:
+                letter = dead_letter(rejection, message.key)
+                deliveries.append(await producer.send(rejected, letter.value, key=letter.key))
+    return deliveries
+
+
+async def follow(
+    connection: KafkaConnection,
+    state: ProjectionState,
+    topics: Topics,
+    stop: asyncio.Event,
+    *,
+    max_records: int = 5000,
+    idle_ms: int = 100,
+    refresh_seconds: float = 30.0,
+) -> None:
+    """Fold ``lead-events`` live, in batches, from ``state.positions`` on, until ``stop``.
+
+    Every partition is assigned to a plain consumer (the projector is a full replica: no group,
+    no rebalancing), read with ``getmany`` (whatever has arrived, up to ``max_records``, or
+    after ``idle_ms`` of nothing), and folded by ``ProjectionState.fold_lifecycle`` on the event
+    loop, as the catch-up pass does; each batch's rejections are on the broker before the next
+    batch is read. Partitions added to the topic are picked up within ``refresh_seconds``
+    (from their first offset).
+    """
+    folders: dict[str, Folder] = {topics.lead_events: state.fold_lifecycle}
+    consumer = connection.consumer(group_id=None, fetch_max_bytes=32 * 1024 * 1024)
+    producer = connection.producer()
+    assigned: set[TopicPartition] = set()
+
+    async def assign() -> None:
+        partitions = await producer.partitions_for(topics.lead_events)
+        wanted = {TopicPartition(topics.lead_events, p) for p in partitions}
+        if wanted == assigned:
+            return
+        consumer.assign(sorted(wanted))
+        for tp in sorted(wanted):
+            position = state.positions.get((tp.topic, tp.partition), 0)
+            if position:
+                consumer.seek(tp, position)
+            else:
+                await consumer.seek_to_beginning(tp)
+        assigned.clear()
+        assigned.update(wanted)
+
+    try:
+        await consumer.start()
+        await producer.start()
+        await assign()
+        refreshed = time.monotonic()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=idle_ms, max_records=max_records)
+            if batches:
+                await asyncio.gather(
+                    *await _fold_batches(batches, folders, producer, topics.rejected)
+                )
+            if time.monotonic() - refreshed >= refresh_seconds:
+                await assign()
+                refreshed = time.monotonic()
+            await asyncio.sleep(0)  # let the HTTP API answer between batches
+    except KafkaError as exc:
+        raise LeadflowKafkaError(f"projector folding live: {exc!r}") from exc
     finally:
         await consumer.stop()
         await producer.stop()
@@ -454,11 +532,18 @@ async def run_projector(
     log.info("projector %s caught up: %s", instance.group_id, state.counts.as_dict())
     app = build_projector_app(instance, state)
     await app.start()
+    live = asyncio.create_task(follow(connection, state, topics, stop))
     try:
         while not stop.is_set():
             if app.crash_reason is not None:
                 raise LeadflowKafkaError(f"projector: faust crashed: {app.crash_reason!r}")
+            if live.done():
+                live.result()  # raises what stopped it
+                raise LeadflowKafkaError("projector: the live fold stopped")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
     finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await live
         await app.stop()

@@ -435,7 +435,8 @@ async def follow(
     """
     folders: dict[str, Folder] = {topics.lead_events: state.fold_lifecycle}
     consumer = connection.consumer(group_id=None, fetch_max_bytes=32 * 1024 * 1024)
-    producer = connection.producer()
+    # Its metadata (the topic's partitions) is refreshed that often in the background.
+    producer = connection.producer(metadata_max_age_ms=max(100, int(refresh_seconds * 1000)))
     assigned: set[TopicPartition] = set()
 
     async def assign() -> None:

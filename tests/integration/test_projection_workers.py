@@ -4,6 +4,7 @@ bad messages on the rejected topic; the HTTP API serves the same documents as a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -324,3 +325,55 @@ async def test_a_poisonous_lead_event_is_dead_lettered_and_every_section_still_a
     assert len(rejections) == 4 + 4  # each projector dead-letters what it skipped
     assert {p.path for r in rejections for p in r.problems} == {"data.amount"}
     assert all("less than or equal to 100000000000000" in r.error for r in rejections)
+
+
+async def test_the_live_fold_picks_up_a_partition_added_to_the_topic(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """``follow`` folds whatever arrives on every partition, and a partition added while it runs
+    from its first offset (the projector is a full replica: no group, no rebalance)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewPartitions  # noqa: PLC0415
+
+    from streams.projector import follow  # noqa: PLC0415
+
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=2)
+    connection = wiring.kafka_connection(settings)
+    names = wiring.topics(settings)
+    await ensure_topics(connection, names.all(), 2)
+    state = ProjectionState()
+    stop = asyncio.Event()
+    live = asyncio.create_task(follow(connection, state, names, stop, refresh_seconds=0.5))
+    producer = connection.producer(metadata_max_age_ms=500)  # sees the new partition soon
+    await producer.start()
+    try:
+        before = [orjson.dumps({"n": n}) for n in range(4)]  # not valid: dead-lettered, counted
+        for n, value in enumerate(before):
+            await producer.send_and_wait(names.lead_events, value, partition=n % 2)
+        admin = AIOKafkaAdminClient(**connection.client_kwargs())
+        await admin.start()
+        try:
+            await admin.create_partitions({names.lead_events: NewPartitions(total_count=3)})
+        finally:
+            await admin.close()
+        deadline = time.monotonic() + 30
+        sent = False
+        while not sent and time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # until its metadata knows the new partition
+                await producer.send_and_wait(names.lead_events, b"{}", partition=2)
+                sent = True
+            await asyncio.sleep(0.5)
+        assert sent
+        while state.counts.events < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        await producer.stop()
+        stop.set()
+        await asyncio.wait_for(live, 30)
+    assert state.counts.events == 5
+    assert state.counts.invalid == 5
+    assert state.positions == {
+        (names.lead_events, 0): 2,
+        (names.lead_events, 1): 2,
+        (names.lead_events, 2): 1,
+    }
+    assert len(await rejections_on_topic(settings)) == 5

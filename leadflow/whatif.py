@@ -32,6 +32,8 @@ out); ``changed`` is sorted by lead id.
 
 from __future__ import annotations
 
+import multiprocessing
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -322,6 +324,7 @@ def compare(
     source_name: str = "-",
     spend_source_name: str = "-:spend",
     env_of: Callable[[str], Mapping[str, str] | None] = lambda name: None,
+    parallel: bool = True,
 ) -> WhatIf:
     """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
     (default: ``current`` again) with the given attribution settings on the other side, in
@@ -329,7 +332,9 @@ def compare(
     the current side keeps the read models' defaults (7 days, no lookback limit). Invalid
     lines (the same on both sides) go to ``rejects`` once, named by ``source_name`` and
     ``spend_source_name``. ``env_of(name)`` is the event-store environment of each lifecycle
-    run (``"current"``, ``"other"``; None: in memory)."""
+    run (``"current"``, ``"other"``; None: in memory). With ``parallel`` (and another policy),
+    the other side runs in a forked child process while this one runs the current side (both
+    cores; the same documents as one after the other, tested)."""
     now = Side(current, DEFAULT_HALF_LIFE_DAYS, None)
     then = Side(
         other or current,
@@ -338,6 +343,19 @@ def compare(
     )
     folds = (_SideFold(now), _SideFold(then))
     same = then.policy == current  # no other policy, or the same one: one replay
+
+    def other_side() -> tuple[dict[str, Any], dict[str, Outcome]]:
+        second = replay_lines(
+            lines(),
+            then.policy,
+            env=env_of("other"),
+            max_message_bytes=max_message_bytes,
+            folds=folds[1:],
+        )
+        return folds[1].result(second, spend_lines(), max_message_bytes)
+
+    # The other policy's lifecycle runs in a process of its own, beside this one's.
+    pending = None if same or not parallel else _in_child(other_side)
     first = replay_lines(
         lines(),
         current,
@@ -347,27 +365,18 @@ def compare(
         source_name=source_name,
         folds=folds if same else folds[:1],
     )
-    second = (
-        first
-        if same
-        else replay_lines(
-            lines(),
-            then.policy,
-            env=env_of("other"),
-            max_message_bytes=max_message_bytes,
-            folds=folds[1:],
-        )
+    mine = folds[0].result(
+        first,
+        spend_lines(),
+        max_message_bytes,
+        rejects=rejects,
+        spend_source_name=spend_source_name,
     )
-    documents = (
-        folds[0].result(
-            first,
-            spend_lines(),
-            max_message_bytes,
-            rejects=rejects,
-            spend_source_name=spend_source_name,
-        ),
-        folds[1].result(second, spend_lines(), max_message_bytes),
-    )
+    if same:
+        theirs = folds[1].result(first, spend_lines(), max_message_bytes)
+    else:
+        theirs = other_side() if pending is None else pending()
+    documents = (mine, theirs)
     return WhatIf(
         current=now,
         other=then,
@@ -375,6 +384,43 @@ def compare(
         outcomes=(documents[0][1], documents[1][1]),
         milestone=milestone,
     )
+
+
+def _in_child(work: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``work`` in a forked child process (it sees this process's memory as it is now,
+    so nothing is pickled on the way in); the returned function waits for its result (pickled
+    back through a pipe) and raises ``RuntimeError`` with the child's traceback if it failed."""
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+
+    def run() -> None:
+        try:
+            sending.send((True, work()))
+        except BaseException:  # everything goes back to the parent, which raises it
+            sending.send((False, traceback.format_exc()))
+        finally:
+            sending.close()
+
+    child = context.Process(target=run, name="whatif-other-side", daemon=True)
+    child.start()
+    sending.close()
+
+    def result() -> Any:
+        try:
+            succeeded, value = receiving.recv()
+        except EOFError:
+            child.join()
+            raise RuntimeError(
+                f"the other side's replay ended without a result (exit code {child.exitcode})"
+            ) from None
+        finally:
+            receiving.close()
+        child.join()
+        if not succeeded:
+            raise RuntimeError(f"the other side's replay failed:\n{value}")
+        return value
+
+    return result
 
 
 # -- the terminal ------------------------------------------------------------------------------

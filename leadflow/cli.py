@@ -257,8 +257,17 @@ def replay(
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     rejects: Annotated[Path | None, REJECTS_OPTION] = None,
     on_disk: Annotated[bool, ON_DISK_OPTION] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Spread the lifecycle over this many processes, people sharded among them "
+            "(the same document; 1: all in this process).",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the lifecycle and every read model over FILE in this process (no Kafka)."""
+    """Run the lifecycle and every read model over FILE (no Kafka), in this process or, with
+    --processes, in several."""
     import orjson  # noqa: PLC0415
 
     from leadflow.collector import tune_gc  # noqa: PLC0415
@@ -269,14 +278,30 @@ def replay(
     chosen = load_policy(policy or settings.policy)
     tune_gc()
     with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
-        result = replay_file(
-            file,
-            chosen,
-            spend=spend,
-            env=env_of("replay"),
-            max_message_bytes=settings.max_message_bytes,
-            rejects=log,
-        )
+        if processes > 1:
+            from leadflow.replay import numbered_lines  # noqa: PLC0415
+            from leadflow.replay_shards import replay_sharded  # noqa: PLC0415
+
+            result = replay_sharded(
+                numbered_lines(file),
+                chosen,
+                processes=processes,
+                spend_lines=numbered_lines(spend) if spend else (),
+                env_of=env_of,
+                max_message_bytes=settings.max_message_bytes,
+                source_name=str(file),
+                spend_source_name=str(spend) if spend else None,
+                rejects=log,
+            )
+        else:
+            result = replay_file(
+                file,
+                chosen,
+                spend=spend,
+                env=env_of("replay"),
+                max_message_bytes=settings.max_message_bytes,
+                rejects=log,
+            )
     document = result.document()
     if result.unfoldable:
         # Stored events from before the contracts bounded their numbers: skipped, not fatal.

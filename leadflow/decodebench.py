@@ -86,6 +86,7 @@ def measure_decode(
             load_policy("b2b_saas"),
             env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         )
+        assert replay.app is not None  # replay_lines keeps its application
         events = [encode(event) for event in lifecycle_events(replay.app)]
         figures["lifecycle_event"] = _pair(
             "lifecycle event",

@@ -95,9 +95,10 @@ class SpendCounts:
 
 @dataclass
 class Replay:
-    """A finished replay: the lifecycle application, the read models and what happened."""
+    """A finished replay: the lifecycle application (None for a replay spread over processes,
+    ``leadflow.replay_shards``), the read models and what happened."""
 
-    app: LeadLifecycle
+    app: LeadLifecycle | None
     projections: Projections
     counts: InteractionCounts
     rejections: list[Rejection] = field(default_factory=list)

@@ -1,0 +1,266 @@
+"""Batch replay on several cores: people spread over forked processes, one fold of the read models.
+
+People are independent once their identities are known: nothing one person does changes another
+person's lifecycle. So ``replay_sharded`` first reads the file once, decoding every line (the
+invalid ones are rejected there, as ``replay_lines`` rejects them) and joining into one person
+every lead id, anonymous id and interaction id that any line names together (union-find; an
+interaction id sent for two people joins them, so a conflicting copy meets the lead that has
+it). Each person goes to one of ``processes`` shards (by a CRC-32 of the person's first key),
+and each shard is replayed by ``replay_lines`` in a forked child, its lines in file order (so a
+person's lines keep their order exactly). Every lifecycle event a child stores is sent to this
+process as its wire message and folded into one ``Projections`` here, while the children run.
+
+The document is the one ``replay_lines`` makes over the whole file, byte for byte: the read
+models depend only on the set of events folded and on each lead's order (``Projections``), the
+interaction counts add up, and the rejected lines are reported in line order (tested on a noisy
+simulated stream with conflicting copies). What differs: the recorded times of the events, and
+an event the read models' fold guard refuses is numbered by its place in this process's fold.
+The first pass holds every line in memory (as ``leadflow replay`` reads a file today).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import orjson
+
+from contracts import (
+    DEFAULT_MAX_BYTES,
+    ContractError,
+    LifecycleEvent,
+    Problem,
+    Rejection,
+    Source,
+    decode_interaction,
+    decode_lifecycle_event,
+    encode,
+)
+from leadflow.rejects import RejectLog
+from leadflow.replay import (
+    EventFold,
+    InteractionCounts,
+    NumberedLine,
+    Replay,
+    fold_spend_lines,
+    projections_for,
+    replay_lines,
+)
+from lifecycle.policy import Policy
+
+__all__ = ["replay_sharded"]
+
+_EVENTS = b"E"
+_RESULT = b"R"
+_FAILED = b"X"
+_SEND_EVERY = 2000
+"""Lifecycle events a child sends at once."""
+
+
+class _People:
+    """Union-find over the keys lines name together (``l:`` lead, ``a:`` anonymous id,
+    ``i:`` interaction id)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        parent = self.parent
+        root = parent.setdefault(key, key)
+        while root != parent[root]:
+            root = parent[root]
+        while key != root:  # path compression
+            parent[key], key = root, parent[key]
+        return root
+
+    def join(self, keys: Sequence[str]) -> None:
+        roots = [self.find(k) for k in keys]
+        first = min(roots)  # the smallest key stands for the person: independent of order
+        for root in roots:
+            self.parent[root] = first
+
+
+def _keys(line: bytes, max_message_bytes: int) -> list[str]:
+    interaction = decode_interaction(line, max_message_bytes)
+    keys = [f"i:{interaction.id}"]
+    if interaction.lead_id is not None:
+        keys.append(f"l:{interaction.lead_id}")
+    if interaction.anonymous_id is not None:
+        keys.append(f"a:{interaction.anonymous_id}")
+    return keys
+
+
+def replay_sharded(
+    lines: Iterable[NumberedLine],
+    policy: Policy,
+    *,
+    processes: int,
+    spend_lines: Iterable[bytes | NumberedLine] = (),
+    env_of: Callable[[str], Mapping[str, str] | None] = lambda name: None,
+    max_message_bytes: int = DEFAULT_MAX_BYTES,
+    source_name: str = "-",
+    spend_source_name: str | None = None,
+    rejects: RejectLog | None = None,
+) -> Replay:
+    """``replay_lines`` over numbered lines, its lifecycle spread over ``processes`` forked
+    processes (see the module docstring); ``env_of("shard-K")`` is each shard's event-store
+    environment (None: in memory). The result has no lifecycle application (``app`` None):
+    there is one per shard, each gone with its process."""
+    now = datetime.now(UTC)
+    log = RejectLog() if rejects is None else rejects
+    people = _People()
+    valid: list[tuple[int, bytes, str]] = []  # line number, line, its first key
+    rejected: list[tuple[int, bytes, ContractError, Rejection]] = []
+    for number, raw in lines:
+        try:
+            keys = _keys(raw, max_message_bytes)
+        except ContractError as error:
+            source = Source(source_name, 0, number)
+            rejected.append((number, raw, error, Rejection.invalid(raw, error, source, now)))
+            continue
+        people.join(keys)
+        valid.append((number, raw, keys[0]))
+    shard_of = [zlib.crc32(people.find(key).encode()) % processes for _, _, key in valid]
+    del people
+
+    projections = projections_for(policy)
+    fold = EventFold(projections, source_name)
+    counts = InteractionCounts(rejected=len(rejected))
+    children: dict[Connection, Any] = {}
+    context = multiprocessing.get_context("fork")
+    for shard in range(processes):
+        receiving, sending = context.Pipe(duplex=False)
+
+        def run(shard: int = shard, sending: Connection = sending) -> None:
+            _replay_shard(
+                [(n, raw) for (n, raw, _), s in zip(valid, shard_of, strict=True) if s == shard],
+                policy,
+                sending,
+                env=env_of(f"shard-{shard}"),
+                max_message_bytes=max_message_bytes,
+                source_name=source_name,
+            )
+
+        child = context.Process(target=run, name=f"replay-shard-{shard}", daemon=True)
+        child.start()
+        sending.close()
+        children[receiving] = child
+    try:
+        while children:
+            for ready in wait(list(children)):
+                assert isinstance(ready, Connection)
+                try:
+                    message = ready.recv_bytes()
+                except EOFError:
+                    child = children.pop(ready)
+                    child.join()
+                    raise RuntimeError(
+                        f"{child.name} ended without a result (exit code {child.exitcode})"
+                    ) from None
+                tag, body = message[:1], message[1:]
+                if tag == _EVENTS:
+                    fold([decode_lifecycle_event(line) for line in body.split(b"\n")])
+                    continue
+                children.pop(ready).join()
+                if tag == _FAILED:
+                    raise RuntimeError(f"a replay shard failed:\n{body.decode()}")
+                shard_counts, conflicts = orjson.loads(body)
+                for name, value in shard_counts.items():
+                    setattr(counts, name, getattr(counts, name) + value)
+                for number, raw, conflict in conflicts:
+                    rejection = Rejection.conflict(
+                        raw.encode("latin-1"),
+                        reason=conflict["reason"],
+                        source=Source(source_name, 0, number),
+                        rejected_at=now,
+                        interaction_id=conflict["interaction_id"],
+                        lead_id=conflict["lead_id"],
+                        recorded_lead_id=conflict["recorded_lead_id"],
+                    )
+                    problem = Problem("id", "an id not recorded for another lead", rejection.error)
+                    rejected.append(
+                        (number, raw.encode("latin-1"), ContractError([problem]), rejection)
+                    )
+    finally:
+        for child in children.values():
+            child.kill()
+            child.join()
+    rejected.sort(key=lambda r: r[0])
+    for number, raw, why, _ in rejected:
+        log.add("interactions", source_name, number, raw, why)
+    spend_name = spend_source_name or f"{source_name}:spend"
+    spend_rejections: list[Rejection] = []
+
+    def reject_spend(number: int, raw: bytes, error: ContractError) -> None:
+        spend_rejections.append(Rejection.invalid(raw, error, Source(spend_name, 0, number), now))
+        log.add("spend", spend_name, number, raw, error)
+
+    spend = fold_spend_lines(projections, spend_lines, max_message_bytes, reject_spend)
+    return Replay(
+        None,
+        projections,
+        counts,
+        [r[3] for r in rejected],
+        spend_rejections,
+        fold.refused,
+        spend=spend,
+        rejects=log,
+    )
+
+
+def _replay_shard(
+    lines: list[NumberedLine],
+    policy: Policy,
+    sending: Connection,
+    *,
+    env: Mapping[str, str] | None,
+    max_message_bytes: int,
+    source_name: str,
+) -> None:
+    """In the child: replay the shard's lines, sending its lifecycle events as they are
+    stored, then its counts and conflicting copies (or the traceback of what failed)."""
+    try:
+        pending: list[bytes] = []
+
+        def send(events: Sequence[LifecycleEvent]) -> None:
+            pending.extend(encode(e) for e in events)
+            if len(pending) >= _SEND_EVERY:
+                sending.send_bytes(_EVENTS + b"\n".join(pending))
+                pending.clear()
+
+        replay = replay_lines(
+            lines,
+            policy,
+            env=env,
+            max_message_bytes=max_message_bytes,
+            source_name=source_name,
+            folds=(send,),
+        )
+        if pending:
+            sending.send_bytes(_EVENTS + b"\n".join(pending))
+        line_of = dict(lines)
+        conflicts = [
+            (
+                r.source.offset if r.source is not None else 0,
+                # The line as read (a rejection may keep only its first bytes), any bytes.
+                line_of[r.source.offset if r.source is not None else 0].decode("latin-1"),
+                {
+                    "reason": r.error,
+                    "interaction_id": r.interaction_id,
+                    "lead_id": r.lead_id,
+                    "recorded_lead_id": r.recorded_lead_id,
+                },
+            )
+            for r in replay.rejections
+        ]
+        # Its lines were all valid: its rejected count is its conflicting copies.
+        sending.send_bytes(_RESULT + orjson.dumps((replay.counts.as_dict(), conflicts)))
+    except BaseException:
+        sending.send_bytes(_FAILED + traceback.format_exc().encode())
+    finally:
+        sending.close()

@@ -276,16 +276,19 @@ def replay_lines(
     spend_source_name: str | None = None,
     rejects: RejectLog | None = None,
     folds: Sequence[BatchFold] = (),
+    read_models: bool = True,
 ) -> Replay:
     """Run the lifecycle and the read models over raw interaction (and spend) lines (each
     alone, or with its line number in a file, as ``numbered_lines`` gives them); every invalid
     line goes to ``rejects`` (a new ``RejectLog`` when not given) under ``source_name`` (and
     ``spend_source_name``, default ``SOURCE:spend``) and its number. ``folds`` get every
     lifecycle event too (``BatchFold``), as the replay's own read models do: other read models
-    folded in the same pass, without reading the store back."""
+    folded in the same pass, without reading the store back. Without ``read_models`` the
+    replay's own read models are left empty (only ``folds`` see the events)."""
     projections = projections_for(policy)
     fold = EventFold(projections, source_name)
-    app = _FoldingLifecycle(policy, (fold, *folds), env=dict(env) if env else None)
+    mine = (fold,) if read_models else ()
+    app = _FoldingLifecycle(policy, (*mine, *folds), env=dict(env) if env else None)
     counts = InteractionCounts()
     rejections: list[Rejection] = []
     log = RejectLog() if rejects is None else rejects

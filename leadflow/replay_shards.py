@@ -240,6 +240,7 @@ def _replay_shard(
             max_message_bytes=max_message_bytes,
             source_name=source_name,
             folds=(send,),
+            read_models=False,  # folded by the parent
         )
         if pending:
             sending.send_bytes(_EVENTS + b"\n".join(pending))

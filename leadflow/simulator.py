@@ -70,6 +70,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
@@ -347,6 +349,14 @@ class Simulation:
             yield noise[k][1]
             k += 1
 
+    def blocks(self) -> Iterator[bytes]:
+        """``lines()`` a few thousand at a time, each line with its newline: what ``write``
+        writes, one write per block."""
+        lines = self.lines()
+        while batch := list(itertools.islice(lines, _BLOCK_LINES)):
+            batch.append(b"")
+            yield b"\n".join(batch)
+
     def spend_lines(self) -> Iterator[bytes]:
         """Every spend record as one JSON document of bytes (no newline)."""
         for record in self.spend:
@@ -388,14 +398,19 @@ class _Tally:
     acquired: dict[tuple[Channel, str], int] = field(default_factory=dict)
 
     def add(self, journey: Journey) -> None:
-        self.people += 1
-        sent = {stage for stage, _when in journey.stages}
-        for stage, later in _COUNTED_STAGES:
-            if not sent.isdisjoint(later):  # journey.reached(stage), once over its stages
-                self.reached[stage] += 1
         first = journey.lead_at
-        if first is not None:
-            key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
+        month = None if first is None else f"{first.year:04d}-{first.month:02d}"
+        self.count(journey.channel, {stage for stage, _when in journey.stages}, month)
+
+    def count(self, channel: Channel, sent: set[Stage], month: str | None) -> None:
+        """A person first touched through ``channel``, sent into the stages ``sent``, who
+        became a lead in ``month`` (``YYYY-MM``; None: a contact)."""
+        self.people += 1
+        for stage, later in _COUNTED_STAGES:
+            if not sent.isdisjoint(later):  # Journey.reached(stage), once over its stages
+                self.reached[stage] += 1
+        if month is not None:
+            key = (channel, month)
             self.acquired[key] = self.acquired.get(key, 0) + 1
 
     def funnel(self) -> Funnel:
@@ -423,19 +438,10 @@ def write(
     Returns the number of interaction lines written, noise included.
     """
     count = 0
-    batch: list[bytes] = []
     with Path(path).open("wb") as out:
-        for line in simulation.lines():
-            batch.append(line)
-            if len(batch) == 4096:  # one write (and one join) per batch, not two per line
-                batch.append(b"")
-                out.write(b"\n".join(batch))
-                count += len(batch) - 1
-                batch.clear()
-        if batch:
-            batch.append(b"")
-            out.write(b"\n".join(batch))
-            count += len(batch) - 1
+        for block in simulation.blocks():
+            out.write(block)
+            count += block.count(b"\n")
     if spend_path is not None:
         with Path(spend_path).open("wb") as out:
             for line in simulation.spend_lines():
@@ -657,6 +663,7 @@ _INTEREST_FORMS: dict[_Interest, FormKind] = {
 
 
 _T = TypeVar("_T")
+_R = TypeVar("_R", PageViewed, EmailEngaged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -789,9 +796,8 @@ class _Generator:
         key = (path, title, referrer)
         view = self.views.get(key)
         if view is None:
-            view = self.views[key] = PageViewed(
-                url=f"{_SITE}{path}", title=title, referrer=referrer
-            )
+            view = PageViewed(url=f"{_SITE}{path}", title=title, referrer=referrer)
+            self.views[key] = self.repeated(view)
         return view
 
     def engaged(self, action: EmailAction, subject: str) -> EmailEngaged:
@@ -799,8 +805,14 @@ class _Generator:
         key = (action, subject)
         engagement = self.engagements.get(key)
         if engagement is None:
-            engagement = self.engagements[key] = EmailEngaged(action=action, subject=subject)
+            engagement = EmailEngaged(action=action, subject=subject)
+            self.engagements[key] = self.repeated(engagement)
         return engagement
+
+    def repeated(self, data: _R) -> _R:
+        """Called once for each ``data`` that is kept for the whole draw and emitted again and
+        again (seven lines in ten are page views and email engagements); returns it."""
+        return data
 
     def person(self, n: int) -> _Person:
         """A made-up person with a profile good enough for fit scoring."""
@@ -897,7 +909,7 @@ class _Generator:
         if channel is Channel.OUTBOUND:
             # The sequence goes unanswered: the last email is opened, nothing more.
             first = self.prospecting(lead, t_id)
-            opened = EmailEngaged(action=EmailAction.OPENED, subject="Quick question")
+            opened = self.engaged(EmailAction.OPENED, "Quick question")
             self.emit(
                 t_id, InteractionType.EMAIL_ENGAGED, channel, opened, lead=lead,
                 campaign="sdr-sequence",
@@ -952,7 +964,7 @@ class _Generator:
         if channel is Channel.OUTBOUND:
             first = self.prospecting(lead, t_id)
             stages.append((Stage.CONTACT, first))
-            reply = EmailEngaged(action=EmailAction.REPLIED, subject="Re: quick question")
+            reply = self.engaged(EmailAction.REPLIED, "Re: quick question")
             t = self.emit(
                 t_id, InteractionType.EMAIL_ENGAGED, channel, reply, lead=lead,
                 campaign="sdr-sequence",
@@ -1091,7 +1103,7 @@ class _Generator:
             )[0]
             if interest is _Interest.REPLY:
                 subject = f"Re: {rng.choice(_EMAIL_SUBJECTS)}"
-                reply = EmailEngaged(action=EmailAction.REPLIED, subject=subject)
+                reply = self.engaged(EmailAction.REPLIED, subject)
                 t = self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, reply, lead=lead,
                     campaign="nurture",
@@ -1243,7 +1255,7 @@ class _Generator:
             anon_on_form = anon
         url, title = _FORM_PAGES[kind]
         if anon_on_form is not None:
-            view = PageViewed(url=f"{_SITE}{url}", title=title, referrer=_REFERRERS[channel])
+            view = self.viewed(url, title, _REFERRERS[channel])
             self.emit(
                 t - rng.randrange(30, 300), InteractionType.PAGE_VIEWED, channel, view,
                 anon=anon_on_form, campaign=campaign,
@@ -1279,7 +1291,7 @@ class _Generator:
                 first = t
             t += rng.randrange(30 * _MINUTE, 2 * _HOUR)
             if t < t_reply and rng.random() < 0.6:
-                opened = EmailEngaged(action=EmailAction.OPENED, subject="Quick question")
+                opened = self.engaged(EmailAction.OPENED, "Quick question")
                 self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.OUTBOUND, opened, lead=lead,
                     campaign="sdr-sequence",
@@ -1338,7 +1350,7 @@ class _Generator:
             t += self.days(0.5, 6)
         url, title = _PRICING
         channel = self.web_channel()
-        view = PageViewed(url=f"{_SITE}{url}", title=title)
+        view = self.viewed(url, title)
         t = self.emit(t, InteractionType.PAGE_VIEWED, channel, view, lead=lead)
         kind = FormKind.DEMO_REQUEST if rng.random() < 0.8 else FormKind.QUOTE_REQUEST
         return self.emit(
@@ -1383,11 +1395,11 @@ class _Generator:
                 latest = max(latest, attended_at)
             elif step == 2:
                 url, title = _PRICING
-                view = PageViewed(url=f"{_SITE}{url}", title=title)
+                view = self.viewed(url, title)
                 self.emit(when, InteractionType.PAGE_VIEWED, self.web_channel(), view, lead=lead)
             else:
                 subject = rng.choice(_EMAIL_SUBJECTS)
-                clicked = EmailEngaged(action=EmailAction.CLICKED, subject=subject)
+                clicked = self.engaged(EmailAction.CLICKED, subject)
                 self.emit(
                     when, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, clicked, lead=lead,
                     campaign="nurture",
@@ -1884,72 +1896,164 @@ _WINDOW_LINES = 100_000
 """About how many interactions one time window of a stream holds: what it keeps in memory."""
 _LINES_PER_PERSON = 15
 """Roughly, over leads, contacts and visitors; only sizes the windows, never changes bytes."""
+_PENDING_LINES = 8_192
+"""Drawn lines held before they are appended to their windows' files (about 3 MB)."""
 _BLOCK = 16
 """Every 16th line of an ordered window is indexed, for the noise's reads at random places."""
+_BLOCK_LINES = 4_096
+"""Lines joined into one block to write (a multiple of ``_BLOCK``: a block starts an index
+block); a few thousand, so that a window is never copied whole."""
 _PREFIX = 24
 """A drawn line starts with its second and its draw number, 12 digits each, so plain byte order
 is the stream's order (by time, then in the order drawn, as ``_Generator.run`` sorts)."""
+_AFTER_PREFIX = itemgetter(slice(_PREFIX, None))
+_SECOND = itemgetter(slice(12))
+_AFTER_SECOND = itemgetter(slice(12, None))
 
 
-_REPEATED = frozenset({PageViewed, EmailEngaged})
-"""Data drawn from a few pages and email subjects: encoded once each (seven lines in ten)."""
+class _Quoted(dict[str | None, bytes]):
+    """Ids and campaigns as JSON (``null`` for None), each encoded when first asked for."""
+
+    def __missing__(self, key: str | None) -> bytes:
+        quoted = self[key] = orjson.dumps(key)
+        return quoted
 
 
-class _Encoder:
-    """An interaction's JSON after ``{"id":"...",``, from cached pieces: the bytes ``encode``
-    gives, without building an ``Interaction`` or a ``datetime`` per line."""
+class _Windowed(_Generator):
+    """Draws as ``_Generator`` does (the same draws in the same order) for ``stream``, but
+    encodes each event at once into the pending lines of its time window and tallies each
+    journey instead of keeping it.
 
-    def __init__(self, config: SimulationConfig) -> None:
-        self.epoch = int(config.start.timestamp())
+    A pending line is its second and draw number (``_PREFIX``) and the JSON after the id, made
+    from pieces encoded once (the bytes ``encode`` gives, without an ``Interaction`` or a
+    ``datetime`` per line). ``spill`` appends the pending lines to the windows' files.
+    """
+
+    def __init__(
+        self,
+        config: SimulationConfig,
+        outs: Sequence[BinaryIO],
+        *,
+        never_opened: _NeverOpened | None,
+    ) -> None:
+        super().__init__(config)
+        self.outs = outs
+        self.width = math.ceil(self.end / len(outs))
+        self.pending: list[list[bytes]] = [[] for _ in outs]
+        self.sizes = [0] * len(outs)
+        self.tally = _Tally()
+        self.never_opened = never_opened
+        # Days are counted from the start's midnight, seconds from midnight (UTC).
+        self.midnight = self.epoch % _DAY
+        first = self.epoch // _DAY
+        days = [
+            datetime.fromtimestamp((first + day) * _DAY, UTC).date()
+            for day in range((self.midnight + self.end - 1) // _DAY + 1)
+        ]
+        self.dates = [day.isoformat().encode() for day in days]
+        self.months = [f"{day.year:04d}-{day.month:02d}" for day in days]
+        self.clocks = [
+            b'T%02d:%02d:%02d+00:00","channel":"' % (hour, minute, second)
+            for hour in range(24)
+            for minute in range(60)
+            for second in range(60)
+        ]
         self.types = {
             kind: b'"type":"%s","version":%d,"occurred_at":"'
             % (kind.value.encode(), CURRENT_VERSIONS[kind])
             for kind in InteractionType
         }
-        self.channels = {
-            channel: b'+00:00","channel":"%s","data":' % channel.value.encode()
-            for channel in Channel
-        }
-        self.dates: dict[int, bytes] = {}
-        self.clocks: dict[int, bytes] = {}
-        self.campaigns: dict[str | None, bytes] = {None: b"null"}
-        self.repeated: dict[InteractionData, bytes] = {}
+        self.channels = {channel: b'%s","data":' % channel.value.encode() for channel in Channel}
+        self.bodies: dict[int, bytes] = {}
+        self.quoted = _Quoted()
 
-    def record(self, event: _Event) -> bytes:
-        """The line as drawn: its second and draw number (``_PREFIX``), the JSON after the id,
-        a newline."""
-        t, seq, kind, channel, campaign, data, lead, anon = event
-        day, second = divmod(self.epoch + t, _DAY)
-        date = self.dates.get(day)
-        if date is None:
-            date = self.dates[day] = (
-                datetime.fromtimestamp(day * _DAY, UTC).date().isoformat().encode()
+    def repeated(self, data: _R) -> _R:
+        # Kept for the whole draw, so its id stays its own: encoded once, found by id.
+        self.bodies[id(data)] = orjson.dumps(data)
+        return data
+
+    def emit(
+        self,
+        t: float,
+        kind: InteractionType,
+        channel: Channel,
+        data: InteractionData,
+        *,
+        lead: str | None = None,
+        anon: str | None = None,
+        campaign: str | None = None,
+    ) -> int:
+        when = int(t)
+        if 0 <= when < self.end:
+            self.seq += 1
+            day, second = divmod(self.midnight + when, _DAY)
+            quoted = self.quoted
+            self.pending[when // self.width].append(
+                b'%012d%012d%s%s%s%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}'
+                % (
+                    when,
+                    self.seq,
+                    self.types[kind],
+                    self.dates[day],
+                    self.clocks[second],
+                    self.channels[channel],
+                    self.bodies.get(id(data)) or orjson.dumps(data),
+                    quoted[lead],
+                    quoted[anon],
+                    quoted[campaign],
+                )
             )
-        clock = self.clocks.get(second)
-        if clock is None:
-            hour, rest = divmod(second, _HOUR)
-            clock = self.clocks[second] = b"T%02d:%02d:%02d" % (hour, *divmod(rest, _MINUTE))
-        named = self.campaigns.get(campaign)
-        if named is None:
-            named = self.campaigns[campaign] = orjson.dumps(campaign)
-        if type(data) in _REPEATED:
-            body = self.repeated.get(data)
-            if body is None:
-                body = self.repeated[data] = orjson.dumps(data)
-        else:
-            body = orjson.dumps(data)
-        return b'%012d%012d%s%s%s%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}\n' % (
-            t,
-            seq,
-            self.types[kind],
-            date,
-            clock,
-            self.channels[channel],
-            body,
-            b"null" if lead is None else b'"%s"' % lead.encode(),
-            b"null" if anon is None else b'"%s"' % anon.encode(),
-            named,
-        )
+        return when
+
+    def record(
+        self,
+        lead: str,
+        *,
+        kind: JourneyKind,
+        channel: Channel,
+        anon: str | None,
+        t_id: int,
+        stages: list[tuple[Stage, int]],
+    ) -> None:
+        """Count the journey as ``_Tally.add`` counts it, cut at the end of the stream."""
+        end = self.end
+        sent: set[Stage] = set()
+        month: str | None = None
+        for stage, when in stages:
+            if when < end:
+                sent.add(stage)
+                if month is None and stage in _FUNNEL_AT_OR_AFTER[Stage.LEAD]:
+                    month = self.month(when)
+        self.tally.count(channel, sent, month)
+        never_opened = self.never_opened
+        if never_opened is not None and sent.isdisjoint(_FUNNEL_AT_OR_AFTER[Stage.OPPORTUNITY]):
+            never_opened.numbers.append(int(lead[1:]))
+            never_opened.seconds.append(t_id)
+
+    def month(self, t: int) -> str:
+        """The ``YYYY-MM`` of the moment ``t`` seconds after the start."""
+        if t >= 0:
+            return self.months[(self.midnight + t) // _DAY]
+        moment = self.at(t)
+        return f"{moment.year:04d}-{moment.month:02d}"
+
+    def spill(self) -> None:
+        """Append the pending lines to their windows' files, one write per window."""
+        for window, lines in enumerate(self.pending):
+            if lines:
+                lines.append(b"")
+                self.outs[window].write(b"\n".join(lines))
+                self.sizes[window] += len(lines) - 1
+                lines.clear()
+        self.quoted.clear()  # the ids of people drawn: not asked for again
+
+
+def _unnumbered(lines: list[bytes]) -> Iterator[bytes]:
+    """Lines of an ordered window without their seconds, in blocks of whole lines."""
+    for at in range(0, len(lines), _BLOCK_LINES):
+        part = lines[at : at + _BLOCK_LINES]
+        cut = map(_AFTER_SECOND, part)
+        yield b"".join(chain.from_iterable(zip(cut, repeat(b"\n"))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1988,21 +2092,24 @@ class _Windows:
     def noise(self, window: int) -> Path:
         return self.directory / f"noise-{window}"
 
-    def lines(self, window: int, *, seconds: bool) -> Iterator[bytes]:
-        """A window's lines in stream order, each after its second (12 digits) if asked."""
+    def blocks(self, window: int, *, seconds: bool) -> Iterator[bytes]:
+        """A window's lines in stream order, numbered, ``_BLOCK_LINES`` whole lines (each with
+        its newline) at a time; each line after its second (12 digits) if asked."""
         records = self.drawn(window).read_bytes().split(b"\n")
         records.pop()
         records.sort()
-        head = b'{"id":"i-%d-' % self.config.seed
-        number = self.starts[window]
-        if not seconds:
-            for record in records:
-                number += 1
-                yield b'%s%d",%s' % (head, number, record[_PREFIX:])
-            return
-        for record in records:
-            number += 1
-            yield b'%s%s%d",%s' % (record[:12], head, number, record[_PREFIX:])
+        ids = b'{"id":"i-%d-' % self.config.seed + b'%d",'
+        number = self.starts[window] + 1
+        for at in range(0, len(records), _BLOCK_LINES):
+            part = records[at : at + _BLOCK_LINES]
+            # One join of C-level maps rather than a format per line.
+            numbered = map(ids.__mod__, range(number + at, number + at + len(part)))
+            json = map(_AFTER_PREFIX, part)
+            if seconds:
+                pieces = zip(map(_SECOND, part), numbered, json, repeat(b"\n"))
+                yield b"".join(chain.from_iterable(pieces))
+            else:
+                yield b"".join(chain.from_iterable(zip(numbered, json, repeat(b"\n"))))
 
 
 class _StoredLines:
@@ -2020,13 +2127,15 @@ class _StoredLines:
             offsets, seconds = array("q"), array("q")
             offset = 0
             with self.windows.ordered(window).open("wb") as out:
-                for n, line in enumerate(self.windows.lines(window, seconds=True)):
-                    if n % _BLOCK == 0:
-                        offsets.append(offset)
-                        seconds.append(int(line[:12]))
-                    out.write(line)
-                    out.write(b"\n")
-                    offset += len(line) + 1
+                for block in self.windows.blocks(window, seconds=True):
+                    out.write(block)
+                    lines = block.split(b"\n")
+                    lines.pop()
+                    lengths = list(itertools.accumulate(map(len, lines), initial=0))
+                    for n in range(0, len(lines), _BLOCK):  # a block starts an index block
+                        offsets.append(offset + lengths[n] + n)
+                        seconds.append(int(lines[n][:12]))
+                    offset += len(block)
             offsets.append(offset)
             self.windows.drawn(window).unlink()
             self.offsets.append(offsets)
@@ -2092,22 +2201,31 @@ class SimulationStream:
 
     def lines(self) -> Iterator[bytes]:
         """Every message as one JSON document of bytes (no newline), noise interleaved."""
+        for block in self.blocks():
+            lines = block.split(b"\n")
+            lines.pop()
+            yield from lines
+
+    def blocks(self) -> Iterator[bytes]:
+        """``lines()`` a few thousand at a time, each line with its newline: what ``write``
+        writes, without a step per line."""
         windows = self._windows
         for window in range(len(windows.starts) - 1):
             if not self.injected.total:
-                yield from windows.lines(window, seconds=False)
+                yield from windows.blocks(window, seconds=False)
                 continue
-            noise = _read_noise(windows.noise(window))
-            k = 0
-            position = windows.starts[window]
-            for line in windows.ordered(window).read_bytes().split(b"\n")[:-1]:
-                while k < len(noise) and noise[k][0] <= position:
-                    yield noise[k][2]
-                    k += 1
-                yield line[12:]
-                position += 1
-            for _position, _k, raw in noise[k:]:
-                yield raw
+            lines = windows.ordered(window).read_bytes().split(b"\n")
+            lines.pop()
+            start = windows.starts[window]
+            done = 0
+            # A noise line at position p follows the p-th valid line (``Simulation.lines``).
+            for position, _k, raw in _read_noise(windows.noise(window)):
+                upto = position - start
+                if upto > done:
+                    yield from _unnumbered(lines[done:upto])
+                    done = upto
+                yield raw + b"\n"
+            yield from _unnumbered(lines[done:])
 
     def spend_lines(self) -> Iterator[bytes]:
         """Every spend record as one JSON document of bytes (no newline)."""
@@ -2170,47 +2288,26 @@ def stream(config: SimulationConfig, scratch: Path | None = None) -> Iterator[Si
 
 def _draw(config: SimulationConfig, directory: Path) -> tuple[_Windows, _Tally, _NeverOpened]:
     """Draw every person and append their events to the window of their second."""
-    generator = _Generator(config)
     people = config.leads + config.contacts
     count = max(1, math.ceil(people * _LINES_PER_PERSON / _WINDOW_LINES))
-    width = math.ceil(generator.end / count)
-    encoder = _Encoder(config)
-    tally = _Tally()
     never_opened = _NeverOpened(config.start)
-    keep = config.noise > 0
-    sizes = [0] * count
-    events, journeys = generator.events, generator.journeys
     outs = [(directory / f"drawn-{window}").open("wb") for window in range(count)]
     try:
+        generator = _Windowed(config, outs, never_opened=never_opened if config.noise > 0 else None)
+        spilled = 0
         for _ in generator.people():
-            for journey in journeys:
-                tally.add(journey)
-                if keep and not journey.reached(Stage.OPPORTUNITY):
-                    never_opened.numbers.append(int(journey.lead_id[1:]))
-                    seconds = (journey.identified_at - config.start) // timedelta(seconds=1)
-                    never_opened.seconds.append(seconds)
-            journeys.clear()
-            if len(events) < 4096:
-                continue
-            _spill(events, width, outs, sizes, encoder)
-        _spill(events, width, outs, sizes, encoder)
+            if generator.seq - spilled >= _PENDING_LINES:
+                generator.spill()
+                spilled = generator.seq
+        generator.spill()
     finally:
         for out in outs:
             out.close()
     starts = [0]
-    for size in sizes:
+    for size in generator.sizes:
         starts.append(starts[-1] + size)
-    return _Windows(directory, config, width, tuple(starts)), tally, never_opened
-
-
-def _spill(
-    events: list[_Event], width: int, outs: Sequence[BinaryIO], sizes: list[int], encoder: _Encoder
-) -> None:
-    for event in events:
-        window = event[0] // width
-        outs[window].write(encoder.record(event))
-        sizes[window] += 1
-    events.clear()
+    windows = _Windows(directory, config, generator.width, tuple(starts))
+    return windows, generator.tally, never_opened
 
 
 # --- entry point -------------------------------------------------------------------------------

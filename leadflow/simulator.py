@@ -65,7 +65,7 @@ import math
 import random
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,7 +73,7 @@ from enum import StrEnum
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO, Generic, Protocol, TypeVar
+from typing import Any, BinaryIO, Generic, ParamSpec, Protocol, TypeVar
 
 import orjson
 
@@ -663,7 +663,8 @@ _INTEREST_FORMS: dict[_Interest, FormKind] = {
 
 
 _T = TypeVar("_T")
-_R = TypeVar("_R", PageViewed, EmailEngaged)
+_Payload = TypeVar("_Payload")
+_Fields = ParamSpec("_Fields")
 
 
 @dataclass(frozen=True, slots=True)
@@ -708,42 +709,68 @@ _PAGES_PER_SESSION = _Weighted.of((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))
 _VISITS = _Weighted.of((1, 2, 3), (0.7, 0.2, 0.1))
 
 
-class _Generator:
-    """Draws the whole stream from one ``random.Random``; used once per ``simulate`` call."""
+class _Generator(Generic[_Payload]):
+    """Draws the whole stream from one ``random.Random``; used once per simulation.
+
+    What a drawn event becomes is the subclass's: ``_Held`` keeps its parts for ``simulate``,
+    ``_Windowed`` encodes it for ``stream`` (its data, ``_Payload``, already as JSON). Both see
+    the same draws in the same order.
+    """
 
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.rng = _Draws(config.seed)
         self.end = config.days * _DAY
-        self.events: list[_Event] = []
-        self.journeys: list[Journey] = []
         self.seq = 0
         self.anon = 0
         self.opportunities = 0
-        self.views: dict[tuple[str, str, str | None], PageViewed] = {}
-        self.engagements: dict[tuple[EmailAction, str], EmailEngaged] = {}
+        self.views: dict[tuple[str, str, str | None], _Payload] = {}
+        self.engagements: dict[tuple[EmailAction, str], _Payload] = {}
         # Seconds since the Unix epoch of ``start``, to find weekdays and hours.
         self.epoch = int(config.start.timestamp())
 
-    # -- low-level helpers
+    # -- what the subclass does with a drawn event
 
     def emit(
         self,
         t: float,
         kind: InteractionType,
         channel: Channel,
-        data: InteractionData,
+        data: _Payload,
         *,
         lead: str | None = None,
         anon: str | None = None,
         campaign: str | None = None,
     ) -> int:
-        """Record an event at ``t`` seconds (dropped when outside the stream); returns ``t``."""
-        when = int(t)
-        if 0 <= when < self.end:
-            self.seq += 1
-            self.events.append((when, self.seq, kind, channel, campaign, data, lead, anon))
-        return when
+        """Record an event at ``t`` seconds (dropped when outside the stream, counted in
+        ``seq`` when inside); returns ``int(t)``."""
+        raise NotImplementedError
+
+    def data(
+        self,
+        kind: Callable[_Fields, InteractionData],
+        /,
+        *args: _Fields.args,
+        **fields: _Fields.kwargs,
+    ) -> _Payload:
+        """An event's data of type ``kind``: every field by name, in the order ``kind``
+        declares them (the order of its JSON)."""
+        raise NotImplementedError
+
+    def record(
+        self,
+        lead: str,
+        *,
+        kind: JourneyKind,
+        channel: Channel,
+        anon: str | None,
+        t_id: int,
+        stages: list[tuple[Stage, int]],
+    ) -> None:
+        """Keep (or count) the journey as intended, cut at the end of the stream."""
+        raise NotImplementedError
+
+    # -- low-level helpers
 
     def working_time(self, t: float) -> int:
         """The first moment at or after ``t`` within working hours (Mon-Fri 08:00-18:00 UTC)."""
@@ -791,28 +818,25 @@ class _Generator:
             return _PRICING
         return _PAGES[self.rng.below(len(_PAGES))]
 
-    def viewed(self, path: str, title: str, referrer: str | None = None) -> PageViewed:
+    def viewed(self, path: str, title: str, referrer: str | None = None) -> _Payload:
         """A view of a page of the site: made once per page and referrer (a few hundred)."""
         key = (path, title, referrer)
         view = self.views.get(key)
         if view is None:
-            view = PageViewed(url=f"{_SITE}{path}", title=title, referrer=referrer)
-            self.views[key] = self.repeated(view)
+            view = self.views[key] = self.data(
+                PageViewed, url=f"{_SITE}{path}", title=title, referrer=referrer
+            )
         return view
 
-    def engaged(self, action: EmailAction, subject: str) -> EmailEngaged:
+    def engaged(self, action: EmailAction, subject: str) -> _Payload:
         """An email engagement: made once per action and subject."""
         key = (action, subject)
         engagement = self.engagements.get(key)
         if engagement is None:
-            engagement = EmailEngaged(action=action, subject=subject)
-            self.engagements[key] = self.repeated(engagement)
+            engagement = self.engagements[key] = self.data(
+                EmailEngaged, action=action, subject=subject
+            )
         return engagement
-
-    def repeated(self, data: _R) -> _R:
-        """Called once for each ``data`` that is kept for the whole draw and emitted again and
-        again (seven lines in ten are page views and email engagements); returns it."""
-        return data
 
     def person(self, n: int) -> _Person:
         """A made-up person with a profile good enough for fit scoring."""
@@ -835,12 +859,14 @@ class _Generator:
             fit=size >= 20 and seniority not in ("intern", "individual"),
         )
 
-    def form(self, kind: FormKind, who: _Person, message: str | None = None) -> FormSubmitted:
+    def form(self, kind: FormKind, who: _Person, message: str | None = None) -> _Payload:
         """A form as the person fills it in (short forms ask less)."""
         short = kind in (FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION)
-        return FormSubmitted(
+        return self.data(
+            FormSubmitted,
             form_kind=kind,
             email=who.email,
+            phone=None,
             first_name=who.first,
             last_name=None if kind is FormKind.NEWSLETTER else who.last,
             company=None if short else who.company,
@@ -860,7 +886,8 @@ class _Generator:
         campaign = self.campaign(channel) if channel in _PAID or channel is Channel.EMAIL else None
         if channel in _PAID:
             low, high = _CPC[channel]
-            click = AdClicked(
+            click = self.data(
+                AdClicked,
                 ad_id=f"ad-{campaign}-{1 + rng.below(6)}",
                 url=f"{_SITE}/lp/{campaign}",
                 cost=round(rng.uniform(low, high), 2),
@@ -1026,33 +1053,6 @@ class _Generator:
             self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 90))
         self.record(lead, kind=kind, channel=channel, anon=anon, t_id=t_id, stages=stages)
 
-    def record(
-        self,
-        lead: str,
-        *,
-        kind: JourneyKind,
-        channel: Channel,
-        anon: str | None,
-        t_id: int,
-        stages: list[tuple[Stage, int]],
-    ) -> None:
-        """Keep the journey as intended, cut at the end of the stream."""
-        start = self.config.start
-        self.journeys.append(
-            Journey(
-                lead_id=lead,
-                kind=kind,
-                channel=channel,
-                anonymous_id=anon,
-                identified_at=start + timedelta(seconds=t_id),
-                stages=tuple(
-                    (stage, start + timedelta(seconds=when))
-                    for stage, when in stages
-                    if when < self.end
-                ),
-            )
-        )
-
     def interest(self, channel: Channel) -> _Interest:
         """How a lead that will not qualify shows its interest."""
         rng = self.rng
@@ -1126,8 +1126,8 @@ class _Generator:
         latest = t
         if interest is _Interest.WEBINAR:
             if rng.random() < 0.6:
-                attended = WebinarAttended(
-                    webinar=rng.choice(_WEBINARS), minutes=rng.randrange(15, 60)
+                attended = self.data(
+                    WebinarAttended, webinar=rng.choice(_WEBINARS), minutes=rng.randrange(15, 60)
                 )
                 latest = self.emit(
                     t + self.days(2, 14), InteractionType.WEBINAR_ATTENDED, Channel.EVENTS,
@@ -1142,7 +1142,7 @@ class _Generator:
             if rng.random() < (0.2 if who.fit else 0.5):
                 when = self.working_time(latest + self.days(1, 14))
                 reasons = _NO_PROJECT_REASONS if who.fit else _POOR_FIT_REASONS
-                disqualified = Disqualified(reason=rng.choice(reasons))
+                disqualified = self.data(Disqualified, reason=rng.choice(reasons))
                 stop = self.emit(
                     when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead
                 )
@@ -1174,7 +1174,8 @@ class _Generator:
         form_channel = channel if channel is Channel.EVENTS else last
         if kind is None:
             # Call tracking: the number on the site ties the call to the cookie.
-            call = CallLogged(
+            call = self.data(
+                CallLogged,
                 direction=CallDirection.INBOUND,
                 outcome=CallOutcome.CONNECTED,
                 duration_seconds=rng.randrange(120, 900),
@@ -1237,7 +1238,8 @@ class _Generator:
         if anon is not None and channel is Channel.PAID_SEARCH and rng.random() < 0.12:
             # Call tracking: the number on the landing page ties the call to the cookie.
             if kind in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST, FormKind.CONTACT):
-                call = CallLogged(
+                call = self.data(
+                    CallLogged,
                     direction=CallDirection.INBOUND,
                     outcome=CallOutcome.CONNECTED,
                     duration_seconds=rng.randrange(120, 900),
@@ -1277,7 +1279,8 @@ class _Generator:
             t = self.working_time(t)
             if t >= t_reply:
                 break
-            call = CallLogged(
+            call = self.data(
+                CallLogged,
                 direction=CallDirection.OUTBOUND,
                 outcome=rng.choice((CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL)),
                 duration_seconds=rng.randrange(0, 40),
@@ -1385,8 +1388,8 @@ class _Generator:
                     lead=lead, campaign="webinar-series",
                 )  # fmt: skip
                 attended_at = when + self.days(2, 6)
-                attended = WebinarAttended(
-                    webinar=rng.choice(_WEBINARS), minutes=rng.randrange(20, 60)
+                attended = self.data(
+                    WebinarAttended, webinar=rng.choice(_WEBINARS), minutes=rng.randrange(20, 60)
                 )
                 self.emit(
                     attended_at, InteractionType.WEBINAR_ATTENDED, Channel.EVENTS, attended,
@@ -1422,7 +1425,8 @@ class _Generator:
     def sales_call(self, lead: str, t: int, channel: Channel) -> int:
         """An outbound call after an engaged lead's burst; returns when."""
         rng = self.rng
-        call = CallLogged(
+        call = self.data(
+            CallLogged,
             direction=CallDirection.OUTBOUND,
             outcome=rng.choices(
                 (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER),
@@ -1460,8 +1464,11 @@ class _Generator:
         if not breach and not fast_track and rng.random() < 0.2:
             t += rng.randrange(60, 600)
             meeting_at = self.working_time(t + self.days(1, 5))
-            booked = MeetingBooked(
-                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            booked = self.data(
+                MeetingBooked,
+                meeting_kind=MeetingKind.DEMO,
+                scheduled_for=self.at(meeting_at),
+                agent=ae,
             )
             t = self.emit(t, InteractionType.MEETING_BOOKED, channel, booked, lead=lead)
         else:
@@ -1471,7 +1478,8 @@ class _Generator:
                 if attempt:
                     t = self.working_time(t + self.days(1, 3))
                 connected = rng.random() < 0.62
-                call = CallLogged(
+                call = self.data(
+                    CallLogged,
                     direction=CallDirection.OUTBOUND,
                     outcome=CallOutcome.CONNECTED
                     if connected
@@ -1487,14 +1495,17 @@ class _Generator:
                     when = self.working_time(t + self.days(20, 45))
                     self.emit(
                         when, InteractionType.DISQUALIFIED, channel,
-                        Disqualified(reason=_GHOST_REASON), lead=lead,
+                        self.data(Disqualified, reason=_GHOST_REASON), lead=lead,
                     )  # fmt: skip
                     stages.append((Stage.DISQUALIFIED, when))
                     return when
                 return None
             meeting_at = self.working_time(t + self.days(1, 7))
-            booked = MeetingBooked(
-                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            booked = self.data(
+                MeetingBooked,
+                meeting_kind=MeetingKind.DEMO,
+                scheduled_for=self.at(meeting_at),
+                agent=ae,
             )
             t = self.emit(
                 t + rng.randrange(60, 300), InteractionType.MEETING_BOOKED, channel, booked,
@@ -1505,14 +1516,19 @@ class _Generator:
         if rng.random() < 0.15:
             t = self.working_time(meeting_at + rng.randrange(2 * _HOUR, 2 * _DAY))
             meeting_at = self.working_time(t + self.days(2, 7))
-            rebooked = MeetingBooked(
-                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            rebooked = self.data(
+                MeetingBooked,
+                meeting_kind=MeetingKind.DEMO,
+                scheduled_for=self.at(meeting_at),
+                agent=ae,
             )
             self.emit(t, InteractionType.MEETING_BOOKED, channel, rebooked, lead=lead)
             if rng.random() < 0.4:
                 return None
         minutes = rng.randrange(25, 60)
-        held = MeetingHeld(meeting_kind=MeetingKind.DEMO, duration_minutes=minutes, agent=ae)
+        held = self.data(
+            MeetingHeld, meeting_kind=MeetingKind.DEMO, duration_minutes=minutes, agent=ae
+        )
         t = self.emit(meeting_at, InteractionType.MEETING_HELD, channel, held, lead=lead)
 
         # Qualification: need, budget, authority, timing.
@@ -1532,9 +1548,9 @@ class _Generator:
             timing = rng.random() < 0.35
             if need and budget and authority:
                 budget = False
-        qualification = QualificationRecorded(
-            need=need, budget=budget, authority=authority, timing=timing, accepted=accepted,
-            agent=ae,
+        qualification = self.data(
+            QualificationRecorded, need=need, budget=budget, authority=authority, timing=timing,
+            accepted=accepted, agent=ae, notes=None,
         )  # fmt: skip
         t = self.emit(
             t + (minutes + rng.randrange(5, 240)) * _MINUTE,
@@ -1552,7 +1568,7 @@ class _Generator:
                 when = self.working_time(t + self.days(10, 40))
                 self.emit(
                     when, InteractionType.DISQUALIFIED, channel,
-                    Disqualified(reason="no project"), lead=lead,
+                    self.data(Disqualified, reason="no project"), lead=lead,
                 )  # fmt: skip
                 stages.append((Stage.DISQUALIFIED, when))
                 return when
@@ -1562,7 +1578,8 @@ class _Generator:
         amount = min(50_000.0, max(2_000.0, rng.lognormvariate(math.log(9_000), 0.75)))
         amount = round(amount, -2)
         if rng.random() < 0.5:
-            discovery = MeetingHeld(
+            discovery = self.data(
+                MeetingHeld,
                 meeting_kind=MeetingKind.DISCOVERY, duration_minutes=rng.randrange(30, 90),
                 agent=ae,
             )  # fmt: skip
@@ -1570,17 +1587,20 @@ class _Generator:
                 self.working_time(t + self.days(1, 7)), InteractionType.MEETING_HELD,
                 channel, discovery, lead=lead,
             )  # fmt: skip
+        opened = self.data(
+            OpportunityOpened, opportunity_id=opportunity_id, amount=amount, currency="EUR"
+        )
         t = self.emit(
             self.working_time(t + self.days(1, 10)), InteractionType.OPPORTUNITY_OPENED,
-            channel, OpportunityOpened(opportunity_id=opportunity_id, amount=amount),
-            lead=lead,
+            channel, opened, lead=lead,
         )  # fmt: skip
         stages.append((Stage.OPPORTUNITY, t))
 
         # Negotiation and close.
         close = t + self.days(14, 70)
         if rng.random() < 0.6:
-            negotiation = MeetingHeld(
+            negotiation = self.data(
+                MeetingHeld,
                 meeting_kind=MeetingKind.NEGOTIATION, duration_minutes=rng.randrange(30, 60),
                 agent=ae,
             )  # fmt: skip
@@ -1590,8 +1610,10 @@ class _Generator:
             )  # fmt: skip
         close = self.working_time(close)
         if rng.random() < min(0.40 * profile.quality * (1.1 if who.fit else 0.7), 0.8):
-            won = DealWon(
+            won = self.data(
+                DealWon,
                 amount=max(2_000.0, round(amount * rng.uniform(0.88, 1.02), -1)),
+                currency="EUR",
                 opportunity_id=opportunity_id,
                 margin=round(rng.uniform(0.3, 0.6), 3),
             )
@@ -1599,14 +1621,14 @@ class _Generator:
             stages.append((Stage.CUSTOMER, close))
             return close
         reason = rng.choices(_LOST_REASONS, _LOST_WEIGHTS)[0]
-        lost = DealLost(reason=reason, opportunity_id=opportunity_id)
+        lost = self.data(DealLost, reason=reason, opportunity_id=opportunity_id)
         self.emit(close, InteractionType.DEAL_LOST, channel, lost, lead=lead)
         stages.append((Stage.LOST, close))
         if rng.random() < 0.25:
             when = self.working_time(close + self.days(30, 90))
             self.emit(
                 when, InteractionType.RECYCLED, channel,
-                Recycled(reason=_RECYCLE_REASONS[2]), lead=lead,
+                self.data(Recycled, reason=_RECYCLE_REASONS[2]), lead=lead,
             )  # fmt: skip
             stages.append((Stage.RECYCLED, when))
         return None
@@ -1632,13 +1654,13 @@ class _Generator:
                 reason = rng.choice(_POOR_FIT_REASONS)
             else:
                 reason = _DECLINE_REASONS[0] if not budget else _DECLINE_REASONS[1]
-            disqualified = Disqualified(reason=reason)
+            disqualified = self.data(Disqualified, reason=reason)
             self.emit(when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead)
             stages.append((Stage.DISQUALIFIED, when))
             return when
         if r < 0.85:
             reason = _RECYCLE_REASONS[0] if not timing else _RECYCLE_REASONS[1]
-            recycled = Recycled(reason=reason)
+            recycled = self.data(Recycled, reason=reason)
             self.emit(when, InteractionType.RECYCLED, channel, recycled, lead=lead)
             stages.append((Stage.RECYCLED, when))
         return None
@@ -1647,7 +1669,7 @@ class _Generator:
 
     def people(self) -> Iterator[None]:
         """Draw every lead, contact and visitor in turn, pausing after each person: their
-        events and journey are then in ``events`` and ``journeys`` for the caller to take."""
+        events and journey are then emitted and recorded."""
         config = self.config
         # Leads and contacts share one run of ids, as in a CRM, in an order of their own.
         roles = [True] * config.leads + [False] * config.contacts
@@ -1659,6 +1681,68 @@ class _Generator:
                 self.contact(n)
             self.visitor()
             yield
+
+
+class _Held(_Generator[InteractionData]):
+    """Keeps every drawn event and journey in memory: what ``simulate`` runs."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        super().__init__(config)
+        self.events: list[_Event] = []
+        self.journeys: list[Journey] = []
+
+    def emit(
+        self,
+        t: float,
+        kind: InteractionType,
+        channel: Channel,
+        data: InteractionData,
+        *,
+        lead: str | None = None,
+        anon: str | None = None,
+        campaign: str | None = None,
+    ) -> int:
+        when = int(t)
+        if 0 <= when < self.end:
+            self.seq += 1
+            self.events.append((when, self.seq, kind, channel, campaign, data, lead, anon))
+        return when
+
+    def data(
+        self,
+        kind: Callable[_Fields, InteractionData],
+        /,
+        *args: _Fields.args,
+        **fields: _Fields.kwargs,
+    ) -> InteractionData:
+        return kind(*args, **fields)
+
+    def record(
+        self,
+        lead: str,
+        *,
+        kind: JourneyKind,
+        channel: Channel,
+        anon: str | None,
+        t_id: int,
+        stages: list[tuple[Stage, int]],
+    ) -> None:
+        """Keep the journey as intended, cut at the end of the stream."""
+        start = self.config.start
+        self.journeys.append(
+            Journey(
+                lead_id=lead,
+                kind=kind,
+                channel=channel,
+                anonymous_id=anon,
+                identified_at=start + timedelta(seconds=t_id),
+                stages=tuple(
+                    (stage, start + timedelta(seconds=when))
+                    for stage, when in stages
+                    if when < self.end
+                ),
+            )
+        )
 
     def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
         """Draw every lead, contact and visitor, then order the stream and give out ids."""
@@ -1919,14 +2003,15 @@ class _Quoted(dict[str | None, bytes]):
         return quoted
 
 
-class _Windowed(_Generator):
+class _Windowed(_Generator[bytes]):
     """Draws as ``_Generator`` does (the same draws in the same order) for ``stream``, but
     encodes each event at once into the pending lines of its time window and tallies each
     journey instead of keeping it.
 
-    A pending line is its second and draw number (``_PREFIX``) and the JSON after the id, made
-    from pieces encoded once (the bytes ``encode`` gives, without an ``Interaction`` or a
-    ``datetime`` per line). ``spill`` appends the pending lines to the windows' files.
+    A pending line is its second and draw number (``_PREFIX``) and the JSON after the id: the
+    bytes ``encode`` gives, made from pieces encoded once and the data's JSON, without an
+    ``Interaction``, its data or a ``datetime`` per line. ``spill`` appends the pending lines
+    to the windows' files.
     """
 
     def __init__(
@@ -1964,20 +2049,26 @@ class _Windowed(_Generator):
             for kind in InteractionType
         }
         self.channels = {channel: b'%s","data":' % channel.value.encode() for channel in Channel}
-        self.bodies: dict[int, bytes] = {}
         self.quoted = _Quoted()
 
-    def repeated(self, data: _R) -> _R:
-        # Kept for the whole draw, so its id stays its own: encoded once, found by id.
-        self.bodies[id(data)] = orjson.dumps(data)
-        return data
+    def data(
+        self,
+        kind: Callable[_Fields, InteractionData],
+        /,
+        *args: _Fields.args,
+        **fields: _Fields.kwargs,
+    ) -> bytes:
+        # orjson writes a dict as it writes the dataclass ``kind(**fields)``: the same keys in
+        # the same order, the same values (the stream tests compare the bytes).
+        assert not args, "data fields go by name"
+        return orjson.dumps(fields)
 
     def emit(
         self,
         t: float,
         kind: InteractionType,
         channel: Channel,
-        data: InteractionData,
+        data: bytes,
         *,
         lead: str | None = None,
         anon: str | None = None,
@@ -1997,7 +2088,7 @@ class _Windowed(_Generator):
                     self.dates[day],
                     self.clocks[second],
                     self.channels[channel],
-                    self.bodies.get(id(data)) or orjson.dumps(data),
+                    data,
                     quoted[lead],
                     quoted[anon],
                     quoted[campaign],
@@ -2318,7 +2409,7 @@ def simulate(config: SimulationConfig) -> Simulation:
 
     Deterministic: the same config gives byte-identical ``lines()`` and ``spend_lines()``.
     """
-    interactions, journeys = _Generator(config).run()
+    interactions, journeys = _Held(config).run()
     valid = _HeldLines(interactions, tuple(i.occurred_at for i in interactions))
     never_opened = [
         (j.lead_id, j.identified_at) for j in journeys if not j.reached(Stage.OPPORTUNITY)

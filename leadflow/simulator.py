@@ -1987,20 +1987,32 @@ _BLOCK = 16
 _BLOCK_LINES = 4_096
 """Lines joined into one block to write (a multiple of ``_BLOCK``: a block starts an index
 block); a few thousand, so that a window is never copied whole."""
-_PREFIX = 24
-"""A drawn line starts with its second and its draw number, 12 digits each, so plain byte order
-is the stream's order (by time, then in the order drawn, as ``_Generator.run`` sorts)."""
-_AFTER_PREFIX = itemgetter(slice(_PREFIX, None))
-_SECOND = itemgetter(slice(12))
-_AFTER_SECOND = itemgetter(slice(12, None))
+_MOMENT = 38
+"""A drawn line starts with its moment as text: its date and the clock piece of its JSON
+(``2026-01-05`` ``T08:00:00+00:00","channel":"``). A window's file holds its lines as drawn, so
+a stable sort by those bytes orders it by time, then as drawn: the order ``_Held.run`` sorts.
+An ordered window keeps them before each line, for the noise to read back."""
+_BY_MOMENT = itemgetter(slice(_MOMENT))
+_AFTER_MOMENT = itemgetter(slice(_MOMENT, None))
 
 
-class _Quoted(dict[str | None, bytes]):
-    """Ids and campaigns as JSON (``null`` for None), each encoded when first asked for."""
+def _moment(line: bytes) -> datetime:
+    """When a drawn or ordered line (``_MOMENT``) happened."""
+    return datetime.fromisoformat(line[:19].decode()).replace(tzinfo=UTC)
+
+
+class _Field(dict[str | None, bytes]):
+    """An envelope field as JSON after ``name``, ``tail`` after it (``null`` for None): each
+    value encoded when first asked for."""
+
+    def __init__(self, name: str, tail: bytes = b"") -> None:
+        super().__init__()
+        self.head = b',"%s":' % name.encode()
+        self.tail = tail
 
     def __missing__(self, key: str | None) -> bytes:
-        quoted = self[key] = orjson.dumps(key)
-        return quoted
+        encoded = self[key] = self.head + orjson.dumps(key) + self.tail
+        return encoded
 
 
 class _Windowed(_Generator[bytes]):
@@ -2008,7 +2020,7 @@ class _Windowed(_Generator[bytes]):
     encodes each event at once into the pending lines of its time window and tallies each
     journey instead of keeping it.
 
-    A pending line is its second and draw number (``_PREFIX``) and the JSON after the id: the
+    A pending line is its moment (``_MOMENT``) and the JSON after the id: the
     bytes ``encode`` gives, made from pieces encoded once and the data's JSON, without an
     ``Interaction``, its data or a ``datetime`` per line. ``spill`` appends the pending lines
     to the windows' files.
@@ -2049,7 +2061,9 @@ class _Windowed(_Generator[bytes]):
             for kind in InteractionType
         }
         self.channels = {channel: b'%s","data":' % channel.value.encode() for channel in Channel}
-        self.quoted = _Quoted()
+        self.leads = _Field("lead_id")
+        self.anons = _Field("anonymous_id")
+        self.campaigns = _Field("campaign", b"}")
 
     def data(
         self,
@@ -2078,20 +2092,21 @@ class _Windowed(_Generator[bytes]):
         if 0 <= when < self.end:
             self.seq += 1
             day, second = divmod(self.midnight + when, _DAY)
-            quoted = self.quoted
+            date, clock = self.dates[day], self.clocks[second]
             self.pending[when // self.width].append(
-                b'%012d%012d%s%s%s%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}'
-                % (
-                    when,
-                    self.seq,
-                    self.types[kind],
-                    self.dates[day],
-                    self.clocks[second],
-                    self.channels[channel],
-                    data,
-                    quoted[lead],
-                    quoted[anon],
-                    quoted[campaign],
+                b"".join(
+                    (
+                        date,
+                        clock,
+                        self.types[kind],
+                        date,
+                        clock,
+                        self.channels[channel],
+                        data,
+                        self.leads[lead],
+                        self.anons[anon],
+                        self.campaigns[campaign],
+                    )
                 )
             )
         return when
@@ -2136,14 +2151,16 @@ class _Windowed(_Generator[bytes]):
                 self.outs[window].write(b"\n".join(lines))
                 self.sizes[window] += len(lines) - 1
                 lines.clear()
-        self.quoted.clear()  # the ids of people drawn: not asked for again
+        # The ids of the people drawn so far are not asked for again.
+        self.leads.clear()
+        self.anons.clear()
 
 
 def _unnumbered(lines: list[bytes]) -> Iterator[bytes]:
-    """Lines of an ordered window without their seconds, in blocks of whole lines."""
+    """Lines of an ordered window without their moments, in blocks of whole lines."""
     for at in range(0, len(lines), _BLOCK_LINES):
         part = lines[at : at + _BLOCK_LINES]
-        cut = map(_AFTER_SECOND, part)
+        cut = map(_AFTER_MOMENT, part)
         yield b"".join(chain.from_iterable(zip(cut, repeat(b"\n"))))
 
 
@@ -2183,24 +2200,27 @@ class _Windows:
     def noise(self, window: int) -> Path:
         return self.directory / f"noise-{window}"
 
-    def blocks(self, window: int, *, seconds: bool) -> Iterator[bytes]:
+    def blocks(self, window: int, *, moments: bool) -> Iterator[bytes]:
         """A window's lines in stream order, numbered, ``_BLOCK_LINES`` whole lines (each with
-        its newline) at a time; each line after its second (12 digits) if asked."""
+        its newline) at a time; each line after its moment (``_MOMENT``) if asked."""
         records = self.drawn(window).read_bytes().split(b"\n")
         records.pop()
-        records.sort()
-        ids = b'{"id":"i-%d-' % self.config.seed + b'%d",'
+        records.sort(key=_BY_MOMENT)
+        head = b'{"id":"i-%d-' % self.config.seed
         number = self.starts[window] + 1
         for at in range(0, len(records), _BLOCK_LINES):
             part = records[at : at + _BLOCK_LINES]
-            # One join of C-level maps rather than a format per line.
-            numbered = map(ids.__mod__, range(number + at, number + at + len(part)))
-            json = map(_AFTER_PREFIX, part)
-            if seconds:
-                pieces = zip(map(_SECOND, part), numbered, json, repeat(b"\n"))
-                yield b"".join(chain.from_iterable(pieces))
+            # C-level maps and one join rather than a format per line.
+            first = number + at
+            numbers = "\n".join(map(str, range(first, first + len(part)))).encode().split(b"\n")
+            json = map(_AFTER_MOMENT, part)
+            if moments:
+                pieces = zip(
+                    map(_BY_MOMENT, part), repeat(head), numbers, repeat(b'",'), json, repeat(b"\n")
+                )
             else:
-                yield b"".join(chain.from_iterable(zip(numbered, json, repeat(b"\n"))))
+                pieces = zip(repeat(head), numbers, repeat(b'",'), json, repeat(b"\n"))
+            yield b"".join(chain.from_iterable(pieces))
 
 
 class _StoredLines:
@@ -2214,18 +2234,20 @@ class _StoredLines:
 
     def order(self) -> None:
         """Write each window in stream order, indexing every ``_BLOCK``-th line."""
+        start = self.windows.config.start
         for window in range(len(self.windows.starts) - 1):
             offsets, seconds = array("q"), array("q")
             offset = 0
             with self.windows.ordered(window).open("wb") as out:
-                for block in self.windows.blocks(window, seconds=True):
+                for block in self.windows.blocks(window, moments=True):
                     out.write(block)
                     lines = block.split(b"\n")
                     lines.pop()
                     lengths = list(itertools.accumulate(map(len, lines), initial=0))
                     for n in range(0, len(lines), _BLOCK):  # a block starts an index block
                         offsets.append(offset + lengths[n] + n)
-                        seconds.append(int(lines[n][:12]))
+                        moment = _moment(lines[n]) - start
+                        seconds.append(moment // timedelta(seconds=1))
                     offset += len(block)
             offsets.append(offset)
             self.windows.drawn(window).unlink()
@@ -2253,10 +2275,10 @@ class _StoredLines:
         return self.block(window, n // _BLOCK)[n % _BLOCK]
 
     def line(self, index: int) -> bytes:
-        return self.found(index)[12:]
+        return self.found(index)[_MOMENT:]
 
     def occurred_at(self, index: int) -> datetime:
-        return self.windows.config.start + timedelta(seconds=int(self.found(index)[:12]))
+        return _moment(self.found(index))
 
     def count_until(self, when: datetime) -> int:
         windows = self.windows
@@ -2270,7 +2292,7 @@ class _StoredLines:
         if block < 0:
             return windows.starts[window]
         lines = self.block(window, block)
-        before = sum(1 for line in lines if line and int(line[:12]) <= second)
+        before = sum(1 for line in lines if line and _moment(line) <= when)
         return windows.starts[window] + block * _BLOCK + before
 
 
@@ -2303,7 +2325,7 @@ class SimulationStream:
         windows = self._windows
         for window in range(len(windows.starts) - 1):
             if not self.injected.total:
-                yield from windows.blocks(window, seconds=False)
+                yield from windows.blocks(window, moments=False)
                 continue
             lines = windows.ordered(window).read_bytes().split(b"\n")
             lines.pop()

@@ -700,6 +700,26 @@ class _Draws(random.Random):
             r = getrandbits(k)
         return r
 
+    def between(self, low: int, high: int) -> int:
+        """``randrange(low, high)`` for ``high`` > ``low``, without its checks."""
+        n = high - low
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return low + r
+
+    def one(self, population: Sequence[_T]) -> _T:
+        """``choice(population)`` of a population that is not empty."""
+        n = len(population)
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return population[r]
+
 
 _NURTURE_CAMPAIGNS = ("nurture", "newsletter")
 _WEB_PICK = _Weighted.of(_WEB, _WEB_SHARES)
@@ -707,6 +727,36 @@ _SENIORITY_PICK = _Weighted.of(_SENIORITY, _SENIORITY_SHARES)
 _CHANNEL_PICK = _Weighted.of(_CHANNELS, _CHANNEL_SHARES)
 _PAGES_PER_SESSION = _Weighted.of((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))
 _VISITS = _Weighted.of((1, 2, 3), (0.7, 0.2, 0.1))
+_CONTACT_PICK = _Weighted.of(_CHANNELS, _CONTACT_WEIGHTS)
+_MQL_JOURNEYS = _Weighted.of(
+    (JourneyKind.HAND_RAISER, JourneyKind.WARMED_UP, JourneyKind.ENGAGED), (0.52, 0.30, 0.18)
+)
+_EVENT_INTERESTS = _Weighted.of(
+    (_Interest.WEBINAR, _Interest.CONTACT_FORM, _Interest.LATER), (0.70, 0.15, 0.15)
+)
+_SEARCH_INTERESTS = _Weighted.of(
+    (_Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.CALL, _Interest.LATER),
+    (0.25, 0.10, 0.30, 0.15, 0.20),
+)
+_INTERESTS = _Weighted.of(
+    (_Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.LATER),
+    (0.25, 0.25, 0.25, 0.25),
+)
+_LATER_INTERESTS = _Weighted.of(
+    (_Interest.REPLY, _Interest.WEBINAR, _Interest.TRIAL), (0.40, 0.35, 0.25)
+)
+_UNSUBSCRIBED_INTERESTS = _Weighted.of(
+    (_Interest.REPLY, _Interest.WEBINAR, _Interest.TRIAL), (0.0, 0.35, 0.25)
+)
+_IDENTIFYING_FORMS = _Weighted.of(
+    (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION),
+    (0.55, 0.25, 0.20),
+)
+_ANONYMOUS_SESSIONS = _Weighted.of((0, 1, 2, 3, 4), (0.25, 0.30, 0.22, 0.13, 0.10))
+_SALES_CALL_OUTCOMES = _Weighted.of(
+    (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER), (0.45, 0.30, 0.25)
+)
+_LOST_PICK = _Weighted.of(_LOST_REASONS, _LOST_WEIGHTS)
 
 
 class _Generator(Generic[_Payload]):
@@ -781,11 +831,11 @@ class _Generator(Generic[_Payload]):
             day, second = divmod(absolute, _DAY)
             weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
             if weekday >= 5:
-                when += (7 - weekday) * _DAY - second + 8 * _HOUR + rng.randrange(2 * _HOUR)
+                when += (7 - weekday) * _DAY - second + 8 * _HOUR + rng.below(2 * _HOUR)
             elif second < 8 * _HOUR:
-                when += 8 * _HOUR - second + rng.randrange(2 * _HOUR)
+                when += 8 * _HOUR - second + rng.below(2 * _HOUR)
             elif second >= 18 * _HOUR:
-                when += _DAY - second + 8 * _HOUR + rng.randrange(2 * _HOUR)
+                when += _DAY - second + 8 * _HOUR + rng.below(2 * _HOUR)
             else:
                 return when
         return when
@@ -841,8 +891,8 @@ class _Generator(Generic[_Payload]):
     def person(self, n: int) -> _Person:
         """A made-up person with a profile good enough for fit scoring."""
         rng = self.rng
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        company = f"{rng.choice(_COMPANY_A)} {rng.choice(_COMPANY_B)}"
+        first, last = rng.one(_FIRST), rng.one(_LAST)
+        company = f"{rng.one(_COMPANY_A)} {rng.one(_COMPANY_B)}"
         seniority = rng.pick(_SENIORITY_PICK)
         size = max(1, min(20_000, int(rng.lognormvariate(math.log(80), 1.5))))
         domain = company.lower().replace(" ", "-")
@@ -852,10 +902,10 @@ class _Generator(Generic[_Payload]):
             email=f"{first.lower()}.{last.lower()}.{n}@{domain}.example",
             company=company,
             seniority=seniority,
-            job_title=rng.choice(_TITLES[seniority]),
+            job_title=rng.one(_TITLES[seniority]),
             company_size=size,
-            industry=rng.choice(_INDUSTRIES),
-            country=rng.choice(_COUNTRIES),
+            industry=rng.one(_INDUSTRIES),
+            country=rng.one(_COUNTRIES),
             fit=size >= 20 and seniority not in ("intern", "individual"),
         )
 
@@ -913,7 +963,7 @@ class _Generator(Generic[_Payload]):
         """Someone who visits a few times and never identifies."""
         rng = self.rng
         anon = self.new_anon()
-        t = rng.randrange(self.end)
+        t = rng.below(self.end)
         channel = rng.pick(_CHANNEL_PICK)
         if channel not in _WEB and channel is not Channel.REFERRAL:
             channel = Channel.DIRECT
@@ -929,9 +979,9 @@ class _Generator(Generic[_Payload]):
         """A contact: identified by a download, a newsletter or outbound; never asks for more."""
         rng = self.rng
         lead = f"L{n:06d}"
-        channel = rng.choices(_CHANNELS, _CONTACT_WEIGHTS)[0]
+        channel = rng.pick(_CONTACT_PICK)
         who = self.person(n)
-        t_id = rng.randrange(self.end)
+        t_id = rng.below(self.end)
         anon: str | None = None
         if channel is Channel.OUTBOUND:
             # The sequence goes unanswered: the last email is opened, nothing more.
@@ -965,10 +1015,7 @@ class _Generator(Generic[_Payload]):
         elif channel is Channel.REFERRAL and rng.random() < 0.35:
             kind = JourneyKind.FAST_TRACK
         else:
-            kind = rng.choices(
-                (JourneyKind.HAND_RAISER, JourneyKind.WARMED_UP, JourneyKind.ENGAGED),
-                (0.52, 0.30, 0.18),
-            )[0]
+            kind = rng.pick(_MQL_JOURNEYS)
         interest = self.interest(channel) if kind is JourneyKind.INTERESTED else None
         # A journey that becomes a lead (or an MQL) weeks after its first form starts early
         # enough for that to happen within the stream (in streams shorter than six months or
@@ -984,7 +1031,7 @@ class _Generator(Generic[_Payload]):
             lead_in = nurtured + _HOUR
         else:
             lead_in = 0
-        t_id = rng.randrange(max(1, self.end - lead_in, self.end // 2))
+        t_id = rng.below(max(1, self.end - lead_in, self.end // 2))
         anon: str | None = None
 
         # How the person was identified, and what came before.
@@ -998,7 +1045,7 @@ class _Generator(Generic[_Payload]):
             )  # fmt: skip
             stages.append((Stage.LEAD, t))
             if kind is JourneyKind.HAND_RAISER:
-                t += rng.randrange(10 * _MINUTE, 2 * _DAY)
+                t += rng.between(10 * _MINUTE, 2 * _DAY)
                 t = self.emit(
                     t, InteractionType.FORM_SUBMITTED, channel,
                     self.form(FormKind.DEMO_REQUEST, who), lead=lead, campaign="sdr-sequence",
@@ -1017,7 +1064,7 @@ class _Generator(Generic[_Payload]):
             else:
                 identified_by = _INTEREST_FORMS.get(interest)
                 if identified_by is FormKind.CONTACT:
-                    message = rng.choice(_QUESTIONS)
+                    message = rng.one(_QUESTIONS)
             anon, t = self.identified(lead, who, identified_by, channel, t=t_id, message=message)
             if identified_by in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST):
                 stages.append((Stage.MQL, t))
@@ -1059,21 +1106,10 @@ class _Generator(Generic[_Payload]):
         if channel is Channel.OUTBOUND:
             return _Interest.REPLY
         if channel is Channel.EVENTS:
-            return rng.choices(
-                (_Interest.WEBINAR, _Interest.CONTACT_FORM, _Interest.LATER), (0.70, 0.15, 0.15)
-            )[0]
+            return rng.pick(_EVENT_INTERESTS)
         if channel in (Channel.PAID_SEARCH, Channel.DIRECT):
-            return rng.choices(
-                (
-                    _Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.CALL,
-                    _Interest.LATER,
-                ),
-                (0.25, 0.10, 0.30, 0.15, 0.20),
-            )[0]  # fmt: skip
-        return rng.choices(
-            (_Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.LATER),
-            (0.25, 0.25, 0.25, 0.25),
-        )[0]
+            return rng.pick(_SEARCH_INTERESTS)
+        return rng.pick(_INTERESTS)
 
     def interested(
         self,
@@ -1097,12 +1133,11 @@ class _Generator(Generic[_Payload]):
             # A contact, nurtured for weeks, then replies, registers for a webinar or a trial.
             unsubscribed = self.nurture(lead, who, t, t + nurtured)
             t += nurtured
-            interest = rng.choices(
-                (_Interest.REPLY, _Interest.WEBINAR, _Interest.TRIAL),
-                (0.0 if unsubscribed is not None else 0.40, 0.35, 0.25),
-            )[0]
+            interest = rng.pick(
+                _LATER_INTERESTS if unsubscribed is None else _UNSUBSCRIBED_INTERESTS
+            )
             if interest is _Interest.REPLY:
-                subject = f"Re: {rng.choice(_EMAIL_SUBJECTS)}"
+                subject = f"Re: {rng.one(_EMAIL_SUBJECTS)}"
                 reply = self.engaged(EmailAction.REPLIED, subject)
                 t = self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, reply, lead=lead,
@@ -1127,7 +1162,7 @@ class _Generator(Generic[_Payload]):
         if interest is _Interest.WEBINAR:
             if rng.random() < 0.6:
                 attended = self.data(
-                    WebinarAttended, webinar=rng.choice(_WEBINARS), minutes=rng.randrange(15, 60)
+                    WebinarAttended, webinar=rng.one(_WEBINARS), minutes=rng.between(15, 60)
                 )
                 latest = self.emit(
                     t + self.days(2, 14), InteractionType.WEBINAR_ATTENDED, Channel.EVENTS,
@@ -1142,7 +1177,7 @@ class _Generator(Generic[_Payload]):
             if rng.random() < (0.2 if who.fit else 0.5):
                 when = self.working_time(latest + self.days(1, 14))
                 reasons = _NO_PROJECT_REASONS if who.fit else _POOR_FIT_REASONS
-                disqualified = self.data(Disqualified, reason=rng.choice(reasons))
+                disqualified = self.data(Disqualified, reason=rng.one(reasons))
                 stop = self.emit(
                     when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead
                 )
@@ -1178,8 +1213,8 @@ class _Generator(Generic[_Payload]):
                 CallLogged,
                 direction=CallDirection.INBOUND,
                 outcome=CallOutcome.CONNECTED,
-                duration_seconds=rng.randrange(120, 900),
-                agent=rng.choice(_SDRS),
+                duration_seconds=rng.between(120, 900),
+                agent=rng.one(_SDRS),
             )
             t = self.emit(
                 t, InteractionType.CALL_LOGGED, form_channel, call, lead=lead, anon=anon,
@@ -1199,23 +1234,20 @@ class _Generator(Generic[_Payload]):
         if kind is JourneyKind.FAST_TRACK:
             return FormKind.CONTACT
         if channel is Channel.EVENTS:
-            return rng.choice((FormKind.WEBINAR_REGISTRATION, FormKind.CONTENT_DOWNLOAD))
-        return rng.choices(
-            (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION),
-            (0.55, 0.25, 0.20),
-        )[0]
+            return rng.one((FormKind.WEBINAR_REGISTRATION, FormKind.CONTENT_DOWNLOAD))
+        return rng.pick(_IDENTIFYING_FORMS)
 
     def anonymous_journey(self, anon: str, channel: Channel, t_id: int) -> Channel:
         """Sessions before identification, over up to five weeks; returns the last channel."""
         rng = self.rng
-        sessions = rng.choices((0, 1, 2, 3, 4), (0.25, 0.30, 0.22, 0.13, 0.10))[0]
+        sessions = rng.pick(_ANONYMOUS_SESSIONS)
         # A session starts up to 20 minutes before its moment and ends before the form.
         lead_in = 20 * _MINUTE
         window = min(t_id - lead_in, self.days(1, 35))
         if window <= 0:
             return channel
         last = channel
-        times = sorted(t_id - rng.randrange(window) for _ in range(sessions))
+        times = sorted(t_id - rng.below(window) for _ in range(sessions))
         for i, t in enumerate(times):
             last = channel if i == 0 or rng.random() < 0.45 else self.web_channel()
             self.session(t - lead_in, last, anon, None)
@@ -1242,14 +1274,14 @@ class _Generator(Generic[_Payload]):
                     CallLogged,
                     direction=CallDirection.INBOUND,
                     outcome=CallOutcome.CONNECTED,
-                    duration_seconds=rng.randrange(120, 900),
-                    agent=rng.choice(_SDRS),
+                    duration_seconds=rng.between(120, 900),
+                    agent=rng.one(_SDRS),
                 )
                 self.emit(
                     t, InteractionType.CALL_LOGGED, channel, call, lead=lead, anon=anon,
                     campaign=campaign,
                 )  # fmt: skip
-                t += rng.randrange(60, 600)
+                t += rng.between(60, 600)
                 anon_on_form = None  # the link is made; the form carries the lead id only
             else:
                 anon_on_form = anon
@@ -1259,7 +1291,7 @@ class _Generator(Generic[_Payload]):
         if anon_on_form is not None:
             view = self.viewed(url, title, _REFERRERS[channel])
             self.emit(
-                t - rng.randrange(30, 300), InteractionType.PAGE_VIEWED, channel, view,
+                t - rng.between(30, 300), InteractionType.PAGE_VIEWED, channel, view,
                 anon=anon_on_form, campaign=campaign,
             )  # fmt: skip
         return self.emit(
@@ -1275,16 +1307,16 @@ class _Generator(Generic[_Payload]):
         rng = self.rng
         t = max(0, t_reply - self.days(3, 21))
         first = t_reply
-        for attempt in range(rng.randrange(1, 4)):
+        for attempt in range(rng.between(1, 4)):
             t = self.working_time(t)
             if t >= t_reply:
                 break
             call = self.data(
                 CallLogged,
                 direction=CallDirection.OUTBOUND,
-                outcome=rng.choice((CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL)),
-                duration_seconds=rng.randrange(0, 40),
-                agent=rng.choice(_SDRS),
+                outcome=rng.one((CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL)),
+                duration_seconds=rng.between(0, 40),
+                agent=rng.one(_SDRS),
             )
             self.emit(
                 t, InteractionType.CALL_LOGGED, Channel.OUTBOUND, call, lead=lead,
@@ -1292,7 +1324,7 @@ class _Generator(Generic[_Payload]):
             )  # fmt: skip
             if attempt == 0:
                 first = t
-            t += rng.randrange(30 * _MINUTE, 2 * _HOUR)
+            t += rng.between(30 * _MINUTE, 2 * _HOUR)
             if t < t_reply and rng.random() < 0.6:
                 opened = self.engaged(EmailAction.OPENED, "Quick question")
                 self.emit(
@@ -1348,7 +1380,7 @@ class _Generator(Generic[_Payload]):
     def warm_up(self, lead: str, who: _Person, t: int) -> int:
         """A nurtured lead comes back over a few channels and requests a demo; returns when."""
         rng = self.rng
-        for _ in range(rng.randrange(1, 4)):
+        for _ in range(rng.between(1, 4)):
             self.session(t, self.web_channel(), None, lead)
             t += self.days(0.5, 6)
         url, title = _PRICING
@@ -1357,7 +1389,7 @@ class _Generator(Generic[_Payload]):
         t = self.emit(t, InteractionType.PAGE_VIEWED, channel, view, lead=lead)
         kind = FormKind.DEMO_REQUEST if rng.random() < 0.8 else FormKind.QUOTE_REQUEST
         return self.emit(
-            t + rng.randrange(30, 600), InteractionType.FORM_SUBMITTED, channel,
+            t + rng.between(30, 600), InteractionType.FORM_SUBMITTED, channel,
             self.form(kind, who), lead=lead, campaign=self.campaign(channel),
         )  # fmt: skip
 
@@ -1368,14 +1400,14 @@ class _Generator(Generic[_Payload]):
         """
         rng = self.rng
         window = self.days(5, 21)
-        moments = sorted(t + rng.randrange(1, window) for _ in range(rng.randrange(4, 8)))
+        moments = sorted(t + rng.between(1, window) for _ in range(rng.between(4, 8)))
         webinar_done = False
         latest = t
         for i, when in enumerate(moments):
             step = i % 4
             if step == 0:
-                channel = rng.choice((Channel.EMAIL, Channel.SEO, Channel.PAID_SOCIAL))
-                form = self.form(FormKind.CONTENT_DOWNLOAD, who, rng.choice(_CONTENT))
+                channel = rng.one((Channel.EMAIL, Channel.SEO, Channel.PAID_SOCIAL))
+                form = self.form(FormKind.CONTENT_DOWNLOAD, who, rng.one(_CONTENT))
                 self.emit(
                     when, InteractionType.FORM_SUBMITTED, channel, form, lead=lead,
                     campaign=self.campaign(channel),
@@ -1389,7 +1421,7 @@ class _Generator(Generic[_Payload]):
                 )  # fmt: skip
                 attended_at = when + self.days(2, 6)
                 attended = self.data(
-                    WebinarAttended, webinar=rng.choice(_WEBINARS), minutes=rng.randrange(20, 60)
+                    WebinarAttended, webinar=rng.one(_WEBINARS), minutes=rng.between(20, 60)
                 )
                 self.emit(
                     attended_at, InteractionType.WEBINAR_ATTENDED, Channel.EVENTS, attended,
@@ -1401,7 +1433,7 @@ class _Generator(Generic[_Payload]):
                 view = self.viewed(url, title)
                 self.emit(when, InteractionType.PAGE_VIEWED, self.web_channel(), view, lead=lead)
             else:
-                subject = rng.choice(_EMAIL_SUBJECTS)
+                subject = rng.one(_EMAIL_SUBJECTS)
                 clicked = self.engaged(EmailAction.CLICKED, subject)
                 self.emit(
                     when, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, clicked, lead=lead,
@@ -1418,7 +1450,7 @@ class _Generator(Generic[_Payload]):
         if breach is None:
             breach = rng.random() < _BREACH_SHARE
         if breach:
-            return rng.randrange((SLA_HOURS + 1) * _HOUR, 5 * _DAY)
+            return rng.between((SLA_HOURS + 1) * _HOUR, 5 * _DAY)
         delay = rng.lognormvariate(math.log(2 * _HOUR), 1.0)
         return int(min(max(delay, 5 * _MINUTE), (SLA_HOURS - 1) * _HOUR))
 
@@ -1428,12 +1460,9 @@ class _Generator(Generic[_Payload]):
         call = self.data(
             CallLogged,
             direction=CallDirection.OUTBOUND,
-            outcome=rng.choices(
-                (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER),
-                (0.45, 0.30, 0.25),
-            )[0],
-            duration_seconds=rng.randrange(30, 600),
-            agent=rng.choice(_SDRS),
+            outcome=rng.pick(_SALES_CALL_OUTCOMES),
+            duration_seconds=rng.between(30, 600),
+            agent=rng.one(_SDRS),
         )
         return self.emit(
             t + self.response_delay(), InteractionType.CALL_LOGGED, channel, call,
@@ -1457,12 +1486,12 @@ class _Generator(Generic[_Payload]):
         """
         rng = self.rng
         profile = _PROFILES[channel]
-        sdr, ae = rng.choice(_SDRS), rng.choice(_AES)
+        sdr, ae = rng.one(_SDRS), rng.one(_AES)
 
         # First touch: a calendar booking straight from the form, or a call.
         breach = rng.random() < _BREACH_SHARE
         if not breach and not fast_track and rng.random() < 0.2:
-            t += rng.randrange(60, 600)
+            t += rng.between(60, 600)
             meeting_at = self.working_time(t + self.days(1, 5))
             booked = self.data(
                 MeetingBooked,
@@ -1483,8 +1512,8 @@ class _Generator(Generic[_Payload]):
                     direction=CallDirection.OUTBOUND,
                     outcome=CallOutcome.CONNECTED
                     if connected
-                    else rng.choice((CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER)),
-                    duration_seconds=rng.randrange(300, 1500) if connected else 0,
+                    else rng.one((CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER)),
+                    duration_seconds=rng.between(300, 1500) if connected else 0,
                     agent=sdr,
                 )
                 t = self.emit(t, InteractionType.CALL_LOGGED, channel, call, lead=lead)
@@ -1508,13 +1537,13 @@ class _Generator(Generic[_Payload]):
                 agent=ae,
             )
             t = self.emit(
-                t + rng.randrange(60, 300), InteractionType.MEETING_BOOKED, channel, booked,
+                t + rng.between(60, 300), InteractionType.MEETING_BOOKED, channel, booked,
                 lead=lead,
             )  # fmt: skip
 
         # The demo (one no-show is rebooked once).
         if rng.random() < 0.15:
-            t = self.working_time(meeting_at + rng.randrange(2 * _HOUR, 2 * _DAY))
+            t = self.working_time(meeting_at + rng.between(2 * _HOUR, 2 * _DAY))
             meeting_at = self.working_time(t + self.days(2, 7))
             rebooked = self.data(
                 MeetingBooked,
@@ -1525,7 +1554,7 @@ class _Generator(Generic[_Payload]):
             self.emit(t, InteractionType.MEETING_BOOKED, channel, rebooked, lead=lead)
             if rng.random() < 0.4:
                 return None
-        minutes = rng.randrange(25, 60)
+        minutes = rng.between(25, 60)
         held = self.data(
             MeetingHeld, meeting_kind=MeetingKind.DEMO, duration_minutes=minutes, agent=ae
         )
@@ -1553,7 +1582,7 @@ class _Generator(Generic[_Payload]):
             accepted=accepted, agent=ae, notes=None,
         )  # fmt: skip
         t = self.emit(
-            t + (minutes + rng.randrange(5, 240)) * _MINUTE,
+            t + (minutes + rng.between(5, 240)) * _MINUTE,
             InteractionType.QUALIFICATION_RECORDED, channel, qualification, lead=lead,
         )  # fmt: skip
         if not accepted:
@@ -1580,7 +1609,7 @@ class _Generator(Generic[_Payload]):
         if rng.random() < 0.5:
             discovery = self.data(
                 MeetingHeld,
-                meeting_kind=MeetingKind.DISCOVERY, duration_minutes=rng.randrange(30, 90),
+                meeting_kind=MeetingKind.DISCOVERY, duration_minutes=rng.between(30, 90),
                 agent=ae,
             )  # fmt: skip
             t = self.emit(
@@ -1601,7 +1630,7 @@ class _Generator(Generic[_Payload]):
         if rng.random() < 0.6:
             negotiation = self.data(
                 MeetingHeld,
-                meeting_kind=MeetingKind.NEGOTIATION, duration_minutes=rng.randrange(30, 60),
+                meeting_kind=MeetingKind.NEGOTIATION, duration_minutes=rng.between(30, 60),
                 agent=ae,
             )  # fmt: skip
             self.emit(
@@ -1620,7 +1649,7 @@ class _Generator(Generic[_Payload]):
             self.emit(close, InteractionType.DEAL_WON, channel, won, lead=lead)
             stages.append((Stage.CUSTOMER, close))
             return close
-        reason = rng.choices(_LOST_REASONS, _LOST_WEIGHTS)[0]
+        reason = rng.pick(_LOST_PICK)
         lost = self.data(DealLost, reason=reason, opportunity_id=opportunity_id)
         self.emit(close, InteractionType.DEAL_LOST, channel, lost, lead=lead)
         stages.append((Stage.LOST, close))
@@ -1647,11 +1676,11 @@ class _Generator(Generic[_Payload]):
     ) -> int | None:
         """Sales declined the lead: disqualify it, recycle it to nurture, or leave it."""
         rng = self.rng
-        when = self.working_time(t + rng.randrange(10 * _MINUTE, 2 * _DAY))
+        when = self.working_time(t + rng.between(10 * _MINUTE, 2 * _DAY))
         r = rng.random()
         if not who.fit or (r < 0.5 and not (need and budget)):
             if not who.fit:
-                reason = rng.choice(_POOR_FIT_REASONS)
+                reason = rng.one(_POOR_FIT_REASONS)
             else:
                 reason = _DECLINE_REASONS[0] if not budget else _DECLINE_REASONS[1]
             disqualified = self.data(Disqualified, reason=reason)

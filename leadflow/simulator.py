@@ -543,6 +543,7 @@ _PAGES = (
     ("/integrations", "Integrations"),
 )
 _PRICING = ("/pricing", "Pricing")
+_PAGE_BITS = len(_PAGES).bit_length()
 _URLS = {path: f"{_SITE}{path}" for path, _title in (*_PAGES, _PRICING)}
 """The full URL of each page a session can view, made once (as the next view's referrer)."""
 _FORM_PAGES: dict[FormKind, tuple[str, str]] = {
@@ -950,10 +951,16 @@ class _Generator(Generic[_Payload]):
             )  # fmt: skip
             t += 1 + rng.below(4)
         referrer = _REFERRERS[channel]
-        # Seven lines in ten are page views: this loop is page() and viewed() spelled out.
-        random, below, views, emit = rng.random, rng.below, self.views, self.emit
+        # Half the lines are these page views: page(), viewed() and below() spelled out.
+        random, getrandbits, views, emit = rng.random, rng.getrandbits, self.views, self.emit
         for _ in range(rng.pick(_PAGES_PER_SESSION)):
-            url, title = _PRICING if random() < 0.12 else _PAGES[below(len(_PAGES))]
+            if random() < 0.12:
+                url, title = _PRICING
+            else:
+                page = getrandbits(_PAGE_BITS)  # below(len(_PAGES))
+                while page >= len(_PAGES):
+                    page = getrandbits(_PAGE_BITS)
+                url, title = _PAGES[page]
             view = views.get((url, title, referrer))
             if view is None:
                 view = self.viewed(url, title, referrer)
@@ -962,7 +969,10 @@ class _Generator(Generic[_Payload]):
                 campaign=campaign,
             )  # fmt: skip
             referrer = _URLS[url]
-            t += 15 + below(225)
+            reading = getrandbits(8)  # below(225)
+            while reading >= 225:
+                reading = getrandbits(8)
+            t += 15 + reading
         return t
 
     def visitor(self) -> None:
@@ -1346,12 +1356,13 @@ class _Generator(Generic[_Payload]):
         Returns when the person unsubscribed, if they did (nothing more is sent then).
         """
         rng = self.rng
+        random, below, end = rng.random, rng.below, self.end
         t = t0 + self.days(2, 9)
         # An hour's margin: a click and its page view follow an open by minutes.
-        while t + _HOUR < t1 and t < self.end:
-            campaign = _NURTURE_CAMPAIGNS[rng.below(2)]
-            subject = _EMAIL_SUBJECTS[rng.below(len(_EMAIL_SUBJECTS))]
-            r = rng.random()
+        while t + _HOUR < t1 and t < end:
+            campaign = _NURTURE_CAMPAIGNS[below(2)]
+            subject = _EMAIL_SUBJECTS[below(len(_EMAIL_SUBJECTS))]
+            r = random()
             if r < 0.015:
                 unsubscribed = self.engaged(EmailAction.UNSUBSCRIBED, subject)
                 self.emit(
@@ -1377,10 +1388,11 @@ class _Generator(Generic[_Payload]):
                         t + 2 + rng.below(18), InteractionType.PAGE_VIEWED, Channel.EMAIL,
                         view, lead=lead, campaign=campaign,
                     )  # fmt: skip
-            visit = t + self.days(0.5, 4)
-            if visit + _HOUR < t1 and rng.random() < 0.12:
+            # days(0.5, 4) and days(6, 15) spelled out: most weeks send nothing to emit.
+            visit = t + int((0.5 + 3.5 * random()) * _DAY)
+            if visit + _HOUR < t1 and random() < 0.12:
                 self.session(visit, self.web_channel(), None, lead)
-            t += self.days(6, 15)
+            t += int((6 + 9 * random()) * _DAY)
         return None
 
     def warm_up(self, lead: str, who: _Person, t: int) -> int:

@@ -725,6 +725,8 @@ class _Draws(random.Random):
 
 
 _NURTURE_CAMPAIGNS = ("nurture", "newsletter")
+_NURTURE_BITS = len(_NURTURE_CAMPAIGNS).bit_length()
+_SUBJECT_BITS = len(_EMAIL_SUBJECTS).bit_length()
 _WEB_PICK = _Weighted.of(_WEB, _WEB_SHARES)
 _SENIORITY_PICK = _Weighted.of(_SENIORITY, _SENIORITY_SHARES)
 _CHANNEL_PICK = _Weighted.of(_CHANNELS, _CHANNEL_SHARES)
@@ -1356,12 +1358,20 @@ class _Generator(Generic[_Payload]):
         Returns when the person unsubscribed, if they did (nothing more is sent then).
         """
         rng = self.rng
-        random, below, end = rng.random, rng.below, self.end
+        random, getrandbits, end = rng.random, rng.getrandbits, self.end
         t = t0 + self.days(2, 9)
         # An hour's margin: a click and its page view follow an open by minutes.
         while t + _HOUR < t1 and t < end:
-            campaign = _NURTURE_CAMPAIGNS[below(2)]
-            subject = _EMAIL_SUBJECTS[below(len(_EMAIL_SUBJECTS))]
+            # The draws of one(_NURTURE_CAMPAIGNS) and one(_EMAIL_SUBJECTS) spelled out, and of
+            # days() below: most weeks send nothing to emit.
+            which = getrandbits(_NURTURE_BITS)
+            while which >= len(_NURTURE_CAMPAIGNS):
+                which = getrandbits(_NURTURE_BITS)
+            campaign = _NURTURE_CAMPAIGNS[which]
+            which = getrandbits(_SUBJECT_BITS)
+            while which >= len(_EMAIL_SUBJECTS):
+                which = getrandbits(_SUBJECT_BITS)
+            subject = _EMAIL_SUBJECTS[which]
             r = random()
             if r < 0.015:
                 unsubscribed = self.engaged(EmailAction.UNSUBSCRIBED, subject)
@@ -1388,11 +1398,10 @@ class _Generator(Generic[_Payload]):
                         t + 2 + rng.below(18), InteractionType.PAGE_VIEWED, Channel.EMAIL,
                         view, lead=lead, campaign=campaign,
                     )  # fmt: skip
-            # days(0.5, 4) and days(6, 15) spelled out: most weeks send nothing to emit.
-            visit = t + int((0.5 + 3.5 * random()) * _DAY)
+            visit = t + int((0.5 + 3.5 * random()) * _DAY)  # days(0.5, 4)
             if visit + _HOUR < t1 and random() < 0.12:
                 self.session(visit, self.web_channel(), None, lead)
-            t += int((6 + 9 * random()) * _DAY)
+            t += int((6 + 9 * random()) * _DAY)  # days(6, 15)
         return None
 
     def warm_up(self, lead: str, who: _Person, t: int) -> int:

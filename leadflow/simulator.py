@@ -437,17 +437,17 @@ def write(
 
     Returns the number of interaction lines written, noise included.
     """
-    count = 0
     with Path(path).open("wb") as out:
         for block in simulation.blocks():
             out.write(block)
-            count += block.count(b"\n")
     if spend_path is not None:
         with Path(spend_path).open("wb") as out:
             for line in simulation.spend_lines():
                 out.write(line)
                 out.write(b"\n")
-    return count
+    if isinstance(simulation, SimulationStream):
+        return simulation.valid + simulation.injected.total
+    return len(simulation.interactions) + simulation.injected.total
 
 
 # --- channels ----------------------------------------------------------------------------------

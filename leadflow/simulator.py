@@ -788,7 +788,7 @@ class _Generator(Generic[_Payload]):
 
     def emit(
         self,
-        t: float,
+        t: int,
         kind: InteractionType,
         channel: Channel,
         data: _Payload,
@@ -798,7 +798,7 @@ class _Generator(Generic[_Payload]):
         campaign: str | None = None,
     ) -> int:
         """Record an event at ``t`` seconds (dropped when outside the stream, counted in
-        ``seq`` when inside); returns ``int(t)``."""
+        ``seq`` when inside); returns ``t``."""
         raise NotImplementedError
 
     def data(
@@ -1749,7 +1749,7 @@ class _Held(_Generator[InteractionData]):
 
     def emit(
         self,
-        t: float,
+        t: int,
         kind: InteractionType,
         channel: Channel,
         data: InteractionData,
@@ -1758,11 +1758,10 @@ class _Held(_Generator[InteractionData]):
         anon: str | None = None,
         campaign: str | None = None,
     ) -> int:
-        when = int(t)
-        if 0 <= when < self.end:
+        if 0 <= t < self.end:
             self.seq += 1
-            self.events.append((when, self.seq, kind, channel, campaign, data, lead, anon))
-        return when
+            self.events.append((t, self.seq, kind, channel, campaign, data, lead, anon))
+        return t
 
     def data(
         self,
@@ -2140,7 +2139,7 @@ class _Windowed(_Generator[bytes]):
 
     def emit(
         self,
-        t: float,
+        t: int,
         kind: InteractionType,
         channel: Channel,
         data: bytes,
@@ -2149,12 +2148,11 @@ class _Windowed(_Generator[bytes]):
         anon: str | None = None,
         campaign: str | None = None,
     ) -> int:
-        when = int(t)
-        if 0 <= when < self.end:
+        if 0 <= t < self.end:
             self.seq += 1
-            moment = self.midnight + when  # seconds since the start's midnight
+            moment = self.midnight + t  # seconds since the start's midnight
             date, clock = self.dates[moment // _DAY], self.clocks[moment % _DAY]
-            self.pending[when // self.width].append(
+            self.pending[t // self.width].append(
                 b"".join(
                     (
                         date,
@@ -2170,7 +2168,7 @@ class _Windowed(_Generator[bytes]):
                     )
                 )
             )
-        return when
+        return t
 
     def record(
         self,

@@ -396,19 +396,28 @@ class _Tally:
         default_factory=lambda: {stage: 0 for stage, _later in _COUNTED_STAGES}
     )
     acquired: dict[tuple[Channel, str], int] = field(default_factory=dict)
+    counted: dict[frozenset[Stage], tuple[Stage, ...]] = field(default_factory=dict)
+    """The counted stages reached by a person sent into some stages (a few dozen sets)."""
 
     def add(self, journey: Journey) -> None:
         first = journey.lead_at
         month = None if first is None else f"{first.year:04d}-{first.month:02d}"
-        self.count(journey.channel, {stage for stage, _when in journey.stages}, month)
+        self.count(journey.channel, frozenset(stage for stage, _when in journey.stages), month)
 
-    def count(self, channel: Channel, sent: set[Stage], month: str | None) -> None:
+    def count(self, channel: Channel, sent: frozenset[Stage], month: str | None) -> None:
         """A person first touched through ``channel``, sent into the stages ``sent``, who
         became a lead in ``month`` (``YYYY-MM``; None: a contact)."""
         self.people += 1
-        for stage, later in _COUNTED_STAGES:
-            if not sent.isdisjoint(later):  # Journey.reached(stage), once over its stages
-                self.reached[stage] += 1
+        counted = self.counted.get(sent)
+        if counted is None:
+            counted = self.counted[sent] = tuple(
+                stage
+                for stage, later in _COUNTED_STAGES
+                if not sent.isdisjoint(later)  # Journey.reached(stage), once over its stages
+            )
+        reached = self.reached
+        for stage in counted:
+            reached[stage] += 1
         if month is not None:
             key = (channel, month)
             self.acquired[key] = self.acquired.get(key, 0) + 1
@@ -2182,13 +2191,12 @@ class _Windowed(_Generator[bytes]):
     ) -> None:
         """Count the journey as ``_Tally.add`` counts it, cut at the end of the stream."""
         end = self.end
-        sent: set[Stage] = set()
         month: str | None = None
         for stage, when in stages:
-            if when < end:
-                sent.add(stage)
-                if month is None and stage in _FUNNEL_AT_OR_AFTER[Stage.LEAD]:
-                    month = self.month(when)
+            if when < end and stage in _FUNNEL_AT_OR_AFTER[Stage.LEAD]:
+                month = self.month(when)
+                break
+        sent = frozenset(stage for stage, when in stages if when < end)
         self.tally.count(channel, sent, month)
         never_opened = self.never_opened
         if never_opened is not None and sent.isdisjoint(_FUNNEL_AT_OR_AFTER[Stage.OPPORTUNITY]):

@@ -734,6 +734,16 @@ class _Draws(random.Random):
 
 
 _NURTURE_CAMPAIGNS = ("nurture", "newsletter")
+# Enum members read for most lines, as globals: the enums' metaclass has a __getattr__ hook,
+# which makes reading ``Channel.EMAIL`` cost about ten times reading a global.
+_PAGE_VIEWED = InteractionType.PAGE_VIEWED
+_EMAIL_ENGAGED = InteractionType.EMAIL_ENGAGED
+_AD_CLICKED = InteractionType.AD_CLICKED
+_EMAIL = Channel.EMAIL
+_OPENED = EmailAction.OPENED
+_CLICKED = EmailAction.CLICKED
+_LEAD_OR_LATER = _FUNNEL_AT_OR_AFTER[Stage.LEAD]
+_OPPORTUNITY_OR_LATER = _FUNNEL_AT_OR_AFTER[Stage.OPPORTUNITY]
 _NURTURE_BITS = len(_NURTURE_CAMPAIGNS).bit_length()
 _SUBJECT_BITS = len(_EMAIL_SUBJECTS).bit_length()
 _WEB_PICK = _Weighted.of(_WEB, _WEB_SHARES)
@@ -947,7 +957,7 @@ class _Generator(Generic[_Payload]):
     def session(self, t: int, channel: Channel, anon: str | None, lead: str | None) -> int:
         """One visit: an ad click for paid channels, then one to four pages; returns its end."""
         rng = self.rng
-        campaign = self.campaign(channel) if channel in _PAID or channel is Channel.EMAIL else None
+        campaign = self.campaign(channel) if channel in _PAID or channel is _EMAIL else None
         if channel in _PAID:
             low, high = _CPC[channel]
             click = self.data(
@@ -957,7 +967,7 @@ class _Generator(Generic[_Payload]):
                 cost=round(rng.uniform(low, high), 2),
             )
             t = self.emit(
-                t, InteractionType.AD_CLICKED, channel, click, lead=lead, anon=anon,
+                t, _AD_CLICKED, channel, click, lead=lead, anon=anon,
                 campaign=campaign,
             )  # fmt: skip
             t += 1 + rng.below(4)
@@ -976,7 +986,7 @@ class _Generator(Generic[_Payload]):
             if view is None:
                 view = self.viewed(url, title, referrer)
             t = emit(
-                t, InteractionType.PAGE_VIEWED, channel, view, lead=lead, anon=anon,
+                t, _PAGE_VIEWED, channel, view, lead=lead, anon=anon,
                 campaign=campaign,
             )  # fmt: skip
             referrer = _URLS[url]
@@ -1385,26 +1395,26 @@ class _Generator(Generic[_Payload]):
             if r < 0.015:
                 unsubscribed = self.engaged(EmailAction.UNSUBSCRIBED, subject)
                 self.emit(
-                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, unsubscribed, lead=lead,
+                    t, _EMAIL_ENGAGED, _EMAIL, unsubscribed, lead=lead,
                     campaign=campaign,
                 )  # fmt: skip
                 return t
             if r < 0.40:
-                opened = self.engaged(EmailAction.OPENED, subject)
+                opened = self.engaged(_OPENED, subject)
                 self.emit(
-                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, opened, lead=lead,
+                    t, _EMAIL_ENGAGED, _EMAIL, opened, lead=lead,
                     campaign=campaign,
                 )  # fmt: skip
                 if r < 0.12:
-                    clicked = self.engaged(EmailAction.CLICKED, subject)
+                    clicked = self.engaged(_CLICKED, subject)
                     t = self.emit(
-                        t + 20 + rng.below(580), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
+                        t + 20 + rng.below(580), _EMAIL_ENGAGED, _EMAIL,
                         clicked, lead=lead, campaign=campaign,
                     )  # fmt: skip
                     url, title = self.page(pricing=0.05)
                     view = self.viewed(url, title)
                     self.emit(
-                        t + 2 + rng.below(18), InteractionType.PAGE_VIEWED, Channel.EMAIL,
+                        t + 2 + rng.below(18), _PAGE_VIEWED, _EMAIL,
                         view, lead=lead, campaign=campaign,
                     )  # fmt: skip
             visit = t + int((0.5 + 3.5 * random()) * _DAY)  # days(0.5, 4)
@@ -2193,13 +2203,13 @@ class _Windowed(_Generator[bytes]):
         end = self.end
         month: str | None = None
         for stage, when in stages:
-            if when < end and stage in _FUNNEL_AT_OR_AFTER[Stage.LEAD]:
+            if when < end and stage in _LEAD_OR_LATER:
                 month = self.month(when)
                 break
         sent = frozenset(stage for stage, when in stages if when < end)
         self.tally.count(channel, sent, month)
         never_opened = self.never_opened
-        if never_opened is not None and sent.isdisjoint(_FUNNEL_AT_OR_AFTER[Stage.OPPORTUNITY]):
+        if never_opened is not None and sent.isdisjoint(_OPPORTUNITY_OR_LATER):
             never_opened.numbers.append(int(lead[1:]))
             never_opened.seconds.append(t_id)
 

@@ -686,11 +686,13 @@ class _Weighted(Generic[_T]):
     population: tuple[_T, ...]
     cumulative: tuple[float, ...]
     total: float
+    last: int
+    """The last index, the bound of ``random.choices``' bisection."""
 
     @classmethod
     def of(cls, population: tuple[_T, ...], weights: tuple[float, ...]) -> _Weighted[_T]:
         cumulative = tuple(itertools.accumulate(weights))
-        return cls(population, cumulative, cumulative[-1] + 0.0)
+        return cls(population, cumulative, cumulative[-1] + 0.0, len(population) - 1)
 
 
 class _Draws(random.Random):
@@ -699,9 +701,8 @@ class _Draws(random.Random):
 
     def pick(self, weighted: _Weighted[_T]) -> _T:
         """``choices(population, weights)[0]``."""
-        population = weighted.population
         point = self.random() * weighted.total
-        return population[bisect.bisect(weighted.cumulative, point, 0, len(population) - 1)]
+        return weighted.population[bisect.bisect(weighted.cumulative, point, 0, weighted.last)]
 
     def below(self, n: int) -> int:
         """``randrange(n)`` for ``n`` > 0, without its checks."""
@@ -795,6 +796,7 @@ class _Generator(Generic[_Payload]):
         self.config = config
         self.rng = _Draws(config.seed)
         self.end = config.days * _DAY
+        self.seed = config.seed
         self.seq = 0
         self.anon = 0
         self.opportunities = 0
@@ -884,7 +886,7 @@ class _Generator(Generic[_Payload]):
     def new_anon(self) -> str:
         """A fresh anonymous (cookie) id."""
         self.anon += 1
-        return f"anon-{self.config.seed}-{self.anon:07d}"
+        return f"anon-{self.seed}-{self.anon:07d}"
 
     def page(self, pricing: float = 0.12) -> tuple[str, str]:
         """A page of the site; ``pricing`` is the chance it is the pricing page."""
@@ -2237,8 +2239,7 @@ def _unnumbered(lines: list[bytes]) -> Iterator[bytes]:
     """Lines of an ordered window without their moments, in blocks of whole lines."""
     for at in range(0, len(lines), _BLOCK_LINES):
         part = lines[at : at + _BLOCK_LINES]
-        cut = map(_AFTER_MOMENT, part)
-        yield b"".join(chain.from_iterable(zip(cut, repeat(b"\n"))))
+        yield b"".join(chain.from_iterable(zip(map(_AFTER_MOMENT, part), repeat(b"\n"))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -2283,21 +2284,21 @@ class _Windows:
         records = self.drawn(window).read_bytes().split(b"\n")
         records.pop()
         records.sort(key=_BY_MOMENT)
-        head = b'{"id":"i-%d-' % self.config.seed
+        head = f'{{"id":"i-{self.config.seed}-'
         number = self.starts[window] + 1
         for at in range(0, len(records), _BLOCK_LINES):
             part = records[at : at + _BLOCK_LINES]
-            # C-level maps and one join rather than a format per line.
+            # Every id made by one str join, and the lines by one bytes join, in C.
             first = number + at
-            numbers = "\n".join(map(str, range(first, first + len(part)))).encode().split(b"\n")
+            numbers = map(str, range(first, first + len(part)))
+            ids = (head + f'",\n{head}'.join(numbers) + '",').encode().split(b"\n")
             json = map(_AFTER_MOMENT, part)
             if moments:
-                pieces = zip(
-                    map(_BY_MOMENT, part), repeat(head), numbers, repeat(b'",'), json, repeat(b"\n")
+                yield b"".join(
+                    chain.from_iterable(zip(map(_BY_MOMENT, part), ids, json, repeat(b"\n")))
                 )
             else:
-                pieces = zip(repeat(head), numbers, repeat(b'",'), json, repeat(b"\n"))
-            yield b"".join(chain.from_iterable(pieces))
+                yield b"".join(chain.from_iterable(zip(ids, json, repeat(b"\n"))))
 
 
 class _StoredLines:

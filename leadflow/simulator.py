@@ -968,10 +968,7 @@ class _Generator(Generic[_Payload]):
                 url=f"{_SITE}/lp/{campaign}",
                 cost=round(rng.uniform(low, high), 2),
             )
-            t = self.emit(
-                t, _AD_CLICKED, channel, click, lead=lead, anon=anon,
-                campaign=campaign,
-            )  # fmt: skip
+            t = self.emit(t, _AD_CLICKED, channel, click, lead=lead, anon=anon, campaign=campaign)
             t += 1 + rng.below(4)
         referrer = _REFERRERS[channel]
         # Half the lines are these page views: page(), viewed() and below() spelled out.
@@ -987,10 +984,7 @@ class _Generator(Generic[_Payload]):
             view = views.get((url, title, referrer))
             if view is None:
                 view = self.viewed(url, title, referrer)
-            t = emit(
-                t, _PAGE_VIEWED, channel, view, lead=lead, anon=anon,
-                campaign=campaign,
-            )  # fmt: skip
+            t = emit(t, _PAGE_VIEWED, channel, view, lead=lead, anon=anon, campaign=campaign)
             referrer = _URLS[url]
             reading = getrandbits(8)  # below(225)
             while reading >= 225:
@@ -1396,28 +1390,22 @@ class _Generator(Generic[_Payload]):
             r = random()
             if r < 0.015:
                 unsubscribed = self.engaged(EmailAction.UNSUBSCRIBED, subject)
-                self.emit(
-                    t, _EMAIL_ENGAGED, _EMAIL, unsubscribed, lead=lead,
-                    campaign=campaign,
-                )  # fmt: skip
+                self.emit(t, _EMAIL_ENGAGED, _EMAIL, unsubscribed, lead=lead, campaign=campaign)
                 return t
             if r < 0.40:
                 opened = self.engaged(_OPENED, subject)
-                self.emit(
-                    t, _EMAIL_ENGAGED, _EMAIL, opened, lead=lead,
-                    campaign=campaign,
-                )  # fmt: skip
+                self.emit(t, _EMAIL_ENGAGED, _EMAIL, opened, lead=lead, campaign=campaign)
                 if r < 0.12:
                     clicked = self.engaged(_CLICKED, subject)
                     t = self.emit(
-                        t + 20 + rng.below(580), _EMAIL_ENGAGED, _EMAIL,
-                        clicked, lead=lead, campaign=campaign,
+                        t + 20 + rng.below(580), _EMAIL_ENGAGED, _EMAIL, clicked, lead=lead,
+                        campaign=campaign,
                     )  # fmt: skip
                     url, title = self.page(pricing=0.05)
                     view = self.viewed(url, title)
                     self.emit(
-                        t + 2 + rng.below(18), _PAGE_VIEWED, _EMAIL,
-                        view, lead=lead, campaign=campaign,
+                        t + 2 + rng.below(18), _PAGE_VIEWED, _EMAIL, view, lead=lead,
+                        campaign=campaign,
                     )  # fmt: skip
             visit = t + int((0.5 + 3.5 * random()) * _DAY)  # days(0.5, 4)
             if visit + _HOUR < t1 and random() < 0.12:
@@ -2096,10 +2084,9 @@ class _Windowed(_Generator[bytes]):
     encodes each event at once into the pending lines of its time window and tallies each
     journey instead of keeping it.
 
-    A pending line is its moment (``_MOMENT``) and the JSON after the id: the
-    bytes ``encode`` gives, made from pieces encoded once and the data's JSON, without an
-    ``Interaction``, its data or a ``datetime`` per line. ``spill`` appends the pending lines
-    to the windows' files.
+    A pending line is its moment (``_MOMENT``) and the JSON after the id: the bytes ``encode``
+    gives, joined from pieces encoded once and the data's JSON, without an ``Interaction``, its
+    data or a ``datetime`` per line. ``spill`` appends the pending lines to the windows' files.
     """
 
     def __init__(

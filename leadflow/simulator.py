@@ -797,7 +797,6 @@ class _Generator(Generic[_Payload]):
         self.rng = _Draws(config.seed)
         self.end = config.days * _DAY
         self.seed = config.seed
-        self.seq = 0
         self.anon = 0
         self.opportunities = 0
         self.views: dict[tuple[str, str, str | None], _Payload] = {}
@@ -818,8 +817,7 @@ class _Generator(Generic[_Payload]):
         anon: str | None = None,
         campaign: str | None = None,
     ) -> int:
-        """Record an event at ``t`` seconds (dropped when outside the stream, counted in
-        ``seq`` when inside); returns ``t``."""
+        """Record an event at ``t`` seconds (dropped when outside the stream); returns ``t``."""
         raise NotImplementedError
 
     def data(
@@ -1755,6 +1753,7 @@ class _Held(_Generator[InteractionData]):
         super().__init__(config)
         self.events: list[_Event] = []
         self.journeys: list[Journey] = []
+        self.seq = 0
 
     def emit(
         self,
@@ -2044,8 +2043,9 @@ _WINDOW_LINES = 100_000
 """About how many interactions one time window of a stream holds: what it keeps in memory."""
 _LINES_PER_PERSON = 15
 """Roughly, over leads, contacts and visitors; only sizes the windows, never changes bytes."""
-_PENDING_LINES = 8_192
-"""Drawn lines held before they are appended to their windows' files (about 3 MB)."""
+_PENDING_PEOPLE = 512
+"""People drawn before their lines are appended to their windows' files (some 7,000 lines, a
+few MB)."""
 _BLOCK = 16
 """Every 16th line of an ordered window is indexed, for the noise's reads at random places."""
 _BLOCK_LINES = 4_096
@@ -2157,7 +2157,6 @@ class _Windowed(_Generator[bytes]):
         campaign: str | None = None,
     ) -> int:
         if 0 <= t < self.end:
-            self.seq += 1
             moment = self.midnight + t  # seconds since the start's midnight
             date, clock = self.dates[moment // _DAY], self.clocks[moment % _DAY]
             self.pending[t // self.width].append(
@@ -2472,11 +2471,9 @@ def _draw(config: SimulationConfig, directory: Path) -> tuple[_Windows, _Tally, 
     outs = [(directory / f"drawn-{window}").open("wb") for window in range(count)]
     try:
         generator = _Windowed(config, outs, never_opened=never_opened if config.noise > 0 else None)
-        spilled = 0
-        for _ in generator.people():
-            if generator.seq - spilled >= _PENDING_LINES:
+        for drawn, _ in enumerate(generator.people(), 1):
+            if drawn % _PENDING_PEOPLE == 0:
                 generator.spill()
-                spilled = generator.seq
         generator.spill()
     finally:
         for out in outs:

@@ -59,6 +59,7 @@ an opportunity) that the lifecycle must refuse. ``Simulation.injected`` counts t
 from __future__ import annotations
 
 import bisect
+import io
 import itertools
 import json
 import math
@@ -70,7 +71,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from itertools import chain, repeat
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, Generic, ParamSpec, Protocol, TypeVar
@@ -2057,12 +2058,14 @@ _MOMENT = 38
 a stable sort by those bytes orders it by time, then as drawn: the order ``_Held.run`` sorts.
 An ordered window keeps them before each line, for the noise to read back."""
 _BY_MOMENT = itemgetter(slice(_MOMENT))
+_WHEN = itemgetter(slice(19))
+"""A drawn line's date and time (``2026-01-05T08:00:00``): what its moment is sorted by."""
 _AFTER_MOMENT = itemgetter(slice(_MOMENT, None))
 
 
 def _moment(line: bytes) -> datetime:
     """When a drawn or ordered line (``_MOMENT``) happened."""
-    return datetime.fromisoformat(line[:19].decode()).replace(tzinfo=UTC)
+    return datetime.fromisoformat(_WHEN(line).decode()).replace(tzinfo=UTC)
 
 
 class _Field(dict[str | None, bytes]):
@@ -2221,11 +2224,16 @@ class _Windowed(_Generator[bytes]):
         self.anons.clear()
 
 
+def _lines(path: Path) -> list[bytes]:
+    """The lines of a file, each with its newline (found with memchr, not a byte at a time as
+    ``bytes.split`` does)."""
+    return io.BytesIO(path.read_bytes()).readlines()
+
+
 def _unnumbered(lines: list[bytes]) -> Iterator[bytes]:
-    """Lines of an ordered window without their moments, in blocks of whole lines."""
+    """Lines of an ordered window (with their newlines) without their moments, in blocks."""
     for at in range(0, len(lines), _BLOCK_LINES):
-        part = lines[at : at + _BLOCK_LINES]
-        yield b"".join(chain.from_iterable(zip(map(_AFTER_MOMENT, part), repeat(b"\n"))))
+        yield b"".join(map(_AFTER_MOMENT, lines[at : at + _BLOCK_LINES]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -2267,9 +2275,8 @@ class _Windows:
     def blocks(self, window: int, *, moments: bool) -> Iterator[bytes]:
         """A window's lines in stream order, numbered, ``_BLOCK_LINES`` whole lines (each with
         its newline) at a time; each line after its moment (``_MOMENT``) if asked."""
-        records = self.drawn(window).read_bytes().split(b"\n")
-        records.pop()
-        records.sort(key=_BY_MOMENT)
+        records = _lines(self.drawn(window))
+        records.sort(key=_WHEN)
         head = f'{{"id":"i-{self.config.seed}-'
         number = self.starts[window] + 1
         for at in range(0, len(records), _BLOCK_LINES):
@@ -2278,13 +2285,12 @@ class _Windows:
             first = number + at
             numbers = map(str, range(first, first + len(part)))
             ids = (head + f'",\n{head}'.join(numbers) + '",').encode().split(b"\n")
-            json = map(_AFTER_MOMENT, part)
+            json = map(_AFTER_MOMENT, part)  # with its newline
             if moments:
-                yield b"".join(
-                    chain.from_iterable(zip(map(_BY_MOMENT, part), ids, json, repeat(b"\n")))
-                )
+                pieces = zip(map(_BY_MOMENT, part), ids, json, strict=True)
+                yield b"".join(chain.from_iterable(pieces))
             else:
-                yield b"".join(chain.from_iterable(zip(ids, json, repeat(b"\n"))))
+                yield b"".join(chain.from_iterable(zip(ids, json, strict=True)))
 
 
 class _StoredLines:
@@ -2305,11 +2311,10 @@ class _StoredLines:
             with self.windows.ordered(window).open("wb") as out:
                 for block in self.windows.blocks(window, moments=True):
                     out.write(block)
-                    lines = block.split(b"\n")
-                    lines.pop()
+                    lines = io.BytesIO(block).readlines()
                     lengths = list(itertools.accumulate(map(len, lines), initial=0))
                     for n in range(0, len(lines), _BLOCK):  # a block starts an index block
-                        offsets.append(offset + lengths[n] + n)
+                        offsets.append(offset + lengths[n])
                         moment = _moment(lines[n]) - start
                         seconds.append(moment // timedelta(seconds=1))
                     offset += len(block)
@@ -2391,8 +2396,7 @@ class SimulationStream:
             if not self.injected.total:
                 yield from windows.blocks(window, moments=False)
                 continue
-            lines = windows.ordered(window).read_bytes().split(b"\n")
-            lines.pop()
+            lines = _lines(windows.ordered(window))
             start = windows.starts[window]
             done = 0
             # A noise line at position p follows the p-th valid line (``Simulation.lines``).

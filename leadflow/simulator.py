@@ -59,19 +59,22 @@ an opportunity) that the lifecycle must refuse. ``Simulation.injected`` counts t
 from __future__ import annotations
 
 import bisect
+import io
 import itertools
 import json
 import math
 import random
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO, Generic, Protocol, TypeVar
+from typing import Any, BinaryIO, Generic, ParamSpec, Protocol, TypeVar
 
 import orjson
 
@@ -347,6 +350,14 @@ class Simulation:
             yield noise[k][1]
             k += 1
 
+    def blocks(self) -> Iterator[bytes]:
+        """``lines()`` a few thousand at a time, each line with its newline: what ``write``
+        writes, one write per block."""
+        lines = self.lines()
+        while batch := list(itertools.islice(lines, _BLOCK_LINES)):
+            batch.append(b"")
+            yield b"\n".join(batch)
+
     def spend_lines(self) -> Iterator[bytes]:
         """Every spend record as one JSON document of bytes (no newline)."""
         for record in self.spend:
@@ -386,16 +397,30 @@ class _Tally:
         default_factory=lambda: {stage: 0 for stage, _later in _COUNTED_STAGES}
     )
     acquired: dict[tuple[Channel, str], int] = field(default_factory=dict)
+    counted: dict[frozenset[Stage], tuple[Stage, ...]] = field(default_factory=dict)
+    """The counted stages reached by a person sent into some stages (a few dozen sets)."""
 
     def add(self, journey: Journey) -> None:
-        self.people += 1
-        sent = {stage for stage, _when in journey.stages}
-        for stage, later in _COUNTED_STAGES:
-            if not sent.isdisjoint(later):  # journey.reached(stage), once over its stages
-                self.reached[stage] += 1
         first = journey.lead_at
-        if first is not None:
-            key = (journey.channel, f"{first.year:04d}-{first.month:02d}")
+        month = None if first is None else f"{first.year:04d}-{first.month:02d}"
+        self.count(journey.channel, frozenset(stage for stage, _when in journey.stages), month)
+
+    def count(self, channel: Channel, sent: frozenset[Stage], month: str | None) -> None:
+        """A person first touched through ``channel``, sent into the stages ``sent``, who
+        became a lead in ``month`` (``YYYY-MM``; None: a contact)."""
+        self.people += 1
+        counted = self.counted.get(sent)
+        if counted is None:
+            counted = self.counted[sent] = tuple(
+                stage
+                for stage, later in _COUNTED_STAGES
+                if not sent.isdisjoint(later)  # Journey.reached(stage), once over its stages
+            )
+        reached = self.reached
+        for stage in counted:
+            reached[stage] += 1
+        if month is not None:
+            key = (channel, month)
             self.acquired[key] = self.acquired.get(key, 0) + 1
 
     def funnel(self) -> Funnel:
@@ -422,26 +447,17 @@ def write(
 
     Returns the number of interaction lines written, noise included.
     """
-    count = 0
-    batch: list[bytes] = []
     with Path(path).open("wb") as out:
-        for line in simulation.lines():
-            batch.append(line)
-            if len(batch) == 4096:  # one write (and one join) per batch, not two per line
-                batch.append(b"")
-                out.write(b"\n".join(batch))
-                count += len(batch) - 1
-                batch.clear()
-        if batch:
-            batch.append(b"")
-            out.write(b"\n".join(batch))
-            count += len(batch) - 1
+        for block in simulation.blocks():
+            out.write(block)
     if spend_path is not None:
         with Path(spend_path).open("wb") as out:
             for line in simulation.spend_lines():
                 out.write(line)
                 out.write(b"\n")
-    return count
+    if isinstance(simulation, SimulationStream):
+        return simulation.valid + simulation.injected.total
+    return len(simulation.interactions) + simulation.injected.total
 
 
 # --- channels ----------------------------------------------------------------------------------
@@ -537,6 +553,9 @@ _PAGES = (
     ("/integrations", "Integrations"),
 )
 _PRICING = ("/pricing", "Pricing")
+_PAGE_BITS = len(_PAGES).bit_length()
+_URLS = {path: f"{_SITE}{path}" for path, _title in (*_PAGES, _PRICING)}
+"""The full URL of each page a session can view, made once (as the next view's referrer)."""
 _FORM_PAGES: dict[FormKind, tuple[str, str]] = {
     FormKind.CONTENT_DOWNLOAD: ("/resources/pipeline-playbook", "Pipeline playbook"),
     FormKind.NEWSLETTER: ("/newsletter", "Newsletter"),
@@ -657,6 +676,8 @@ _INTEREST_FORMS: dict[_Interest, FormKind] = {
 
 
 _T = TypeVar("_T")
+_Payload = TypeVar("_Payload")
+_Fields = ParamSpec("_Fields")
 
 
 @dataclass(frozen=True, slots=True)
@@ -666,11 +687,13 @@ class _Weighted(Generic[_T]):
     population: tuple[_T, ...]
     cumulative: tuple[float, ...]
     total: float
+    last: int
+    """The last index, the bound of ``random.choices``' bisection."""
 
     @classmethod
     def of(cls, population: tuple[_T, ...], weights: tuple[float, ...]) -> _Weighted[_T]:
         cumulative = tuple(itertools.accumulate(weights))
-        return cls(population, cumulative, cumulative[-1] + 0.0)
+        return cls(population, cumulative, cumulative[-1] + 0.0, len(population) - 1)
 
 
 class _Draws(random.Random):
@@ -679,9 +702,8 @@ class _Draws(random.Random):
 
     def pick(self, weighted: _Weighted[_T]) -> _T:
         """``choices(population, weights)[0]``."""
-        population = weighted.population
         point = self.random() * weighted.total
-        return population[bisect.bisect(weighted.cumulative, point, 0, len(population) - 1)]
+        return weighted.population[bisect.bisect(weighted.cumulative, point, 0, weighted.last)]
 
     def below(self, n: int) -> int:
         """``randrange(n)`` for ``n`` > 0, without its checks."""
@@ -692,51 +714,138 @@ class _Draws(random.Random):
             r = getrandbits(k)
         return r
 
+    def between(self, low: int, high: int) -> int:
+        """``randrange(low, high)`` for ``high`` > ``low``, without its checks."""
+        n = high - low
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return low + r
+
+    def one(self, population: Sequence[_T]) -> _T:
+        """``choice(population)`` of a population that is not empty."""
+        n = len(population)
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return population[r]
+
 
 _NURTURE_CAMPAIGNS = ("nurture", "newsletter")
+# Enum members read for most lines, as globals: the enums' metaclass has a __getattr__ hook,
+# which makes reading ``Channel.EMAIL`` cost about ten times reading a global.
+_PAGE_VIEWED = InteractionType.PAGE_VIEWED
+_EMAIL_ENGAGED = InteractionType.EMAIL_ENGAGED
+_AD_CLICKED = InteractionType.AD_CLICKED
+_EMAIL = Channel.EMAIL
+_OPENED = EmailAction.OPENED
+_CLICKED = EmailAction.CLICKED
+_LEAD_OR_LATER = _FUNNEL_AT_OR_AFTER[Stage.LEAD]
+_OPPORTUNITY_OR_LATER = _FUNNEL_AT_OR_AFTER[Stage.OPPORTUNITY]
+_NURTURE_BITS = len(_NURTURE_CAMPAIGNS).bit_length()
+_SUBJECT_BITS = len(_EMAIL_SUBJECTS).bit_length()
 _WEB_PICK = _Weighted.of(_WEB, _WEB_SHARES)
 _SENIORITY_PICK = _Weighted.of(_SENIORITY, _SENIORITY_SHARES)
 _CHANNEL_PICK = _Weighted.of(_CHANNELS, _CHANNEL_SHARES)
 _PAGES_PER_SESSION = _Weighted.of((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10))
 _VISITS = _Weighted.of((1, 2, 3), (0.7, 0.2, 0.1))
+_CONTACT_PICK = _Weighted.of(_CHANNELS, _CONTACT_WEIGHTS)
+_MQL_JOURNEYS = _Weighted.of(
+    (JourneyKind.HAND_RAISER, JourneyKind.WARMED_UP, JourneyKind.ENGAGED), (0.52, 0.30, 0.18)
+)
+_EVENT_INTERESTS = _Weighted.of(
+    (_Interest.WEBINAR, _Interest.CONTACT_FORM, _Interest.LATER), (0.70, 0.15, 0.15)
+)
+_SEARCH_INTERESTS = _Weighted.of(
+    (_Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.CALL, _Interest.LATER),
+    (0.25, 0.10, 0.30, 0.15, 0.20),
+)
+_INTERESTS = _Weighted.of(
+    (_Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.LATER),
+    (0.25, 0.25, 0.25, 0.25),
+)
+_LATER_INTERESTS = _Weighted.of(
+    (_Interest.REPLY, _Interest.WEBINAR, _Interest.TRIAL), (0.40, 0.35, 0.25)
+)
+_UNSUBSCRIBED_INTERESTS = _Weighted.of(
+    (_Interest.REPLY, _Interest.WEBINAR, _Interest.TRIAL), (0.0, 0.35, 0.25)
+)
+_IDENTIFYING_FORMS = _Weighted.of(
+    (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION),
+    (0.55, 0.25, 0.20),
+)
+_ANONYMOUS_SESSIONS = _Weighted.of((0, 1, 2, 3, 4), (0.25, 0.30, 0.22, 0.13, 0.10))
+_SALES_CALL_OUTCOMES = _Weighted.of(
+    (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER), (0.45, 0.30, 0.25)
+)
+_LOST_PICK = _Weighted.of(_LOST_REASONS, _LOST_WEIGHTS)
 
 
-class _Generator:
-    """Draws the whole stream from one ``random.Random``; used once per ``simulate`` call."""
+class _Generator(Generic[_Payload]):
+    """Draws the whole stream from one ``random.Random``; used once per simulation.
+
+    What a drawn event becomes is the subclass's: ``_Held`` keeps its parts for ``simulate``,
+    ``_Windowed`` encodes it for ``stream`` (its data, ``_Payload``, already as JSON). Both see
+    the same draws in the same order.
+    """
 
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.rng = _Draws(config.seed)
         self.end = config.days * _DAY
-        self.events: list[_Event] = []
-        self.journeys: list[Journey] = []
-        self.seq = 0
+        self.seed = config.seed
         self.anon = 0
         self.opportunities = 0
-        self.views: dict[tuple[str, str, str | None], PageViewed] = {}
-        self.engagements: dict[tuple[EmailAction, str], EmailEngaged] = {}
+        self.views: dict[tuple[str, str, str | None], _Payload] = {}
+        self.engagements: dict[tuple[EmailAction, str], _Payload] = {}
         # Seconds since the Unix epoch of ``start``, to find weekdays and hours.
         self.epoch = int(config.start.timestamp())
 
-    # -- low-level helpers
+    # -- what the subclass does with a drawn event
 
     def emit(
         self,
-        t: float,
+        t: int,
         kind: InteractionType,
         channel: Channel,
-        data: InteractionData,
+        data: _Payload,
         *,
         lead: str | None = None,
         anon: str | None = None,
         campaign: str | None = None,
     ) -> int:
         """Record an event at ``t`` seconds (dropped when outside the stream); returns ``t``."""
-        when = int(t)
-        if 0 <= when < self.end:
-            self.seq += 1
-            self.events.append((when, self.seq, kind, channel, campaign, data, lead, anon))
-        return when
+        raise NotImplementedError
+
+    def data(
+        self,
+        kind: Callable[_Fields, InteractionData],
+        /,
+        *args: _Fields.args,
+        **fields: _Fields.kwargs,
+    ) -> _Payload:
+        """An event's data of type ``kind``: every field by name, in the order ``kind``
+        declares them (the order of its JSON)."""
+        raise NotImplementedError
+
+    def record(
+        self,
+        lead: str,
+        *,
+        kind: JourneyKind,
+        channel: Channel,
+        anon: str | None,
+        t_id: int,
+        stages: list[tuple[Stage, int]],
+    ) -> None:
+        """Keep (or count) the journey as intended, cut at the end of the stream."""
+        raise NotImplementedError
+
+    # -- low-level helpers
 
     def working_time(self, t: float) -> int:
         """The first moment at or after ``t`` within working hours (Mon-Fri 08:00-18:00 UTC)."""
@@ -747,11 +856,11 @@ class _Generator:
             day, second = divmod(absolute, _DAY)
             weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
             if weekday >= 5:
-                when += (7 - weekday) * _DAY - second + 8 * _HOUR + rng.randrange(2 * _HOUR)
+                when += (7 - weekday) * _DAY - second + 8 * _HOUR + rng.below(2 * _HOUR)
             elif second < 8 * _HOUR:
-                when += 8 * _HOUR - second + rng.randrange(2 * _HOUR)
+                when += 8 * _HOUR - second + rng.below(2 * _HOUR)
             elif second >= 18 * _HOUR:
-                when += _DAY - second + 8 * _HOUR + rng.randrange(2 * _HOUR)
+                when += _DAY - second + 8 * _HOUR + rng.below(2 * _HOUR)
             else:
                 return when
         return when
@@ -776,7 +885,7 @@ class _Generator:
     def new_anon(self) -> str:
         """A fresh anonymous (cookie) id."""
         self.anon += 1
-        return f"anon-{self.config.seed}-{self.anon:07d}"
+        return f"anon-{self.seed}-{self.anon:07d}"
 
     def page(self, pricing: float = 0.12) -> tuple[str, str]:
         """A page of the site; ``pricing`` is the chance it is the pricing page."""
@@ -784,29 +893,31 @@ class _Generator:
             return _PRICING
         return _PAGES[self.rng.below(len(_PAGES))]
 
-    def viewed(self, path: str, title: str, referrer: str | None = None) -> PageViewed:
+    def viewed(self, path: str, title: str, referrer: str | None = None) -> _Payload:
         """A view of a page of the site: made once per page and referrer (a few hundred)."""
         key = (path, title, referrer)
         view = self.views.get(key)
         if view is None:
-            view = self.views[key] = PageViewed(
-                url=f"{_SITE}{path}", title=title, referrer=referrer
+            view = self.views[key] = self.data(
+                PageViewed, url=f"{_SITE}{path}", title=title, referrer=referrer
             )
         return view
 
-    def engaged(self, action: EmailAction, subject: str) -> EmailEngaged:
+    def engaged(self, action: EmailAction, subject: str) -> _Payload:
         """An email engagement: made once per action and subject."""
         key = (action, subject)
         engagement = self.engagements.get(key)
         if engagement is None:
-            engagement = self.engagements[key] = EmailEngaged(action=action, subject=subject)
+            engagement = self.engagements[key] = self.data(
+                EmailEngaged, action=action, subject=subject
+            )
         return engagement
 
     def person(self, n: int) -> _Person:
         """A made-up person with a profile good enough for fit scoring."""
         rng = self.rng
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        company = f"{rng.choice(_COMPANY_A)} {rng.choice(_COMPANY_B)}"
+        first, last = rng.one(_FIRST), rng.one(_LAST)
+        company = f"{rng.one(_COMPANY_A)} {rng.one(_COMPANY_B)}"
         seniority = rng.pick(_SENIORITY_PICK)
         size = max(1, min(20_000, int(rng.lognormvariate(math.log(80), 1.5))))
         domain = company.lower().replace(" ", "-")
@@ -816,19 +927,21 @@ class _Generator:
             email=f"{first.lower()}.{last.lower()}.{n}@{domain}.example",
             company=company,
             seniority=seniority,
-            job_title=rng.choice(_TITLES[seniority]),
+            job_title=rng.one(_TITLES[seniority]),
             company_size=size,
-            industry=rng.choice(_INDUSTRIES),
-            country=rng.choice(_COUNTRIES),
+            industry=rng.one(_INDUSTRIES),
+            country=rng.one(_COUNTRIES),
             fit=size >= 20 and seniority not in ("intern", "individual"),
         )
 
-    def form(self, kind: FormKind, who: _Person, message: str | None = None) -> FormSubmitted:
+    def form(self, kind: FormKind, who: _Person, message: str | None = None) -> _Payload:
         """A form as the person fills it in (short forms ask less)."""
         short = kind in (FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION)
-        return FormSubmitted(
+        return self.data(
+            FormSubmitted,
             form_kind=kind,
             email=who.email,
+            phone=None,
             first_name=who.first,
             last_name=None if kind is FormKind.NEWSLETTER else who.last,
             company=None if short else who.company,
@@ -845,36 +958,44 @@ class _Generator:
     def session(self, t: int, channel: Channel, anon: str | None, lead: str | None) -> int:
         """One visit: an ad click for paid channels, then one to four pages; returns its end."""
         rng = self.rng
-        campaign = self.campaign(channel) if channel in _PAID or channel is Channel.EMAIL else None
+        campaign = self.campaign(channel) if channel in _PAID or channel is _EMAIL else None
         if channel in _PAID:
             low, high = _CPC[channel]
-            click = AdClicked(
+            click = self.data(
+                AdClicked,
                 ad_id=f"ad-{campaign}-{1 + rng.below(6)}",
                 url=f"{_SITE}/lp/{campaign}",
                 cost=round(rng.uniform(low, high), 2),
             )
-            t = self.emit(
-                t, InteractionType.AD_CLICKED, channel, click, lead=lead, anon=anon,
-                campaign=campaign,
-            )  # fmt: skip
+            t = self.emit(t, _AD_CLICKED, channel, click, lead=lead, anon=anon, campaign=campaign)
             t += 1 + rng.below(4)
         referrer = _REFERRERS[channel]
+        # Half the lines are these page views: page(), viewed() and below() spelled out.
+        random, getrandbits, views, emit = rng.random, rng.getrandbits, self.views, self.emit
         for _ in range(rng.pick(_PAGES_PER_SESSION)):
-            url, title = self.page()
-            view = self.viewed(url, title, referrer)
-            t = self.emit(
-                t, InteractionType.PAGE_VIEWED, channel, view, lead=lead, anon=anon,
-                campaign=campaign,
-            )  # fmt: skip
-            referrer = f"{_SITE}{url}"
-            t += 15 + rng.below(225)
+            if random() < 0.12:
+                url, title = _PRICING
+            else:
+                page = getrandbits(_PAGE_BITS)  # below(len(_PAGES))
+                while page >= len(_PAGES):
+                    page = getrandbits(_PAGE_BITS)
+                url, title = _PAGES[page]
+            view = views.get((url, title, referrer))
+            if view is None:
+                view = self.viewed(url, title, referrer)
+            t = emit(t, _PAGE_VIEWED, channel, view, lead=lead, anon=anon, campaign=campaign)
+            referrer = _URLS[url]
+            reading = getrandbits(8)  # below(225)
+            while reading >= 225:
+                reading = getrandbits(8)
+            t += 15 + reading
         return t
 
     def visitor(self) -> None:
         """Someone who visits a few times and never identifies."""
         rng = self.rng
         anon = self.new_anon()
-        t = rng.randrange(self.end)
+        t = rng.below(self.end)
         channel = rng.pick(_CHANNEL_PICK)
         if channel not in _WEB and channel is not Channel.REFERRAL:
             channel = Channel.DIRECT
@@ -890,14 +1011,14 @@ class _Generator:
         """A contact: identified by a download, a newsletter or outbound; never asks for more."""
         rng = self.rng
         lead = f"L{n:06d}"
-        channel = rng.choices(_CHANNELS, _CONTACT_WEIGHTS)[0]
+        channel = rng.pick(_CONTACT_PICK)
         who = self.person(n)
-        t_id = rng.randrange(self.end)
+        t_id = rng.below(self.end)
         anon: str | None = None
         if channel is Channel.OUTBOUND:
             # The sequence goes unanswered: the last email is opened, nothing more.
             first = self.prospecting(lead, t_id)
-            opened = EmailEngaged(action=EmailAction.OPENED, subject="Quick question")
+            opened = self.engaged(EmailAction.OPENED, "Quick question")
             self.emit(
                 t_id, InteractionType.EMAIL_ENGAGED, channel, opened, lead=lead,
                 campaign="sdr-sequence",
@@ -926,10 +1047,7 @@ class _Generator:
         elif channel is Channel.REFERRAL and rng.random() < 0.35:
             kind = JourneyKind.FAST_TRACK
         else:
-            kind = rng.choices(
-                (JourneyKind.HAND_RAISER, JourneyKind.WARMED_UP, JourneyKind.ENGAGED),
-                (0.52, 0.30, 0.18),
-            )[0]
+            kind = rng.pick(_MQL_JOURNEYS)
         interest = self.interest(channel) if kind is JourneyKind.INTERESTED else None
         # A journey that becomes a lead (or an MQL) weeks after its first form starts early
         # enough for that to happen within the stream (in streams shorter than six months or
@@ -945,21 +1063,21 @@ class _Generator:
             lead_in = nurtured + _HOUR
         else:
             lead_in = 0
-        t_id = rng.randrange(max(1, self.end - lead_in, self.end // 2))
+        t_id = rng.below(max(1, self.end - lead_in, self.end // 2))
         anon: str | None = None
 
         # How the person was identified, and what came before.
         if channel is Channel.OUTBOUND:
             first = self.prospecting(lead, t_id)
             stages.append((Stage.CONTACT, first))
-            reply = EmailEngaged(action=EmailAction.REPLIED, subject="Re: quick question")
+            reply = self.engaged(EmailAction.REPLIED, "Re: quick question")
             t = self.emit(
                 t_id, InteractionType.EMAIL_ENGAGED, channel, reply, lead=lead,
                 campaign="sdr-sequence",
             )  # fmt: skip
             stages.append((Stage.LEAD, t))
             if kind is JourneyKind.HAND_RAISER:
-                t += rng.randrange(10 * _MINUTE, 2 * _DAY)
+                t += rng.between(10 * _MINUTE, 2 * _DAY)
                 t = self.emit(
                     t, InteractionType.FORM_SUBMITTED, channel,
                     self.form(FormKind.DEMO_REQUEST, who), lead=lead, campaign="sdr-sequence",
@@ -978,7 +1096,7 @@ class _Generator:
             else:
                 identified_by = _INTEREST_FORMS.get(interest)
                 if identified_by is FormKind.CONTACT:
-                    message = rng.choice(_QUESTIONS)
+                    message = rng.one(_QUESTIONS)
             anon, t = self.identified(lead, who, identified_by, channel, t=t_id, message=message)
             if identified_by in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST):
                 stages.append((Stage.MQL, t))
@@ -1014,54 +1132,16 @@ class _Generator:
             self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 90))
         self.record(lead, kind=kind, channel=channel, anon=anon, t_id=t_id, stages=stages)
 
-    def record(
-        self,
-        lead: str,
-        *,
-        kind: JourneyKind,
-        channel: Channel,
-        anon: str | None,
-        t_id: int,
-        stages: list[tuple[Stage, int]],
-    ) -> None:
-        """Keep the journey as intended, cut at the end of the stream."""
-        start = self.config.start
-        self.journeys.append(
-            Journey(
-                lead_id=lead,
-                kind=kind,
-                channel=channel,
-                anonymous_id=anon,
-                identified_at=start + timedelta(seconds=t_id),
-                stages=tuple(
-                    (stage, start + timedelta(seconds=when))
-                    for stage, when in stages
-                    if when < self.end
-                ),
-            )
-        )
-
     def interest(self, channel: Channel) -> _Interest:
         """How a lead that will not qualify shows its interest."""
         rng = self.rng
         if channel is Channel.OUTBOUND:
             return _Interest.REPLY
         if channel is Channel.EVENTS:
-            return rng.choices(
-                (_Interest.WEBINAR, _Interest.CONTACT_FORM, _Interest.LATER), (0.70, 0.15, 0.15)
-            )[0]
+            return rng.pick(_EVENT_INTERESTS)
         if channel in (Channel.PAID_SEARCH, Channel.DIRECT):
-            return rng.choices(
-                (
-                    _Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.CALL,
-                    _Interest.LATER,
-                ),
-                (0.25, 0.10, 0.30, 0.15, 0.20),
-            )[0]  # fmt: skip
-        return rng.choices(
-            (_Interest.CONTACT_FORM, _Interest.WEBINAR, _Interest.TRIAL, _Interest.LATER),
-            (0.25, 0.25, 0.25, 0.25),
-        )[0]
+            return rng.pick(_SEARCH_INTERESTS)
+        return rng.pick(_INTERESTS)
 
     def interested(
         self,
@@ -1085,13 +1165,12 @@ class _Generator:
             # A contact, nurtured for weeks, then replies, registers for a webinar or a trial.
             unsubscribed = self.nurture(lead, who, t, t + nurtured)
             t += nurtured
-            interest = rng.choices(
-                (_Interest.REPLY, _Interest.WEBINAR, _Interest.TRIAL),
-                (0.0 if unsubscribed is not None else 0.40, 0.35, 0.25),
-            )[0]
+            interest = rng.pick(
+                _LATER_INTERESTS if unsubscribed is None else _UNSUBSCRIBED_INTERESTS
+            )
             if interest is _Interest.REPLY:
-                subject = f"Re: {rng.choice(_EMAIL_SUBJECTS)}"
-                reply = EmailEngaged(action=EmailAction.REPLIED, subject=subject)
+                subject = f"Re: {rng.one(_EMAIL_SUBJECTS)}"
+                reply = self.engaged(EmailAction.REPLIED, subject)
                 t = self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, reply, lead=lead,
                     campaign="nurture",
@@ -1114,8 +1193,8 @@ class _Generator:
         latest = t
         if interest is _Interest.WEBINAR:
             if rng.random() < 0.6:
-                attended = WebinarAttended(
-                    webinar=rng.choice(_WEBINARS), minutes=rng.randrange(15, 60)
+                attended = self.data(
+                    WebinarAttended, webinar=rng.one(_WEBINARS), minutes=rng.between(15, 60)
                 )
                 latest = self.emit(
                     t + self.days(2, 14), InteractionType.WEBINAR_ATTENDED, Channel.EVENTS,
@@ -1130,7 +1209,7 @@ class _Generator:
             if rng.random() < (0.2 if who.fit else 0.5):
                 when = self.working_time(latest + self.days(1, 14))
                 reasons = _NO_PROJECT_REASONS if who.fit else _POOR_FIT_REASONS
-                disqualified = Disqualified(reason=rng.choice(reasons))
+                disqualified = self.data(Disqualified, reason=rng.one(reasons))
                 stop = self.emit(
                     when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead
                 )
@@ -1162,11 +1241,12 @@ class _Generator:
         form_channel = channel if channel is Channel.EVENTS else last
         if kind is None:
             # Call tracking: the number on the site ties the call to the cookie.
-            call = CallLogged(
+            call = self.data(
+                CallLogged,
                 direction=CallDirection.INBOUND,
                 outcome=CallOutcome.CONNECTED,
-                duration_seconds=rng.randrange(120, 900),
-                agent=rng.choice(_SDRS),
+                duration_seconds=rng.between(120, 900),
+                agent=rng.one(_SDRS),
             )
             t = self.emit(
                 t, InteractionType.CALL_LOGGED, form_channel, call, lead=lead, anon=anon,
@@ -1186,23 +1266,20 @@ class _Generator:
         if kind is JourneyKind.FAST_TRACK:
             return FormKind.CONTACT
         if channel is Channel.EVENTS:
-            return rng.choice((FormKind.WEBINAR_REGISTRATION, FormKind.CONTENT_DOWNLOAD))
-        return rng.choices(
-            (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER, FormKind.WEBINAR_REGISTRATION),
-            (0.55, 0.25, 0.20),
-        )[0]
+            return rng.one((FormKind.WEBINAR_REGISTRATION, FormKind.CONTENT_DOWNLOAD))
+        return rng.pick(_IDENTIFYING_FORMS)
 
     def anonymous_journey(self, anon: str, channel: Channel, t_id: int) -> Channel:
         """Sessions before identification, over up to five weeks; returns the last channel."""
         rng = self.rng
-        sessions = rng.choices((0, 1, 2, 3, 4), (0.25, 0.30, 0.22, 0.13, 0.10))[0]
+        sessions = rng.pick(_ANONYMOUS_SESSIONS)
         # A session starts up to 20 minutes before its moment and ends before the form.
         lead_in = 20 * _MINUTE
         window = min(t_id - lead_in, self.days(1, 35))
         if window <= 0:
             return channel
         last = channel
-        times = sorted(t_id - rng.randrange(window) for _ in range(sessions))
+        times = sorted(t_id - rng.below(window) for _ in range(sessions))
         for i, t in enumerate(times):
             last = channel if i == 0 or rng.random() < 0.45 else self.web_channel()
             self.session(t - lead_in, last, anon, None)
@@ -1225,17 +1302,18 @@ class _Generator:
         if anon is not None and channel is Channel.PAID_SEARCH and rng.random() < 0.12:
             # Call tracking: the number on the landing page ties the call to the cookie.
             if kind in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST, FormKind.CONTACT):
-                call = CallLogged(
+                call = self.data(
+                    CallLogged,
                     direction=CallDirection.INBOUND,
                     outcome=CallOutcome.CONNECTED,
-                    duration_seconds=rng.randrange(120, 900),
-                    agent=rng.choice(_SDRS),
+                    duration_seconds=rng.between(120, 900),
+                    agent=rng.one(_SDRS),
                 )
                 self.emit(
                     t, InteractionType.CALL_LOGGED, channel, call, lead=lead, anon=anon,
                     campaign=campaign,
                 )  # fmt: skip
-                t += rng.randrange(60, 600)
+                t += rng.between(60, 600)
                 anon_on_form = None  # the link is made; the form carries the lead id only
             else:
                 anon_on_form = anon
@@ -1243,9 +1321,9 @@ class _Generator:
             anon_on_form = anon
         url, title = _FORM_PAGES[kind]
         if anon_on_form is not None:
-            view = PageViewed(url=f"{_SITE}{url}", title=title, referrer=_REFERRERS[channel])
+            view = self.viewed(url, title, _REFERRERS[channel])
             self.emit(
-                t - rng.randrange(30, 300), InteractionType.PAGE_VIEWED, channel, view,
+                t - rng.between(30, 300), InteractionType.PAGE_VIEWED, channel, view,
                 anon=anon_on_form, campaign=campaign,
             )  # fmt: skip
         return self.emit(
@@ -1261,15 +1339,16 @@ class _Generator:
         rng = self.rng
         t = max(0, t_reply - self.days(3, 21))
         first = t_reply
-        for attempt in range(rng.randrange(1, 4)):
+        for attempt in range(rng.between(1, 4)):
             t = self.working_time(t)
             if t >= t_reply:
                 break
-            call = CallLogged(
+            call = self.data(
+                CallLogged,
                 direction=CallDirection.OUTBOUND,
-                outcome=rng.choice((CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL)),
-                duration_seconds=rng.randrange(0, 40),
-                agent=rng.choice(_SDRS),
+                outcome=rng.one((CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL)),
+                duration_seconds=rng.between(0, 40),
+                agent=rng.one(_SDRS),
             )
             self.emit(
                 t, InteractionType.CALL_LOGGED, Channel.OUTBOUND, call, lead=lead,
@@ -1277,9 +1356,9 @@ class _Generator:
             )  # fmt: skip
             if attempt == 0:
                 first = t
-            t += rng.randrange(30 * _MINUTE, 2 * _HOUR)
+            t += rng.between(30 * _MINUTE, 2 * _HOUR)
             if t < t_reply and rng.random() < 0.6:
-                opened = EmailEngaged(action=EmailAction.OPENED, subject="Quick question")
+                opened = self.engaged(EmailAction.OPENED, "Quick question")
                 self.emit(
                     t, InteractionType.EMAIL_ENGAGED, Channel.OUTBOUND, opened, lead=lead,
                     campaign="sdr-sequence",
@@ -1293,56 +1372,59 @@ class _Generator:
         Returns when the person unsubscribed, if they did (nothing more is sent then).
         """
         rng = self.rng
+        random, getrandbits, end = rng.random, rng.getrandbits, self.end
         t = t0 + self.days(2, 9)
         # An hour's margin: a click and its page view follow an open by minutes.
-        while t + _HOUR < t1 and t < self.end:
-            campaign = _NURTURE_CAMPAIGNS[rng.below(2)]
-            subject = _EMAIL_SUBJECTS[rng.below(len(_EMAIL_SUBJECTS))]
-            r = rng.random()
+        while t + _HOUR < t1 and t < end:
+            # The draws of one(_NURTURE_CAMPAIGNS) and one(_EMAIL_SUBJECTS) spelled out, and of
+            # days() below: most weeks send nothing to emit.
+            which = getrandbits(_NURTURE_BITS)
+            while which >= len(_NURTURE_CAMPAIGNS):
+                which = getrandbits(_NURTURE_BITS)
+            campaign = _NURTURE_CAMPAIGNS[which]
+            which = getrandbits(_SUBJECT_BITS)
+            while which >= len(_EMAIL_SUBJECTS):
+                which = getrandbits(_SUBJECT_BITS)
+            subject = _EMAIL_SUBJECTS[which]
+            r = random()
             if r < 0.015:
                 unsubscribed = self.engaged(EmailAction.UNSUBSCRIBED, subject)
-                self.emit(
-                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, unsubscribed, lead=lead,
-                    campaign=campaign,
-                )  # fmt: skip
+                self.emit(t, _EMAIL_ENGAGED, _EMAIL, unsubscribed, lead=lead, campaign=campaign)
                 return t
             if r < 0.40:
-                opened = self.engaged(EmailAction.OPENED, subject)
-                self.emit(
-                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, opened, lead=lead,
-                    campaign=campaign,
-                )  # fmt: skip
+                opened = self.engaged(_OPENED, subject)
+                self.emit(t, _EMAIL_ENGAGED, _EMAIL, opened, lead=lead, campaign=campaign)
                 if r < 0.12:
-                    clicked = self.engaged(EmailAction.CLICKED, subject)
+                    clicked = self.engaged(_CLICKED, subject)
                     t = self.emit(
-                        t + 20 + rng.below(580), InteractionType.EMAIL_ENGAGED, Channel.EMAIL,
-                        clicked, lead=lead, campaign=campaign,
+                        t + 20 + rng.below(580), _EMAIL_ENGAGED, _EMAIL, clicked, lead=lead,
+                        campaign=campaign,
                     )  # fmt: skip
                     url, title = self.page(pricing=0.05)
                     view = self.viewed(url, title)
                     self.emit(
-                        t + 2 + rng.below(18), InteractionType.PAGE_VIEWED, Channel.EMAIL,
-                        view, lead=lead, campaign=campaign,
+                        t + 2 + rng.below(18), _PAGE_VIEWED, _EMAIL, view, lead=lead,
+                        campaign=campaign,
                     )  # fmt: skip
-            visit = t + self.days(0.5, 4)
-            if visit + _HOUR < t1 and rng.random() < 0.12:
+            visit = t + int((0.5 + 3.5 * random()) * _DAY)  # days(0.5, 4)
+            if visit + _HOUR < t1 and random() < 0.12:
                 self.session(visit, self.web_channel(), None, lead)
-            t += self.days(6, 15)
+            t += int((6 + 9 * random()) * _DAY)  # days(6, 15)
         return None
 
     def warm_up(self, lead: str, who: _Person, t: int) -> int:
         """A nurtured lead comes back over a few channels and requests a demo; returns when."""
         rng = self.rng
-        for _ in range(rng.randrange(1, 4)):
+        for _ in range(rng.between(1, 4)):
             self.session(t, self.web_channel(), None, lead)
             t += self.days(0.5, 6)
         url, title = _PRICING
         channel = self.web_channel()
-        view = PageViewed(url=f"{_SITE}{url}", title=title)
+        view = self.viewed(url, title)
         t = self.emit(t, InteractionType.PAGE_VIEWED, channel, view, lead=lead)
         kind = FormKind.DEMO_REQUEST if rng.random() < 0.8 else FormKind.QUOTE_REQUEST
         return self.emit(
-            t + rng.randrange(30, 600), InteractionType.FORM_SUBMITTED, channel,
+            t + rng.between(30, 600), InteractionType.FORM_SUBMITTED, channel,
             self.form(kind, who), lead=lead, campaign=self.campaign(channel),
         )  # fmt: skip
 
@@ -1353,14 +1435,14 @@ class _Generator:
         """
         rng = self.rng
         window = self.days(5, 21)
-        moments = sorted(t + rng.randrange(1, window) for _ in range(rng.randrange(4, 8)))
+        moments = sorted(t + rng.between(1, window) for _ in range(rng.between(4, 8)))
         webinar_done = False
         latest = t
         for i, when in enumerate(moments):
             step = i % 4
             if step == 0:
-                channel = rng.choice((Channel.EMAIL, Channel.SEO, Channel.PAID_SOCIAL))
-                form = self.form(FormKind.CONTENT_DOWNLOAD, who, rng.choice(_CONTENT))
+                channel = rng.one((Channel.EMAIL, Channel.SEO, Channel.PAID_SOCIAL))
+                form = self.form(FormKind.CONTENT_DOWNLOAD, who, rng.one(_CONTENT))
                 self.emit(
                     when, InteractionType.FORM_SUBMITTED, channel, form, lead=lead,
                     campaign=self.campaign(channel),
@@ -1373,8 +1455,8 @@ class _Generator:
                     lead=lead, campaign="webinar-series",
                 )  # fmt: skip
                 attended_at = when + self.days(2, 6)
-                attended = WebinarAttended(
-                    webinar=rng.choice(_WEBINARS), minutes=rng.randrange(20, 60)
+                attended = self.data(
+                    WebinarAttended, webinar=rng.one(_WEBINARS), minutes=rng.between(20, 60)
                 )
                 self.emit(
                     attended_at, InteractionType.WEBINAR_ATTENDED, Channel.EVENTS, attended,
@@ -1383,11 +1465,11 @@ class _Generator:
                 latest = max(latest, attended_at)
             elif step == 2:
                 url, title = _PRICING
-                view = PageViewed(url=f"{_SITE}{url}", title=title)
+                view = self.viewed(url, title)
                 self.emit(when, InteractionType.PAGE_VIEWED, self.web_channel(), view, lead=lead)
             else:
-                subject = rng.choice(_EMAIL_SUBJECTS)
-                clicked = EmailEngaged(action=EmailAction.CLICKED, subject=subject)
+                subject = rng.one(_EMAIL_SUBJECTS)
+                clicked = self.engaged(EmailAction.CLICKED, subject)
                 self.emit(
                     when, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, clicked, lead=lead,
                     campaign="nurture",
@@ -1403,21 +1485,19 @@ class _Generator:
         if breach is None:
             breach = rng.random() < _BREACH_SHARE
         if breach:
-            return rng.randrange((SLA_HOURS + 1) * _HOUR, 5 * _DAY)
+            return rng.between((SLA_HOURS + 1) * _HOUR, 5 * _DAY)
         delay = rng.lognormvariate(math.log(2 * _HOUR), 1.0)
         return int(min(max(delay, 5 * _MINUTE), (SLA_HOURS - 1) * _HOUR))
 
     def sales_call(self, lead: str, t: int, channel: Channel) -> int:
         """An outbound call after an engaged lead's burst; returns when."""
         rng = self.rng
-        call = CallLogged(
+        call = self.data(
+            CallLogged,
             direction=CallDirection.OUTBOUND,
-            outcome=rng.choices(
-                (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER),
-                (0.45, 0.30, 0.25),
-            )[0],
-            duration_seconds=rng.randrange(30, 600),
-            agent=rng.choice(_SDRS),
+            outcome=rng.pick(_SALES_CALL_OUTCOMES),
+            duration_seconds=rng.between(30, 600),
+            agent=rng.one(_SDRS),
         )
         return self.emit(
             t + self.response_delay(), InteractionType.CALL_LOGGED, channel, call,
@@ -1441,15 +1521,18 @@ class _Generator:
         """
         rng = self.rng
         profile = _PROFILES[channel]
-        sdr, ae = rng.choice(_SDRS), rng.choice(_AES)
+        sdr, ae = rng.one(_SDRS), rng.one(_AES)
 
         # First touch: a calendar booking straight from the form, or a call.
         breach = rng.random() < _BREACH_SHARE
         if not breach and not fast_track and rng.random() < 0.2:
-            t += rng.randrange(60, 600)
+            t += rng.between(60, 600)
             meeting_at = self.working_time(t + self.days(1, 5))
-            booked = MeetingBooked(
-                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            booked = self.data(
+                MeetingBooked,
+                meeting_kind=MeetingKind.DEMO,
+                scheduled_for=self.at(meeting_at),
+                agent=ae,
             )
             t = self.emit(t, InteractionType.MEETING_BOOKED, channel, booked, lead=lead)
         else:
@@ -1459,12 +1542,13 @@ class _Generator:
                 if attempt:
                     t = self.working_time(t + self.days(1, 3))
                 connected = rng.random() < 0.62
-                call = CallLogged(
+                call = self.data(
+                    CallLogged,
                     direction=CallDirection.OUTBOUND,
                     outcome=CallOutcome.CONNECTED
                     if connected
-                    else rng.choice((CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER)),
-                    duration_seconds=rng.randrange(300, 1500) if connected else 0,
+                    else rng.one((CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER)),
+                    duration_seconds=rng.between(300, 1500) if connected else 0,
                     agent=sdr,
                 )
                 t = self.emit(t, InteractionType.CALL_LOGGED, channel, call, lead=lead)
@@ -1475,32 +1559,40 @@ class _Generator:
                     when = self.working_time(t + self.days(20, 45))
                     self.emit(
                         when, InteractionType.DISQUALIFIED, channel,
-                        Disqualified(reason=_GHOST_REASON), lead=lead,
+                        self.data(Disqualified, reason=_GHOST_REASON), lead=lead,
                     )  # fmt: skip
                     stages.append((Stage.DISQUALIFIED, when))
                     return when
                 return None
             meeting_at = self.working_time(t + self.days(1, 7))
-            booked = MeetingBooked(
-                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            booked = self.data(
+                MeetingBooked,
+                meeting_kind=MeetingKind.DEMO,
+                scheduled_for=self.at(meeting_at),
+                agent=ae,
             )
             t = self.emit(
-                t + rng.randrange(60, 300), InteractionType.MEETING_BOOKED, channel, booked,
+                t + rng.between(60, 300), InteractionType.MEETING_BOOKED, channel, booked,
                 lead=lead,
             )  # fmt: skip
 
         # The demo (one no-show is rebooked once).
         if rng.random() < 0.15:
-            t = self.working_time(meeting_at + rng.randrange(2 * _HOUR, 2 * _DAY))
+            t = self.working_time(meeting_at + rng.between(2 * _HOUR, 2 * _DAY))
             meeting_at = self.working_time(t + self.days(2, 7))
-            rebooked = MeetingBooked(
-                meeting_kind=MeetingKind.DEMO, scheduled_for=self.at(meeting_at), agent=ae
+            rebooked = self.data(
+                MeetingBooked,
+                meeting_kind=MeetingKind.DEMO,
+                scheduled_for=self.at(meeting_at),
+                agent=ae,
             )
             self.emit(t, InteractionType.MEETING_BOOKED, channel, rebooked, lead=lead)
             if rng.random() < 0.4:
                 return None
-        minutes = rng.randrange(25, 60)
-        held = MeetingHeld(meeting_kind=MeetingKind.DEMO, duration_minutes=minutes, agent=ae)
+        minutes = rng.between(25, 60)
+        held = self.data(
+            MeetingHeld, meeting_kind=MeetingKind.DEMO, duration_minutes=minutes, agent=ae
+        )
         t = self.emit(meeting_at, InteractionType.MEETING_HELD, channel, held, lead=lead)
 
         # Qualification: need, budget, authority, timing.
@@ -1520,12 +1612,12 @@ class _Generator:
             timing = rng.random() < 0.35
             if need and budget and authority:
                 budget = False
-        qualification = QualificationRecorded(
-            need=need, budget=budget, authority=authority, timing=timing, accepted=accepted,
-            agent=ae,
+        qualification = self.data(
+            QualificationRecorded, need=need, budget=budget, authority=authority, timing=timing,
+            accepted=accepted, agent=ae, notes=None,
         )  # fmt: skip
         t = self.emit(
-            t + (minutes + rng.randrange(5, 240)) * _MINUTE,
+            t + (minutes + rng.between(5, 240)) * _MINUTE,
             InteractionType.QUALIFICATION_RECORDED, channel, qualification, lead=lead,
         )  # fmt: skip
         if not accepted:
@@ -1540,7 +1632,7 @@ class _Generator:
                 when = self.working_time(t + self.days(10, 40))
                 self.emit(
                     when, InteractionType.DISQUALIFIED, channel,
-                    Disqualified(reason="no project"), lead=lead,
+                    self.data(Disqualified, reason="no project"), lead=lead,
                 )  # fmt: skip
                 stages.append((Stage.DISQUALIFIED, when))
                 return when
@@ -1550,26 +1642,30 @@ class _Generator:
         amount = min(50_000.0, max(2_000.0, rng.lognormvariate(math.log(9_000), 0.75)))
         amount = round(amount, -2)
         if rng.random() < 0.5:
-            discovery = MeetingHeld(
-                meeting_kind=MeetingKind.DISCOVERY, duration_minutes=rng.randrange(30, 90),
+            discovery = self.data(
+                MeetingHeld,
+                meeting_kind=MeetingKind.DISCOVERY, duration_minutes=rng.between(30, 90),
                 agent=ae,
             )  # fmt: skip
             t = self.emit(
                 self.working_time(t + self.days(1, 7)), InteractionType.MEETING_HELD,
                 channel, discovery, lead=lead,
             )  # fmt: skip
+        opened = self.data(
+            OpportunityOpened, opportunity_id=opportunity_id, amount=amount, currency="EUR"
+        )
         t = self.emit(
             self.working_time(t + self.days(1, 10)), InteractionType.OPPORTUNITY_OPENED,
-            channel, OpportunityOpened(opportunity_id=opportunity_id, amount=amount),
-            lead=lead,
+            channel, opened, lead=lead,
         )  # fmt: skip
         stages.append((Stage.OPPORTUNITY, t))
 
         # Negotiation and close.
         close = t + self.days(14, 70)
         if rng.random() < 0.6:
-            negotiation = MeetingHeld(
-                meeting_kind=MeetingKind.NEGOTIATION, duration_minutes=rng.randrange(30, 60),
+            negotiation = self.data(
+                MeetingHeld,
+                meeting_kind=MeetingKind.NEGOTIATION, duration_minutes=rng.between(30, 60),
                 agent=ae,
             )  # fmt: skip
             self.emit(
@@ -1578,23 +1674,25 @@ class _Generator:
             )  # fmt: skip
         close = self.working_time(close)
         if rng.random() < min(0.40 * profile.quality * (1.1 if who.fit else 0.7), 0.8):
-            won = DealWon(
+            won = self.data(
+                DealWon,
                 amount=max(2_000.0, round(amount * rng.uniform(0.88, 1.02), -1)),
+                currency="EUR",
                 opportunity_id=opportunity_id,
                 margin=round(rng.uniform(0.3, 0.6), 3),
             )
             self.emit(close, InteractionType.DEAL_WON, channel, won, lead=lead)
             stages.append((Stage.CUSTOMER, close))
             return close
-        reason = rng.choices(_LOST_REASONS, _LOST_WEIGHTS)[0]
-        lost = DealLost(reason=reason, opportunity_id=opportunity_id)
+        reason = rng.pick(_LOST_PICK)
+        lost = self.data(DealLost, reason=reason, opportunity_id=opportunity_id)
         self.emit(close, InteractionType.DEAL_LOST, channel, lost, lead=lead)
         stages.append((Stage.LOST, close))
         if rng.random() < 0.25:
             when = self.working_time(close + self.days(30, 90))
             self.emit(
                 when, InteractionType.RECYCLED, channel,
-                Recycled(reason=_RECYCLE_REASONS[2]), lead=lead,
+                self.data(Recycled, reason=_RECYCLE_REASONS[2]), lead=lead,
             )  # fmt: skip
             stages.append((Stage.RECYCLED, when))
         return None
@@ -1613,20 +1711,20 @@ class _Generator:
     ) -> int | None:
         """Sales declined the lead: disqualify it, recycle it to nurture, or leave it."""
         rng = self.rng
-        when = self.working_time(t + rng.randrange(10 * _MINUTE, 2 * _DAY))
+        when = self.working_time(t + rng.between(10 * _MINUTE, 2 * _DAY))
         r = rng.random()
         if not who.fit or (r < 0.5 and not (need and budget)):
             if not who.fit:
-                reason = rng.choice(_POOR_FIT_REASONS)
+                reason = rng.one(_POOR_FIT_REASONS)
             else:
                 reason = _DECLINE_REASONS[0] if not budget else _DECLINE_REASONS[1]
-            disqualified = Disqualified(reason=reason)
+            disqualified = self.data(Disqualified, reason=reason)
             self.emit(when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead)
             stages.append((Stage.DISQUALIFIED, when))
             return when
         if r < 0.85:
             reason = _RECYCLE_REASONS[0] if not timing else _RECYCLE_REASONS[1]
-            recycled = Recycled(reason=reason)
+            recycled = self.data(Recycled, reason=reason)
             self.emit(when, InteractionType.RECYCLED, channel, recycled, lead=lead)
             stages.append((Stage.RECYCLED, when))
         return None
@@ -1635,7 +1733,7 @@ class _Generator:
 
     def people(self) -> Iterator[None]:
         """Draw every lead, contact and visitor in turn, pausing after each person: their
-        events and journey are then in ``events`` and ``journeys`` for the caller to take."""
+        events and journey are then emitted and recorded."""
         config = self.config
         # Leads and contacts share one run of ids, as in a CRM, in an order of their own.
         roles = [True] * config.leads + [False] * config.contacts
@@ -1647,6 +1745,68 @@ class _Generator:
                 self.contact(n)
             self.visitor()
             yield
+
+
+class _Held(_Generator[InteractionData]):
+    """Keeps every drawn event and journey in memory: what ``simulate`` runs."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        super().__init__(config)
+        self.events: list[_Event] = []
+        self.journeys: list[Journey] = []
+        self.seq = 0
+
+    def emit(
+        self,
+        t: int,
+        kind: InteractionType,
+        channel: Channel,
+        data: InteractionData,
+        *,
+        lead: str | None = None,
+        anon: str | None = None,
+        campaign: str | None = None,
+    ) -> int:
+        if 0 <= t < self.end:
+            self.seq += 1
+            self.events.append((t, self.seq, kind, channel, campaign, data, lead, anon))
+        return t
+
+    def data(
+        self,
+        kind: Callable[_Fields, InteractionData],
+        /,
+        *args: _Fields.args,
+        **fields: _Fields.kwargs,
+    ) -> InteractionData:
+        return kind(*args, **fields)
+
+    def record(
+        self,
+        lead: str,
+        *,
+        kind: JourneyKind,
+        channel: Channel,
+        anon: str | None,
+        t_id: int,
+        stages: list[tuple[Stage, int]],
+    ) -> None:
+        """Keep the journey as intended, cut at the end of the stream."""
+        start = self.config.start
+        self.journeys.append(
+            Journey(
+                lead_id=lead,
+                kind=kind,
+                channel=channel,
+                anonymous_id=anon,
+                identified_at=start + timedelta(seconds=t_id),
+                stages=tuple(
+                    (stage, start + timedelta(seconds=when))
+                    for stage, when in stages
+                    if when < self.end
+                ),
+            )
+        )
 
     def run(self) -> tuple[tuple[Interaction, ...], tuple[Journey, ...]]:
         """Draw every lead, contact and visitor, then order the stream and give out ids."""
@@ -1884,72 +2044,197 @@ _WINDOW_LINES = 100_000
 """About how many interactions one time window of a stream holds: what it keeps in memory."""
 _LINES_PER_PERSON = 15
 """Roughly, over leads, contacts and visitors; only sizes the windows, never changes bytes."""
+_PENDING_PEOPLE = 512
+"""People drawn before their lines are appended to their windows' files (some 7,000 lines, a
+few MB)."""
 _BLOCK = 16
 """Every 16th line of an ordered window is indexed, for the noise's reads at random places."""
-_PREFIX = 24
-"""A drawn line starts with its second and its draw number, 12 digits each, so plain byte order
-is the stream's order (by time, then in the order drawn, as ``_Generator.run`` sorts)."""
+_BLOCK_LINES = 4_096
+"""Lines joined into one block to write (a multiple of ``_BLOCK``: a block starts an index
+block); a few thousand, so that a window is never copied whole."""
+_MOMENT = 38
+"""A drawn line starts with its moment as text: its date and the clock piece of its JSON
+(``2026-01-05`` ``T08:00:00+00:00","channel":"``). A window's file holds its lines as drawn, so
+a stable sort by those bytes orders it by time, then as drawn: the order ``_Held.run`` sorts.
+An ordered window keeps them before each line, for the noise to read back."""
+_BY_MOMENT = itemgetter(slice(_MOMENT))
+_WHEN = itemgetter(slice(19))
+"""A drawn line's date and time (``2026-01-05T08:00:00``): what its moment is sorted by."""
+_AFTER_MOMENT = itemgetter(slice(_MOMENT, None))
 
 
-_REPEATED = frozenset({PageViewed, EmailEngaged})
-"""Data drawn from a few pages and email subjects: encoded once each (seven lines in ten)."""
+def _moment(line: bytes) -> datetime:
+    """When a drawn or ordered line (``_MOMENT``) happened."""
+    return datetime.fromisoformat(_WHEN(line).decode()).replace(tzinfo=UTC)
 
 
-class _Encoder:
-    """An interaction's JSON after ``{"id":"...",``, from cached pieces: the bytes ``encode``
-    gives, without building an ``Interaction`` or a ``datetime`` per line."""
+class _Field(dict[str | None, bytes]):
+    """An envelope field as JSON after ``name``, ``tail`` after it (``null`` for None): each
+    value encoded when first asked for."""
 
-    def __init__(self, config: SimulationConfig) -> None:
-        self.epoch = int(config.start.timestamp())
+    def __init__(self, name: str, tail: bytes = b"") -> None:
+        super().__init__()
+        self.head = b',"%s":' % name.encode()
+        self.tail = tail
+
+    def __missing__(self, key: str | None) -> bytes:
+        encoded = self[key] = self.head + orjson.dumps(key) + self.tail
+        return encoded
+
+
+class _Windowed(_Generator[bytes]):
+    """Draws as ``_Generator`` does (the same draws in the same order) for ``stream``, but
+    encodes each event at once into the pending lines of its time window and tallies each
+    journey instead of keeping it.
+
+    A pending line is its moment (``_MOMENT``) and the JSON after the id: the bytes ``encode``
+    gives, joined from pieces encoded once and the data's JSON, without an ``Interaction``, its
+    data or a ``datetime`` per line. ``spill`` appends the pending lines to the windows' files.
+    """
+
+    def __init__(
+        self,
+        config: SimulationConfig,
+        outs: Sequence[BinaryIO],
+        *,
+        never_opened: _NeverOpened | None,
+    ) -> None:
+        super().__init__(config)
+        self.outs = outs
+        self.width = math.ceil(self.end / len(outs))
+        self.pending: list[list[bytes]] = [[] for _ in outs]
+        self.sizes = [0] * len(outs)
+        self.tally = _Tally()
+        self.never_opened = never_opened
+        # Days are counted from the start's midnight, seconds from midnight (UTC).
+        self.midnight = self.epoch % _DAY
+        first = self.epoch // _DAY
+        days = [
+            datetime.fromtimestamp((first + day) * _DAY, UTC).date()
+            for day in range((self.midnight + self.end - 1) // _DAY + 1)
+        ]
+        self.dates = [day.isoformat().encode() for day in days]
+        self.months = [f"{day.year:04d}-{day.month:02d}" for day in days]
+        # Every second of a day (86,400), joined from its hour, minute and second in C.
+        self.clocks = list(
+            map(
+                b"".join,
+                itertools.product(
+                    [b"T%02d:" % hour for hour in range(24)],
+                    [b"%02d:" % minute for minute in range(60)],
+                    [b'%02d+00:00","channel":"' % second for second in range(60)],
+                ),
+            )
+        )
         self.types = {
             kind: b'"type":"%s","version":%d,"occurred_at":"'
             % (kind.value.encode(), CURRENT_VERSIONS[kind])
             for kind in InteractionType
         }
-        self.channels = {
-            channel: b'+00:00","channel":"%s","data":' % channel.value.encode()
-            for channel in Channel
-        }
-        self.dates: dict[int, bytes] = {}
-        self.clocks: dict[int, bytes] = {}
-        self.campaigns: dict[str | None, bytes] = {None: b"null"}
-        self.repeated: dict[InteractionData, bytes] = {}
+        self.channels = {channel: b'%s","data":' % channel.value.encode() for channel in Channel}
+        self.leads = _Field("lead_id")
+        self.anons = _Field("anonymous_id")
+        self.campaigns = _Field("campaign", b"}")
 
-    def record(self, event: _Event) -> bytes:
-        """The line as drawn: its second and draw number (``_PREFIX``), the JSON after the id,
-        a newline."""
-        t, seq, kind, channel, campaign, data, lead, anon = event
-        day, second = divmod(self.epoch + t, _DAY)
-        date = self.dates.get(day)
-        if date is None:
-            date = self.dates[day] = (
-                datetime.fromtimestamp(day * _DAY, UTC).date().isoformat().encode()
+    def data(
+        self,
+        kind: Callable[_Fields, InteractionData],
+        /,
+        *args: _Fields.args,
+        **fields: _Fields.kwargs,
+    ) -> bytes:
+        # orjson writes a dict as it writes the dataclass ``kind(**fields)``: the same keys in
+        # the same order, the same values (the stream tests compare the bytes).
+        assert not args, "data fields go by name"
+        return orjson.dumps(fields)
+
+    def emit(
+        self,
+        t: int,
+        kind: InteractionType,
+        channel: Channel,
+        data: bytes,
+        *,
+        lead: str | None = None,
+        anon: str | None = None,
+        campaign: str | None = None,
+    ) -> int:
+        if 0 <= t < self.end:
+            moment = self.midnight + t  # seconds since the start's midnight
+            date, clock = self.dates[moment // _DAY], self.clocks[moment % _DAY]
+            self.pending[t // self.width].append(
+                b"".join(
+                    (
+                        date,
+                        clock,
+                        self.types[kind],
+                        date,
+                        clock,
+                        self.channels[channel],
+                        data,
+                        self.leads[lead],
+                        self.anons[anon],
+                        self.campaigns[campaign],
+                    )
+                )
             )
-        clock = self.clocks.get(second)
-        if clock is None:
-            hour, rest = divmod(second, _HOUR)
-            clock = self.clocks[second] = b"T%02d:%02d:%02d" % (hour, *divmod(rest, _MINUTE))
-        named = self.campaigns.get(campaign)
-        if named is None:
-            named = self.campaigns[campaign] = orjson.dumps(campaign)
-        if type(data) in _REPEATED:
-            body = self.repeated.get(data)
-            if body is None:
-                body = self.repeated[data] = orjson.dumps(data)
-        else:
-            body = orjson.dumps(data)
-        return b'%012d%012d%s%s%s%s%s,"lead_id":%s,"anonymous_id":%s,"campaign":%s}\n' % (
-            t,
-            seq,
-            self.types[kind],
-            date,
-            clock,
-            self.channels[channel],
-            body,
-            b"null" if lead is None else b'"%s"' % lead.encode(),
-            b"null" if anon is None else b'"%s"' % anon.encode(),
-            named,
-        )
+        return t
+
+    def record(
+        self,
+        lead: str,
+        *,
+        kind: JourneyKind,
+        channel: Channel,
+        anon: str | None,
+        t_id: int,
+        stages: list[tuple[Stage, int]],
+    ) -> None:
+        """Count the journey as ``_Tally.add`` counts it, cut at the end of the stream."""
+        end = self.end
+        month: str | None = None
+        for stage, when in stages:
+            if when < end and stage in _LEAD_OR_LATER:
+                month = self.month(when)
+                break
+        sent = frozenset(stage for stage, when in stages if when < end)
+        self.tally.count(channel, sent, month)
+        never_opened = self.never_opened
+        if never_opened is not None and sent.isdisjoint(_OPPORTUNITY_OR_LATER):
+            never_opened.numbers.append(int(lead[1:]))
+            never_opened.seconds.append(t_id)
+
+    def month(self, t: int) -> str:
+        """The ``YYYY-MM`` of the moment ``t`` seconds after the start."""
+        if t >= 0:
+            return self.months[(self.midnight + t) // _DAY]
+        moment = self.at(t)
+        return f"{moment.year:04d}-{moment.month:02d}"
+
+    def spill(self) -> None:
+        """Append the pending lines to their windows' files, one write per window."""
+        for window, lines in enumerate(self.pending):
+            if lines:
+                lines.append(b"")
+                self.outs[window].write(b"\n".join(lines))
+                self.sizes[window] += len(lines) - 1
+                lines.clear()
+        # The ids of the people drawn so far are not asked for again.
+        self.leads.clear()
+        self.anons.clear()
+
+
+def _lines(path: Path) -> list[bytes]:
+    """The lines of a file, each with its newline: found with memchr (``bytes.split`` looks at
+    a byte at a time), read through a 1 MiB buffer (the file's bytes are never held whole)."""
+    with path.open("rb", buffering=1 << 20) as file:
+        return file.readlines()
+
+
+def _unnumbered(lines: list[bytes]) -> Iterator[bytes]:
+    """Lines of an ordered window (with their newlines) without their moments, in blocks."""
+    for at in range(0, len(lines), _BLOCK_LINES):
+        yield b"".join(map(_AFTER_MOMENT, lines[at : at + _BLOCK_LINES]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1988,21 +2273,25 @@ class _Windows:
     def noise(self, window: int) -> Path:
         return self.directory / f"noise-{window}"
 
-    def lines(self, window: int, *, seconds: bool) -> Iterator[bytes]:
-        """A window's lines in stream order, each after its second (12 digits) if asked."""
-        records = self.drawn(window).read_bytes().split(b"\n")
-        records.pop()
-        records.sort()
-        head = b'{"id":"i-%d-' % self.config.seed
-        number = self.starts[window]
-        if not seconds:
-            for record in records:
-                number += 1
-                yield b'%s%d",%s' % (head, number, record[_PREFIX:])
-            return
-        for record in records:
-            number += 1
-            yield b'%s%s%d",%s' % (record[:12], head, number, record[_PREFIX:])
+    def blocks(self, window: int, *, moments: bool) -> Iterator[bytes]:
+        """A window's lines in stream order, numbered, ``_BLOCK_LINES`` whole lines (each with
+        its newline) at a time; each line after its moment (``_MOMENT``) if asked."""
+        records = _lines(self.drawn(window))
+        records.sort(key=_WHEN)
+        head = f'{{"id":"i-{self.config.seed}-'
+        number = self.starts[window] + 1
+        for at in range(0, len(records), _BLOCK_LINES):
+            part = records[at : at + _BLOCK_LINES]
+            # Every id made by one str join, and the lines by one bytes join, in C.
+            first = number + at
+            numbers = map(str, range(first, first + len(part)))
+            ids = (head + f'",\n{head}'.join(numbers) + '",').encode().split(b"\n")
+            json = map(_AFTER_MOMENT, part)  # with its newline
+            if moments:
+                pieces = zip(map(_BY_MOMENT, part), ids, json, strict=True)
+                yield b"".join(chain.from_iterable(pieces))
+            else:
+                yield b"".join(chain.from_iterable(zip(ids, json, strict=True)))
 
 
 class _StoredLines:
@@ -2016,17 +2305,20 @@ class _StoredLines:
 
     def order(self) -> None:
         """Write each window in stream order, indexing every ``_BLOCK``-th line."""
+        start = self.windows.config.start
         for window in range(len(self.windows.starts) - 1):
             offsets, seconds = array("q"), array("q")
             offset = 0
             with self.windows.ordered(window).open("wb") as out:
-                for n, line in enumerate(self.windows.lines(window, seconds=True)):
-                    if n % _BLOCK == 0:
-                        offsets.append(offset)
-                        seconds.append(int(line[:12]))
-                    out.write(line)
-                    out.write(b"\n")
-                    offset += len(line) + 1
+                for block in self.windows.blocks(window, moments=True):
+                    out.write(block)
+                    lines = io.BytesIO(block).readlines()
+                    lengths = list(itertools.accumulate(map(len, lines), initial=0))
+                    for n in range(0, len(lines), _BLOCK):  # a block starts an index block
+                        offsets.append(offset + lengths[n])
+                        moment = _moment(lines[n]) - start
+                        seconds.append(moment // timedelta(seconds=1))
+                    offset += len(block)
             offsets.append(offset)
             self.windows.drawn(window).unlink()
             self.offsets.append(offsets)
@@ -2053,10 +2345,10 @@ class _StoredLines:
         return self.block(window, n // _BLOCK)[n % _BLOCK]
 
     def line(self, index: int) -> bytes:
-        return self.found(index)[12:]
+        return self.found(index)[_MOMENT:]
 
     def occurred_at(self, index: int) -> datetime:
-        return self.windows.config.start + timedelta(seconds=int(self.found(index)[:12]))
+        return _moment(self.found(index))
 
     def count_until(self, when: datetime) -> int:
         windows = self.windows
@@ -2070,7 +2362,7 @@ class _StoredLines:
         if block < 0:
             return windows.starts[window]
         lines = self.block(window, block)
-        before = sum(1 for line in lines if line and int(line[:12]) <= second)
+        before = sum(1 for line in lines if line and _moment(line) <= when)
         return windows.starts[window] + block * _BLOCK + before
 
 
@@ -2092,22 +2384,30 @@ class SimulationStream:
 
     def lines(self) -> Iterator[bytes]:
         """Every message as one JSON document of bytes (no newline), noise interleaved."""
+        for block in self.blocks():
+            lines = block.split(b"\n")
+            lines.pop()
+            yield from lines
+
+    def blocks(self) -> Iterator[bytes]:
+        """``lines()`` a few thousand at a time, each line with its newline: what ``write``
+        writes, without a step per line."""
         windows = self._windows
         for window in range(len(windows.starts) - 1):
             if not self.injected.total:
-                yield from windows.lines(window, seconds=False)
+                yield from windows.blocks(window, moments=False)
                 continue
-            noise = _read_noise(windows.noise(window))
-            k = 0
-            position = windows.starts[window]
-            for line in windows.ordered(window).read_bytes().split(b"\n")[:-1]:
-                while k < len(noise) and noise[k][0] <= position:
-                    yield noise[k][2]
-                    k += 1
-                yield line[12:]
-                position += 1
-            for _position, _k, raw in noise[k:]:
-                yield raw
+            lines = _lines(windows.ordered(window))
+            start = windows.starts[window]
+            done = 0
+            # A noise line at position p follows the p-th valid line (``Simulation.lines``).
+            for position, _k, raw in _read_noise(windows.noise(window)):
+                upto = position - start
+                if upto > done:
+                    yield from _unnumbered(lines[done:upto])
+                    done = upto
+                yield raw + b"\n"
+            yield from _unnumbered(lines[done:])
 
     def spend_lines(self) -> Iterator[bytes]:
         """Every spend record as one JSON document of bytes (no newline)."""
@@ -2170,47 +2470,24 @@ def stream(config: SimulationConfig, scratch: Path | None = None) -> Iterator[Si
 
 def _draw(config: SimulationConfig, directory: Path) -> tuple[_Windows, _Tally, _NeverOpened]:
     """Draw every person and append their events to the window of their second."""
-    generator = _Generator(config)
     people = config.leads + config.contacts
     count = max(1, math.ceil(people * _LINES_PER_PERSON / _WINDOW_LINES))
-    width = math.ceil(generator.end / count)
-    encoder = _Encoder(config)
-    tally = _Tally()
     never_opened = _NeverOpened(config.start)
-    keep = config.noise > 0
-    sizes = [0] * count
-    events, journeys = generator.events, generator.journeys
     outs = [(directory / f"drawn-{window}").open("wb") for window in range(count)]
     try:
-        for _ in generator.people():
-            for journey in journeys:
-                tally.add(journey)
-                if keep and not journey.reached(Stage.OPPORTUNITY):
-                    never_opened.numbers.append(int(journey.lead_id[1:]))
-                    seconds = (journey.identified_at - config.start) // timedelta(seconds=1)
-                    never_opened.seconds.append(seconds)
-            journeys.clear()
-            if len(events) < 4096:
-                continue
-            _spill(events, width, outs, sizes, encoder)
-        _spill(events, width, outs, sizes, encoder)
+        generator = _Windowed(config, outs, never_opened=never_opened if config.noise > 0 else None)
+        for drawn, _ in enumerate(generator.people(), 1):
+            if drawn % _PENDING_PEOPLE == 0:
+                generator.spill()
+        generator.spill()
     finally:
         for out in outs:
             out.close()
     starts = [0]
-    for size in sizes:
+    for size in generator.sizes:
         starts.append(starts[-1] + size)
-    return _Windows(directory, config, width, tuple(starts)), tally, never_opened
-
-
-def _spill(
-    events: list[_Event], width: int, outs: Sequence[BinaryIO], sizes: list[int], encoder: _Encoder
-) -> None:
-    for event in events:
-        window = event[0] // width
-        outs[window].write(encoder.record(event))
-        sizes[window] += 1
-    events.clear()
+    windows = _Windows(directory, config, generator.width, tuple(starts))
+    return windows, generator.tally, never_opened
 
 
 # --- entry point -------------------------------------------------------------------------------
@@ -2221,7 +2498,7 @@ def simulate(config: SimulationConfig) -> Simulation:
 
     Deterministic: the same config gives byte-identical ``lines()`` and ``spend_lines()``.
     """
-    interactions, journeys = _Generator(config).run()
+    interactions, journeys = _Held(config).run()
     valid = _HeldLines(interactions, tuple(i.occurred_at for i in interactions))
     never_opened = [
         (j.lead_id, j.identified_at) for j in journeys if not j.reached(Stage.OPPORTUNITY)

@@ -31,9 +31,7 @@ def _stream(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("processes", [2, 3])
-def test_a_sharded_replay_makes_the_single_process_document(
-    tmp_path: Path, processes: int
-) -> None:
+def test_a_sharded_replay_makes_the_single_process_document(tmp_path: Path, processes: int) -> None:
     stream = _stream(tmp_path / "in.jsonl")
     single = replay_file(stream, POLICY)
     sharded = replay_sharded(

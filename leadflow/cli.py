@@ -237,11 +237,11 @@ def _working_store(
     if not on_disk:
         yield lambda name: None
         return
+    import tempfile  # noqa: PLC0415
+
     from leadflow.replay import disk_store_env  # noqa: PLC0415
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    import tempfile  # noqa: PLC0415
-
     with tempfile.TemporaryDirectory(prefix="working-store-", dir=settings.data_dir) as folder:
         yield lambda name: disk_store_env(Path(folder), name)
 

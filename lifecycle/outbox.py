@@ -2,7 +2,7 @@
 
 A lead event stored in ``lifecycle.encoding``'s format (everything written since that format)
 is published as stored, without its ``stored`` member: two slices of the stored bytes, and a
-msgspec read of the four envelope fields the relay routes by (lead, type, recorded time,
+msgspec read of the envelope fields the relay routes by (lead, type, recorded time,
 interaction, and a refusal's reason). Those are the bytes the domain path writes for it.
 
 Events stored before, in eventsourcing's format, take one of the two paths below.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from urllib.parse import unquote, urlparse
 
 from contracts import Topics
@@ -128,12 +129,22 @@ def _new_key_file(settings: Settings) -> str:
     path = settings.master_key_path
     path.parent.mkdir(parents=True, exist_ok=True)
     key = new_master_key()
+    # Written whole under a name of its own, then linked into place (which fails if the file
+    # exists): a process starting at the same moment reads no key file or a whole one, never
+    # one being written (six workers starting together read it empty).
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use that one
-        return path.read_text("ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:  # another process made it first: use that one
+            return path.read_text("ascii").strip()
+    finally:
+        os.unlink(draft)
     log.warning(
         "no LEADFLOW_MASTER_KEY: made a new master key for personal data in %s (mode 0600); "
         "set LEADFLOW_MASTER_KEY for a store more than this machine uses, and keep a copy: "

@@ -521,6 +521,28 @@ def test_the_master_key_is_made_once_with_mode_0600_and_read_back(tmp_path: Path
     assert wiring.event_store_env(configured)[MASTER_KEY] == given_key
 
 
+def test_processes_making_the_master_key_at_once_all_read_the_one_made(tmp_path: Path) -> None:
+    """The key file appears whole or not at all (written aside, then linked into place): a
+    process starting at the same moment as the one that makes it never reads it empty."""
+    import multiprocessing  # noqa: PLC0415
+
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir(parents=True)
+    context = multiprocessing.get_context("fork")
+    for _ in range(5):
+        settings.master_key_path.unlink(missing_ok=True)
+        with context.Pool(8) as pool:
+            keys = pool.map(_made_key, [settings] * 32)
+        assert len(set(keys)) == 1, "every process reads the one key made"
+        assert [p.name for p in settings.data_dir.iterdir()] == ["master.key"]  # no drafts
+
+
+def _made_key(settings: Settings) -> str:
+    key = wiring.master_key(settings)
+    assert key is not None
+    return key
+
+
 def test_a_malformed_master_key_is_named_but_never_shown(tmp_path: Path) -> None:
     secret = "not-a-key-" + "x" * 20
     with pytest.raises(MasterKeyError) as raised:

@@ -130,6 +130,12 @@ class ProjectionState:
 
     projections: Projections = field(default_factory=Projections)
     max_message_bytes: int = DEFAULT_MAX_BYTES
+    """The largest ``spend`` message taken (inbound data, as every other input)."""
+    max_event_bytes: int = MAX_REQUEST_BYTES
+    """The largest ``lead-events`` message taken: the relay publishes whatever the lifecycle
+    stored, up to a Kafka request (an identity link carries up to 200 touches, more than an
+    inbound message may hold); refusing one would make the live read models differ from
+    replay's."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     counts: ProjectorCounts = field(default_factory=ProjectorCounts)
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -145,7 +151,7 @@ class ProjectionState:
         self.counts.events += 1
         rejection = None
         try:
-            event = decode_lifecycle_event(raw or b"", self.max_message_bytes)
+            event = decode_lifecycle_event(raw or b"", self.max_event_bytes)
             if self.projections.apply(event):
                 self.counts.applied += 1
                 self.version += 1

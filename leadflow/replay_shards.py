@@ -5,10 +5,11 @@ person's lifecycle. So ``replay_sharded`` first reads the file once, decoding ev
 invalid ones are rejected there, as ``replay_lines`` rejects them) and joining into one person
 every lead id, anonymous id and interaction id that any line names together (union-find; an
 interaction id sent for two people joins them, so a conflicting copy meets the lead that has
-it). Each person goes to one of ``processes`` shards (by a CRC-32 of the person's first key),
-and each shard is replayed by ``replay_lines`` in a forked child, its lines in file order (so a
-person's lines keep their order exactly). Every lifecycle event a child stores is sent to this
-process as its wire message and folded into one ``Projections`` here, while the children run.
+it). Each person goes to one of ``processes`` shards (by a CRC-32 of the key standing for the
+person: the same for the same file), and each shard is replayed by ``replay_lines`` in a forked
+child, its lines in file order (so a person's lines keep their order exactly). Every lifecycle
+event a child stores is sent to this process as its wire message and folded into one
+``Projections`` here, while the children run.
 
 The document is the one ``replay_lines`` makes over the whole file, byte for byte: the read
 models depend only on the set of events folded and on each lead's order (``Projections``), the

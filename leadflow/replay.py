@@ -332,24 +332,35 @@ def replay_lines(
             flush()
     flush()
 
-    spend_name = spend_source_name or f"{source_name}:spend"
-    spend_rejections: list[Rejection] = []
+    return finished(
+        Replay(app, projections, counts, rejections, unfoldable=fold.refused, rejects=log),
+        spend_lines,
+        max_message_bytes,
+        spend_source_name or f"{source_name}:spend",
+        now,
+    )
+
+
+def finished(
+    replay: Replay,
+    spend_lines: Iterable[bytes | NumberedLine],
+    max_message_bytes: int,
+    spend_name: str,
+    now: datetime,
+) -> Replay:
+    """``replay`` with the spend lines folded into its read models and counted; each invalid
+    one is a rejection (named ``spend_name`` and its number, rejected ``now``) and goes to its
+    reject log."""
 
     def reject_spend(number: int, raw: bytes, error: ContractError) -> None:
-        spend_rejections.append(Rejection.invalid(raw, error, Source(spend_name, 0, number), now))
-        log.add("spend", spend_name, number, raw, error)
+        source = Source(spend_name, 0, number)
+        replay.spend_rejections.append(Rejection.invalid(raw, error, source, now))
+        replay.rejects.add("spend", spend_name, number, raw, error)
 
-    spend_counts = fold_spend_lines(projections, spend_lines, max_message_bytes, reject_spend)
-    return Replay(
-        app,
-        projections,
-        counts,
-        rejections,
-        spend_rejections,
-        fold.refused,
-        spend=spend_counts,
-        rejects=log,
+    replay.spend = fold_spend_lines(
+        replay.projections, spend_lines, max_message_bytes, reject_spend
     )
+    return replay
 
 
 def replay_file(

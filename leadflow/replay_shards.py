@@ -48,7 +48,7 @@ from leadflow.replay import (
     InteractionCounts,
     NumberedLine,
     Replay,
-    fold_spend_lines,
+    finished,
     projections_for,
     replay_lines,
 )
@@ -196,23 +196,19 @@ def replay_sharded(
     rejected.sort(key=lambda r: r[0])
     for number, raw, why, _ in rejected:
         log.add("interactions", source_name, number, raw, why)
-    spend_name = spend_source_name or f"{source_name}:spend"
-    spend_rejections: list[Rejection] = []
-
-    def reject_spend(number: int, raw: bytes, error: ContractError) -> None:
-        spend_rejections.append(Rejection.invalid(raw, error, Source(spend_name, 0, number), now))
-        log.add("spend", spend_name, number, raw, error)
-
-    spend = fold_spend_lines(projections, spend_lines, max_message_bytes, reject_spend)
-    return Replay(
-        None,
-        projections,
-        counts,
-        [r[3] for r in rejected],
-        spend_rejections,
-        fold.refused,
-        spend=spend,
-        rejects=log,
+    return finished(
+        Replay(
+            None,
+            projections,
+            counts,
+            [r[3] for r in rejected],
+            unfoldable=fold.refused,
+            rejects=log,
+        ),
+        spend_lines,
+        max_message_bytes,
+        spend_source_name or f"{source_name}:spend",
+        now,
     )
 
 

@@ -93,10 +93,11 @@ from lifecycle.transcoding import DatetimeAsISOFast, OrjsonTranscoder
 __all__ = [
     "Erasure",
     "LeadLifecycle",
+    "LeadMapper",
     "LeadView",
     "Outcome",
     "OutcomeStatus",
-    "lifecycle_event_id",
+    "stored_state",
     "to_lifecycle_event",
 ]
 

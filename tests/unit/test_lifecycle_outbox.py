@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from contracts import LifecycleEventType, Topics, encode
 from leadflow.replay import replay_lines
 from leadflow.simulator import SimulationConfig, simulate
-from lifecycle.application import LeadLifecycle, lifecycle_event_id, to_lifecycle_event
-from lifecycle.encoding import is_encoded
+from lifecycle.application import LeadLifecycle, to_lifecycle_event
+from lifecycle.encoding import is_encoded, lifecycle_event_id
 from lifecycle.outbox import Published, RawNotification, WireEncoder, read_notifications
 from lifecycle.policy import load_policy
 from streams.relay import Page, Relay, messages_of

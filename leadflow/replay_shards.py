@@ -22,7 +22,6 @@ The first pass holds every line in memory (as ``leadflow replay`` reads a file t
 from __future__ import annotations
 
 import multiprocessing
-import traceback
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from contracts import (
     decode_lifecycle_event,
     encode,
 )
+from leadflow.forked import failure, raise_failure
 from leadflow.rejects import RejectLog
 from leadflow.replay import (
     EventFold,
@@ -171,7 +171,7 @@ def replay_sharded(
                     continue
                 children.pop(ready).join()
                 if tag == _FAILED:
-                    raise RuntimeError(f"a replay shard failed:\n{body.decode()}")
+                    raise_failure(body, "a replay shard")
                 shard_counts, conflicts = orjson.loads(body)
                 for name, value in shard_counts.items():
                     setattr(counts, name, getattr(counts, name) + value)
@@ -222,7 +222,7 @@ def _replay_shard(
     source_name: str,
 ) -> None:
     """In the child: replay the shard's lines, sending its lifecycle events as they are
-    stored, then its counts and conflicting copies (or the traceback of what failed)."""
+    stored, then its counts and conflicting copies (or its failure, ``leadflow.forked``)."""
     try:
         pending: list[bytes] = []
 
@@ -260,7 +260,7 @@ def _replay_shard(
         ]
         # Its lines were all valid: its rejected count is its conflicting copies.
         sending.send_bytes(_RESULT + orjson.dumps((replay.counts.as_dict(), conflicts)))
-    except BaseException:
-        sending.send_bytes(_FAILED + traceback.format_exc().encode())
+    except BaseException as exc:
+        sending.send_bytes(_FAILED + failure(exc))
     finally:
         sending.close()

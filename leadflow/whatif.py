@@ -32,8 +32,6 @@ out); ``changed`` is sorted by lead id.
 
 from __future__ import annotations
 
-import multiprocessing
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +45,7 @@ from rich.text import Text
 from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent
 from contracts.lifecycle_events import StageChanged
 from contracts.vocabulary import Stage
+from leadflow.forked import in_child
 from leadflow.rejects import RejectLog
 from leadflow.replay import (
     NumberedLine,
@@ -355,7 +354,7 @@ def compare(
         return folds[1].result(second, spend_lines(), max_message_bytes)
 
     # The other policy's lifecycle runs in a process of its own, beside this one's.
-    pending = None if same or not parallel else _in_child(other_side)
+    pending = None if same or not parallel else in_child(other_side, "whatif-other-side")
     first = replay_lines(
         lines(),
         current,
@@ -384,43 +383,6 @@ def compare(
         outcomes=(documents[0][1], documents[1][1]),
         milestone=milestone,
     )
-
-
-def _in_child(work: Callable[[], Any]) -> Callable[[], Any]:
-    """Start ``work`` in a forked child process (it sees this process's memory as it is now,
-    so nothing is pickled on the way in); the returned function waits for its result (pickled
-    back through a pipe) and raises ``RuntimeError`` with the child's traceback if it failed."""
-    context = multiprocessing.get_context("fork")
-    receiving, sending = context.Pipe(duplex=False)
-
-    def run() -> None:
-        try:
-            sending.send((True, work()))
-        except BaseException:  # everything goes back to the parent, which raises it
-            sending.send((False, traceback.format_exc()))
-        finally:
-            sending.close()
-
-    child = context.Process(target=run, name="whatif-other-side", daemon=True)
-    child.start()
-    sending.close()
-
-    def result() -> Any:
-        try:
-            succeeded, value = receiving.recv()
-        except EOFError:
-            child.join()
-            raise RuntimeError(
-                f"the other side's replay ended without a result (exit code {child.exitcode})"
-            ) from None
-        finally:
-            receiving.close()
-        child.join()
-        if not succeeded:
-            raise RuntimeError(f"the other side's replay failed:\n{value}")
-        return value
-
-    return result
 
 
 # -- the terminal ------------------------------------------------------------------------------

@@ -163,12 +163,12 @@ def encode_event(
     a = attributes
     occurred_at = a["occurred_at"]
     recorded_at = a["timestamp"]
-    # UTC (nearly always) is checked inline: this runs for every event made.
+    # Plain UTC datetimes (nearly always) are checked inline: this runs for every event made.
+    if type(occurred_at) is not datetime or type(recorded_at) is not datetime:
+        return None
     if not (occurred_at.tzinfo is UTC or _exact(occurred_at)) or not (
         recorded_at.tzinfo is UTC or _exact(recorded_at)
     ):
-        return None
-    if type(occurred_at) is not datetime or type(recorded_at) is not datetime:
         return None
     if layout.checks and not _checked(name, a):
         return None

@@ -6,8 +6,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from leadflow.forked import in_child
 from leadflow.simulator import SimulationConfig, simulate
-from leadflow.whatif import _in_child, compare
+from leadflow.whatif import compare
 from lifecycle.policy import load_policy
 
 
@@ -27,5 +28,18 @@ def test_a_failure_in_the_child_is_raised_with_its_traceback() -> None:
         raise ValueError("no such thing")
 
     with pytest.raises(RuntimeError, match="ValueError: no such thing"):
-        _in_child(broken)()
-    assert _in_child(lambda: {"a": [1, 2]})() == {"a": [1, 2]}
+        in_child(broken, "broken")()
+    assert in_child(lambda: {"a": [1, 2]}, "fine")() == {"a": [1, 2]}
+
+
+def test_an_expected_failure_in_the_child_is_raised_as_itself() -> None:
+    """A file that cannot be written in the child is the same ``OSError`` here, so the command
+    line says it in one line (``leadflow.failures``), not a traceback."""
+
+    def unwritable() -> None:
+        open("/nonexistent-dir/x", "w")  # noqa: SIM115
+
+    with pytest.raises(FileNotFoundError) as raised:
+        in_child(unwritable, "unwritable")()
+    assert raised.value.filename == "/nonexistent-dir/x"
+    assert "in unwritable:" in str(raised.value.__cause__)

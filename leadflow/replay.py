@@ -40,7 +40,7 @@ from leadflow.rejects import RejectLog
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_lifecycle_event
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
-from projections import Projections, SlaHours, UnfoldableEventError
+from projections import LeadBook, Projections, SlaHours, UnfoldableEventError
 
 _READ_PAGE = 5000
 
@@ -141,10 +141,13 @@ def disk_store_env(directory: Path, name: str = "replay") -> dict[str, str]:
     }
 
 
-def projections_for(policy: Policy) -> Projections:
-    """The read models parametrised by a policy (its SLAs, default margin and stages)."""
+def projections_for(policy: Policy, book: LeadBook | None = None) -> Projections:
+    """The read models parametrised by a policy (its SLAs, default margin and stages); over
+    ``book`` when given (a restored fold of the same stages)."""
     sla = SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours)
-    return Projections(sla=sla, default_margin=policy.default_margin, stages=policy.stages)
+    return Projections(
+        sla=sla, default_margin=policy.default_margin, stages=policy.stages, book=book
+    )
 
 
 def lifecycle_events(app: LeadLifecycle, after: int = 0) -> Iterator[LifecycleEvent]:

@@ -21,6 +21,7 @@ from projections.attribution import (
     w_shaped_weights,
 )
 from projections.book import (
+    BookTotals,
     LeadBook,
     LeadRecord,
     Stay,
@@ -41,6 +42,7 @@ __all__ = [
     "NONE",
     "RULE_MODELS",
     "Attribution",
+    "BookTotals",
     "FunnelEconomics",
     "LeadBook",
     "LeadRecord",

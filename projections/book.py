@@ -232,6 +232,23 @@ StayOpened = Callable[[LeadRecord, Stage, int], None]
 PlacementChanged = Callable[[LeadRecord, Placement | None, Placement | None], None]
 """Called as ``(lead, old, new)`` when a lead's (stage, channel) changes or it stops counting."""
 
+TouchAdded = Callable[[LeadRecord, TouchRecord], None]
+"""Called as ``(lead, touch)`` when a touch joins a lead's journey (its arrival index is
+``len(lead.touches) - 1`` at that moment)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookTotals:
+    """The book's own figures beside its records: what ``LeadBook.totals`` gives and
+    ``LeadBook.restore`` takes back."""
+
+    latest_us: int | None
+    policy: tuple[int, str, str] | None
+    applied: int
+    duplicates: int
+    gaps: int
+    unfoldable: int
+
 
 class LeadBook:
     """Folds lifecycle events into one ``LeadRecord`` per lead; read models read and listen.
@@ -249,6 +266,7 @@ class LeadBook:
         self._stay_closed: list[StayClosed] = []
         self._stay_opened: list[StayOpened] = []
         self._placement_changed: list[PlacementChanged] = []
+        self._touch_added: list[TouchAdded] = []
         self._policy: tuple[int, str, str] | None = None
         self.latest_us: int | None = None
         """The latest ``occurred_at`` seen (microseconds), or ``None`` before any event."""
@@ -267,15 +285,21 @@ class LeadBook:
         stay_closed: StayClosed | None = None,
         stay_opened: StayOpened | None = None,
         placement_changed: PlacementChanged | None = None,
+        touch_added: TouchAdded | None = None,
+        replay: bool = True,
     ) -> None:
-        """Register callbacks for stage moves and placements.
+        """Register callbacks for stage moves, placements and touches.
 
         A listener that joins a book which already holds leads first hears their history
         replayed (every stay opened and closed, every current placement), so it ends up where it
-        would be had it listened from the first event.
+        would be had it listened from the first event; ``replay=False`` hears only what happens
+        from now on. ``touch_added`` hears only new touches, never a replay.
         """
-        for record in self._leads.values():
-            self._replay(record, stay_closed, stay_opened, placement_changed)
+        if replay:
+            for record in self._leads.values():
+                self._replay(record, stay_closed, stay_opened, placement_changed)
+        if touch_added is not None:
+            self._touch_added.append(touch_added)
         if stay_closed is not None:
             self._stay_closed.append(stay_closed)
         if stay_opened is not None:
@@ -302,6 +326,35 @@ class LeadBook:
             stay_opened(record, current, record.entered_us)
         if record.placement is not None and placement_changed is not None:
             placement_changed(record, None, record.placement)
+
+    def totals(self) -> BookTotals:
+        """The book's figures beside its records (to store with them)."""
+        return BookTotals(
+            self.latest_us, self._policy, self.applied, self.duplicates, self.gaps, self.unfoldable
+        )
+
+    def restore(self, records: Iterable[LeadRecord], totals: BookTotals) -> None:
+        """Take back records and figures a book gave before (a stored fold), into an empty book.
+
+        Call it before any listener joins: listeners that join afterwards hear the restored
+        history replayed (``listen``), so they end up as if they had folded every event. Each
+        record's ``first_touch`` is worked out again from its touches in arrival order.
+        """
+        if self._leads or self.applied:
+            raise ValueError("restore needs an empty book")
+        for record in records:
+            first: TouchRecord | None = None
+            for touch in record.touches:
+                if first is None or touch.at_us < first.at_us:
+                    first = touch
+            record.first_touch = first
+            self._leads[record.lead_id] = record
+        self.latest_us = totals.latest_us
+        self._policy = totals.policy
+        self.applied = totals.applied
+        self.duplicates = totals.duplicates
+        self.gaps = totals.gaps
+        self.unfoldable = totals.unfoldable
 
     def lead(self, lead_id: str) -> LeadRecord | None:
         """The record of one lead, or ``None`` if no event of it was seen."""
@@ -387,6 +440,8 @@ class LeadBook:
 
     def _touch(self, record: LeadRecord, touch: TouchRecord) -> None:
         record.touches.append(touch)
+        for added in self._touch_added:
+            added(record, touch)
         first = record.first_touch
         if first is None or touch.at_us < first.at_us:
             record.first_touch = touch

@@ -37,6 +37,9 @@ class Projections:
     latest ``occurred_at`` seen. ``stages`` are the policy's stages (by default every stage): a
     stage or milestone outside them does not apply, and every count, rate or statistic built on
     it is ``None`` (null), never a count made by skipping it.
+
+    ``book`` starts the read models from a book that already holds leads (restored from a
+    store): they hear its history replayed, and end up as if they had folded every event.
     """
 
     def __init__(
@@ -48,8 +51,10 @@ class Projections:
         lookback_days: float | None = None,
         default_margin: float | None = None,
         stages: Collection[Stage] | None = None,
+        book: LeadBook | None = None,
     ) -> None:
-        self.book = LeadBook(stages)
+        # A given book (a restored fold, ``LeadBook.restore``) brings its own stages.
+        self.book = LeadBook(stages) if book is None else book
         self.pipeline = Pipeline(sla=sla, book=self.book)
         self.timing = StageTiming(sla=sla, exact=exact_timing, book=self.book)
         self.attribution = Attribution(

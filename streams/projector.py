@@ -57,7 +57,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,11 +73,12 @@ from contracts import (
     Problem,
     Rejection,
     Source,
+    Stage,
     Topics,
     decode_lifecycle_event,
     decode_spend,
 )
-from projections import Projections, UnfoldableEventError
+from projections import LeadBook, Projections, UnfoldableEventError
 from streams.connection import (
     MAX_REQUEST_BYTES,
     KafkaConnection,
@@ -85,6 +86,7 @@ from streams.connection import (
     ensure_topics,
 )
 from streams.deadletter import dead_letter
+from streams.read_model_store import FoldChanges, ReadModelStore
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +146,46 @@ class ProjectionState:
     """End offsets when the projector started; ``None`` until they are known."""
     version: int = 0
     """Bumped by every change of the read models (the document cache's key)."""
+    store: ReadModelStore | None = None
+    """Where each folded batch is written with its positions (``None``: memory only)."""
+    batch_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    """Held from folding a batch until its rejections are on the broker and it is stored, so
+    a batch of one topic never stores the positions of another's batch half way."""
+    _changes: FoldChanges | None = field(default=None, repr=False)
     _document: tuple[int, dict[str, Any]] | None = field(default=None, repr=False)
+
+    def restore(
+        self,
+        store: ReadModelStore,
+        stages: Collection[Stage],
+        read_models: Callable[[LeadBook], Projections],
+    ) -> None:
+        """Go on from what ``store`` holds (``ReadModelStore.open`` done): the read models made
+        by ``read_models`` over the stored book, the spend, counts and positions read back; from
+        now on every ``checkpoint`` writes there."""
+        stored = store.load(stages)
+        self.projections = read_models(stored.book)
+        for spend in stored.spend:
+            self.projections.apply_spend(spend)
+        self.counts = ProjectorCounts(**stored.counts)
+        self.positions = dict(stored.positions)
+        self.store = store
+        self._changes = FoldChanges()
+        self._changes.watch(self.projections.book)
+        self.version += 1
+
+    def checkpoint(self) -> None:
+        """Store what was folded since the last checkpoint with the positions reached, in one
+        transaction (nothing without a store). Call it once a batch's rejections are on the
+        broker: a position stored is a promise that everything before it was dealt with."""
+        if self.store is None or self._changes is None:
+            return
+        self.store.commit(
+            self._changes.take(),
+            self.projections.book.totals(),
+            self.counts.as_dict(),
+            self.positions,
+        )
 
     def fold_lifecycle(self, raw: bytes | None, source: Source) -> Rejection | None:
         """Fold one ``lead-events`` message; the rejection to publish if it is not valid."""
@@ -155,6 +196,9 @@ class ProjectionState:
             if self.projections.apply(event):
                 self.counts.applied += 1
                 self.version += 1
+                record = self.projections.book.lead(event.lead_id)
+                if self._changes is not None and record is not None:
+                    self._changes.lead_changed(record)
             else:
                 self.counts.duplicates += 1
         except UnfoldableEventError as error:
@@ -178,6 +222,8 @@ class ProjectionState:
             if self.projections.apply_spend(spend):
                 self.counts.spend += 1
                 self.version += 1
+                if self._changes is not None:
+                    self._changes.spend_counted(spend)
             else:
                 self.counts.spend_duplicates += 1
         except ContractError as error:
@@ -308,12 +354,15 @@ def build_projector_app(config: ProjectorConfig, state: ProjectionState) -> faus
         async for event in stream.events():
             message = event.message
             source = Source(message.topic, message.partition, message.offset)
-            rejection = folder(event.value, source)
-            if rejection is not None:
-                # On the broker before the agent takes the next message (and faust acks this one).
-                letter = dead_letter(rejection, message.key)
-                delivery = await rejected.send(key=letter.key, value=letter.value)
-                await delivery
+            async with state.batch_lock:
+                rejection = folder(event.value, source)
+                if rejection is not None:
+                    # On the broker before it is stored and before the agent takes the next
+                    # message (faust acks this one).
+                    letter = dead_letter(rejection, message.key)
+                    delivery = await rejected.send(key=letter.key, value=letter.value)
+                    await delivery
+                state.checkpoint()
 
     async def fold_spend(stream: Any) -> None:
         await fold(stream, state.fold_spend)
@@ -357,7 +406,8 @@ async def catch_up(
     """Fold every message before ``state.targets`` with a plain consumer, in large batches.
 
     Starts from ``state.positions`` (0 where none); returns early once ``stop`` is set.
-    Rejections are published to the rejected topic before returning. Runs on the event loop
+    Each batch's rejections are on the rejected topic, and the batch is stored with its
+    positions (``ProjectionState.checkpoint``), before the next is read. Runs on the event loop
     (the state is only touched there) and yields to it between batches, so the HTTP API keeps
     answering (503, rebuilding) meanwhile.
     """
@@ -368,7 +418,6 @@ async def catch_up(
     folders = {topics.lead_events: state.fold_lifecycle, topics.spend: state.fold_spend}
     consumer = connection.consumer(group_id=None, fetch_max_bytes=32 * 1024 * 1024)
     producer = connection.producer()
-    deliveries: list[Any] = []
     try:
         await consumer.start()
         await producer.start()
@@ -382,14 +431,14 @@ async def catch_up(
                 await consumer.seek_to_beginning(tp)
         while behind and not (stop is not None and stop.is_set()):
             batches = await consumer.getmany(timeout_ms=1000, max_records=max_records)
-            deliveries += await _fold_batches(batches, folders, producer, topics.rejected)
+            if batches:
+                await _fold_and_store(state, batches, folders, producer, topics.rejected)
             for tp in batches:
                 key = (tp.topic, tp.partition)
                 if key in behind and state.positions.get(key, 0) >= behind[key]:
                     del behind[key]
                     consumer.pause(tp)
             await asyncio.sleep(0)  # let the HTTP API answer between batches
-        await asyncio.gather(*deliveries)
     except KafkaError as exc:
         raise LeadflowKafkaError(f"projector catching up: {exc!r}") from exc
     finally:
@@ -418,6 +467,20 @@ async def _fold_batches(
                 letter = dead_letter(rejection, message.key)
                 deliveries.append(await producer.send(rejected, letter.value, key=letter.key))
     return deliveries
+
+
+async def _fold_and_store(
+    state: ProjectionState,
+    batches: dict[TopicPartition, list[Any]],
+    folders: Mapping[str, Folder],
+    producer: Any,
+    rejected: str,
+) -> None:
+    """Fold one ``getmany`` result, put its rejections on the broker, then store it with its
+    positions (``ProjectionState.checkpoint``), all under the state's batch lock."""
+    async with state.batch_lock:
+        await asyncio.gather(*await _fold_batches(batches, folders, producer, rejected))
+        state.checkpoint()
 
 
 async def follow(
@@ -468,9 +531,7 @@ async def follow(
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=idle_ms, max_records=max_records)
             if batches:
-                await asyncio.gather(
-                    *await _fold_batches(batches, folders, producer, topics.rejected)
-                )
+                await _fold_and_store(state, batches, folders, producer, topics.rejected)
             if time.monotonic() - refreshed >= refresh_seconds:
                 await assign()
                 refreshed = time.monotonic()
@@ -513,10 +574,11 @@ async def run_projector(
     *,
     partitions: int = 4,
 ) -> None:
-    """Rebuild ``state`` from offset 0 and keep it live until ``stop`` is set.
+    """Bring ``state`` up to the topics' ends from its positions (offset 0 for a new state)
+    and keep it live until ``stop`` is set.
 
     ``config.group_id`` is a base name: the faust app runs under ``instance_group_id`` of it, so
-    this process gets every partition and reads from the beginning. Raises
+    this process gets every partition and starts where the catch-up stopped. Raises
     ``LeadflowKafkaError`` when the topics cannot be created or read, or when faust crashes.
     """
     topics = Topics(prefix=config.topic_prefix)
@@ -533,8 +595,17 @@ async def run_projector(
     )
     if config.datadir is not None:
         config.datadir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
-    log.info("projector %s rebuilding from offset 0 (lag %s)", instance.group_id, state.lag())
+    log.info(
+        "projector %s catching up from %s (lag %s)",
+        instance.group_id,
+        "its stored positions" if state.positions else "offset 0",
+        state.lag(),
+    )
     await catch_up(connection, state, topics, stop=stop)
+    if stop.is_set():
+        return
+    if state.store is not None:
+        state.store.promote()  # a rebuild is served, and visible in SQL, once complete
     await commit_positions(connection, instance.group_id, state.positions)
     log.info("projector %s caught up: %s", instance.group_id, state.counts.as_dict())
     app = build_projector_app(instance, state)

@@ -329,9 +329,19 @@ def projector(
     group: Annotated[str, typer.Option(help="Base of this projector's consumer group id.")] = (
         "leadflow-projector"
     ),
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Fold everything again from offset 0 into new tables, swapped in once caught up.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Fold lead events and spend from Kafka into the read models and serve them over HTTP."""
+    """Fold lead events and spend from Kafka into the read models, store them, serve them.
+
+    The read models are stored beside the event store (a SQLite file, or tables in the PostgreSQL
+    database) with the position of every partition folded; a restart goes on from there."""
     import signal  # noqa: PLC0415
 
     from leadflow import wiring  # noqa: PLC0415
@@ -363,10 +373,20 @@ def projector(
     from lifecycle.policy import load_policy  # noqa: PLC0415
 
     # The same read models, parametrised by the same policy, as `leadflow replay` builds.
+    policy = load_policy(settings.policy)
     state = ProjectionState(
-        projections=projections_for(load_policy(settings.policy)),
-        max_message_bytes=settings.max_message_bytes,
+        projections=projections_for(policy), max_message_bytes=settings.max_message_bytes
     )
+    store = wiring.read_model_store(settings)
+    if store is not None:
+        # ReadModelStoreError (another projector, other stages) is an expected failure.
+        store.open(policy.stages, rebuild=rebuild)
+        state.restore(store, policy.stages, lambda book: projections_for(policy, book))
+        err.print(
+            f"read models: generation {store.generation}"
+            + (" (rebuilding from offset 0)" if store.rebuilding else "")
+            + f", {state.counts.events} lead events folded before"
+        )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -389,7 +409,11 @@ def projector(
             limits=wiring.http_limits(settings),
         )
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if store is not None:
+            store.close()
 
 
 @app.command()

@@ -47,6 +47,7 @@ def _explain(exc: BaseException) -> str | None:
     from streams.connection import LeadflowKafkaError  # noqa: PLC0415
     from streams.http_api import ApiExposureError, ReportError  # noqa: PLC0415
     from streams.http_auth import ApiTokensError  # noqa: PLC0415
+    from streams.read_model_store import ReadModelStoreError  # noqa: PLC0415
 
     if isinstance(exc, BaseExceptionGroup):  # a task group's failures: expected if all are
         lines = [_explain(inner) for inner in exc.exceptions]
@@ -66,6 +67,8 @@ def _explain(exc: BaseException) -> str | None:
         return f"event store: {exc}"
     if isinstance(exc, LeadError) and not isinstance(exc, MisroutedInteractionError):
         return str(exc)
+    if isinstance(exc, ReadModelStoreError):
+        return f"read models: {exc}"
     if isinstance(
         exc,
         AuditError

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         "EVENT_STORE=postgres, leadflow starts and uses its local PostgreSQL.",
     )
     postgres_port: int = Field(default=55432, description="Local PostgreSQL's port.")
+    read_models_path: Path | None = Field(
+        default=None,
+        description="The projector's SQLite file of read models when EVENT_STORE=sqlite; defaults "
+        "to DATA_DIR/read_models.sqlite (with EVENT_STORE=postgres they are tables in that "
+        "database, with memory they are not stored).",
+    )
     lead_cache_size: int = Field(
         default=50_000,
         ge=0,
@@ -170,6 +176,11 @@ class Settings(BaseSettings):
     def sqlite_file(self) -> Path:
         """The SQLite event store's file."""
         return self.sqlite_path or self.data_dir / "events.sqlite"
+
+    @property
+    def read_models_file(self) -> Path:
+        """The projector's SQLite file of read models."""
+        return self.read_models_path or self.data_dir / "read_models.sqlite"
 
     @property
     def uses_local_broker(self) -> bool:

@@ -15,6 +15,7 @@ from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from streams.connection import KafkaConnection
 from streams.http_auth import ApiAuth, ApiTokensError
 from streams.http_limits import HttpLimits
+from streams.read_model_store import ReadModelStore
 
 log = logging.getLogger("leadflow.wiring")
 
@@ -177,3 +178,14 @@ def event_store_env(settings: Settings, *, create_master_key: bool = True) -> di
     if key is not None:
         env[MASTER_KEY] = key
     return env
+
+
+def read_model_store(settings: Settings) -> ReadModelStore | None:
+    """Where the projector stores its read models, beside the event store: a SQLite file, the
+    PostgreSQL database, or nowhere (an in-memory event store: folded from offset 0 at each
+    start)."""
+    if settings.event_store is EventStoreKind.POSTGRES:
+        return ReadModelStore.postgres(settings.postgres_url)
+    if settings.event_store is EventStoreKind.SQLITE:
+        return ReadModelStore.sqlite(settings.read_models_file)
+    return None

@@ -368,7 +368,8 @@ class ReadModelStore:
             self._execute(f"DROP VIEW IF EXISTS {view}")
         reached = ", ".join(f"{c}, {ts(c)} AS {c.removesuffix('_us')}_at" for c in _REACHED)
         self._execute(
-            f"CREATE VIEW read_leads AS SELECT lead_id, sequence, anonymous, merged_into, "
+            "CREATE VIEW read_leads AS SELECT lead_id, sequence, (anonymous <> 0) AS anonymous, "
+            "merged_into, "
             f"stage, entered_us, {ts('entered_us')} AS entered_at, channel, score, temperature, "
             f"created_us, {ts('created_us')} AS created_at, created_channel, created_campaign, "
             f"{reached}, opportunity_amount, won_amount, won_margin, won_currency, "
@@ -383,7 +384,7 @@ class ReadModelStore:
         self._execute(
             "CREATE VIEW read_touches AS SELECT lead_id, ordinal, at_us, "
             f"{ts('at_us')} AS at, channel, campaign, interaction_type, interaction_id, "
-            f"sales_touch FROM {self._table('touches')}"
+            f"(sales_touch <> 0) AS sales_touch FROM {self._table('touches')}"
         )
         self._execute(
             "CREATE VIEW read_spend AS SELECT id, channel, campaign, period, amount, currency "

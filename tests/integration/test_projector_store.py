@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
 from contracts import LifecycleEvent, Spend, encode, lead_key
@@ -35,6 +36,7 @@ from tests.unit.test_read_model_store import (
     EVERY_STAGE,
     interrupted,
     messages,
+    readme_queries,
     same_read_models,
     uninterrupted,
 )
@@ -224,6 +226,16 @@ async def test_the_store_on_postgresql_survives_stops_between_batches(
     same_read_models(state, uninterrupted(stream))
     assert state.store is not None
     state.store.close()
+
+    # The README's queries run on PostgreSQL too, and the views agree with the document
+    with psycopg.connect(fresh_postgres_dsn) as connection:
+        answers = [connection.execute(query).fetchall() for query in readme_queries()]
+        by_stage = dict(
+            connection.execute("SELECT stage, SUM(leads) FROM read_pipeline GROUP BY stage")
+        )
+    assert all(answers[:4]), answers
+    document = state.document()["pipeline"]["by_stage"]
+    assert by_stage == {stage: count for stage, count in document.items() if count}
 
     # one writer at a time, held by the connection's advisory lock
     holder = make_store()

@@ -292,3 +292,20 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ReadModelStoreError, match="schema version 99"):
         store.open(EVERY_STAGE)
     store.close()
+
+
+def readme_queries() -> list[str]:
+    """The five queries of the README's "Read models in SQL"."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    section = readme[readme.index("## Read models in SQL") :]
+    block = section[section.index("```sql") + len("```sql") : section.index("```\n\nOne projector")]
+    return [query.strip() for query in block.split(";") if query.strip()]
+
+
+def test_the_readme_queries_run_and_answer(tmp_path: Path) -> None:
+    path = tmp_path / "read_models.sqlite"
+    realistic_store(lambda: ReadModelStore.sqlite(path))
+    queries = readme_queries()
+    assert len(queries) == 5
+    answers = [sql(path, query) for query in queries]
+    assert all(answers[:4]), answers

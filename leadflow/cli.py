@@ -533,7 +533,9 @@ def bench(
             "LeadLifecycle.process on a SQLite file store), 'replay' (CPU per interaction of "
             "batch replay and its document), 'relay' (CPU per lifecycle event of "
             "the relay's pages, the domain path beside the lean one, without Kafka), 'decode' "
-            "(CPU per decode, pydantic path beside fast path), 'simulate' (lines per CPU "
+            "(CPU per decode, pydantic path beside fast path), 'read-models' (the projector's "
+            "fold with and without its store, and a restart from the store, in CPU per event "
+            "and RSS; PostgreSQL too unless --no-postgres), 'simulate' (lines per CPU "
             "second and peak RSS of simulate --out) or 'instructions' (machine instructions per "
             "interaction of the lifecycle and of replay, counted by valgrind: steady where CPU "
             "time is noisy; --leads 150 is plenty)."
@@ -573,6 +575,14 @@ def bench(
             ["--leads", str(leads)] + (["--compare", str(compare.resolve())] if compare else [])
         )
         return
+    if only == "read-models":
+        from leadflow.bench_read_models import main as read_models_bench  # noqa: PLC0415
+
+        settings = Settings()
+        read_models_bench(
+            ["--leads", str(leads)] + (["--postgres", settings.postgres_url] if postgres else [])
+        )
+        return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
 
@@ -584,7 +594,7 @@ def bench(
     if only is not None:
         if only != "lifecycle":
             raise typer.BadParameter(
-                "--only: 'lifecycle', 'replay', 'relay', 'decode', 'simulate' or "
+                "--only: 'lifecycle', 'replay', 'relay', 'decode', 'read-models', 'simulate' or "
                 f"'instructions', got {only!r}"
             )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415

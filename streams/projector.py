@@ -2,7 +2,8 @@
 
 ``lead-events`` are folded in batches by ``follow``, a plain consumer beside the faust app;
 ``spend`` by a faust agent. Each message is decoded with the contracts and folded into one
-in-memory ``Projections``; the HTTP API (``streams.http_api``) answers from the same object. A
+in-memory ``Projections``, stored with its position when a store is given; the HTTP API
+(``streams.http_api``) answers from the same object. A
 message that does not decode is counted and sent to the rejected topic with its bytes, the error
 and its position (nothing is allowed to raise out of the fold: faust acks a message even when an
 agent raises, and a bug while folding is dead-lettered the same way).
@@ -10,19 +11,20 @@ The decoder refuses numbers beyond the contracts' bounds, and the read models' f
 (``projections.book``) refuses, whole, any event that gets past it with one; either way the
 event is dead-lettered and skipped, so no single event makes a document fail for every request.
 
-Why the fold lives in memory and is rebuilt from offset 0, not kept in faust Tables
-    The read models are not key/value state. The pipeline's counts, the medians and p90 of stage
-    timing, Markov attribution and funnel ratios are all computed over *every* lead at once, and
-    each lead's record (stays, touches, milestones) is an object graph updated in place. Faust
-    tables are partitioned by key: each worker would hold only its partitions' leads, every
-    document would need a scatter-gather over workers, and every change would rewrite a lead's
-    whole record to a changelog. Instead each projector is a full replica: it reads *all*
-    partitions of both topics from offset 0 at every start, under a consumer group of its own
-    (``<group_id>.<random suffix>``, made up by ``run_projector``; faust cannot be told to ignore
-    a group's committed offsets), and ``consumer_auto_offset_reset="earliest"``. Rebuilding is
-    the same fold over the same log as running live, so it gives exactly the live answer; scaling
-    reads means running more replicas. Faust's store is ``memory://`` because no table is used
-    (``rocksdict`` would install, but has nothing to store here).
+Stored read models, and why not faust Tables
+    The read models are not key/value state: the pipeline's counts, the medians and p90 of stage
+    timing, Markov attribution and funnel ratios are computed over *every* lead at once. Faust
+    tables are partitioned by key, so every document would need a scatter-gather over workers.
+    Instead each projector is a full replica: it reads *all* partitions of both topics. With a
+    ``ReadModelStore`` (``leadflow projector``: SQLite or PostgreSQL beside the event store) it
+    writes every folded batch, with the position of each partition, in one transaction
+    (``ProjectionState.checkpoint``, after the batch's dead letters are on the broker), and a
+    restart loads the stored facts and goes on from those positions: nothing folded twice or
+    skipped. Without a store (tests, an in-memory event store) it folds from offset 0 at every
+    start. Either way the faust app runs under a consumer group of its own
+    (``<group_id>.<random suffix>``, made up by ``run_projector``: faust cannot be told to
+    ignore a group's committed offsets), given the positions the catch-up reached. Faust's store
+    is ``memory://`` because no table is used.
 
 Readiness
     Before faust starts, the end offset of every partition is read. The projector reports
@@ -191,15 +193,15 @@ class ProjectionState:
         """Fold one ``lead-events`` message; the rejection to publish if it is not valid."""
         self.counts.events += 1
         rejection = None
+        lead_id = None
         try:
             event = decode_lifecycle_event(raw or b"", self.max_event_bytes)
+            lead_id = event.lead_id
             if self.projections.apply(event):
                 self.counts.applied += 1
                 self.version += 1
-                record = self.projections.book.lead(event.lead_id)
-                if self._changes is not None and record is not None:
-                    self._changes.lead_changed(record)
             else:
+                lead_id = None  # a duplicate changes nothing
                 self.counts.duplicates += 1
         except UnfoldableEventError as error:
             # Decoded, but a number or a time the read models cannot take (an event from before
@@ -211,6 +213,11 @@ class ProjectionState:
             rejection = Rejection.invalid(raw or b"", error, source, self.clock())
         except Exception as exc:  # a bug in a read model must not stop the fold
             rejection = self._failed(raw, exc, source)
+        if lead_id is not None and self._changes is not None:
+            # Stored as it now is in memory, even if a bug stopped the fold half way.
+            record = self.projections.book.lead(lead_id)
+            if record is not None:
+                self._changes.lead_changed(record)
         self._advance(source)
         return rejection
 
@@ -269,13 +276,20 @@ class ProjectionState:
         return self.projections.lead_document(lead_id)
 
     def health(self) -> dict[str, Any]:
-        """Status (``rebuilding`` or ``live``), lag, counts and positions, JSON-ready."""
-        return {
+        """Status (``rebuilding`` or ``live``), lag, counts and positions, JSON-ready; with a
+        store, its ``generation`` and whether it is a rebuild not yet swapped in."""
+        health: dict[str, Any] = {
             "status": "live" if self.live else "rebuilding",
             "lag": self.lag(),
             "counts": self.counts.as_dict(),
             "positions": {f"{t}:{p}": o for (t, p), o in sorted(self.positions.items())},
         }
+        if self.store is not None:
+            health["store"] = {
+                "generation": self.store.generation,
+                "rebuilding": self.store.rebuilding,
+            }
+        return health
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from projections.book import (
 )
 from projections.funnel import FunnelEconomics
 from projections.pipeline import Pipeline
-from projections.read_models import Projections
+from projections.read_models import SECTIONS, Projections
 from projections.sla import SlaHours
 from projections.timing import StageTiming
 
@@ -41,6 +41,7 @@ __all__ = [
     "MODELS",
     "NONE",
     "RULE_MODELS",
+    "SECTIONS",
     "Attribution",
     "BookTotals",
     "FunnelEconomics",

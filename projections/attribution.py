@@ -1,7 +1,10 @@
 """Attribution: which channels and campaigns earned each milestone, and the revenue of won deals.
 
 The journeys are built from the lead book when a document is asked for, never per event: the fold
-only keeps each lead's touches and milestone times (``projections.book``).
+only keeps each lead's touches and milestone times (``projections.book``). The totals are kept
+between documents: just before an event changes a lead, its credit is taken back, and the next
+document counts it again as it then is, so a document costs in proportion to the leads changed
+since the last one (with a lookback window every lead is counted again: see ``snapshot``).
 
 Journeys
     A lead's touches are its ``InteractionRecorded`` events and the ``Touch``es an
@@ -64,8 +67,9 @@ Revenue
     Amounts are summed as recorded, without currency conversion.
 
 Every mapping lists, under every model, each channel (campaign) that had credit under any model
-at that milestone, sorted, with zeros; floats are rounded to 4 decimals. Sums run over leads
-sorted by lead id, so the document does not depend on the order events arrived in.
+at that milestone, sorted, with zeros; floats are rounded to 4 decimals. Rule-based credit,
+revenue and the Markov chain's counts are summed exactly (credit as integers in units of 2^-52),
+so the document depends neither on the order events arrived in nor on when documents were made.
 """
 
 from __future__ import annotations
@@ -180,10 +184,30 @@ def markov_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[
     """
     transitions: Counter[tuple[str | int, str | int]] = Counter()
     for path, converted in paths:
-        if path:
-            transitions.update(
-                zip((_START, *path), (*path, _CONVERSION if converted else _NULL), strict=True)
-            )
+        _add_path(transitions, path, converted, 1)
+    return _removal_effects(transitions)
+
+
+_Transitions = Counter[tuple[str | int, str | int]]
+
+
+def _add_path(transitions: _Transitions, path: Sequence[str], converted: bool, sign: int) -> None:
+    """Count (``sign`` 1) or take back (-1) the transitions of one path; a transition whose
+    count falls to 0 leaves, as if it had never been counted."""
+    if not path:
+        return
+    sources: tuple[str | int, ...] = (_START, *path)
+    targets: tuple[str | int, ...] = (*path, _CONVERSION if converted else _NULL)
+    for pair in zip(sources, targets, strict=True):
+        count = transitions[pair] + sign
+        if count:
+            transitions[pair] = count
+        else:
+            del transitions[pair]
+
+
+def _removal_effects(transitions: _Transitions) -> dict[str, float]:
+    """``markov_removal_effects`` from the transition counts of the paths."""
     states = sorted({state for pair in transitions for state in pair if isinstance(state, str)})
     index: dict[str | int, int] = {_START: 0, **{state: n for n, state in enumerate(states, 1)}}
     size = len(index)
@@ -223,7 +247,10 @@ def markov_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[
 
 def markov_shares(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[str, float]:
     """Removal effects normalised to sum 1 (``{}`` when no path converts)."""
-    effects = markov_removal_effects(paths)
+    return _shares(markov_removal_effects(paths))
+
+
+def _shares(effects: dict[str, float]) -> dict[str, float]:
     total = sum(effects.values())
     if total <= 0:
         return {}
@@ -307,15 +334,36 @@ class Attribution:
         self.half_life_days = half_life_days
         self.lookback_days = lookback_days
         self.book = book if book is not None else LeadBook()
+        self._sums = _Totals(self.book.applies)
+        # Leads whose credit is in the totals, and leads changed since (to count at the next
+        # snapshot); a lead's credit is taken back just before an event changes it.
+        self._counted: set[str] = set()
+        self._dirty: set[str] = {record.lead_id for record in self.book.records()}
+        self.book.listen(lead_changing=self._changing)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
         return self.book.apply(event)
 
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
-        """The attribution section of the document (see the class and module docstrings)."""
+        """The attribution section of the document (see the class and module docstrings).
+
+        Without a lookback window a lead's credit does not depend on "now": the totals are kept
+        between snapshots and only the leads changed since the last one are counted again, so a
+        snapshot costs in proportion to what changed. With a window, non-converting paths end
+        at "now" and every lead is counted again.
+        """
         now_us = to_us(now) if now is not None else self.book.latest_us
-        leads = [_journey_material(record) for record in self.book.active_records()]
+        if self.lookback_days is not None:
+            self._sums = _Totals(self.book.applies)
+            self._counted.clear()
+            self._dirty = {record.lead_id for record in self.book.records()}
+        for lead_id in self._dirty:
+            record = self.book.lead(lead_id)
+            if record is not None and record.active:
+                self._count(record, 1, now_us)
+                self._counted.add(lead_id)
+        self._dirty.clear()
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
         for milestone, name in enumerate(MILESTONE_NAMES):
@@ -324,7 +372,7 @@ class Attribution:
                 if milestone == CUSTOMER:
                     document["revenue"] = by_campaign["revenue"] = None
                 continue
-            credit, revenue = self._credit(leads, milestone, now_us)
+            credit, revenue = self._sums.credit(milestone)
             document[name] = _document(credit[0])
             by_campaign[name] = _document(credit[1])
             if milestone == CUSTOMER:
@@ -335,56 +383,62 @@ class Attribution:
 
     to_document = snapshot
 
-    def _credit(
-        self, leads: list[_Lead], milestone: int, now_us: int | None
-    ) -> tuple[list[_Credit], list[_Credit]]:
-        """Credit (and for customer, revenue) by channel and by campaign at one milestone."""
+    def _changing(self, record: LeadRecord) -> None:
+        lead_id = record.lead_id
+        if lead_id in self._dirty:
+            return
+        if lead_id in self._counted and self.lookback_days is None:
+            self._count(record, -1, None)  # still as it was when counted
+            self._counted.discard(lead_id)
+        self._dirty.add(lead_id)
+
+    def _count(self, record: LeadRecord, sign: int, now_us: int | None) -> None:
+        """Add (``sign`` 1) or take back (-1) one active lead's credit at every milestone."""
+        _, times, labels = _journey_material(record)
         half_life = self.half_life_days * MICROS_PER_DAY
         lookback = None if self.lookback_days is None else self.lookback_days * MICROS_PER_DAY
-        with_revenue = milestone == CUSTOMER
-        credit: list[_Credit] = [{model: {} for model in MODELS} for _ in _BY]
-        revenue: list[_Credit] = [{model: {} for model in MODELS} for _ in _BY]
-        paths: list[list[tuple[list[str], bool]]] = [[] for _ in _BY]
-        revenue_with_touches = 0.0
-        for record, times, labels in leads:
+        sums = self._sums
+        for milestone in range(len(MILESTONES)):
+            if not self.book.applies[milestone]:
+                continue
+            transitions = sums.transitions[milestone]
             reached = record.reached[milestone]
             if reached is None:  # a path to null for the Markov chain
                 low = 0
                 if lookback is not None and now_us is not None:
                     low = bisect_left(times, now_us - lookback)
                 if low < len(times):
-                    for by, path in enumerate(paths):
-                        path.append((labels[by][low:], False))
+                    for by in range(len(_BY)):
+                        _add_path(transitions[by], labels[by][low:], False, sign)
                 continue
             high = bisect_right(times, reached)
             low = 0 if lookback is None else bisect_left(times, reached - lookback, 0, high)
+            with_revenue = milestone == CUSTOMER
             amount = (record.deal_amount or 0.0) if with_revenue else 0.0
             if low == high:
                 journey_labels: tuple[list[str], ...] = ([NONE], [NONE])
-                weights = {model: [1.0] for model in MODELS}
+                weights = _NO_TOUCH
+                for by in range(len(_BY)):
+                    sums.markov_untouched[milestone][by].add([NONE], [1.0], 1.0, sign)
+                    if with_revenue:
+                        sums.revenue_untouched[milestone][by].add([NONE], [1.0], amount, sign)
             else:
                 journey_labels = tuple(labels_by[low:high] for labels_by in labels)
                 weights = self._weights(
                     record, times, low=low, high=high, milestone=milestone, half_life=half_life
                 )
-                revenue_with_touches += amount
-                for by, path in enumerate(paths):
-                    path.append((journey_labels[by], True))
+                sums.conversions[milestone] += sign
+                if with_revenue:
+                    sums.revenue_with_touches[milestone] += sign * _fixed(amount)
+                for by in range(len(_BY)):
+                    _add_path(transitions[by], journey_labels[by], True, sign)
+            credit = sums.rule_credit[milestone]
+            revenue = sums.rule_revenue[milestone]
             for by, labels_by in enumerate(journey_labels):
                 for model, model_weights in weights.items():
-                    _accumulate(credit[by][model], labels_by, model_weights, 1.0)
+                    credit[by][model].add(labels_by, model_weights, 1.0, sign)
                     if with_revenue:
-                        _accumulate(revenue[by][model], labels_by, model_weights, amount)
-        for by in range(len(_BY)):
-            shares = markov_shares(paths[by])
-            conversions = sum(1 for _, converted in paths[by] if converted)
-            for label, share in shares.items():
-                if not share:
-                    continue  # a state only on paths that never reach a conversion
-                _accumulate(credit[by]["markov"], [label], [share], conversions)
-                if with_revenue:
-                    _accumulate(revenue[by]["markov"], [label], [share], revenue_with_touches)
-        return credit, revenue
+                        revenue[by][model].add(labels_by, model_weights, amount, sign)
 
     @staticmethod
     def _weights(
@@ -426,13 +480,80 @@ def _last_at_or_before(times: list[int], at: int | None, low: int, high: int) ->
     return index if index >= 0 else None
 
 
-def _accumulate(
-    credit: dict[str, float], labels: list[str], weights: list[float], scale: float
-) -> None:
-    """Add ``weights`` (times ``scale``) to ``credit`` under each touch's label."""
-    get = credit.get
-    for label, weight in zip(labels, weights, strict=True):
-        credit[label] = get(label, 0.0) + weight * scale
+_ONE = 1 << 52
+"""Credit is summed as integers in units of 2^-52: exact, so totals kept across snapshots, with
+leads taken back and counted again in any order, equal a count made from scratch."""
+
+_NO_TOUCH = {model: [1.0] for model in RULE_MODELS}
+"""A journey without a touch: all of its credit, under every rule model, to ``"(none)"`` (and
+under markov: ``_Totals.markov_untouched``)."""
+
+
+def _fixed(value: float) -> int:
+    return round(value * _ONE)
+
+
+class _Sums:
+    """One model's credit by label: exact fixed-point sums, each with how many touches made it
+    (a label leaves when its last one is taken back, as if it had never been credited)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list[int]] = {}
+
+    def add(self, labels: list[str], weights: list[float], scale: float, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) ``weights`` times ``scale`` under each label."""
+        entries = self.entries
+        for label, weight in zip(labels, weights, strict=True):
+            entry = entries.get(label)
+            if entry is None:
+                entry = entries[label] = [0, 0]
+            entry[0] += sign * _fixed(weight * scale)
+            entry[1] += sign
+            if not entry[1]:
+                del entries[label]
+
+    def floats(self) -> dict[str, float]:
+        return {label: entry[0] / _ONE for label, entry in self.entries.items()}
+
+
+class _Totals:
+    """Every milestone's totals: rule-based credit and revenue by (channel, campaign) and model,
+    the Markov chain's transitions, its conversions and the revenue of journeys with touches."""
+
+    def __init__(self, applies: Sequence[bool]) -> None:
+        milestones = range(len(applies))
+        self.rule_credit = [[{m: _Sums() for m in RULE_MODELS} for _ in _BY] for _ in milestones]
+        self.rule_revenue = [[{m: _Sums() for m in RULE_MODELS} for _ in _BY] for _ in milestones]
+        self.transitions: list[list[_Transitions]] = [[Counter() for _ in _BY] for _ in milestones]
+        # Journeys without a touch: their whole credit (and revenue) to "(none)" under markov.
+        self.markov_untouched = [[_Sums() for _ in _BY] for _ in milestones]
+        self.revenue_untouched = [[_Sums() for _ in _BY] for _ in milestones]
+        self.conversions = [0 for _ in milestones]
+        self.revenue_with_touches = [0 for _ in milestones]
+
+    def credit(self, milestone: int) -> tuple[list[_Credit], list[_Credit]]:
+        """Credit and revenue at ``milestone``, by channel and by campaign, every model."""
+        credit: list[_Credit] = []
+        revenue: list[_Credit] = []
+        for by in range(len(_BY)):
+            rule_credit = self.rule_credit[milestone][by]
+            rule_revenue = self.rule_revenue[milestone][by]
+            credit.append({model: rule_credit[model].floats() for model in RULE_MODELS})
+            revenue.append({model: rule_revenue[model].floats() for model in RULE_MODELS})
+            shares = _shares(_removal_effects(self.transitions[milestone][by]))
+            conversions = self.conversions[milestone]
+            with_touches = self.revenue_with_touches[milestone] / _ONE
+            markov = self.markov_untouched[milestone][by].floats()
+            markov_revenue = self.revenue_untouched[milestone][by].floats()
+            for label, share in shares.items():
+                if share:  # a state only on paths that never reach a conversion has none
+                    markov[label] = markov.get(label, 0.0) + share * conversions
+                    markov_revenue[label] = markov_revenue.get(label, 0.0) + share * with_touches
+            credit[by]["markov"] = markov
+            revenue[by]["markov"] = markov_revenue
+        return credit, revenue
 
 
 def _document(credit: _Credit) -> dict[str, dict[str, float | None]]:

@@ -232,6 +232,10 @@ StayOpened = Callable[[LeadRecord, Stage, int], None]
 PlacementChanged = Callable[[LeadRecord, Placement | None, Placement | None], None]
 """Called as ``(lead, old, new)`` when a lead's (stage, channel) changes or it stops counting."""
 
+LeadChanging = Callable[[LeadRecord], None]
+"""Called as ``(lead)`` just before an event changes a lead's record (a new record included),
+while it still holds its state from before."""
+
 TouchAdded = Callable[[LeadRecord, TouchRecord], None]
 """Called as ``(lead, touch)`` when a touch joins a lead's journey (its arrival index is
 ``len(lead.touches) - 1`` at that moment)."""
@@ -267,6 +271,7 @@ class LeadBook:
         self._stay_opened: list[StayOpened] = []
         self._placement_changed: list[PlacementChanged] = []
         self._touch_added: list[TouchAdded] = []
+        self._lead_changing: list[LeadChanging] = []
         self._policy: tuple[int, str, str] | None = None
         self.latest_us: int | None = None
         """The latest ``occurred_at`` seen (microseconds), or ``None`` before any event."""
@@ -286,6 +291,7 @@ class LeadBook:
         stay_opened: StayOpened | None = None,
         placement_changed: PlacementChanged | None = None,
         touch_added: TouchAdded | None = None,
+        lead_changing: LeadChanging | None = None,
         replay: bool = True,
     ) -> None:
         """Register callbacks for stage moves, placements and touches.
@@ -293,8 +299,11 @@ class LeadBook:
         A listener that joins a book which already holds leads first hears their history
         replayed (every stay opened and closed, every current placement), so it ends up where it
         would be had it listened from the first event; ``replay=False`` hears only what happens
-        from now on. ``touch_added`` hears only new touches, never a replay.
+        from now on. ``touch_added`` and ``lead_changing`` hear only what happens from now on,
+        never a replay.
         """
+        if lead_changing is not None:
+            self._lead_changing.append(lead_changing)
         if replay:
             for record in self._leads.values():
                 self._replay(record, stay_closed, stay_opened, placement_changed)
@@ -396,6 +405,8 @@ class LeadBook:
         if event.sequence <= record.sequence:
             self.duplicates += 1
             return False
+        for changing in self._lead_changing:
+            changing(record)
         if event.sequence > record.sequence + 1:
             self.gaps += 1
         record.sequence = event.sequence

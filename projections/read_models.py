@@ -20,6 +20,9 @@ from projections.pipeline import Pipeline
 from projections.sla import SlaHours
 from projections.timing import StageTiming
 
+SECTIONS = ("pipeline", "timing", "attribution", "funnel")
+"""The document's sections after ``policy``, in order; each is one read model's snapshot."""
+
 
 class Projections:
     """The four read models sharing one ``LeadBook``, so each event is folded once.
@@ -91,6 +94,13 @@ class Projections:
         }
 
     snapshot = to_document
+
+    def section(self, name: str, now: datetime | None = None) -> Any:
+        """One section of the document (``pipeline``, ``timing``, ``attribution`` or
+        ``funnel``), computed alone: equal to ``to_document(now)[name]``."""
+        if name not in SECTIONS:
+            raise KeyError(name)
+        return getattr(self, name).snapshot(now)
 
     def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
         """One lead for ``/leads/{id}`` (``Pipeline.lead_document``); ``None`` if unknown."""

@@ -186,7 +186,7 @@ async def health(request: web.Request) -> web.Response:
 def _section(name: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         state = _state(request)
-        return _not_ready(state) or _json(state.document()[name])
+        return _not_ready(state) or _json(state.section(name))
 
     handler.__doc__ = f"``GET /{name}``: the document's {name!r} section."
     return handler
@@ -251,7 +251,7 @@ async def attribution(request: web.Request) -> web.Response:
     not_ready = _not_ready(state)
     if not_ready is not None:
         return not_ready
-    return _json(narrow_attribution(state.document()["attribution"], milestone, model))
+    return _json(narrow_attribution(state.section("attribution"), milestone, model))
 
 
 def _too_large(what: str) -> web.Response:

@@ -80,7 +80,7 @@ from contracts import (
     decode_lifecycle_event,
     decode_spend,
 )
-from projections import LeadBook, Projections, UnfoldableEventError
+from projections import SECTIONS, LeadBook, Projections, UnfoldableEventError
 from streams.connection import (
     MAX_REQUEST_BYTES,
     KafkaConnection,
@@ -154,7 +154,7 @@ class ProjectionState:
     """Held from folding a batch until its rejections are on the broker and it is stored, so
     a batch of one topic never stores the positions of another's batch half way."""
     _changes: FoldChanges | None = field(default=None, repr=False)
-    _document: tuple[int, dict[str, Any]] | None = field(default=None, repr=False)
+    _sections: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False)
 
     def restore(
         self,
@@ -264,12 +264,20 @@ class ProjectionState:
         """True once every message that was on the topics at start has been folded."""
         return self.lag() == 0
 
-    def document(self) -> dict[str, Any]:
-        """``Projections.to_document()``, computed once per change of the read models."""
-        cached = self._document
+    def section(self, name: str) -> Any:
+        """``Projections.section(name)``, computed once per change of the read models (a
+        section is asked for alone, so ``/pipeline`` never waits for attribution)."""
+        cached = self._sections.get(name)
         if cached is None or cached[0] != self.version:
-            cached = self._document = (self.version, self.projections.to_document())
+            cached = self._sections[name] = (self.version, self.projections.section(name))
         return cached[1]
+
+    def document(self) -> dict[str, Any]:
+        """``Projections.to_document()``, each section computed once per change."""
+        return {
+            "policy": self.projections.book.policy,
+            **{name: self.section(name) for name in SECTIONS},
+        }
 
     def lead_document(self, lead_id: str) -> dict[str, Any] | None:
         """``Projections.lead_document(lead_id)``; ``None`` for an unknown lead."""

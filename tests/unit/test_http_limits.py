@@ -122,7 +122,7 @@ async def test_aiohttps_own_error_answers_name_no_versions_and_echo_nothing(
 async def test_a_handlers_failure_is_a_plain_500(caplog: pytest.LogCaptureFixture) -> None:
     async with serving(HttpLimits()) as (port, _):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(http_api.ProjectionState, "document", _fail)
+            patch.setattr(http_api.ProjectionState, "section", _fail)
             response = await asyncio.to_thread(_exchange, port, _get("/funnel"))
     assert _status(response) == 500
     assert _headers(response)["server"] == "leadflow"

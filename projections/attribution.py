@@ -93,6 +93,7 @@ from projections._common import (
     to_us,
 )
 from projections.book import LeadBook, LeadRecord
+from projections.totals import ONE, LabelSums, LeadTotals, fixed
 
 RULE_MODELS: tuple[str, ...] = (
     "first_touch",
@@ -335,11 +336,9 @@ class Attribution:
         self.lookback_days = lookback_days
         self.book = book if book is not None else LeadBook()
         self._sums = _Totals(self.book.applies)
-        # Leads whose credit is in the totals, and leads changed since (to count at the next
-        # snapshot); a lead's credit is taken back just before an event changes it.
-        self._counted: set[str] = set()
-        self._dirty: set[str] = {record.lead_id for record in self.book.records()}
-        self.book.listen(lead_changing=self._changing)
+        self._now_us: int | None = None  # "now" of the document being made (lookback only)
+        # Without a lookback window a lead's credit depends on nothing but the lead.
+        self._totals = LeadTotals(self.book, self._count, keep=lookback_days is None)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -353,17 +352,12 @@ class Attribution:
         snapshot costs in proportion to what changed. With a window, non-converting paths end
         at "now" and every lead is counted again.
         """
-        now_us = to_us(now) if now is not None else self.book.latest_us
-        if self.lookback_days is not None:
+        if self.lookback_days is None:
+            self._totals.refresh()
+        else:
+            self._now_us = to_us(now) if now is not None else self.book.latest_us
             self._sums = _Totals(self.book.applies)
-            self._counted.clear()
-            self._dirty = {record.lead_id for record in self.book.records()}
-        for lead_id in self._dirty:
-            record = self.book.lead(lead_id)
-            if record is not None and record.active:
-                self._count(record, 1, now_us)
-                self._counted.add(lead_id)
-        self._dirty.clear()
+            self._totals.refresh(everything=True)
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
         for milestone, name in enumerate(MILESTONE_NAMES):
@@ -383,17 +377,9 @@ class Attribution:
 
     to_document = snapshot
 
-    def _changing(self, record: LeadRecord) -> None:
-        lead_id = record.lead_id
-        if lead_id in self._dirty:
-            return
-        if lead_id in self._counted and self.lookback_days is None:
-            self._count(record, -1, None)  # still as it was when counted
-            self._counted.discard(lead_id)
-        self._dirty.add(lead_id)
-
-    def _count(self, record: LeadRecord, sign: int, now_us: int | None) -> None:
+    def _count(self, record: LeadRecord, sign: int) -> None:
         """Add (``sign`` 1) or take back (-1) one active lead's credit at every milestone."""
+        now_us = self._now_us
         _, times, labels = _journey_material(record)
         half_life = self.half_life_days * MICROS_PER_DAY
         lookback = None if self.lookback_days is None else self.lookback_days * MICROS_PER_DAY
@@ -419,9 +405,9 @@ class Attribution:
                 journey_labels: tuple[list[str], ...] = ([NONE], [NONE])
                 weights = _NO_TOUCH
                 for by in range(len(_BY)):
-                    sums.markov_untouched[milestone][by].add([NONE], [1.0], 1.0, sign)
+                    sums.markov_untouched[milestone][by].add(NONE, ONE, sign)
                     if with_revenue:
-                        sums.revenue_untouched[milestone][by].add([NONE], [1.0], amount, sign)
+                        sums.revenue_untouched[milestone][by].add(NONE, fixed(amount), sign)
             else:
                 journey_labels = tuple(labels_by[low:high] for labels_by in labels)
                 weights = self._weights(
@@ -429,16 +415,16 @@ class Attribution:
                 )
                 sums.conversions[milestone] += sign
                 if with_revenue:
-                    sums.revenue_with_touches[milestone] += sign * _fixed(amount)
+                    sums.revenue_with_touches[milestone] += sign * fixed(amount)
                 for by in range(len(_BY)):
                     _add_path(transitions[by], journey_labels[by], True, sign)
             credit = sums.rule_credit[milestone]
             revenue = sums.rule_revenue[milestone]
             for by, labels_by in enumerate(journey_labels):
                 for model, model_weights in weights.items():
-                    credit[by][model].add(labels_by, model_weights, 1.0, sign)
+                    credit[by][model].add_weights(labels_by, model_weights, 1.0, sign)
                     if with_revenue:
-                        revenue[by][model].add(labels_by, model_weights, amount, sign)
+                        revenue[by][model].add_weights(labels_by, model_weights, amount, sign)
 
     @staticmethod
     def _weights(
@@ -480,42 +466,20 @@ def _last_at_or_before(times: list[int], at: int | None, low: int, high: int) ->
     return index if index >= 0 else None
 
 
-_ONE = 1 << 52
-"""Credit is summed as integers in units of 2^-52: exact, so totals kept across snapshots, with
-leads taken back and counted again in any order, equal a count made from scratch."""
-
 _NO_TOUCH = {model: [1.0] for model in RULE_MODELS}
 """A journey without a touch: all of its credit, under every rule model, to ``"(none)"`` (and
 under markov: ``_Totals.markov_untouched``)."""
 
 
-def _fixed(value: float) -> int:
-    return round(value * _ONE)
+class _Sums(LabelSums):
+    """One model's credit by label (``LabelSums``), added touch by touch."""
 
+    __slots__ = ()
 
-class _Sums:
-    """One model's credit by label: exact fixed-point sums, each with how many touches made it
-    (a label leaves when its last one is taken back, as if it had never been credited)."""
-
-    __slots__ = ("entries",)
-
-    def __init__(self) -> None:
-        self.entries: dict[str, list[int]] = {}
-
-    def add(self, labels: list[str], weights: list[float], scale: float, sign: int) -> None:
+    def add_weights(self, labels: list[str], weights: list[float], scale: float, sign: int) -> None:
         """Add (``sign`` 1) or take back (-1) ``weights`` times ``scale`` under each label."""
-        entries = self.entries
         for label, weight in zip(labels, weights, strict=True):
-            entry = entries.get(label)
-            if entry is None:
-                entry = entries[label] = [0, 0]
-            entry[0] += sign * _fixed(weight * scale)
-            entry[1] += sign
-            if not entry[1]:
-                del entries[label]
-
-    def floats(self) -> dict[str, float]:
-        return {label: entry[0] / _ONE for label, entry in self.entries.items()}
+            self.add(label, fixed(weight * scale), sign)
 
 
 class _Totals:
@@ -544,7 +508,7 @@ class _Totals:
             revenue.append({model: rule_revenue[model].floats() for model in RULE_MODELS})
             shares = _shares(_removal_effects(self.transitions[milestone][by]))
             conversions = self.conversions[milestone]
-            with_touches = self.revenue_with_touches[milestone] / _ONE
+            with_touches = self.revenue_with_touches[milestone] / ONE
             markov = self.markov_untouched[milestone][by].floats()
             markov_revenue = self.revenue_untouched[milestone][by].floats()
             for label, share in shares.items():

@@ -30,7 +30,8 @@ from typing import Any
 
 from contracts import LifecycleEvent, Spend
 from projections._common import CUSTOMER, LEAD, MQL, OPPORTUNITY, SQL, ratio, rnd, total
-from projections.book import LeadBook
+from projections.book import LeadBook, LeadRecord
+from projections.totals import ONE, LabelSums, LeadTotals, fixed
 
 NEEDS: dict[str, tuple[int, ...]] = {
     "leads": (LEAD,),
@@ -59,6 +60,11 @@ class FunnelEconomics:
         self.default_margin = default_margin
         self.book = book if book is not None else LeadBook()
         self._spend: dict[str, Spend] = {}
+        # Per first-touch channel (None: all): milestone counts, then how many leads count there.
+        self._counts: dict[str | None, list[int]] = {}
+        self._margins = LabelSums()  # amount x margin of won deals, by channel
+        self._all_margins = LabelSums()  # the same under one label, ""
+        self._totals = LeadTotals(self.book, self._count)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -71,37 +77,51 @@ class FunnelEconomics:
         self._spend[spend.id] = spend
         return True
 
+    def _count(self, record: LeadRecord, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) one active lead's milestones and won margin."""
+        reached = record.reached
+        # Reaching any milestone reaches lead too, unless the policy has no lead stage.
+        if all(at is None for at in reached):
+            return
+        channel = record.channel
+        for key in (None, channel):
+            row = self._counts.get(key)
+            if row is None:
+                row = self._counts[key] = [0] * (len(reached) + 1)
+            for index, at in enumerate(reached):
+                if at is not None:
+                    row[index] += sign
+            row[-1] += sign
+            if not row[-1]:
+                del self._counts[key]
+        if reached[CUSTOMER] is None:
+            return
+        amount = record.deal_amount
+        margin = record.won_margin if record.won_margin is not None else self.default_margin
+        if amount is not None and margin is not None:
+            value = fixed(amount * margin)
+            self._all_margins.add("", value, sign)
+            self._margins.add(channel, value, sign)
+
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
-        """The funnel section of the document (``now`` is accepted for symmetry, not used)."""
-        counts: dict[str | None, list[int]] = {None: [0] * 5}
-        margins: dict[str | None, list[float]] = {None: []}
-        for record in self.book.active_records():
-            # Reaching any milestone reaches lead too, unless the policy has no lead stage.
-            if all(at is None for at in record.reached):
-                continue
-            channel = record.channel
-            for key in (None, channel):
-                row = counts.setdefault(key, [0] * 5)
-                for index, at in enumerate(record.reached):
-                    if at is not None:
-                        row[index] += 1
-            if record.reached[CUSTOMER] is None:
-                continue
-            amount = record.deal_amount
-            margin = record.won_margin if record.won_margin is not None else self.default_margin
-            if amount is not None and margin is not None:
-                margins[None].append(amount * margin)
-                margins.setdefault(channel, []).append(amount * margin)
+        """The funnel section of the document (``now`` is accepted for symmetry, not used).
+
+        The milestone counts and won margins are kept between snapshots (``LeadTotals``): a
+        snapshot counts again only the leads changed since the last one."""
+        self._totals.refresh()
         spend: dict[str | None, list[float]] = {None: []}
         for item in self._spend.values():
             spend[None].append(item.amount)
             spend.setdefault(str(item.channel), []).append(item.amount)
-        document = self._applicable(self._figures(counts[None], spend[None], margins[None]))
+        counts = self._counts
+        document = self._applicable(
+            self._figures(counts.get(None), spend[None], self._all_margins.entries.get(""))
+        )
         channels = sorted(key for key in {*counts, *spend} if key is not None)
         document["by_channel"] = {
             channel: self._applicable(
                 self._figures(
-                    counts.get(channel, [0] * 5), spend.get(channel, []), margins.get(channel, [])
+                    counts.get(channel), spend.get(channel, []), self._margins.entries.get(channel)
                 )
             )
             for channel in channels
@@ -119,10 +139,15 @@ class FunnelEconomics:
     to_document = snapshot
 
     @staticmethod
-    def _figures(counts: list[int], amounts: list[float], margins: list[float]) -> dict[str, Any]:
+    def _figures(
+        counts: list[int] | None, amounts: list[float], margins: list[int] | None
+    ) -> dict[str, Any]:
+        """The figures of one channel (or all): its milestone counts (``None``: no lead), its
+        spend amounts, and its won margins' exact sum and number (``None``: none)."""
+        counts = counts or [0] * 5
         spend = total(amounts)
         leads, mql, sql, customers = counts[LEAD], counts[MQL], counts[SQL], counts[CUSTOMER]
-        value = total(margins) / len(margins) * customers / sql if margins and sql else None
+        value = margins[0] / ONE / margins[1] * customers / sql if margins and sql else None
         return {
             "leads": leads,
             "mql": mql,

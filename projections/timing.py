@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from contracts import LifecycleEvent, Stage
 from projections._common import (
     CUSTOMER,
@@ -32,6 +34,7 @@ from projections._common import (
 )
 from projections.book import LeadBook, LeadRecord
 from projections.sla import SlaHours
+from projections.totals import LeadTotals
 
 _IN, _OUT, _FORWARD, _SPENT = range(4)
 
@@ -93,6 +96,18 @@ class StageTiming:
         self._durations: dict[Stage, Durations] = {}
         self._flow: dict[Stage, dict[int, list[int]]] = {}
         self.book.listen(stay_closed=self._stay_closed, stay_opened=self._stay_opened)
+        # What is built on each lead's milestones and sales touches, kept between snapshots
+        # (``LeadTotals``): per SLA clock the speeds to lead, met and late counts and the start
+        # of every unanswered clock (which of them breached depends on "now"); cycle times; and
+        # per cohort month the milestone counts.
+        self._clocks = self.sla.clocks()
+        self._speed = [ExactDurations() for _ in self._clocks]
+        self._met = [0 for _ in self._clocks]
+        self._late = [0 for _ in self._clocks]
+        self._unanswered: list[SortedList] = [SortedList() for _ in self._clocks]
+        self._cycle = ExactDurations()
+        self._cohort_counts: dict[int, list[int]] = {}
+        self._totals = LeadTotals(self.book, self._count)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -127,10 +142,52 @@ class StageTiming:
         if _forward(stage, following):
             cell[_FORWARD] += 1
 
+    def _count(self, record: LeadRecord, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) what one active lead adds to the SLA figures, the
+        cycle time and its cohort."""
+        reached = record.reached
+        applies = self.book.applies
+        for index, clock in enumerate(self._clocks):
+            if not applies[clock.milestone]:
+                continue
+            started = clock.started_us(record)
+            if started is None:
+                continue
+            answered = clock.answered_us(record)
+            if answered is None:
+                waiting = self._unanswered[index]
+                waiting.add(started) if sign > 0 else waiting.remove(started)
+                continue
+            spent = answered - started
+            speed = self._speed[index]
+            speed.add(spent) if sign > 0 else speed.remove(spent)
+            if spent <= clock.limit_us:
+                self._met[index] += sign
+            else:
+                self._late[index] += sign
+        lead, customer = reached[LEAD], reached[CUSTOMER]
+        if lead is None:
+            return
+        if customer is not None and applies[LEAD] and applies[CUSTOMER]:
+            cycle = max(0, customer - lead)
+            self._cycle.add(cycle) if sign > 0 else self._cycle.remove(cycle)
+        month = month_of(lead)
+        row = self._cohort_counts.get(month)
+        if row is None:
+            row = self._cohort_counts[month] = [0] * len(MILESTONES)
+        for milestone, at in enumerate(reached):
+            if at is not None:
+                row[milestone] += sign
+        if not row[LEAD]:
+            del self._cohort_counts[month]
+
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
-        """The timing section of the document (see the class docstring)."""
+        """The timing section of the document (see the class docstring).
+
+        The figures built on each lead's milestones are kept between snapshots (``LeadTotals``):
+        a snapshot counts again only the leads changed since the last one."""
+        self._totals.refresh()
         now_us = to_us(now) if now is not None else self.book.latest_us
-        records = self.book.active_records()
         empty = duration_summary(())
         stages = self.book.stages
         applies = self.book.applies
@@ -145,60 +202,33 @@ class StageTiming:
                 )
                 for stage in STAGE_ORDER
             },
-            "speed_to_lead": self._speed_to_lead(records),
-            "sla_breaches": self._sla_breaches(records, now_us),
+            "speed_to_lead": {
+                clock.name: self._speed[index].summary() if applies[clock.milestone] else None
+                for index, clock in enumerate(self._clocks)
+            },
+            "sla_breaches": self._sla_breaches(now_us),
             "cycle_time": {
-                "lead_to_customer": duration_summary(
-                    max(0, customer - lead)
-                    for record in records
-                    if (lead := record.reached[LEAD]) is not None
-                    and (customer := record.reached[CUSTOMER]) is not None
-                )
+                "lead_to_customer": self._cycle.summary()
                 if applies[LEAD] and applies[CUSTOMER]
                 else None
             },
             "flow": self._flow_document(),
-            "cohorts": self._cohorts(records, applies) if applies[LEAD] else None,
+            "cohorts": self._cohorts(self._cohort_counts, applies) if applies[LEAD] else None,
         }
 
     to_document = snapshot
 
-    def _speed_to_lead(self, records: list[LeadRecord]) -> dict[str, Any]:
+    def _sla_breaches(self, now_us: int | None) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        for clock in self.sla.clocks():
+        for index, clock in enumerate(self._clocks):
             if not self.book.applies[clock.milestone]:
                 result[clock.name] = None
                 continue
-            spent = []
-            for record in records:
-                started = clock.started_us(record)
-                if started is not None and (answered := clock.answered_us(record)) is not None:
-                    spent.append(answered - started)
-            result[clock.name] = duration_summary(spent)
-        return result
-
-    def _sla_breaches(self, records: list[LeadRecord], now_us: int | None) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for clock in self.sla.clocks():
-            if not self.book.applies[clock.milestone]:
-                result[clock.name] = None
-                continue
-            limit = clock.limit_us
-            met = late = unanswered = pending = 0
-            for record in records:
-                started = clock.started_us(record)
-                if started is None:
-                    continue
-                answered = clock.answered_us(record)
-                if answered is not None:
-                    if answered - started <= limit:
-                        met += 1
-                    else:
-                        late += 1
-                elif now_us is not None and now_us - started > limit:
-                    unanswered += 1
-                else:
-                    pending += 1
+            waiting = self._unanswered[index]
+            # Unanswered once "now" is past the limit: now - started > limit.
+            unanswered = 0 if now_us is None else waiting.bisect_left(now_us - clock.limit_us)
+            pending = len(waiting) - unanswered
+            met, late = self._met[index], self._late[index]
             breached = late + unanswered
             result[clock.name] = {
                 "sla_hours": rnd(clock.hours),
@@ -240,19 +270,7 @@ class StageTiming:
         return document
 
     @staticmethod
-    def _cohorts(records: list[LeadRecord], applies: tuple[bool, ...]) -> dict[str, Any]:
-        counts: dict[int, list[int]] = {}
-        for record in records:
-            lead = record.reached[LEAD]
-            if lead is None:
-                continue
-            month = month_of(lead)
-            row = counts.get(month)
-            if row is None:
-                row = counts[month] = [0] * len(MILESTONES)
-            for index, at in enumerate(record.reached):
-                if at is not None:
-                    row[index] += 1
+    def _cohorts(counts: dict[int, list[int]], applies: tuple[bool, ...]) -> dict[str, Any]:
         document = {}
         for month in sorted(counts):
             row = counts[month]

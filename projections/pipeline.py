@@ -1,7 +1,8 @@
 """Pipeline: where every lead stands now, how many are in each stage, who waits past an SLA.
 
 Counts by stage and by first-touch channel are kept up to date as events arrive (a dictionary
-update per move); the SLA list and the per-lead document are read from the lead book on demand.
+update per move); the leads that wait on an SLA are kept between documents (``LeadTotals``), in
+the order they entered, and the per-lead document is read from the lead book on demand.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from contracts import LifecycleEvent, Stage
 from projections._common import MILESTONE_NAMES, STAGE_ORDER, hours, iso, rnd, to_us
 from projections.book import LeadBook, LeadRecord, Placement
 from projections.sla import SlaHours
+from projections.totals import LeadTotals
 
 
 class Pipeline:
@@ -39,8 +43,11 @@ class Pipeline:
         self._by_stage: dict[Stage, int] = dict.fromkeys(STAGE_ORDER, 0)
         self._by_channel: dict[str, dict[Stage, int]] = {}
         self._clocks = {clock.stage: clock for clock in self.sla.clocks()}
-        self._open: dict[str, LeadRecord] = {}  # leads in a stage with an SLA clock
+        # Per SLA stage, the leads in it without a sales touch since they entered, as
+        # (entered, lead id) in order: which of them wait past the SLA depends on "now".
+        self._unanswered: dict[Stage, SortedList] = {stage: SortedList() for stage in self._clocks}
         self.book.listen(placement_changed=self._placed)
+        self._totals = LeadTotals(self.book, self._count)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -55,10 +62,15 @@ class Pipeline:
             self._by_stage[new[0]] += 1
             by_stage = self._by_channel.setdefault(new[1], {})
             by_stage[new[0]] = by_stage.get(new[0], 0) + 1
-        if new is not None and new[0] in self._clocks:
-            self._open[record.lead_id] = record
-        else:
-            self._open.pop(record.lead_id, None)
+
+    def _count(self, record: LeadRecord, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) one active lead waiting on its stage's SLA."""
+        stage = record.stage
+        if stage not in self._clocks or record.first_sales_touch_us(record.entered_us) is not None:
+            return
+        waiting = self._unanswered[stage]
+        entry = (record.entered_us, record.lead_id)
+        waiting.add(entry) if sign > 0 else waiting.remove(entry)
 
     def _now_us(self, now: datetime | None) -> int | None:
         return to_us(now) if now is not None else self.book.latest_us
@@ -82,30 +94,31 @@ class Pipeline:
 
     def sla_waiting(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """The leads waiting past an SLA at ``now`` (see the class docstring)."""
+        self._totals.refresh()
         now_us = self._now_us(now)
         if now_us is None:
             return []
         waiting = []
-        for record in self._open.values():
-            clock = self._clocks.get(record.stage) if record.stage is not None else None
-            if clock is None:
-                continue
-            since = record.entered_us
-            if now_us - since <= clock.limit_us or record.first_sales_touch_us(since) is not None:
-                continue
-            entry = {
-                "lead_id": record.lead_id,
-                "sla": clock.name,
-                "sla_hours": rnd(clock.hours),
-                "stage": clock.stage.value,
-                "channel": record.channel,
-                "since": iso(since),
-                "waiting_hours": hours(now_us - since),
-                "overdue_hours": hours(now_us - since - clock.limit_us),
-            }
-            waiting.append((clock.name, since, record.lead_id, entry))
-        waiting.sort(key=lambda item: item[:3])
-        return [item[3] for item in waiting]
+        lead = self.book.lead
+        for clock in sorted(self._clocks.values(), key=lambda clock: clock.name):
+            unanswered = self._unanswered[clock.stage]
+            # Past the SLA: now - since > limit, i.e. since < now - limit.
+            for since, lead_id in unanswered[: unanswered.bisect_left((now_us - clock.limit_us,))]:
+                record = lead(lead_id)
+                assert record is not None
+                waiting.append(
+                    {
+                        "lead_id": lead_id,
+                        "sla": clock.name,
+                        "sla_hours": rnd(clock.hours),
+                        "stage": clock.stage.value,
+                        "channel": record.channel,
+                        "since": iso(since),
+                        "waiting_hours": hours(now_us - since),
+                        "overdue_hours": hours(now_us - since - clock.limit_us),
+                    }
+                )
+        return waiting
 
     def _lead_sla(self, record: LeadRecord) -> dict[str, Any]:
         """Per SLA: the milestone that started it, the first sales touch after it; and when the

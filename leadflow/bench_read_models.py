@@ -8,7 +8,11 @@ Each measurement runs in a child process of its own, so its peak RSS is its own:
 - ``fold + store``: the same through ``ProjectionState`` with a ``ReadModelStore`` (SQLite, and
   PostgreSQL with ``--postgres DSN``), stored every 5,000 messages as the projector's batches;
 - ``restart``: a new process opens that store and loads it (what ``leadflow projector`` does
-  before it goes on from the stored positions), then makes the document once.
+  before it goes on from the stored positions), then makes the document once;
+- ``sections``: what the HTTP API does per request at that size, live: every event but the last
+  ``ROUNDS`` x 1,000 folded, the first document made, then ``ROUNDS`` times: 1,000 more events
+  folded and each section asked for (``ProjectionState.section`` and its JSON), timed; and
+  ``/leads/{id}`` for 1,000 leads. p50 and p99 per section.
 
 Figures: CPU µs per event (``time.process_time``: other work on the machine does not count),
 wall seconds, peak RSS; the ratio of ``fold + store`` to ``fold``; the document's SHA-256, which
@@ -33,6 +37,7 @@ from typing import Any
 __all__ = ["main"]
 
 _BATCH = 5000
+ROUNDS = 50
 
 
 def _events(base: int, leads: int, path: Path) -> int:
@@ -80,7 +85,6 @@ def _measure(kind: str, events: Path, store: str | None) -> dict[str, Any]:
     from streams.read_model_store import ReadModelStore  # noqa: PLC0415
 
     policy = load_policy("b2b_saas")
-    lines = events.read_bytes().splitlines()
     wall, cpu = time.perf_counter(), time.process_time()
     state = ProjectionState(projections=projections_for(policy))
     opened = None
@@ -92,12 +96,16 @@ def _measure(kind: str, events: Path, store: str | None) -> dict[str, Any]:
         )
         opened.open(policy.stages)
         state.restore(opened, policy.stages, lambda book: projections_for(policy, book))
-    if kind != "restart":
+    count = 0
+    with events.open("rb") as lines:
         for offset, line in enumerate(lines):
+            count += 1
+            if kind == "restart":
+                continue
             state.fold_lifecycle(line, Source("lead-events", 0, offset))
             if offset % _BATCH == _BATCH - 1:
                 state.checkpoint()
-        state.checkpoint()
+    state.checkpoint()
     folded_cpu, folded_wall = time.process_time() - cpu, time.perf_counter() - wall
     document = orjson.dumps(state.document())
     if opened is not None:
@@ -105,14 +113,66 @@ def _measure(kind: str, events: Path, store: str | None) -> dict[str, Any]:
     return {
         "measure": kind,
         "store": None if store is None else ("postgres" if "postgresql:" in store else "sqlite"),
-        "events": len(lines),
+        "events": count,
         "leads": sum(1 for _ in state.projections.book.records()),
         "cpu_s": round(folded_cpu, 2),
-        "cpu_us_per_event": round(folded_cpu / len(lines) * 1e6, 2),
+        "cpu_us_per_event": round(folded_cpu / count * 1e6, 2),
         "wall_s": round(folded_wall, 2),
         "document_s": round(time.perf_counter() - wall - folded_wall, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "document_sha256": hashlib.sha256(document).hexdigest()[:16],
+    }
+
+
+def _sections(events: Path) -> dict[str, Any]:
+    import random  # noqa: PLC0415
+
+    import orjson  # noqa: PLC0415
+
+    from contracts import Source  # noqa: PLC0415
+    from leadflow.replay import projections_for  # noqa: PLC0415
+    from lifecycle.policy import load_policy  # noqa: PLC0415
+    from projections import SECTIONS  # noqa: PLC0415
+    from streams.projector import ProjectionState  # noqa: PLC0415
+
+    state = ProjectionState(projections=projections_for(load_policy("b2b_saas")))
+    with events.open("rb") as lines:
+        total = sum(1 for _ in lines)
+    held_back = min(total // 2, ROUNDS * 1000)
+    timings: dict[str, list[float]] = {name: [] for name in SECTIONS}
+    with events.open("rb") as lines:
+        for offset, line in enumerate(lines):
+            if offset == total - held_back:
+                started = time.perf_counter()
+                state.document()
+                first = time.perf_counter() - started
+            state.fold_lifecycle(line, Source("lead-events", 0, offset))
+            if offset >= total - held_back and (offset - total + held_back) % 1000 == 999:
+                for name in SECTIONS:
+                    started = time.perf_counter()
+                    orjson.dumps(state.section(name))
+                    timings[name].append(time.perf_counter() - started)
+    ids = random.Random(1).sample(
+        [record.lead_id for record in state.projections.book.active_records()], 1000
+    )
+    timings["leads/{id}"] = []
+    for lead_id in ids:
+        started = time.perf_counter()
+        orjson.dumps(state.lead_document(lead_id))
+        timings["leads/{id}"].append(time.perf_counter() - started)
+
+    def ms(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {
+        "measure": "sections",
+        "events": total,
+        "leads": sum(1 for _ in state.projections.book.records()),
+        "first_document_s": round(first, 2),
+        "rounds": len(timings["pipeline"]),
+        **{f"{name} p50/p99 ms": [ms(v, 0.5), ms(v, 0.99)] for name, v in timings.items()},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 
@@ -152,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     if args.child:
         kind, events, *store = args.child
-        print(json.dumps(_measure(kind, Path(events), store[0] if store else None)))
+        if kind == "sections":
+            print(json.dumps(_sections(Path(events))))
+        else:
+            print(json.dumps(_measure(kind, Path(events), store[0] if store else None)))
         return []
     results = []
     with tempfile.TemporaryDirectory(prefix="leadflow-bench-read-models-") as directory:
@@ -170,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                 stored["cpu_us_per_event"] / baseline["cpu_us_per_event"], 2
             )
             results += [stored, _child("restart", events, store)]
+        results.append(_child("sections", events, None))
     for result in results:
         print(json.dumps(result))
     return results

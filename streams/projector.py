@@ -628,6 +628,9 @@ async def run_projector(
         return
     if state.store is not None:
         state.store.promote()  # a rebuild is served, and visible in SQL, once complete
+    # The read models count every lead once for their first document; doing it now, before the
+    # API is live, keeps that out of the first requests (later ones count only what changed).
+    state.document()
     await commit_positions(connection, instance.group_id, state.positions)
     log.info("projector %s caught up: %s", instance.group_id, state.counts.as_dict())
     app = build_projector_app(instance, state)

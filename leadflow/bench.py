@@ -1091,6 +1091,7 @@ def _growth(
                 "interactions_per_second": round(interactions / measured["seconds"], 1),
                 "kib_per_lead": round(measured["peak_rss_mb"] * 1024 / leads, 1),
                 "kib_per_interaction": round(measured["peak_rss_mb"] * 1024 / interactions, 2),
+                "projector": _projector_at(leads),
             }
         )
     if len(rows) >= 2:
@@ -1106,6 +1107,28 @@ def _growth(
             }
         )
     return rows
+
+
+def _projector_at(leads: int) -> dict[str, Any]:
+    """The projector's store at ``leads`` leads (``leadflow.bench_read_models``: restart time
+    and RSS from its SQLite store, the first document, and each section's live p99)."""
+    from leadflow.bench_read_models import measure  # noqa: PLC0415
+
+    found = {row["measure"]: row for row in measure(leads)}
+    restart, sections = found["restart"], found["sections"]
+    return {
+        "leads": restart["leads"],
+        "events": restart["events"],
+        "restart_s": restart["wall_s"],
+        "restart_peak_rss_mb": restart["peak_rss_mb"],
+        "first_document_s": sections["first_document_s"],
+        "store_cpu_ratio": found["fold + store"]["ratio_to_fold"],
+        "p99_ms": {
+            name.removesuffix(" p50/p99 ms"): value[1]
+            for name, value in sections.items()
+            if name.endswith(" p50/p99 ms")
+        },
+    }
 
 
 # -- history ---------------------------------------------------------------------------------
@@ -1428,6 +1451,13 @@ def render(report: Report, console: Console) -> None:
                 f"replay {row['leads']:,} leads",
                 f"{row['peak_rss_mb']:,.0f} MB, {row['kib_per_lead']:,.0f} KiB/lead, "
                 f"{row['seconds']:,.0f} s",
+            )
+            projector = row["projector"]
+            details.add_row(
+                f"projector restart over {projector['leads']:,} stored leads",
+                f"{projector['restart_s']:,.1f} s, {projector['restart_peak_rss_mb']:,.0f} MB; "
+                f"first document {projector['first_document_s']:,.1f} s; live p99 "
+                + ", ".join(f"{name} {ms} ms" for name, ms in projector["p99_ms"].items()),
             )
     for family, figure in report.decode.items():
         details.add_row(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -244,6 +244,16 @@ def _working_store(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="working-store-", dir=settings.data_dir) as folder:
         yield lambda name: disk_store_env(Path(folder), name)
+
+
+@contextmanager
+def _working_directory(settings: Settings) -> Iterator[Path]:
+    """A temporary folder in the data directory (not /tmp, which may be memory), deleted after."""
+    import tempfile  # noqa: PLC0415
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="working-", dir=settings.data_dir) as folder:
+        yield Path(folder)
 
 
 @app.command()
@@ -843,7 +853,12 @@ def whatif(
     from leadflow.audit import AuditError, open_store  # noqa: PLC0415
     from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import NumberedLine, numbered_lines  # noqa: PLC0415
-    from leadflow.whatif import compare, render_terminal, store_lines  # noqa: PLC0415
+    from leadflow.whatif import (  # noqa: PLC0415
+        compare,
+        file_lines,
+        render_terminal,
+        store_lines,
+    )
     from lifecycle.errors import LeadError  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from projections import MILESTONE_NAMES  # noqa: PLC0415
@@ -883,23 +898,28 @@ def whatif(
 
             def lines() -> Iterable[bytes | NumberedLine]:
                 return interactions
-        else:
-            stored, missing = store_lines(open_store(settings))
-            if missing:
-                err.print(
-                    f"{missing:,} stored interactions predate leadflow keeping them whole and "
-                    "are left out (use --from FILE or --from-kafka for them)",
-                    markup=False,
-                )
 
-            def lines() -> Iterable[bytes | NumberedLine]:
-                return stored
-
+        # Opened first: a missing store is said before anything is made in the data directory.
+        store = open_store(settings) if from_file is None and not from_kafka else None
         tune_gc()
         with (
             _reject_log(rejects, from_file, spend) as log,
             _working_store(settings, on_disk) as env_of,
+            _working_directory(settings) if store is not None else nullcontext() as work,
         ):
+            if store is not None and work is not None:
+                stored = work / "stored-interactions.jsonl"
+                missing = store_lines(store, stored)
+                if missing:
+                    err.print(
+                        f"{missing:,} stored interactions predate leadflow keeping them whole "
+                        "and are left out (use --from FILE or --from-kafka for them)",
+                        markup=False,
+                    )
+
+                def lines() -> Iterable[bytes | NumberedLine]:
+                    return file_lines(stored)
+
             result = compare(
                 lines,
                 current,

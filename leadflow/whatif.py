@@ -1,7 +1,8 @@
 """What-if: the same interaction history replayed under another policy, side by side.
 
 The history comes from the event store by default (``store_lines``: every interaction the
-store keeps, in the order it was recorded, without personal values), or from a file or the
+store keeps, in the order it was recorded, without personal values, written to a working file
+a page of the store at a time, in bounded memory), or from a file or the
 interactions topic for a backfill. ``compare(lines, current, other, ...)`` runs the lifecycle
 and the read models over the same interaction lines twice, in memory (eventsourcing's POPO
 store: nothing is written anywhere, no topic is touched), once under the current policy and
@@ -32,6 +33,8 @@ out); ``changed`` is sorted by lead id.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,7 +70,7 @@ from leadflow.report import (
     stage_label,
 )
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import kept_interactions
+from lifecycle.audit import KeptInteractions
 from lifecycle.lead import ANONYMOUS_PREFIX
 from lifecycle.policy import Policy
 from projections import Projections, SlaHours, UnfoldableEventError
@@ -234,13 +237,55 @@ def file_lines(path: Path) -> Iterator[bytes]:
                 yield body
 
 
-def store_lines(app: LeadLifecycle) -> tuple[list[bytes], int]:
-    """The interactions the event store keeps, as JSON lines in the order they were recorded
-    (``lifecycle.audit.kept_interactions``), without personal values: none is opened, since
-    no policy rule, score or read model reads one. Also how many stored interactions predate
-    leadflow keeping them whole (and are left out)."""
-    kept = kept_interactions(app)
-    return kept.lines, kept.missing
+STORE_RUN_LINES = 100_000
+"""Interactions ``store_lines`` sorts in memory at a time (a run); more go to sorted runs on
+disk, merged as the file is written."""
+
+
+def store_lines(app: LeadLifecycle, path: Path, *, run_lines: int = STORE_RUN_LINES) -> int:
+    """Write the interactions the event store keeps to ``path`` as JSON lines, in the order
+    they were recorded (``lifecycle.audit.KeptInteractions``), without personal values (none is
+    opened, since no policy rule, score or read model reads one); how many stored interactions
+    predate leadflow keeping them whole (and are left out).
+
+    The store is read a page at a time and memory stays bounded: at most ``run_lines``
+    interactions are sorted in memory; larger stores are sorted in runs written beside ``path``
+    (deleted afterwards) and merged."""
+    kept = KeptInteractions(app)
+    runs: list[Path] = []
+    run: list[bytes] = []
+
+    def spill() -> None:
+        run.sort()
+        spilled = path.with_name(f".{path.name}.run{len(runs)}")
+        runs.append(spilled)
+        with spilled.open("wb") as out:
+            out.writelines(item + b"\n" for item in run)
+        run.clear()
+
+    try:
+        for at_us, notification_id, line in kept:
+            # Fixed-width keys: sorting the bytes sorts by recorded time, then notification id.
+            run.append(b"%020d %020d %s" % (at_us, notification_id, line))
+            if len(run) >= run_lines:
+                spill()
+        if runs:
+            spill()
+        run.sort()
+        with contextlib.ExitStack() as files, path.open("wb") as out:
+            merged = (
+                heapq.merge(*(files.enter_context(r.open("rb")) for r in runs))
+                if runs
+                else (item + b"\n" for item in run)
+            )
+            out.writelines(item[_KEY_BYTES:] for item in merged)
+    finally:
+        for spilled in runs:
+            spilled.unlink(missing_ok=True)
+    return kept.missing
+
+
+_KEY_BYTES = 42  # "%020d %020d " before each line of a run
 
 
 class _Outcomes:

@@ -54,7 +54,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -85,7 +85,6 @@ __all__ = [
     "check_published",
     "export_events",
     "export_with_personal",
-    "kept_interactions",
     "lead_as_of",
     "lead_history",
     "read_rows",
@@ -795,46 +794,53 @@ def verify_store(
 _KEEPING = (".InteractionRecorded", ".TransitionRefused")
 
 
-@dataclass(frozen=True, slots=True)
 class KeptInteractions:
-    """The interactions the store keeps, as JSON lines (the wire's interaction objects)
-    without their personal values, in the order leadflow recorded them; ``missing`` counts
-    those recorded before leadflow kept interactions whole (only their summary is stored)."""
+    """The interactions the store keeps, as JSON lines (the wire's interaction objects) without
+    their personal values (none is opened: nothing a policy or the read models compute reads
+    them), read a page at a time.
 
-    lines: list[bytes]
-    missing: int
+    Iterating gives ``(recorded_us, notification_id, line)`` in notification order; the order
+    leadflow recorded them in is by recorded time (microseconds since the epoch, growing with
+    each interaction a worker handles), then notification id, which the caller sorts by (a
+    store written by several workers interleaves the two). ``missing`` counts, once iterated,
+    those recorded before leadflow kept interactions whole (only their summary is stored).
+    Duplicates and invalid input never reached the store."""
+
+    def __init__(self, app: LeadLifecycle) -> None:
+        self.app = app
+        self.missing = 0
+
+    def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
+        self.missing = 0
+        app = self.app
+        position = 0
+        while True:
+            page = app.recorder.select_notifications(
+                start=position, limit=_PAGE, inclusive_of_start=False
+            )
+            if not page:
+                return
+            for notification in page:
+                if not notification.topic.endswith(_KEEPING):
+                    continue
+                event = app.mapper.to_domain_event(notification)
+                if not isinstance(event, Lead.InteractionRecorded | Lead.TransitionRefused):
+                    continue
+                if event.interaction is None:
+                    self.missing += 1
+                    continue
+                # An exact-size copy: orjson's bytes keep its whole buffer (about 4 KiB).
+                line = bytes(memoryview(orjson.dumps(event.interaction)))
+                yield _microseconds(event.timestamp), notification.id, line
+            position = page[-1].id
 
 
-def kept_interactions(app: LeadLifecycle) -> KeptInteractions:
-    """Every interaction recorded (or refused) in the store, rebuilt from the events that kept
-    it, without personal values (none is opened: nothing a policy or the read models compute
-    reads them), in the order they were recorded: by recorded time, which grows with each
-    interaction a worker handles, then by notification id. Duplicates and invalid input never
-    reached the store."""
-    found: list[tuple[datetime, int, bytes]] = []
-    missing = 0
-    position = 0
-    while True:
-        page = app.recorder.select_notifications(
-            start=position, limit=_PAGE, inclusive_of_start=False
-        )
-        if not page:
-            break
-        for notification in page:
-            if not notification.topic.endswith(_KEEPING):
-                continue
-            event = app.mapper.to_domain_event(notification)
-            if not isinstance(event, Lead.InteractionRecorded | Lead.TransitionRefused):
-                continue
-            if event.interaction is None:
-                missing += 1
-                continue
-            # An exact-size copy: orjson's bytes keep its whole buffer (about 4 KiB).
-            line = bytes(memoryview(orjson.dumps(event.interaction)))
-            found.append((event.timestamp, notification.id, line))
-        position = page[-1].id
-    found.sort(key=lambda item: (item[0], item[1]))
-    return KeptInteractions([line for _, _, line in found], missing)
+def _microseconds(moment: datetime) -> int:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # -- export ------------------------------------------------------------------------------------

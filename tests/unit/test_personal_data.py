@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -40,9 +41,9 @@ from leadflow.replay import lifecycle_events, projections_for
 from leadflow.report import history_rows
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
-from leadflow.whatif import compare, store_lines
+from leadflow.whatif import compare, file_lines, store_lines
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import lead_history, verify_store
+from lifecycle.audit import KeptInteractions, lead_history, verify_store
 from lifecycle.errors import LeadNotFoundError, MasterKeyError, PersonalDataError
 from lifecycle.lead import Lead
 from lifecycle.personal import (
@@ -479,7 +480,7 @@ def _simulated() -> list[bytes]:
     return list(simulate(SimulationConfig(leads=40, seed=11)).lines())
 
 
-def test_whatif_from_the_store_equals_whatif_from_the_file_it_was_fed() -> None:
+def test_whatif_from_the_store_equals_whatif_from_the_file_it_was_fed(tmp_path: Path) -> None:
     lines = _simulated()
     app = LeadLifecycle(load_policy("b2b_saas"))
     decoded = []
@@ -490,9 +491,15 @@ def test_whatif_from_the_store_equals_whatif_from_the_file_it_was_fed() -> None:
             continue
     for start in range(0, len(decoded), 97):
         app.process(decoded[start : start + 97])
-    stored, missing = store_lines(app)
-    assert missing == 0
+    path = tmp_path / "stored.jsonl"
+    assert store_lines(app, path) == 0  # none missing
+    stored = list(file_lines(path))
     assert b"@" not in b"".join(stored)  # no email, nothing personal: none is opened
+    # Sorted in runs of 7 on disk and merged: the same lines in the same order.
+    store_lines(app, tmp_path / "in-runs.jsonl", run_lines=7)
+    assert list(file_lines(tmp_path / "in-runs.jsonl")) == stored
+    assert len(stored) > 7 * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in-runs.jsonl", "stored.jsonl"]
     current, other = load_policy("b2b_saas"), load_policy("agency")
     from_store = compare(lambda: stored, current, other, half_life_days=3).document()
     from_file = compare(lambda: lines, current, other, half_life_days=3).document()
@@ -500,7 +507,8 @@ def test_whatif_from_the_store_equals_whatif_from_the_file_it_was_fed() -> None:
         k: v for k, v in from_file.items() if k != "interactions"
     }
     app.forget(next(i.lead_id for i in decoded if i.lead_id), at=T0)
-    erased, _ = store_lines(app)
+    store_lines(app, path, run_lines=7)  # in sorted runs merged: the same lines
+    erased = list(file_lines(path))
     assert compare(lambda: erased, current, other, half_life_days=3).document() == from_store
 
 
@@ -587,3 +595,23 @@ def test_forgetting_a_lead_with_a_thousand_visitors_records_events_that_each_fit
     assert sorted(v for e in erased for v in e.data.visitors) == sorted(ids)
     assert [e.data.interactions for e in erased][1:] == [0, 0]  # counted once
     assert verify_store(app).intact
+
+
+def test_store_lines_orders_by_recorded_time_then_notification_id_in_bounded_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two workers' interactions: recorded times interleave with notification ids.
+    rng = random.Random(3)
+    kept = [(rng.randrange(10**15, 2 * 10**15), n, b'{"n":%d}' % n) for n in range(1, 500)]
+    kept += [(kept[5][0], 900, b'{"n":900}')]  # a tie in time: the notification id decides
+
+    def read(self: Any) -> Any:
+        self.missing = 2
+        return iter(kept)
+
+    monkeypatch.setattr(KeptInteractions, "__iter__", read)
+    path = tmp_path / "stored.jsonl"
+    assert store_lines(cast(Any, None), path, run_lines=13) == 2
+    expected = [line for _, _, line in sorted(kept)]
+    assert list(file_lines(path)) == expected
+    assert [p.name for p in tmp_path.iterdir()] == ["stored.jsonl"]  # runs deleted

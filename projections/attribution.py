@@ -477,8 +477,15 @@ class _Sums(LabelSums):
     __slots__ = ()
 
     def add_weights(self, labels: list[str], weights: list[float], scale: float, sign: int) -> None:
-        """Add (``sign`` 1) or take back (-1) ``weights`` times ``scale`` under each label."""
+        """Add (``sign`` 1) or take back (-1) ``weights`` times ``scale`` under each label.
+
+        A journey's weights are summed by label first (a label's touches, once); a zero weight
+        adds nothing (the document lists every label some model credits, with zeros)."""
+        by_label: dict[str, float] = {}
         for label, weight in zip(labels, weights, strict=True):
+            if weight:
+                by_label[label] = by_label.get(label, 0.0) + weight
+        for label, weight in by_label.items():
             self.add(label, fixed(weight * scale), sign)
 
 

@@ -55,8 +55,7 @@ from typing import Any
 import orjson
 
 from contracts import Spend, Stage, Temperature, decode_spend, encode
-from projections import BookTotals, LeadBook, LeadRecord, Stay, TouchRecord
-from projections._common import MILESTONE_NAMES
+from projections import MILESTONE_NAMES, BookTotals, LeadBook, LeadRecord, Stay, TouchRecord
 
 SCHEMA_VERSION = 1
 """The version of the tables' layout; a store of another version is refused, never guessed at."""

@@ -359,6 +359,13 @@ class Child:
         self.cpu_total = usage.ru_utime + usage.ru_stime
 
 
+async def _stop(child: Child, report: Report) -> None:
+    """Stop ``child`` and record its peak RSS in ``report``."""
+    await asyncio.to_thread(child.stop)
+    if child.peak_rss_mb is not None:
+        report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -555,9 +562,7 @@ async def _ingest(
         broker_cpu = (_cpu_seconds(broker) - started[3]) if broker else None
     finally:
         for child in children:
-            await asyncio.to_thread(child.stop)
-            if child.peak_rss_mb is not None:
-                report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+            await _stop(child, report)
     items = sum(ends.values()) - started[1]
     note = f"{processes} process{'es' if processes > 1 else ''}"
     if broker_cpu is not None:
@@ -648,9 +653,7 @@ async def _scale_out(
         )
     finally:
         for child in children:
-            await asyncio.to_thread(child.stop)
-            if child.peak_rss_mb is not None:
-                report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+            await _stop(child, report)
     # Read once the workers have exited: a backend reports its counts when its session ends.
     commits, rollbacks = await asyncio.to_thread(_transactions, settings.postgres_url)
     shares = {
@@ -740,9 +743,7 @@ async def _worker_rss(
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - started
     finally:
-        await asyncio.to_thread(child.stop)
-        if child.peak_rss_mb is not None:
-            report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+        await _stop(child, report)
     return {
         "interactions": len(lines),
         "lead_keys": keys_seen[-1],
@@ -802,9 +803,7 @@ async def _projector_rebuild(
             raise BenchError("the projector did not catch up in 600 s")
         cpu = child.cpu() - first[2]
     finally:
-        await asyncio.to_thread(child.stop)
-        if child.peak_rss_mb is not None:
-            report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+        await _stop(child, report)
     figure = Figure(
         "projector rebuild from offset 0",
         folded - first[1],
@@ -834,9 +833,7 @@ async def _projector_restart(settings: Settings, logs: Path, report: Report) -> 
         seconds = time.perf_counter() - started
         cpu = child.cpu()
     finally:
-        await asyncio.to_thread(child.stop)
-        if child.peak_rss_mb is not None:
-            report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+        await _stop(child, report)
     return Figure(
         "projector restart over its stored read models",
         int(health["counts"]["events"]),
@@ -907,9 +904,7 @@ async def _projector_live(
         seconds = time.perf_counter() - started
         cpu = child.cpu() - cpu
     finally:
-        await asyncio.to_thread(child.stop)
-        if child.peak_rss_mb is not None:
-            report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+        await _stop(child, report)
     return Figure(
         "projector live (lead-events in batches)",
         folded,
@@ -988,9 +983,7 @@ async def _latency(
     finally:
         await consumer.stop()
         await producer.stop()
-        await asyncio.to_thread(child.stop)
-        if child.peak_rss_mb is not None:
-            report.peak_rss_mb[child.name] = round(child.peak_rss_mb, 1)
+        await _stop(child, report)
     latencies = [(seen[i] - sent[i]) * 1000 for i in seen if i in sent]
     p99 = _percentile(latencies, 0.99)
     return {

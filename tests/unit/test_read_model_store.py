@@ -216,14 +216,23 @@ def tables(path: Path) -> set[str]:
     return {name for (name,) in sql(path, "SELECT name FROM sqlite_master WHERE type='table'")}
 
 
+def stored_and_stopped(path: Path) -> tuple[StoreFactory, ProjectionState]:
+    """A store at ``path`` holding a realistic fold, its projector stopped; and how to open it."""
+
+    def make_store() -> ReadModelStore:
+        return ReadModelStore.sqlite(path)
+
+    first = realistic_store(make_store)
+    assert first.store is not None
+    first.store.close()
+    return make_store, first
+
+
 def test_a_rebuild_is_invisible_until_promoted_and_then_replaces_the_old_tables(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "read_models.sqlite"
-    make_store = lambda: ReadModelStore.sqlite(path)  # noqa: E731
-    first = realistic_store(make_store)
-    assert first.store is not None
-    first.store.close()
+    make_store, _ = stored_and_stopped(path)
     before = sql(path, "SELECT COUNT(*) FROM read_leads")
 
     rebuilding = started(make_store, rebuild=True)
@@ -247,10 +256,7 @@ def test_an_unfinished_rebuild_is_dropped_and_the_current_generation_goes_on(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "read_models.sqlite"
-    make_store = lambda: ReadModelStore.sqlite(path)  # noqa: E731
-    first = realistic_store(make_store)
-    assert first.store is not None
-    first.store.close()
+    make_store, first = stored_and_stopped(path)
     rebuilding = started(make_store, rebuild=True)
     assert rebuilding.store is not None
     rebuilding.store.close()  # stopped before it caught up

@@ -45,12 +45,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
@@ -161,6 +162,26 @@ class StoredFold:
     positions: dict[tuple[str, int], int]
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _database_errors(
+    method: Callable[Concatenate[ReadModelStore, _P], _R],
+) -> Callable[Concatenate[ReadModelStore, _P], _R]:
+    """The driver's errors (a locked, unreadable or unreachable database) as
+    ``ReadModelStoreError`` naming the store."""
+
+    @functools.wraps(method)
+    def said(store: ReadModelStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(store, *args, **kwargs)
+        except store.errors as exc:
+            raise ReadModelStoreError(f"{store.where}: {exc}") from exc
+
+    return said
+
+
 class ReadModelStore:
     """The read models' facts in a database (see the module docstring).
 
@@ -169,7 +190,19 @@ class ReadModelStore:
     generation current. Not thread-safe: the projector calls it from its event loop's thread.
     """
 
-    def __init__(self, connection: Any, dialect: _Dialect, lock: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        dialect: _Dialect,
+        lock: Callable[[], bool],
+        *,
+        where: str,
+        errors: tuple[type[Exception], ...],
+    ) -> None:
+        self.where = where
+        """The store as a person would name it (a file, or PostgreSQL)."""
+        self.errors = errors
+        """The driver's errors, said as ``ReadModelStoreError``."""
         self._connection = connection
         self._dialect = dialect
         self._lock = lock
@@ -183,9 +216,12 @@ class ReadModelStore:
     def sqlite(cls, path: Path) -> ReadModelStore:
         """A store in the SQLite file ``path`` (made with its directory if missing)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
+        try:
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise ReadModelStoreError(f"{path}: {exc}") from exc
         lock_file = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
 
         def lock() -> bool:
@@ -195,7 +231,7 @@ class ReadModelStore:
                 return False
             return True
 
-        store = cls(connection, _SQLITE, lock)
+        store = cls(connection, _SQLITE, lock, where=str(path), errors=(sqlite3.Error,))
         store._closers.append(lambda: os.close(lock_file))
         return store
 
@@ -210,7 +246,7 @@ class ReadModelStore:
             row = connection.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()
             return bool(row and row[0])
 
-        return cls(connection, _POSTGRES, lock)
+        return cls(connection, _POSTGRES, lock, where="PostgreSQL", errors=(psycopg.Error,))
 
     def close(self) -> None:
         """Close the connection (and give up the lock)."""
@@ -252,6 +288,7 @@ class ReadModelStore:
 
     # -- opening --------------------------------------------------------------------------------
 
+    @_database_errors
     def open(self, stages: Collection[Stage], *, rebuild: bool = False) -> None:
         """Take the writer's lock and choose the generation to write.
 
@@ -403,6 +440,7 @@ class ReadModelStore:
             "AVG(hours) AS mean_hours, SUM(hours) AS total_hours FROM read_stays GROUP BY stage"
         )
 
+    @_database_errors
     def promote(self) -> None:
         """Make the rebuilt generation current: views swapped and the old tables dropped, in one
         transaction. Nothing to do when the generation written is already current."""
@@ -423,6 +461,7 @@ class ReadModelStore:
 
     # -- reading back ---------------------------------------------------------------------------
 
+    @_database_errors
     def load(self, stages: Collection[Stage]) -> StoredFold:
         """The generation written, read back: a ``LeadBook`` of ``stages`` holding every lead as
         it was folded (listeners not yet attached), the spend, the counts, the positions."""
@@ -522,6 +561,7 @@ class ReadModelStore:
 
     # -- writing --------------------------------------------------------------------------------
 
+    @_database_errors
     def commit(
         self,
         changes: FoldChanges,

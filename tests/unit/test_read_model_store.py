@@ -9,6 +9,7 @@ SQLite is the real store here (a file); the same tests run on PostgreSQL in
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import LifecycleEvent, Source, Spend, Stage, encode
+from leadflow.failures import explain
 from projections import LeadBook, Projections
 from streams.projector import ProjectionState
 from streams.read_model_store import ReadModelStore, ReadModelStoreError
@@ -315,3 +317,21 @@ def test_the_readme_queries_run_and_answer(tmp_path: Path) -> None:
     assert len(queries) == 5
     answers = [sql(path, query) for query in queries]
     assert all(answers[:4]), answers
+
+
+def test_a_file_that_is_not_a_database_is_said_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "read_models.sqlite"
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(ReadModelStoreError, match=re.escape(f"{path}: file is not a database")):
+        ReadModelStore.sqlite(path)
+    # A store that breaks once open is said the same way.
+    store = ReadModelStore.sqlite(tmp_path / "other.sqlite")
+    store.open(EVERY_STAGE)
+    with sqlite3.connect(tmp_path / "other.sqlite") as connection:
+        connection.execute("DROP VIEW read_leads")
+        connection.execute("DROP TABLE read_g1_state")
+    state = ProjectionState()
+    with pytest.raises(ReadModelStoreError, match=r"other\.sqlite: no such table: read_g1_state"):
+        state.restore(store, EVERY_STAGE, read_models)
+    store.close()
+    assert explain(ReadModelStoreError("x")) == "read models: x"

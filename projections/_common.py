@@ -148,6 +148,9 @@ class Durations(Protocol):
     def summary(self) -> dict[str, Any]:
         """``count``, ``mean_hours``, ``median_hours``, ``p90_hours`` (``None`` when empty)."""
 
+    def merge(self, other: Durations) -> None:
+        """Add every duration of ``other`` (of the same kind)."""
+
 
 class ExactDurations:
     """Every duration kept, in order (``sortedcontainers.SortedList``): exact median and p90
@@ -169,6 +172,13 @@ class ExactDurations:
         """Take back one duration added before (``ValueError`` if there is none)."""
         self._values.remove(us)
         self._total -= us
+
+    def merge(self, other: Durations) -> None:
+        """Add every duration of ``other`` (exact too)."""
+        if not isinstance(other, ExactDurations):
+            raise TypeError("exact durations merge with exact durations only")
+        self._values.update(other._values)
+        self._total += other._total
 
     def summary(self) -> dict[str, Any]:
         """Exact statistics, equal to ``duration_summary`` of the same durations."""
@@ -201,6 +211,14 @@ class SketchDurations:
         self._sketch.add(us)
         self._count += 1
         self._total += us
+
+    def merge(self, other: Durations) -> None:
+        """Add every duration of ``other`` (a sketch of the same accuracy)."""
+        if not isinstance(other, SketchDurations):
+            raise TypeError("sketched durations merge with sketched durations only")
+        self._sketch.merge(other._sketch)
+        self._count += other._count
+        self._total += other._total
 
     def summary(self) -> dict[str, Any]:
         """Exact count and mean, sketched median and p90."""

@@ -338,7 +338,7 @@ class Attribution:
         self._sums = _Totals(self.book.applies)
         self._now_us: int | None = None  # "now" of the document being made (lookback only)
         # Without a lookback window a lead's credit depends on nothing but the lead.
-        self._totals = LeadTotals(self.book, self._count, keep=lookback_days is None)
+        self.lead_totals = LeadTotals(self.book, self._count, keep=lookback_days is None)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -353,11 +353,11 @@ class Attribution:
         at "now" and every lead is counted again.
         """
         if self.lookback_days is None:
-            self._totals.refresh()
+            self.lead_totals.refresh()
         else:
             self._now_us = to_us(now) if now is not None else self.book.latest_us
             self._sums = _Totals(self.book.applies)
-            self._totals.refresh(everything=True)
+            self.lead_totals.refresh(everything=True)
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
         for milestone, name in enumerate(MILESTONE_NAMES):
@@ -376,6 +376,16 @@ class Attribution:
         return document
 
     to_document = snapshot
+
+    def merge(self, other: Attribution) -> None:
+        """Add ``other``'s credit, revenue and Markov counts (another book's leads: see
+        ``Projections.merge``). Without a lookback window only: with one, credit depends on
+        "now" and every document counts every lead again."""
+        if self.lookback_days is not None or other.lookback_days is not None:
+            raise ValueError("attribution with a lookback window does not merge")
+        self.lead_totals.refresh()
+        other.lead_totals.refresh()
+        self._sums.merge(other._sums)
 
     def _count(self, record: LeadRecord, sign: int) -> None:
         """Add (``sign`` 1) or take back (-1) one active lead's credit at every milestone."""
@@ -503,6 +513,23 @@ class _Totals:
         self.revenue_untouched = [[_Sums() for _ in _BY] for _ in milestones]
         self.conversions = [0 for _ in milestones]
         self.revenue_with_touches = [0 for _ in milestones]
+
+    def merge(self, other: _Totals) -> None:
+        """Add every total of ``other``."""
+        for milestone in range(len(self.conversions)):
+            for by in range(len(_BY)):
+                for model in RULE_MODELS:
+                    self.rule_credit[milestone][by][model].merge(
+                        other.rule_credit[milestone][by][model]
+                    )
+                    self.rule_revenue[milestone][by][model].merge(
+                        other.rule_revenue[milestone][by][model]
+                    )
+                self.transitions[milestone][by].update(other.transitions[milestone][by])
+                self.markov_untouched[milestone][by].merge(other.markov_untouched[milestone][by])
+                self.revenue_untouched[milestone][by].merge(other.revenue_untouched[milestone][by])
+            self.conversions[milestone] += other.conversions[milestone]
+            self.revenue_with_touches[milestone] += other.revenue_with_touches[milestone]
 
     def credit(self, milestone: int) -> tuple[list[_Credit], list[_Credit]]:
         """Credit and revenue at ``milestone``, by channel and by campaign, every model."""

@@ -365,6 +365,24 @@ class LeadBook:
         self.gaps = totals.gaps
         self.unfoldable = totals.unfoldable
 
+    def merge_totals(self, other: LeadBook) -> None:
+        """Take in ``other``'s figures (latest time, policy, counts), as if its events had been
+        folded here too; its records stay where they are."""
+        if other.latest_us is not None and (
+            self.latest_us is None or other.latest_us > self.latest_us
+        ):
+            self.latest_us = other.latest_us
+        if other._policy is not None and (self._policy is None or other._policy > self._policy):
+            self._policy = other._policy
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.gaps += other.gaps
+        self.unfoldable += other.unfoldable
+
+    def forget_records(self) -> None:
+        """Drop every record (the read models keep their totals: ``Projections.without_leads``)."""
+        self._leads.clear()
+
     def lead(self, lead_id: str) -> LeadRecord | None:
         """The record of one lead, or ``None`` if no event of it was seen."""
         return self._leads.get(lead_id)

@@ -64,7 +64,7 @@ class FunnelEconomics:
         self._counts: dict[str | None, list[int]] = {}
         self._margins = LabelSums()  # amount x margin of won deals, by channel
         self._all_margins = LabelSums()  # the same under one label, ""
-        self._totals = LeadTotals(self.book, self._count)
+        self.lead_totals = LeadTotals(self.book, self._count)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -103,12 +103,26 @@ class FunnelEconomics:
             self._all_margins.add("", value, sign)
             self._margins.add(channel, value, sign)
 
+    def merge(self, other: FunnelEconomics) -> None:
+        """Add ``other``'s counts, margins and spend (another book's leads: see
+        ``Projections.merge``); a spend id counted on both sides counts once, the first."""
+        self.lead_totals.refresh()
+        other.lead_totals.refresh()
+        for key, row in other._counts.items():
+            mine = self._counts.setdefault(key, [0] * len(row))
+            for index, value in enumerate(row):
+                mine[index] += value
+        self._margins.merge(other._margins)
+        self._all_margins.merge(other._all_margins)
+        for spend in other._spend.values():
+            self.apply_spend(spend)
+
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
         """The funnel section of the document (``now`` is accepted for symmetry, not used).
 
         The milestone counts and won margins are kept between snapshots (``LeadTotals``): a
         snapshot counts again only the leads changed since the last one."""
-        self._totals.refresh()
+        self.lead_totals.refresh()
         spend: dict[str | None, list[float]] = {None: []}
         for item in self._spend.values():
             spend[None].append(item.amount)

@@ -44,10 +44,10 @@ class Pipeline:
         self._by_channel: dict[str, dict[Stage, int]] = {}
         self._clocks = {clock.stage: clock for clock in self.sla.clocks()}
         # Per SLA stage, the leads in it without a sales touch since they entered, as
-        # (entered, lead id) in order: which of them wait past the SLA depends on "now".
+        # (entered, lead id, channel) in order: which of them wait past the SLA depends on "now".
         self._unanswered: dict[Stage, SortedList] = {stage: SortedList() for stage in self._clocks}
         self.book.listen(placement_changed=self._placed)
-        self._totals = LeadTotals(self.book, self._count)
+        self.lead_totals = LeadTotals(self.book, self._count)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -69,8 +69,22 @@ class Pipeline:
         if stage not in self._clocks or record.first_sales_touch_us(record.entered_us) is not None:
             return
         waiting = self._unanswered[stage]
-        entry = (record.entered_us, record.lead_id)
+        entry = (record.entered_us, record.lead_id, record.channel)
         waiting.add(entry) if sign > 0 else waiting.remove(entry)
+
+    def merge(self, other: Pipeline) -> None:
+        """Add ``other``'s counts and waiting leads (another book's leads: see
+        ``Projections.merge``)."""
+        self.lead_totals.refresh()
+        other.lead_totals.refresh()
+        for stage, count in other._by_stage.items():
+            self._by_stage[stage] += count
+        for channel, counts in other._by_channel.items():
+            mine = self._by_channel.setdefault(channel, {})
+            for stage, count in counts.items():
+                mine[stage] = mine.get(stage, 0) + count
+        for stage, waiting in other._unanswered.items():
+            self._unanswered[stage].update(waiting)
 
     def _now_us(self, now: datetime | None) -> int | None:
         return to_us(now) if now is not None else self.book.latest_us
@@ -94,25 +108,23 @@ class Pipeline:
 
     def sla_waiting(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """The leads waiting past an SLA at ``now`` (see the class docstring)."""
-        self._totals.refresh()
+        self.lead_totals.refresh()
         now_us = self._now_us(now)
         if now_us is None:
             return []
         waiting = []
-        lead = self.book.lead
         for clock in sorted(self._clocks.values(), key=lambda clock: clock.name):
             unanswered = self._unanswered[clock.stage]
             # Past the SLA: now - since > limit, i.e. since < now - limit.
-            for since, lead_id in unanswered[: unanswered.bisect_left((now_us - clock.limit_us,))]:
-                record = lead(lead_id)
-                assert record is not None
+            past = unanswered[: unanswered.bisect_left((now_us - clock.limit_us,))]
+            for since, lead_id, channel in past:
                 waiting.append(
                     {
                         "lead_id": lead_id,
                         "sla": clock.name,
                         "sla_hours": rnd(clock.hours),
                         "stage": clock.stage.value,
-                        "channel": record.channel,
+                        "channel": channel,
                         "since": iso(since),
                         "waiting_hours": hours(now_us - since),
                         "overdue_hours": hours(now_us - since - clock.limit_us),

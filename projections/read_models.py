@@ -102,6 +102,25 @@ class Projections:
             raise KeyError(name)
         return getattr(self, name).snapshot(now)
 
+    def without_leads(self) -> Projections:
+        """Count every lead into the read models' totals, then drop the book's records; what is
+        left is small and ``merge``s. Lead documents are gone; it takes no more events."""
+        for model in (self.pipeline, self.timing, self.attribution, self.funnel):
+            model.lead_totals.forget()
+        self.book.forget_records()
+        return self
+
+    def merge(self, other: Projections) -> None:
+        """Add ``other``'s read models, folded under the same settings over other people (a
+        shard: no lead in both), so the document is the one a single fold of both sets of
+        events gives, byte for byte. The sums merged are exact (``projections.totals``); a
+        lookback window does not merge (``ValueError``)."""
+        self.book.merge_totals(other.book)
+        self.pipeline.merge(other.pipeline)
+        self.timing.merge(other.timing)
+        self.attribution.merge(other.attribution)
+        self.funnel.merge(other.funnel)
+
     def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
         """One lead for ``/leads/{id}`` (``Pipeline.lead_document``); ``None`` if unknown."""
         return self.pipeline.lead_document(lead_id, now)

@@ -107,17 +107,19 @@ class StageTiming:
         self._unanswered: list[SortedList] = [SortedList() for _ in self._clocks]
         self._cycle = ExactDurations()
         self._cohort_counts: dict[int, list[int]] = {}
-        self._totals = LeadTotals(self.book, self._count)
+        self.lead_totals = LeadTotals(self.book, self._count)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
         return self.book.apply(event)
 
     def _cell(self, stage: Stage, at: int) -> list[int]:
+        return self._cell_at(stage, month_of(at))
+
+    def _cell_at(self, stage: Stage, month: int) -> list[int]:
         months = self._flow.get(stage)
         if months is None:
             months = self._flow[stage] = {}
-        month = month_of(at)
         cell = months.get(month)
         if cell is None:
             cell = months[month] = [0, 0, 0, 0]
@@ -181,12 +183,40 @@ class StageTiming:
         if not row[LEAD]:
             del self._cohort_counts[month]
 
+    def merge(self, other: StageTiming) -> None:
+        """Add ``other``'s durations, flows, SLA figures and cohorts (another book's leads: see
+        ``Projections.merge``)."""
+        self.lead_totals.refresh()
+        other.lead_totals.refresh()
+        for stage, durations in other._durations.items():
+            mine = self._durations.get(stage)
+            if mine is None:
+                mine = self._durations[stage] = (
+                    ExactDurations() if self.exact else SketchDurations(self.accuracy)
+                )
+            mine.merge(durations)
+        for stage, months in other._flow.items():
+            for month, cell in months.items():
+                mine_cell = self._cell_at(stage, month)
+                for index, value in enumerate(cell):
+                    mine_cell[index] += value
+        for index in range(len(self._clocks)):
+            self._speed[index].merge(other._speed[index])
+            self._met[index] += other._met[index]
+            self._late[index] += other._late[index]
+            self._unanswered[index].update(other._unanswered[index])
+        self._cycle.merge(other._cycle)
+        for month, row in other._cohort_counts.items():
+            mine_row = self._cohort_counts.setdefault(month, [0] * len(row))
+            for index, value in enumerate(row):
+                mine_row[index] += value
+
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
         """The timing section of the document (see the class docstring).
 
         The figures built on each lead's milestones are kept between snapshots (``LeadTotals``):
         a snapshot counts again only the leads changed since the last one."""
-        self._totals.refresh()
+        self.lead_totals.refresh()
         now_us = to_us(now) if now is not None else self.book.latest_us
         empty = duration_summary(())
         stages = self.book.stages

@@ -53,6 +53,12 @@ class LeadTotals:
             self._counted.discard(lead_id)
         self._dirty.add(lead_id)
 
+    def forget(self) -> None:
+        """Count every changed lead, then stop tracking leads: the totals stay, and the book's
+        records can go (``Projections.without_leads``)."""
+        self.refresh()
+        self._counted.clear()
+
     def refresh(self, *, everything: bool = False) -> None:
         """Count every lead changed since the last refresh (``everything``: every lead, into
         totals the caller has just cleared)."""
@@ -86,6 +92,17 @@ class LabelSums:
         entry[1] += sign
         if not entry[1]:
             del self.entries[label]
+
+    def merge(self, other: LabelSums) -> None:
+        """Add every label's sum and contributions of ``other``."""
+        entries = self.entries
+        for label, (amount, count) in other.entries.items():
+            entry = entries.get(label)
+            if entry is None:
+                entries[label] = [amount, count]
+            else:
+                entry[0] += amount
+                entry[1] += count
 
     def floats(self) -> dict[str, float]:
         """Each label's sum as a float (from units of 2^-52)."""

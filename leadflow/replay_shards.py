@@ -1,4 +1,4 @@
-"""Batch replay on several cores: people spread over forked processes, one fold of the read models.
+"""Batch replay on several cores: people spread over forked processes, their read models merged.
 
 People are independent once their identities are known: nothing one person does changes another
 person's lifecycle. So ``replay_sharded`` first reads the file once, decoding every line (the
@@ -7,44 +7,41 @@ every lead id, anonymous id and interaction id that any line names together (uni
 interaction id sent for two people joins them, so a conflicting copy meets the lead that has
 it). Each person goes to one of ``processes`` shards (by a CRC-32 of the key standing for the
 person: the same for the same file), and each shard is replayed by ``replay_lines`` in a forked
-child, its lines in file order (so a person's lines keep their order exactly). Every lifecycle
-event a child stores is sent to this process as its wire message and folded into one
-``Projections`` here, while the children run.
+child, its lines in file order (so a person's lines keep their order exactly), folding its own
+read models. When it is done, the child sends its read models without their leads
+(``Projections.without_leads``: the exact totals the documents are made of) and this process
+merges them (``Projections.merge``); no lifecycle event crosses between processes, and this
+process never holds a lead.
 
-The document is the one ``replay_lines`` makes over the whole file, byte for byte: the read
-models depend only on the set of events folded and on each lead's order (``Projections``), the
-interaction counts add up, and the rejected lines are reported in line order (tested on a noisy
-simulated stream with conflicting copies). What differs: the recorded times of the events, and
-an event the read models' fold guard refuses is numbered by its place in this process's fold.
+The document is the one ``replay_lines`` makes over the whole file, byte for byte: a person's
+events all fold in one shard, the totals merged are exact sums, the interaction counts add up,
+and the rejected lines are reported in line order (tested on a noisy simulated stream with
+conflicting copies). What differs: the recorded times of the events, and an event the read
+models' fold guard refuses is named by its shard and numbered by its place in that shard's fold.
 The first pass holds every line in memory (as ``leadflow replay`` reads a file today).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import orjson
-
 from contracts import (
     DEFAULT_MAX_BYTES,
     ContractError,
-    LifecycleEvent,
     Problem,
     Rejection,
     Source,
     decode_interaction,
-    decode_lifecycle_event,
-    encode,
 )
 from leadflow.forked import failure, raise_failure
 from leadflow.rejects import RejectLog
 from leadflow.replay import (
-    EventFold,
     InteractionCounts,
     NumberedLine,
     Replay,
@@ -56,11 +53,8 @@ from lifecycle.policy import Policy
 
 __all__ = ["replay_sharded"]
 
-_EVENTS = b"E"
 _RESULT = b"R"
 _FAILED = b"X"
-_SEND_EVERY = 2000
-"""Lifecycle events a child sends at once."""
 
 
 class _People:
@@ -130,7 +124,7 @@ def replay_sharded(
     del people
 
     projections = projections_for(policy)
-    fold = EventFold(projections, source_name)
+    unfoldable: list[Rejection] = []
     counts = InteractionCounts(rejected=len(rejected))
     children: dict[Connection, Any] = {}
     context = multiprocessing.get_context("fork")
@@ -142,6 +136,7 @@ def replay_sharded(
                 [(n, raw) for (n, raw, _), s in zip(valid, shard_of, strict=True) if s == shard],
                 policy,
                 sending,
+                shard=shard,
                 env=env_of(f"shard-{shard}"),
                 max_message_bytes=max_message_bytes,
                 source_name=source_name,
@@ -164,15 +159,12 @@ def replay_sharded(
                         f"{child.name} ended without a result (exit code {child.exitcode})"
                     ) from None
                 tag, body = message[:1], message[1:]
-                if tag == _EVENTS:
-                    # The children's own events: no size limit (an identity link with many
-                    # touches may exceed a message's), the contracts' checks all the same.
-                    fold([decode_lifecycle_event(e, len(e)) for e in body.split(b"\n")])
-                    continue
                 children.pop(ready).join()
                 if tag == _FAILED:
                     raise_failure(body, "a replay shard")
-                shard_counts, conflicts = orjson.loads(body)
+                shard_counts, conflicts, shard_read_models, refused = pickle.loads(body)
+                projections.merge(shard_read_models)
+                unfoldable += refused
                 for name, value in shard_counts.items():
                     setattr(counts, name, getattr(counts, name) + value)
                 for number, raw, conflict in conflicts:
@@ -202,7 +194,7 @@ def replay_sharded(
             projections,
             counts,
             [r[3] for r in rejected],
-            unfoldable=fold.refused,
+            unfoldable=unfoldable,
             rejects=log,
         ),
         spend_lines,
@@ -217,32 +209,22 @@ def _replay_shard(
     policy: Policy,
     sending: Connection,
     *,
+    shard: int,
     env: Mapping[str, str] | None,
     max_message_bytes: int,
     source_name: str,
 ) -> None:
-    """In the child: replay the shard's lines, sending its lifecycle events as they are
-    stored, then its counts and conflicting copies (or its failure, ``leadflow.forked``)."""
+    """In the child: replay the shard's lines and fold its read models, then send its counts,
+    conflicting copies, read models without their leads (``Projections.without_leads``) and
+    refused events (or its failure, ``leadflow.forked``)."""
     try:
-        pending: list[bytes] = []
-
-        def send(events: Sequence[LifecycleEvent]) -> None:
-            pending.extend(encode(e) for e in events)
-            if len(pending) >= _SEND_EVERY:
-                sending.send_bytes(_EVENTS + b"\n".join(pending))
-                pending.clear()
-
         replay = replay_lines(
             lines,
             policy,
             env=env,
             max_message_bytes=max_message_bytes,
-            source_name=source_name,
-            folds=(send,),
-            read_models=False,  # folded by the parent
+            source_name=f"{source_name} (shard {shard})",
         )
-        if pending:
-            sending.send_bytes(_EVENTS + b"\n".join(pending))
         line_of = dict(lines)
         conflicts = [
             (
@@ -259,7 +241,13 @@ def _replay_shard(
             for r in replay.rejections
         ]
         # Its lines were all valid: its rejected count is its conflicting copies.
-        sending.send_bytes(_RESULT + orjson.dumps((replay.counts.as_dict(), conflicts)))
+        result = (
+            replay.counts.as_dict(),
+            conflicts,
+            replay.projections.without_leads(),
+            replay.unfoldable,
+        )
+        sending.send_bytes(_RESULT + pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:
         sending.send_bytes(_FAILED + failure(exc))
     finally:

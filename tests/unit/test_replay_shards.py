@@ -1,6 +1,7 @@
-"""``leadflow replay --processes N``: people sharded over forked processes, their read models merged; the
-document and the rejected lines are those of the single-process replay, byte for byte, with
-invalid lines, duplicates and conflicting copies (an interaction id sent for two people)."""
+"""``leadflow replay --processes N``: people sharded over forked processes, their read models
+merged; the document and the rejected lines are those of the single-process replay, byte for
+byte, with invalid lines, duplicates and conflicting copies (an interaction id sent for two
+people)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ class Pipeline:
         self._by_channel: dict[str, dict[Stage, int]] = {}
         self._clocks = {clock.stage: clock for clock in self.sla.clocks()}
         # Per SLA stage, the leads in it without a sales touch since they entered, as
-        # (entered, lead id, channel) in order: which of them wait past the SLA depends on "now".
+        # (entered, lead id, channel, entered as text) in order: which of them wait past the SLA
+        # depends on "now".
         self._unanswered: dict[Stage, SortedList] = {stage: SortedList() for stage in self._clocks}
         self.book.listen(placement_changed=self._placed)
         self.lead_totals = LeadTotals(self.book, self._count)
@@ -69,7 +70,8 @@ class Pipeline:
         if stage not in self._clocks or record.first_sales_touch_us(record.entered_us) is not None:
             return
         waiting = self._unanswered[stage]
-        entry = (record.entered_us, record.lead_id, record.channel)
+        # Its time as text made once here, not at every document (the list can be long).
+        entry = (record.entered_us, record.lead_id, record.channel, iso(record.entered_us))
         waiting.add(entry) if sign > 0 else waiting.remove(entry)
 
     def merge(self, other: Pipeline) -> None:
@@ -115,19 +117,26 @@ class Pipeline:
         waiting = []
         for clock in sorted(self._clocks.values(), key=lambda clock: clock.name):
             unanswered = self._unanswered[clock.stage]
+            name, sla_hours, stage, limit = (
+                clock.name,
+                rnd(clock.hours),
+                clock.stage.value,
+                clock.limit_us,
+            )
             # Past the SLA: now - since > limit, i.e. since < now - limit.
-            past = unanswered[: unanswered.bisect_left((now_us - clock.limit_us,))]
-            for since, lead_id, channel in past:
+            past = unanswered[: unanswered.bisect_left((now_us - limit,))]
+            for since, lead_id, channel, since_text in past:
+                waited = now_us - since
                 waiting.append(
                     {
                         "lead_id": lead_id,
-                        "sla": clock.name,
-                        "sla_hours": rnd(clock.hours),
-                        "stage": clock.stage.value,
+                        "sla": name,
+                        "sla_hours": sla_hours,
+                        "stage": stage,
                         "channel": channel,
-                        "since": iso(since),
-                        "waiting_hours": hours(now_us - since),
-                        "overdue_hours": hours(now_us - since - clock.limit_us),
+                        "since": since_text,
+                        "waiting_hours": hours(waited),
+                        "overdue_hours": hours(waited - limit),
                     }
                 )
         return waiting

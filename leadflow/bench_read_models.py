@@ -6,7 +6,8 @@ Each measurement runs in a child process of its own, so its peak RSS is its own:
 
 - ``fold``: decode and fold every event into ``Projections`` in memory (the baseline);
 - ``fold + store``: the same through ``ProjectionState`` with a ``ReadModelStore`` (SQLite, and
-  PostgreSQL with ``--postgres DSN``), stored every 5,000 messages as the projector's batches;
+  PostgreSQL with ``--postgres``, in a database of its own), stored every 5,000 messages as
+  the projector's batches;
 - ``restart``: a new process opens that store and loads it (what ``leadflow projector`` does
   before it goes on from the stored positions), then makes the document once;
 - ``sections``: what the HTTP API does per request at that size, live: every event but the last
@@ -22,15 +23,17 @@ must be the same for all three.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,29 +197,34 @@ def _child(kind: str, events: Path, store: str | None) -> dict[str, Any]:
     return result
 
 
-def _fresh_postgres(dsn: str) -> str:
-    """``dsn`` with every read-model table and view dropped (a store of its own)."""
-    import psycopg  # noqa: PLC0415
+@contextlib.contextmanager
+def _postgres_database() -> Iterator[str]:
+    """The DSN of a database of the bench's own on the configured PostgreSQL (the local one,
+    started if need be), dropped afterwards: the user's read models are never touched."""
+    from leadflow.services import LocalPostgres  # noqa: PLC0415
+    from leadflow.settings import Settings  # noqa: PLC0415
 
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        names = connection.execute(
-            "SELECT table_name, table_type FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name LIKE 'read\\_%'"
-        ).fetchall()
-        for name, kind in names:
-            if kind == "VIEW":
-                connection.execute(f'DROP VIEW IF EXISTS "{name}" CASCADE')
-        for name, kind in names:
-            if kind != "VIEW":
-                connection.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-    return dsn
+    settings = Settings()
+    local = LocalPostgres(settings)
+    if settings.uses_local_postgres:
+        local.start()
+    name = f"bench_read_models_{os.getpid()}"
+    dsn = local.create_database(name)
+    try:
+        yield dsn
+    finally:
+        local.drop_database(name)
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--base", type=int, default=2_000, help="leads simulated, then copied")
-    parser.add_argument("--postgres", default=None, help="also a PostgreSQL store (DSN)")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also a PostgreSQL store, in a database of its own (LEADFLOW_POSTGRES_* settings)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -232,16 +240,19 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     return results
 
 
-def measure(leads: int, base: int = 2_000, postgres: str | None = None) -> list[dict[str, Any]]:
+def measure(leads: int, base: int = 2_000, postgres: bool = False) -> list[dict[str, Any]]:
     """Every measurement of the module docstring at ``leads`` leads, one dict each."""
     results = []
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-read-models-") as directory:
+    with (
+        tempfile.TemporaryDirectory(prefix="leadflow-bench-read-models-") as directory,
+        _postgres_database() if postgres else contextlib.nullcontext(None) as dsn,
+    ):
         events = Path(directory) / "events.jsonl"
         count = _events(base, leads, events)
         print(f"{count:,} lifecycle events of about {leads:,} leads", file=sys.stderr)
         stores = [str(Path(directory) / "read_models.sqlite")]
-        if postgres:
-            stores.append(_fresh_postgres(postgres))
+        if dsn is not None:
+            stores.append(dsn)
         baseline = _child("fold", events, None)
         results.append(baseline)
         for store in stores:

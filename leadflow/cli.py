@@ -588,10 +588,7 @@ def bench(
     if only == "read-models":
         from leadflow.bench_read_models import main as read_models_bench  # noqa: PLC0415
 
-        settings = Settings()
-        read_models_bench(
-            ["--leads", str(leads)] + (["--postgres", settings.postgres_url] if postgres else [])
-        )
+        read_models_bench(["--leads", str(leads)] + (["--postgres"] if postgres else []))
         return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415

@@ -240,7 +240,10 @@ class ReadModelStore:
         """A store in the PostgreSQL database ``dsn`` (tables made if missing)."""
         import psycopg  # noqa: PLC0415 (only a PostgreSQL store needs the driver)
 
-        connection = psycopg.connect(dsn, autocommit=True)
+        try:
+            connection = psycopg.connect(dsn, autocommit=True)
+        except psycopg.Error as exc:
+            raise ReadModelStoreError(f"PostgreSQL: {exc}") from exc
 
         def lock() -> bool:
             row = connection.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()

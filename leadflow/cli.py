@@ -302,6 +302,7 @@ def replay(
                 source_name=str(file),
                 spend_source_name=str(spend) if spend else None,
                 rejects=log,
+                lateness=settings.allowed_lateness,
             )
         else:
             result = replay_file(
@@ -311,6 +312,7 @@ def replay(
                 env=env_of("replay"),
                 max_message_bytes=settings.max_message_bytes,
                 rejects=log,
+                lateness=settings.allowed_lateness,
             )
     document = result.document()
     if result.unfoldable:
@@ -930,6 +932,7 @@ def whatif(
                 rejects=log,
                 source_name=source,
                 spend_source_name=str(spend) if spend is not None else "spend topic",
+                lateness=settings.allowed_lateness,
             )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,6 +38,7 @@ from contracts import (
 )
 from leadflow.rejects import RejectLog
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_lifecycle_event
+from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Release, ahead
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
 from projections import LeadBook, Projections, SlaHours, UnfoldableEventError
@@ -57,6 +58,16 @@ class InteractionCounts:
     """Invalid lines, and conflicting duplicates (an id recorded for another lead)."""
     duplicates: int = 0
     refused: int = 0
+    late: int = 0
+    """Interactions later than the allowed lateness (applied where their source's watermark
+    stood: ``lifecycle.ordering``); also counted by outcome."""
+    late_seconds_max: float = 0.0
+    """The latest of them, by how much (seconds)."""
+
+    def late_by(self, delay: timedelta) -> None:
+        """Count a late interaction."""
+        self.late += 1
+        self.late_seconds_max = max(self.late_seconds_max, delay.total_seconds())
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
         """Count what the lifecycle made of a batch."""
@@ -70,13 +81,15 @@ class InteractionCounts:
             else:
                 self.refused += 1
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | float]:
         """The counts as the document's ``interactions`` section."""
         return {
             "accepted": self.accepted,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
             "refused": self.refused,
+            "late": self.late,
+            "late_seconds_max": self.late_seconds_max,
         }
 
 
@@ -280,6 +293,8 @@ def replay_lines(
     rejects: RejectLog | None = None,
     folds: Sequence[BatchFold] = (),
     read_models: bool = True,
+    lateness: timedelta = DEFAULT_LATENESS,
+    places: Mapping[int, datetime] | None = None,
 ) -> Replay:
     """Run the lifecycle and the read models over raw interaction (and spend) lines (each
     alone, or with its line number in a file, as ``numbered_lines`` gives them); every invalid
@@ -287,7 +302,14 @@ def replay_lines(
     ``spend_source_name``, default ``SOURCE:spend``) and its number. ``folds`` get every
     lifecycle event too (``BatchFold``), as the replay's own read models do: other read models
     folded in the same pass, without reading the store back. Without ``read_models`` the
-    replay's own read models are left empty (only ``folds`` see the events)."""
+    replay's own read models are left empty (only ``folds`` see the events).
+
+    The interactions are applied in the order the worker applies them (``lifecycle.ordering``,
+    the file as one source read in its order, ``lateness`` its allowed lateness): by business
+    time, then id, an interaction more than ``lateness`` behind the latest business time before
+    it in the file placed where that time less ``lateness`` stands, and counted as late.
+    ``places``: the places of late lines by line number, when the caller placed them over a
+    whole file of which ``lines`` are a part (``leadflow.replay_shards``); it counts them."""
     projections = projections_for(policy)
     fold = EventFold(projections, source_name)
     mine = (fold,) if read_models else ()
@@ -298,6 +320,16 @@ def replay_lines(
     now = datetime.now(UTC)
     pending: list[Interaction] = []
     pending_lines: list[tuple[int, bytes]] = []  # where each pending interaction came from
+    order: BusinessTimeOrder[str, tuple[int, bytes, Interaction]] = BusinessTimeOrder(lateness)
+    order.assign([source_name])
+
+    def take(release: Release[str, tuple[int, bytes, Interaction]]) -> None:
+        for placed in release.ordered:
+            number, raw, interaction = placed.item
+            pending.append(interaction)
+            pending_lines.append((number, raw))
+            if len(pending) >= batch:
+                flush()
 
     def flush() -> None:
         outcomes = app.process(pending)
@@ -324,15 +356,28 @@ def replay_lines(
 
     for number, raw in _numbered(lines):
         try:
-            pending.append(decode_interaction(raw, max_message_bytes))
-            pending_lines.append((number, raw))
+            interaction = decode_interaction(raw, max_message_bytes)
+            ahead(interaction, now)
         except ContractError as error:
             counts.rejected += 1
             rejections.append(Rejection.invalid(raw, error, Source(source_name, 0, number), now))
             log.add("interactions", source_name, number, raw, error)
             continue
-        if len(pending) >= batch:
-            flush()
+        late_by = order.add(
+            source_name,
+            number,
+            (number, raw, interaction),
+            occurred_at=interaction.occurred_at
+            if places is None
+            else places.get(number, interaction.occurred_at),
+            key=interaction.id,
+            raw=raw,
+        )
+        if late_by is not None:
+            counts.late_by(late_by)
+        if order.held() >= batch:
+            take(order.release())
+    take(order.release_all())
     flush()
 
     return finished(
@@ -374,6 +419,7 @@ def replay_file(
     env: Mapping[str, str] | None = None,
     max_message_bytes: int = DEFAULT_MAX_BYTES,
     rejects: RejectLog | None = None,
+    lateness: timedelta = DEFAULT_LATENESS,
 ) -> Replay:
     """``replay_lines`` over a JSON-lines file (and a spend file), by their line numbers."""
     return replay_lines(
@@ -385,4 +431,5 @@ def replay_file(
         source_name=str(path),
         spend_source_name=str(spend) if spend else None,
         rejects=rejects,
+        lateness=lateness,
     )

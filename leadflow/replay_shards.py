@@ -27,13 +27,14 @@ import multiprocessing
 import pickle
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from contracts import (
     DEFAULT_MAX_BYTES,
     ContractError,
+    Interaction,
     Problem,
     Rejection,
     Source,
@@ -49,6 +50,7 @@ from leadflow.replay import (
     projections_for,
     replay_lines,
 )
+from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, ahead
 from lifecycle.policy import Policy
 
 __all__ = ["replay_sharded"]
@@ -80,8 +82,7 @@ class _People:
             self.parent[root] = first
 
 
-def _keys(line: bytes, max_message_bytes: int) -> list[str]:
-    interaction = decode_interaction(line, max_message_bytes)
+def _keys(interaction: Interaction) -> list[str]:
     keys = [f"i:{interaction.id}"]
     if interaction.lead_id is not None:
         keys.append(f"l:{interaction.lead_id}")
@@ -101,6 +102,7 @@ def replay_sharded(
     source_name: str = "-",
     spend_source_name: str | None = None,
     rejects: RejectLog | None = None,
+    lateness: timedelta = DEFAULT_LATENESS,
 ) -> Replay:
     """``replay_lines`` over numbered lines, its lifecycle spread over ``processes`` forked
     processes (see the module docstring); ``env_of("shard-K")`` is each shard's event-store
@@ -111,13 +113,25 @@ def replay_sharded(
     people = _People()
     valid: list[tuple[int, bytes, str]] = []  # line number, line, its first key
     rejected: list[tuple[int, bytes, ContractError, Rejection]] = []
+    # Places over the whole file, as ``replay_lines`` would place them (only the late ones
+    # differ from their business time): a shard sees only part of what came before.
+    order: BusinessTimeOrder[str, None] = BusinessTimeOrder(lateness)
+    order.assign([source_name])
+    places: dict[int, datetime] = {}
+    late = InteractionCounts()
     for number, raw in lines:
         try:
-            keys = _keys(raw, max_message_bytes)
+            interaction = decode_interaction(raw, max_message_bytes)
+            ahead(interaction, now)
         except ContractError as error:
             source = Source(source_name, 0, number)
             rejected.append((number, raw, error, Rejection.invalid(raw, error, source, now)))
             continue
+        keys = _keys(interaction)
+        place, late_by = order.place(source_name, interaction.occurred_at)
+        if late_by is not None:
+            places[number] = place
+            late.late_by(late_by)
         people.join(keys)
         valid.append((number, raw, keys[0]))
     shard_of = [zlib.crc32(people.find(key).encode()) % processes for _, _, key in valid]
@@ -125,17 +139,22 @@ def replay_sharded(
 
     projections = projections_for(policy)
     unfoldable: list[Rejection] = []
-    counts = InteractionCounts(rejected=len(rejected))
+    counts = InteractionCounts(
+        rejected=len(rejected), late=late.late, late_seconds_max=late.late_seconds_max
+    )
     children: dict[Connection, Any] = {}
     context = multiprocessing.get_context("fork")
     for shard in range(processes):
         receiving, sending = context.Pipe(duplex=False)
 
         def run(shard: int = shard, sending: Connection = sending) -> None:
+            mine = [(n, raw) for (n, raw, _), s in zip(valid, shard_of, strict=True) if s == shard]
             _replay_shard(
-                [(n, raw) for (n, raw, _), s in zip(valid, shard_of, strict=True) if s == shard],
+                mine,
                 policy,
                 sending,
+                places={n: places[n] for n, _ in mine if n in places},
+                lateness=lateness,
                 shard=shard,
                 env=env_of(f"shard-{shard}"),
                 max_message_bytes=max_message_bytes,
@@ -209,6 +228,8 @@ def _replay_shard(
     policy: Policy,
     sending: Connection,
     *,
+    places: Mapping[int, datetime],
+    lateness: timedelta,
     shard: int,
     env: Mapping[str, str] | None,
     max_message_bytes: int,
@@ -224,6 +245,8 @@ def _replay_shard(
             env=env,
             max_message_bytes=max_message_bytes,
             source_name=f"{source_name} (shard {shard})",
+            lateness=lateness,
+            places=places,
         )
         line_of = dict(lines)
         conflicts = [

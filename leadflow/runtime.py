@@ -61,6 +61,7 @@ async def run_workers(
             max_message_bytes=settings.max_message_bytes,
             max_batch=options.max_batch,
             on_committed=relay.wake if relay else None,
+            lateness=settings.allowed_lateness,
         )
         if options.lifecycle
         else None

@@ -7,11 +7,14 @@ environment.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lifecycle.ordering import DEFAULT_LATENESS
 
 
 class SettingsError(ValueError):
@@ -87,6 +90,14 @@ class Settings(BaseSettings):
         description="The projector's SQLite file of read models when EVENT_STORE=sqlite; defaults "
         "to DATA_DIR/read_models.sqlite (with EVENT_STORE=postgres they are tables in that "
         "database, with memory they are not stored).",
+    )
+    allowed_lateness_seconds: float = Field(
+        default=DEFAULT_LATENESS.total_seconds(),
+        ge=0,
+        description="How far behind its source's latest business time an interaction may "
+        "arrive and still be applied at its own place (the worker and replay order interactions "
+        "by business time: lifecycle.ordering); later ones are applied where that source's "
+        "watermark stood, and counted as late. Live, a decision waits about this long.",
     )
     lead_cache_size: int = Field(
         default=50_000,
@@ -166,6 +177,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Open connections the HTTP API holds in all; more are answered 503 and closed.",
     )
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        """``allowed_lateness_seconds`` as a duration."""
+        return timedelta(seconds=self.allowed_lateness_seconds)
 
     @property
     def master_key_path(self) -> Path:

@@ -37,7 +37,7 @@ import contextlib
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ from leadflow.report import (
 from lifecycle.application import LeadLifecycle
 from lifecycle.audit import KeptInteractions
 from lifecycle.lead import ANONYMOUS_PREFIX
+from lifecycle.ordering import DEFAULT_LATENESS
 from lifecycle.policy import Policy
 from projections import Projections, SlaHours, UnfoldableEventError
 
@@ -369,6 +370,7 @@ def compare(
     spend_source_name: str = "-:spend",
     env_of: Callable[[str], Mapping[str, str] | None] = lambda name: None,
     parallel: bool = True,
+    lateness: timedelta = DEFAULT_LATENESS,
 ) -> WhatIf:
     """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
     (default: ``current`` again) with the given attribution settings on the other side, in
@@ -378,7 +380,8 @@ def compare(
     ``spend_source_name``. ``env_of(name)`` is the event-store environment of each lifecycle
     run (``"current"``, ``"other"``; None: in memory). With ``parallel`` (and another policy),
     the other side runs in a forked child process while this one runs the current side (both
-    cores; the same documents as one after the other, tested)."""
+    cores; the same documents as one after the other, tested). ``lateness``: the order's
+    allowed lateness (``replay_lines``)."""
     now = Side(current, DEFAULT_HALF_LIFE_DAYS, None)
     then = Side(
         other or current,
@@ -395,6 +398,7 @@ def compare(
             env=env_of("other"),
             max_message_bytes=max_message_bytes,
             folds=folds[1:],
+            lateness=lateness,
         )
         return folds[1].result(second, spend_lines(), max_message_bytes)
 
@@ -408,6 +412,7 @@ def compare(
         rejects=rejects,
         source_name=source_name,
         folds=folds if same else folds[:1],
+        lateness=lateness,
     )
     mine = folds[0].result(
         first,

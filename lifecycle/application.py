@@ -79,6 +79,7 @@ from lifecycle.encoding import (
 from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
 from lifecycle.interaction_ids import (
     INTERACTION_IDS,
+    MORE_POSITIONS,
     IndexedPOPOProcessRecorder,
     InteractionIndex,
     recorder_topic,
@@ -289,11 +290,12 @@ class LeadLifecycle(Application[UUID]):
     def process(
         self,
         interactions: Sequence[Interaction],
-        tracking: Tracking | None = None,
+        tracking: Tracking | Sequence[Tracking] | None = None,
         *,
         before_commit: Callable[[list[Outcome]], None] | None = None,
     ) -> list[Outcome]:
-        """Apply a batch of interactions, in order, in one transaction with ``tracking``.
+        """Apply a batch of interactions, in order, in one transaction with ``tracking`` (one
+        position, or several: a batch ordered across partitions moves each of them).
 
         Returns one ``Outcome`` per interaction. Later interactions see the effects of earlier
         ones in the same batch. An interaction id already recorded (in the store or earlier in
@@ -303,7 +305,7 @@ class LeadLifecycle(Application[UUID]):
         ``before_commit`` is called with the outcomes before anything is written (so a caller
         can publish what must not be lost, e.g. the rejections of conflicts, before the
         position moves on); if it raises, nothing is stored. Raises eventsourcing's
-        ``IntegrityError`` when the tracking position is not beyond the last one stored for its
+        ``IntegrityError`` when a tracking position is not beyond the last one stored for its
         name, or when a lead or an interaction id was written concurrently elsewhere; nothing is
         then stored, and the batch may be retried.
         """
@@ -322,7 +324,12 @@ class LeadLifecycle(Application[UUID]):
                     self._handle_once(interaction, touched, owners, indexed)
                     for interaction in interactions
                 ]
-                processing = ProcessingEvent[UUID](tracking)
+                if tracking is None or isinstance(tracking, Tracking):
+                    processing = ProcessingEvent[UUID](tracking)
+                else:
+                    processing = ProcessingEvent[UUID](tracking[0] if tracking else None)
+                    if len(tracking) > 1:
+                        processing.saved_kwargs[MORE_POSITIONS] = tracking[1:]
                 # Filled directly: collect_events() makes runtime Protocol checks that cost
                 # more than the rest of the bookkeeping per lead.
                 for lead_id, lead in touched.items():

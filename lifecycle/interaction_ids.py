@@ -27,15 +27,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.popo import POPOProcessRecorder
 
 __all__ = [
     "INDEX_TABLE",
     "INTERACTION_IDS",
+    "MORE_POSITIONS",
     "IndexedPOPOProcessRecorder",
     "InteractionIndex",
     "index_rows",
+    "more_positions",
     "new_ids",
     "recorder_topic",
 ]
@@ -45,6 +47,11 @@ INDEX_TABLE = "leadflow_interaction_ids"
 
 INTERACTION_IDS = "interaction_ids"
 """The ``insert_events`` keyword carrying the ids to index: id -> (stream id, lead key)."""
+
+MORE_POSITIONS = "more_positions"
+"""The ``insert_events`` keyword carrying tracking records beyond eventsourcing's one
+(``tracking``): a batch ordered across several partitions moves the position of each, in the
+same transaction."""
 
 _TOPICS = {
     "eventsourcing.sqlite": "lifecycle.interaction_ids_sqlite:IndexedSQLiteProcessRecorder",
@@ -73,6 +80,12 @@ def new_ids(kwargs: Mapping[str, Any]) -> Mapping[str, tuple[UUID, str]]:
     return ids
 
 
+def more_positions(kwargs: Mapping[str, Any]) -> Sequence[Tracking]:
+    """The tracking records beyond ``tracking`` that ``insert_events`` was given."""
+    positions: Sequence[Tracking] = kwargs.get(MORE_POSITIONS) or ()
+    return positions
+
+
 def index_rows(kwargs: Mapping[str, Any]) -> list[tuple[str, UUID, str]]:
     """The rows to insert, sorted by id: concurrent transactions then take the index's row
     locks in the same order and cannot deadlock on them."""
@@ -89,6 +102,8 @@ class IndexedPOPOProcessRecorder(POPOProcessRecorder):
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # Runs under the recorder's lock, right before _update_table: both or neither.
         super()._assert_uniqueness(stored_events, **kwargs)
+        for tracking in more_positions(kwargs):
+            self._assert_tracking_uniqueness(tracking)
         taken = sorted(i for i in new_ids(kwargs) if i in self._interaction_ids)
         if taken:
             raise IntegrityError(f"interaction ids already recorded: {', '.join(taken)}")
@@ -97,6 +112,8 @@ class IndexedPOPOProcessRecorder(POPOProcessRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._update_table(stored_events, **kwargs)
+        for tracking in more_positions(kwargs):
+            self._insert_tracking(tracking)
         self._interaction_ids.update(new_ids(kwargs))
         return notification_ids
 

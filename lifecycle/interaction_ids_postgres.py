@@ -14,7 +14,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from lifecycle.interaction_ids import INDEX_TABLE, index_rows
+from lifecycle.interaction_ids import INDEX_TABLE, index_rows, more_positions
 
 __all__ = ["IndexedPostgresProcessRecorder"]
 
@@ -100,6 +100,8 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
+        for position in more_positions(kwargs):
+            self._insert_tracking(curs, position)
         rows = index_rows(kwargs)
         if rows:
             # No ON CONFLICT: an id indexed by a concurrent transaction waits for it, then

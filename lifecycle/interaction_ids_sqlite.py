@@ -9,7 +9,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 
-from lifecycle.interaction_ids import INDEX_TABLE, index_rows
+from lifecycle.interaction_ids import INDEX_TABLE, index_rows, more_positions
 
 __all__ = ["IndexedSQLiteProcessRecorder"]
 
@@ -33,7 +33,7 @@ class IndexedSQLiteProcessRecorder(SQLiteProcessRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """The events in one ``executemany`` (eventsourcing's recorder executes a row at a
-        time to collect each row id), the tracking record, then the index rows.
+        time to collect each row id), the tracking records, then the index rows.
 
         The events' notification ids follow from the last one: SQLite gives a new row the
         largest rowid + 1 (short of the largest integer), and the transaction holds the write
@@ -56,6 +56,8 @@ class IndexedSQLiteProcessRecorder(SQLiteProcessRecorder):
         tracking: Tracking | None = kwargs.get("tracking")
         if tracking is not None:
             self._insert_tracking(c, tracking)
+        for position in more_positions(kwargs):
+            self._insert_tracking(c, position)
         index = index_rows(kwargs)
         if index:
             # No ON CONFLICT: an id indexed meanwhile fails the whole transaction (sqlite3's

@@ -44,7 +44,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -64,6 +64,7 @@ from contracts import (
 )
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
 from lifecycle.errors import PersonalDataError, PolicyError
+from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Placed, Release, ahead
 from streams.connection import KafkaConnection, LeadflowKafkaError
 from streams.deadletter import dead_letter
 
@@ -105,18 +106,26 @@ def _failure(expected: str, exc: Exception) -> ContractError:
 
 
 def _reject_conflicting(
-    reject: Callable[[list[tuple[int, Outcome]]], None],
-    todo: list[tuple[int, Interaction]],
+    reject: Callable[[list[tuple[Placed[TopicPartition, _Read], Outcome]]], None],
+    todo: list[Placed[TopicPartition, _Read]],
     outcomes: list[Outcome],
 ) -> None:
-    """Pass the conflicting duplicates among a batch's outcomes, with their offsets, on."""
+    """Pass the conflicting duplicates among a batch's outcomes, with where they came from, on."""
     reject(
         [
-            (offset, outcome)
-            for (offset, _), outcome in zip(todo, outcomes, strict=True)
+            (placed, outcome)
+            for placed, outcome in zip(todo, outcomes, strict=True)
             if outcome.status is OutcomeStatus.CONFLICT
         ]
     )
+
+
+def _sent_at(message: Any) -> datetime | None:
+    """When the producer sent a message (its Kafka timestamp), if it has one."""
+    stamp = getattr(message, "timestamp", None)
+    if not isinstance(stamp, int) or stamp < 0:
+        return None
+    return datetime.fromtimestamp(stamp / 1000, UTC)
 
 
 def tracking_name(tp: TopicPartition) -> str:
@@ -142,6 +151,10 @@ class WorkerCounts:
     """Valid interactions the lifecycle raised on (dead-lettered like invalid ones)."""
     conflicting: int = 0
     """Copies of an interaction id recorded for another lead (rejected as ``conflict``)."""
+    late: int = 0
+    """Interactions later than the allowed lateness (``lifecycle.ordering``)."""
+    late_seconds_max: float = 0.0
+    """The latest of them, by how much (seconds)."""
 
     def add(self, outcomes: Sequence[Outcome]) -> None:
         """Count a batch's outcomes."""
@@ -165,14 +178,27 @@ class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         # in flight to commit means the next owner's seek starts after it, instead of handling
         # (and dead-lettering) it a second time.
         async with self._worker.in_flight:
-            pass
+            self._worker.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         await self._worker.seek_to_tracked(assigned)
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A message read: the interaction it holds, or why it holds none."""
+
+    message: Any
+    interaction: Interaction | None = None
+    error: ContractError | None = None
+
+
+_Placed = Placed[TopicPartition, _Read]
+
+
 class LifecycleWorker:
-    """Consumes ``interactions`` and drives ``LeadLifecycle.process`` with tracking records."""
+    """Consumes ``interactions`` and drives ``LeadLifecycle.process`` with tracking records,
+    in the business-time order of ``lifecycle.ordering`` over every partition it reads."""
 
     def __init__(
         self,
@@ -187,6 +213,8 @@ class LifecycleWorker:
         on_committed: Callable[[], None] | None = None,
         commit_interval: float = 1.0,
         backoff: Backoff | None = None,
+        lateness: timedelta = DEFAULT_LATENESS,
+        max_waiting: int = 50_000,
     ) -> None:
         self.app = app
         self.connection = connection
@@ -198,19 +226,34 @@ class LifecycleWorker:
         self.on_committed = on_committed
         self.commit_interval = commit_interval
         self.backoff = backoff or Backoff()
+        self.max_waiting = max_waiting
+        """Messages a partition may hold read and waiting before it is paused (unless its
+        business time is the one holding the others back)."""
         self.counts = WorkerCounts()
         self.in_flight = asyncio.Lock()
         """Held while a batch is handled, from its dead letters to its commit."""
+        self.order: BusinessTimeOrder[TopicPartition, _Read] = BusinessTimeOrder(lateness)
+        self._tracked: dict[TopicPartition, int] = {}
         self._consumer: Any = None
 
     async def seek_to_tracked(self, partitions: list[TopicPartition]) -> None:
-        """Seek each partition to the offset after its last tracking record (or its start)."""
+        """Seek each partition to the offset after its last tracking record (or its start),
+        and read it into the order."""
         for tp in partitions:
             last = await asyncio.to_thread(self.app.max_tracking_id, tracking_name(tp))
             if last is None:
                 await self._consumer.seek_to_beginning(tp)
+                self._tracked.pop(tp, None)
             else:
                 self._consumer.seek(tp, last + 1)
+                self._tracked[tp] = last
+        self.order.assign(partitions)
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        """Partitions no longer read: what they hold unapplied is read again by their owner."""
+        self.order.revoke(partitions)
+        for tp in partitions:
+            self._tracked.pop(tp, None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; raise ``LeadflowKafkaError`` if Kafka fails."""
@@ -228,10 +271,13 @@ class LifecycleWorker:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
                 for tp, messages in batches.items():
-                    if messages:
-                        async with self.in_flight:
-                            await self._handle(producer, tp, messages)
-                        uncommitted[tp] = messages[-1].offset + 1
+                    self._read(tp, messages)
+                floors = await self._floors(consumer)
+                async with self.in_flight:
+                    moved = await self._apply(producer, self.order.release(floors))
+                for tp, offset in moved.items():
+                    uncommitted[tp] = offset + 1
+                self._hold_back(consumer)
                 if uncommitted and time.monotonic() - committed_at >= self.commit_interval:
                     await self._commit_offsets(consumer, uncommitted)
                     committed_at = time.monotonic()
@@ -242,6 +288,33 @@ class LifecycleWorker:
         finally:
             await consumer.stop()
             await producer.stop()
+
+    async def _floors(self, consumer: Any) -> dict[TopicPartition, datetime]:
+        """The partitions read to their end, each with the earliest business time a message it
+        gets later may have (now less the lateness: the premise of the order)."""
+        floor = self.clock() - self.order.lateness
+        floors: dict[TopicPartition, datetime] = {}
+        for tp in self.order.sources:
+            end = consumer.highwater(tp)
+            if end is not None and await consumer.position(tp) >= end:
+                floors[tp] = floor
+        return floors
+
+    def _hold_back(self, consumer: Any) -> None:
+        """Pause the partitions holding too many waiting messages, so memory stays bounded,
+        but never the one whose business time holds the others back (it releases them)."""
+        order = self.order
+        sources = order.sources
+        if not sources:
+            return
+        behind = min(sources, key=lambda tp: (order.latest(tp) is not None, order.latest(tp)))
+        paused = consumer.paused()
+        for tp in sources:
+            full = order.waiting(tp) > self.max_waiting and tp != behind
+            if full and tp not in paused:
+                consumer.pause(tp)
+            elif not full and tp in paused:
+                consumer.resume(tp)
 
     async def _commit_offsets(self, consumer: Any, offsets: dict[TopicPartition, int]) -> None:
         assigned = consumer.assignment()
@@ -254,34 +327,101 @@ class LifecycleWorker:
         except KafkaError as exc:  # a rebalance under way: the tracking records are the truth
             log.info("offsets not committed to Kafka (%r); positions are tracked anyway", exc)
 
-    async def _handle(self, producer: Any, tp: TopicPartition, messages: list[Any]) -> None:
-        name = tracking_name(tp)
-        done = await asyncio.to_thread(self.app.max_tracking_id, name)
-        if done is not None:
-            # Handled before a rebalance (by this worker or another): their effects and their
-            # dead letters are already out, so neither is produced again.
-            fresh = [message for message in messages if message.offset > done]
-            self.counts.skipped += len(messages) - len(fresh)
-            messages = fresh
-            if not messages:
-                return
-        valid: list[tuple[int, Interaction]] = []
-        invalid: list[tuple[Any, ContractError]] = []
+    def _read(self, tp: TopicPartition, messages: list[Any]) -> None:
+        """Decode a partition's messages into the order: each interaction at its place, each
+        message that holds none to be dead-lettered when the partition's position reaches it."""
+        order = self.order
+        if tp not in order.sources:
+            return  # revoked while the fetch was under way: its next owner reads it
+        done = self._tracked.get(tp)
         limit = self.max_message_bytes
         for message in messages:
+            if done is not None and message.offset <= done:
+                # Handled before a rebalance (by this worker or another): their effects and
+                # their dead letters are already out, so neither is produced again.
+                self.counts.skipped += 1
+                continue
+            raw = message.value or b""
             try:
-                valid.append((message.offset, decode_interaction(message.value or b"", limit)))
+                interaction = decode_interaction(raw, limit)
+                ahead(interaction, _sent_at(message))
             except ContractError as error:
-                invalid.append((message, error))
+                order.skip(tp, message.offset, _Read(message, error=error))
+                continue
             except Exception as exc:  # a decoder bug must not stop the worker either
-                invalid.append((message, _failure("a decodable interaction", exc)))
-        # The dead letters are on the broker before the batch's position is committed.
-        await self._dead_letter(producer, tp, invalid)
-        self.counts.invalid += len(invalid)
-        last_offset = messages[-1].offset
-        reject = self._conflict_rejecter(producer, tp, messages)
+                failure = _failure("a decodable interaction", exc)
+                order.skip(tp, message.offset, _Read(message, error=failure))
+                continue
+            late_by = order.add(
+                tp,
+                message.offset,
+                _Read(message, interaction),
+                occurred_at=interaction.occurred_at,
+                key=interaction.id,
+                raw=raw,
+            )
+            if late_by is not None:
+                self.counts.late += 1
+                self.counts.late_seconds_max = max(
+                    self.counts.late_seconds_max, late_by.total_seconds()
+                )
+                log.warning(
+                    "%s@%d: interaction %s is late by %s (beyond the allowed lateness of its "
+                    "partition's business time): applied where that partition's watermark stood",
+                    tracking_name(tp),
+                    message.offset,
+                    interaction.id,
+                    late_by,
+                )
+
+    async def _handle(self, producer: Any, tp: TopicPartition, messages: list[Any]) -> None:
+        """Read ``messages`` of ``tp`` as the last ones of every partition read, and apply them
+        all (what a partition read to its end whose floor has passed releases)."""
+        self.order.assign([tp])
+        self._read(tp, messages)
+        await self._apply(producer, self.order.release_all())
+
+    async def _apply(
+        self, producer: Any, release: Release[TopicPartition, _Read]
+    ) -> dict[TopicPartition, int]:
+        """Dead-letter the refused messages inside the new positions, apply the released
+        interactions in order (in chunks of ``max_batch``, the last with the positions), and
+        return the positions committed."""
+        if not release:
+            return {}
+        refused = release.unordered
+        # The dead letters are on the broker before the positions are committed.
+        await self._dead_letter(producer, [(p, p.item.error) for p in refused if p.item.error])
+        self.counts.invalid += len(refused)
+        positions = [
+            Tracking(tracking_name(tp), offset) for tp, offset in release.positions.items()
+        ]
+        items = release.ordered
+        reject = self._conflict_rejecter(producer)
+        outcomes: list[Outcome] = []
+        step = self.max_batch
+        for start in range(0, max(len(items), 1), step):
+            chunk = items[start : start + step]
+            last = start + step >= len(items)
+            outcomes += await self._applied(producer, chunk, positions if last else [], reject)
+        for tp, offset in release.positions.items():
+            self._tracked[tp] = offset
+        self.counts.messages += len(items) + len(refused)
+        self.counts.batches += 1
+        self.counts.add(outcomes)
+        if self.on_committed is not None:
+            self.on_committed()
+        return release.positions
+
+    async def _applied(
+        self,
+        producer: Any,
+        chunk: list[_Placed],
+        positions: list[Tracking],
+        reject: Callable[[list[tuple[_Placed, Outcome]]], None],
+    ) -> list[Outcome]:
         try:
-            outcomes = await self._process(name, valid, last_offset, reject)
+            return await self._process(chunk, positions, reject)
         except LeadflowKafkaError:
             raise
         except Exception as exc:
@@ -290,40 +430,33 @@ class LifecycleWorker:
             # Something in the batch makes the lifecycle raise (a bug, not a conflict): apply
             # the batch one interaction at a time and dead-letter the ones that fail, so that
             # one poisonous message neither stops the worker nor holds its partition back.
-            log.exception("%s: a batch failed; applying it one interaction at a time", name)
-            outcomes = await self._one_by_one(producer, tp, messages, valid, reject)
-        self.counts.messages += len(messages)
-        self.counts.batches += 1
-        self.counts.add(outcomes)
-        if self.on_committed is not None:
-            self.on_committed()
+            log.exception("a batch failed; applying it one interaction at a time")
+            return await self._one_by_one(producer, chunk, positions, reject)
 
     async def _dead_letter(
-        self, producer: Any, tp: TopicPartition, invalid: list[tuple[Any, ContractError]]
+        self, producer: Any, refused: list[tuple[_Placed, ContractError]]
     ) -> None:
-        if not invalid:
+        if not refused:
             return
         now = self.clock()
         sends = []
-        for message, error in invalid:
+        for placed, error in refused:
+            message = placed.item.message
             raw = message.value or b""
-            source = Source(tp.topic, tp.partition, message.offset)
+            source = Source(placed.source.topic, placed.source.partition, message.offset)
             letter = dead_letter(Rejection.invalid(raw, error, source, now), message.key)
             sends.append(await producer.send(self.topics.rejected, letter.value, key=letter.key))
         await asyncio.gather(*sends)
 
-    def _conflict_rejecter(
-        self, producer: Any, tp: TopicPartition, messages: list[Any]
-    ) -> Callable[[list[tuple[int, Outcome]]], None]:
+    def _conflict_rejecter(self, producer: Any) -> Callable[[list[tuple[_Placed, Outcome]]], None]:
         """What ``_process`` calls, from its thread, with the conflicting duplicates of a batch
-        (offset, outcome) before the batch commits: their rejections, sent and acknowledged."""
+        before the batch commits: their rejections, sent and acknowledged."""
         loop = asyncio.get_running_loop()
-        by_offset = {message.offset: message for message in messages}
 
-        def reject(conflicts: list[tuple[int, Outcome]]) -> None:
+        def reject(conflicts: list[tuple[_Placed, Outcome]]) -> None:
             if not conflicts:
                 return
-            sending = self._reject_conflicts(producer, tp, by_offset, conflicts)
+            sending = self._reject_conflicts(producer, conflicts)
             try:
                 asyncio.run_coroutine_threadsafe(sending, loop).result()
             except KafkaError as exc:  # Kafka's failure, not the batch's: stop the worker
@@ -332,20 +465,16 @@ class LifecycleWorker:
         return reject
 
     async def _reject_conflicts(
-        self,
-        producer: Any,
-        tp: TopicPartition,
-        by_offset: dict[int, Any],
-        conflicts: list[tuple[int, Outcome]],
+        self, producer: Any, conflicts: list[tuple[_Placed, Outcome]]
     ) -> None:
         now = self.clock()
         sends = []
-        for offset, outcome in conflicts:
-            message = by_offset[offset]
+        for placed, outcome in conflicts:
+            message = placed.item.message
             rejection = Rejection.conflict(
                 message.value or b"",
                 reason=outcome.reason or "",
-                source=Source(tp.topic, tp.partition, offset),
+                source=Source(placed.source.topic, placed.source.partition, message.offset),
                 rejected_at=now,
                 interaction_id=outcome.interaction_id,
                 lead_id=outcome.conflicting_lead_id or "",
@@ -358,18 +487,15 @@ class LifecycleWorker:
     async def _one_by_one(
         self,
         producer: Any,
-        tp: TopicPartition,
-        messages: list[Any],
-        valid: list[tuple[int, Interaction]],
-        reject: Callable[[list[tuple[int, Outcome]]], None] | None = None,
+        chunk: list[_Placed],
+        positions: list[Tracking],
+        reject: Callable[[list[tuple[_Placed, Outcome]]], None],
     ) -> list[Outcome]:
-        name = tracking_name(tp)
-        by_offset = {message.offset: message for message in messages}
         outcomes: list[Outcome] = []
         failures = 0
-        for offset, interaction in valid:
+        for placed in chunk:
             try:
-                outcomes += await self._process(name, [(offset, interaction)], offset, reject)
+                outcomes += await self._process([placed], [], reject)
             except LeadflowKafkaError:
                 raise
             except Exception as exc:
@@ -377,59 +503,64 @@ class LifecycleWorker:
                 if _systemic(exc) or (failures > _POISON_LIMIT and not outcomes):
                     # Everything fails alike: not a poisonous message but a broken lifecycle.
                     raise
+                interaction = placed.item.interaction
                 log.exception(
-                    "%s@%d: the lifecycle failed on interaction %s", name, offset, interaction.id
+                    "%s@%d: the lifecycle failed on interaction %s",
+                    tracking_name(placed.source),
+                    placed.position,
+                    interaction.id if interaction else "?",
                 )
                 failure = _failure("an interaction the lifecycle can apply", exc)
-                await self._dead_letter(producer, tp, [(by_offset[offset], failure)])
+                await self._dead_letter(producer, [(placed, failure)])
                 self.counts.failed += 1
-                await self._process(name, [], offset)
-        # Trailing invalid messages: their position too.
-        await self._process(name, [], messages[-1].offset)
+        # The positions once every interaction is applied or dead-lettered.
+        await self._process([], positions, reject)
         return outcomes
 
     async def _process(
         self,
-        name: str,
-        valid: list[tuple[int, Interaction]],
-        last_offset: int,
-        reject: Callable[[list[tuple[int, Outcome]]], None] | None = None,
+        chunk: list[_Placed],
+        positions: list[Tracking],
+        reject: Callable[[list[tuple[_Placed, Outcome]]], None] | None = None,
     ) -> list[Outcome]:
-        """Apply ``valid`` with the position ``last_offset``, retrying write conflicts;
-        ``reject`` gets the batch's conflicting duplicates before it commits."""
+        """Apply ``chunk`` with ``positions``, retrying write conflicts; ``reject`` gets the
+        batch's conflicting duplicates before it commits."""
         conflicts = 0
         while True:
-            outcomes = await asyncio.to_thread(self._attempt, name, valid, last_offset, reject)
+            outcomes = await asyncio.to_thread(self._attempt, chunk, positions, reject)
             if outcomes is not None:
                 return outcomes
             # A lead written concurrently by another partition's worker (a merged visitor), or
-            # this partition by a worker that owned it a moment ago, or an interaction id
-            # indexed meanwhile (the retry then finds it recorded): the store is doing its job,
-            # so the batch is tried again, after a pause that grows and differs per worker,
-            # for as long as it takes. Nothing was stored; failures of the store itself are
-            # not conflicts and still stop the worker.
+            # a partition by a worker that owned it a moment ago, or an interaction id indexed
+            # meanwhile (the retry then finds it recorded): the store is doing its job, so the
+            # batch is tried again, after a pause that grows and differs per worker, for as
+            # long as it takes. Nothing was stored; failures of the store itself are not
+            # conflicts and still stop the worker.
             conflicts += 1
             self.counts.conflicts += 1
             if conflicts % _CONFLICTS_LOGGED_EVERY == 0:
-                log.warning("%s: %d write conflicts in a row; retrying", name, conflicts)
+                log.warning("a batch: %d write conflicts in a row; retrying", conflicts)
             await asyncio.sleep(self.backoff.delay(conflicts))
 
     def _attempt(
         self,
-        name: str,
-        valid: list[tuple[int, Interaction]],
-        last_offset: int,
-        reject: Callable[[list[tuple[int, Outcome]]], None] | None,
+        chunk: list[_Placed],
+        positions: list[Tracking],
+        reject: Callable[[list[tuple[_Placed, Outcome]]], None] | None,
     ) -> list[Outcome] | None:
         """One try at committing the batch: its outcomes, or None on a write conflict."""
-        done = self.app.max_tracking_id(name)
-        if done is not None and done >= last_offset:
-            return []  # another worker committed this batch during a rebalance
-        todo = [(offset, i) for offset, i in valid if done is None or offset > done]
+        names = {tracking_name(p.source) for p in chunk} | {t.application_name for t in positions}
+        done = {name: self.app.max_tracking_id(name) for name in names}
+        # Another worker may have committed part of it during a rebalance: not applied again.
+        todo = [p for p in chunk if (d := done[tracking_name(p.source)]) is None or p.position > d]
+        moves = [
+            t for t in positions if (d := done[t.application_name]) is None or t.notification_id > d
+        ]
+        if not todo and not moves:
+            return []
         before_commit = None if reject is None else partial(_reject_conflicting, reject, todo)
+        interactions = [p.item.interaction for p in todo if p.item.interaction is not None]
         try:
-            return self.app.process(
-                [i for _, i in todo], Tracking(name, last_offset), before_commit=before_commit
-            )
+            return self.app.process(interactions, moves, before_commit=before_commit)
         except IntegrityError:
             return None

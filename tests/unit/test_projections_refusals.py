@@ -15,6 +15,7 @@ from contracts.interactions import Interaction
 from contracts.vocabulary import FormKind, LifecycleEventType, Stage
 from leadflow.replay import Replay, replay_lines
 from lifecycle.lead import OutcomeStatus
+from lifecycle.ordering import DEFAULT_LATENESS
 from projections import Pipeline
 from tests.unit.test_lifecycle_support import (
     form,
@@ -102,7 +103,16 @@ def test_a_refused_first_interaction_leaves_no_person_in_any_read_model(case: Ca
     assert with_refusal.projections.lead_document(case.lead_key) is None
     assert with_refusal.projections.book.lead(case.lead_key) is not None  # the stream was read
     document = with_refusal.document()
-    assert document["interactions"] == {**without.document()["interactions"], "refused": 1}
+    # Appended after a2 (the latest business time before it), it is late, by that much less
+    # the allowed lateness: placed, not dropped.
+    latest = max(i.occurred_at for i in others())
+    late_by = (latest - refused.occurred_at - DEFAULT_LATENESS).total_seconds()
+    assert document["interactions"] == {
+        **without.document()["interactions"],
+        "refused": 1,
+        "late": 1,
+        "late_seconds_max": late_by,
+    }
     for section in ("policy", "pipeline", "timing", "attribution", "funnel"):
         assert document[section] == without.document()[section], section
     history = with_refusal.app.lead_events(case.lead_key)

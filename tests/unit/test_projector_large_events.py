@@ -15,7 +15,7 @@ from lifecycle.policy import load_policy
 from streams.projector import ProjectionState
 from tests.unit.examples import form, interaction
 
-START = datetime(2030, 1, 1, tzinfo=UTC)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _lines() -> list[bytes]:

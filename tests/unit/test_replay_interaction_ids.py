@@ -36,6 +36,10 @@ def test_replay_rejects_a_copy_naming_another_lead_with_both_lead_ids(batch: int
         "rejected": 3,  # the line that is not JSON and the two conflicting copies
         "duplicates": 1,
         "refused": 0,
+        # The exact copy of line 1 comes after a line two days later: late, by that much
+        # less the allowed lateness (10 s).
+        "late": 1,
+        "late_seconds_max": 2 * 86_400 - 10.0,
     }
     conflicts = [r for r in replay.rejections if r.kind is RejectionKind.CONFLICT]
     assert [(r.source, r.interaction_id, r.lead_id, r.recorded_lead_id) for r in conflicts] == [
@@ -55,7 +59,14 @@ def test_whatif_counts_a_conflicting_copy_as_rejected_on_both_sides() -> None:
 
     document = compare(lambda: LINES, policy, policy).document()
 
-    expected = {"accepted": 2, "rejected": 3, "duplicates": 1, "refused": 0}
+    expected = {
+        "accepted": 2,
+        "rejected": 3,
+        "duplicates": 1,
+        "refused": 0,
+        "late": 1,
+        "late_seconds_max": 2 * 86_400 - 10.0,
+    }
     assert document["interactions"] == {"current": expected, "other": expected}
 
 

@@ -62,7 +62,11 @@ class FakeLifecycle:
         return self.tracked
 
     def process(
-        self, interactions: list[Any], tracking: Tracking, *, before_commit: Any = None
+        self,
+        interactions: list[Any],
+        tracking: Tracking | list[Tracking],
+        *,
+        before_commit: Any = None,
     ) -> list[Outcome]:
         for interaction in interactions:
             if self.error is not None or interaction.id in self.poison:
@@ -76,7 +80,9 @@ class FakeLifecycle:
         if before_commit is not None:
             before_commit(outcomes)
         self.sent_before_commit.append(len(self.producer_sent))  # what was sent by then
-        self.tracked = tracking.notification_id
+        positions = [tracking] if isinstance(tracking, Tracking) else tracking
+        if positions:
+            self.tracked = max(t.notification_id for t in positions)
         self.applied += [i.id for i in interactions if i.id not in self.conflicting]
         return outcomes
 

@@ -351,8 +351,10 @@ class Interaction:
 
     @property
     def key(self) -> str:
-        """The message key: the lead id, or the anonymous id before identification."""
-        key = self.lead_id or self.anonymous_id
+        """The message key: the identity upstream knew first, the anonymous id when there is
+        one, else the lead id (so a visitor's touches and the form that identifies them share a
+        partition and keep the order their source sent them in)."""
+        key = self.anonymous_id or self.lead_id
         if key is None:  # decode refuses such interactions; constructing one by hand is a bug
             raise ValueError(f"interaction {self.id} has neither lead_id nor anonymous_id")
         return key

@@ -187,6 +187,8 @@ async def _run(
         rejected=worker_counts.invalid + worker_counts.conflicting,
         duplicates=worker_counts.duplicates,
         refused=worker_counts.refused,
+        late=worker_counts.late,
+        late_seconds_max=worker_counts.late_seconds_max,
     )
     projected, spend = await _project(settings, console)
     document = with_interactions(projected, interactions, spend)

@@ -281,6 +281,15 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 # -- formatting ----------------------------------------------------------------------------------
 
 
+def late_text(counts: Mapping[str, Any]) -> str:
+    """How late the latest late interaction was, readably (the ``interactions`` section)."""
+    seconds = float(number(counts.get("late_seconds_max")) or 0.0)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f} {unit} late"
+    return f"{seconds:,.1f} s late"
+
+
 def fmt_int(value: Any) -> str:
     """A count with thousands separators (``1,146``); ``—`` when missing."""
     found = number(value)
@@ -532,6 +541,13 @@ def _interactions_parts(document: Mapping[str, Any]) -> list[_Part]:
         total += value
         grid.add(key, fmt_int(value))
     grid.add_total("total", fmt_int(total))
+    if counts.get("late"):
+        # Also counted above by outcome: late is where an interaction was placed, not what
+        # became of it.
+        grid.add(
+            f"late (placed at the watermark, up to {late_text(counts)})",
+            fmt_int(counts.get("late")),
+        )
     spend = section(document, "spend")
     if not spend:
         return [grid]

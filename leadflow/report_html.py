@@ -38,6 +38,7 @@ from leadflow.report import (
     fmt_money,
     fmt_pct,
     funnel_rows,
+    late_text,
     missing_stages,
     model_label,
     models_of,
@@ -454,6 +455,9 @@ def _cards(document: Mapping[str, Any]) -> str:
                 ("refused", "Refused moves"),
             )
         )
+        if interactions.get("late"):
+            late = f"{fmt_int(interactions.get('late'))} (up to {late_text(interactions)})"
+            cards.append(("Late (placed at the watermark)", late))
     spend = section(document, "spend")
     if spend:
         cards.append(("Spend records rejected", fmt_int(spend.get("rejected"))))

@@ -332,7 +332,13 @@ class LifecycleWorker:
         message that holds none to be dead-lettered when the partition's position reaches it."""
         order = self.order
         if tp not in order.sources:
-            return  # revoked while the fetch was under way: its next owner reads it
+            # Assigned, but the rebalance callback has not yet taken its position from the
+            # store (or revoked meanwhile): read again from here once it has (nothing lost;
+            # its next owner reads it if it went).
+            consumer = self._consumer
+            if consumer is not None and messages and tp in consumer.assignment():
+                consumer.seek(tp, messages[0].offset)
+            return
         done = self._tracked.get(tp)
         limit = self.max_message_bytes
         for message in messages:

@@ -317,3 +317,27 @@ async def test_a_conflicting_duplicate_is_rejected_with_both_lead_ids_before_the
     assert app.sent_before_commit == [3]  # both conflicts were on the broker before the commit
     counts = worker.counts
     assert (counts.accepted, counts.conflicting, counts.invalid) == (2, 2, 1)
+
+
+def test_messages_of_a_partition_whose_position_is_not_yet_taken_are_read_again_not_dropped() -> (
+    None
+):
+    # aiokafka assigns a partition before the rebalance callback has sought it to its tracked
+    # position; a fetch returned meanwhile must not move past those messages unread.
+    class Consumer:
+        def __init__(self) -> None:
+            self.sought: list[tuple[TopicPartition, int]] = []
+
+        def assignment(self) -> set[TopicPartition]:
+            return {TP}
+
+        def seek(self, tp: TopicPartition, offset: int) -> None:
+            self.sought.append((tp, offset))
+
+    worker = _worker(FakeLifecycle(poison=set()))
+    consumer = Consumer()
+    worker._consumer = consumer
+    messages = _messages(3)[1:]  # offsets 1, 2, 3
+    worker._read(TP, messages)  # type: ignore[arg-type]
+    assert consumer.sought == [(TP, 1)]
+    assert worker.order.waiting() == 0

@@ -128,6 +128,8 @@ class BusinessTimeOrder(Generic[S, T]):
         self._sources: dict[S, _Source] = {}
         self._heap: list[tuple[datetime, str, bytes, int, S, int, T, timedelta | None]] = []
         self._count = 0
+        self._frontier: datetime | None = None
+        """The place of the last interaction released."""
 
     def assign(self, sources: Iterable[S]) -> None:
         """Start reading ``sources`` (each holds the order back until it shows a time)."""
@@ -166,24 +168,39 @@ class BusinessTimeOrder(Generic[S, T]):
     def place(self, source: S, occurred_at: datetime) -> tuple[datetime, timedelta | None]:
         """Where an interaction of ``occurred_at`` read next from ``source`` goes, and how late
         it is (None: on time); the source's latest time moves on. (``add`` does this too.)"""
+        place, late_by, _behind = self._place(source, occurred_at)
+        return place, late_by
+
+    def _place(self, source: S, occurred_at: datetime) -> tuple[datetime, timedelta | None, bool]:
         state = self._sources[source]
         latest = state.latest
+        place, late_by = occurred_at, None
         if latest is None or occurred_at > latest:
             state.latest = occurred_at
-            return occurred_at, None
-        mark = latest - self.lateness
-        if occurred_at < mark:
-            return mark, mark - occurred_at
-        return occurred_at, None
+        elif occurred_at < latest - self.lateness:
+            place = latest - self.lateness
+            late_by = place - occurred_at
+        frontier = self._frontier
+        if frontier is not None and place < frontier:
+            # Behind what was released already: only a source that broke the premise (it
+            # reached its end, so its floor let the others go, then got an older interaction)
+            # gets here. Applied next, at the frontier, in the order read (``add``), and
+            # counted late by that much.
+            return frontier, frontier - occurred_at, True
+        return place, late_by, False
 
     def add(
         self, source: S, position: int, item: T, *, occurred_at: datetime, key: str, raw: bytes
     ) -> timedelta | None:
         """Read an interaction (``key``: its id; ``raw``: its bytes, the last tie-break) at
         ``position`` of ``source``; returns how late it is (None: on time)."""
-        place, late_by = self.place(source, occurred_at)
+        place, late_by, behind = self._place(source, occurred_at)
         self._sources[source].items.append(position)
         self._count += 1
+        if behind:
+            # In the order read (the count), so that one source's interactions at least keep
+            # their own order.
+            key, raw = "", b""
         heapq.heappush(self._heap, (place, key, raw, self._count, source, position, item, late_by))
         return late_by
 
@@ -224,8 +241,9 @@ class BusinessTimeOrder(Generic[S, T]):
         heap = self._heap
         sources = self._sources
         while heap and (everything or (mark is not None and heap[0][0] < mark)):
-            _place, _key, _raw, _n, source, position, item, late_by = heapq.heappop(heap)
+            place, _key, _raw, _n, source, position, item, late_by = heapq.heappop(heap)
             out.ordered.append(Placed(source, position, item, late_by))
+            self._frontier = place
             sources[source].done[position] = None
         for source, state in sources.items():
             items, done = state.items, state.done

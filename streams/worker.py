@@ -89,6 +89,10 @@ _CONFLICTS_LOGGED_EVERY = 20
 """A partition still conflicting after this many retries is logged (and again every so many)."""
 
 
+_LATE_LOGGED_FIRST = 20
+_LATE_LOGGED_EVERY = 1000
+"""The first late interactions are logged one by one, then one in so many (all are counted)."""
+
 _POISON_LIMIT = 3
 """Interactions dead-lettered in a row, none applied, before a failure counts as systemic."""
 
@@ -358,7 +362,7 @@ class LifecycleWorker:
                 failure = _failure("a decodable interaction", exc)
                 order.skip(tp, message.offset, _Read(message, error=failure))
                 continue
-            late_by = order.add(
+            order.add(
                 tp,
                 message.offset,
                 _Read(message, interaction),
@@ -366,19 +370,27 @@ class LifecycleWorker:
                 key=interaction.id,
                 raw=raw,
             )
-            if late_by is not None:
-                self.counts.late += 1
-                self.counts.late_seconds_max = max(
-                    self.counts.late_seconds_max, late_by.total_seconds()
-                )
-                log.warning(
-                    "%s@%d: interaction %s is late by %s (beyond the allowed lateness of its "
-                    "partition's business time): applied where that partition's watermark stood",
-                    tracking_name(tp),
-                    message.offset,
-                    interaction.id,
-                    late_by,
-                )
+
+    def _count_late(self, placed: _Placed) -> None:
+        """Count (and log the first few of) the late interactions among those applied."""
+        late_by = placed.late_by
+        if late_by is None:
+            return
+        counts = self.counts
+        counts.late += 1
+        counts.late_seconds_max = max(counts.late_seconds_max, late_by.total_seconds())
+        if counts.late <= _LATE_LOGGED_FIRST or counts.late % _LATE_LOGGED_EVERY == 0:
+            interaction = placed.item.interaction
+            log.warning(
+                "%s@%d: interaction %s is late by %s (beyond the allowed lateness of its "
+                "partition's business time): applied where that partition's watermark stood "
+                "(%d late so far)",
+                tracking_name(placed.source),
+                placed.position,
+                interaction.id if interaction else "?",
+                late_by,
+                counts.late,
+            )
 
     async def _handle(self, producer: Any, tp: TopicPartition, messages: list[Any]) -> None:
         """Read ``messages`` of ``tp`` as the last ones of every partition read, and apply them
@@ -403,6 +415,8 @@ class LifecycleWorker:
             Tracking(tracking_name(tp), offset) for tp, offset in release.positions.items()
         ]
         items = release.ordered
+        for placed in items:
+            self._count_late(placed)
         reject = self._conflict_rejecter(producer)
         outcomes: list[Outcome] = []
         step = self.max_batch

@@ -131,6 +131,24 @@ def test_a_late_item_is_placed_where_its_sources_watermark_stood_and_says_by_how
     assert [p.item for p in order.release_all().ordered] == ["late", "y", "x"]
 
 
+def test_an_interaction_behind_what_was_released_is_applied_next_and_counted_late() -> None:
+    # Partition 1 read to its end lets partition 0 go; then partition 1 gets an interaction
+    # older than what went (it broke the premise): placed at the frontier, not lost.
+    order: BusinessTimeOrder[int, str] = BusinessTimeOrder(timedelta(0))
+    order.assign([0, 1])
+    order.add(0, 0, "a", occurred_at=T0 + timedelta(seconds=30), key="a", raw=b"")
+    order.add(0, 1, "b", occurred_at=T0 + timedelta(seconds=40), key="b", raw=b"")
+    assert [p.item for p in order.release({1: T0 + timedelta(hours=1)}).ordered] == ["a"]
+    late = order.add(1, 0, "old", occurred_at=T0, key="old", raw=b"")
+    assert late == timedelta(seconds=30)
+    # Behind the frontier, a partition's interactions keep the order they were read in (here
+    # against the order of their ids).
+    order.add(1, 1, "older", occurred_at=T0 - timedelta(seconds=5), key="a", raw=b"")
+    released = order.release({1: T0 + timedelta(hours=1)}).ordered
+    assert [p.item for p in released] == ["old", "older"]
+    assert [p.item for p in order.release_all().ordered] == ["b"]
+
+
 def test_nothing_is_released_while_a_partition_has_shown_no_time_and_has_no_floor() -> None:
     order: BusinessTimeOrder[int, str] = BusinessTimeOrder(timedelta(0))
     order.assign([0, 1])

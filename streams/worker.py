@@ -219,6 +219,7 @@ class LifecycleWorker:
         backoff: Backoff | None = None,
         lateness: timedelta = DEFAULT_LATENESS,
         max_waiting: int = 50_000,
+        idle_after: float = 1.0,
     ) -> None:
         self.app = app
         self.connection = connection
@@ -231,6 +232,10 @@ class LifecycleWorker:
         self.commit_interval = commit_interval
         self.backoff = backoff or Backoff()
         self.max_waiting = max_waiting
+        self.idle_after = idle_after
+        """Seconds a partition must stay read to its end before it stops holding the others
+        back (Flink's source idleness)."""
+        self._idle_since: dict[TopicPartition, float] = {}
         """Messages a partition may hold read and waiting before it is paused (unless its
         business time is the one holding the others back)."""
         self.counts = WorkerCounts()
@@ -258,6 +263,7 @@ class LifecycleWorker:
         self.order.revoke(partitions)
         for tp in partitions:
             self._tracked.pop(tp, None)
+            self._idle_since.pop(tp, None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; raise ``LeadflowKafkaError`` if Kafka fails."""
@@ -294,13 +300,20 @@ class LifecycleWorker:
             await producer.stop()
 
     async def _floors(self, consumer: Any) -> dict[TopicPartition, datetime]:
-        """The partitions read to their end, each with the earliest business time a message it
-        gets later may have (now less the lateness: the premise of the order)."""
+        """The partitions read to their end for at least ``idle_after`` seconds, each with the
+        earliest business time a message it gets later may have (now less the lateness: the
+        premise of the order). The grace keeps a partition that a producer is still filling
+        (a backfill published while the worker reads) from letting the others run ahead."""
         floor = self.clock() - self.order.lateness
+        now = time.monotonic()
         floors: dict[TopicPartition, datetime] = {}
+        idle = self._idle_since
         for tp in self.order.sources:
             end = consumer.highwater(tp)
-            if end is not None and await consumer.position(tp) >= end:
+            if end is None or await consumer.position(tp) < end:
+                idle.pop(tp, None)
+                continue
+            if now - idle.setdefault(tp, now) >= self.idle_after:
                 floors[tp] = floor
         return floors
 

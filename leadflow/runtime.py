@@ -115,12 +115,15 @@ def run_until_signalled(settings: Settings, options: WorkerOptions) -> None:
             # conflicts went: batches are transactions, a conflict retries a whole batch.
             c = worker.counts
             log.info(
-                "stopped: messages=%d batches=%d conflicts=%d accepted=%d invalid=%d",
+                "stopped: messages=%d batches=%d conflicts=%d accepted=%d invalid=%d late=%d "
+                "(latest by %.0f s)",
                 c.messages,
                 c.batches,
                 c.conflicts,
                 c.accepted,
                 c.invalid,
+                c.late,
+                c.late_seconds_max,
             )
 
     asyncio.run(main())

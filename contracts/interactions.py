@@ -351,10 +351,10 @@ class Interaction:
 
     @property
     def key(self) -> str:
-        """The message key: the identity upstream knew first, the anonymous id when there is
-        one, else the lead id (so a visitor's touches and the form that identifies them share a
-        partition and keep the order their source sent them in)."""
-        key = self.anonymous_id or self.lead_id
+        """The message key: the lead id, or the anonymous id before identification (so that
+        an identified person's interactions share a partition; see the README's "Same input,
+        same outcome" for why not the anonymous id first)."""
+        key = self.lead_id or self.anonymous_id
         if key is None:  # decode refuses such interactions; constructing one by hand is a bug
             raise ValueError(f"interaction {self.id} has neither lead_id nor anonymous_id")
         return key

@@ -2,8 +2,8 @@
 
 Lines are sent as they are, byte for byte, so the worker judges them exactly as it would judge
 the upstream system's messages; a line that is not valid still goes out and ends on the rejected
-topic. The key is the line's anonymous id, else its lead id, when it can be read
-(``Interaction.key``: the identity upstream knew first). A line larger than
+topic. The key is the line's lead id, else its anonymous id, when it can be read
+(``Interaction.key``). A line larger than
 one Kafka message holds (``MAX_REQUEST_BYTES``, or the topic's own lower limit) cannot go out at
 all: it is skipped and reported by line number, and the other lines are sent.
 """
@@ -47,7 +47,7 @@ class Published:
 
 
 def key_of(line: bytes) -> bytes | None:
-    """The message key of a raw interaction: its anonymous id, else its lead id, else None
+    """The message key of a raw interaction: its lead id, else its anonymous id, else None
     (``Interaction.key``)."""
     try:
         obj = orjson.loads(line)
@@ -55,7 +55,7 @@ def key_of(line: bytes) -> bytes | None:
         return None
     if not isinstance(obj, dict):
         return None
-    for name in ("anonymous_id", "lead_id"):
+    for name in ("lead_id", "anonymous_id"):
         value = obj.get(name)
         if isinstance(value, str) and value:
             return lead_key(value)

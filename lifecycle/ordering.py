@@ -20,6 +20,9 @@ by event time under a watermark:
   place is before every source's watermark. The same interactions in the same sources give the
   same order however the sources are interleaved; with no late interaction it is the order of
   the whole stream sorted by (``occurred_at``, id), whatever the number of sources.
+- An interaction read after the order has already released later places (its source looked at
+  its end, then got it: the premise broken) is applied next, in the order its source gave it,
+  and counted as late: never dropped, never reordered within its source.
 
 Positions: a source's items are released out of its own order, so the position a reader may
 record for a source is the last one before its first item not yet released (``Release``); an

@@ -1,11 +1,16 @@
 """The lifecycle worker: interactions from Kafka into the event store, each effect exactly once.
 
-A batch of messages from one partition is decoded; the invalid ones go to the rejected topic
-(with their original bytes, the error and their position) *before* the batch is committed; then
-the valid ones are processed by the lifecycle in one event-store transaction that also records
-the partition's offset as an eventsourcing tracking record. On (re)assignment the worker seeks
-every partition to the offset after its last tracking record, so a crash at any point followed
-by a restart neither loses nor doubles an effect.
+Messages of every assigned partition are decoded as they arrive and placed in one business-time
+order (``lifecycle.ordering``: by ``occurred_at``, then id, within the allowed lateness), so the
+outcome does not depend on which partition was polled first. What the order releases is
+processed by the lifecycle in one event-store transaction (chunks of ``max_batch``) that also
+records, as eventsourcing tracking records, the position of every partition that moved: the
+last offset before its first message not yet applied. The invalid messages go to the rejected
+topic (with their original bytes, the error and their position) *before* a position passes
+them. On (re)assignment the worker seeks every partition to the offset after its last tracking
+record, so a crash at any point followed by a restart neither loses nor doubles an effect
+(interactions applied beyond a position are read again and change nothing: the store knows
+their ids).
 
 Each rejection goes to the rejected topic once per source position where the store can tell:
 messages at or below the partition's tracking record were handled already and are skipped, dead

@@ -49,7 +49,6 @@ from hypothesis import strategies as st
 
 from contracts import (
     ContractError,
-    LifecycleEvent,
     LifecycleEventType,
     RejectionKind,
     decode_interaction,
@@ -78,6 +77,7 @@ from tests.integration.harness import (
 )
 from tests.ports import free_ports
 from tests.unit.examples import VALID
+from tests.unit.test_lifecycle_support import content
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -123,20 +123,6 @@ def _decodes(line: bytes) -> bool:
     return True
 
 
-def _content(event: LifecycleEvent) -> tuple[Any, ...]:
-    # Everything but recorded_at, which is when a run wrote it (and the chain values that hash it).
-    return (
-        event.event_id,
-        event.lead_id,
-        event.sequence,
-        event.type,
-        event.occurred_at,
-        event.policy,
-        event.data,
-        event.interaction_id,
-    )
-
-
 @dataclass(frozen=True)
 class Reference:
     """What an uninterrupted run of the same lines gives."""
@@ -149,11 +135,11 @@ class Reference:
 
 def _reference(lines: list[bytes]) -> Reference:
     replay = replay_lines(lines, load_policy(POLICY))
-    content = sorted(_content(e) for e in lifecycle_events(replay.app))
+    stored = sorted(content(e) for e in lifecycle_events(replay.app))
     return Reference(
-        content=content,
+        content=stored,
         document=_normalised(replay.projections.to_document()),
-        stage_changes=sum(1 for c in content if c[3] is LifecycleEventType.STAGE_CHANGED),
+        stage_changes=sum(1 for c in stored if c[3] is LifecycleEventType.STAGE_CHANGED),
         invalid=sorted(line for line in lines if not _decodes(line)),
     )
 
@@ -230,12 +216,12 @@ async def _projected(settings: Settings) -> dict[str, Any]:
 
 async def _assert_nothing_lost_or_doubled(settings: Settings, reference: Reference) -> Counter[str]:
     """The checks of the module docstring; returns how many duplicate messages each topic had."""
-    stored = sorted(_content(e) for e in lifecycle_events(open_lifecycle(settings)))
+    stored = sorted(content(e) for e in lifecycle_events(open_lifecycle(settings)))
     assert len(stored) == len(reference.content)
     assert stored == reference.content  # every valid interaction applied exactly once
 
     on_topic = await lead_events_on_topic(settings)
-    assert sorted({_content(e) for e in on_topic}) == stored  # none missing, none invented
+    assert sorted({content(e) for e in on_topic}) == stored  # none missing, none invented
     duplicates: Counter[str] = Counter()
     duplicates["lead-events"] = len(on_topic) - len({e.event_id for e in on_topic})
 
@@ -243,7 +229,7 @@ async def _assert_nothing_lost_or_doubled(settings: Settings, reference: Referen
     changes = [decode_lifecycle_event(v) for v in raw]
     assert all(e.type is LifecycleEventType.STAGE_CHANGED for e in changes)
     stored_changes = {c for c in stored if c[3] is LifecycleEventType.STAGE_CHANGED}
-    assert {_content(e) for e in changes} == stored_changes  # each stored stage change, no other
+    assert {content(e) for e in changes} == stored_changes  # each stored stage change, no other
     assert len({e.event_id for e in changes}) == reference.stage_changes
     # No lead moved twice: one stage change per (lead, position) however often it was sent.
     assert len({(e.lead_id, e.sequence) for e in changes}) == reference.stage_changes

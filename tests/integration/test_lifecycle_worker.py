@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from contracts import (
-    LifecycleEvent,
     LifecycleEventType,
     RejectionKind,
     decode_interaction,
@@ -36,33 +35,19 @@ from tests.integration.harness import (
     rejections_on_topic,
     run_in_process_until_drained,
 )
-from tests.unit.test_lifecycle_support import form, page_view
+from tests.unit.test_lifecycle_support import content, form, page_view
 
 pytestmark = pytest.mark.integration
 
 
-def _content(event: LifecycleEvent) -> tuple[Any, ...]:
-    # Everything but recorded_at, which is when this particular run wrote it.
-    return (
-        event.event_id,
-        event.lead_id,
-        event.sequence,
-        event.type,
-        event.occurred_at,
-        event.policy,
-        event.data,
-        event.interaction_id,
-    )
-
-
-def _store_content(settings: Settings) -> list[tuple[Any, ...]]:
+def _storecontent(settings: Settings) -> list[tuple[Any, ...]]:
     app = open_lifecycle(settings)
-    return sorted(_content(e) for e in lifecycle_events(app))
+    return sorted(content(e) for e in lifecycle_events(app))
 
 
-def _batch_content(lines: list[bytes]) -> list[tuple[Any, ...]]:
+def _batchcontent(lines: list[bytes]) -> list[tuple[Any, ...]]:
     result = replay_lines(lines, load_policy("b2b_saas"))
-    return sorted(_content(e) for e in lifecycle_events(result.app))
+    return sorted(content(e) for e in lifecycle_events(result.app))
 
 
 @pytest.fixture(params=[EventStoreKind.SQLITE, EventStoreKind.POSTGRES], ids=["sqlite", "postgres"])
@@ -86,10 +71,10 @@ async def test_a_drained_stream_equals_the_batch_run_and_is_published_once(
 
     await run_in_process_until_drained(settings)
 
-    stored = _store_content(settings)
-    assert stored == _batch_content(lines)
+    stored = _storecontent(settings)
+    assert stored == _batchcontent(lines)
     on_topic = await lead_events_on_topic(settings)
-    assert sorted({_content(e) for e in on_topic}) == stored
+    assert sorted({content(e) for e in on_topic}) == stored
     stage_changes = [e for e in on_topic if e.type is LifecycleEventType.STAGE_CHANGED]
     assert stage_changes, "a simulated funnel has stage changes"
 
@@ -192,7 +177,7 @@ async def test_any_number_of_partitions_stores_what_replay_stores_and_folds_its_
     replay = replay_lines(lines, policy)
     assert replay.app is not None
     app = open_lifecycle(settings)
-    assert _store_content(settings) == sorted(_content(e) for e in lifecycle_events(replay.app))
+    assert _storecontent(settings) == sorted(content(e) for e in lifecycle_events(replay.app))
     live = projections_for(policy)
     assert not fold_events(live, lifecycle_events(app))
     assert live.to_document() == replay.projections.to_document()

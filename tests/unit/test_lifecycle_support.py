@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any
 
+from contracts import LifecycleEvent
 from contracts.interactions import (
     AccountCreated,
     AdClicked,
@@ -46,6 +47,21 @@ T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 """The business time every test starts at."""
 
 _ids = itertools.count(1)
+
+
+def content(event: LifecycleEvent) -> tuple[Any, ...]:
+    """A stored lifecycle event without what a run adds to it: ``recorded_at`` (when the run
+    wrote it) and the chain values that hash it. Two runs of the same input compare equal."""
+    return (
+        event.event_id,
+        event.lead_id,
+        event.sequence,
+        event.type,
+        event.occurred_at,
+        event.policy,
+        event.data,
+        event.interaction_id,
+    )
 
 
 def day(n: float) -> datetime:

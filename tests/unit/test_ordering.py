@@ -25,7 +25,7 @@ from aiokafka import TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts import ContractError, LifecycleEvent, Topics, decode_interaction
+from contracts import ContractError, Topics, decode_interaction
 from leadflow.replay import fold_events, lifecycle_events, projections_for, replay_lines
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.application import LeadLifecycle
@@ -34,6 +34,7 @@ from lifecycle.policy import load_policy
 from streams.connection import KafkaConnection
 from streams.publishing import key_of
 from streams.worker import LifecycleWorker
+from tests.unit.test_lifecycle_support import content
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 LATENESS = timedelta(seconds=30)
@@ -222,20 +223,6 @@ class Producer:
         return done
 
 
-def _content(event: LifecycleEvent) -> tuple[Any, ...]:
-    # Everything but recorded_at (when a run wrote it, and the chain values that hash it).
-    return (
-        event.event_id,
-        event.lead_id,
-        event.sequence,
-        event.type,
-        event.occurred_at,
-        event.policy,
-        event.data,
-        event.interaction_id,
-    )
-
-
 def _document(app: LeadLifecycle) -> dict[str, Any]:
     projections = projections_for(POLICY)
     assert not fold_events(projections, lifecycle_events(app))
@@ -244,7 +231,7 @@ def _document(app: LeadLifecycle) -> dict[str, Any]:
 
 REPLAY = replay_lines(LINES, POLICY)
 assert REPLAY.app is not None
-REPLAYED = sorted(_content(e) for e in lifecycle_events(REPLAY.app))
+REPLAYED = sorted(content(e) for e in lifecycle_events(REPLAY.app))
 REPLAY_DOCUMENT = REPLAY.projections.to_document()
 
 
@@ -281,7 +268,7 @@ def test_the_worker_stores_what_replay_stores_whatever_the_partitions_and_interl
     partitions: int, rng: random.Random
 ) -> None:
     app, producer = asyncio.run(_worker_run(partitions, rng))
-    assert sorted(_content(e) for e in lifecycle_events(app)) == REPLAYED
+    assert sorted(content(e) for e in lifecycle_events(app)) == REPLAYED
     assert _document(app) == REPLAY_DOCUMENT
     # Every refused line is dead-lettered once, as replay rejects it.
     assert len(producer.sent) == REPLAY.counts.rejected

@@ -15,12 +15,14 @@ same lifecycle and read models over the same lines (batch replay):
   equal the uninterrupted run's: nothing doubled in the projections;
 - every invalid line is on ``rejected`` with its bytes.
 
-Messages are published to 4 partitions by *person*: a lead's id and the anonymous ids it
-identifies with go to one partition, in the stream's order. That is what makes the outcome of a
-live run independent of how the workers interleave partitions, so it can be compared exactly
-with a batch run; keying anonymous touches by anonymous id (as upstream does) lets a lead's
-first touches and its identification race across partitions, which changes how they are linked
-(not whether they are applied), and would make the comparison meaningless.
+Messages are published to 4 partitions as ``leadflow publish`` keys them (lead id, else
+anonymous id), so a person's anonymous touches and the rest of their interactions arrive on
+different partitions: one worker orders them by business time across its partitions
+(``lifecycle.ordering``), which makes the live outcome exactly the batch run's whatever the
+interleaving, kills and restarts. Several workers each order only their own partitions, so the
+test of workers joining and leaving publishes by *person* (a lead's id and the anonymous ids it
+identifies with on one partition), as upstream cannot: across workers the order of a person's
+interactions would still depend on timing (the README's "Same input, same outcome").
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from lifecycle.policy import load_policy
 from streams.connection import ensure_topics
 from streams.progress import end_offsets, progress
 from streams.projector import ProjectionState, catch_up, end_offsets_of
+from streams.publishing import key_of
 from streams.relay import Relay
 from tests.integration.harness import (
     isolated_settings,
@@ -177,9 +180,14 @@ def _persons(lines: Sequence[bytes]) -> list[bytes]:
 
 
 async def _publish(
-    settings: Settings, lines: Sequence[bytes], per_second: float | None = None
+    settings: Settings,
+    lines: Sequence[bytes],
+    per_second: float | None = None,
+    *,
+    by_person: bool = False,
 ) -> None:
-    """Publish ``lines`` partitioned by person, as fast as possible or at ``per_second``."""
+    """Publish ``lines`` keyed as ``leadflow publish`` keys them (or partitioned by person),
+    as fast as possible or at ``per_second``."""
     connection = wiring.kafka_connection(settings)
     topic = wiring.topics(settings).interactions
     await ensure_topics(connection, wiring.topics(settings).all(), settings.topic_partitions)
@@ -189,8 +197,12 @@ async def _publish(
         started = time.monotonic()
         pending = []
         for index, (line, person) in enumerate(zip(lines, _persons(lines), strict=True)):
-            partition = zlib.crc32(person) % settings.topic_partitions
-            pending.append(await producer.send(topic, line, key=person, partition=partition))
+            if by_person:
+                partition = zlib.crc32(person) % settings.topic_partitions
+                sending = producer.send(topic, line, key=person, partition=partition)
+            else:
+                sending = producer.send(topic, line, key=key_of(line))
+            pending.append(await sending)
             if per_second is not None and index % 50 == 49:
                 ahead = started + (index + 1) / per_second - time.monotonic()
                 if ahead > 0:
@@ -379,7 +391,7 @@ async def test_workers_joining_and_leaving_the_group_mid_stream_lose_and_double_
     first = start_worker_process(settings, tmp_path / "first.log")
     second = None
     try:
-        publishing = asyncio.create_task(_publish(settings, lines, per_second=1000))
+        publishing = asyncio.create_task(_publish(settings, lines, per_second=1000, by_person=True))
         await _wait_for_progress(watcher, 0, first)
         # When a second worker joins the group mid-stream, both work a while, and the first
         # leaves (SIGTERM: it finishes its batch and leaves the group)

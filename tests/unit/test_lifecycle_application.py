@@ -317,6 +317,26 @@ def test_a_batch_retried_after_a_write_conflict_still_counts_its_new_ids_as_new(
     }
 
 
+def test_a_batch_moves_the_positions_of_several_partitions_in_one_transaction(
+    app: LeadLifecycle,
+) -> None:
+    # A batch ordered across partitions (the worker's business-time order) moves each of them.
+    app.process(
+        [form(FormKind.CONTACT, id="a", at=0), page_view(id="b", lead_id="L2", at=1)],
+        [Tracking("interactions:0", 5), Tracking("interactions:1", 9)],
+    )
+    assert (app.max_tracking_id("interactions:0"), app.max_tracking_id("interactions:1")) == (5, 9)
+
+    # One of them not beyond what is stored: nothing of the batch is written, either position.
+    with pytest.raises(IntegrityError):
+        app.process(
+            [page_view(id="c", at=2)],
+            [Tracking("interactions:0", 6), Tracking("interactions:1", 9)],
+        )
+    assert (app.max_tracking_id("interactions:0"), app.max_tracking_id("interactions:1")) == (5, 9)
+    assert app.interaction_index.interaction_owners(["c"]) == {}
+
+
 def test_the_recorder_refuses_an_id_already_indexed_with_nothing_of_its_batch_stored(
     app: LeadLifecycle,
 ) -> None:

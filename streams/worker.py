@@ -238,9 +238,10 @@ class LifecycleWorker:
         self.backoff = backoff or Backoff()
         self.max_waiting = max_waiting
         self.idle_after = idle_after
-        """Seconds a partition must stay read to its end before it stops holding the others
-        back (Flink's source idleness)."""
-        self._idle_since: dict[TopicPartition, float] = {}
+        """Seconds a partition read to its end must give no message before it stops holding the
+        others back (Flink's source idleness)."""
+        self._heard: dict[TopicPartition, float] = {}
+        """When each partition last gave a message (or was assigned), ``time.monotonic``."""
         """Messages a partition may hold read and waiting before it is paused (unless its
         business time is the one holding the others back)."""
         self.counts = WorkerCounts()
@@ -261,6 +262,7 @@ class LifecycleWorker:
             else:
                 self._consumer.seek(tp, last + 1)
                 self._tracked[tp] = last
+            self._heard[tp] = time.monotonic()
         self.order.assign(partitions)
 
     def forget(self, partitions: list[TopicPartition]) -> None:
@@ -268,7 +270,7 @@ class LifecycleWorker:
         self.order.revoke(partitions)
         for tp in partitions:
             self._tracked.pop(tp, None)
-            self._idle_since.pop(tp, None)
+            self._heard.pop(tp, None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; raise ``LeadflowKafkaError`` if Kafka fails."""
@@ -305,20 +307,20 @@ class LifecycleWorker:
             await producer.stop()
 
     async def _floors(self, consumer: Any) -> dict[TopicPartition, datetime]:
-        """The partitions read to their end for at least ``idle_after`` seconds, each with the
-        earliest business time a message it gets later may have (now less the lateness: the
-        premise of the order). The grace keeps a partition that a producer is still filling
-        (a backfill published while the worker reads) from letting the others run ahead."""
+        """The partitions read to their end that have given no message for ``idle_after``
+        seconds, each with the earliest business time a message it gets later may have (now
+        less the lateness: the premise of the order). A partition a producer is still filling
+        (a backfill published while the worker reads) is at its end after every fetch but
+        keeps giving messages: it must not let the others run ahead of it."""
         floor = self.clock() - self.order.lateness
         now = time.monotonic()
         floors: dict[TopicPartition, datetime] = {}
-        idle = self._idle_since
+        heard = self._heard
         for tp in self.order.sources:
-            end = consumer.highwater(tp)
-            if end is None or await consumer.position(tp) < end:
-                idle.pop(tp, None)
+            if now - heard.get(tp, now) < self.idle_after:
                 continue
-            if now - idle.setdefault(tp, now) >= self.idle_after:
+            end = consumer.highwater(tp)
+            if end is not None and await consumer.position(tp) >= end:
                 floors[tp] = floor
         return floors
 
@@ -361,6 +363,8 @@ class LifecycleWorker:
             if consumer is not None and messages and tp in consumer.assignment():
                 consumer.seek(tp, messages[0].offset)
             return
+        if messages:
+            self._heard[tp] = time.monotonic()
         done = self._tracked.get(tp)
         limit = self.max_message_bytes
         for message in messages:

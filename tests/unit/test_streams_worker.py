@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -341,3 +342,25 @@ def test_messages_of_a_partition_whose_position_is_not_yet_taken_are_read_again_
     worker._read(TP, messages)  # type: ignore[arg-type]
     assert consumer.sought == [(TP, 1)]
     assert worker.order.waiting() == 0
+
+
+async def test_a_partition_at_its_end_lets_the_others_go_once_it_gave_nothing_for_a_while() -> None:
+    # A partition a producer is still filling is at its end after every fetch; only one that
+    # has given no message for ``idle_after`` seconds gets a floor (Flink's source idleness).
+    class Consumer:
+        def highwater(self, tp: TopicPartition) -> int:
+            return 10
+
+        async def position(self, tp: TopicPartition) -> int:
+            return 10
+
+    worker = _worker(FakeLifecycle(poison=set()))
+    worker.idle_after = 0.2
+    worker.order.assign([TP])
+    worker._heard[TP] = time.monotonic()
+    assert await worker._floors(Consumer()) == {}  # just heard from
+    await asyncio.sleep(0.25)
+    floors = await worker._floors(Consumer())
+    assert list(floors) == [TP]
+    worker._read(TP, _messages(1)[:1])  # a message again: not idle any more
+    assert await worker._floors(Consumer()) == {}

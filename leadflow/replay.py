@@ -69,6 +69,15 @@ class InteractionCounts:
         self.late += 1
         self.late_seconds_max = max(self.late_seconds_max, delay.total_seconds())
 
+    def merge(self, other: Mapping[str, int | float]) -> None:
+        """Add the counts of another part of the same input (``as_dict``: a replay shard's)."""
+        self.accepted += int(other["accepted"])
+        self.rejected += int(other["rejected"])
+        self.duplicates += int(other["duplicates"])
+        self.refused += int(other["refused"])
+        self.late += int(other["late"])
+        self.late_seconds_max = max(self.late_seconds_max, float(other["late_seconds_max"]))
+
     def add(self, outcomes: Iterable[Outcome]) -> None:
         """Count what the lifecycle made of a batch."""
         for outcome in outcomes:

@@ -184,8 +184,7 @@ def replay_sharded(
                 shard_counts, conflicts, shard_read_models, refused = pickle.loads(body)
                 projections.merge(shard_read_models)
                 unfoldable += refused
-                for name, value in shard_counts.items():
-                    setattr(counts, name, getattr(counts, name) + value)
+                counts.merge(shard_counts)
                 for number, raw, conflict in conflicts:
                     rejection = Rejection.conflict(
                         raw.encode("latin-1"),

@@ -107,7 +107,7 @@ class Release(Generic[S, T]):
         return bool(self.ordered or self.unordered or self.positions)
 
 
-class _Source:
+class _Source(Generic[S, T]):
     __slots__ = ("done", "items", "latest")
 
     def __init__(self) -> None:
@@ -115,7 +115,7 @@ class _Source:
         """The latest ``occurred_at`` read from the source."""
         self.items: deque[int] = deque()
         """Positions read and not yet inside the source's recorded position, in source order."""
-        self.done: dict[int, Placed[object, object] | None] = {}
+        self.done: dict[int, Placed[S, T] | None] = {}
         """Of those, the released ones (None) and the unordered ones waiting for the position
         to reach them."""
 
@@ -128,7 +128,7 @@ class BusinessTimeOrder(Generic[S, T]):
         if lateness < timedelta(0):
             raise ValueError(f"lateness must not be negative, got {lateness}")
         self.lateness = lateness
-        self._sources: dict[S, _Source] = {}
+        self._sources: dict[S, _Source[S, T]] = {}
         self._heap: list[tuple[datetime, str, bytes, int, S, int, T, timedelta | None]] = []
         self._count = 0
         self._frontier: datetime | None = None
@@ -255,7 +255,7 @@ class BusinessTimeOrder(Generic[S, T]):
                 moved = items.popleft()
                 unordered = done.pop(moved)
                 if unordered is not None:
-                    out.unordered.append(unordered)  # type: ignore[arg-type]
+                    out.unordered.append(unordered)
             if moved is not None:
                 out.positions[source] = moved
         return out

@@ -414,13 +414,6 @@ class LifecycleWorker:
                 counts.late,
             )
 
-    async def _handle(self, producer: Any, tp: TopicPartition, messages: list[Any]) -> None:
-        """Read ``messages`` of ``tp`` as the last ones of every partition read, and apply them
-        all (what a partition read to its end whose floor has passed releases)."""
-        self.order.assign([tp])
-        self._read(tp, messages)
-        await self._apply(producer, self.order.release_all())
-
     async def _apply(
         self, producer: Any, release: Release[TopicPartition, _Read]
     ) -> dict[TopicPartition, int]:

@@ -115,6 +115,16 @@ def _messages(count: int) -> list[Message]:
     ] + [Message(count, b"not json")]
 
 
+async def handle(
+    worker: LifecycleWorker, producer: Any, tp: TopicPartition, messages: list[Any]
+) -> None:
+    """Read ``messages`` of ``tp`` as the last ones of every partition the worker reads, and
+    apply them all: what the worker's loop does once a partition read to its end lets go."""
+    worker.order.assign([tp])
+    worker._read(tp, messages)
+    await worker._apply(producer, worker.order.release_all())
+
+
 def _worker(app: FakeLifecycle) -> LifecycleWorker:
     return LifecycleWorker(app, KafkaConnection("127.0.0.1:1"), Topics(prefix="p."))  # type: ignore[arg-type]
 
@@ -122,7 +132,7 @@ def _worker(app: FakeLifecycle) -> LifecycleWorker:
 async def test_a_poisonous_interaction_is_dead_lettered_and_the_rest_applied() -> None:
     app = FakeLifecycle(poison={"i-2"})
     worker, producer = _worker(app), FakeProducer()
-    await worker._handle(producer, TP, _messages(5))
+    await handle(worker, producer, TP, _messages(5))
     assert app.applied == ["i-0", "i-1", "i-3", "i-4"]
     assert app.tracked == 5  # the trailing invalid message's position too
     rejected = [decode_rejection(value) for _, value in producer.sent]
@@ -141,7 +151,7 @@ async def test_a_failure_of_the_store_or_the_configuration_stops_the_worker(
     app = FakeLifecycle(poison=set(), error=error)
     worker, producer = _worker(app), FakeProducer()
     with pytest.raises(type(error)):
-        await worker._handle(producer, TP, _messages(5))
+        await handle(worker, producer, TP, _messages(5))
     assert app.tracked is None
     assert [v for _, v in producer.sent if b"cannot" in v] == []
 
@@ -150,7 +160,7 @@ async def test_a_failure_that_hits_every_interaction_alike_stops_the_worker() ->
     app = FakeLifecycle(poison={f"i-{n}" for n in range(10)})
     worker, producer = _worker(app), FakeProducer()
     with pytest.raises(ValueError, match="cannot apply"):
-        await worker._handle(producer, TP, _messages(10))
+        await handle(worker, producer, TP, _messages(10))
     assert worker.counts.failed == 3  # at most three dead-lettered before it gives up
 
 
@@ -166,7 +176,7 @@ async def test_a_message_of_a_megabyte_is_dead_lettered_cut_to_fit_and_the_worke
     worker, producer = _worker(app), FakeProducer()
     messages = [Message(0, huge), *(Message(m.offset + 1, m.value) for m in _messages(2))]
 
-    await worker._handle(producer, TP, messages)
+    await handle(worker, producer, TP, messages)
 
     assert app.applied == ["i-0", "i-1"] and app.tracked == 3
     rejected = [decode_rejection(value) for _, value in producer.sent]
@@ -188,12 +198,12 @@ async def test_positions_at_or_below_the_tracking_record_are_not_applied_or_reje
 ):
     app = FakeLifecycle(poison=set())
     worker, producer = _worker(app), FakeProducer()
-    await worker._handle(producer, TP, _messages(3))  # offsets 0-2 valid, 3 invalid
+    await handle(worker, producer, TP, _messages(3))  # offsets 0-2 valid, 3 invalid
     assert len(producer.sent) == 1 and app.tracked == 3
 
     # A rebalance hands the partition back from before the committed batch (its position was
     # read before the commit): the same messages come again, with one new invalid message.
-    await worker._handle(producer, TP, [*_messages(3), Message(4, b"[]")])
+    await handle(worker, producer, TP, [*_messages(3), Message(4, b"[]")])
 
     rejected = [decode_rejection(value) for _, value in producer.sent]
     assert [r.source.offset for r in rejected if r.source] == [3, 4]
@@ -223,11 +233,11 @@ async def test_a_revoked_partition_is_handed_over_only_once_the_batch_in_flight_
     app = BlockingLifecycle()
     worker, producer = _worker(app), FakeProducer()
 
-    async def handle() -> None:
+    async def in_flight() -> None:
         async with worker.in_flight:
-            await worker._handle(producer, TP, _messages(3))
+            await handle(worker, producer, TP, _messages(3))
 
-    handling = asyncio.create_task(handle())
+    handling = asyncio.create_task(in_flight())
     await asyncio.to_thread(app.entered.wait, 10)
     revoking = asyncio.create_task(_SeekToTrackedPositions(worker).on_partitions_revoked([TP]))
     await asyncio.sleep(0.2)
@@ -278,7 +288,7 @@ async def test_write_conflicts_are_retried_with_backoff_as_long_as_they_last() -
         backoff=backoff,
     )
 
-    await worker._handle(FakeProducer(), TP, _messages(3))
+    await handle(worker, FakeProducer(), TP, _messages(3))
 
     assert app.applied == ["i-0", "i-1", "i-2"] and app.tracked == 3
     assert worker.counts.conflicts == 30 and len(backoff.delays) == 30
@@ -299,7 +309,7 @@ async def test_a_conflicting_duplicate_is_rejected_with_both_lead_ids_before_the
     app = FakeLifecycle(set(), conflicting=frozenset({"i-1", "i-3"}), producer_sent=producer.sent)
     worker = _worker(app)
 
-    await worker._handle(producer, TP, _messages(4))
+    await handle(worker, producer, TP, _messages(4))
 
     rejected = [decode_rejection(value) for _, value in producer.sent]
     assert [(r.kind, r.source.offset if r.source else None) for r in rejected] == [

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     allowed_lateness_seconds: float = Field(
         default=DEFAULT_LATENESS.total_seconds(),
         ge=0,
+        # A year at most: the order subtracts it from business times (1970 at the earliest).
+        le=365 * 86_400,
         description="How far behind its source's latest business time an interaction may "
         "arrive and still be applied at its own place (the worker and replay order interactions "
         "by business time: lifecycle.ordering); later ones are applied where that source's "

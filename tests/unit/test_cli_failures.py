@@ -172,6 +172,18 @@ def test_a_bad_setting_is_named_by_its_variable(
     _fails_in_one_line(result, "LEADFLOW_TOPIC_PARTITIONS", "integer", "'abc'")
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("-1", "greater than or equal to 0"), ("1e15", "less than or equal to 31536000")],
+)
+def test_an_allowed_lateness_out_of_range_is_one_line(
+    tmp_path: Path, lines_file: Path, value: str, expected: str
+) -> None:
+    # Subtracted from business times by the order: a negative or absurd one never runs.
+    result = _run(tmp_path, "replay", str(lines_file), LEADFLOW_ALLOWED_LATENESS_SECONDS=value)
+    _fails_in_one_line(result, "LEADFLOW_ALLOWED_LATENESS_SECONDS", expected)
+
+
 def test_a_secret_setting_is_never_echoed(tmp_path: Path) -> None:
     # http_port is not secret, so its value is shown; a bad DSN scheme names the variable only.
     result = _run(

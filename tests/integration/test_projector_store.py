@@ -96,6 +96,20 @@ def folded(path: Path, generation: int = 1) -> int:
     return int(row[0] or 0)
 
 
+def current_generation(path: Path) -> int:
+    """The generation the views serve, 0 before there is one."""
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            row = connection.execute(
+                "SELECT MAX(generation) FROM read_generations WHERE current = 1"
+            ).fetchone()
+    except sqlite3.OperationalError:  # not made yet
+        return 0
+    return int(row[0] or 0)
+
+
 async def wait_for(condition: Any, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -184,7 +198,14 @@ async def test_a_restart_reads_only_what_arrived_since_and_a_rebuild_swaps_in_th
     async def run_until(total: int, *args: str) -> None:
         process = start_projector(settings, log, *args)
         try:
-            await wait_for(lambda: folded(path, generation) == total, process, 120)
+            # A rebuild is swapped in once it has caught up, just after its last batch
+            await wait_for(
+                lambda: (
+                    folded(path, generation) == total and current_generation(path) == generation
+                ),
+                process,
+                120,
+            )
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(60) == 0, log.read_text()

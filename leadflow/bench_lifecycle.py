@@ -11,6 +11,14 @@ It uses only what every version of the lifecycle offers (``LeadLifecycle(policy,
 checkout (``--compare DIR``: each round in a child process whose ``PYTHONPATH`` is that
 checkout, interleaved with this one's) measures before and after in one run, on the same
 machine state.
+
+``--floors`` shows where the CPU goes in place, by taking parts away (each variant in a child
+process of its own, interleaved, best of the rounds): ``full``; ``no write`` (the batch's
+``insert_events`` and commit not done: what writing costs is the difference); ``no write, no
+encoding`` (each event's state a constant instead of its JSON, event id and SHA-256 chain: what
+encoding costs is the difference to ``no write``); what is left is deciding and bookkeeping.
+Those variants store nothing true: they measure, nothing else. With them, the fast decoder's
+CPU per interaction over the same messages (the worker decodes before ``process``).
 """
 
 from __future__ import annotations
@@ -27,7 +35,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["Variant", "lifecycle_cpu_us", "main", "print_rounds", "require_checkout"]
+__all__ = [
+    "PARTS",
+    "Variant",
+    "decode_cpu_us",
+    "lifecycle_cpu_us",
+    "main",
+    "print_rounds",
+    "require_checkout",
+    "take_away",
+]
 
 
 def _interactions(leads: int, seed: int) -> list[object]:
@@ -79,12 +96,14 @@ def lifecycle_cpu_us(
     gc_tuned: bool = False,
     *,
     postgres: str | None = None,
+    without: frozenset[str] = frozenset(),
 ) -> tuple[float, int, int]:
     """The best CPU µs per interaction of ``rounds`` runs of ``process`` over ``leads``
     simulated leads in batches of ``batch``; with the number of interactions and of stored
     events (of the last round). ``postgres``: a DSN, to store in a fresh PostgreSQL database
     beside it rather than a SQLite file (the figure is this process's CPU: PostgreSQL's own
-    is not in it)."""
+    is not in it). ``without``: parts taken away (``write``, ``encoding``; see ``--floors``),
+    for good in this process."""
     import gc  # noqa: PLC0415
 
     from eventsourcing.persistence import Tracking  # noqa: PLC0415
@@ -94,6 +113,7 @@ def lifecycle_cpu_us(
 
     interactions = _interactions(leads, seed)
     policy = load_policy("b2b_saas")
+    take_away(without)
     if gc_tuned:  # as leadflow.collector.tune_gc (which an older checkout lacks)
         gc.collect()
         gc.freeze()
@@ -117,7 +137,67 @@ def lifecycle_cpu_us(
     return best / len(interactions) * 1e6, len(interactions), events
 
 
-def _child(checkout: str, args: argparse.Namespace, gc_tuned: bool) -> str:
+PARTS = ("write", "encoding")
+"""What ``--without`` can take away."""
+
+
+def take_away(parts: frozenset[str]) -> None:
+    """Replace the parts named with nothing, in this process (a measurement, nothing more)."""
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise SystemExit(f"--without: no part {', '.join(sorted(unknown))} (parts: {PARTS})")
+    from lifecycle import application, lead  # noqa: PLC0415
+
+    if "write" in parts:
+        application.LeadLifecycle._store = lambda self, processing: []  # type: ignore[method-assign]
+    if "encoding" in parts:
+        # The chain value is any 64 hex digits: nothing reads it back in this measurement.
+        lead.encode_event = (  # type: ignore[attr-defined]
+            lambda name, attributes, stream_id, version, previous: (b"{}", "0" * 64)
+        )
+
+
+def decode_cpu_us(leads: int = 2000, seed: int = 3, rounds: int = 3) -> float:
+    """The best CPU µs per interaction of ``rounds`` passes of the worker's decoder
+    (``contracts.decode_interaction``) over the simulated messages of ``leads`` leads."""
+    from contracts import decode_interaction  # noqa: PLC0415
+    from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
+
+    lines = list(simulate(SimulationConfig(leads=leads, seed=seed)).lines())
+    best = float("inf")
+    for _ in range(rounds):
+        cpu = time.process_time()
+        for line in lines:
+            decode_interaction(line)
+        best = min(best, time.process_time() - cpu)
+    return best / len(lines) * 1e6
+
+
+def _floors(args: argparse.Namespace) -> None:
+    here = str(Path(__file__).resolve().parent.parent)
+    variants = {"full": "", "no write": "write", "no write, no encoding": "write,encoding"}
+    figures: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, parts in variants.items():
+            extra = ["--without", parts] if parts else []
+            figures[name].append(float(_child(here, args, True, extra).split()[0]))
+    best = {name: min(rounds) for name, rounds in figures.items()}
+    decode = decode_cpu_us(args.leads)
+    for name, rounds in figures.items():
+        runs = ", ".join(f"{x:.1f}" for x in rounds)
+        print(f"{name:22} {best[name]:6.1f} µs CPU/interaction (gc tuned; rounds: {runs})")
+    write = best["full"] - best["no write"]
+    encoding = best["no write"] - best["no write, no encoding"]
+    print(
+        f"writing {write:.1f}, encoding {encoding:.1f}, deciding and bookkeeping "
+        f"{best['no write, no encoding']:.1f}; decoding (before process) {decode:.1f}; "
+        f"the worker's CPU per interaction, all in: {best['full'] + decode:.1f} µs"
+    )
+
+
+def _child(
+    checkout: str, args: argparse.Namespace, gc_tuned: bool, extra: Sequence[str] = ()
+) -> str:
     env = {**os.environ, "PYTHONPATH": checkout}
     command = [
         sys.executable,
@@ -133,6 +213,7 @@ def _child(checkout: str, args: argparse.Namespace, gc_tuned: bool) -> str:
         command.append("--gc")
     if args.postgres:
         command += ["--postgres", args.postgres]
+    command += extra
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, check=True, cwd=checkout
     )
@@ -152,10 +233,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--postgres", metavar="DSN", help="store in a fresh database beside this one (not SQLite)"
     )
+    parser.add_argument(
+        "--without", default="", help=f"parts to take away, comma-separated ({', '.join(PARTS)})"
+    )
+    parser.add_argument(
+        "--floors", action="store_true", help="full, without writing, without encoding too"
+    )
     args = parser.parse_args(argv)
+    if args.floors:
+        _floors(args)
+        return
     if args.compare is None:
+        without = frozenset(part for part in args.without.split(",") if part)
         us, count, events = lifecycle_cpu_us(
-            args.leads, args.batch, args.rounds, gc_tuned=args.gc, postgres=args.postgres
+            args.leads,
+            args.batch,
+            args.rounds,
+            gc_tuned=args.gc,
+            postgres=args.postgres,
+            without=without,
         )
         print(f"{us:.1f} {count} {events}")
         return

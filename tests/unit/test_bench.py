@@ -3,13 +3,15 @@ The measurements themselves are a benchmark (``leadflow bench``), never a timed 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from leadflow.bench import Figure, parse_count, parse_counts, rss_growth
-from leadflow.bench_lifecycle import require_checkout
+from leadflow.bench_lifecycle import require_checkout, take_away
 
 GROWTH_CASES: list[tuple[str, list[tuple[int, float]], dict[str, Any]]] = [
     ("no samples", [], {}),
@@ -129,3 +131,28 @@ def test_a_compare_folder_must_hold_a_leadflow_tree(tmp_path: Path) -> None:
     (tmp_path / "lifecycle").mkdir()
     (tmp_path / "lifecycle" / "application.py").write_text("")
     require_checkout(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("without", "stored"),
+    [("", True), ("encoding", True), ("write", False), ("write,encoding", False)],
+)
+def test_the_floorstake_away_what_they_name(without: str, stored: bool) -> None:
+    """``--without write`` stores no event (what writing costs is measured by its absence);
+    ``--without encoding`` still stores one per event made. Run as the floors' children are: a
+    process of its own, since the parts stay taken away."""
+    script = Path(__file__).resolve().parents[2] / "leadflow" / "bench_lifecycle.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--leads", "5", "--rounds", "1", "--without", without],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    _us, interactions, events = done.stdout.split()
+    assert int(interactions) > 0
+    assert (int(events) > 0) is stored
+
+
+def test_the_floors_refuse_a_part_they_do_not_know() -> None:
+    with pytest.raises(SystemExit, match="no part colour"):
+        take_away(frozenset({"colour"}))

@@ -475,7 +475,7 @@ class LeadLifecycle(Application[UUID]):
                 if lead is None:
                     raise LeadNotFoundError(visitor.merged_into)
             elif visitor is None:
-                lead = Lead.register(key, interaction, policy, anonymous=True)
+                lead = Lead.register(key, interaction, policy, anonymous=True, id=self._id(key))
                 touched[lead.id] = lead
             else:
                 lead = visitor
@@ -503,7 +503,13 @@ class LeadLifecycle(Application[UUID]):
                         interaction.id, seen.lead_key, OutcomeStatus.DUPLICATE, None, seen.stage
                     )
             if lead_or_none is None:
-                lead = Lead.register(interaction.lead_id, interaction, policy, anonymous=False)
+                lead = Lead.register(
+                    interaction.lead_id,
+                    interaction,
+                    policy,
+                    anonymous=False,
+                    id=self._id(interaction.lead_id),
+                )
                 touched[lead.id] = lead
             else:
                 lead = lead_or_none
@@ -517,6 +523,7 @@ class LeadLifecycle(Application[UUID]):
                     interaction,
                     policy,
                     anonymous=True,
+                    id=self._id(visitor_key(anonymous_id)),
                     announce=lead.announced or lead.accepts(interaction, policy),
                 )
                 touched[unmerged.id] = unmerged

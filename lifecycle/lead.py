@@ -73,7 +73,13 @@ from contracts.interactions import (
     Recycled,
 )
 from contracts.lifecycle_events import Touch
-from contracts.vocabulary import STAGE_BY_VALUE, Channel, InteractionType, Stage, Temperature
+from contracts.vocabulary import (
+    CHANNEL_BY_VALUE,
+    INTERACTION_TYPE_BY_VALUE,
+    STAGE_BY_VALUE,
+    Stage,
+    Temperature,
+)
 from lifecycle.encoding import STATE, encode_event
 from lifecycle.errors import (
     IllegalTransitionError,
@@ -539,6 +545,7 @@ class Lead(Aggregate):
         *,
         anonymous: bool,
         announce: bool | None = None,
+        id: UUID | None = None,
     ) -> Lead:
         """Start a lead's stream from its first interaction (which is not yet recorded).
 
@@ -548,12 +555,13 @@ class Lead(Aggregate):
         first stage is announced by a ``StageChanged`` from no stage, so stage subscribers see
         every entry; when the interaction will be refused (``announce``: by default whether
         ``record`` accepts it on this stream) nothing is announced, so that a refused first
-        interaction makes nobody.
+        interaction makes nobody. ``id``: ``create_id(lead_key)``, when the caller has it.
         """
         stage, rule, reason = _entry(interaction, policy, anonymous=anonymous)
         meta = _meta(lead_key, interaction, policy)
         lead: Lead = cls._create(
             Lead.Registered,
+            id=id,
             **meta,
             rule=rule,
             stage=stage.value,
@@ -936,9 +944,9 @@ class Lead(Aggregate):
             self.touches.append(
                 Touch(
                     interaction_id=interaction_id or "",
-                    interaction_type=InteractionType(interaction_type),
+                    interaction_type=INTERACTION_TYPE_BY_VALUE[interaction_type],
                     occurred_at=occurred_at,
-                    channel=Channel(channel),
+                    channel=CHANNEL_BY_VALUE[channel],
                     campaign=campaign,
                 )
             )

@@ -65,6 +65,7 @@ from leadflow.settings import EventStoreKind, Settings
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.application import LeadLifecycle
 from lifecycle.policy import load_policy
+from streams.assignment import Assignment
 from streams.connection import KafkaConnection, ensure_topics
 from streams.progress import end_offsets, progress
 from streams.publishing import key_of, publish_lines
@@ -588,7 +589,8 @@ async def _group_members(connection: KafkaConnection, group: str) -> tuple[str, 
 async def _scale_out(
     settings: Settings, lines: Sequence[bytes], processes: int, logs: Path, report: Report
 ) -> Figure:
-    """``processes`` lifecycle workers (``--no-relay``, one group) draining ``lines``.
+    """``processes`` lifecycle workers (``--no-relay``, one group, partitions spread over
+    them) draining ``lines``.
 
     The workers start on the empty topic and the interactions are published once the group is
     stable with every member, so a rebalance as the later workers join is not in the figure.
@@ -1304,6 +1306,9 @@ async def run_bench(
                     "topic_partitions": options.scale_out_partitions,
                     "event_store": EventStoreKind.POSTGRES,
                     "postgres_dsn": dsn,
+                    # Throughput across workers needs the partitions spread (the default gives
+                    # them all to one worker, for one order: streams.assignment).
+                    "lifecycle_assignment": Assignment.SPREAD,
                 }
             )
             try:

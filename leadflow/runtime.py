@@ -62,6 +62,7 @@ async def run_workers(
             max_batch=options.max_batch,
             on_committed=relay.wake if relay else None,
             lateness=settings.allowed_lateness,
+            assignment=settings.lifecycle_assignment,
         )
         if options.lifecycle
         else None

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.ordering import DEFAULT_LATENESS
+from streams.assignment import Assignment
 
 
 class SettingsError(ValueError):
@@ -100,6 +101,14 @@ class Settings(BaseSettings):
         "arrive and still be applied at its own place (the worker and replay order interactions "
         "by business time: lifecycle.ordering); later ones are applied where that source's "
         "watermark stood, and counted as late. Live, a decision waits about this long.",
+    )
+    lifecycle_assignment: Assignment = Field(
+        default=Assignment.ONE_ACTIVE,
+        description="How several lifecycle workers of one group share the interactions' "
+        "partitions: one-active (every partition to one worker, the others stand by: the outcome "
+        "is the data's whatever the number of workers) or spread (partitions spread for "
+        "throughput: a person whose interactions span two workers' partitions may be decided in "
+        "arrival order). All workers of a group must say the same (streams.assignment).",
     )
     lead_cache_size: int = Field(
         default=50_000,

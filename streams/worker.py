@@ -70,6 +70,7 @@ from contracts import (
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
 from lifecycle.errors import PersonalDataError, PolicyError
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Placed, Release, ahead
+from streams.assignment import Assignment, assignors
 from streams.connection import KafkaConnection, LeadflowKafkaError
 from streams.deadletter import dead_letter
 
@@ -190,6 +191,14 @@ class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
             self._worker.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned:
+            log.info(
+                "lifecycle worker: reading %d partitions (%s)",
+                len(assigned),
+                ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(assigned)),
+            )
+        else:
+            log.info("lifecycle worker: standing by (another worker of the group reads)")
         await self._worker.seek_to_tracked(assigned)
 
 
@@ -225,6 +234,7 @@ class LifecycleWorker:
         lateness: timedelta = DEFAULT_LATENESS,
         max_waiting: int = 50_000,
         idle_after: float = 1.0,
+        assignment: Assignment = Assignment.ONE_ACTIVE,
     ) -> None:
         self.app = app
         self.connection = connection
@@ -238,6 +248,8 @@ class LifecycleWorker:
         self.backoff = backoff or Backoff()
         self.max_waiting = max_waiting
         self.idle_after = idle_after
+        self.assignment = assignment
+        """How the group's workers share the partitions (``streams.assignment``)."""
         """Seconds a partition read to its end must give no message before it stops holding the
         others back (Flink's source idleness)."""
         self._heard: dict[TopicPartition, float] = {}
@@ -275,7 +287,9 @@ class LifecycleWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; raise ``LeadflowKafkaError`` if Kafka fails."""
         producer = self.connection.producer()
-        consumer = self.connection.consumer(group_id=self.group_id)
+        consumer = self.connection.consumer(
+            group_id=self.group_id, partition_assignment_strategy=assignors(self.assignment)
+        )
         self._consumer = consumer
         consumer.subscribe([self.topics.interactions], listener=_SeekToTrackedPositions(self))
         # Offsets committed to Kafka only show the group's lag to Kafka's tools: the worker's

@@ -17,12 +17,11 @@ same lifecycle and read models over the same lines (batch replay):
 
 Messages are published to 4 partitions as ``leadflow publish`` keys them (lead id, else
 anonymous id), so a person's anonymous touches and the rest of their interactions arrive on
-different partitions: one worker orders them by business time across its partitions
+different partitions: a worker orders them by business time across its partitions
 (``lifecycle.ordering``), which makes the live outcome exactly the batch run's whatever the
-interleaving, kills and restarts. Several workers each order only their own partitions, so the
-test of workers joining and leaving publishes by *person* (a lead's id and the anonymous ids it
-identifies with on one partition), as upstream cannot: across workers the order of a person's
-interactions would still depend on timing (the README's "Same input, same outcome").
+interleaving, kills and restarts. Several workers of a group give every partition to one of
+them (``streams.assignment``, one-active), the others standing by: so workers joining, leaving
+and being killed give the batch run's outcome too (the README's "Same input, same outcome").
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -153,41 +151,11 @@ def _normalised(document: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _persons(lines: Sequence[bytes]) -> list[bytes]:
-    """Each line's person: its lead id, or the lead its anonymous id identifies as."""
-    lead_of: dict[str, str] = {}
-    objects: list[Any] = []
-    for line in lines:
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            obj = None
-        objects.append(obj if isinstance(obj, dict) else None)
-        if isinstance(obj, dict) and isinstance(obj.get("lead_id"), str):
-            anonymous = obj.get("anonymous_id")
-            if isinstance(anonymous, str):
-                lead_of.setdefault(anonymous, obj["lead_id"])
-    persons = []
-    for line, obj in zip(lines, objects, strict=True):
-        person: Any = None
-        if obj is not None:
-            person = obj.get("lead_id") if isinstance(obj.get("lead_id"), str) else None
-            anonymous = obj.get("anonymous_id")
-            if person is None and isinstance(anonymous, str):
-                person = lead_of.get(anonymous, "anon:" + anonymous)
-        persons.append(str(person).encode() if person is not None else line[:64])
-    return persons
-
-
 async def _publish(
-    settings: Settings,
-    lines: Sequence[bytes],
-    per_second: float | None = None,
-    *,
-    by_person: bool = False,
+    settings: Settings, lines: Sequence[bytes], per_second: float | None = None
 ) -> None:
-    """Publish ``lines`` keyed as ``leadflow publish`` keys them (or partitioned by person),
-    as fast as possible or at ``per_second``."""
+    """Publish ``lines`` keyed as ``leadflow publish`` keys them, as fast as possible or at
+    ``per_second``."""
     connection = wiring.kafka_connection(settings)
     topic = wiring.topics(settings).interactions
     await ensure_topics(connection, wiring.topics(settings).all(), settings.topic_partitions)
@@ -196,13 +164,8 @@ async def _publish(
     try:
         started = time.monotonic()
         pending = []
-        for index, (line, person) in enumerate(zip(lines, _persons(lines), strict=True)):
-            if by_person:
-                partition = zlib.crc32(person) % settings.topic_partitions
-                sending = producer.send(topic, line, key=person, partition=partition)
-            else:
-                sending = producer.send(topic, line, key=key_of(line))
-            pending.append(await sending)
+        for index, line in enumerate(lines):
+            pending.append(await producer.send(topic, line, key=key_of(line)))
             if per_second is not None and index % 50 == 49:
                 ahead = started + (index + 1) / per_second - time.monotonic()
                 if ahead > 0:
@@ -391,10 +354,10 @@ async def test_workers_joining_and_leaving_the_group_mid_stream_lose_and_double_
     first = start_worker_process(settings, tmp_path / "first.log")
     second = None
     try:
-        publishing = asyncio.create_task(_publish(settings, lines, per_second=1000, by_person=True))
+        publishing = asyncio.create_task(_publish(settings, lines, per_second=1000))
         await _wait_for_progress(watcher, 0, first)
-        # When a second worker joins the group mid-stream, both work a while, and the first
-        # leaves (SIGTERM: it finishes its batch and leaves the group)
+        # When a second worker joins the group mid-stream (it stands by: the first keeps every
+        # partition), and the first leaves (SIGTERM: it finishes its batch and leaves the group)
         second = start_worker_process(settings, tmp_path / "second.log")
         joined_at = await _committed(watcher)
         await asyncio.sleep(6)
@@ -414,8 +377,72 @@ async def test_workers_joining_and_leaving_the_group_mid_stream_lose_and_double_
     assert joined_at < left_at < len(reference.content), (joined_at, left_at)
     second_log = (tmp_path / "second.log").read_text()
     assert "Traceback" not in second_log, second_log[-3000:]
+    assert _stood_by_then_read(second_log), second_log[-3000:]
     duplicates = await _assert_nothing_lost_or_doubled(settings, reference)
     print(f"joined at {joined_at}, left at {left_at}; duplicates: {duplicates}")
+
+
+def _stood_by_then_read(log: str) -> bool:
+    """The worker's log says it stood by, and later read every partition."""
+    lines = log.splitlines()
+    stood = [i for i, line in enumerate(lines) if "standing by" in line]
+    read = [i for i, line in enumerate(lines) if f"reading {PARTITIONS} partitions" in line]
+    return bool(stood and read and stood[0] < read[-1])
+
+
+def _reading(logs: Sequence[Path]) -> list[int]:
+    """Which of the workers' logs say, last, that the worker reads partitions."""
+    readers = []
+    for index, path in enumerate(logs):
+        said = [
+            line
+            for line in path.read_text().splitlines()
+            if "reading " in line or "standing by" in line
+        ]
+        if said and "reading " in said[-1]:
+            readers.append(index)
+    return readers
+
+
+async def test_three_workers_of_one_group_give_the_outcome_of_the_data_through_kills(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # Given 20,000 interactions keyed as `leadflow publish` keys them (a person's anonymous
+    # touches and CRM records on different partitions), arriving at 1,000/s, and three workers
+    # of one group
+    settings = isolated_settings(kafka_bootstrap, tmp_path, topic_partitions=PARTITIONS)
+    lines = _stream(seed=16)
+    reference = _reference(lines)
+    await ensure_topics(
+        wiring.kafka_connection(settings), wiring.topics(settings).all(), PARTITIONS
+    )
+    watcher = open_lifecycle(settings)
+    logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
+    workers = [start_worker_process(settings, log) for log in logs]
+    try:
+        publishing = asyncio.create_task(_publish(settings, lines, per_second=1000))
+        # When the worker reading the partitions is SIGKILLed twice, mid-stream
+        for _ in range(2):
+            committed = await _committed(watcher)
+            alive = [n for n, w in enumerate(workers) if w.poll() is None]
+            await _wait_for_progress(watcher, committed, workers[alive[0]], timeout=120)
+            readers = [n for n in _reading(logs) if n in alive]
+            # Then one worker reads every partition; the others stand by
+            assert len(readers) == 1, [log.read_text()[-2000:] for log in logs]
+            workers[readers[0]].kill()
+            workers[readers[0]].wait(30)
+        await publishing
+        survivor = next(w for w in workers if w.poll() is None)
+        await wait_until_drained(settings, watcher, timeout=180)
+        assert survivor.poll() is None
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(60)
+    # Then the event store, the topics and the read models are the uninterrupted run's
+    duplicates = await _assert_nothing_lost_or_doubled(settings, reference)
+    print(f"duplicates: {duplicates}")
 
 
 # -- the relay killed between the commit and the publish -------------------------------------

@@ -31,10 +31,10 @@ from aiokafka.coordinator.protocol import (
     ConsumerProtocolMemberMetadata,
 )
 
-__all__ = ["ACTIVE", "Assignment", "OneActiveAssignor", "assignors"]
+__all__ = ["Assignment", "OneActiveAssignor", "assignors", "held_topics"]
 
-ACTIVE = b"active"
-"""A member's metadata when it holds partitions now: it keeps them at the next rebalance."""
+_HELD_SEPARATOR = b"\n"
+"""Between the topics a member's metadata says it holds partitions of."""
 
 
 class Assignment(StrEnum):
@@ -45,45 +45,56 @@ class Assignment(StrEnum):
 
 
 class OneActiveAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  # aiokafka: untyped
-    """Every partition of every subscribed topic to one member: the one that held them before
-    the rebalance when there is one (a worker joining does not take over from a busy one), else
-    the member with the smallest id. The others get nothing and stand by.
+    """Every partition of a topic to one member subscribed to it: the one that held them
+    before the rebalance when there is one (a worker joining does not take over from a busy
+    one), else the one with the smallest id. The others get nothing of it and stand by. (Per
+    topic, so that members of one group reading different topics, e.g. two deployments with
+    their own topic prefix and the same group name, each still read theirs.)
 
-    Use ``assignors(Assignment.ONE_ACTIVE)``: it makes a class per consumer, so that whether a
-    member holds partitions (class state, as aiokafka's assignors keep it) is its own even with
-    several consumers in one process."""
+    Use ``assignors(Assignment.ONE_ACTIVE)``: it makes a class per consumer, so that what a
+    member holds (class state, as aiokafka's assignors keep it) is its own even with several
+    consumers in one process."""
 
     name = "leadflow-one-active"
     version = 0
-    holds_partitions = False
+    held: frozenset[str] = frozenset()
+    """The topics this member holds partitions of (said in its metadata at a rebalance)."""
 
     @classmethod
     def assign(
         cls, cluster: ClusterMetadata, members: Mapping[str, ConsumerProtocolMemberMetadata]
     ) -> dict[str, ConsumerProtocolMemberAssignment]:
-        """All partitions to the member chosen (see the class), none to the others."""
-        holding = sorted(m for m, metadata in members.items() if metadata.user_data == ACTIVE)
-        chosen = holding[0] if holding else min(members)
-        topics = sorted(set(members[chosen].subscription))
-        partitions = [(t, sorted(cluster.partitions_for_topic(t) or ())) for t in topics]
+        """For each subscribed topic, all its partitions to the member chosen (see the class)."""
+        assigned: dict[str, list[tuple[str, list[int]]]] = {member: [] for member in members}
+        for topic in sorted({t for m in members.values() for t in m.subscription}):
+            partitions = sorted(cluster.partitions_for_topic(topic) or ())
+            if not partitions:
+                continue
+            readers = sorted(m for m, metadata in members.items() if topic in metadata.subscription)
+            holders = [m for m in readers if topic in held_topics(members[m])]
+            assigned[(holders or readers)[0]].append((topic, partitions))
         return {
-            member: ConsumerProtocolMemberAssignment(
-                cls.version, [p for p in partitions if p[1]] if member == chosen else [], b""
-            )
-            for member in members
+            member: ConsumerProtocolMemberAssignment(cls.version, topics, b"")
+            for member, topics in assigned.items()
         }
 
     @classmethod
     def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
-        """The topics, and whether this member holds partitions now."""
+        """The topics, and those this member holds partitions of now."""
         return ConsumerProtocolMemberMetadata(
-            cls.version, list(topics), ACTIVE if cls.holds_partitions else b""
+            cls.version, list(topics), _HELD_SEPARATOR.join(t.encode() for t in sorted(cls.held))
         )
 
     @classmethod
     def on_assignment(cls, assignment: ConsumerProtocolMemberAssignment) -> None:
-        """Remember whether this member got partitions (said at the next rebalance)."""
-        cls.holds_partitions = any(partitions for _topic, partitions in assignment.assignment)
+        """Remember the topics this member got partitions of (said at the next rebalance)."""
+        cls.held = frozenset(topic for topic, partitions in assignment.assignment if partitions)
+
+
+def held_topics(metadata: ConsumerProtocolMemberMetadata) -> frozenset[str]:
+    """The topics a member's metadata says it holds partitions of."""
+    data = metadata.user_data or b""
+    return frozenset(t.decode() for t in data.split(_HELD_SEPARATOR) if t)
 
 
 def assignors(assignment: Assignment) -> tuple[type[Any], ...]:

@@ -73,21 +73,27 @@ async def wait_until_drained(
     raise TimeoutError(f"not drained after {timeout} s: {state}")
 
 
-async def run_in_process_until_drained(settings: Settings, timeout: float = 180.0) -> None:
-    """Run the lifecycle worker and the relay in this process until drained, then stop."""
+async def run_in_process_until_drained(
+    settings: Settings, timeout: float = 180.0, workers: int = 1
+) -> None:
+    """Run the lifecycle worker and the relay in this process until drained, then stop; with
+    ``workers`` > 1, as many lifecycle workers of one group (the first with the relay)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_workers(settings, WorkerOptions(), stop))
+    tasks = {
+        asyncio.create_task(run_workers(settings, WorkerOptions(relay=n == 0), stop))
+        for n in range(workers)
+    }
     watcher = open_lifecycle(settings)
     try:
         waiting = asyncio.create_task(wait_until_drained(settings, watcher, timeout))
-        done, _ = await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
+        done, _ = await asyncio.wait({*tasks, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks & done:
             task.result()
             raise AssertionError("the workers stopped before the drain")
         waiting.result()
     finally:
         stop.set()
-        await asyncio.wait_for(task, 60)
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
 
 
 def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

@@ -150,17 +150,23 @@ async def test_the_same_interaction_id_for_two_leads_makes_one_person_and_reject
 
 
 @pytest.mark.parametrize(
-    ("partitions", "kind"),
-    [(4, EventStoreKind.SQLITE), (16, EventStoreKind.SQLITE), (4, EventStoreKind.POSTGRES)],
-    ids=["4-sqlite", "16-sqlite", "4-postgres"],
+    "case",
+    [
+        (4, EventStoreKind.SQLITE, 1),
+        (16, EventStoreKind.SQLITE, 1),
+        (4, EventStoreKind.POSTGRES, 1),
+        (16, EventStoreKind.SQLITE, 3),
+        (4, EventStoreKind.POSTGRES, 3),
+    ],
+    ids=["4-sqlite", "16-sqlite", "4-postgres", "16-sqlite-3-workers", "4-postgres-3-workers"],
 )
 async def test_any_number_of_partitions_stores_what_replay_stores_and_folds_its_document(
     kafka_bootstrap: str,
     tmp_path: Path,
-    partitions: int,
-    kind: EventStoreKind,
+    case: tuple[int, EventStoreKind, int],
     request: pytest.FixtureRequest,
 ) -> None:
+    partitions, kind, workers = case
     store: dict[str, Any] = {"event_store": kind}
     if kind is EventStoreKind.POSTGRES:
         store["postgres_dsn"] = request.getfixturevalue("fresh_postgres_dsn")
@@ -171,7 +177,9 @@ async def test_any_number_of_partitions_stores_what_replay_stores_and_folds_its_
     lines = _stream(leads=300, seed=11)
     await publish(settings, lines)
 
-    await run_in_process_until_drained(settings)
+    # Several workers of one group: one reads every partition, the others stand by
+    # (streams.assignment); the outcome is the same as one worker's.
+    await run_in_process_until_drained(settings, workers=workers)
 
     policy = load_policy("b2b_saas")
     replay = replay_lines(lines, policy)

@@ -932,7 +932,9 @@ def whatif(
                 rejects=log,
                 source_name=source,
                 spend_source_name=str(spend) if spend is not None else "spend topic",
-                lateness=settings.allowed_lateness,
+                # The store's interactions are in the order the worker applied them: ordering
+                # them again could place a late one otherwise than live did.
+                lateness=None if store is not None else settings.allowed_lateness,
             )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc

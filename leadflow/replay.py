@@ -302,7 +302,7 @@ def replay_lines(
     rejects: RejectLog | None = None,
     folds: Sequence[BatchFold] = (),
     read_models: bool = True,
-    lateness: timedelta = DEFAULT_LATENESS,
+    lateness: timedelta | None = DEFAULT_LATENESS,
     places: Mapping[int, datetime] | None = None,
 ) -> Replay:
     """Run the lifecycle and the read models over raw interaction (and spend) lines (each
@@ -318,7 +318,9 @@ def replay_lines(
     time, then id, an interaction more than ``lateness`` behind the latest business time before
     it in the file placed where that time less ``lateness`` stands, and counted as late.
     ``places``: the places of late lines by line number, when the caller placed them over a
-    whole file of which ``lines`` are a part (``leadflow.replay_shards``); it counts them."""
+    whole file of which ``lines`` are a part (``leadflow.replay_shards``); it counts them.
+    ``lateness`` None: the lines are applied in the order given, already the worker's (the
+    order an event store recorded them in: ``whatif`` from the store)."""
     projections = projections_for(policy)
     fold = EventFold(projections, source_name)
     mine = (fold,) if read_models else ()
@@ -329,7 +331,10 @@ def replay_lines(
     now = datetime.now(UTC)
     pending: list[Interaction] = []
     pending_lines: list[tuple[int, bytes]] = []  # where each pending interaction came from
-    order: BusinessTimeOrder[str, tuple[int, bytes, Interaction]] = BusinessTimeOrder(lateness)
+    as_given = lateness is None
+    order: BusinessTimeOrder[str, tuple[int, bytes, Interaction]] = BusinessTimeOrder(
+        DEFAULT_LATENESS if lateness is None else lateness
+    )
     order.assign([source_name])
 
     def take(release: Release[str, tuple[int, bytes, Interaction]]) -> None:
@@ -371,6 +376,12 @@ def replay_lines(
             counts.rejected += 1
             rejections.append(Rejection.invalid(raw, error, Source(source_name, 0, number), now))
             log.add("interactions", source_name, number, raw, error)
+            continue
+        if as_given:
+            pending.append(interaction)
+            pending_lines.append((number, raw))
+            if len(pending) >= batch:
+                flush()
             continue
         late_by = order.add(
             source_name,

@@ -370,7 +370,7 @@ def compare(
     spend_source_name: str = "-:spend",
     env_of: Callable[[str], Mapping[str, str] | None] = lambda name: None,
     parallel: bool = True,
-    lateness: timedelta = DEFAULT_LATENESS,
+    lateness: timedelta | None = DEFAULT_LATENESS,
 ) -> WhatIf:
     """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
     (default: ``current`` again) with the given attribution settings on the other side, in
@@ -381,7 +381,8 @@ def compare(
     run (``"current"``, ``"other"``; None: in memory). With ``parallel`` (and another policy),
     the other side runs in a forked child process while this one runs the current side (both
     cores; the same documents as one after the other, tested). ``lateness``: the order's
-    allowed lateness (``replay_lines``)."""
+    allowed lateness (``replay_lines``; None: ``lines()`` are in the order to apply, as the
+    store recorded them)."""
     now = Side(current, DEFAULT_HALF_LIFE_DAYS, None)
     then = Side(
         other or current,

@@ -37,7 +37,7 @@ from contracts.schema import all_schemas
 from contracts.vocabulary import FormKind
 from leadflow import wiring
 from leadflow.audit import CSV_COLUMNS, history_document, render_history, write_export
-from leadflow.replay import lifecycle_events, projections_for
+from leadflow.replay import Replay, lifecycle_events, projections_for, replay_lines
 from leadflow.report import history_rows
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
@@ -58,7 +58,7 @@ from lifecycle.personal import (
 from lifecycle.policy import load_policy
 from streams.relay import Page, messages_of
 from tests.unit.examples import interactions
-from tests.unit.test_lifecycle_support import form, page_view
+from tests.unit.test_lifecycle_support import content, form, page_view, qualification
 
 T0 = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
 ADA = {
@@ -521,6 +521,39 @@ def test_whatif_from_the_store_equals_whatif_from_the_file_it_was_fed(tmp_path: 
     store_lines(app, path, run_lines=7)  # in sorted runs merged: the same lines
     erased = list(file_lines(path))
     assert compare(lambda: erased, current, other, half_life_days=3).document() == from_store
+
+
+def test_whatif_from_the_store_applies_its_interactions_in_the_order_they_were_applied(
+    tmp_path: Path,
+) -> None:
+    """A late interaction is placed where its source's watermark stood (``lifecycle.ordering``)
+    and the store records it there. Ordered again, the store's interactions would place it by
+    the watermark of their recorded order, elsewhere: so the what-if from the store applies
+    them as recorded (``lateness=None``), and its current side is what live decided."""
+    second = 1 / 86_400  # in days, as the examples take times
+    lines = [
+        encode(i)
+        for i in (
+            page_view(id="a", at=0),
+            form(FormKind.DEMO_REQUEST, id="b", at=100 * second),
+            page_view(id="c", lead_id="L2", at=200 * second),
+            qualification(id="x", at=50 * second),  # late: placed at 190 s, after b
+        )
+    ]
+    policy = load_policy("b2b_saas")
+    live = replay_lines(lines, policy)
+    assert live.counts.late == 1
+    path = tmp_path / "stored.jsonl"
+    store_lines(live.app, path)
+    stored = list(file_lines(path))
+
+    def events(replay: Replay) -> list[tuple[Any, ...]]:
+        assert replay.app is not None
+        return sorted(content(e) for e in lifecycle_events(replay.app))
+
+    assert events(replay_lines(stored, policy, lateness=None)) == events(live)
+    # Ordered again, x goes before b (placed at 100 s less the lateness): another outcome.
+    assert events(replay_lines(stored, policy)) != events(live)
 
 
 # -- settings and wiring -----------------------------------------------------------------------

@@ -372,6 +372,7 @@ def projector(
     # ApiTokensError and ApiExposureError are expected failures: one line, exit 2.
     auth = wiring.api_auth(settings)
     check_exposure(settings.http_host, auth)
+    ingest_limits = wiring.ingest_limits(settings)  # SettingsError: one line, exit 2
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -419,6 +420,7 @@ def projector(
             auth=auth,
             ingest=True,
             limits=wiring.http_limits(settings),
+            ingest_limits=ingest_limits,
         )
 
     try:

@@ -468,20 +468,21 @@ class Ingest:
         if not sending:
             return 0
         deliveries: list[tuple[dict[str, Any], Any]] = []
+        first: BaseException | None = None
         try:
             producer = await self._started()
             for result, raw, key in sending:
                 deliveries.append(
                     (result, await producer.send(self.topic, raw, key=key, timestamp_ms=stamp))
                 )
-        except KafkaError as exc:  # the rest is not sent: each says so
-            log.warning("POST /interactions: could not publish: %r", exc)
+        except KafkaError as exc:  # the rest is not handed over: each says so
+            first = exc
         failed = 0
         for result, delivery in deliveries:
             try:
                 sent = await delivery
             except KafkaError as exc:
-                log.warning("POST /interactions: could not publish: %r", exc)
+                first = first or exc
                 result["error"] = _NOT_SENT
                 failed += 1
             else:
@@ -490,6 +491,8 @@ class Ingest:
         for result, _raw, _key in sending[len(deliveries) :]:
             result["error"] = _NOT_SENT
             failed += 1
+        if first is not None:  # once a batch, not once a line
+            log.warning("POST /interactions: %d lines not published: %r", failed, first)
         return failed
 
     async def close(self, _app: web.Application | None = None) -> None:

@@ -7,6 +7,7 @@ tests/integration/test_http_ingest.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -188,6 +189,32 @@ async def test_the_timestamp_given_is_the_one_the_lines_were_judged_with() -> No
     assert len(set(producer.timestamps)) == 1
     stamp = producer.timestamps[0]
     assert stamp is not None and before <= stamp <= after
+
+
+async def test_lines_kafka_did_not_acknowledge_are_named_and_the_answer_is_503() -> None:
+    from aiokafka.errors import KafkaTimeoutError  # noqa: PLC0415
+
+    async with api() as (client, producer):
+        sent = producer.send
+
+        async def failing_from_the_second(*args: Any, **kwargs: Any) -> Any:
+            delivery = await sent(*args, **kwargs)
+            if len(producer.sent) >= 2:
+                delivery = asyncio.get_running_loop().create_future()
+                delivery.set_exception(KafkaTimeoutError())
+            return delivery
+
+        producer.send = failing_from_the_second  # type: ignore[method-assign]
+        body = b"\n".join([view(1), BAD_CHANNEL, view(2), view(3)])
+        response = await client.post("/interactions", data=body, headers=NDJSON)
+        answer = await response.json()
+
+    assert response.status == 503
+    assert (answer["accepted"], answer["refused"], answer["failed"]) == (1, 1, 2)
+    results = answer["results"]
+    assert "offset" in results[0]
+    assert "problems" in results[1]
+    assert results[2]["error"] == results[3]["error"] == "could not publish; try again"
 
 
 async def test_a_single_object_is_still_published_byte_for_byte_unjudged() -> None:

@@ -15,6 +15,7 @@ from contracts.codec import (
     interaction_from_stored,
     lifecycle_event_from_object,
     load_object,
+    split_json_array,
     split_personal,
 )
 from contracts.errors import ContractError, Problem
@@ -80,5 +81,6 @@ __all__ = [
     "lead_key",
     "lifecycle_event_from_object",
     "load_object",
+    "split_json_array",
     "split_personal",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
+import msgspec
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
@@ -121,6 +122,26 @@ def load_object(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any
     if not isinstance(obj, dict):
         raise ContractError([Problem("", "a JSON object", _shown(obj))])
     return obj
+
+
+_ARRAY_OF_RAW = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def split_json_array(raw: bytes) -> list[bytes]:
+    """The elements of a JSON array, each as the exact bytes it was written with (what a batch
+    of messages holds: each element is one message, judged and sent as it came).
+
+    Raises ``ContractError`` when ``raw`` is not one well-formed JSON array (nesting deeper
+    than 1024 included, as ``load_object`` refuses it); the elements themselves are not judged.
+    """
+    try:
+        return [bytes(element) for element in _ARRAY_OF_RAW.decode(raw)]
+    except msgspec.ValidationError:
+        raise ContractError([Problem("", "a JSON array", "another JSON value")]) from None
+    except msgspec.DecodeError as exc:
+        raise ContractError([Problem("", "valid JSON", str(exc))]) from None
+    except RecursionError:
+        raise ContractError([Problem("", "valid JSON", "depth limit exceeded")]) from None
 
 
 def _version(obj: Mapping[str, Any], problems: list[Problem]) -> int | None:

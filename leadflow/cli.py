@@ -372,6 +372,7 @@ def projector(
     # ApiTokensError and ApiExposureError are expected failures: one line, exit 2.
     auth = wiring.api_auth(settings)
     check_exposure(settings.http_host, auth)
+    ingest_limits = wiring.ingest_limits(settings)  # SettingsError: one line, exit 2
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -419,6 +420,7 @@ def projector(
             auth=auth,
             ingest=True,
             limits=wiring.http_limits(settings),
+            ingest_limits=ingest_limits,
         )
 
     try:
@@ -550,7 +552,10 @@ def bench(
             "and RSS; PostgreSQL too unless --no-postgres), 'simulate' (lines per CPU "
             "second and peak RSS of simulate --out) or 'instructions' (machine instructions per "
             "interaction of the lifecycle and of replay, counted by valgrind: steady where CPU "
-            "time is noisy; --leads 150 is plenty)."
+            "time is noisy; --leads 150 is plenty); and, on the broker, 'ingest-http' "
+            "(interactions a second through POST /interactions in batches of 1,000, beside the "
+            "raw aiokafka produce rate in the same run, and CPU per interaction; more options: "
+            "python -m leadflow.bench_ingest --help)."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
@@ -592,6 +597,11 @@ def bench(
 
         read_models_bench(["--leads", str(leads)] + (["--postgres"] if postgres else []))
         return
+    if only == "ingest-http":
+        from leadflow.bench_ingest import main as ingest_bench  # noqa: PLC0415
+
+        ingest_bench(["--leads", str(leads)])
+        return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
 
@@ -603,8 +613,8 @@ def bench(
     if only is not None:
         if only != "lifecycle":
             raise typer.BadParameter(
-                "--only: 'lifecycle', 'replay', 'relay', 'decode', 'read-models', 'simulate' or "
-                f"'instructions', got {only!r}"
+                "--only: 'lifecycle', 'replay', 'relay', 'decode', 'read-models', 'simulate', "
+                f"'instructions' or 'ingest-http', got {only!r}"
             )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 

@@ -189,6 +189,31 @@ class Settings(BaseSettings):
         description="Open connections the HTTP API holds in all; more are answered 503 and closed.",
     )
 
+    http_batch_max_lines: int = Field(
+        default=1_000,
+        ge=1,
+        description="Interactions one POST /interactions batch may hold; more: 413, nothing "
+        "published.",
+    )
+    http_batch_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="Bytes one POST /interactions batch may hold (each line at most "
+        "MAX_MESSAGE_BYTES); more: 413, nothing published.",
+    )
+    http_ingest_rate: float = Field(
+        default=20_000.0,
+        gt=0,
+        description="Interactions a second one token may send to POST /interactions on average "
+        "(without tokens: all loopback clients together); more: 429 with Retry-After.",
+    )
+    http_ingest_burst: int = Field(
+        default=20_000,
+        ge=1,
+        description="Interactions one token may send at once (the token bucket's size); at "
+        "least HTTP_BATCH_MAX_LINES.",
+    )
+
     @property
     def allowed_lateness(self) -> timedelta:
         """``allowed_lateness_seconds`` as a duration."""

@@ -14,7 +14,7 @@ from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from streams.connection import KafkaConnection
 from streams.http_auth import ApiAuth, ApiTokensError
-from streams.http_limits import HttpLimits
+from streams.http_limits import HttpLimits, IngestLimits
 from streams.read_model_store import ReadModelStore
 
 log = logging.getLogger("leadflow.wiring")
@@ -77,6 +77,22 @@ def http_limits(settings: Settings) -> HttpLimits:
         max_connections_per_client=settings.http_max_connections_per_client,
         max_connections=settings.http_max_connections,
     )
+
+
+def ingest_limits(settings: Settings) -> IngestLimits:
+    """``POST /interactions``' batch sizes and rate limit, from the ``LEADFLOW_HTTP_*``
+    settings; ``SettingsError`` naming the variables when the burst is below a batch."""
+    try:
+        return IngestLimits(
+            max_lines=settings.http_batch_max_lines,
+            max_bytes=settings.http_batch_max_bytes,
+            rate=settings.http_ingest_rate,
+            burst=settings.http_ingest_burst,
+        )
+    except ValueError as exc:
+        raise SettingsError(
+            f"LEADFLOW_HTTP_INGEST_BURST, LEADFLOW_HTTP_BATCH_MAX_LINES: {exc}"
+        ) from None
 
 
 def topics(settings: Settings) -> Topics:

@@ -7,7 +7,9 @@
     GET /attribution?milestone=&model=   the "attribution" section, optionally narrowed
     GET /funnel                          the "funnel" section
 
-    POST /interactions                   publish the body, byte for byte, to the interactions topic
+    POST /interactions                   publish one interaction, byte for byte, to the
+                                         interactions topic; or a batch (a JSON array, or JSON
+                                         lines), judged line by line (``Ingest``)
 
 Every body is JSON. Errors are ``{"error": ..., ...}``: 404 for an unknown lead, 400 naming the
 parameter for an unknown milestone or model, and 503 (with the health document) while the
@@ -41,6 +43,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,14 +56,15 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from contracts import DEFAULT_MAX_BYTES, Topics
+from contracts import DEFAULT_MAX_BYTES, ContractError, Problem, Topics, lead_key, split_json_array
 from projections import MODELS
 from projections.attribution import MILESTONES
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
 from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
+from streams.http_limits import IngestLimits, RateLimiter
 from streams.http_server import GuardedAppRunner, HttpLimits, body_deadline, plain_server_header
 from streams.projector import ProjectionState, ProjectorConfig, run_projector
-from streams.publishing import key_of
+from streams.publishing import judge_interaction, key_of, sending_time
 
 __all__ = [
     "ApiAuth",
@@ -67,6 +72,7 @@ __all__ = [
     "ApiTokensError",
     "HttpLimits",
     "Ingest",
+    "IngestLimits",
     "ReportError",
     "Scope",
     "build_http_app",
@@ -91,7 +97,10 @@ _STATE: web.AppKey[ProjectionState] = web.AppKey("state", ProjectionState)
 
 
 _AUTH: web.AppKey[ApiAuth] = web.AppKey("auth", ApiAuth)
+_MAX_BODY: web.AppKey[int] = web.AppKey("max_body", int)
 _SCOPES: web.RequestKey[frozenset[Scope]] = web.RequestKey("scopes", frozenset)
+_CALLER: web.RequestKey[bytes] = web.RequestKey("caller", bytes)
+"""Who a request counts against for the rate limit: its token's digest (b"" without tokens)."""
 _REALM = 'Bearer realm="leadflow"'
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -136,13 +145,14 @@ async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
             return _json({"error": "this API answers only to a loopback Host"}, 421)
         request[_SCOPES] = frozenset(Scope)
         return await handler(request)
-    scopes = auth.scopes_of(request.headers.get("Authorization"))
-    if scopes is None:
+    token = auth.token_of(request.headers.get("Authorization"))
+    if token is None:
         if request.path == "/health" and request.method in ("GET", "HEAD"):
             request[_SCOPES] = frozenset()
             return await handler(request)
         return _unauthorized(invalid="Authorization" in request.headers)
-    request[_SCOPES] = scopes
+    request[_SCOPES] = token.scopes
+    request[_CALLER] = token.digest
     return await handler(request)
 
 
@@ -261,14 +271,48 @@ def _too_large(what: str) -> web.Response:
     )
 
 
-class Ingest:
-    """``POST /interactions``: each body goes to the interactions topic as it came, keyed as
-    ``leadflow publish`` keys a line; the lifecycle worker judges it (bad input ends on the
-    rejected topic). The producer starts on the first request and stops with the app."""
+JSON_LINES = "application/x-ndjson"
+"""The content type of a batch written as JSON lines (one interaction a line)."""
 
-    def __init__(self, connection: KafkaConnection, topic: str) -> None:
+_INGEST_TYPES = ("application/json", JSON_LINES)
+_NOT_SENT = "could not publish; try again"
+
+
+def _problems(error: ContractError) -> dict[str, Any]:
+    return {
+        "error": str(error),
+        "problems": [
+            {"path": p.path, "expected": p.expected, "got": p.got} for p in error.problems
+        ],
+    }
+
+
+class Ingest:
+    """``POST /interactions``: one interaction a request, or a batch of them.
+
+    A single JSON object goes to the interactions topic as it came, keyed as ``leadflow
+    publish`` keys a line; the lifecycle worker judges it (bad input ends on the rejected
+    topic). A batch (a JSON array, or JSON lines as ``application/x-ndjson``) of at most
+    ``limits.max_lines`` interactions and ``limits.max_bytes`` bytes is judged here, line by
+    line, by the worker's own verdict (``judge_interaction``, with the very timestamp the
+    message gets): valid lines are published as they came, keyed by the keying rule, and
+    invalid ones are not, and the answer says for each line which (with the contract's
+    problems). Every request spends its interactions from its token's ``RateLimiter`` bucket
+    first (429 with ``Retry-After`` when empty). The producer starts on the first request and
+    stops with the app."""
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        topic: str,
+        *,
+        limits: IngestLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.connection = connection
         self.topic = topic
+        self.limits = limits or IngestLimits()
+        self._rate = RateLimiter(self.limits.rate, self.limits.burst, clock)
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -280,13 +324,42 @@ class Ingest:
                 self._producer = producer
             return self._producer
 
+    def _over_rate(self, request: web.Request, interactions: int) -> web.Response | None:
+        wait = self._rate.take(request.get(_CALLER, b""), interactions)
+        if not wait:
+            return None
+        seconds = max(1, math.ceil(wait))
+        response = _json(
+            {
+                "error": f"rate limit exceeded: {self.limits.rate:g} interactions a second per "
+                f"token, {self.limits.burst} at once",
+                "retry_after": seconds,
+            },
+            429,
+        )
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
     async def handle(self, request: web.Request) -> web.Response:
-        """Publish the body; 202 with its partition and offset once the broker has it."""
-        if request.content_type != "application/json":
-            return _json({"error": "expected Content-Type: application/json"}, 415)
-        body = await request.read()  # at most client_max_size bytes, else aiohttp answers 413
+        """Publish one interaction (202 with its partition and offset once the broker has it)
+        or a batch (an answer per line); see the class."""
+        if request.content_type not in _INGEST_TYPES:
+            return _json(
+                {"error": "expected Content-Type: application/json or application/x-ndjson"}, 415
+            )
+        body = await request.read()  # read by body_deadline, within the route's limit
         if not body.strip():
             return _json({"error": "empty body"}, 400)
+        max_body = request.app[_MAX_BODY]
+        if request.content_type == JSON_LINES or body.lstrip()[:1] == b"[":
+            return await self._batch(request, body, max_body)
+        if len(body) > max_body:
+            return _json(
+                {"error": f"body too large: at most {max_body} bytes", "max_bytes": max_body}, 413
+            )
+        return self._over_rate(request, 1) or await self._single(body)
+
+    async def _single(self, body: bytes) -> web.Response:
         key = key_of(body)
         # The body limit is a setting and may exceed what one Kafka message holds: say so, as
         # for any body too large, rather than a 503 that invites the same request again.
@@ -299,8 +372,128 @@ class Ingest:
             return _too_large(f"{len(body)} bytes, more than the topic accepts")
         except KafkaError as exc:
             log.warning("POST /interactions: could not publish: %r", exc)
-            return _json({"error": "could not publish; try again"}, 503)
+            return _json({"error": _NOT_SENT}, 503)
         return _json({"topic": sent.topic, "partition": sent.partition, "offset": sent.offset}, 202)
+
+    def _lines(self, request: web.Request, body: bytes) -> list[tuple[int, bytes]]:
+        """The batch's interactions with their index: the array's elements, or the non-blank
+        lines (an index counts blank lines too, so it is the line's place in the body)."""
+        if request.content_type == JSON_LINES:
+            lines = body.split(b"\n")
+            return [(i, line.rstrip(b"\r")) for i, line in enumerate(lines) if line.strip()]
+        return list(enumerate(split_json_array(body)))
+
+    async def _batch(self, request: web.Request, body: bytes, max_line: int) -> web.Response:
+        limits = self.limits
+        if len(body) > limits.max_bytes:
+            return _json(
+                {
+                    "error": f"batch too large: {len(body)} bytes, at most {limits.max_bytes}",
+                    "max_bytes": limits.max_bytes,
+                    "max_lines": limits.max_lines,
+                },
+                413,
+            )
+        try:
+            lines = self._lines(request, body)
+        except ContractError as error:
+            return _json(_problems(error), 400)
+        if not lines:
+            return _json({"error": "empty batch"}, 400)
+        if len(lines) > limits.max_lines:
+            return _json(
+                {
+                    "error": f"batch too large: {len(lines)} interactions, at most "
+                    f"{limits.max_lines}",
+                    "max_bytes": limits.max_bytes,
+                    "max_lines": limits.max_lines,
+                },
+                413,
+            )
+        over = self._over_rate(request, len(lines))
+        if over is not None:
+            return over
+        results: list[dict[str, Any]] = []
+        sending: list[tuple[dict[str, Any], bytes, bytes]] = []
+        stamp, sent_at = sending_time()  # judged with the very timestamp the message gets
+        for index, raw in lines:
+            result: dict[str, Any] = {"index": index}
+            results.append(result)
+            try:
+                key = lead_key(judge_interaction(raw, max_line, sent_at).key)
+            except ContractError as error:
+                result.update(_problems(error))
+                continue
+            if not fits(raw, key):  # only when the message limit is set beyond a Kafka message
+                result.update(
+                    _problems(
+                        ContractError(
+                            [
+                                Problem(
+                                    "",
+                                    f"at most {MAX_REQUEST_BYTES} bytes with its key",
+                                    f"{len(raw)} bytes",
+                                )
+                            ]
+                        )
+                    )
+                )
+                continue
+            sending.append((result, raw, key))
+        failed = await self._send(sending, stamp)
+        refused = len(results) - len(sending)
+        accepted = len(sending) - failed
+        if refused or failed:
+            log.info(
+                "POST /interactions: a batch of %d: %d published, %d refused (invalid), %d not "
+                "sent (Kafka)",
+                len(results),
+                accepted,
+                refused,
+                failed,
+            )
+        status = 503 if failed else 422 if refused else 202
+        answer = {
+            "topic": self.topic,
+            "accepted": accepted,
+            "refused": refused,
+            "failed": failed,
+            "results": results,
+        }
+        return _json(answer, status)
+
+    async def _send(self, sending: list[tuple[dict[str, Any], bytes, bytes]], stamp: int) -> int:
+        """Send every ``(result, raw, key)`` and write its partition and offset, or an error,
+        into its result once the broker answered; the number that were not published."""
+        if not sending:
+            return 0
+        deliveries: list[tuple[dict[str, Any], Any]] = []
+        first: BaseException | None = None
+        try:
+            producer = await self._started()
+            for result, raw, key in sending:
+                deliveries.append(
+                    (result, await producer.send(self.topic, raw, key=key, timestamp_ms=stamp))
+                )
+        except KafkaError as exc:  # the rest is not handed over: each says so
+            first = exc
+        failed = 0
+        for result, delivery in deliveries:
+            try:
+                sent = await delivery
+            except KafkaError as exc:
+                first = first or exc
+                result["error"] = _NOT_SENT
+                failed += 1
+            else:
+                result["partition"] = sent.partition
+                result["offset"] = sent.offset
+        for result, _raw, _key in sending[len(deliveries) :]:
+            result["error"] = _NOT_SENT
+            failed += 1
+        if first is not None:  # once a batch, not once a line
+            log.warning("POST /interactions: %d lines not published: %r", failed, first)
+        return failed
 
     async def close(self, _app: web.Application | None = None) -> None:
         """Stop the producer, if it was started."""
@@ -321,17 +514,24 @@ def build_http_app(
     """The aiohttp application serving ``state`` (see the module docstring for the routes).
 
     ``auth`` None means no tokens; ``POST /interactions`` exists only with ``ingest``. Bodies
-    larger than ``max_body_bytes`` are refused with 413 before they are read; a body is read
+    larger than ``max_body_bytes`` are refused with 413 before they are read whole, except on
+    ``POST /interactions``, which reads up to its batch limit (``ingest.limits.max_bytes``) and
+    holds a single interaction and each line of a batch to ``max_body_bytes``; a body is read
     whole, within ``limits.body_timeout`` (else 408), before access is checked. Every response
     says ``Server: leadflow``.
     """
     limits = limits or HttpLimits()
+    larger: dict[tuple[str, str], int] = {}
+    if ingest is not None:  # batches: a limit of their own, checked by Ingest once read
+        larger[("POST", "/interactions")] = max(max_body_bytes, ingest.limits.max_bytes)
     app = web.Application(
-        middlewares=[body_deadline(limits.body_timeout), _access], client_max_size=max_body_bytes
+        middlewares=[body_deadline(limits.body_timeout, larger), _access],
+        client_max_size=max_body_bytes,
     )
     app.on_response_prepare.append(plain_server_header)
     app[_STATE] = state
     app[_AUTH] = auth or ApiAuth()
+    app[_MAX_BODY] = max_body_bytes
     read = Scope.READ
     app.router.add_get("/health", health)
     app.router.add_get("/pipeline", _requires(read, _section("pipeline")))
@@ -429,12 +629,14 @@ async def serve_projector(
     auth: ApiAuth | None = None,
     ingest: bool = False,
     limits: HttpLimits | None = None,
+    ingest_limits: IngestLimits | None = None,
 ) -> None:
     """The projection worker and the HTTP API over it, until ``stop`` is set.
 
     The API listens first (answering 503 while the fold rebuilds); ``on_listening`` gets the
     bound port. ``auth`` None means no tokens (loopback only); ``ingest`` adds ``POST
-    /interactions``; ``limits`` None means ``HttpLimits()``. Raises ``ApiExposureError``
+    /interactions`` under ``ingest_limits`` (None: ``IngestLimits()``); ``limits`` None means
+    ``HttpLimits()``. Raises ``ApiExposureError``
     (before anything is read) and what ``run_projector`` raises.
     """
     runner = await start_http(
@@ -442,7 +644,9 @@ async def serve_projector(
         host,
         port,
         auth,
-        ingest=Ingest(connection, Topics(prefix=config.topic_prefix).interactions)
+        ingest=Ingest(
+            connection, Topics(prefix=config.topic_prefix).interactions, limits=ingest_limits
+        )
         if ingest
         else None,
         max_body_bytes=config.max_message_bytes,

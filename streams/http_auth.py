@@ -99,6 +99,12 @@ class ApiAuth:
     def scopes_of(self, authorization: str | None) -> frozenset[Scope] | None:
         """The scopes of the token an ``Authorization`` header carries; None if it carries no
         token the API knows. Takes the same time whichever token matches."""
+        token = self.token_of(authorization)
+        return None if token is None else token.scopes
+
+    def token_of(self, authorization: str | None) -> ApiToken | None:
+        """The token an ``Authorization`` header carries, if the API knows it (its digest
+        names it, e.g. for a rate limit per token). Takes the same time whichever matches."""
         if not authorization:
             return None
         scheme, _, presented = authorization.strip().partition(" ")
@@ -106,10 +112,10 @@ class ApiAuth:
         if scheme.lower() != "bearer" or not presented:
             return None
         digest = hashlib.sha256(presented.encode("utf-8", "replace")).digest()
-        found: frozenset[Scope] | None = None
+        found: ApiToken | None = None
         for token in self.tokens:  # no early exit: every digest is compared
             if hmac.compare_digest(digest, token.digest):
-                found = token.scopes
+                found = token
         return found
 
     def describe(self, host: str) -> str:

@@ -10,14 +10,17 @@ all: it is skipped and reported by line number, and the other lines are sent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from contracts import lead_key
+from contracts import Interaction, decode_interaction, lead_key
+from lifecycle.ordering import ahead
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, LeadflowKafkaError, fits
 
 
@@ -44,6 +47,27 @@ class Published:
     sent: int
     keyless: int
     too_large: tuple[TooLarge, ...] = ()
+
+
+def judge_interaction(raw: bytes, max_bytes: int, sent_at: datetime | None) -> Interaction:
+    """The interaction in ``raw`` as the lifecycle worker reads it from a message sent at
+    ``sent_at`` (its Kafka timestamp), or ``ContractError`` with the problems the worker would
+    dead-letter it with: the contract (``decode_interaction`` up to ``max_bytes``), and an
+    ``occurred_at`` no more than a day after ``sent_at`` (``lifecycle.ordering.ahead``).
+
+    The one verdict before the event store is asked (which may still find the id recorded for
+    another lead): the worker, ``POST /interactions`` batches and ``leadflow.producer`` all use
+    it, so a door refuses exactly what the worker would."""
+    interaction = decode_interaction(raw, max_bytes)
+    ahead(interaction, sent_at)
+    return interaction
+
+
+def sending_time() -> tuple[int, datetime]:
+    """Now, to the millisecond, as a Kafka timestamp and as the time the worker reads back
+    from it: a door judges with the very time it gives the message."""
+    stamp = time.time_ns() // 1_000_000
+    return stamp, datetime.fromtimestamp(stamp / 1000, UTC)
 
 
 def key_of(line: bytes) -> bytes | None:

@@ -65,14 +65,14 @@ from contracts import (
     Rejection,
     Source,
     Topics,
-    decode_interaction,
 )
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
 from lifecycle.errors import PersonalDataError, PolicyError
-from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Placed, Release, ahead
+from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Placed, Release
 from streams.assignment import Assignment, assignors
 from streams.connection import KafkaConnection, LeadflowKafkaError
 from streams.deadletter import dead_letter
+from streams.publishing import judge_interaction
 
 log = logging.getLogger(__name__)
 
@@ -389,8 +389,7 @@ class LifecycleWorker:
                 continue
             raw = message.value or b""
             try:
-                interaction = decode_interaction(raw, limit)
-                ahead(interaction, _sent_at(message))
+                interaction = judge_interaction(raw, limit, _sent_at(message))
             except ContractError as error:
                 order.skip(tp, message.offset, _Read(message, error=error))
                 continue

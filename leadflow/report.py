@@ -71,6 +71,7 @@ MODELS: tuple[str, ...] = (
     "u_shaped",
     "w_shaped",
     "markov",
+    "shapley",
 )
 """The attribution models in the order the projections write them (``projections.MODELS``)."""
 
@@ -82,6 +83,7 @@ MODEL_LABELS: dict[str, str] = {
     "u_shaped": "U-shaped",
     "w_shaped": "W-shaped",
     "markov": "Data-driven (Markov)",
+    "shapley": "Data-driven (Shapley)",
 }
 
 MILESTONE_LABELS: dict[str, str] = {

@@ -725,8 +725,8 @@ def _attribution_section(document: Mapping[str, Any], milestones: Sequence[str])
         _note(
             "Credit for each milestone shared among the touches before it: first and last touch, "
             "linear, time decay, U-shaped (40/20/40), W-shaped and data-driven (Markov removal "
-            "effect). Under every model the credit of a milestone sums to the leads that "
-            "reached it."
+            "effect; Shapley values over the channel sets of converting journeys). Under every "
+            "model the credit of a milestone sums to the leads that reached it."
         )
     )
     for milestone in milestones:

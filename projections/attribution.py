@@ -59,24 +59,69 @@ Data-driven model (``markov``)
     journeys that have touches; journeys without touches add their count to ``"(none)"``.
     With no converting journey that has a touch, the chain gives no credit.
 
+Data-driven model (``shapley``)
+    Shapley values over coalitions of channels (and, separately, of campaigns), the approach
+    behind Google's data-driven attribution. The journeys are the Markov chain's paths taken as
+    sets: each converting journey with touches is the set of channels it touched, each lead
+    that did not reach the milestone the set of channels it touched (inside the lookback window
+    ending "now") as a journey that did not convert; journeys without a touch are not in the
+    game (their credit goes to ``"(none)"`` as under ``markov``). A coalition's value v(S) is
+    the conversion rate of the journeys whose channel set is exactly S (converting journeys /
+    journeys); v(empty) = 0, and a coalition that no journey has is worth 0.
+
+    The game is played once per converting coalition T (a channel set some converting journey
+    has), its players the n = |T| channels of T::
+
+        phi_i(T) = sum over S subset of T without i of |S|! (n - |S| - 1)! / n! (v(S + i) - v(S))
+
+    By Shapley's efficiency the phi_i(T) sum to v(T) > 0, so each of T's conversions (and, at
+    the customer milestone, its won amounts) is shared out by phi_i(T) / v(T): a channel's
+    credit from T is journeys(T) * phi_i(T), and the credit sums to the converting journeys
+    that have touches. A channel whose presence lowers the conversion rate on average has
+    phi_i(T) < 0: it gets no credit from T, and T's conversions are shared by the positive
+    values instead (phi_i(T)+ / sum over j of phi_j(T)+). Their sum is at least v(T) > 0, so
+    there is no degenerate case: every converting coalition shares out all of its
+    conversions, and with no converting journey that has a touch there is no credit (as under
+    ``markov``). Symmetric channels get equal credit; a channel that changes no coalition's
+    value (a null player) gets none.
+
+    One game over every channel seen would not do: its values sum to v(every channel), and
+    hardly any journey touches every channel (none of the simulator's does), so they would
+    sum to 0.
+
+    Exact at every size, never sampled: v is 0 outside the coalitions some converting journey
+    has, so only their terms of the sum are non-zero. Regrouped by coalition, phi_i(T) is the
+    sum over converting coalitions S inside T of v(S) (|S|-1)! (n-|S|)! / n! when i is in S,
+    minus v(S) |S|! (n-|S|-1)! / n! when it is not. Those S are found by walking T's 2^n
+    subsets when 2^n is at most m, the number of converting coalitions, else by testing each
+    converting coalition: O(min(2^n, m) * n) per converting coalition, computed when a
+    document is made (never per event). The counts are kept per exact channel set (journeys,
+    conversions, won amount) and summed exactly, like the chain's transitions; the
+    coalitions are taken in a fixed order, so the floats do not depend on the order events
+    arrived in either.
+
 Revenue
     Each customer's won amount (the amount on the move that first reached customer; failing that,
     the opportunity's amount; failing both, 0) is shared out by the weights of its journey to the
     customer milestone under each rule model; under ``markov``, the total won amount of the
-    journeys with touches is shared by the customer milestone's normalised removal effects.
+    journeys with touches is shared by the customer milestone's normalised removal effects;
+    under ``shapley``, each converting coalition's won amount is shared as its conversions are.
     Amounts are summed as recorded, without currency conversion.
 
 Every mapping lists, under every model, each channel (campaign) that had credit under any model
 at that milestone, sorted, with zeros; floats are rounded to 4 decimals. Rule-based credit,
-revenue and the Markov chain's counts are summed exactly (credit as integers in units of 2^-52),
+revenue, the Markov chain's counts and the coalitions' counts are summed exactly (credit as
+integers in units of 2^-52),
 so the document depends neither on the order events arrived in nor on when documents were made.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -105,7 +150,7 @@ RULE_MODELS: tuple[str, ...] = (
 )
 """The rule-based models, in document order."""
 
-MODELS: tuple[str, ...] = (*RULE_MODELS, "markov")
+MODELS: tuple[str, ...] = (*RULE_MODELS, "markov", "shapley")
 """Every model, in document order."""
 
 _START, _CONVERSION, _NULL = 0, 1, 2  # the Markov chain's own states, apart from any label
@@ -280,6 +325,90 @@ def _inverse(matrix: list[list[float]]) -> list[list[float]]:
     return [row[size:] for row in rows]
 
 
+# -- Shapley values over coalitions of channels ----------------------------------------------------
+
+
+def shapley_values(
+    players: Collection[str], value: Mapping[frozenset[str], float]
+) -> dict[str, float]:
+    """The Shapley value of each of ``players`` in the game whose coalitions are worth ``value``.
+
+    ``value`` maps a coalition to its worth; a coalition it lacks (and the empty one) is worth
+    0, and coalitions with players outside ``players`` are ignored. The values are exact (no
+    sampling, at any number of players) and sum to the worth of ``players`` (efficiency).
+    Players are returned sorted.
+    """
+    order = sorted(set(players))
+    bit = {player: 1 << index for index, player in enumerate(order)}
+    worth: dict[int, float] = {}
+    for coalition, amount in value.items():
+        if amount and coalition and coalition.issubset(bit):
+            worth[sum(bit[player] for player in coalition)] = amount
+    grand = (1 << len(order)) - 1
+    phi = _shapley(grand, list(range(len(order))), worth, sorted(worth.items()))
+    return dict(zip(order, phi, strict=True))
+
+
+def shapley_credit(journeys: Iterable[tuple[Collection[str], bool]]) -> dict[str, float]:
+    """Each channel's ``shapley`` credit over ``journeys`` (see the module docstring).
+
+    Each journey is ``(channels it touched, converted)``; journeys without a channel are left
+    out. The credit sums to the converting journeys (with a channel); channels without credit
+    are not listed.
+    """
+    coalitions = _Coalitions()
+    for channels, converted in journeys:
+        if channels:
+            coalitions.add(channels, converted, 0, 1)
+    return coalitions.credit()[0]
+
+
+def _shapley(
+    coalition: int, members: list[int], worth: dict[int, float], ordered: list[tuple[int, float]]
+) -> list[float]:
+    """The Shapley values of the ``members`` (bit positions) of ``coalition`` (a bit mask) in
+    the game restricted to it, ``worth`` the non-zero coalitions (``ordered``: the same, sorted).
+
+    Only coalitions of non-zero worth contribute, each S inside the coalition adding
+    v(S) (|S|-1)! (n-|S|)! / n! to its members and taking v(S) |S|! (n-|S|-1)! / n! from the
+    others: the terms of the Shapley sum regrouped by coalition."""
+    n = len(members)
+    if 1 << n <= len(ordered):  # fewer subsets than coalitions of worth: walk the subsets
+        inside = []
+        subset = coalition
+        while subset:
+            amount = worth.get(subset)
+            if amount is not None:
+                inside.append((subset, amount))
+            subset = (subset - 1) & coalition
+        inside.reverse()  # ascending, as ``ordered``
+    else:
+        inside = [(subset, amount) for subset, amount in ordered if subset & coalition == subset]
+    weights = _shapley_weights(n)
+    position = {member: index for index, member in enumerate(members)}
+    # Every player loses v(S) w(|S|) for each S, members of S excepted: take it from all, and
+    # give it back to S's members with their gain (only S's bits are walked).
+    phi = [0.0] * n
+    lost = 0.0
+    for subset, amount in inside:
+        size = subset.bit_count()
+        loss = amount * weights[size] if size < n else 0.0
+        lost += loss
+        member_gain = amount * weights[size - 1] + loss
+        rest = subset
+        while rest:
+            low = rest & -rest
+            phi[position[low.bit_length() - 1]] += member_gain
+            rest ^= low
+    return [value - lost for value in phi]
+
+
+@functools.cache
+def _shapley_weights(n: int) -> tuple[float, ...]:
+    """|S|! (n - |S| - 1)! / n! for |S| = 0 .. n - 1: 1 / (n * C(n - 1, |S|))."""
+    return tuple(1 / (n * math.comb(n - 1, size)) for size in range(n))
+
+
 # -- the read model ------------------------------------------------------------------------------
 
 
@@ -378,7 +507,7 @@ class Attribution:
     to_document = snapshot
 
     def merge(self, other: Attribution) -> None:
-        """Add ``other``'s credit, revenue and Markov counts (another book's leads: see
+        """Add ``other``'s credit, revenue, Markov and coalition counts (another book's leads: see
         ``Projections.merge``). Without a lookback window only: with one, credit depends on
         "now" and every document counts every lead again."""
         if self.lookback_days is not None or other.lookback_days is not None:
@@ -406,6 +535,7 @@ class Attribution:
                 if low < len(times):
                     for by in range(len(_BY)):
                         _add_path(transitions[by], labels[by][low:], False, sign)
+                        sums.coalitions[milestone][by].add(labels[by][low:], False, 0, sign)
                 continue
             high = bisect_right(times, reached)
             low = 0 if lookback is None else bisect_left(times, reached - lookback, 0, high)
@@ -415,7 +545,7 @@ class Attribution:
                 journey_labels: tuple[list[str], ...] = ([NONE], [NONE])
                 weights = _NO_TOUCH
                 for by in range(len(_BY)):
-                    sums.markov_untouched[milestone][by].add(NONE, ONE, sign)
+                    sums.untouched[milestone][by].add(NONE, ONE, sign)
                     if with_revenue:
                         sums.revenue_untouched[milestone][by].add(NONE, fixed(amount), sign)
             else:
@@ -424,10 +554,11 @@ class Attribution:
                     record, times, low=low, high=high, milestone=milestone, half_life=half_life
                 )
                 sums.conversions[milestone] += sign
-                if with_revenue:
-                    sums.revenue_with_touches[milestone] += sign * fixed(amount)
+                won = fixed(amount) if with_revenue else 0
+                sums.revenue_with_touches[milestone] += sign * won
                 for by in range(len(_BY)):
                     _add_path(transitions[by], journey_labels[by], True, sign)
+                    sums.coalitions[milestone][by].add(journey_labels[by], True, won, sign)
             credit = sums.rule_credit[milestone]
             revenue = sums.rule_revenue[milestone]
             for by, labels_by in enumerate(journey_labels):
@@ -478,7 +609,7 @@ def _last_at_or_before(times: list[int], at: int | None, low: int, high: int) ->
 
 _NO_TOUCH = {model: [1.0] for model in RULE_MODELS}
 """A journey without a touch: all of its credit, under every rule model, to ``"(none)"`` (and
-under markov: ``_Totals.markov_untouched``)."""
+under markov and shapley: ``_Totals.untouched``)."""
 
 
 class _Sums(LabelSums):
@@ -499,17 +630,84 @@ class _Sums(LabelSums):
             self.add(label, fixed(weight * scale), sign)
 
 
+class _Coalitions:
+    """Journeys, converting journeys and won amount (``fixed``) by exact set of labels: what
+    ``shapley`` needs, summed exactly; a set leaves when its last journey is taken back."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[frozenset[str], list[int]] = {}
+
+    def add(self, labels: Iterable[str], converted: bool, amount: int, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) one journey over ``labels`` (``amount``: its won
+        amount, ``fixed``)."""
+        key = frozenset(labels)
+        entry = self.entries.get(key)
+        if entry is None:
+            entry = self.entries[key] = [0, 0, 0]
+        entry[0] += sign
+        entry[1] += sign * converted
+        entry[2] += sign * amount
+        if not entry[0]:
+            del self.entries[key]
+
+    def merge(self, other: _Coalitions) -> None:
+        """Add every set's counts of ``other``."""
+        entries = self.entries
+        for key, (journeys, conversions, amount) in other.entries.items():
+            entry = entries.get(key)
+            if entry is None:
+                entries[key] = [journeys, conversions, amount]
+            else:
+                entry[0] += journeys
+                entry[1] += conversions
+                entry[2] += amount
+
+    def credit(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Each label's ``shapley`` credit and won amount (labels without credit left out)."""
+        converting = {key: entry for key, entry in self.entries.items() if entry[1]}
+        labels = sorted(set().union(*converting))
+        bit = {label: 1 << index for index, label in enumerate(labels)}
+        # Coalitions as bit masks over the sorted labels, in ascending order: the same order
+        # whatever order the journeys came in, so the same floats.
+        coalitions = sorted(
+            (sum(bit[label] for label in key), entry) for key, entry in converting.items()
+        )
+        worth = {mask: conversions / journeys for mask, (journeys, conversions, _) in coalitions}
+        ordered = list(worth.items())
+        credit: dict[str, float] = {}
+        revenue: dict[str, float] = {}
+        for mask, (_, conversions, amount) in coalitions:
+            members = [index for index in range(len(labels)) if mask >> index & 1]
+            positive = [max(value, 0.0) for value in _shapley(mask, members, worth, ordered)]
+            # Efficiency: the values sum to the coalition's conversion rate, > 0, so the
+            # positive ones sum to at least that.
+            total = sum(positive)
+            won = amount / ONE
+            for member, value in zip(members, positive, strict=True):
+                if value:
+                    label = labels[member]
+                    share = value / total
+                    credit[label] = credit.get(label, 0.0) + share * conversions
+                    revenue[label] = revenue.get(label, 0.0) + share * won
+        return credit, revenue
+
+
 class _Totals:
     """Every milestone's totals: rule-based credit and revenue by (channel, campaign) and model,
-    the Markov chain's transitions, its conversions and the revenue of journeys with touches."""
+    the Markov chain's transitions, its conversions and the revenue of journeys with touches,
+    and the journeys by exact set of channels (campaigns) for ``shapley``."""
 
     def __init__(self, applies: Sequence[bool]) -> None:
         milestones = range(len(applies))
         self.rule_credit = [[{m: _Sums() for m in RULE_MODELS} for _ in _BY] for _ in milestones]
         self.rule_revenue = [[{m: _Sums() for m in RULE_MODELS} for _ in _BY] for _ in milestones]
         self.transitions: list[list[_Transitions]] = [[Counter() for _ in _BY] for _ in milestones]
-        # Journeys without a touch: their whole credit (and revenue) to "(none)" under markov.
-        self.markov_untouched = [[_Sums() for _ in _BY] for _ in milestones]
+        self.coalitions = [[_Coalitions() for _ in _BY] for _ in milestones]
+        # Journeys without a touch: their whole credit (and revenue) to "(none)" under markov
+        # and shapley.
+        self.untouched = [[_Sums() for _ in _BY] for _ in milestones]
         self.revenue_untouched = [[_Sums() for _ in _BY] for _ in milestones]
         self.conversions = [0 for _ in milestones]
         self.revenue_with_touches = [0 for _ in milestones]
@@ -526,7 +724,8 @@ class _Totals:
                         other.rule_revenue[milestone][by][model]
                     )
                 self.transitions[milestone][by].update(other.transitions[milestone][by])
-                self.markov_untouched[milestone][by].merge(other.markov_untouched[milestone][by])
+                self.coalitions[milestone][by].merge(other.coalitions[milestone][by])
+                self.untouched[milestone][by].merge(other.untouched[milestone][by])
                 self.revenue_untouched[milestone][by].merge(other.revenue_untouched[milestone][by])
             self.conversions[milestone] += other.conversions[milestone]
             self.revenue_with_touches[milestone] += other.revenue_with_touches[milestone]
@@ -543,14 +742,23 @@ class _Totals:
             shares = _shares(_removal_effects(self.transitions[milestone][by]))
             conversions = self.conversions[milestone]
             with_touches = self.revenue_with_touches[milestone] / ONE
-            markov = self.markov_untouched[milestone][by].floats()
-            markov_revenue = self.revenue_untouched[milestone][by].floats()
+            untouched = self.untouched[milestone][by].floats()
+            untouched_revenue = self.revenue_untouched[milestone][by].floats()
+            markov = dict(untouched)
+            markov_revenue = dict(untouched_revenue)
             for label, share in shares.items():
                 if share:  # a state only on paths that never reach a conversion has none
                     markov[label] = markov.get(label, 0.0) + share * conversions
                     markov_revenue[label] = markov_revenue.get(label, 0.0) + share * with_touches
             credit[by]["markov"] = markov
             revenue[by]["markov"] = markov_revenue
+            shapley, shapley_revenue = self.coalitions[milestone][by].credit()
+            for label, amount in untouched.items():
+                shapley[label] = shapley.get(label, 0.0) + amount
+            for label, amount in untouched_revenue.items():
+                shapley_revenue[label] = shapley_revenue.get(label, 0.0) + amount
+            credit[by]["shapley"] = shapley
+            revenue[by]["shapley"] = shapley_revenue
         return credit, revenue
 
 
@@ -571,6 +779,8 @@ __all__ = [
     "linear_weights",
     "markov_removal_effects",
     "markov_shares",
+    "shapley_credit",
+    "shapley_values",
     "time_decay_weights",
     "u_shaped_weights",
     "w_shaped_weights",

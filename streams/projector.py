@@ -13,8 +13,9 @@ event is dead-lettered and skipped, so no single event makes a document fail for
 
 Stored read models, and why not faust Tables
     The read models are not key/value state: the pipeline's counts, the medians and p90 of stage
-    timing, Markov attribution and funnel ratios are computed over *every* lead at once. Faust
-    tables are partitioned by key, so every document would need a scatter-gather over workers.
+    timing, Markov and Shapley attribution and funnel ratios are computed over *every* lead at
+    once. Faust tables are partitioned by key, so every document would need a scatter-gather
+    over workers.
     Instead each projector is a full replica: it reads *all* partitions of both topics. With a
     ``ReadModelStore`` (``leadflow projector``: SQLite or PostgreSQL beside the event store) it
     writes every folded batch, with the position of each partition, in one transaction

@@ -173,6 +173,7 @@ async def test_projector_serves_the_batch_answer_live_and_after_a_rebuild(
 
         # Then the API's sections are the batch fold's
         expected = batch(events, spend)
+        assert any(expected["attribution"]["lead"]["shapley"].values())  # not an empty model
         live = await running.documents()
         assert live == {name: expected[name] for name in SECTIONS}
         counts = running.state.counts
@@ -225,6 +226,9 @@ async def test_api_errors_name_the_problem(kafka_bootstrap: str, tmp_path: Path)
         assert status == 200
         assert set(body) == {"sql", "by_campaign"}
         assert set(body["sql"]) == {"linear"}
+        status, body = await running.get("/attribution?milestone=customer&model=shapley")
+        assert status == 200
+        assert set(body["customer"]) == set(body["by_campaign"]["customer"]) == {"shapley"}
         status, body = await running.get("/health")
         assert (status, body["status"], body["lag"]) == (200, "live", 0)
 

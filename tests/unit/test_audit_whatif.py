@@ -64,6 +64,7 @@ def test_attribution_is_compared_per_channel_under_every_model() -> None:
         "u_shaped",
         "w_shaped",
         "markov",
+        "shapley",
     }
     total = lower_mql_document()["funnel"]["mql"]
     linear = models["linear"]

@@ -1,8 +1,11 @@
-"""Attribution: every model against credits computed by hand, every edge case, and the Markov
-chain against published worked examples."""
+"""Attribution: every model against credits computed by hand, every edge case, the Markov
+chain against published worked examples, and the Shapley values against their definition."""
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -19,10 +22,13 @@ from projections import (
     linear_weights,
     markov_removal_effects,
     markov_shares,
+    shapley_credit,
+    shapley_values,
     time_decay_weights,
     u_shaped_weights,
     w_shaped_weights,
 )
+from projections.attribution import _Coalitions  # the counts that merge and take back
 from tests.unit.test_projections_support import LeadStream, days, lead_streams
 
 HOUR = 3_600_000_000
@@ -141,6 +147,9 @@ def test_every_model_at_the_lead_milestone() -> None:
     assert lead["w_shaped"] == approx({"email": 0.45, "paid_search": 0.1, "seo": 0.45})
     # One converting path: removing any channel on it loses the conversion.
     assert lead["markov"] == approx({"email": 1 / 3, "paid_search": 1 / 3, "seo": 1 / 3})
+    # One journey, no other coalition: v is 1 on {email, paid_search, seo}, 0 below it, so
+    # each channel's only marginal gain is as the last to join (weight 2! 0! / 3! = 1/3).
+    assert lead["shapley"] == approx({"email": 1 / 3, "paid_search": 1 / 3, "seo": 1 / 3})
 
 
 def test_every_model_at_the_mql_milestone() -> None:
@@ -186,6 +195,10 @@ def test_markov_on_a_journey_that_repeats_a_channel() -> None:
     assert customer["markov"] == approx(
         {"email": 0.25, "events": 0.125, "outbound": 0.125, "paid_search": 0.25, "seo": 0.25}
     )
+    # Shapley plays on the set of channels: five alike, the repeat counts once.
+    assert customer["shapley"] == approx(
+        {"email": 0.2, "events": 0.2, "outbound": 0.2, "paid_search": 0.2, "seo": 0.2}
+    )
 
 
 def test_revenue_is_the_won_amount_shared_by_the_customer_weights() -> None:
@@ -205,6 +218,9 @@ def test_revenue_is_the_won_amount_shared_by_the_customer_weights() -> None:
     )
     assert revenue["markov"] == approx(
         {"email": 2500, "events": 1250, "outbound": 1250, "paid_search": 2500, "seo": 2500}
+    )
+    assert revenue["shapley"] == approx(
+        {"email": 2000, "events": 2000, "outbound": 2000, "paid_search": 2000, "seo": 2000}
     )
 
 
@@ -287,6 +303,7 @@ def test_linked_visitor_touches_count_in_the_lead_journey_once() -> None:
     assert document["lead"]["linear"] == {"email": 0.5, "paid_social": 0.5}
     # The merged visitor is not a non-converting path of its own: the chain sees one path.
     assert document["lead"]["markov"] == {"email": 0.5, "paid_social": 0.5}
+    assert document["lead"]["shapley"] == {"email": 0.5, "paid_social": 0.5}
 
 
 def test_parameters_are_checked() -> None:
@@ -348,6 +365,12 @@ def test_markov_credit_from_lifecycle_events_matches_the_worked_example() -> Non
     )
     assert document["lead"]["markov"] == approx({"email": 1.6, "paid_search": 2.4})
     assert document["lead"]["linear"] == approx({"email": 1.5, "paid_search": 2.5})
+    # Shapley over the same journeys as sets: v({paid}) = 2/3 (P1, P2 convert, P5 not),
+    # v({email}) = 1 (P3), v({paid, email}) = 1 (P4). {paid} and {email} keep their own
+    # conversions (2 and 1). On {paid, email}: phi_paid = 1/2 (2/3 - 0) + 1/2 (1 - 1) = 1/3,
+    # phi_email = 1/2 (1 - 0) + 1/2 (1 - 2/3) = 2/3 (sum 1 = v): P4's one conversion shares
+    # 1/3 and 2/3. paid_search 2 + 1/3, email 1 + 2/3.
+    assert document["lead"]["shapley"] == approx({"email": 5 / 3, "paid_search": 7 / 3})
 
 
 def test_markov_gives_nothing_when_nothing_converts() -> None:
@@ -377,6 +400,7 @@ def test_projections_attribution_section_has_every_milestone_and_model() -> None
         "u_shaped",
         "w_shaped",
         "markov",
+        "shapley",
     ]
     assert list(section["by_campaign"]) == [
         "lead",
@@ -433,3 +457,245 @@ def test_every_model_credits_each_conversion_and_each_won_amount_once(
     won = sum(record.deal_amount or 0.0 for record in records if record.reached[-1] is not None)
     for amounts in document["revenue"].values():
         assert sum(amounts.values()) == pytest.approx(won, abs=1e-2)
+
+
+# -- Shapley values --------------------------------------------------------------------------------
+
+
+def customer_journey(
+    lead_id: str, touches: list[tuple[str, str | None]], amount: float | None
+) -> LeadStream:
+    """A lead with ``(channel, campaign)`` touches at hours 1, 2, ...; won ``amount`` at hour 10
+    (``None``: never a customer)."""
+    stream = LeadStream(lead_id).created("lead", "direct", at=0)
+    for hour, (channel, campaign) in enumerate(touches, 1):
+        stream.touch(channel, at=hour, campaign=campaign)
+    return stream if amount is None else stream.move("customer", at=10, amount=amount)
+
+
+def test_shapley_credit_and_revenue_match_a_worked_example() -> None:
+    seo, email, paid = ("seo", "spring"), ("email", "nurture"), ("paid_search", None)
+    document = attribution(
+        customer_journey("J1", [seo], 1000),
+        customer_journey("J2", [seo], None),
+        customer_journey("J3", [email], 3000),
+        customer_journey("J4", [seo, email], 2000),
+        customer_journey("J5", [email, seo, email], 4000),
+        customer_journey("J6", [paid, seo, email], 6000),
+        customer_journey("J7", [paid], None),
+        customer_journey("J8", [], 500),
+    )
+    # Coalitions (exact channel sets) and their conversion rates v:
+    #   {seo}: J1, J2 -> 1/2   {email}: J3 -> 1   {seo, email}: J4, J5 -> 1
+    #   {paid}: J7 -> 0        {seo, email, paid}: J6 -> 1   any other set: no journey -> 0
+    # {seo} and {email} keep their own conversion and won amount: seo 1 (1000), email 1 (3000).
+    # {seo, email}, 2 players, weights 1/2:
+    #   phi_seo   = 1/2 (v{seo} - 0)   + 1/2 (v{seo,email} - v{email}) = 1/4 + 0   = 1/4
+    #   phi_email = 1/2 (v{email} - 0) + 1/2 (v{seo,email} - v{seo})   = 1/2 + 1/4 = 3/4
+    #   sum 1 = v: its 2 conversions -> seo 0.5, email 1.5; its 6000 -> seo 1500, email 4500.
+    # {seo, email, paid}, 3 players, weights 1/3 (no one before), 1/6 (one), 1/3 (two):
+    #   phi_seo   = 1/3 (1/2 - 0) + 1/6 (1 - 1) + 1/6 (0 - 0) + 1/3 (1 - 0)   = 1/2
+    #   phi_email = 1/3 (1 - 0) + 1/6 (1 - 1/2) + 1/6 (0 - 0) + 1/3 (1 - 0)   = 3/4
+    #   phi_paid  = 1/3 (0 - 0) + 1/6 (0 - 1/2) + 1/6 (0 - 1) + 1/3 (1 - 1)   = -1/4
+    #   sum 1 = v. paid lowers the rate: it gets nothing, seo and email share by 1/2 : 3/4,
+    #   2/5 and 3/5: its 1 conversion -> seo 0.4, email 0.6; its 6000 -> 2400 and 3600.
+    # J8 has no touch: its conversion and 500 go to "(none)".
+    # seo 1 + 0.5 + 0.4 = 1.9, email 1 + 1.5 + 0.6 = 3.1: with (none) 6 = the 6 customers.
+    assert document["customer"]["shapley"] == approx(
+        {"(none)": 1.0, "email": 3.1, "paid_search": 0.0, "seo": 1.9}
+    )
+    # seo 1000 + 1500 + 2400, email 3000 + 4500 + 3600: with (none) the 16,500 won.
+    assert document["revenue"]["shapley"] == approx(
+        {"(none)": 500.0, "email": 11_100.0, "paid_search": 0.0, "seo": 4900.0}
+    )
+    # By campaign the same game (paid's touches have none: "(none)", with J8's).
+    assert document["by_campaign"]["customer"]["shapley"] == approx(
+        {"(none)": 1.0, "nurture": 3.1, "spring": 1.9}
+    )
+    assert document["by_campaign"]["revenue"]["shapley"] == approx(
+        {"(none)": 500.0, "nurture": 11_100.0, "spring": 4900.0}
+    )
+
+
+def test_shapley_gives_nothing_when_nothing_converts() -> None:
+    assert shapley_credit([({"seo"}, False), ({"seo", "email"}, False), (set(), True)]) == {}
+    assert shapley_values({"a", "b"}, {}) == {"a": 0.0, "b": 0.0}
+
+
+def definition(players: Collection[str], value: dict[frozenset[str], float]) -> dict[str, float]:
+    """The Shapley values as defined: each player's marginal gains over every coalition of the
+    others, weighted |S|! (n - |S| - 1)! / n!."""
+    n = len(players)
+    phi = {}
+    for player in players:
+        others = sorted(set(players) - {player})
+        phi[player] = sum(
+            math.factorial(size)
+            * math.factorial(n - size - 1)
+            / math.factorial(n)
+            * (value.get(frozenset(s) | {player}, 0.0) - value.get(frozenset(s), 0.0))
+            for size in range(n)
+            for s in itertools.combinations(others, size)
+        )
+    return phi
+
+
+def credit_by_definition(journeys: list[tuple[frozenset[str], bool]]) -> dict[str, float]:
+    """The shapley credit as the module docstring defines it, over every subset."""
+    counts: dict[frozenset[str], list[int]] = {}
+    for channels, converted in journeys:
+        if channels:
+            entry = counts.setdefault(channels, [0, 0])
+            entry[0] += 1
+            entry[1] += converted
+    rate = {channels: conversions / n for channels, (n, conversions) in counts.items()}
+    credit: dict[str, float] = {}
+    for coalition, (_, conversions) in counts.items():
+        if not conversions:
+            continue
+        phi = definition(coalition, rate)
+        positive = {channel: max(value, 0.0) for channel, value in phi.items()}
+        for channel, value in positive.items():
+            if value:
+                share = value / sum(positive.values())
+                credit[channel] = credit.get(channel, 0.0) + conversions * share
+    return credit
+
+
+CHANNEL_NAMES = ["a", "b", "c", "d", "e", "f"]
+journeys_strategy = st.lists(
+    st.tuples(st.frozensets(st.sampled_from(CHANNEL_NAMES), max_size=6), st.booleans()),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(journeys_strategy)
+def test_shapley_credit_is_the_definition_and_sums_to_the_conversions(
+    journeys: list[tuple[frozenset[str], bool]],
+) -> None:
+    credit = shapley_credit(journeys)
+    assert credit == pytest.approx(credit_by_definition(journeys), abs=1e-9)
+    assert min(credit.values(), default=0.0) >= 0
+    # Efficiency: every converting journey with a touch is credited once.
+    converting = sum(1 for channels, converted in journeys if channels and converted)
+    assert sum(credit.values()) == pytest.approx(converting, abs=1e-9)
+
+
+games = st.dictionaries(
+    st.frozensets(st.sampled_from(CHANNEL_NAMES[:5]), min_size=1), st.floats(0, 1), max_size=31
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(games)
+def test_shapley_values_are_the_definition_and_efficient(
+    value: dict[frozenset[str], float],
+) -> None:
+    players = CHANNEL_NAMES[:5]
+    phi = shapley_values(players, value)
+    assert phi == pytest.approx(definition(players, value), abs=1e-12)
+    assert sum(phi.values()) == pytest.approx(value.get(frozenset(players), 0.0), abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(games)
+def test_a_null_player_gets_nothing(value: dict[frozenset[str], float]) -> None:
+    # "x" adds nothing to any coalition: v(S + x) = v(S), v({x}) = v(empty) = 0.
+    with_x = {**value, **{coalition | {"x"}: worth for coalition, worth in value.items()}}
+    phi = shapley_values([*CHANNEL_NAMES[:5], "x"], with_x)
+    assert phi["x"] == pytest.approx(0.0, abs=1e-12)
+    assert phi == pytest.approx({**shapley_values(CHANNEL_NAMES[:5], value), "x": 0.0}, abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(journeys_strategy)
+def test_a_channel_that_changes_no_conversion_rate_gets_no_credit(
+    journeys: list[tuple[frozenset[str], bool]],
+) -> None:
+    # Each journey with a touch again with "x" and the same outcome, and a journey of x alone
+    # that does not convert: every coalition's rate is the same with x as without it.
+    touched = [(channels, converted) for channels, converted in journeys if channels]
+    with_x = [*touched, *((channels | {"x"}, converted) for channels, converted in touched)]
+    credit = shapley_credit([*with_x, (frozenset({"x"}), False)])
+    assert credit.get("x", 0.0) == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(journeys_strategy)
+def test_symmetric_channels_get_equal_credit(
+    journeys: list[tuple[frozenset[str], bool]],
+) -> None:
+    def swapped(channels: frozenset[str]) -> frozenset[str]:
+        return frozenset({"a": "b", "b": "a"}.get(channel, channel) for channel in channels)
+
+    # With every journey's mirror image (a and b swapped), a and b are interchangeable.
+    credit = shapley_credit([*journeys, *((swapped(c), converted) for c, converted in journeys)])
+    assert credit.get("a", 0.0) == pytest.approx(credit.get("b", 0.0), abs=1e-9)
+
+
+def test_shapley_is_exact_beyond_fifteen_channels() -> None:
+    # 16 players: the values are the definition's (no sampling), over 2^15 coalitions each.
+    players = [f"c{index:02}" for index in range(16)]
+    value = {
+        frozenset(players[:3]): 0.5,
+        frozenset(players[2:9]): 0.25,
+        frozenset(players): 1.0,
+        frozenset(players[::2]): 0.75,
+        frozenset(players[5:6]): 0.125,
+    }
+    assert shapley_values(players, value) == pytest.approx(definition(players, value), abs=1e-12)
+    # And as credit: one journey over all 16 converts beside the coalitions above.
+    journeys = [(frozenset(players), True), *((coalition, True) for coalition in value)]
+    journeys += [(frozenset(players[:3]), False), (frozenset(players[2:9]), False)]
+    assert shapley_credit(journeys) == pytest.approx(credit_by_definition(journeys), abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(journeys_strategy, st.integers(0, 60))
+def test_coalition_counts_merge_and_take_back_exactly(
+    journeys: list[tuple[frozenset[str], bool]], cut: int
+) -> None:
+    def counted(part: list[tuple[frozenset[str], bool]]) -> _Coalitions:
+        coalitions = _Coalitions()
+        for number, (channels, converted) in enumerate(part):
+            if channels:
+                coalitions.add(channels, converted, number * 7, 1)
+        return coalitions
+
+    whole = counted(journeys)
+    # Merged halves (a sharded replay) are the one fold, and give the same floats.
+    halves = counted(journeys[:cut])
+    later = _Coalitions()
+    for number, (channels, converted) in enumerate(journeys[cut:], cut):
+        if channels:
+            later.add(channels, converted, number * 7, 1)
+    halves.merge(later)
+    assert halves.entries == whole.entries
+    assert halves.credit() == whole.credit()
+    # A journey added then taken back (a lead that changed) leaves the counts as they were;
+    # taking every journey back leaves nothing.
+    before = {key: list(entry) for key, entry in whole.entries.items()}
+    whole.add({"a", "z"}, True, 99, 1)
+    whole.add({"a", "z"}, True, 99, -1)
+    assert whole.entries == before
+    for number, (channels, converted) in enumerate(journeys):
+        if channels:
+            whole.add(channels, converted, number * 7, -1)
+    assert whole.entries == {}
+
+
+@settings(max_examples=40, deadline=None)
+@given(lead_streams(), st.integers(0, 2**16))
+def test_attribution_folded_in_halves_and_merged_is_the_single_fold(
+    streams: list[list[LifecycleEvent]], seed: int
+) -> None:
+    single, first, second = Attribution(), Attribution(), Attribution()
+    for index, stream in enumerate(streams):
+        half = first if (index * 2654435761 + seed) % 3 else second
+        for event in stream:
+            single.apply(event)
+            half.apply(event)
+    first.snapshot()  # a document made on the way changes nothing
+    first.merge(second)
+    assert first.snapshot() == single.snapshot()

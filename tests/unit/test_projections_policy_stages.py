@@ -17,7 +17,7 @@ from leadflow.replay import replay_lines
 from leadflow.report import FIGURE_NEEDS, NA, render_terminal
 from leadflow.report_html import render_html
 from lifecycle.policy import PRESETS
-from projections import MILESTONE_NAMES, MILESTONES, Projections
+from projections import MILESTONE_NAMES, MILESTONES, MODELS, Projections
 from projections.funnel import NEEDS
 from tests.unit.test_lifecycle_support import path_to, preset
 from tests.unit.test_projections_support import lead_streams
@@ -197,6 +197,22 @@ def test_the_http_api_narrows_a_null_milestone_to_null() -> None:
         "sql": None,
         "by_campaign": {"sql": None},
     }
+
+
+def test_the_http_api_narrows_to_any_model_the_projections_write() -> None:
+    from streams.http_api import narrow_attribution  # noqa: PLC0415
+
+    document = replay_document("b2b_saas")
+    for model in MODELS:
+        narrowed = narrow_attribution(document["attribution"], "customer", model)
+        assert narrowed == {
+            "customer": {model: document["attribution"]["customer"][model]},
+            "by_campaign": {
+                "customer": {model: document["attribution"]["by_campaign"]["customer"][model]}
+            },
+        }
+        customers = document["funnel"]["customers"]
+        assert sum(narrowed["customer"][model].values()) == pytest.approx(customers, abs=1e-2)
 
 
 def test_the_report_command_shows_n_a_and_the_note_for_a_projectors_ecommerce_document(

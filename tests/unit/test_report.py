@@ -22,6 +22,7 @@ from contracts.lifecycle_events import (
     TransitionRefused,
 )
 from contracts.vocabulary import Channel, InteractionType, Stage, Temperature
+from leadflow import report
 from leadflow.report import (
     fmt_hours,
     fmt_int,
@@ -33,6 +34,7 @@ from leadflow.report import (
     write_html,
 )
 from leadflow.report_html import render_html
+from projections import MODELS as PROJECTION_MODELS
 from projections import Projections
 
 HOSTILE = "<script>alert(1)</script>"
@@ -63,7 +65,16 @@ CHARTS = (
     "chart-revenue",
     "chart-economics",
 )
-MODELS = ("first_touch", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "markov")
+MODELS = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "time_decay",
+    "u_shaped",
+    "w_shaped",
+    "markov",
+    "shapley",
+)
 
 
 def _stats(count: int, mean: float | None) -> dict[str, Any]:
@@ -263,6 +274,7 @@ def test_terminal_shows_every_section_with_formatted_figures() -> None:
         "Attribution by channel at Lead",
         "Attribution by channel at Customer",
         "Data-driven (Markov)",
+        "Data-driven (Shapley)",
         "W-shaped",
         "Revenue credit",
         "10,000.00",  # revenue credit total
@@ -273,6 +285,11 @@ def test_terminal_shows_every_section_with_formatted_figures() -> None:
         "400.00",  # qualified lead value
     ):
         assert expected in text, expected
+
+
+def test_the_reports_know_every_model_the_projections_write_in_their_order() -> None:
+    assert report.MODELS == PROJECTION_MODELS == MODELS
+    assert set(report.MODEL_LABELS) == set(MODELS)
 
 
 def test_a_narrow_terminal_splits_wide_tables_instead_of_cutting_numbers() -> None:
@@ -404,6 +421,13 @@ def test_page_is_self_contained(tmp_path: Path) -> None:
     assert page.count("Plotly.newPlot") == len(CHARTS)  # each drawn by the one plotly.js
     for section in ("funnel", "pipeline", "timing", "attribution", "economics", "history"):
         assert f'<section id="{section}">' in page
+
+
+def test_page_shows_every_attribution_model_by_its_label() -> None:
+    page = render_html(document(), None)
+    attribution = page[page.index('<section id="attribution">') :]
+    for label in report.MODEL_LABELS.values():
+        assert label in attribution, label
 
 
 def test_page_shows_money_with_two_decimals_and_counts_with_separators() -> None:

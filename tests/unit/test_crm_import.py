@@ -749,3 +749,20 @@ def test_leadflow_import_needs_a_destination_and_a_known_mapping(tmp_path: Path)
     )
     assert unknown.exit_code == 2
     assert "mapping zoho: no built-in mapping or file of that name" in unknown.output
+
+
+def test_the_readmes_mapping_example_loads_and_maps_a_row() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### CRM history import", 1)[1].split("\n### ", 1)[0]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    mapping = parse_mapping(example, "README")
+    row = {"Person ID": "1", "Added": "01.03.2024", "Status": "won", "Value": "10"}
+    row["Won at"] = "05.03.2024 10:00"
+    made = row_interactions(row, mapping, now=NOW)
+    assert [i.id for i, _ in made] == [
+        "pipedrive:1:01-lead",
+        "pipedrive:1:02-sql",
+        "pipedrive:1:03-opportunity",
+        "pipedrive:1:04-customer",
+    ]
+    assert made[-1][0].occurred_at == datetime(2024, 3, 5, 9, 0, tzinfo=UTC)

@@ -159,13 +159,15 @@ def import_crm(
                 pass
     out.print(
         f"{counts.rows:,} rows: {counts.imported:,} imported as {counts.interactions:,} "
-        f"interactions to {' and '.join(destinations)}, {counts.rejected:,} rejected"
+        f"interactions to {' and '.join(destinations)}, {counts.rejected:,} rejected",
+        soft_wrap=True,  # one line whatever the terminal's width: scripts read it
     )
     if counts.missing_columns:
         missing = ", ".join(counts.missing_columns)
         out.print(
             f"columns the mapping reads that the file lacks (read as empty): {missing}",
             markup=False,
+            soft_wrap=True,
         )
     _print_rejects(log, rejects)
     for line in too_large:  # validated to fit a message; a topic's lower limit may still refuse

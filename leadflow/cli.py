@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from leadflow.settings import Settings
 
 if TYPE_CHECKING:
     from leadflow.rejects import RejectLog
+    from streams.publishing import TooLarge
 
 
 class _Commands(TyperGroup):
@@ -85,7 +86,7 @@ def publish(
     """Publish each line of FILE to the interactions (or spend) topic, byte for byte."""
     from leadflow import wiring  # noqa: PLC0415
     from streams.connection import ensure_topics  # noqa: PLC0415
-    from streams.publishing import TooLarge, publish_lines  # noqa: PLC0415
+    from streams.publishing import publish_lines  # noqa: PLC0415
 
     settings = Settings()
     connection = wiring.kafka_connection(settings)
@@ -105,6 +106,81 @@ def publish(
         err.print(f"[red]{escape(str(file))}: {escape(str(line))}[/red]", soft_wrap=True)
     if too_large:
         raise typer.Exit(2)
+
+
+@app.command("import")
+def import_crm(
+    file: Annotated[Path, typer.Argument(help="CSV export of a CRM, with its header.")],
+    mapping: Annotated[
+        str,
+        typer.Option(help="hubspot, salesforce, or the path of a mapping TOML file."),
+    ],
+    publish_to_kafka: Annotated[
+        bool, typer.Option("--publish", help="Publish the interactions to Kafka.")
+    ] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the interactions to this JSON-lines file.")
+    ] = None,
+    rejects: Annotated[Path | None, REJECTS_OPTION] = None,
+) -> None:
+    """Turn a CRM's CSV export (contacts, stage dates, deals) into the interactions that replay
+    its history, row by row, to a JSON-lines file or to Kafka."""
+    from leadflow.crm_import import ImportCounts, import_file, load_mapping  # noqa: PLC0415
+
+    if out_file is None and not publish_to_kafka:
+        raise typer.BadParameter("give --out FILE or --publish")
+    chosen = load_mapping(mapping)
+    settings = Settings()
+    counts = ImportCounts()
+    destinations = [escape(str(out_file))] if out_file is not None else []
+    too_large: tuple[TooLarge, ...] = ()
+    with _reject_log(rejects, file) as log, ExitStack() as files:
+        lines: Iterable[bytes] = import_file(
+            file, chosen, rejects=log, counts=counts, max_bytes=settings.max_message_bytes
+        )
+        if out_file is not None:
+            lines = _written(lines, files.enter_context(out_file.open("wb")))
+        if publish_to_kafka:
+            from leadflow import wiring  # noqa: PLC0415
+            from streams.connection import ensure_topics  # noqa: PLC0415
+            from streams.publishing import publish_lines  # noqa: PLC0415
+
+            connection = wiring.kafka_connection(settings)
+            names = wiring.topics(settings)
+            destinations.append(names.interactions)
+
+            async def send(lines: Iterable[bytes]) -> tuple[TooLarge, ...]:
+                await ensure_topics(connection, names.all(), settings.topic_partitions)
+                return (await publish_lines(connection, names.interactions, lines)).too_large
+
+            too_large = asyncio.run(send(lines))
+        else:
+            for _line in lines:
+                pass
+    out.print(
+        f"{counts.rows:,} rows: {counts.imported:,} imported as {counts.interactions:,} "
+        f"interactions to {' and '.join(destinations)}, {counts.rejected:,} rejected",
+        soft_wrap=True,  # one line whatever the terminal's width: scripts read it
+    )
+    if counts.missing_columns:
+        missing = ", ".join(counts.missing_columns)
+        out.print(
+            f"columns the mapping reads that the file lacks (read as empty): {missing}",
+            markup=False,
+            soft_wrap=True,
+        )
+    _print_rejects(log, rejects)
+    for line in too_large:  # validated to fit a message; a topic's lower limit may still refuse
+        err.print(f"[red]interaction {escape(str(line))}[/red]", soft_wrap=True)
+    if too_large:
+        raise typer.Exit(2)
+
+
+def _written(lines: Iterable[bytes], handle: IO[bytes]) -> Iterator[bytes]:
+    """``lines`` as they come, each written to ``handle`` as a line first."""
+    for line in lines:
+        handle.write(line + b"\n")
+        yield line
 
 
 @app.command()

@@ -41,6 +41,7 @@ def _explain(exc: BaseException) -> str | None:
 
     from contracts import ContractError  # noqa: PLC0415
     from leadflow.audit import AuditError  # noqa: PLC0415
+    from leadflow.crm_import import CrmFileError, MappingError  # noqa: PLC0415
     from leadflow.services.errors import ServiceError  # noqa: PLC0415
     from leadflow.settings import SettingsError  # noqa: PLC0415
     from lifecycle.errors import LeadError, MisroutedInteractionError, PolicyError  # noqa: PLC0415
@@ -72,6 +73,8 @@ def _explain(exc: BaseException) -> str | None:
     if isinstance(
         exc,
         AuditError
+        | CrmFileError
+        | MappingError
         | ServiceError
         | SettingsError
         | ContractError

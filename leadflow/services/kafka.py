@@ -575,7 +575,7 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         refused: list[Exception] = []
         while True:
-            if not _process.pid_alive(pid, _MAIN_CLASS):
+            if not self._alive(pid):
                 self.pid_file.unlink(missing_ok=True)
                 raise ServiceError(
                     f"the Kafka broker (pid {pid}) exited while starting\n"
@@ -615,9 +615,18 @@ class LocalKafka:
 
     def _running_pid(self) -> int | None:
         pid = _process.read_pid(self.pid_file)
-        if pid is not None and _process.pid_alive(pid, _MAIN_CLASS):
+        if pid is not None and self._alive(pid):
             return pid
         return None
+
+    def _alive(self, pid: int) -> bool:
+        """Whether the broker ``pid`` runs. One this object launched is asked through its
+        ``Popen``: just after the fork its command line is still this Python's (the exec has
+        not happened yet), so the command-line check would call a starting broker dead (seen
+        under load, as "exited while starting" with an empty log)."""
+        if self._proc is not None and self._proc.pid == pid:
+            return self._proc.poll() is None
+        return _process.pid_alive(pid, _MAIN_CLASS)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the local broker cleanly (SIGTERM; SIGKILL after ``timeout`` s); no-op if stopped.

@@ -124,7 +124,7 @@ def worker(
     # ApiTokensError and ApiExposureError are expected failures, said before anything starts.
     http = WorkerHttp.of(settings)
     if http is not None:
-        check_exposure(http.host, http.auth)
+        check_exposure(http.host, http.auth, "LEADFLOW_WORKER_HTTP_HOST")
     # A LeadflowKafkaError (broker unreachable, credentials refused) is an expected failure:
     # the command group says it in one line.
     run_until_signalled(

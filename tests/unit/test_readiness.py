@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from leadflow.runtime import readiness_check
 from streams.projector import ProjectionState
 from streams.readiness import Membership, Probe, Readiness, projector_readiness, worker_readiness
 
@@ -120,3 +121,47 @@ async def test_a_probe_gives_up_on_a_hung_dependency_and_asks_it_once_at_a_time(
     release.set()
     await asyncio.sleep(0.01)
     assert await probe.age() is not None  # it answered late: that counts
+
+
+class FakeApp:
+    """The lifecycle as the store probe asks it: the relay's tracking record, or a failure."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.asked: list[str] = []
+
+    def max_tracking_id(self, name: str) -> int | None:
+        self.asked.append(name)
+        if self.down:
+            raise OSError("database is gone")
+        return 7
+
+
+class FakeMember:
+    """A worker (or relay) whose group membership and broker answers the test sets."""
+
+    def __init__(self, membership: Membership | None = None) -> None:
+        self.membership = membership
+        self.broker_asked = 0
+
+    async def broker_answers(self) -> None:
+        self.broker_asked += 1
+
+
+async def test_a_worker_process_asks_the_store_and_kafka_itself() -> None:
+    app, worker = FakeApp(), FakeMember(Membership.STANDING_BY)
+    check = readiness_check(app, worker, None)  # type: ignore[arg-type]
+
+    assert (await check()).ready
+    assert app.asked == ["leadflow.relay"] and worker.broker_asked == 1
+
+    worker.membership = Membership.JOINING
+    assert (await check()).reasons == ("joining its consumer group",)
+
+
+async def test_a_relay_only_process_asks_kafka_through_the_relay_and_has_no_group() -> None:
+    app, relay = FakeApp(), FakeMember()
+    app.down = True
+    readiness = await readiness_check(app, None, relay)()  # type: ignore[arg-type]
+    assert readiness.reasons == ("the event store has not answered yet",)
+    assert relay.broker_asked == 1

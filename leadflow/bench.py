@@ -227,6 +227,8 @@ def child_env(settings: Settings) -> dict[str, str]:
     for name, dumped in settings.model_dump(exclude_none=True).items():
         value = dumped.get_secret_value() if isinstance(dumped, SecretStr) else dumped
         env[f"LEADFLOW_{name.upper()}"] = str(value.value if hasattr(value, "value") else value)
+    # Several `leadflow worker` children run at once: each listens for /metrics on a free port.
+    env["LEADFLOW_WORKER_HTTP_PORT"] = "0"
     return env
 
 

@@ -190,13 +190,22 @@ def worker(
     group: Annotated[str, typer.Option(help="Consumer group id.")] = "leadflow-lifecycle",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the lifecycle worker (interactions -> event store) and the relay (-> Kafka)."""
-    from leadflow.runtime import WorkerOptions, run_until_signalled  # noqa: PLC0415
+    """Run the lifecycle worker (interactions -> event store) and the relay (-> Kafka), with
+    GET /metrics, /health and /ready on LEADFLOW_WORKER_HTTP_HOST:LEADFLOW_WORKER_HTTP_PORT."""
+    from leadflow.runtime import WorkerHttp, WorkerOptions, run_until_signalled  # noqa: PLC0415
+    from streams.http_auth import check_exposure  # noqa: PLC0415
 
-    logs.setup(verbose=verbose, level=logging.INFO, service=True)
+    settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
+    # ApiTokensError and ApiExposureError are expected failures, said before anything starts.
+    http = WorkerHttp.of(settings)
+    if http is not None:
+        check_exposure(http.host, http.auth, "LEADFLOW_WORKER_HTTP_HOST")
     # A LeadflowKafkaError (broker unreachable, credentials refused) is an expected failure:
     # the command group says it in one line.
-    run_until_signalled(Settings(), WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group))
+    run_until_signalled(
+        settings, WorkerOptions(relay=relay, lifecycle=lifecycle, group_id=group, http=http)
+    )
 
 
 @app.command()
@@ -434,6 +443,7 @@ def projector(
 
     from leadflow import wiring  # noqa: PLC0415
     from streams.http_api import serve_projector  # noqa: PLC0415
+    from streams.http_auth import check_exposure  # noqa: PLC0415
     from streams.projector import (  # noqa: PLC0415
         ProjectionState,
         ProjectorConfig,
@@ -441,10 +451,8 @@ def projector(
         faust_credentials,
     )
 
-    logs.setup(verbose=verbose, level=logging.INFO, service=True)
-    from streams.http_auth import check_exposure  # noqa: PLC0415
-
     settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
     # ApiTokensError and ApiExposureError are expected failures: one line, exit 2.
     auth = wiring.api_auth(settings)
     check_exposure(settings.http_host, auth)

@@ -1,4 +1,6 @@
-"""Running the workers: the lifecycle worker and the relay in one process, until stopped."""
+"""Running the workers: the lifecycle worker and the relay in one process, until stopped, with
+the process' ``/metrics``, ``/health`` and ``/ready`` on a listener of its own
+(``streams.ops_http``) when asked for."""
 
 from __future__ import annotations
 
@@ -6,16 +8,24 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
 
 from leadflow import wiring
 from leadflow.collector import tune_gc
-from leadflow.settings import Settings
+from leadflow.settings import Settings, SettingsError
 from lifecycle.application import LeadLifecycle
 from lifecycle.policy import load_policy
 from streams.connection import ensure_topics
-from streams.relay import Relay
+from streams.http_api import bound_port
+from streams.http_auth import ApiAuth
+from streams.http_server import HttpLimits
+from streams.metrics import worker_registry
+from streams.ops_http import start_worker_http
+from streams.readiness import Probe, Readiness, worker_readiness
+from streams.relay import RELAY_TRACKING_NAME, Relay
 from streams.worker import LifecycleWorker
 
 log = logging.getLogger("leadflow.worker")
@@ -31,6 +41,30 @@ def open_lifecycle(settings: Settings, policy: str | None = None) -> LeadLifecyc
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerHttp:
+    """Where a worker process serves ``/metrics``, ``/health`` and ``/ready``, and to whom."""
+
+    host: str = "127.0.0.1"
+    port: int = 6067
+    """0: any free port (``run_workers``' ``on_listening`` gets it)."""
+    auth: ApiAuth = field(default_factory=ApiAuth)
+    limits: HttpLimits = field(default_factory=HttpLimits)
+
+    @classmethod
+    def of(cls, settings: Settings) -> WorkerHttp | None:
+        """From the ``LEADFLOW_WORKER_HTTP*`` settings (None when turned off), with the API's
+        tokens and limits. Raises ``ApiTokensError`` when the tokens cannot be read."""
+        if not settings.worker_http:
+            return None
+        return cls(
+            host=settings.worker_http_host,
+            port=settings.worker_http_port,
+            auth=wiring.api_auth(settings),
+            limits=wiring.http_limits(settings),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerOptions:
     """How ``leadflow worker`` runs."""
 
@@ -38,6 +72,61 @@ class WorkerOptions:
     lifecycle: bool = True
     group_id: str = "leadflow-lifecycle"
     max_batch: int = 2000
+    http: WorkerHttp | None = None
+    """The process' listener for metrics and probes (None: none)."""
+
+
+def readiness_check(
+    app: LeadLifecycle, worker: LifecycleWorker | None, relay: Relay | None
+) -> Callable[[], Awaitable[Readiness]]:
+    """What ``/ready`` asks in a worker process: the lifecycle worker's membership of its group,
+    and whether the event store and Kafka answer (each asked on demand, at most every 5 s)."""
+    store = Probe(
+        "the event store", lambda: asyncio.to_thread(app.max_tracking_id, RELAY_TRACKING_NAME)
+    )
+    asker = worker or relay
+    broker = Probe("Kafka", asker.broker_answers) if asker is not None else None
+
+    async def check() -> Readiness:
+        store_age = await store.age()
+        broker_age = await broker.age() if broker is not None else None
+        return worker_readiness(
+            membership=worker.membership if worker is not None else None,
+            store_age=store_age,
+            broker_age=broker_age,
+        )
+
+    return check
+
+
+async def _listen(
+    http: WorkerHttp,
+    app: LeadLifecycle,
+    worker: LifecycleWorker | None,
+    relay: Relay | None,
+) -> web.AppRunner:
+    try:
+        runner = await start_worker_http(
+            http.host,
+            http.port,
+            registry=worker_registry(worker, relay),
+            check=readiness_check(app, worker, relay),
+            auth=http.auth,
+            limits=http.limits,
+        )
+    except OSError as exc:
+        raise SettingsError(
+            f"LEADFLOW_WORKER_HTTP_HOST, LEADFLOW_WORKER_HTTP_PORT: cannot listen on "
+            f"{http.host}:{http.port} ({exc.strerror or exc}); choose another port (0: any "
+            "free one) or turn the listener off (LEADFLOW_WORKER_HTTP=false)"
+        ) from None
+    log.info(
+        "metrics and probes on http://%s:%d (/metrics, /health, /ready)%s",
+        http.host,
+        bound_port(runner),
+        "" if http.auth.enabled else "; no tokens: loopback only",
+    )
+    return runner
 
 
 async def run_workers(
@@ -45,8 +134,11 @@ async def run_workers(
     options: WorkerOptions,
     stop: asyncio.Event,
     on_progress: Callable[[LifecycleWorker | None, Relay | None], None] | None = None,
+    on_listening: Callable[[int], None] | None = None,
 ) -> None:
-    """Run the lifecycle worker and the relay until ``stop`` is set (or one fails)."""
+    """Run the lifecycle worker and the relay until ``stop`` is set (or one fails), and the
+    listener of ``options.http`` meanwhile (``on_listening`` gets its port). Raises
+    ``SettingsError`` when the listener cannot bind its port."""
     connection = wiring.kafka_connection(settings)
     names = wiring.topics(settings)
     await ensure_topics(connection, names.all(), settings.topic_partitions)
@@ -67,6 +159,11 @@ async def run_workers(
         if options.lifecycle
         else None
     )
+    runner = None
+    if options.http is not None:
+        runner = await _listen(options.http, app, worker, relay)
+        if on_listening is not None:
+            on_listening(bound_port(runner))
     tasks = [asyncio.create_task(t.run(stop)) for t in (worker, relay) if t is not None]
     try:
         while not stop.is_set():
@@ -81,6 +178,8 @@ async def run_workers(
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.gather(*tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
 
 
 def run_until_signalled(settings: Settings, options: WorkerOptions) -> None:

@@ -30,6 +30,16 @@ class EventStoreKind(StrEnum):
     MEMORY = "memory"
 
 
+class LogFormat(StrEnum):
+    """How a long-running process (worker, projector) writes its log records."""
+
+    TEXT = "text"
+    """One readable line a record (rich's layout on a terminal); the default."""
+    JSON = "json"
+    """One JSON object a line: time, level, logger, message, and the lead id and source
+    position where the record has them (``leadflow.logs.JsonFormatter``)."""
+
+
 class SecurityProtocol(StrEnum):
     """Kafka's security.protocol values."""
 
@@ -212,6 +222,30 @@ class Settings(BaseSettings):
         ge=1,
         description="Interactions one token may send at once (the token bucket's size); at "
         "least HTTP_BATCH_MAX_LINES.",
+    )
+
+    # Operations: metrics, health, logs
+    worker_http: bool = Field(
+        default=True,
+        description="Whether `leadflow worker` serves GET /metrics, /health and /ready on a "
+        "listener of its own (the projector serves them on its HTTP API).",
+    )
+    worker_http_host: str = Field(
+        default="127.0.0.1",
+        description="Where `leadflow worker` serves /metrics, /health and /ready; beyond "
+        "loopback only with bearer tokens (API_TOKENS), as the projector's API.",
+    )
+    worker_http_port: int = Field(
+        default=6067,
+        ge=0,
+        le=65535,
+        description="The port of that listener; 0: any free port (logged at start).",
+    )
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT,
+        description="How `leadflow worker` and `leadflow projector` log: text (readable "
+        "lines) or json (one JSON object a line, with lead_id, topic, partition and offset "
+        "where a record has them).",
     )
 
     @property

@@ -1,6 +1,9 @@
 """The read-model HTTP API (aiohttp) over a live ``ProjectionState``, and a client for it.
 
-    GET /health                          status (rebuilding | live), lag, counts, positions
+    GET /health                          status (rebuilding | live), lag, counts, positions;
+                                         200 while the process answers (liveness)
+    GET /ready                           200 once live, else 503 with the reason (readiness)
+    GET /metrics                         Prometheus' text format (``streams.metrics``)
     GET /pipeline                        the document's "pipeline" section
     GET /leads/{id}                      Projections.lead_document(id); 404 for an unknown lead
     GET /timing                          the "timing" section
@@ -20,13 +23,16 @@ clients (408 for a late body) and caps connections per client address and in all
 (``HttpLimits``).
 
 Access (``ApiAuth``)
-    With bearer tokens configured, every route but ``/health`` needs ``Authorization: Bearer
-    <token>``: a missing or unknown token gets 401, a token without the route's scope 403
-    (``read`` for the GET routes, ``ingest`` for ``POST /interactions``; ``admin`` holds every
-    scope). Neither answer says more than that (no token, no digest, no list of tokens).
-    ``/health`` stays open for liveness probes; without a ``read`` token it answers only
-    ``status`` and ``lag``. Only SHA-256 digests of the tokens are kept, and a presented token is
-    hashed and compared with every digest in constant time (``hmac.compare_digest``).
+    With bearer tokens configured, every route but ``/health`` and ``/ready`` needs
+    ``Authorization: Bearer <token>``: a missing or unknown token gets 401, a token without the
+    route's scope 403 (``read`` for the GET routes, ``/metrics`` included; ``ingest`` for
+    ``POST /interactions``; ``admin`` holds every scope). Neither answer says more than that
+    (no token, no digest, no list of tokens). ``/health`` and ``/ready`` stay open for
+    liveness and readiness probes (which carry no token); without a ``read`` token ``/health``
+    answers only ``status`` and ``lag``, and ``/ready`` never says more than ready or why not.
+    Only SHA-256 digests of the tokens are kept, and a presented token is hashed and compared
+    with every digest in constant time (``hmac.compare_digest``). The rules live in
+    ``streams.http_access``, shared with the lifecycle worker's listener.
 
     Without tokens, ``start_http`` refuses any host but a loopback address (``ApiExposureError``)
     and says at start that the API is unauthenticated; requests must then name a loopback host in
@@ -41,14 +47,13 @@ Access (``ApiAuth``)
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -60,11 +65,15 @@ from contracts import DEFAULT_MAX_BYTES, ContractError, Problem, Topics, lead_ke
 from projections import MODELS
 from projections.attribution import MILESTONES
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
+from streams.http_access import AUTH, CALLER, SCOPES, access, json_response, requires
 from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
 from streams.http_limits import IngestLimits, RateLimiter
 from streams.http_server import GuardedAppRunner, HttpLimits, body_deadline, plain_server_header
+from streams.metrics import projector_registry
+from streams.ops_http import metrics_route, ready_route
 from streams.projector import ProjectionState, ProjectorConfig, run_projector
 from streams.publishing import judge_interaction, key_of, sending_time
+from streams.readiness import Readiness, projector_readiness
 
 __all__ = [
     "ApiAuth",
@@ -96,82 +105,7 @@ _STATE: web.AppKey[ProjectionState] = web.AppKey("state", ProjectionState)
 # -- access ----------------------------------------------------------------------------------------
 
 
-_AUTH: web.AppKey[ApiAuth] = web.AppKey("auth", ApiAuth)
 _MAX_BODY: web.AppKey[int] = web.AppKey("max_body", int)
-_SCOPES: web.RequestKey[frozenset[Scope]] = web.RequestKey("scopes", frozenset)
-_CALLER: web.RequestKey[bytes] = web.RequestKey("caller", bytes)
-"""Who a request counts against for the rate limit: its token's digest (b"" without tokens)."""
-_REALM = 'Bearer realm="leadflow"'
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def _host_is_loopback(host_header: str | None) -> bool:
-    if not host_header:
-        return False
-    host = host_header.strip().lower()
-    if host.startswith("["):  # [::1]:6066
-        host = host[1 : host.find("]")] if "]" in host else host
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _unauthorized(invalid: bool) -> web.Response:
-    if invalid:
-        response = _json({"error": "invalid token"}, 401)
-        response.headers["WWW-Authenticate"] = f'{_REALM}, error="invalid_token"'
-    else:
-        response = _json({"error": "authentication required"}, 401)
-        response.headers["WWW-Authenticate"] = _REALM
-    return response
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate every request before routing (an unknown path without a token is a 401 too,
-    so the routes cannot be probed); the scope is checked by ``_requires``."""
-    auth = request.app[_AUTH]
-    if not auth.enabled:
-        if not _host_is_loopback(request.headers.get("Host")):
-            # A page whose name was rebound to 127.0.0.1 sends its own name here.
-            return _json({"error": "this API answers only to a loopback Host"}, 421)
-        request[_SCOPES] = frozenset(Scope)
-        return await handler(request)
-    token = auth.token_of(request.headers.get("Authorization"))
-    if token is None:
-        if request.path == "/health" and request.method in ("GET", "HEAD"):
-            request[_SCOPES] = frozenset()
-            return await handler(request)
-        return _unauthorized(invalid="Authorization" in request.headers)
-    request[_SCOPES] = token.scopes
-    request[_CALLER] = token.digest
-    return await handler(request)
-
-
-def _requires(scope: Scope, handler: Handler) -> Handler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        if scope not in request.get(_SCOPES, frozenset()):
-            response = _json({"error": "insufficient scope", "required_scope": scope.value}, 403)
-            response.headers["WWW-Authenticate"] = (
-                f'{_REALM}, error="insufficient_scope", scope="{scope.value}"'
-            )
-            return response
-        return await handler(request)
-
-    guarded.__doc__ = handler.__doc__
-    return guarded
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def _state(request: web.Request) -> ProjectionState:
@@ -181,22 +115,24 @@ def _state(request: web.Request) -> ProjectionState:
 def _not_ready(state: ProjectionState) -> web.Response | None:
     if state.live:
         return None
-    return _json({"error": "the projector is rebuilding its read models", **state.health()}, 503)
+    return json_response(
+        {"error": "the projector is rebuilding its read models", **state.health()}, 503
+    )
 
 
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: 200 with the health document (its ``status`` says rebuilding or live);
     only ``status`` and ``lag`` without the ``read`` scope."""
     document = _state(request).health()
-    if Scope.READ not in request.get(_SCOPES, frozenset()):
+    if Scope.READ not in request.get(SCOPES, frozenset()):
         document = {"status": document["status"], "lag": document["lag"]}
-    return _json(document)
+    return json_response(document)
 
 
 def _section(name: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         state = _state(request)
-        return _not_ready(state) or _json(state.section(name))
+        return _not_ready(state) or json_response(state.section(name))
 
     handler.__doc__ = f"``GET /{name}``: the document's {name!r} section."
     return handler
@@ -211,8 +147,8 @@ async def lead(request: web.Request) -> web.Response:
         return not_ready
     document = state.lead_document(lead_id)
     if document is None:
-        return _json({"error": "unknown lead", "lead_id": lead_id}, 404)
-    return _json(document)
+        return json_response({"error": "unknown lead", "lead_id": lead_id}, 404)
+    return json_response(document)
 
 
 def narrow_attribution(
@@ -245,7 +181,7 @@ async def attribution(request: web.Request) -> web.Response:
     milestone = request.query.get("milestone") or None
     model = request.query.get("model") or None
     if milestone is not None and milestone not in ATTRIBUTION_MILESTONES:
-        return _json(
+        return json_response(
             {
                 "error": f"unknown milestone {milestone!r}",
                 "parameter": "milestone",
@@ -254,18 +190,18 @@ async def attribution(request: web.Request) -> web.Response:
             400,
         )
     if model is not None and model not in MODELS:
-        return _json(
+        return json_response(
             {"error": f"unknown model {model!r}", "parameter": "model", "allowed": list(MODELS)},
             400,
         )
     not_ready = _not_ready(state)
     if not_ready is not None:
         return not_ready
-    return _json(narrow_attribution(state.section("attribution"), milestone, model))
+    return json_response(narrow_attribution(state.section("attribution"), milestone, model))
 
 
 def _too_large(what: str) -> web.Response:
-    return _json(
+    return json_response(
         {"error": f"body too large: {what} (at most {MAX_REQUEST_BYTES} bytes with its key)"},
         413,
     )
@@ -325,11 +261,11 @@ class Ingest:
             return self._producer
 
     def _over_rate(self, request: web.Request, interactions: int) -> web.Response | None:
-        wait = self._rate.take(request.get(_CALLER, b""), interactions)
+        wait = self._rate.take(request.get(CALLER, b""), interactions)
         if not wait:
             return None
         seconds = max(1, math.ceil(wait))
-        response = _json(
+        response = json_response(
             {
                 "error": f"rate limit exceeded: {self.limits.rate:g} interactions a second per "
                 f"token, {self.limits.burst} at once",
@@ -344,17 +280,17 @@ class Ingest:
         """Publish one interaction (202 with its partition and offset once the broker has it)
         or a batch (an answer per line); see the class."""
         if request.content_type not in _INGEST_TYPES:
-            return _json(
+            return json_response(
                 {"error": "expected Content-Type: application/json or application/x-ndjson"}, 415
             )
         body = await request.read()  # read by body_deadline, within the route's limit
         if not body.strip():
-            return _json({"error": "empty body"}, 400)
+            return json_response({"error": "empty body"}, 400)
         max_body = request.app[_MAX_BODY]
         if request.content_type == JSON_LINES or body.lstrip()[:1] == b"[":
             return await self._batch(request, body, max_body)
         if len(body) > max_body:
-            return _json(
+            return json_response(
                 {"error": f"body too large: at most {max_body} bytes", "max_bytes": max_body}, 413
             )
         return self._over_rate(request, 1) or await self._single(body)
@@ -372,8 +308,10 @@ class Ingest:
             return _too_large(f"{len(body)} bytes, more than the topic accepts")
         except KafkaError as exc:
             log.warning("POST /interactions: could not publish: %r", exc)
-            return _json({"error": _NOT_SENT}, 503)
-        return _json({"topic": sent.topic, "partition": sent.partition, "offset": sent.offset}, 202)
+            return json_response({"error": _NOT_SENT}, 503)
+        return json_response(
+            {"topic": sent.topic, "partition": sent.partition, "offset": sent.offset}, 202
+        )
 
     def _lines(self, request: web.Request, body: bytes) -> list[tuple[int, bytes]]:
         """The batch's interactions with their index: the array's elements, or the non-blank
@@ -386,7 +324,7 @@ class Ingest:
     async def _batch(self, request: web.Request, body: bytes, max_line: int) -> web.Response:
         limits = self.limits
         if len(body) > limits.max_bytes:
-            return _json(
+            return json_response(
                 {
                     "error": f"batch too large: {len(body)} bytes, at most {limits.max_bytes}",
                     "max_bytes": limits.max_bytes,
@@ -397,11 +335,11 @@ class Ingest:
         try:
             lines = self._lines(request, body)
         except ContractError as error:
-            return _json(_problems(error), 400)
+            return json_response(_problems(error), 400)
         if not lines:
-            return _json({"error": "empty batch"}, 400)
+            return json_response({"error": "empty batch"}, 400)
         if len(lines) > limits.max_lines:
-            return _json(
+            return json_response(
                 {
                     "error": f"batch too large: {len(lines)} interactions, at most "
                     f"{limits.max_lines}",
@@ -460,7 +398,7 @@ class Ingest:
             "failed": failed,
             "results": results,
         }
-        return _json(answer, status)
+        return json_response(answer, status)
 
     async def _send(self, sending: list[tuple[dict[str, Any], bytes, bytes]], stamp: int) -> int:
         """Send every ``(result, raw, key)`` and write its partition and offset, or an error,
@@ -525,22 +463,28 @@ def build_http_app(
     if ingest is not None:  # batches: a limit of their own, checked by Ingest once read
         larger[("POST", "/interactions")] = max(max_body_bytes, ingest.limits.max_bytes)
     app = web.Application(
-        middlewares=[body_deadline(limits.body_timeout, larger), _access],
+        middlewares=[body_deadline(limits.body_timeout, larger), access],
         client_max_size=max_body_bytes,
     )
     app.on_response_prepare.append(plain_server_header)
     app[_STATE] = state
-    app[_AUTH] = auth or ApiAuth()
+    app[AUTH] = auth or ApiAuth()
     app[_MAX_BODY] = max_body_bytes
     read = Scope.READ
     app.router.add_get("/health", health)
-    app.router.add_get("/pipeline", _requires(read, _section("pipeline")))
-    app.router.add_get("/timing", _requires(read, _section("timing")))
-    app.router.add_get("/funnel", _requires(read, _section("funnel")))
-    app.router.add_get("/attribution", _requires(read, attribution))
-    app.router.add_get("/leads/{lead_id}", _requires(read, lead))
+
+    async def readiness() -> Readiness:
+        return projector_readiness(state)
+
+    app.router.add_get("/ready", ready_route(readiness))
+    app.router.add_get("/metrics", requires(read, metrics_route(projector_registry(state))))
+    app.router.add_get("/pipeline", requires(read, _section("pipeline")))
+    app.router.add_get("/timing", requires(read, _section("timing")))
+    app.router.add_get("/funnel", requires(read, _section("funnel")))
+    app.router.add_get("/attribution", requires(read, attribution))
+    app.router.add_get("/leads/{lead_id}", requires(read, lead))
     if ingest is not None:
-        app.router.add_post("/interactions", _requires(Scope.INGEST, ingest.handle))
+        app.router.add_post("/interactions", requires(Scope.INGEST, ingest.handle))
         app.on_cleanup.append(ingest.close)
     return app
 

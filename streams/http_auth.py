@@ -176,11 +176,12 @@ def is_loopback(host: str) -> bool:
     )
 
 
-def check_exposure(host: str, auth: ApiAuth) -> None:
-    """Raise ``ApiExposureError`` when ``host`` is not loopback and no token is configured."""
+def check_exposure(host: str, auth: ApiAuth, setting: str = "LEADFLOW_HTTP_HOST") -> None:
+    """Raise ``ApiExposureError`` when ``host`` is not loopback and no token is configured;
+    its message names ``setting``, the variable that gave ``host``."""
     if not auth.enabled and not is_loopback(host):
         raise ApiExposureError(
             f"refusing to serve the HTTP API on {host!r} without authentication: configure "
             "bearer tokens (LEADFLOW_API_TOKENS or LEADFLOW_API_TOKENS_FILE) or listen on "
-            "loopback only (LEADFLOW_HTTP_HOST=127.0.0.1)"
+            f"loopback only ({setting}=127.0.0.1)"
         )

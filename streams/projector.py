@@ -147,6 +147,9 @@ class ProjectionState:
     """Next offset to read, per (topic, partition) seen."""
     targets: dict[tuple[str, int], int] | None = None
     """End offsets when the projector started; ``None`` until they are known."""
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)
+    """The latest end offset seen per partition (the highwater of the last fetch), for the lag
+    per partition; ``targets`` stands in where no fetch said one."""
     version: int = 0
     """Bumped by every change of the read models (the document cache's key)."""
     store: ReadModelStore | None = None
@@ -259,6 +262,21 @@ class ProjectionState:
         if self.targets is None:
             return None
         return sum(max(0, end - self.positions.get(tp, 0)) for tp, end in self.targets.items())
+
+    def partition_lag(self) -> dict[tuple[str, int], int]:
+        """Messages of each partition not yet folded: its latest known end (``ends``, else the
+        end offset taken at start) less the position reached. Unlike ``lag`` it goes on after
+        the projector is live: it is what a consumer lag means."""
+        ends = {**(self.targets or {}), **self.ends}
+        return {tp: max(0, end - self.positions.get(tp, 0)) for tp, end in ends.items()}
+
+    def note_ends(self, consumer: Any, partitions: Collection[TopicPartition]) -> None:
+        """Remember the highwater ``consumer`` (aiokafka) last fetched for each of
+        ``partitions`` (those it has fetched)."""
+        for tp in partitions:
+            end = consumer.highwater(tp)
+            if end is not None:
+                self.ends[(tp.topic, tp.partition)] = end
 
     @property
     def live(self) -> bool:
@@ -456,6 +474,7 @@ async def catch_up(
             batches = await consumer.getmany(timeout_ms=1000, max_records=max_records)
             if batches:
                 await _fold_and_store(state, batches, folders, producer, topics.rejected)
+            state.note_ends(consumer, batches)
             for tp in batches:
                 key = (tp.topic, tp.partition)
                 if key in behind and state.positions.get(key, 0) >= behind[key]:
@@ -555,6 +574,7 @@ async def follow(
             batches = await consumer.getmany(timeout_ms=idle_ms, max_records=max_records)
             if batches:
                 await _fold_and_store(state, batches, folders, producer, topics.rejected)
+            state.note_ends(consumer, assigned)
             if time.monotonic() - refreshed >= refresh_seconds:
                 await assign()
                 refreshed = time.monotonic()

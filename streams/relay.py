@@ -165,6 +165,15 @@ class Relay:
         # As many keys as the lifecycle keeps leads: the worker's memory has one bound.
         self._partitioner = KeyPartitioner(max(app.cache_size, 1_000))
         self._encoder = WireEncoder(app.mapper)
+        self._producer: Any = None
+
+    async def broker_answers(self) -> None:
+        """Ask Kafka for its metadata through the relay's producer (a request each call);
+        raises if the producer is not started or Kafka does not answer."""
+        producer = self._producer
+        if producer is None:
+            raise LeadflowKafkaError("the relay's producer is not started")
+        await producer.client.fetch_all_metadata()
 
     def wake(self) -> None:
         """Tell the relay new events were committed (it also polls)."""
@@ -183,7 +192,7 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set and nothing is left; raise on Kafka failure."""
-        producer = self.connection.producer()
+        producer = self._producer = self.connection.producer()
         in_flight: tuple[Page, list[asyncio.Future[Any]]] | None = None
         try:
             await producer.start()

@@ -68,11 +68,13 @@ from contracts import (
 )
 from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
 from lifecycle.errors import PersonalDataError, PolicyError
+from lifecycle.lead import visitor_key
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Placed, Release
 from streams.assignment import Assignment, assignors
 from streams.connection import KafkaConnection, LeadflowKafkaError
 from streams.deadletter import dead_letter
 from streams.publishing import judge_interaction
+from streams.readiness import Membership
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +97,36 @@ _CONFLICTS_LOGGED_EVERY = 20
 """A partition still conflicting after this many retries is logged (and again every so many)."""
 
 
-_LATE_LOGGED_FIRST = 20
-_LATE_LOGGED_EVERY = 1000
-"""The first late interactions are logged one by one, then one in so many (all are counted)."""
+_LOGGED_FIRST = 20
+_LOGGED_EVERY = 1000
+"""The first late interactions, dead letters and conflicting duplicates are logged one by one,
+then one in so many of each (all are counted: ``leadflow_interactions_total``)."""
+
+
+def _noted(count: int) -> bool:
+    """Whether the ``count``-th of a kind of event is logged (see ``_LOGGED_FIRST``)."""
+    return count <= _LOGGED_FIRST or count % _LOGGED_EVERY == 0
+
+
+def _where(
+    source: TopicPartition, offset: int, interaction: Interaction | None = None
+) -> dict[str, Any]:
+    """A log record's ``extra=``: the source position, and the lead (its id, ``anon:<id>`` for
+    a visitor) and interaction when there is one (``leadflow.logs.JsonFormatter``). Ids only:
+    never a field of the interaction's data."""
+    extra: dict[str, Any] = {
+        "topic": source.topic,
+        "partition": source.partition,
+        "offset": offset,
+    }
+    if interaction is not None:
+        extra["interaction_id"] = interaction.id
+        if interaction.lead_id is not None:
+            extra["lead_id"] = interaction.lead_id
+        elif interaction.anonymous_id is not None:
+            extra["lead_id"] = visitor_key(interaction.anonymous_id)
+    return extra
+
 
 _POISON_LIMIT = 3
 """Interactions dead-lettered in a row, none applied, before a failure counts as systemic."""
@@ -184,6 +213,7 @@ class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         self._worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._worker.membership = Membership.JOINING  # a rebalance: told what to read next
         # The group reassigns only once every member returned from here: waiting for the batch
         # in flight to commit means the next owner's seek starts after it, instead of handling
         # (and dead-lettering) it a second time.
@@ -200,6 +230,7 @@ class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         else:
             log.info("lifecycle worker: standing by (another worker of the group reads)")
         await self._worker.seek_to_tracked(assigned)
+        self._worker.membership = Membership.READING if assigned else Membership.STANDING_BY
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +293,40 @@ class LifecycleWorker:
         self.order: BusinessTimeOrder[TopicPartition, _Read] = BusinessTimeOrder(lateness)
         self._tracked: dict[TopicPartition, int] = {}
         self._consumer: Any = None
+        self._dead_letters = 0
+        self._conflicting = 0
+        """Dead letters and conflicting duplicates sent (to log only some: ``_noted``)."""
+        self.membership = Membership.JOINING
+        """Where the worker stands in its consumer group (``/ready``, metrics)."""
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Messages of each partition this worker reads that are not yet applied: the
+        partition's end as of the last fetch (its highwater) less the offset after its tracking
+        record. Messages read and waiting for their place in the business-time order count as
+        not applied. A partition not fetched yet is left out, and so is every partition of a
+        worker standing by (the one reading them says their lag)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        assigned = consumer.assignment()
+        lags: dict[TopicPartition, int] = {}
+        for tp in self.order.sources:
+            if tp not in assigned:
+                continue
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            done = self._tracked.get(tp)
+            lags[tp] = max(0, end - (0 if done is None else done + 1))
+        return lags
+
+    async def broker_answers(self) -> None:
+        """Ask Kafka for its metadata through the worker's consumer (a request each call);
+        raises if the consumer is not started or Kafka does not answer."""
+        consumer = self._consumer
+        if consumer is None:
+            raise LeadflowKafkaError("the lifecycle worker's consumer is not started")
+        await consumer.topics()
 
     async def seek_to_tracked(self, partitions: list[TopicPartition]) -> None:
         """Seek each partition to the offset after its last tracking record (or its start),
@@ -414,7 +479,7 @@ class LifecycleWorker:
         counts = self.counts
         counts.late += 1
         counts.late_seconds_max = max(counts.late_seconds_max, late_by.total_seconds())
-        if counts.late <= _LATE_LOGGED_FIRST or counts.late % _LATE_LOGGED_EVERY == 0:
+        if _noted(counts.late):
             interaction = placed.item.interaction
             log.warning(
                 "%s@%d: interaction %s is late by %s (beyond the allowed lateness of its "
@@ -425,6 +490,7 @@ class LifecycleWorker:
                 interaction.id if interaction else "?",
                 late_by,
                 counts.late,
+                extra=_where(placed.source, placed.position, interaction),
             )
 
     async def _apply(
@@ -494,6 +560,20 @@ class LifecycleWorker:
             source = Source(placed.source.topic, placed.source.partition, message.offset)
             letter = dead_letter(Rejection.invalid(raw, error, source, now), message.key)
             sends.append(await producer.send(self.topics.rejected, letter.value, key=letter.key))
+            self._dead_letters += 1
+            if _noted(self._dead_letters):
+                # Where and what was expected, never what came: the value may be personal.
+                log.warning(
+                    "%s@%d: sent to the rejected topic (%s; %d dead letters so far)",
+                    tracking_name(placed.source),
+                    message.offset,
+                    "; ".join(
+                        f"{p.path or '(message)'}: expected {p.expected}"
+                        for p in error.problems[:3]
+                    ),
+                    self._dead_letters,
+                    extra=_where(placed.source, message.offset, placed.item.interaction),
+                )
         await asyncio.gather(*sends)
 
     def _conflict_rejecter(self, producer: Any) -> Callable[[list[tuple[_Placed, Outcome]]], None]:
@@ -530,6 +610,23 @@ class LifecycleWorker:
             )
             letter = dead_letter(rejection, message.key)
             sends.append(await producer.send(self.topics.rejected, letter.value, key=letter.key))
+            self._conflicting += 1
+            if _noted(self._conflicting):
+                log.warning(
+                    "%s@%d: interaction %s is recorded for lead %s; this copy for lead %s is "
+                    "sent to the rejected topic as a conflict (%d so far)",
+                    tracking_name(placed.source),
+                    message.offset,
+                    outcome.interaction_id,
+                    outcome.lead_id,
+                    outcome.conflicting_lead_id,
+                    self._conflicting,
+                    extra={
+                        **_where(placed.source, message.offset),
+                        "interaction_id": outcome.interaction_id,
+                        "lead_id": outcome.conflicting_lead_id,
+                    },
+                )
         await asyncio.gather(*sends)
 
     async def _one_by_one(
@@ -557,6 +654,7 @@ class LifecycleWorker:
                     tracking_name(placed.source),
                     placed.position,
                     interaction.id if interaction else "?",
+                    extra=_where(placed.source, placed.position, interaction),
                 )
                 failure = _failure("an interaction the lifecycle can apply", exc)
                 await self._dead_letter(producer, [(placed, failure)])

@@ -35,6 +35,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
         "LEADFLOW_DATA_DIR": str(tmp_path / "data"),
         "LEADFLOW_TOPIC_PREFIX": "unreachable.",
         "LEADFLOW_HTTP_PORT": "0",
+        "LEADFLOW_WORKER_HTTP_PORT": "0",
         "COLUMNS": "80",
     }
 

@@ -34,6 +34,9 @@ def isolated_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Setti
         "data_dir": tmp_path / "data",
         "sqlite_path": tmp_path / "events.sqlite",
         "topic_partitions": 4,
+        # Several workers of a test, or of tests running side by side, each on a port of its
+        # own: `leadflow worker` would otherwise take the same default port.
+        "worker_http_port": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -32,3 +32,22 @@ def test_compose_runs_commands_the_cli_has() -> None:
     commands = re.findall(r'command: \["leadflow", "([a-z]+)"', COMPOSE.read_text())
     known = set(get_command(app).commands)  # type: ignore[attr-defined]
     assert commands and set(commands) <= known, set(commands) - known
+
+
+def _service(name: str) -> str:
+    """The text of one service of the compose file, up to the next one."""
+    text = COMPOSE.read_text()
+    start = text.index(f"\n  {name}:\n")
+    following = re.search(r"\n  [a-z-]+:\n", text[start + 1 :])
+    return text[start : start + 1 + following.start()] if following else text[start:]
+
+
+def test_the_workers_healthchecks_ask_their_ready_route_on_their_port() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    for service, port in (
+        ("lifecycle-worker", settings.worker_http_port),
+        ("projection-worker", settings.http_port),
+    ):
+        block = _service(service)
+        assert "healthcheck:" in block, service
+        assert f"'http://127.0.0.1:{port}/ready'" in block, service

@@ -449,6 +449,7 @@ def projector(
     auth = wiring.api_auth(settings)
     check_exposure(settings.http_host, auth)
     ingest_limits = wiring.ingest_limits(settings)  # SettingsError: one line, exit 2
+    segment = wiring.segment_mapping(settings)  # SettingsError: one line, exit 2
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -497,6 +498,7 @@ def projector(
             ingest=True,
             limits=wiring.http_limits(settings),
             ingest_limits=ingest_limits,
+            segment=segment,
         )
 
     try:

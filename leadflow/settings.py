@@ -214,6 +214,13 @@ class Settings(BaseSettings):
         "least HTTP_BATCH_MAX_LINES.",
     )
 
+    segment_mapping: Path | None = Field(
+        default=None,
+        description="A Segment mapping TOML for the Segment HTTP tracking API (/v1/track, "
+        "/v1/identify, /v1/page, /v1/batch): which calls become which interactions, and the "
+        "channel rules. Unset: the built-in default (streams/segment_mappings/default.toml).",
+    )
+
     @property
     def allowed_lateness(self) -> timedelta:
         """``allowed_lateness_seconds`` as a duration."""

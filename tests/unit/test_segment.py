@@ -431,3 +431,29 @@ def test_a_mapping_that_is_not_valid_names_the_key(text: str, path: str) -> None
     with pytest.raises(SegmentMappingError) as caught:
         parse_segment_mapping(text, "test.toml")
     assert caught.value.path == path
+
+
+def test_the_readmes_mapping_example_loads() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Segment-spec ingestion") :]
+    example = section[section.index("```toml\n") + 8 :]
+    example = example[: example.index("```")]
+    default = (Path(__file__).parents[2] / "streams/segment_mappings/default.toml").read_text()
+    mapping = parse_segment_mapping(default + "\n" + example, "README")
+    judged = judge_call(
+        orjson.dumps(
+            {
+                "type": "track",
+                "event": "Pricing Calculated",
+                "userId": "u",
+                "properties": {"employees": 40},
+            }
+        ),
+        mapping,
+        NOW,
+        max_bytes=64 * 1024,
+        sent_at=NOW,
+    )
+    assert judged.interaction.data == FormSubmitted(
+        form_kind=FormKind.QUOTE_REQUEST, company_size=40
+    )

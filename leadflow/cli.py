@@ -457,6 +457,7 @@ def projector(
     auth = wiring.api_auth(settings)
     check_exposure(settings.http_host, auth)
     ingest_limits = wiring.ingest_limits(settings)  # SettingsError: one line, exit 2
+    segment = wiring.segment_mapping(settings)  # SettingsError: one line, exit 2
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -505,6 +506,7 @@ def projector(
             ingest=True,
             limits=wiring.http_limits(settings),
             ingest_limits=ingest_limits,
+            segment=segment,
         )
 
     try:

@@ -247,6 +247,12 @@ class Settings(BaseSettings):
         "lines) or json (one JSON object a line, with lead_id, topic, partition and offset "
         "where a record has them).",
     )
+    segment_mapping: Path | None = Field(
+        default=None,
+        description="A Segment mapping TOML for the Segment HTTP tracking API (/v1/track, "
+        "/v1/identify, /v1/page, /v1/batch): which calls become which interactions, and the "
+        "channel rules. Unset: the built-in default (streams/segment_mappings/default.toml).",
+    )
 
     @property
     def allowed_lateness(self) -> timedelta:

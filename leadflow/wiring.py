@@ -16,6 +16,7 @@ from streams.connection import KafkaConnection
 from streams.http_auth import ApiAuth, ApiTokensError
 from streams.http_limits import HttpLimits, IngestLimits
 from streams.read_model_store import ReadModelStore
+from streams.segment import SegmentMapping, SegmentMappingError, load_segment_mapping
 
 log = logging.getLogger("leadflow.wiring")
 
@@ -93,6 +94,15 @@ def ingest_limits(settings: Settings) -> IngestLimits:
         raise SettingsError(
             f"LEADFLOW_HTTP_INGEST_BURST, LEADFLOW_HTTP_BATCH_MAX_LINES: {exc}"
         ) from None
+
+
+def segment_mapping(settings: Settings) -> SegmentMapping:
+    """The Segment mapping ``LEADFLOW_SEGMENT_MAPPING`` names (the built-in default when unset);
+    ``SettingsError`` naming the variable, the key path and the problem when it is not valid."""
+    try:
+        return load_segment_mapping(settings.segment_mapping)
+    except SegmentMappingError as exc:
+        raise SettingsError(f"LEADFLOW_SEGMENT_MAPPING: {exc}") from None
 
 
 def topics(settings: Settings) -> Topics:

@@ -23,6 +23,7 @@ __all__ = [
     "CALLER",
     "OPEN_PATHS",
     "SCOPES",
+    "SEGMENT_PREFIX",
     "Handler",
     "access",
     "host_is_loopback",
@@ -40,6 +41,9 @@ CALLER: web.RequestKey[bytes] = web.RequestKey("caller", bytes)
 """Who a request counts against for the rate limit: its token's digest (b"" without tokens)."""
 OPEN_PATHS = frozenset({"/health", "/ready"})
 """Answered without a token when tokens are configured (GET and HEAD only)."""
+SEGMENT_PREFIX = "/v1/"
+"""The Segment HTTP tracking API's routes, where Basic credentials (the write key as user name)
+are read as well as bearer tokens."""
 
 _REALM = 'Bearer realm="leadflow"'
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -88,12 +92,16 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
             return json_response({"error": "this API answers only to a loopback Host"}, 421)
         request[SCOPES] = frozenset(Scope)
         return await handler(request)
-    token = auth.token_of(request.headers.get("Authorization"))
+    segment = request.path.startswith(SEGMENT_PREFIX)
+    token = auth.token_of(request.headers.get("Authorization"), basic=segment)
     if token is None:
         if request.path in OPEN_PATHS and request.method in ("GET", "HEAD"):
             request[SCOPES] = frozenset()
             return await handler(request)
-        return _unauthorized(invalid="Authorization" in request.headers)
+        response = _unauthorized(invalid="Authorization" in request.headers)
+        if segment:  # Segment SDKs send their write key as Basic credentials
+            response.headers["WWW-Authenticate"] = 'Basic realm="leadflow"'
+        return response
     request[SCOPES] = token.scopes
     request[CALLER] = token.digest
     return await handler(request)

@@ -13,6 +13,9 @@
     POST /interactions                   publish one interaction, byte for byte, to the
                                          interactions topic; or a batch (a JSON array, or JSON
                                          lines), judged line by line (``Ingest``)
+    POST /v1/track, /v1/identify,        the Segment HTTP tracking API: Segment SDKs' calls
+         /v1/page, /v1/batch             mapped to interactions (``SegmentIngest``; the write
+                                         key is an ``ingest`` token, sent as Basic user name)
 
 Every body is JSON. Errors are ``{"error": ..., ...}``: 404 for an unknown lead, 400 naming the
 parameter for an unknown milestone or model, and 503 (with the health document) while the
@@ -53,7 +56,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -61,10 +66,22 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from contracts import DEFAULT_MAX_BYTES, ContractError, Problem, Topics, lead_key, split_json_array
+from contracts import (
+    DEFAULT_MAX_BYTES,
+    ContractError,
+    Problem,
+    Rejection,
+    Source,
+    Topics,
+    encode,
+    lead_key,
+    load_object,
+    split_json_array,
+)
 from projections import MODELS
 from projections.attribution import MILESTONES
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
+from streams.deadletter import DeadLetter, dead_letter
 from streams.http_access import AUTH, CALLER, SCOPES, access, json_response, requires
 from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
 from streams.http_limits import IngestLimits, RateLimiter
@@ -74,6 +91,7 @@ from streams.ops_http import metrics_route, ready_route
 from streams.projector import ProjectionState, ProjectorConfig, run_projector
 from streams.publishing import judge_interaction, key_of, sending_time
 from streams.readiness import Readiness, projector_readiness
+from streams.segment import SegmentMapping, call_identity, judge_call, split_batch
 
 __all__ = [
     "ApiAuth",
@@ -84,6 +102,7 @@ __all__ = [
     "IngestLimits",
     "ReportError",
     "Scope",
+    "SegmentIngest",
     "build_http_app",
     "fetch_json",
     "fetch_report",
@@ -441,11 +460,164 @@ class Ingest:
                 self._producer = None
 
 
+SEGMENT_ROUTES: Mapping[str, str | None] = {
+    "/v1/track": "track",
+    "/v1/t": "track",
+    "/v1/identify": "identify",
+    "/v1/i": "identify",
+    "/v1/page": "page",
+    "/v1/p": "page",
+    "/v1/batch": None,
+    "/v1/import": None,
+}
+"""The Segment HTTP tracking API's routes and the call type each takes (None: a batch)."""
+
+_SEGMENT_TYPES = ("application/json", "text/plain")  # analytics.js posts text/plain (no preflight)
+
+
+class SegmentIngest:
+    """The Segment HTTP tracking API (``POST /v1/track``, ``/v1/identify``, ``/v1/page``, their
+    one-letter aliases, ``/v1/batch`` and ``/v1/import``), so that Segment SDKs pointed at
+    leadflow send interactions.
+
+    Each call is mapped (``streams.segment``: the mapping names what each becomes) and judged
+    by the lifecycle worker's own verdict; an accepted call is published to the interactions
+    topic as the interaction it maps to (keyed by the keying rule), a refused one (unknown
+    kind or event, no id, the contract's problems) to the rejected topic with its own bytes and
+    every problem (``Rejection.invalid``, its source ``segment:<messageId>``), and counted
+    (``counts``). The answer is Segment's (200 ``{"success": true}``) once every call of the
+    request is on one topic or the other, with ``accepted`` and ``dead_lettered``. A body that
+    is not JSON, a batch that is not ``{"batch": [...]}`` is 400, one over the limits
+    (``IngestLimits``: a batch's bytes and calls; a call's bytes) 413, each with the problems,
+    and nothing of it is published; Kafka failing, 503 (SDKs retry; ids make that idempotent).
+    The calls are spent from the same per-token bucket as ``POST /interactions`` (429 with
+    ``Retry-After``). Producer and rate limiter are ``ingest``'s."""
+
+    def __init__(self, ingest: Ingest, mapping: SegmentMapping, rejected_topic: str) -> None:
+        self.ingest = ingest
+        self.mapping = mapping
+        self.rejected_topic = rejected_topic
+        self.counts: Counter[str] = Counter()
+        """``accepted``, ``dead_lettered``, and ``dead_lettered <path>`` by first problem."""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Map, judge and publish a Segment request's calls; see the class."""
+        if request.content_type not in _SEGMENT_TYPES:
+            return _segment_error(415, "expected Content-Type: application/json")
+        body = await request.read()
+        if not body.strip():
+            return _segment_error(400, "empty body")
+        max_body = request.app[_MAX_BODY]
+        kind = SEGMENT_ROUTES[request.path]
+        batch_sent_at: Any = None
+        if kind is None:
+            limits = self.ingest.limits
+            if len(body) > limits.max_bytes:
+                return _segment_error(
+                    413, f"batch too large: {len(body)} bytes, at most {limits.max_bytes}"
+                )
+            try:
+                batch = split_batch(body)
+            except ContractError as error:
+                return _segment_error(400, str(error), error)
+            calls = [bytes(raw) for raw in batch.batch]
+            batch_sent_at = batch.sentAt
+            if len(calls) > limits.max_lines:
+                return _segment_error(
+                    413, f"batch too large: {len(calls)} calls, at most {limits.max_lines}"
+                )
+        else:
+            try:
+                load_object(body, max_body)
+            except ContractError as error:
+                status = 413 if len(body) > max_body else 400
+                return _segment_error(status, str(error), error)
+            calls = [body]
+        over = self.ingest._over_rate(request, len(calls))
+        if over is not None:
+            return over
+        stamp, sent_at = sending_time()  # judged with the very timestamp the message gets
+        interactions: list[tuple[bytes, bytes]] = []
+        letters: list[tuple[DeadLetter, str]] = []
+        for raw in calls:
+            try:
+                judged = judge_call(
+                    raw,
+                    self.mapping,
+                    sent_at,
+                    max_bytes=max_body,
+                    sent_at=sent_at,
+                    batch_sent_at=batch_sent_at,
+                    kind=kind,
+                )
+            except ContractError as error:
+                letters.append(self._dead_letter(raw, error, sent_at))
+                continue
+            interactions.append((encode(judged.interaction), lead_key(judged.key)))
+        try:
+            producer = await self.ingest._started()
+            deliveries = [
+                await producer.send(self.ingest.topic, value, key=key, timestamp_ms=stamp)
+                for value, key in interactions
+            ]
+            deliveries += [
+                await producer.send(
+                    self.rejected_topic, letter.value, key=letter.key, timestamp_ms=stamp
+                )
+                for letter, _reason in letters
+            ]
+            for delivery in deliveries:
+                await delivery
+        except KafkaError as exc:
+            log.warning("POST %s: could not publish: %r", request.path, exc)
+            return _segment_error(503, _NOT_SENT)
+        self.counts["accepted"] += len(interactions)
+        self.counts["dead_lettered"] += len(letters)
+        if letters:
+            log.info(
+                "POST %s: %d calls: %d accepted, %d dead-lettered (%s)",
+                request.path,
+                len(calls),
+                len(interactions),
+                len(letters),
+                "; ".join(sorted({reason for _letter, reason in letters})),
+            )
+        return json_response(
+            {"success": True, "accepted": len(interactions), "dead_lettered": len(letters)}
+        )
+
+    def _dead_letter(
+        self, raw: bytes, error: ContractError, now: datetime
+    ) -> tuple[DeadLetter, str]:
+        first = error.problems[0].path if error.problems else ""
+        self.counts[f"dead_lettered {first}"] += 1
+        call_id, key = call_identity(raw)
+        source = Source(f"segment:{call_id}", 0, 0)
+        return dead_letter(Rejection.invalid(raw, error, source, now), key), str(error)
+
+    async def close(self, _app: web.Application | None = None) -> None:
+        """Stop the producer (``ingest``'s), if it was started."""
+        await self.ingest.close()
+
+
+def _segment_error(status: int, message: str, error: ContractError | None = None) -> web.Response:
+    # "code" and "message" are what Segment SDKs log from an error answer.
+    body: dict[str, Any] = {"success": False, "code": "invalid_request", "message": message}
+    if error is not None:
+        body.update(_problems(error))
+    else:
+        body["error"] = message
+    if status == 503:
+        body["code"] = "unavailable"
+    return json_response(body, status)
+
+
 def build_http_app(
     state: ProjectionState,
     auth: ApiAuth | None = None,
     *,
     ingest: Ingest | None = None,
+    segment: SegmentIngest | None = None,
     max_body_bytes: int = DEFAULT_MAX_BYTES,
     limits: HttpLimits | None = None,
 ) -> web.Application:
@@ -462,6 +634,10 @@ def build_http_app(
     larger: dict[tuple[str, str], int] = {}
     if ingest is not None:  # batches: a limit of their own, checked by Ingest once read
         larger[("POST", "/interactions")] = max(max_body_bytes, ingest.limits.max_bytes)
+    if segment is not None:
+        for path, kind in SEGMENT_ROUTES.items():
+            if kind is None:
+                larger[("POST", path)] = max(max_body_bytes, segment.ingest.limits.max_bytes)
     app = web.Application(
         middlewares=[body_deadline(limits.body_timeout, larger), access],
         client_max_size=max_body_bytes,
@@ -486,6 +662,11 @@ def build_http_app(
     if ingest is not None:
         app.router.add_post("/interactions", requires(Scope.INGEST, ingest.handle))
         app.on_cleanup.append(ingest.close)
+    if segment is not None:
+        for path in SEGMENT_ROUTES:
+            app.router.add_post(path, requires(Scope.INGEST, segment.handle))
+        if segment.ingest is not ingest:
+            app.on_cleanup.append(segment.close)
     return app
 
 
@@ -496,6 +677,7 @@ async def start_http(
     auth: ApiAuth | None = None,
     *,
     ingest: Ingest | None = None,
+    segment: SegmentIngest | None = None,
     max_body_bytes: int = DEFAULT_MAX_BYTES,
     limits: HttpLimits | None = None,
 ) -> web.AppRunner:
@@ -511,7 +693,9 @@ async def start_http(
     auth = auth or ApiAuth()
     limits = limits or HttpLimits()
     check_exposure(host, auth)
-    app = build_http_app(state, auth, ingest=ingest, max_body_bytes=max_body_bytes, limits=limits)
+    app = build_http_app(
+        state, auth, ingest=ingest, segment=segment, max_body_bytes=max_body_bytes, limits=limits
+    )
     runner = GuardedAppRunner(app, limits)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -574,24 +758,27 @@ async def serve_projector(
     ingest: bool = False,
     limits: HttpLimits | None = None,
     ingest_limits: IngestLimits | None = None,
+    segment: SegmentMapping | None = None,
 ) -> None:
     """The projection worker and the HTTP API over it, until ``stop`` is set.
 
     The API listens first (answering 503 while the fold rebuilds); ``on_listening`` gets the
     bound port. ``auth`` None means no tokens (loopback only); ``ingest`` adds ``POST
     /interactions`` under ``ingest_limits`` (None: ``IngestLimits()``); ``limits`` None means
-    ``HttpLimits()``. Raises ``ApiExposureError``
+    ``HttpLimits()``; ``segment`` (with ``ingest``) adds the Segment HTTP tracking API's routes
+    under that mapping (``SegmentIngest``). Raises ``ApiExposureError``
     (before anything is read) and what ``run_projector`` raises.
     """
+    topics = Topics(prefix=config.topic_prefix)
+    door = Ingest(connection, topics.interactions, limits=ingest_limits) if ingest else None
     runner = await start_http(
         state,
         host,
         port,
         auth,
-        ingest=Ingest(
-            connection, Topics(prefix=config.topic_prefix).interactions, limits=ingest_limits
-        )
-        if ingest
+        ingest=door,
+        segment=SegmentIngest(door, segment, topics.rejected)
+        if door is not None and segment is not None
         else None,
         max_body_bytes=config.max_message_bytes,
         limits=limits,

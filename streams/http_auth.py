@@ -9,6 +9,8 @@ ApiExposureError    the API would listen beyond loopback without any token
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -102,13 +104,23 @@ class ApiAuth:
         token = self.token_of(authorization)
         return None if token is None else token.scopes
 
-    def token_of(self, authorization: str | None) -> ApiToken | None:
+    def token_of(self, authorization: str | None, *, basic: bool = False) -> ApiToken | None:
         """The token an ``Authorization`` header carries, if the API knows it (its digest
-        names it, e.g. for a rate limit per token). Takes the same time whichever matches."""
+        names it, e.g. for a rate limit per token). Takes the same time whichever matches.
+
+        With ``basic``, ``Basic`` credentials are read too, the token being the user name (the
+        password is ignored): how Segment SDKs send their write key."""
         if not authorization:
             return None
         scheme, _, presented = authorization.strip().partition(" ")
         presented = presented.strip()
+        if basic and scheme.lower() == "basic" and presented:
+            try:
+                decoded = base64.b64decode(presented, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            presented, _, _password = decoded.partition(":")
+            scheme = "bearer"
         if scheme.lower() != "bearer" or not presented:
             return None
         digest = hashlib.sha256(presented.encode("utf-8", "replace")).digest()

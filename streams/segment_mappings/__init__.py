@@ -1,0 +1,1 @@
+"""Package data: the built-in Segment mapping (``default.toml``), read by ``streams.segment``."""

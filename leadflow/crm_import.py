@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -67,6 +66,7 @@ from contracts.errors import shown
 from contracts.vocabulary import Channel, InteractionType, Stage
 from leadflow.rejects import RejectLog
 from lifecycle.ordering import ahead
+from streams.mapping_files import MappingFileError, MappingReader, read_text_file, read_toml
 
 BUILT_IN: tuple[str, ...] = ("hubspot", "salesforce")
 """The mappings shipped with leadflow (``leadflow/crm_mappings/<name>.toml``)."""
@@ -105,15 +105,8 @@ _AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 _ANY = "*"
 
 
-class MappingError(ValueError):
+class MappingError(MappingFileError):
     """A mapping is not valid: where (its source and the TOML key path) and what is wrong."""
-
-    def __init__(self, source: str, path: str, problem: str) -> None:
-        self.source = source
-        self.path = path
-        self.problem = problem
-        where = f"{source}: {path}" if path else source
-        super().__init__(f"mapping {where}: {problem}")
 
 
 class CrmFileError(ValueError):
@@ -201,53 +194,20 @@ def load_mapping(name_or_path: str | Path) -> CrmMapping:
     if not path.is_file():
         known = ", ".join(BUILT_IN)
         raise MappingError(str(path), "", f"no built-in mapping or file of that name ({known})")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(str(path), "", f"cannot be read ({exc})") from None
-    return parse_mapping(text, str(path))
+    return parse_mapping(read_text_file(path, MappingError), str(path))
 
 
 def parse_mapping(text: str, source: str = "<mapping>") -> CrmMapping:
     """The mapping a TOML text states, validated (``MappingError`` for anything wrong)."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(source, "", f"not valid TOML ({exc})") from None
+    document = read_toml(text, source, MappingError)
     return _Loader(source).mapping(document)
 
 
-class _Loader:
+class _Loader(MappingReader):
     """Reads one mapping document, naming every problem by its key path."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, problem: str) -> MappingError:
-        return MappingError(self.source, path, problem)
-
-    def table(self, value: Any, path: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {shown(value)}")
-        if keys is not None:
-            allowed = set(keys)
-            for key in value:
-                if key not in allowed:
-                    known = ", ".join(sorted(allowed))
-                    raise self.fail(f"{path}.{key}" if path else key, f"no such key ({known})")
-        return value
-
-    def text(self, value: Any, path: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(path, f"expected a non-empty string, got {shown(value)}")
-        return value
-
-    def choice(self, kind: type[StrEnum], value: Any, path: str) -> Any:
-        try:
-            return kind(value)
-        except ValueError:
-            names = ", ".join(m.value for m in kind)
-            raise self.fail(path, f"expected one of {names}, got {shown(value)}") from None
+        super().__init__(source, MappingError)
 
     def mapping(self, document: dict[str, Any]) -> CrmMapping:
         top = self.table(

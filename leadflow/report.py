@@ -46,6 +46,7 @@ from contracts.lifecycle_events import (
     StageChanged,
     TransitionRefused,
 )
+from projections import MODELS  # the models in the order the projections write them
 
 __all__ = [
     "DEFAULT_MILESTONES",
@@ -62,18 +63,6 @@ __all__ = [
     "render_terminal",
     "write_html",
 ]
-
-MODELS: tuple[str, ...] = (
-    "first_touch",
-    "last_touch",
-    "linear",
-    "time_decay",
-    "u_shaped",
-    "w_shaped",
-    "markov",
-    "shapley",
-)
-"""The attribution models in the order the projections write them (``projections.MODELS``)."""
 
 MODEL_LABELS: dict[str, str] = {
     "first_touch": "First touch",

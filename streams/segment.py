@@ -28,9 +28,8 @@ refused call with its own bytes and these problems, and counts it.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -51,6 +50,7 @@ from contracts import (
 )
 from contracts.errors import shown
 from contracts.vocabulary import Channel, InteractionType
+from streams.mapping_files import MappingFileError, MappingReader, read_text_file, read_toml
 from streams.publishing import judge_interaction
 
 __all__ = [
@@ -75,15 +75,10 @@ CALL_KINDS = ("page", "identify", "track")
 """The Segment call types leadflow maps (``group``, ``alias`` and ``screen`` are refused)."""
 
 
-class SegmentMappingError(ValueError):
+class SegmentMappingError(MappingFileError):
     """A Segment mapping is not valid: where (its source and the TOML key path) and what."""
 
-    def __init__(self, source: str, path: str, problem: str) -> None:
-        self.source = source
-        self.path = path
-        self.problem = problem
-        where = f"{source}: {path}" if path else source
-        super().__init__(f"segment mapping {where}: {problem}")
+    what = "segment mapping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,44 +142,18 @@ def load_segment_mapping(path: str | Path | None = None) -> SegmentMapping:
         )
         return parse_segment_mapping(text, "built-in default")
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SegmentMappingError(str(file), "", f"cannot be read ({exc})") from None
-    return parse_segment_mapping(text, str(file))
+    return parse_segment_mapping(read_text_file(file, SegmentMappingError), str(file))
 
 
 def parse_segment_mapping(text: str, source: str = "<mapping>") -> SegmentMapping:
     """The mapping a TOML text states, validated (``SegmentMappingError`` for anything wrong)."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SegmentMappingError(source, "", f"not valid TOML ({exc})") from None
+    document = read_toml(text, source, SegmentMappingError)
     return _Loader(source).mapping(document)
 
 
-class _Loader:
+class _Loader(MappingReader):
     def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, problem: str) -> SegmentMappingError:
-        return SegmentMappingError(self.source, path, problem)
-
-    def table(self, value: Any, path: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {shown(value)}")
-        if keys is not None:
-            allowed = set(keys)
-            for key in value:
-                if key not in allowed:
-                    known = ", ".join(sorted(allowed))
-                    raise self.fail(f"{path}.{key}" if path else key, f"no such key ({known})")
-        return value
-
-    def strings(self, value: Any, path: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(path, f"expected a list of non-empty strings, got {shown(value)}")
-        return tuple(v.strip().lower() for v in value)
+        super().__init__(source, SegmentMappingError)
 
     def mapping(self, document: dict[str, Any]) -> SegmentMapping:
         top = self.table(document, "", ("mapping", "identify", "track", "channels"))

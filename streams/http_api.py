@@ -85,7 +85,7 @@ from streams.deadletter import DeadLetter, dead_letter
 from streams.http_access import AUTH, CALLER, SCOPES, access, json_response, requires
 from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
 from streams.http_limits import IngestLimits, RateLimiter
-from streams.http_server import GuardedAppRunner, HttpLimits, body_deadline, plain_server_header
+from streams.http_server import HttpLimits, body_deadline, plain_server_header, serve
 from streams.metrics import projector_registry
 from streams.ops_http import metrics_route, ready_route
 from streams.projector import ProjectionState, ProjectorConfig, run_projector
@@ -271,7 +271,8 @@ class Ingest:
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
-    async def _started(self) -> AIOKafkaProducer:
+    async def producer(self) -> AIOKafkaProducer:
+        """The producer of the ingest routes (this and ``SegmentIngest``), started on first use."""
         async with self._lock:
             if self._producer is None:
                 producer = self.connection.producer(linger_ms=0)
@@ -279,7 +280,9 @@ class Ingest:
                 self._producer = producer
             return self._producer
 
-    def _over_rate(self, request: web.Request, interactions: int) -> web.Response | None:
+    def over_rate(self, request: web.Request, interactions: int) -> web.Response | None:
+        """The 429 answer when ``interactions`` more would exceed the request's token's rate
+        (taking them from its bucket otherwise: None)."""
         wait = self._rate.take(request.get(CALLER, b""), interactions)
         if not wait:
             return None
@@ -312,7 +315,7 @@ class Ingest:
             return json_response(
                 {"error": f"body too large: at most {max_body} bytes", "max_bytes": max_body}, 413
             )
-        return self._over_rate(request, 1) or await self._single(body)
+        return self.over_rate(request, 1) or await self._single(body)
 
     async def _single(self, body: bytes) -> web.Response:
         key = key_of(body)
@@ -321,7 +324,7 @@ class Ingest:
         if not fits(body, key):
             return _too_large(f"{len(body)} bytes, more than one message holds")
         try:
-            producer = await self._started()
+            producer = await self.producer()
             sent = await producer.send_and_wait(self.topic, body, key=key)
         except MessageSizeTooLargeError:  # the topic's own max.message.bytes is lower
             return _too_large(f"{len(body)} bytes, more than the topic accepts")
@@ -367,7 +370,7 @@ class Ingest:
                 },
                 413,
             )
-        over = self._over_rate(request, len(lines))
+        over = self.over_rate(request, len(lines))
         if over is not None:
             return over
         results: list[dict[str, Any]] = []
@@ -427,7 +430,7 @@ class Ingest:
         deliveries: list[tuple[dict[str, Any], Any]] = []
         first: BaseException | None = None
         try:
-            producer = await self._started()
+            producer = await self.producer()
             for result, raw, key in sending:
                 deliveries.append(
                     (result, await producer.send(self.topic, raw, key=key, timestamp_ms=stamp))
@@ -533,7 +536,7 @@ class SegmentIngest:
                 status = 413 if len(body) > max_body else 400
                 return _segment_error(status, str(error), error)
             calls = [body]
-        over = self.ingest._over_rate(request, len(calls))
+        over = self.ingest.over_rate(request, len(calls))
         if over is not None:
             return over
         stamp, sent_at = sending_time()  # judged with the very timestamp the message gets
@@ -555,7 +558,7 @@ class SegmentIngest:
                 continue
             interactions.append((encode(judged.interaction), lead_key(judged.key)))
         try:
-            producer = await self.ingest._started()
+            producer = await self.ingest.producer()
             deliveries = [
                 await producer.send(self.ingest.topic, value, key=key, timestamp_ms=stamp)
                 for value, key in interactions
@@ -696,14 +699,7 @@ async def start_http(
     app = build_http_app(
         state, auth, ingest=ingest, segment=segment, max_body_bytes=max_body_bytes, limits=limits
     )
-    runner = GuardedAppRunner(app, limits)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
+    runner = await serve(app, host, port, limits)
     log.log(logging.INFO if auth.enabled else logging.WARNING, auth.describe(host))
     return runner
 

@@ -38,7 +38,14 @@ from aiohttp.web_server import Server
 
 from streams.http_limits import HttpLimits
 
-__all__ = ["SERVER_NAME", "GuardedAppRunner", "HttpLimits", "body_deadline", "plain_server_header"]
+__all__ = [
+    "SERVER_NAME",
+    "GuardedAppRunner",
+    "HttpLimits",
+    "body_deadline",
+    "plain_server_header",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -246,3 +253,18 @@ class GuardedAppRunner(web.AppRunner):
             count=_ConnectionCount(self._limits),
             **self._protocol_kwargs,
         )
+
+
+async def serve(app: web.Application, host: str, port: int, limits: HttpLimits) -> web.AppRunner:
+    """Serve ``app`` on ``host:port`` (port 0: any free port) through ``GuardedAppRunner`` under
+    ``limits``; stop it with ``runner.cleanup()``. ``OSError`` when the port is taken (nothing
+    is left running then)."""
+    runner = GuardedAppRunner(app, limits)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner

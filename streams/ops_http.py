@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.http_access import AUTH, Handler, access, json_response, requires
 from streams.http_auth import ApiAuth, Scope, check_exposure
-from streams.http_server import GuardedAppRunner, HttpLimits, body_deadline, plain_server_header
+from streams.http_server import HttpLimits, body_deadline, plain_server_header, serve
 from streams.metrics import CONTENT_TYPE, exposition
 from streams.readiness import Readiness
 
@@ -96,12 +96,4 @@ async def start_worker_http(
     auth = auth or ApiAuth()
     limits = limits or HttpLimits()
     check_exposure(host, auth)
-    runner = GuardedAppRunner(build_worker_http_app(registry, check, auth, limits), limits)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+    return await serve(build_worker_http_app(registry, check, auth, limits), host, port, limits)

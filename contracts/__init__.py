@@ -38,6 +38,8 @@ from contracts.rejections import Rejection, RejectionKind, Source, drop_duplicat
 from contracts.spend import Spend
 from contracts.topics import Topics, lead_key
 from contracts.vocabulary import (
+    CRM_RECORDS,
+    DEFAULT_TOUCH_TYPES,
     Channel,
     InteractionType,
     LifecycleEventType,
@@ -46,9 +48,11 @@ from contracts.vocabulary import (
 )
 
 __all__ = [
+    "CRM_RECORDS",
     "CURRENT_VERSIONS",
     "DATA_TYPES",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_TOUCH_TYPES",
     "LIFECYCLE_DATA_TYPES",
     "LIFECYCLE_TYPE_OF",
     "PERSONAL_FIELDS",

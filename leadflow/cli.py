@@ -312,6 +312,13 @@ ON_DISK_OPTION = typer.Option(
     "after), not in memory: for histories too large for memory, at some speed.",
 )
 
+RATES_OPTION = typer.Option(
+    "--rates",
+    help="CSV of dated exchange rates (header date,currency,REPORTING): money is also "
+    "converted into the reporting currency; a missing rate is an error naming currency and "
+    "date (default: LEADFLOW_RATES_FILE; unset: money per currency, never summed across).",
+)
+
 
 @contextmanager
 def _working_store(
@@ -352,6 +359,7 @@ def replay(
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     rejects: Annotated[Path | None, REJECTS_OPTION] = None,
     on_disk: Annotated[bool, ON_DISK_OPTION] = False,
+    rates: Annotated[Path | None, RATES_OPTION] = None,
     processes: Annotated[
         int,
         typer.Option(
@@ -365,12 +373,14 @@ def replay(
     --processes, in several."""
     import orjson  # noqa: PLC0415
 
+    from leadflow import wiring  # noqa: PLC0415
     from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import replay_file  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
 
     settings = Settings()
     chosen = load_policy(policy or settings.policy)
+    exchange = wiring.exchange_rates(settings, rates)  # SettingsError: one line, exit 2
     tune_gc()
     with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
         if processes > 1:
@@ -388,6 +398,7 @@ def replay(
                 spend_source_name=str(spend) if spend else None,
                 rejects=log,
                 lateness=settings.allowed_lateness,
+                rates=exchange,
             )
         else:
             result = replay_file(
@@ -398,6 +409,7 @@ def replay(
                 max_message_bytes=settings.max_message_bytes,
                 rejects=log,
                 lateness=settings.allowed_lateness,
+                rates=exchange,
             )
     document = result.document()
     if result.unfoldable:
@@ -472,14 +484,18 @@ def projector(
 
     # The same read models, parametrised by the same policy, as `leadflow replay` builds.
     policy = load_policy(settings.policy)
+    exchange = wiring.exchange_rates(settings)  # SettingsError: one line, exit 2
     state = ProjectionState(
-        projections=projections_for(policy), max_message_bytes=settings.max_message_bytes
+        projections=projections_for(policy, rates=exchange),
+        max_message_bytes=settings.max_message_bytes,
     )
     store = wiring.read_model_store(settings)
     if store is not None:
         # ReadModelStoreError (another projector, other stages) is an expected failure.
         store.open(policy.stages, rebuild=rebuild)
-        state.restore(store, policy.stages, lambda book: projections_for(policy, book))
+        state.restore(
+            store, policy.stages, lambda book: projections_for(policy, book, rates=exchange)
+        )
         err.print(
             f"read models: generation {store.generation}"
             + (" (rebuilding from offset 0)" if store.rebuilding else "")
@@ -925,11 +941,20 @@ def whatif(
         Path | None, typer.Option(help="Spend records (JSON lines) with --from or --from-store.")
     ] = None,
     lookback_days: Annotated[
-        float | None, typer.Option(help="Attribution lookback window of the other side.")
+        float | None,
+        typer.Option(
+            min=0,
+            help="Attribution lookback window of the other side, every milestone (default: "
+            "its policy's [attribution.lookback_days]).",
+        ),
     ] = None,
     half_life_days: Annotated[
-        float | None, typer.Option(help="Time-decay half-life of the other side (default 7).")
+        float | None,
+        typer.Option(
+            help="Time-decay half-life of the other side (default: its policy's, 7 days)."
+        ),
     ] = None,
+    rates: Annotated[Path | None, RATES_OPTION] = None,
     milestone: Annotated[str, typer.Option(help="Attribution milestone compared.")] = "mql",
     model: Annotated[
         list[str] | None,
@@ -945,6 +970,7 @@ def whatif(
     store and topics do not change."""
     import orjson  # noqa: PLC0415
 
+    from leadflow import wiring  # noqa: PLC0415
     from leadflow.audit import AuditError, open_store  # noqa: PLC0415
     from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import NumberedLine, numbered_lines  # noqa: PLC0415
@@ -970,6 +996,7 @@ def whatif(
     if milestone not in MILESTONE_NAMES:
         raise typer.BadParameter(f"--milestone: one of {', '.join(MILESTONE_NAMES)}")
     settings = Settings()
+    exchange = wiring.exchange_rates(settings, rates)  # SettingsError: one line, exit 2
     try:
         current = load_policy(settings.policy)
         other = load_policy(policy) if policy is not None else None
@@ -1031,6 +1058,7 @@ def whatif(
                 # The store's interactions are in the order the worker applied them: ordering
                 # them again could place a late one otherwise than live did.
                 lateness=None if store is not None else settings.allowed_lateness,
+                rates=exchange,
             )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc

@@ -63,7 +63,9 @@ async def _project(settings: Settings, console: Console) -> tuple[dict[str, Any]
     what became of the spend records."""
     connection = wiring.kafka_connection(settings)
     state = ProjectionState(
-        projections=projections_for(load_policy(settings.policy)),
+        projections=projections_for(
+            load_policy(settings.policy), rates=wiring.exchange_rates(settings)
+        ),
         max_message_bytes=settings.max_message_bytes,
     )
     config = ProjectorConfig(

@@ -41,7 +41,7 @@ from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_life
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Release, ahead
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
-from projections import LeadBook, Projections, SlaHours, UnfoldableEventError
+from projections import ExchangeRates, LeadBook, Projections, SlaHours, UnfoldableEventError
 
 _READ_PAGE = 5000
 
@@ -163,12 +163,30 @@ def disk_store_env(directory: Path, name: str = "replay") -> dict[str, str]:
     }
 
 
-def projections_for(policy: Policy, book: LeadBook | None = None) -> Projections:
-    """The read models parametrised by a policy (its SLAs, default margin and stages); over
-    ``book`` when given (a restored fold of the same stages)."""
+def projections_for(
+    policy: Policy,
+    book: LeadBook | None = None,
+    *,
+    rates: ExchangeRates | None = None,
+    half_life_days: float | None = None,
+    lookback_days: float | None = None,
+) -> Projections:
+    """The read models parametrised by a policy (its SLAs, default margin, stages and
+    ``[attribution]``: touch types, lookback windows, half-life); over ``book`` when given (a
+    restored fold of the same stages). ``rates`` convert money into one reporting currency;
+    ``half_life_days`` and ``lookback_days`` (one window for every milestone) override the
+    policy's (``whatif``)."""
     sla = SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours)
+    settings = policy.attribution
     return Projections(
-        sla=sla, default_margin=policy.default_margin, stages=policy.stages, book=book
+        sla=sla,
+        default_margin=policy.default_margin,
+        stages=policy.stages,
+        book=book,
+        touch_types=settings.touch_types,
+        lookback_days=settings.lookback_days if lookback_days is None else lookback_days,
+        half_life_days=settings.half_life_days if half_life_days is None else half_life_days,
+        rates=rates,
     )
 
 
@@ -304,6 +322,7 @@ def replay_lines(
     read_models: bool = True,
     lateness: timedelta | None = DEFAULT_LATENESS,
     places: Mapping[int, datetime] | None = None,
+    rates: ExchangeRates | None = None,
 ) -> Replay:
     """Run the lifecycle and the read models over raw interaction (and spend) lines (each
     alone, or with its line number in a file, as ``numbered_lines`` gives them); every invalid
@@ -320,8 +339,9 @@ def replay_lines(
     ``places``: the places of late lines by line number, when the caller placed them over a
     whole file of which ``lines`` are a part (``leadflow.replay_shards``); it counts them.
     ``lateness`` None: the lines are applied in the order given, already the worker's (the
-    order an event store recorded them in: ``whatif`` from the store)."""
-    projections = projections_for(policy)
+    order an event store recorded them in: ``whatif`` from the store). ``rates``: money
+    converted into one reporting currency (``projections.money``)."""
+    projections = projections_for(policy, rates=rates)
     fold = EventFold(projections, source_name)
     mine = (fold,) if read_models else ()
     app = _FoldingLifecycle(policy, (*mine, *folds), env=dict(env) if env else None)
@@ -440,6 +460,7 @@ def replay_file(
     max_message_bytes: int = DEFAULT_MAX_BYTES,
     rejects: RejectLog | None = None,
     lateness: timedelta = DEFAULT_LATENESS,
+    rates: ExchangeRates | None = None,
 ) -> Replay:
     """``replay_lines`` over a JSON-lines file (and a spend file), by their line numbers."""
     return replay_lines(
@@ -450,6 +471,7 @@ def replay_file(
         max_message_bytes=max_message_bytes,
         source_name=str(path),
         spend_source_name=str(spend) if spend else None,
+        rates=rates,
         rejects=rejects,
         lateness=lateness,
     )

@@ -52,6 +52,7 @@ from leadflow.replay import (
 )
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, ahead
 from lifecycle.policy import Policy
+from projections import ExchangeRates
 
 __all__ = ["replay_sharded"]
 
@@ -103,6 +104,7 @@ def replay_sharded(
     spend_source_name: str | None = None,
     rejects: RejectLog | None = None,
     lateness: timedelta = DEFAULT_LATENESS,
+    rates: ExchangeRates | None = None,
 ) -> Replay:
     """``replay_lines`` over numbered lines, its lifecycle spread over ``processes`` forked
     processes (see the module docstring); ``env_of("shard-K")`` is each shard's event-store
@@ -137,7 +139,7 @@ def replay_sharded(
     shard_of = [zlib.crc32(people.find(key).encode()) % processes for _, _, key in valid]
     del people
 
-    projections = projections_for(policy)
+    projections = projections_for(policy, rates=rates)
     unfoldable: list[Rejection] = []
     counts = InteractionCounts(
         rejected=len(rejected), late=late.late, late_seconds_max=late.late_seconds_max
@@ -159,6 +161,7 @@ def replay_sharded(
                 env=env_of(f"shard-{shard}"),
                 max_message_bytes=max_message_bytes,
                 source_name=source_name,
+                rates=rates,
             )
 
         child = context.Process(target=run, name=f"replay-shard-{shard}", daemon=True)
@@ -233,6 +236,7 @@ def _replay_shard(
     env: Mapping[str, str] | None,
     max_message_bytes: int,
     source_name: str,
+    rates: ExchangeRates | None,
 ) -> None:
     """In the child: replay the shard's lines and fold its read models, then send its counts,
     conflicting copies, read models without their leads (``Projections.without_leads``) and
@@ -246,6 +250,7 @@ def _replay_shard(
             source_name=f"{source_name} (shard {shard})",
             lateness=lateness,
             places=places,
+            rates=rates,
         )
         line_of = dict(lines)
         conflicts = [

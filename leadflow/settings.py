@@ -247,6 +247,13 @@ class Settings(BaseSettings):
         "lines) or json (one JSON object a line, with lead_id, topic, partition and offset "
         "where a record has them).",
     )
+    rates_file: Path | None = Field(
+        default=None,
+        description="A CSV of dated exchange rates (header date,currency,REPORTING; see "
+        "projections/money.py): money in the documents is also converted into the reporting "
+        "currency. Unset: money is reported per currency, never added across currencies. "
+        "`--rates FILE` overrides it for one command.",
+    )
     segment_mapping: Path | None = Field(
         default=None,
         description="A Segment mapping TOML for the Segment HTTP tracking API (/v1/track, "

@@ -73,6 +73,18 @@ leads are scored, what sales qualification requires, the default deal margin and
     [sla]
     lead_first_touch_hours = 24.0     # first sales touch due after a lead is created
     mql_first_touch_hours = 4.0       # ... and after it became an MQL
+
+    [attribution]                     # optional; every key has a default
+    touch_types = ["page_viewed", "ad_clicked", "form_submitted", "email_engaged",
+                   "call_logged", "meeting_booked", "meeting_held", "webinar_attended",
+                   "account_created", "cart_created"]   # what counts as a touch (default:
+                                      # every type but the CRM records of a decision)
+    half_life_days = 7.0              # time_decay's half-life (> 0)
+
+    [attribution.lookback_days]       # per milestone: touches more than this many days
+    lead = 90                         # before the milestone get no credit (>= 0; inf: no
+    mql = 90                          # limit); defaults: ``DEFAULT_LOOKBACK_DAYS``
+    customer = 365
 """
 
 from __future__ import annotations
@@ -90,7 +102,14 @@ from typing import Any, TypeVar
 from contracts.interactions import CallLogged, EmailEngaged, FormSubmitted, Interaction
 from contracts.lifecycle_events import PolicyRef
 from contracts.types import MAX_SCORE
-from contracts.vocabulary import CallDirection, EmailAction, FormKind, InteractionType, Stage
+from contracts.vocabulary import (
+    DEFAULT_TOUCH_TYPES,
+    CallDirection,
+    EmailAction,
+    FormKind,
+    InteractionType,
+    Stage,
+)
 from lifecycle.errors import PolicyError
 
 PRESETS: tuple[str, ...] = ("b2b_saas", "agency", "ecommerce")
@@ -199,6 +218,38 @@ class Sla:
     mql_first_touch_hours: float
 
 
+MILESTONE_STAGES: tuple[Stage, ...] = (
+    Stage.LEAD,
+    Stage.MQL,
+    Stage.SQL,
+    Stage.OPPORTUNITY,
+    Stage.CUSTOMER,
+)
+"""The milestones attribution credits, in funnel order."""
+
+DEFAULT_LOOKBACK_DAYS: Mapping[str, float | None] = MappingProxyType(
+    {"lead": 90.0, "mql": 90.0, "sql": 180.0, "opportunity": 180.0, "customer": 365.0}
+)
+"""Days before each milestone a touch may be and still be credited, unless the policy's
+``[attribution.lookback_days]`` says otherwise: a quarter for the marketing milestones (the
+window ad platforms and attribution tools offer by default), half a year for sales's, a year for
+the won deal (a B2B sale takes months; a touch older than that rarely caused it)."""
+
+DEFAULT_HALF_LIFE_DAYS = 7.0
+"""time_decay's default half-life, in days."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionSettings:
+    """What attribution credits: which interaction types are touches, how far back from each
+    milestone a touch still counts (``lookback_days``: milestone name -> days, ``None`` no limit)
+    and time_decay's half-life."""
+
+    touch_types: frozenset[InteractionType] = DEFAULT_TOUCH_TYPES
+    lookback_days: Mapping[str, float | None] = DEFAULT_LOOKBACK_DAYS
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """A validated lifecycle policy. Build one with ``load_policy``."""
@@ -218,6 +269,7 @@ class Policy:
     default_margin: float
     sla: Sla
     source: str = ""
+    attribution: AttributionSettings = AttributionSettings()
     stages: frozenset[Stage] = field(init=False)
     ref: PolicyRef = field(init=False)
     _by_type: Mapping[InteractionType, tuple[Rule, ...]] = field(init=False, repr=False)
@@ -437,6 +489,7 @@ class _Builder:
             mql_first_touch_hours=self._positive(sla_table, "mql_first_touch_hours"),
         )
         sla_table.finish()
+        attribution = self._attribution(root, known)
         root.finish()
         return Policy(
             name=name,
@@ -454,6 +507,7 @@ class _Builder:
             default_margin=margin,
             sla=sla,
             source=self.source,
+            attribution=attribution,
         )
 
     def _within(self, stages: Iterable[Stage], known: set[Stage], key: str) -> None:
@@ -466,6 +520,48 @@ class _Builder:
         if value <= 0:
             raise table.error(name, f"must be greater than 0, got {value}")
         return value
+
+    def _attribution(self, root: _Table, known: set[Stage]) -> AttributionSettings:
+        if not root.has("attribution"):
+            root.used.add("attribution")
+            return AttributionSettings()
+        table = root.table("attribution")
+        touch_types = (
+            table.enums("touch_types", InteractionType)
+            if table.has("touch_types")
+            else DEFAULT_TOUCH_TYPES
+        )
+        if not touch_types:
+            raise table.error("touch_types", "expected at least one interaction kind")
+        half_life = self._positive(table, "half_life_days", DEFAULT_HALF_LIFE_DAYS)
+        lookback = dict(DEFAULT_LOOKBACK_DAYS)
+        if table.has("lookback_days"):
+            windows = table.table("lookback_days")
+            names = {stage.value: stage for stage in MILESTONE_STAGES}
+            for name in windows.data:
+                if name not in names:
+                    raise windows.error(
+                        name, f"unknown milestone {name!r} (expected one of {', '.join(names)})"
+                    )
+                if names[name] not in known:
+                    raise windows.error(name, f"{name} is not one of the policy's stages")
+                value = windows.data[name]
+                windows.used.add(name)
+                # inf (TOML's own infinity) says "no limit"; anything else is a finite number.
+                if isinstance(value, float) and value == math.inf:
+                    lookback[name] = None
+                    continue
+                days = _number(value, windows.key(name), self.source)
+                if days < 0:
+                    raise windows.error(name, f"must be 0 or more days (inf: no limit), got {days}")
+                lookback[name] = days
+            windows.finish()
+        table.finish()
+        return AttributionSettings(
+            touch_types=touch_types,
+            lookback_days=MappingProxyType(lookback),
+            half_life_days=half_life,
+        )
 
     def _transitions(
         self,

@@ -246,7 +246,7 @@ class AttributionSettings:
     and time_decay's half-life."""
 
     touch_types: frozenset[InteractionType] = DEFAULT_TOUCH_TYPES
-    lookback_days: Mapping[str, float | None] = DEFAULT_LOOKBACK_DAYS
+    lookback_days: Mapping[str, float | None] = field(default_factory=lambda: DEFAULT_LOOKBACK_DAYS)
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS
 
 
@@ -269,7 +269,7 @@ class Policy:
     default_margin: float
     sla: Sla
     source: str = ""
-    attribution: AttributionSettings = AttributionSettings()
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
     stages: frozenset[Stage] = field(init=False)
     ref: PolicyRef = field(init=False)
     _by_type: Mapping[InteractionType, tuple[Rule, ...]] = field(init=False, repr=False)

@@ -719,7 +719,11 @@ class _Coalitions:
         counts[0] += sign
         counts[1] += sign * converted
         for bucket, amount in amounts:
-            won[bucket] = won.get(bucket, 0) + sign * amount
+            total = won.get(bucket, 0) + sign * amount
+            if total:
+                won[bucket] = total
+            else:  # as if never counted
+                won.pop(bucket, None)
         if not counts[0]:
             del self.entries[key]
 

@@ -154,12 +154,19 @@ class LeadStream:
         at: float | datetime,
         amount: float | None = None,
         margin: float | None = None,
+        currency: str = "EUR",
     ) -> LeadStream:
-        """``StageChanged`` from the current stage to ``stage``."""
+        """``StageChanged`` from the current stage to ``stage`` (an amount in ``currency``)."""
         previous, self.stage = self.stage, Stage(stage)
         return self._add(
             StageChanged(
-                previous, Stage(stage), "rule", "because", amount, "EUR" if amount else None, margin
+                previous,
+                Stage(stage),
+                "rule",
+                "because",
+                amount,
+                currency if amount else None,
+                margin,
             ),
             at,
         )

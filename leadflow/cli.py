@@ -544,6 +544,7 @@ def report(
     from rich.table import Table  # noqa: PLC0415
 
     from leadflow.report import (  # noqa: PLC0415
+        MONEY_COLUMNS,
         NA,
         fmt_applicable,
         missing_stages,
@@ -564,9 +565,21 @@ def report(
     for stage, count in document["pipeline"]["by_stage"].items():
         stages.add_row(stage, NA if count is None else str(count))
     funnel = Table("figure", "value", title="funnel")
-    for name, value in document["funnel"].items():
-        if name != "by_channel":
-            funnel.add_row(name, fmt_applicable(name, value, _shown_or_dash, missing))
+    figures = document["funnel"]
+    currency = figures.get("currency")
+    by_currency = figures.get("by_currency") or {}
+    money = {key for key, _ in MONEY_COLUMNS}
+    for name, value in figures.items():
+        if name in ("by_channel", "by_currency", "currency"):
+            continue
+        if name in money and currency is None and by_currency:
+            # Several currencies and no rates: each currency's part, never their sum.
+            for code, parts in by_currency.items():
+                shown = fmt_applicable(name, parts.get(name), _shown_or_dash, missing)
+                funnel.add_row(f"{name} ({code})", shown)
+            continue
+        label = f"{name} ({currency})" if name in money and currency else name
+        funnel.add_row(label, fmt_applicable(name, value, _shown_or_dash, missing))
     out.print(stages, funnel)
     note = not_applicable_note(document)
     if note:

@@ -44,7 +44,8 @@ Access (``ApiAuth``)
 
 ``/attribution`` keeps the section's shape: ``milestone`` keeps only that milestone (``lead``,
 ``mql``, ``sql``, ``opportunity``, ``customer`` or ``revenue``) at the top level and under
-``by_campaign``; ``model`` keeps only that model in each.
+``by_campaign`` (``revenue`` with ``revenue_currency`` and ``revenue_by_currency``); ``model``
+keeps only that model in each (in each currency of ``revenue_by_currency``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ log = logging.getLogger(__name__)
 SECTIONS = ("pipeline", "timing", "attribution", "funnel")
 """The document's sections that the API serves under their own names."""
 
+_REVENUE_KEYS = ("revenue_currency", "revenue_by_currency")
+
 ATTRIBUTION_MILESTONES: tuple[str, ...] = (*(m.value for m in MILESTONES), "revenue")
 """The values ``/attribution?milestone=`` accepts."""
 
@@ -175,19 +178,23 @@ def narrow_attribution(
 ) -> dict[str, Any]:
     """The attribution section with only ``milestone`` and ``model`` (None keeps all)."""
 
+    def wanted(name: str) -> bool:
+        if name == "by_campaign":
+            return False
+        # The revenue's currency and its figures per currency go with the revenue.
+        owner = "revenue" if name in _REVENUE_KEYS else name
+        return milestone is None or owner == milestone
+
+    def picked(name: str, models: Any) -> Any:
+        # A milestone the policy lacks is null under every model.
+        if model is None or models is None or name == "revenue_currency":
+            return models
+        if name == "revenue_by_currency":
+            return {code: {model: by_model[model]} for code, by_model in models.items()}
+        return {model: models[model]}
+
     def narrowed(part: Mapping[str, Any]) -> dict[str, Any]:
-        kept = {
-            name: models
-            for name, models in part.items()
-            if name != "by_campaign" and (milestone is None or name == milestone)
-        }
-        if model is not None:
-            # A milestone the policy lacks is null under every model.
-            kept = {
-                name: None if models is None else {model: models[model]}
-                for name, models in kept.items()
-            }
-        return kept
+        return {name: picked(name, models) for name, models in part.items() if wanted(name)}
 
     result = narrowed(section)
     result["by_campaign"] = narrowed(section["by_campaign"])

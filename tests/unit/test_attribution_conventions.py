@@ -465,3 +465,55 @@ def test_credit_sums_to_conversions_and_only_touches_inside_the_window_get_any(
         assert sum(sum(c[model_name].values()) for c in by_currency.values()) == pytest.approx(
             won, abs=1e-2
         )
+
+
+# -- the reports and the API ---------------------------------------------------------------------
+
+
+def mixed_document(rates: ExchangeRates | None = None) -> dict[str, Any]:
+    leads = [customer("A", "seo", 5000, "EUR", days(3)), customer("B", "email", 500000, "JPY", 50)]
+    projections = Projections(rates=rates)
+    projections.apply_all([e for s in leads for e in s.events])
+    projections.apply_spend(
+        Spend(id="s1", version=1, channel=Channel.SEO, period="2026-01", amount=300.0)
+    )
+    return projections.to_document()
+
+
+def test_the_reports_show_money_per_currency_and_never_a_sum() -> None:
+    from rich.console import Console  # noqa: PLC0415
+
+    from leadflow.report import render_terminal  # noqa: PLC0415
+    from leadflow.report_html import render_html  # noqa: PLC0415
+
+    console = Console(record=True, width=200)
+    render_terminal(mixed_document(), console)
+    text = console.export_text()
+    assert "Amounts in 2 currencies (EUR, JPY) and no exchange rates" in text
+    assert "Revenue credit by channel (won amounts in JPY)" in text
+    assert "500,000.00" in text and "505,000" not in text
+    assert "Funnel money per currency" in text
+    page = render_html(mixed_document())
+    assert "Money per currency" in page and "Won amounts in JPY" in page
+    assert "505,000" not in page
+
+    console = Console(record=True, width=200)
+    render_terminal(mixed_document(RATES), console)
+    text = console.export_text()
+    assert "Revenue credit by channel (won amounts, EUR)" in text
+    assert "8,100.00" in text  # 5,000 EUR + 500,000 JPY at 0.0062
+    assert "money\nin EUR" in text or "money in EUR" in text
+
+
+def test_the_api_narrows_the_revenue_with_its_currencies() -> None:
+    from streams.http_api import narrow_attribution  # noqa: PLC0415
+
+    section = mixed_document()["attribution"]
+    narrowed = narrow_attribution(section, "revenue", "linear")
+    assert set(narrowed) == {"revenue", "revenue_currency", "revenue_by_currency", "by_campaign"}
+    assert narrowed["revenue"] is None
+    assert narrowed["revenue_by_currency"] == {
+        "EUR": {"linear": {"email": 0.0, "seo": 5000.0}},
+        "JPY": {"linear": {"email": 500000.0, "seo": 0.0}},
+    }
+    assert set(narrow_attribution(section, "customer", None)) == {"customer", "by_campaign"}

@@ -4,18 +4,24 @@ The journeys are built from the lead book when a document is asked for, never pe
 only keeps each lead's touches and milestone times (``projections.book``). The totals are kept
 between documents: just before an event changes a lead, its credit is taken back, and the next
 document counts it again as it then is, so a document costs in proportion to the leads changed
-since the last one (with a lookback window every lead is counted again: see ``snapshot``).
+since the last one. A lead's credit depends on nothing but the lead (not on "now"), lookback
+windows included, so the totals also merge across shards.
 
 Journeys
     A lead's touches are its ``InteractionRecorded`` events and the ``Touch``es an
-    ``IdentityLinked`` brought from its anonymous past. They are ordered by ``occurred_at``; ties
+    ``IdentityLinked`` brought from its anonymous past whose interaction type is one of
+    ``touch_types`` (the policy's ``[attribution] touch_types``; by default every type but the
+    CRM's records of a decision, ``contracts.CRM_RECORDS``: a ``deal_won`` is the customer
+    milestone, not a touch, and its channel is whatever the CRM stamped). They are ordered by
+    ``occurred_at``; ties
     keep the order in which the lead's stream recorded them (a linked visitor's touches in the
     order the event lists them). A touch whose interaction id was already seen in the journey is
     the same touch again and is left out. The journey to a milestone (lead, mql, sql, opportunity,
     customer) is every touch at or before the moment the lead first reached it, so the touch that
     caused the move counts even when it carries the same ``occurred_at``. With a lookback window
-    of ``lookback_days``, touches more than that before the milestone are left out (``None``: no
-    limit). Merged visitors have no journey of their own (their touches count in the lead's).
+    (``lookback_days``, one per milestone), touches more than that many days before the
+    milestone are left out (``None``: no limit). Merged visitors have no journey of their own
+    (their touches count in the lead's).
 
 A journey with no touch at all (none recorded, or none inside the lookback window)
     Its whole credit, under every model, goes to the channel ``"(none)"`` (and campaign
@@ -48,7 +54,8 @@ Data-driven model (``markov``)
     A first-order Markov chain over channels (and, separately, over campaigns) with a start
     state and the absorbing states conversion and null. Every lead that is a person of its own
     contributes one path: its journey to the milestone ending in conversion if it reached the
-    milestone, else all its touches (inside the lookback window ending "now") ending in null.
+    milestone, else all its touches (inside the milestone's lookback window back from its own
+    last touch, so that the path does not change with the clock) ending in null.
     Repeated channels are kept (self-loops); they do not change removal effects. Transition
     probabilities are the observed transition counts over each state's outgoing count. The
     removal effect of a state c is the share of the chain's conversion probability lost when c is
@@ -64,10 +71,10 @@ Data-driven model (``shapley``)
     behind Google's data-driven attribution. The journeys are the Markov chain's paths taken as
     sets: each converting journey with touches is the set of channels it touched, each lead
     that did not reach the milestone the set of channels it touched (inside the lookback window
-    ending "now") as a journey that did not convert; journeys without a touch are not in the
-    game (their credit goes to ``"(none)"`` as under ``markov``). A coalition's value v(S) is
-    the conversion rate of the journeys whose channel set is exactly S (converting journeys /
-    journeys); v(empty) = 0, and a coalition that no journey has is worth 0.
+    back from its last touch) as a journey that did not convert; journeys without a touch are
+    not in the game (their credit goes to ``"(none)"`` as under ``markov``). A coalition's value
+    v(S) is the conversion rate of the journeys whose channel set is exactly S (converting
+    journeys / journeys); v(empty) = 0, and a coalition that no journey has is worth 0.
 
     The game is played once per converting coalition T (a channel set some converting journey
     has), its players the n = |T| channels of T::
@@ -106,7 +113,12 @@ Revenue
     customer milestone under each rule model; under ``markov``, the total won amount of the
     journeys with touches is shared by the customer milestone's normalised removal effects;
     under ``shapley``, each converting coalition's won amount is shared as its conversions are.
-    Amounts are summed as recorded, without currency conversion.
+    Amounts are summed per currency (the deal's, ``LeadRecord.deal_currency``), never across
+    currencies: ``revenue_by_currency`` has every currency; ``revenue`` (in
+    ``revenue_currency``) is the one currency's when all won amounts are in one, the amounts
+    converted into the reporting currency when ``rates`` are given (each on the day the lead
+    reached customer: ``projections.money``), and ``None`` with several currencies and no
+    rates. A customer without any amount adds no revenue.
 
 Every mapping lists, under every model, each channel (campaign) that had credit under any model
 at that milestone, sorted, with zeros; floats are rounded to 4 decimals. Rule-based credit,

@@ -19,7 +19,9 @@
 
 Every body is JSON. Errors are ``{"error": ..., ...}``: 404 for an unknown lead, 400 naming the
 parameter for an unknown milestone or model, and 503 (with the health document) while the
-projector is still rebuilding, so nobody mistakes a half-built read model for the answer.
+projector is still rebuilding, so nobody mistakes a half-built read model for the answer;
+500 with ``currency`` and ``date`` when the projector's exchange rates (LEADFLOW_RATES_FILE)
+have no rate for an amount it must convert.
 Every response says ``Server: leadflow``. The server underneath (``streams.http_server``) answers
 malformed requests with ``400 {"error": "bad request"}`` (never quoting them), cuts off slow
 clients (408 for a late body) and caps connections per client address and in all
@@ -79,7 +81,7 @@ from contracts import (
     load_object,
     split_json_array,
 )
-from projections import MODELS
+from projections import MODELS, MissingRateError
 from projections.attribution import MILESTONES
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
 from streams.deadletter import DeadLetter, dead_letter
@@ -151,10 +153,23 @@ async def health(request: web.Request) -> web.Response:
     return json_response(document)
 
 
+def _missing_rate(error: MissingRateError) -> web.Response:
+    # The projector's rates (LEADFLOW_RATES_FILE) lack one: said, not a bare 500.
+    return json_response(
+        {"error": str(error), "currency": error.currency, "date": error.day.isoformat()}, 500
+    )
+
+
 def _section(name: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         state = _state(request)
-        return _not_ready(state) or json_response(state.section(name))
+        not_ready = _not_ready(state)
+        if not_ready is not None:
+            return not_ready
+        try:
+            return json_response(state.section(name))
+        except MissingRateError as error:
+            return _missing_rate(error)
 
     handler.__doc__ = f"``GET /{name}``: the document's {name!r} section."
     return handler
@@ -223,7 +238,11 @@ async def attribution(request: web.Request) -> web.Response:
     not_ready = _not_ready(state)
     if not_ready is not None:
         return not_ready
-    return json_response(narrow_attribution(state.section("attribution"), milestone, model))
+    try:
+        section = state.section("attribution")
+    except MissingRateError as error:
+        return _missing_rate(error)
+    return json_response(narrow_attribution(section, milestone, model))
 
 
 def _too_large(what: str) -> web.Response:

@@ -517,3 +517,23 @@ def test_the_api_narrows_the_revenue_with_its_currencies() -> None:
         "JPY": {"linear": {"email": 500000.0, "seo": 0.0}},
     }
     assert set(narrow_attribution(section, "customer", None)) == {"customer", "by_campaign"}
+
+
+async def test_the_projector_api_names_a_missing_rate() -> None:
+    from aiohttp.test_utils import TestClient, TestServer  # noqa: PLC0415
+
+    from streams.http_api import build_http_app  # noqa: PLC0415
+    from streams.projector import ProjectionState  # noqa: PLC0415
+
+    state = ProjectionState(projections=Projections(rates=RATES))
+    state.targets = {}  # nothing to catch up on: live at once
+    for event in customer("B", "email", 100, "GBP", days(20)).events:
+        state.projections.apply(event)
+    app = build_http_app(state)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        for path in ("/attribution", "/attribution?milestone=revenue", "/funnel"):
+            response = await client.get(path)
+            assert response.status == 500, path
+            body = await response.json()
+            assert body["currency"] == "GBP" and body["date"] == "2026-01-21", path
+        assert (await client.get("/pipeline")).status == 200

@@ -94,6 +94,8 @@ def test_document_shape() -> None:
         "conversion_rate",
         "cac",
         "qualified_lead_value",
+        "currency",
+        "by_currency",
         "by_channel",
     ]
     # JSON-ready: plain types only, and it survives a round trip unchanged.

@@ -410,7 +410,7 @@ async def test_touch_types_and_lookback_windows_are_the_same_live_and_in_replay(
     # Given a policy whose [attribution] keeps four touch types and tight windows
     preset = (Path(lifecycle.__file__).parent / "presets" / "b2b_saas.toml").read_text()
     path = tmp_path / "conventions.toml"
-    path.write_text(preset + CONVENTIONS_POLICY)
+    path.write_text(preset[: preset.index("\n[attribution]")] + "\n" + CONVENTIONS_POLICY)
     policy = load_policy(path)
     settings = isolated_settings(kafka_bootstrap, tmp_path, policy=str(path))
     names = wiring.topics(settings)

@@ -30,10 +30,12 @@ from projections.money import day_of
 from tests.unit.test_projections_support import T0, LeadStream, days
 
 
-def preset_text() -> str:
+def preset_text(name: str = "b2b_saas") -> str:
+    """A preset's TOML without its [attribution] tables (the tests write their own)."""
     from importlib import resources  # noqa: PLC0415
 
-    return resources.files("lifecycle").joinpath("presets", "b2b_saas.toml").read_text()
+    text = resources.files("lifecycle").joinpath("presets", f"{name}.toml").read_text()
+    return text[: text.index("\n[attribution]")] + "\n"
 
 
 def fold(*streams: LeadStream, **options: Any) -> dict[str, Any]:
@@ -64,8 +66,19 @@ def test_the_default_touch_types_leave_out_exactly_the_crm_records() -> None:
     for preset in ("b2b_saas", "agency", "ecommerce"):
         policy = load_policy(preset)
         assert policy.attribution.touch_types == DEFAULT_TOUCH_TYPES
-        assert dict(policy.attribution.lookback_days) == dict(DEFAULT_LOOKBACK_DAYS)
         assert policy.attribution.half_life_days == 7.0
+    # The B2B presets write the defaults out; a shop's buyers decide within 30 days.
+    assert dict(load_policy("b2b_saas").attribution.lookback_days) == dict(DEFAULT_LOOKBACK_DAYS)
+    assert dict(load_policy("agency").attribution.lookback_days) == dict(DEFAULT_LOOKBACK_DAYS)
+    shop = load_policy("ecommerce").attribution.lookback_days
+    assert {name: shop[name] for name in ("lead", "mql", "opportunity", "customer")} == {
+        "lead": 30.0,
+        "mql": 30.0,
+        "opportunity": 30.0,
+        "customer": 30.0,
+    }
+    # A policy without [attribution] gets the defaults.
+    assert parse_policy(preset_text()).attribution == load_policy("b2b_saas").attribution
     assert DEFAULT_LOOKBACK_DAYS["customer"] == 365.0
 
 
@@ -115,11 +128,8 @@ def test_a_bad_attribution_key_is_named_with_its_problem(
 
 
 def test_a_window_for_a_stage_the_policy_lacks_is_refused() -> None:
-    from importlib import resources  # noqa: PLC0415
-
-    text = resources.files("lifecycle").joinpath("presets", "ecommerce.toml").read_text()
     with pytest.raises(PolicyError) as caught:
-        parse_policy(text + "\n[attribution.lookback_days]\nsql = 30\n")
+        parse_policy(preset_text("ecommerce") + "\n[attribution.lookback_days]\nsql = 30\n")
     assert caught.value.key == "attribution.lookback_days.sql"
     assert "not one of the policy's stages" in caught.value.problem
 

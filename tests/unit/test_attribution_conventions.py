@@ -404,6 +404,7 @@ def journeys(draw: st.DrawFn) -> tuple[list[LeadStream], dict[str, float | None]
                     draw(st.sampled_from(["mql", "sql", "opportunity", "customer"])),
                     at=at,
                     amount=draw(st.sampled_from([None, 1000.0, 2500.5])),
+                    currency=draw(st.sampled_from(["EUR", "USD"])),
                 )
         streams.append(stream)
     return streams, windows
@@ -467,14 +468,25 @@ def test_credit_sums_to_conversions_and_only_touches_inside_the_window_get_any(
             assert credit.get(OUTSIDE, 0.0) == 0.0  # never a CRM record
             may = chained[name] if model_name == "markov" else allowed[name]
             assert credited({model_name: credit})[model_name] <= may, (name, model_name)
-    # Won amounts: per currency, every model shares out each customer's amount exactly once.
-    won = sum(r.deal_amount or 0.0 for r in model.book.active_records() if r.reached[4] is not None)
+    # Won amounts: per currency, every model shares out each customer's amount exactly once,
+    # and two currencies are never one figure.
+    won: dict[str, float] = {}
+    for record in model.book.active_records():
+        if record.reached[4] is not None and record.deal_amount is not None:
+            code = record.deal_currency
+            won[code] = won.get(code, 0.0) + record.deal_amount
+    by_currency = document["revenue_by_currency"]
+    assert sorted(by_currency) == sorted(won)
     for model_name in MODELS:
-        assert sum(document["revenue"][model_name].values()) == pytest.approx(won, abs=1e-2)
-        by_currency = document["revenue_by_currency"]
-        assert sum(sum(c[model_name].values()) for c in by_currency.values()) == pytest.approx(
-            won, abs=1e-2
-        )
+        for code, amount in won.items():
+            total = sum(by_currency[code][model_name].values())
+            assert total == pytest.approx(amount, abs=1e-2), (code, model_name)
+    if len(won) > 1:
+        assert document["revenue"] is None and document["revenue_currency"] is None
+    elif won:
+        (code,) = won
+        assert document["revenue_currency"] == code
+        assert document["revenue"] == by_currency[code]
 
 
 # -- the reports and the API ---------------------------------------------------------------------
@@ -547,3 +559,26 @@ async def test_the_projector_api_names_a_missing_rate() -> None:
             body = await response.json()
             assert body["currency"] == "GBP" and body["date"] == "2026-01-21", path
         assert (await client.get("/pipeline")).status == 200
+
+
+def test_whatif_lookback_is_the_policy_window_and_the_same_as_replay() -> None:
+    from leadflow.replay import replay_lines  # noqa: PLC0415
+    from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
+    from leadflow.whatif import compare  # noqa: PLC0415
+
+    lines = list(simulate(SimulationConfig(leads=40, days=90, seed=3)).lines())
+    policy = load_policy("b2b_saas")
+    windows = "\n".join(f"{name} = 20" for name in MILESTONE_NAMES)
+    narrow = parse_policy(preset_text() + "\n[attribution.lookback_days]\n" + windows + "\n")
+    result = compare(lambda: lines, policy, lookback_days=20, milestone="mql", parallel=False)
+    other = result.documents[1]["attribution"]
+    # --lookback-days 20 is the other side's policy with 20-day windows, as replay folds it
+    assert other == replay_lines(lines, narrow).document()["attribution"]
+    # and the current side is its policy's own windows, as replay folds them
+    assert (
+        result.documents[0]["attribution"] == replay_lines(lines, policy).document()["attribution"]
+    )
+    assert other != result.documents[0]["attribution"]
+    sides = result.document()
+    assert sides["other"]["lookback_windows"]["customer"] == 20
+    assert sides["current"]["lookback_windows"]["customer"] == 365.0

@@ -17,6 +17,10 @@ there, it never raises on a missing key.
 - ``history_rows(events)`` turns a lead's lifecycle events into the rows ``write_html`` shows
   as "a sample lead's history".
 
+Money is never added across currencies: where the document has no one figure (amounts in
+several currencies and no exchange rates) the reports say so and show a table per currency
+(``revenue_by_currency``, ``funnel.by_currency``); a figure in one currency names it.
+
 Numbers are shown with thousands separators; money with two decimals; rates as percentages;
 durations in hours (one decimal); attribution credit with two decimals. A figure the document
 has as null because the policy lacks a stage it is built on (``missing_stages``) is shown as

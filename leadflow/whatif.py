@@ -90,9 +90,6 @@ __all__ = [
     "store_lines",
 ]
 
-DEFAULT_HALF_LIFE_DAYS = 7.0
-"""The read models' time-decay half-life unless told otherwise (``projections.Projections``)."""
-
 FUNNEL_FIGURES: tuple[str, ...] = (
     "leads",
     "mql",

@@ -81,6 +81,8 @@ def test_the_demo_report_equals_a_replay_of_the_same_stream(
     )
     assert demo.returncode == 0, demo.stderr.decode()[-3000:]
     assert b"HTML report" in demo.stdout
+    # The projector served its API and the live dashboard while it folded, and said where.
+    assert re.search(rb"dashboard: http://127\.0\.0\.1:\d+/", demo.stdout), demo.stdout[-2000:]
     _assert_quiet(demo.stderr.decode())
 
     simulated = _leadflow(

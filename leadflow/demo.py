@@ -114,7 +114,8 @@ async def _projector(settings: Settings, console: Console) -> AsyncIterator[_Pro
                 dashboard=wiring.dashboard(),
             )
         )
-        await asyncio.wait({task, port}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {task, port}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if port.done():
             break
         if not isinstance(task.exception(), OSError) or wanted == 0:
@@ -269,7 +270,14 @@ async def _run(
     )
     async with _projector(settings, console) as running:
         projected, spend = await _project(running, console)
-        document = _report(options, console, watcher, projected, interactions, spend)
+        document = _report(
+            options=options,
+            console=console,
+            watcher=watcher,
+            projected=projected,
+            interactions=interactions,
+            spend=spend,
+        )
         console.print(f"wall time {time.monotonic() - started:.1f} s")
         if options.keep_running:
             await _keep_running(settings, running, console)
@@ -282,6 +290,7 @@ async def _run(
 
 
 def _report(
+    *,
     options: DemoOptions,
     console: Console,
     watcher: Any,

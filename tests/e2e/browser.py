@@ -42,6 +42,7 @@ class Page:
         self.auth_prompts = 0
         self.console: list[str] = []
         self.exceptions: list[str] = []
+        self._answers: set[asyncio.Task[Any]] = set()  # kept until done (the loop holds weak refs)
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -61,7 +62,7 @@ class Page:
 
     async def _event(self, method: str, params: dict[str, Any]) -> None:
         if method == "Fetch.requestPaused":
-            asyncio.create_task(self._send("Fetch.continueRequest", requestId=params["requestId"]))
+            self._answer("Fetch.continueRequest", requestId=params["requestId"])
         elif method == "Fetch.authRequired":
             self.auth_prompts += 1
             if self.credentials is None:
@@ -69,17 +70,21 @@ class Page:
             else:
                 user, password = self.credentials
                 answer = {"response": "ProvideCredentials", "username": user, "password": password}
-            asyncio.create_task(
-                self._send(
-                    "Fetch.continueWithAuth",
-                    requestId=params["requestId"],
-                    authChallengeResponse=answer,
-                )
+            self._answer(
+                "Fetch.continueWithAuth",
+                requestId=params["requestId"],
+                authChallengeResponse=answer,
             )
         elif method == "Runtime.consoleAPICalled":
             self.console.append(" ".join(str(a.get("value", "")) for a in params.get("args", [])))
         elif method == "Runtime.exceptionThrown":
             self.exceptions.append(str(params.get("exceptionDetails", {})))
+
+    def _answer(self, method: str, **params: Any) -> None:
+        # Sent from the reader, which must not wait for the reply it is the one to read.
+        task = asyncio.create_task(self._send(method, **params))
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
 
     async def _send(self, method: str, **params: Any) -> Any:
         number = next(self._ids)
@@ -94,7 +99,9 @@ class Page:
         await self._send("Runtime.enable")
         await self._send("Page.enable")
         if handle_auth:
-            await self._send("Fetch.enable", handleAuthRequests=True, patterns=[{"urlPattern": "*"}])
+            await self._send(
+                "Fetch.enable", handleAuthRequests=True, patterns=[{"urlPattern": "*"}]
+            )
 
     async def open(self, url: str) -> None:
         """Navigate to ``url`` and wait for its document to load."""

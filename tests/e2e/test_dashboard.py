@@ -206,9 +206,7 @@ async def test_every_chart_is_drawn_and_every_figure_is_the_apis(
     async with serving(state, alerts=alerts_document) as base, headless_page(tmp_path) as page:
         await page.enable()
         await open_dashboard(page, base + "/")
-        documents = {
-            name: await api(base, f"/{name}") for name in ("pipeline", "timing", "funnel")
-        }
+        documents = {name: await api(base, f"/{name}") for name in ("pipeline", "timing", "funnel")}
         documents["attribution"] = await api(base, "/attribution?milestone=lead&model=linear")
         documents["alerts"] = alerts_document()
         shown = await assert_figures_are_the_apis(page, documents)
@@ -251,7 +249,9 @@ async def test_every_chart_is_drawn_and_every_figure_is_the_apis(
         }
 
         # The alerts panel: both lists, the hostile strings as text, no script run.
-        assert await page.evaluate("document.querySelectorAll('#open-deadlines tbody tr').length") == 2
+        assert (
+            await page.evaluate("document.querySelectorAll('#open-deadlines tbody tr').length") == 2
+        )
         kinds = await page.evaluate(
             "[...document.querySelectorAll('#recent-alerts tbody tr')].map(r => r.className)"
         )
@@ -331,7 +331,9 @@ async def test_a_new_alert_shows_without_a_reload(state: ProjectionState, tmp_pa
     ):
         await page.enable()
         await open_dashboard(page, base + "/")
-        await page.wait_for("document.getElementById('recent-alerts').textContent.includes('no alert')")
+        await page.wait_for(
+            "document.getElementById('recent-alerts').textContent.includes('no alert')"
+        )
         served["alerts"] = document  # a deadline fired
         said = await page.wait_for(
             "document.querySelectorAll('#recent-alerts tr.new').length === 2 && "

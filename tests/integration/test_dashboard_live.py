@@ -117,9 +117,7 @@ async def test_a_published_interaction_moves_the_dashboard_within_two_seconds(
 
             # A new person asks for a demo: a lead and, by the policy, an MQL at once.
             now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            request = form(
-                id="dashboard-live-1", lead_id="dashboard-live-1", occurred_at=now
-            )
+            request = form(id="dashboard-live-1", lead_id="dashboard-live-1", occurred_at=now)
             published = time.monotonic()
             assert await publish(settings, [orjson.dumps(request)]) == 1
             in_api = on_page = None

@@ -10,7 +10,7 @@ The page holds no data: the script reads the projector's own JSON routes (``/hea
 ``/pipeline``, ``/timing``, ``/funnel``, ``/attribution?milestone=&model=`` and ``/alerts``,
 which answers 404 until SLA alerts are enabled) with the credentials the page was opened with,
 and polls ``/health`` every ``refresh_seconds``: when the folded positions moved, it fetches the
-sections again and redraws. Nothing is loaded from another origin (the assets are package files
+sections again (attribution at most every ``attribution_refresh_seconds``) and redraws. Nothing is loaded from another origin (the assets are package files
 read once), and no string from the data is ever read as markup: the script builds the DOM with
 ``textContent`` and ``createElementNS`` only, never ``innerHTML`` (the rule the HTML report keeps
 with ``html.escape``), and every dashboard response carries a Content-Security-Policy that allows
@@ -67,7 +67,9 @@ class Dashboard:
     ``milestones`` and ``models`` are those ``/attribution`` takes, in the order offered; the
     label maps give names for people (a name without a label is shown as it is); ``funnel_steps``
     are the ``/funnel`` counts in order with their labels; the page polls ``/health`` every
-    ``refresh_seconds``.
+    ``refresh_seconds``, fetches the sections again when the read models changed, but
+    ``/attribution`` (computed under every model at once, seconds at scale) at most every
+    ``attribution_refresh_seconds`` (and at once when another milestone or model is chosen).
     """
 
     milestones: Sequence[str] = ()
@@ -83,11 +85,13 @@ class Dashboard:
         ("customers", "customers"),
     )
     refresh_seconds: float = 1.0
+    attribution_refresh_seconds: float = 30.0
 
     def config(self) -> dict[str, Any]:
         """The JSON ``/dashboard/config.json`` answers."""
         return {
             "refresh_ms": round(self.refresh_seconds * 1000),
+            "attribution_refresh_ms": round(self.attribution_refresh_seconds * 1000),
             "milestones": list(self.milestones),
             "models": list(self.models),
             "labels": {

@@ -19,7 +19,9 @@
   const SHOWN = 25; // rows of a long table (waiting leads, deadlines, alerts, campaigns)
   const ALERTS_RETRY_TICKS = 30; // how often a projector without /alerts is asked again
 
-  let config = { refresh_ms: 1000, milestones: [], models: [], labels: {}, funnel_steps: [] };
+  let config = { refresh_ms: 1000, attribution_refresh_ms: 30000, milestones: [], models: [],
+    labels: {}, funnel_steps: [] };
+  let attributionFetched = -Infinity; // when (performance.now()) attribution was last fetched
   let lastKey = null;
   let ticks = 0;
   let alertsEnabled = null; // null: not asked yet
@@ -492,9 +494,15 @@
     return JSON.stringify(data.alerts) !== before;
   }
 
+  // Attribution is computed under every model at once (Markov and Shapley included), seconds at
+  // scale: after a change it is fetched again only once attribution_refresh_ms have passed.
   async function fetchSections() {
-    const paths = { pipeline: "/pipeline", timing: "/timing", funnel: "/funnel",
-      attribution: attributionPath() };
+    const paths = { pipeline: "/pipeline", timing: "/timing", funnel: "/funnel" };
+    const now = performance.now();
+    if (now - attributionFetched >= config.attribution_refresh_ms) {
+      paths.attribution = attributionPath();
+      attributionFetched = now;
+    }
     const names = Object.keys(paths);
     const answers = await Promise.all(names.map((name) => get(paths[name])));
     for (let i = 0; i < names.length; i += 1) {

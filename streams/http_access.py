@@ -5,6 +5,12 @@ holds under ``AUTH``; ``requires`` checks a route's scope. Without tokens only a
 ``Host`` is answered (a DNS-rebinding page cannot read the listener). With tokens, only the
 probes (``OPEN_PATHS``: ``/health`` and ``/ready``, GET or HEAD) answer without one: a probe of
 Kubernetes or Docker carries no token, and they say nothing a caller could use.
+
+A token comes as ``Authorization: Bearer``, or as HTTP Basic credentials on a GET or HEAD (how
+a browser sends what its login dialog was given: the dashboard and the routes its script reads)
+and on the Segment routes (SDKs' write key); the dashboard's 401 offers Basic so that a browser
+asks. Basic is never read on another POST: a browser sends remembered credentials with a
+cross-site form too.
 """
 
 from __future__ import annotations

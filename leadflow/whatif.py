@@ -70,7 +70,7 @@ from leadflow.report import (
     stage_label,
 )
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import KeptInteractions
+from lifecycle.export import KeptInteractions
 from lifecycle.lead import ANONYMOUS_PREFIX
 from lifecycle.ordering import DEFAULT_LATENESS
 from lifecycle.policy import Policy
@@ -245,7 +245,7 @@ disk, merged as the file is written."""
 
 def store_lines(app: LeadLifecycle, path: Path, *, run_lines: int = STORE_RUN_LINES) -> int:
     """Write the interactions the event store keeps to ``path`` as JSON lines, in the order
-    they were recorded (``lifecycle.audit.KeptInteractions``), without personal values (none is
+    they were recorded (``lifecycle.export.KeptInteractions``), without personal values (none is
     opened, since no policy rule, score or read model reads one); how many stored interactions
     predate leadflow keeping them whole (and are left out).
 

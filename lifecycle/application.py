@@ -7,8 +7,10 @@ eventsourcing's own, chosen by ``env``: POPO (in memory, the default),
 ``{"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}``, or
 ``eventsourcing.postgres`` with its ``POSTGRES_*`` variables.
 
-Events leave through the notification log (``app.recorder.select_notifications``), mapped to
-the wire by ``to_lifecycle_event(app.mapper.to_domain_event(notification))``.
+Events leave through the notification log: ``notification_pages`` reads it a page at a time (every
+reader of the whole log goes through it, save the relay, which sends the stored bytes without
+decoding them: ``lifecycle.outbox.read_notifications``), ``lifecycle_events`` maps it to the
+wire (``to_lifecycle_event``).
 
 Interaction ids are unique across the store (``lifecycle.interaction_ids``): the recorder keeps
 an index of every id recorded, written in the transaction of the events and the tracking
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -104,6 +106,9 @@ __all__ = [
 
 DEFAULT_CACHE_SIZE = 50_000
 """How many leads ``process()`` keeps in memory between batches by default."""
+
+NOTIFICATION_PAGE = 1000
+"""How many rows of the notification log ``notification_pages`` reads at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -785,12 +790,32 @@ class LeadLifecycle(Application[UUID]):
             raise LeadNotFoundError(lead_key) from None
         return self._view(lead)
 
+    def notification_pages(self, after: int = 0) -> Iterator[Sequence[Notification]]:
+        """The notification log after id ``after``, in order, ``NOTIFICATION_PAGE`` rows at a
+        time (memory stays flat however large the store)."""
+        position = after
+        while True:
+            page = self.recorder.select_notifications(
+                start=position, limit=NOTIFICATION_PAGE, inclusive_of_start=False
+            )
+            if not page:
+                return
+            yield page
+            position = page[-1].id
+
+    def lifecycle_events(self, after: int = 0) -> Iterator[LifecycleEvent]:
+        """Every lifecycle event in the notification log after id ``after``, in order."""
+        to_domain_event = self.mapper.to_domain_event
+        for page in self.notification_pages(after):
+            for notification in page:
+                yield to_lifecycle_event(to_domain_event(notification))
+
     def lead_events(self, lead_key: str) -> list[LifecycleEvent]:
         """Every lifecycle event of the lead, in order (empty for an unknown key)."""
         return [to_lifecycle_event(e) for e in self.events.get(Lead.create_id(lead_key))]
 
     def view(self, lead: Lead) -> LeadView:
-        """A Lead aggregate in hand (from ``lifecycle.audit``: as it stood at some past moment)
+        """A Lead aggregate in hand (from ``lifecycle.history``: as it stood at some past moment)
         as this application shows leads."""
         return self._view(lead)
 
@@ -1025,7 +1050,7 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
         policy=_policy_ref(e.policy_name, e.policy_version),
         data=data,
         interaction_id=e.interaction_id,
-        # The hash chain (lifecycle.lead.chain_hash); empty on events recorded before it.
+        # The hash chain (lifecycle.chain); empty on events recorded before it.
         chain=e.chain or None,
         previous_chain=e.previous_chain or None,
     )

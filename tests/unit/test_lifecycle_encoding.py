@@ -15,7 +15,8 @@ from eventsourcing.persistence import StoredEvent
 
 from contracts import decode_interaction, encode
 from lifecycle.application import LeadLifecycle, to_lifecycle_event
-from lifecycle.audit import FindingKind, StoredRow, check_chain, read_rows, verify_store
+from lifecycle.audit import read_rows, verify_store
+from lifecycle.chain import FindingKind, StoredRow, check_chain
 from lifecycle.encoding import (
     chain_of,
     encode_event,

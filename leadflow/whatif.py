@@ -47,6 +47,7 @@ from rich.text import Text
 
 from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent
 from contracts.lifecycle_events import StageChanged
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Stage
 from leadflow.forked import in_child
 from leadflow.rejects import RejectLog
@@ -71,7 +72,6 @@ from leadflow.report import (
 )
 from lifecycle.application import LeadLifecycle
 from lifecycle.export import KeptInteractions
-from lifecycle.lead import ANONYMOUS_PREFIX
 from lifecycle.ordering import DEFAULT_LATENESS
 from lifecycle.policy import Policy
 from projections import Projections, SlaHours, UnfoldableEventError

@@ -60,6 +60,7 @@ from contracts.lifecycle_events import (
     PolicyRef,
     Touch,
 )
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import (
     CHANNEL_BY_VALUE,
     FORM_KIND_BY_VALUE,
@@ -718,7 +719,7 @@ class LeadLifecycle(Application[UUID]):
                         at=at,
                         policy=self.policy,
                         interactions=self._with_personal_data(stream.id),
-                        visitors=[v.lead_key.removeprefix("anon:") for v in visitors]
+                        visitors=[v.lead_key.removeprefix(ANONYMOUS_PREFIX) for v in visitors]
                         if stream is lead
                         else [],
                         merged_into=lead.lead_key if stream is not lead else None,

@@ -71,6 +71,7 @@ from contracts.interactions import (
     Recycled,
 )
 from contracts.lifecycle_events import Touch
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import (
     CHANNEL_BY_VALUE,
     INTERACTION_TYPE_BY_VALUE,
@@ -98,8 +99,6 @@ from lifecycle.scoring import (
 
 LEAD_NAMESPACE = UUID("0b0f5a52-6d1e-5c8e-9a47-5f3c1e7d2a90")
 """The uuid5 namespace of lead ids (never change it: it names every stored stream)."""
-
-ANONYMOUS_PREFIX = "anon:"
 
 RULE_FIRST_TOUCH = "first_touch"
 """Rule name of a lead created in its policy's entry stage because no rule moved it further."""

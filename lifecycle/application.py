@@ -9,7 +9,7 @@ eventsourcing's own, chosen by ``env``: POPO (in memory, the default),
 
 Events leave through the notification log: ``notification_pages`` reads it a page at a time (every
 reader of the whole log goes through it, save the relay, which sends the stored bytes without
-decoding them: ``lifecycle.outbox.read_notifications``), ``lifecycle_events`` maps it to the
+decoding them: ``lifecycle.adapters.notifications``), ``lifecycle_events`` maps it to the
 wire (``to_lifecycle_event``).
 
 Interaction ids are unique across the store (``lifecycle.interaction_ids``): the recorder keeps
@@ -41,6 +41,7 @@ from eventsourcing.persistence import (
     Mapper,
     MapperDeserialisationError,
     Notification,
+    PersistenceError,
     ProcessRecorder,
     Recording,
     StoredEvent,
@@ -72,6 +73,8 @@ from contracts.vocabulary import (
     Stage,
     Temperature,
 )
+from lifecycle.adapters.key_stores import vault_for
+from lifecycle.adapters.stream_reads import latest_snapshots, select_streams
 from lifecycle.encoding import (
     STATE,
     decode_attributes,
@@ -88,25 +91,40 @@ from lifecycle.interaction_ids import (
     recorder_topic,
 )
 from lifecycle.lead import InteractionRecord, Lead, OutcomeStatus, visitor_key
-from lifecycle.personal import ERASED, MASTER_KEY, PersonalData, vault_for
+from lifecycle.personal import ERASED, MASTER_KEY, PersonalData
 from lifecycle.policy import Policy
 from lifecycle.scoring import temperature
-from lifecycle.stream_reads import latest_snapshots, select_streams
 from lifecycle.transcoding import DatetimeAsISOFast, OrjsonTranscoder
 
 __all__ = [
+    "NOTIFICATION_PAGE",
     "Erasure",
     "LeadLifecycle",
     "LeadMapper",
     "LeadView",
     "Outcome",
     "OutcomeStatus",
+    "Position",
+    "StoreConflictError",
+    "StoreError",
     "stored_state",
     "to_lifecycle_event",
 ]
 
 DEFAULT_CACHE_SIZE = 50_000
 """How many leads ``process()`` keeps in memory between batches by default."""
+
+Position = Tracking
+"""A consumed position, recorded in the transaction of what it produced: the upstream's name
+(``application_name``) and its offset there (``notification_id``); eventsourcing's ``Tracking``,
+named here so that callers of the application need no import of the library."""
+
+StoreConflictError = IntegrityError
+"""The store refused a write that conflicts with one already made: the same position, or the
+same version of a stream, written by another process first."""
+
+StoreError = PersistenceError
+"""The store failed (eventsourcing's root of persistence errors; ``StoreConflictError`` is one)."""
 
 NOTIFICATION_PAGE = 1000
 """How many rows of the notification log ``notification_pages`` reads at a time."""
@@ -215,7 +233,7 @@ class LeadLifecycle(Application[UUID]):
     """Drives Lead aggregates from interactions under one policy.
 
     Each ``process()`` batch reads every stream it touches in one query (``_prefetch``,
-    through ``lifecycle.stream_reads``) rather than with a ``Repository.get`` each: the
+    through ``lifecycle.adapters.stream_reads``) rather than with a ``Repository.get`` each: the
     streams not in memory whole (after their last snapshot), and for the leads that are, only
     their events beyond the version in memory. ``cache_size`` leads stay in memory between
     batches (least recently used go first; 0: none). The cache only ever holds committed
@@ -790,6 +808,11 @@ class LeadLifecycle(Application[UUID]):
         except AggregateNotFoundError:
             raise LeadNotFoundError(lead_key) from None
         return self._view(lead)
+
+    def record_position(self, name: str, position: int) -> None:
+        """Record ``position`` as consumed by ``name``, and nothing else; raises
+        ``StoreConflictError`` when that position (or a later one) is recorded already."""
+        self.recorder.insert_events([], tracking=Tracking(name, position))
 
     def notification_pages(self, after: int = 0) -> Iterator[Sequence[Notification]]:
         """The notification log after id ``after``, in order, ``NOTIFICATION_PAGE`` rows at a

@@ -224,7 +224,8 @@ def test_the_relay_reads_postgres_pages_as_the_store_selects_them(fresh_postgres
     """The relay's binary read of a PostgreSQL page gives the rows ``select_notifications``
     gives (ids, stream ids, versions, topics, state bytes), for any start and size, and the
     lean path publishes each as the domain path does."""
-    from lifecycle.outbox import WireEncoder, read_notifications  # noqa: PLC0415
+    from lifecycle.adapters.notifications import read_notifications  # noqa: PLC0415
+    from lifecycle.outbox import WireEncoder  # noqa: PLC0415
     from tests.unit.test_lifecycle_outbox import _domain_path  # noqa: PLC0415
 
     settings = Settings(event_store=EventStoreKind.POSTGRES, postgres_dsn=fresh_postgres_dsn)

@@ -42,21 +42,14 @@ from leadflow.report import history_rows
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
 from leadflow.whatif import compare, file_lines, store_lines
+from lifecycle.adapters.key_stores import SQLiteKeyStore
 from lifecycle.application import LeadLifecycle
 from lifecycle.audit import verify_store
 from lifecycle.errors import LeadNotFoundError, MasterKeyError, PersonalDataError
 from lifecycle.export import KeptInteractions
 from lifecycle.history import lead_history
 from lifecycle.lead import Lead
-from lifecycle.personal import (
-    ERASED,
-    KEY_TABLE,
-    MASTER_KEY,
-    MemoryKeyStore,
-    SQLiteKeyStore,
-    Vault,
-    new_master_key,
-)
+from lifecycle.personal import ERASED, KEY_TABLE, MASTER_KEY, MemoryKeyStore, Vault, new_master_key
 from lifecycle.policy import load_policy
 from streams.relay import Page, messages_of
 from tests.unit.examples import interactions

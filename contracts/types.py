@@ -20,7 +20,6 @@ from pydantic import (
     Field,
     PlainValidator,
     StrictBool,
-    StrictInt,
     WithJsonSchema,
 )
 
@@ -279,7 +278,6 @@ Version = Annotated[
 """A schema version (1, 2, ...)."""
 
 Flag = StrictBool
-Int = StrictInt
 
 Score = Annotated[
     float,

@@ -150,7 +150,6 @@ class FunnelEconomics:
                 figures[name] = None
         return figures
 
-    to_document = snapshot
 
     @staticmethod
     def _figures(

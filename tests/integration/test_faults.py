@@ -78,7 +78,7 @@ from tests.integration.harness import (
 )
 from tests.ports import free_ports
 from tests.unit.examples import VALID
-from tests.unit.test_lifecycle_support import content
+from tests.unit.lifecycle_support import content
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

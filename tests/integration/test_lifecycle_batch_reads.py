@@ -18,6 +18,7 @@ from lifecycle.application import LeadLifecycle
 from lifecycle.audit import verify_store
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.personal import MASTER_KEY
+from tests.unit.lifecycle_support import form, page_view, preset
 from tests.unit.test_lifecycle_batch_reads import (
     _KEY,
     batches,
@@ -27,7 +28,6 @@ from tests.unit.test_lifecycle_batch_reads import (
     state,
     stored,
 )
-from tests.unit.test_lifecycle_support import form, page_view, preset
 
 pytestmark = pytest.mark.integration
 

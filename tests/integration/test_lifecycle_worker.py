@@ -35,7 +35,7 @@ from tests.integration.harness import (
     rejections_on_topic,
     run_in_process_until_drained,
 )
-from tests.unit.test_lifecycle_support import content, form, page_view
+from tests.unit.lifecycle_support import content, form, page_view
 
 pytestmark = pytest.mark.integration
 

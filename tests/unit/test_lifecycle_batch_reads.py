@@ -24,7 +24,7 @@ from lifecycle.application import LeadLifecycle
 from lifecycle.audit import verify_store
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.personal import MASTER_KEY, new_master_key
-from tests.unit.test_lifecycle_support import form, page_view, preset, qualification
+from tests.unit.lifecycle_support import form, page_view, preset, qualification
 
 _stores = itertools.count()
 _KEY = new_master_key()

@@ -36,7 +36,7 @@ from leadflow.replay import projections_for
 from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.policy import PRESETS, Policy
-from tests.unit.test_lifecycle_support import (
+from tests.unit.lifecycle_support import (
     account,
     ad_click,
     call,

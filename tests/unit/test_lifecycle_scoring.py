@@ -16,7 +16,7 @@ from lifecycle.scoring import (
     profile_of,
     temperature,
 )
-from tests.unit.test_lifecycle_support import (
+from tests.unit.lifecycle_support import (
     call,
     day,
     drive,

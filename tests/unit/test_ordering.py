@@ -34,7 +34,7 @@ from lifecycle.policy import load_policy
 from streams.connection import KafkaConnection
 from streams.publishing import key_of
 from streams.worker import LifecycleWorker
-from tests.unit.test_lifecycle_support import content
+from tests.unit.lifecycle_support import content
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 LATENESS = timedelta(seconds=30)

@@ -53,7 +53,7 @@ from lifecycle.personal import ERASED, KEY_TABLE, MASTER_KEY, MemoryKeyStore, Va
 from lifecycle.policy import load_policy
 from streams.relay import Page, messages_of
 from tests.unit.examples import interactions
-from tests.unit.test_lifecycle_support import content, form, page_view, qualification
+from tests.unit.lifecycle_support import content, form, page_view, qualification
 
 T0 = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
 ADA = {

@@ -21,8 +21,8 @@ from leadflow.replay import fold_events, projections_for
 from lifecycle.application import LeadLifecycle
 from projections import FunnelEconomics, Projections, UnfoldableEventError, fold_problems
 from tests.unit.examples import lifecycle_events as valid_lifecycle_events
-from tests.unit.test_lifecycle_support import form, opportunity, preset, qualification, won
-from tests.unit.test_projections_support import LeadStream, spend
+from tests.unit.lifecycle_support import form, opportunity, preset, qualification, won
+from tests.unit.projections_support import LeadStream, spend
 
 ABSURD = 1.7e308
 """A valid JSON number, and three of them overflow a float's sum."""

@@ -15,7 +15,7 @@ from leadflow.rejects import RejectLog
 from leadflow.replay import replay_lines
 from leadflow.whatif import compare
 from lifecycle.policy import load_policy
-from tests.unit.test_lifecycle_support import form, page_view
+from tests.unit.lifecycle_support import form, page_view
 
 LINES = [
     encode(form(FormKind.DEMO_REQUEST, id="x", lead_id="L1", at=0)),

@@ -788,8 +788,8 @@ def history(
         open_store,
         render_history,
     )
-    from lifecycle.audit import lead_history  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
+    from lifecycle.history import lead_history  # noqa: PLC0415
 
     try:
         document = history_document(lead_history(open_store(Settings()), lead_id))
@@ -826,8 +826,8 @@ def state(
         parse_time,
         render_as_of,
     )
-    from lifecycle.audit import AsOfBasis, lead_as_of  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
+    from lifecycle.history import AsOfBasis, lead_as_of  # noqa: PLC0415
 
     basis = AsOfBasis.RECORDED if known_at else AsOfBasis.OCCURRED
     try:

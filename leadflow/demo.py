@@ -31,7 +31,6 @@ from leadflow import wiring
 from leadflow.replay import (
     InteractionCounts,
     SpendCounts,
-    lifecycle_events,
     projections_for,
     with_interactions,
 )
@@ -306,7 +305,7 @@ def _report(
     render_terminal(document, console)
     history = None
     if sample:
-        from lifecycle.audit import lead_history  # noqa: PLC0415
+        from lifecycle.history import lead_history  # noqa: PLC0415
 
         entries = lead_history(watcher, sample).entries
         personal = {e.event.sequence: e.personal for e in entries if e.personal}
@@ -324,7 +323,7 @@ def _report(
 def _sample_lead(app: Any) -> str | None:
     """A lead that became a customer, with the longest history: the story worth showing."""
     best: tuple[int, str] | None = None
-    for event in lifecycle_events(app):
+    for event in app.lifecycle_events():
         data = event.data
         if getattr(data, "to_stage", None) == "customer" and (
             best is None or event.sequence > best[0]

@@ -123,9 +123,6 @@ REQUEST_TARGETS: Mapping[InteractionType, Stage] = MappingProxyType(
 SQL_REQUIREMENTS: tuple[str, ...] = ("need", "budget", "authority", "timing")
 """What a qualification can establish; a policy requires some of them for SQL."""
 
-FIT_ATTRIBUTES: tuple[str, ...] = ("seniority", "company_size", "industry", "country")
-"""The profile attributes (from form submissions) that fit scoring can use."""
-
 ANY = "*"
 """The key that gives points to any value not listed (in fit and engagement tables)."""
 

@@ -504,8 +504,6 @@ class Attribution:
         document["by_campaign"] = by_campaign
         return document
 
-    to_document = snapshot
-
     def merge(self, other: Attribution) -> None:
         """Add ``other``'s credit, revenue, Markov and coalition counts (another book's leads: see
         ``Projections.merge``). Without a lookback window only: with one, credit depends on

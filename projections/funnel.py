@@ -150,8 +150,6 @@ class FunnelEconomics:
                 figures[name] = None
         return figures
 
-    to_document = snapshot
-
     @staticmethod
     def _figures(
         counts: list[int] | None, amounts: list[float], margins: list[int] | None

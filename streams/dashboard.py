@@ -7,15 +7,15 @@
                                    models ``/attribution`` takes, labels, the refresh period
 
 The page holds no data: the script reads the projector's own JSON routes (``/health``,
-``/pipeline``, ``/timing``, ``/funnel``, ``/attribution?milestone=&model=`` and ``/alerts``,
-which answers 404 until SLA alerts are enabled) with the credentials the page was opened with,
-and polls ``/health`` every ``refresh_seconds``: when the folded positions moved, it fetches the
-sections again (attribution at most every ``attribution_refresh_seconds``) and redraws. Nothing is loaded from another origin (the assets are package files
-read once), and no string from the data is ever read as markup: the script builds the DOM with
-``textContent`` and ``createElementNS`` only, never ``innerHTML`` (the rule the HTML report keeps
-with ``html.escape``), and every dashboard response carries a Content-Security-Policy that allows
-scripts, styles and requests from the projector itself only, so even a bug there could not run
-a script that came with the data.
+``/pipeline``, ``/timing``, ``/funnel``, ``/attribution?milestone=&model=`` and ``/alerts``, which
+answers 404 until SLA alerts are enabled) with the credentials the page was opened with, and polls
+``/health`` every ``refresh_seconds``: when the folded positions moved, it fetches the sections
+again (attribution at most every ``attribution_refresh_seconds``) and redraws. Nothing is loaded
+from another origin (the assets are package files read once), and no string from the data is ever
+read as markup: the script builds the DOM with ``textContent`` and ``createElementNS`` only, never
+``innerHTML`` (the rule the HTML report keeps with ``html.escape``), and every dashboard response
+carries a Content-Security-Policy that allows scripts, styles and requests from the projector itself
+only, so even a bug there could not run a script that came with the data.
 
 Access is the API's (``streams.http_access``): every route needs the ``read`` scope. A browser
 cannot send a bearer token when it opens a page, so with tokens configured a GET may also carry

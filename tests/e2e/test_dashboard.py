@@ -13,7 +13,7 @@ the page shows is read back from the DOM: each figure's ``data-key`` (its JSON p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,11 @@ import orjson
 import pytest
 from aiohttp import web
 
-from contracts import ContractError, LifecycleEvent, decode_interaction
+from contracts import ContractError, decode_interaction
 from leadflow import wiring
 from leadflow.report import fmt_int, fmt_money
 from leadflow.simulator import SimulationConfig, simulate
-from lifecycle import LeadLifecycle, load_policy, to_lifecycle_event
+from lifecycle import LeadLifecycle, load_policy
 from projections import Projections, SlaHours
 from streams.http_access import json_response, requires
 from streams.http_api import bound_port, build_http_app
@@ -58,16 +58,6 @@ FIGURES = """[...document.querySelectorAll('[data-key]')].map(e => [
 RENDERS = "Number(document.body.dataset.renders || 0)"
 
 
-def _events(app: LeadLifecycle) -> Iterator[LifecycleEvent]:
-    position = 0
-    while page := app.recorder.select_notifications(
-        start=position, limit=5000, inclusive_of_start=False
-    ):
-        for notification in page:
-            yield to_lifecycle_event(app.mapper.to_domain_event(notification))
-        position = page[-1].id
-
-
 def simulated_state(leads: int = 300) -> ProjectionState:
     """A live projection state over a simulated stream run through the real lifecycle."""
     policy = load_policy("b2b_saas")
@@ -84,7 +74,7 @@ def simulated_state(leads: int = 300) -> ProjectionState:
     projections = Projections(
         sla=SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours)
     )
-    for event in _events(app):
+    for event in app.lifecycle_events():
         projections.apply(event)
     for spend in simulation.spend:
         projections.apply_spend(spend)

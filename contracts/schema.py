@@ -2,9 +2,9 @@
 
 One schema per interaction type at its current version, one per lifecycle event type, one
 for the spend record and one for the SLA alert. Each is exactly what the decoder accepts, apart
-from limits that JSON Schema cannot state (the message size) and the calendar check of a timestamp (2024-02-30),
-which only a validator that checks ``format: date-time`` makes. ``export_schemas`` writes them
-as files.
+from limits that JSON Schema cannot state (the message size) and the calendar check of a
+timestamp (2024-02-30), which only a validator that checks ``format: date-time`` makes.
+``export_schemas`` writes them as files.
 """
 
 from __future__ import annotations

@@ -421,6 +421,73 @@ def replay(
         err.print(f"HTML report: {escape(str(html))}")
 
 
+def _until_signalled(run: Callable[[asyncio.Event], Any]) -> None:
+    """Run the coroutine ``run(stop)`` until SIGINT or SIGTERM sets ``stop``."""
+    import signal  # noqa: PLC0415
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(stop)
+
+    asyncio.run(main())
+
+
+@app.command()
+def alerts(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Keep the SLA deadlines of the policy's [sla] and publish sla_warning and sla_breached to
+    leadflow.alerts.v1 when they pass (wall time), with GET /alerts, /metrics, /health and
+    /ready on LEADFLOW_ALERTS_HTTP_HOST:LEADFLOW_ALERTS_HTTP_PORT."""
+    from leadflow.alerting import keeper_for, run_alerts  # noqa: PLC0415
+
+    settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
+    keeper = keeper_for(settings)  # PolicyError: one line, exit 2
+    _until_signalled(
+        lambda stop: run_alerts(
+            settings,
+            stop,
+            keeper,
+            on_listening=lambda port: err.print(
+                f"alerts on http://{settings.alerts_http_host}:{port}/alerts"
+            ),
+        )
+    )
+
+
+@app.command()
+def webhooks(
+    config: Annotated[
+        Path | None,
+        typer.Option(help="The endpoints file (TOML); default LEADFLOW_WEBHOOKS_CONFIG."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only validate the file and list the endpoints.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Deliver stage changes and SLA alerts to the configured HTTPS endpoints: signed
+    (HMAC-SHA256), retried with exponential backoff, dead-lettered per endpoint."""
+    from leadflow.alerting import run_webhooks, webhooks_config  # noqa: PLC0415
+
+    settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
+    endpoints = webhooks_config(settings, config)  # WebhookConfigError: one line, exit 2
+    for e in endpoints.endpoints:
+        stages = ", ".join(sorted(s.value for s in e.stages)) if e.stages else "every stage"
+        err.print(
+            f"{e.name}: {e.url} <- {', '.join(sorted(e.events))} ({stages}); "
+            f"{e.max_attempts} attempts"
+        )
+    if check:
+        return
+    _until_signalled(lambda stop: run_webhooks(settings, endpoints, stop))
+
+
 @app.command()
 def projector(
     group: Annotated[str, typer.Option(help="Base of this projector's consumer group id.")] = (

@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from contracts import AlertKind, LifecycleEvent, SlaAlert
 from leadflow import wiring
 from leadflow.settings import Settings, SettingsError
-from lifecycle.policy import load_policy
+from lifecycle.policy import Policy, load_policy
+from projections.deadlines import OpenDeadline, replay_deadlines
 from streams.alerts import DeadlineKeeper, deadline_rules
 from streams.connection import ensure_topics
 from streams.http_access import json_response
@@ -29,7 +31,14 @@ from streams.webhooks import WebhookDeliverer, WebhooksConfig, load_webhooks
 
 log = logging.getLogger("leadflow.alerts")
 
-__all__ = ["alerts_document", "keeper_for", "run_alerts", "run_webhooks", "webhooks_config"]
+__all__ = [
+    "alerts_document",
+    "keeper_for",
+    "replay_deadlines_document",
+    "run_alerts",
+    "run_webhooks",
+    "webhooks_config",
+]
 
 
 def keeper_for(settings: Settings, policy: str | None = None) -> DeadlineKeeper:
@@ -46,6 +55,50 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _open_document(d: OpenDeadline) -> dict[str, Any]:
+    return {
+        "lead_id": d.lead_id,
+        "stage": d.stage.value,
+        "entered_at": _iso(d.entered_at),
+        "warn_at": _iso(d.warn_at),
+        "deadline": _iso(d.deadline),
+        "sla_hours": d.sla_hours,
+    }
+
+
+def _alert_document(a: SlaAlert) -> dict[str, Any]:
+    return {
+        "alert_id": a.alert_id,
+        "kind": a.kind.value,
+        "lead_id": a.lead_id,
+        "stage": a.stage.value,
+        "entered_at": _iso(a.entered_at),
+        "deadline": _iso(a.deadline),
+        "due_at": _iso(a.due_at),
+        "fired_at": _iso(a.fired_at),
+        "waited_seconds": a.waited_seconds,
+        "owner": a.owner,
+    }
+
+
+def replay_deadlines_document(
+    events: Iterable[LifecycleEvent], policy: Policy, as_of: datetime
+) -> dict[str, Any]:
+    """The ``deadlines`` section of ``leadflow replay --deadlines``: the alerts a live keeper
+    would have fired over ``events`` by ``as_of`` (business time), and the deadlines open then."""
+    fired, still_open = replay_deadlines(events, deadline_rules(policy.sla, policy.stages), as_of)
+    return {
+        "as_of": _iso(as_of),
+        "fired": [_alert_document(a) for a in fired],
+        "open": [_open_document(d) for d in still_open],
+        "counts": {
+            "warnings": sum(a.kind is AlertKind.SLA_WARNING for a in fired),
+            "breaches": sum(a.kind is AlertKind.SLA_BREACHED for a in fired),
+            "open": len(still_open),
+        },
+    }
+
+
 def alerts_document(keeper: DeadlineKeeper, limit: int = 100) -> dict[str, Any]:
     """What ``GET /alerts`` answers: the open deadlines (soonest first) and the latest alerts
     published (newest first), at most ``limit`` of each, with their totals."""
@@ -54,32 +107,8 @@ def alerts_document(keeper: DeadlineKeeper, limit: int = 100) -> dict[str, Any]:
     return {
         "live": keeper.live,
         "pending": len(open_deadlines),
-        "open_deadlines": [
-            {
-                "lead_id": d.lead_id,
-                "stage": d.stage.value,
-                "entered_at": _iso(d.entered_at),
-                "warn_at": _iso(d.warn_at),
-                "deadline": _iso(d.deadline),
-                "sla_hours": d.sla_hours,
-            }
-            for d in open_deadlines[:limit]
-        ],
-        "alerts": [
-            {
-                "alert_id": a.alert_id,
-                "kind": a.kind.value,
-                "lead_id": a.lead_id,
-                "stage": a.stage.value,
-                "entered_at": _iso(a.entered_at),
-                "deadline": _iso(a.deadline),
-                "due_at": _iso(a.due_at),
-                "fired_at": _iso(a.fired_at),
-                "waited_seconds": a.waited_seconds,
-                "owner": a.owner,
-            }
-            for a in recent
-        ],
+        "open_deadlines": [_open_document(d) for d in open_deadlines[:limit]],
+        "alerts": [_alert_document(a) for a in recent],
         "counts": {
             "warnings": keeper.counts.warnings,
             "breaches": keeper.counts.breaches,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -360,6 +361,20 @@ def replay(
             "(the same document; 1: all in this process).",
         ),
     ] = 1,
+    deadlines: Annotated[
+        bool,
+        typer.Option(
+            "--deadlines",
+            help="Also report the SLA alerts a live `leadflow alerts` would have fired over "
+            "FILE (business time) and the deadlines still open, as of --as-of.",
+        ),
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="With --deadlines: RFC 3339 time to fire deadlines up to (default: now)."
+        ),
+    ] = None,
 ) -> None:
     """Run the lifecycle and every read model over FILE (no Kafka), in this process or, with
     --processes, in several."""
@@ -371,6 +386,10 @@ def replay(
 
     settings = Settings()
     chosen = load_policy(policy or settings.policy)
+    deadlines_as_of = _as_of(as_of) if deadlines else None
+    if deadlines and processes > 1:
+        fail("--deadlines needs the lifecycle in this process (--processes 1)")
+        raise typer.Exit(EXPECTED_FAILURE)
     tune_gc()
     with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
         if processes > 1:
@@ -399,7 +418,14 @@ def replay(
                 rejects=log,
                 lateness=settings.allowed_lateness,
             )
-    document = result.document()
+        document = result.document()
+        if deadlines_as_of is not None and result.app is not None:
+            from leadflow.alerting import replay_deadlines_document  # noqa: PLC0415
+            from leadflow.replay import lifecycle_events  # noqa: PLC0415
+
+            document["deadlines"] = replay_deadlines_document(
+                lifecycle_events(result.app), chosen, deadlines_as_of
+            )
     if result.unfoldable:
         # Stored events from before the contracts bounded their numbers: skipped, not fatal.
         first = result.unfoldable[0]
@@ -414,11 +440,32 @@ def replay(
 
         render_terminal(document, out)
         _print_rejects(log, rejects)
+        if "deadlines" in document:
+            counts = document["deadlines"]["counts"]
+            out.print(
+                f"SLA deadlines as of {document['deadlines']['as_of']}: "
+                f"{counts['breaches']:,} breached, {counts['warnings']:,} warnings, "
+                f"{counts['open']:,} still open (--json lists them)"
+            )
     if html is not None:
         from leadflow.report import write_html  # noqa: PLC0415
 
         write_html(document, html)
         err.print(f"HTML report: {escape(str(html))}")
+
+
+def _as_of(text: str | None) -> datetime:
+    """``--as-of``: an RFC 3339 time with an offset, or now."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        fail(f"--as-of: expected an RFC 3339 time with an offset, got {text!r}")
+        raise typer.Exit(EXPECTED_FAILURE)
+    return value
 
 
 def _until_signalled(run: Callable[[asyncio.Event], Any]) -> None:

@@ -200,3 +200,16 @@ class DeadlineBook:
         # Its alerts can no longer fire: forget their ids (the set stays bounded by open stays).
         for kind in AlertKind:
             self.fired.discard(alert_id(lead, current.entered_event_id, kind))
+
+
+def replay_deadlines(
+    events: Iterable[LifecycleEvent], rules: DeadlineRules, as_of: datetime
+) -> tuple[list[SlaAlert], list[OpenDeadline]]:
+    """Which alerts a live keeper would have fired over ``events`` (each lead's in order) by
+    ``as_of``, by business time, in due order; and the deadlines still open at ``as_of``."""
+    book = DeadlineBook(rules)
+    fired = [alert for event in events for alert in book.apply(event)]
+    fired.extend(book.due(as_of))
+    fired.sort(key=lambda a: (a.due_at, a.lead_id, a.kind.value))
+    still_open = sorted(book.open.values(), key=lambda d: (d.deadline, d.lead_id))
+    return fired, still_open

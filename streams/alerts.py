@@ -66,6 +66,7 @@ from contracts import (
 from lifecycle.policy import Sla
 from projections.deadlines import DeadlineBook, DeadlineRules, OpenDeadline
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, LeadflowKafkaError
+from streams.progress import end_offsets
 
 __all__ = [
     "AlertCounts",
@@ -116,17 +117,16 @@ async def read_topic(
 ) -> dict[tuple[str, int], int]:
     """Read every partition of ``topic`` from the start to its end offsets as of now, calling
     ``each`` with every record; return the end offsets reached."""
+    ends_by_partition = await end_offsets(connection, topic)
     consumer = connection.consumer(max_partition_fetch_bytes=MAX_REQUEST_BYTES)
     try:
         await consumer.start()
-        await consumer.topics()  # fetches the cluster's metadata: the topic's partitions
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in sorted(ends_by_partition)]
         if not tps:
             return {}
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = {tp: ends_by_partition[tp.partition] for tp in tps}
         remaining = {tp for tp in tps if ends[tp] > 0}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)

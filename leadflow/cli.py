@@ -755,7 +755,10 @@ def bench(
             "time is noisy; --leads 150 is plenty); and, on the broker, 'ingest-http' "
             "(interactions a second through POST /interactions in batches of 1,000, beside the "
             "raw aiokafka produce rate in the same run, and CPU per interaction; more options: "
-            "python -m leadflow.bench_ingest --help)."
+            "python -m leadflow.bench_ingest --help); 'sla-deadlines' (--leads deadlines "
+            "pending at once in `leadflow alerts`, how late their alerts are published and "
+            "received beside the broker's own round trip; python -m leadflow.bench_alerts "
+            "--help)."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
@@ -802,6 +805,11 @@ def bench(
 
         ingest_bench(["--leads", str(leads)])
         return
+    if only == "sla-deadlines":
+        from leadflow.bench_alerts import main as alerts_bench  # noqa: PLC0415
+
+        alerts_bench(["--deadlines", str(leads), "--out", str(out_file)])
+        return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
 
@@ -814,7 +822,7 @@ def bench(
         if only != "lifecycle":
             raise typer.BadParameter(
                 "--only: 'lifecycle', 'replay', 'relay', 'decode', 'read-models', 'simulate', "
-                f"'instructions' or 'ingest-http', got {only!r}"
+                f"'instructions', 'ingest-http' or 'sla-deadlines', got {only!r}"
             )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 

@@ -67,14 +67,18 @@ class OpenDeadline:
     warn_at: datetime | None
     sla_hours: float
     policy: PolicyRef
+    warning_id: str = ""
+    """The id of this stay's ``sla_warning`` (computed once, when the deadline opens)."""
+    breach_id: str = ""
+    """The id of this stay's ``sla_breached``."""
 
-    def alert(self, kind: AlertKind) -> SlaAlert:
-        """The alert of ``kind`` for this stay (``fired_at`` left for the publisher)."""
+    def alert(self, kind: AlertKind, fired_at: datetime | None = None) -> SlaAlert:
+        """The alert of ``kind`` for this stay, published at ``fired_at`` (None: not yet)."""
         due = self.deadline if kind is AlertKind.SLA_BREACHED else self.warn_at
         if due is None:  # only due_alerts builds alerts, and never a warning without warn_at
             raise ValueError(f"no {kind} is due for lead {self.lead_id}")
         return SlaAlert(
-            alert_id=alert_id(self.lead_id, self.entered_event_id, kind),
+            alert_id=self.breach_id if kind is AlertKind.SLA_BREACHED else self.warning_id,
             version=ALERT_VERSION,
             kind=kind,
             lead_id=self.lead_id,
@@ -86,15 +90,19 @@ class OpenDeadline:
             waited_seconds=(due - self.entered_at).total_seconds(),
             sla_hours=self.sla_hours,
             policy=self.policy,
+            fired_at=fired_at,
         )
 
-    def due_alerts(self, until: datetime) -> list[SlaAlert]:
-        """The alerts of this stay due at or before ``until``, warning first."""
+    def due_alerts(
+        self, until: datetime, fired: set[str], fired_at: datetime | None = None
+    ) -> list[SlaAlert]:
+        """The alerts of this stay due at or before ``until`` whose ids are not in ``fired``,
+        warning first."""
         alerts = []
-        if self.warn_at is not None and self.warn_at <= until:
-            alerts.append(self.alert(AlertKind.SLA_WARNING))
-        if self.deadline <= until:
-            alerts.append(self.alert(AlertKind.SLA_BREACHED))
+        if self.warn_at is not None and self.warn_at <= until and self.warning_id not in fired:
+            alerts.append(self.alert(AlertKind.SLA_WARNING, fired_at))
+        if self.deadline <= until and self.breach_id not in fired:
+            alerts.append(self.alert(AlertKind.SLA_BREACHED, fired_at))
         return alerts
 
 
@@ -124,13 +132,14 @@ class DeadlineBook:
         """Record alerts published before (read back from the alerts topic)."""
         self.fired.update(alert_ids)
 
-    def apply(self, event: LifecycleEvent) -> list[SlaAlert]:
-        """Fold ``event``; return the lead's alerts that fell due by the event's business time."""
+    def apply(self, event: LifecycleEvent, fired_at: datetime | None = None) -> list[SlaAlert]:
+        """Fold ``event``; return the lead's alerts that fell due by the event's business time
+        (stamped ``fired_at``: when the caller publishes them)."""
         lead = event.lead_id
         if event.sequence <= self._sequence.get(lead, 0):
             return []
         self._sequence[lead] = event.sequence
-        alerts = self._fire(lead, event.occurred_at)
+        alerts = self._fire(lead, event.occurred_at, fired_at)
         data = event.data
         if isinstance(data, StageChanged):
             self._close(lead)
@@ -149,8 +158,9 @@ class DeadlineBook:
             self._close(lead)  # a visitor merged into a lead waits no longer on its own
         return alerts
 
-    def due(self, now: datetime) -> list[SlaAlert]:
-        """Every alert due at or before ``now`` and not fired yet, in due order."""
+    def due(self, now: datetime, stamp: bool = False) -> list[SlaAlert]:
+        """Every alert due at or before ``now`` and not fired yet, in due order (with
+        ``stamp``, ``fired_at`` is ``now``: the live keeper publishes them at once)."""
         alerts: list[SlaAlert] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -158,18 +168,18 @@ class DeadlineBook:
             current = self.open.get(lead)
             if current is None or current.entered_event_id != entered_event_id:
                 continue  # cleared or replaced since: a lazily deleted entry
-            alerts.extend(self._fire(lead, now))
+            alerts.extend(self._fire(lead, now, now if stamp else None))
         return alerts
 
     def next_due(self) -> datetime | None:
         """When the next alert falls due (an upper bound: cleared deadlines linger), or None."""
         return self._heap[0][0] if self._heap else None
 
-    def _fire(self, lead: str, until: datetime) -> list[SlaAlert]:
+    def _fire(self, lead: str, until: datetime, fired_at: datetime | None = None) -> list[SlaAlert]:
         current = self.open.get(lead)
         if current is None:
             return []
-        alerts = [a for a in current.due_alerts(until) if a.alert_id not in self.fired]
+        alerts = current.due_alerts(until, self.fired, fired_at)
         self.fired.update(a.alert_id for a in alerts)
         if current.deadline <= until:
             self._close(lead)  # breached: nothing more is due for this stay
@@ -187,6 +197,8 @@ class DeadlineBook:
             warn_at=None if fraction is None else event.occurred_at + sla * fraction,
             sla_hours=hours,
             policy=event.policy,
+            warning_id=alert_id(event.lead_id, event.event_id, AlertKind.SLA_WARNING),
+            breach_id=alert_id(event.lead_id, event.event_id, AlertKind.SLA_BREACHED),
         )
         self.open[event.lead_id] = deadline
         for due in (deadline.warn_at, deadline.deadline):
@@ -198,8 +210,8 @@ class DeadlineBook:
         if current is None:
             return
         # Its alerts can no longer fire: forget their ids (the set stays bounded by open stays).
-        for kind in AlertKind:
-            self.fired.discard(alert_id(lead, current.entered_event_id, kind))
+        self.fired.discard(current.warning_id)
+        self.fired.discard(current.breach_id)
 
 
 def replay_deadlines(

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -236,6 +235,7 @@ class DeadlineKeeper:
         if self.live and upcoming is not None:
             wait = max(0.0, min(wait, (upcoming - self.clock()).total_seconds()))
         batches = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=5000)
+        now = self.clock()
         alerts: list[SlaAlert] = []
         rejections: list[Rejection] = []
         for tp, records in batches.items():
@@ -252,7 +252,7 @@ class DeadlineKeeper:
                     )
                 else:
                     try:
-                        alerts.extend(self.book.apply(event))
+                        alerts.extend(self.book.apply(event, now))
                     except Exception as exc:  # a bug must not stop the keeper: dead-letter it
                         log.exception("alerts: could not fold %s", source)
                         self.counts.invalid += 1
@@ -275,7 +275,7 @@ class DeadlineKeeper:
             )
         timed: list[SlaAlert] = []
         if self.live:
-            timed = self.book.due(self.clock())
+            timed = self.book.due(self.clock(), stamp=True)
         await self._publish(producer, alerts, timed, rejections)
 
     async def _publish(
@@ -287,13 +287,10 @@ class DeadlineKeeper:
     ) -> None:
         if not (alerts or timed or rejections):
             return
-        now = self.clock()
         sent = []
-        for alert in [*alerts, *timed]:
-            stamped = dataclasses.replace(alert, fired_at=now)
-            future = await producer.send(
-                self.topics.alerts, encode(stamped), key=lead_key(alert.lead_id)
-            )
+        topic = self.topics.alerts
+        for stamped in [*alerts, *timed]:  # fired_at: when they fell due on the keeper's clock
+            future = await producer.send(topic, encode(stamped), key=lead_key(stamped.lead_id))
             sent.append((stamped, future))
         for rejection in rejections:
             await producer.send(self.topics.rejected, encode(rejection), key=None)

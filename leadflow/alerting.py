@@ -14,14 +14,20 @@ from typing import Any
 
 from aiohttp import web
 
-from contracts import AlertKind, LifecycleEvent, SlaAlert
+from contracts import AlertKind, LifecycleEvent
 from leadflow import wiring
 from leadflow.settings import Settings, SettingsError
 from lifecycle.policy import Policy, load_policy
-from projections.deadlines import OpenDeadline, replay_deadlines
-from streams.alerts import DeadlineKeeper, deadline_rules
+from projections.deadlines import replay_deadlines
+from streams.alerts import (
+    DeadlineKeeper,
+    alert_document,
+    alerts_route,
+    deadline_rules,
+    iso,
+    open_deadline_document,
+)
 from streams.connection import ensure_topics
-from streams.http_access import json_response
 from streams.http_api import bound_port
 from streams.http_auth import check_exposure
 from streams.metrics import alerts_registry, webhooks_registry
@@ -32,7 +38,6 @@ from streams.webhooks import WebhookDeliverer, WebhooksConfig, load_webhooks
 log = logging.getLogger("leadflow.alerts")
 
 __all__ = [
-    "alerts_document",
     "keeper_for",
     "replay_deadlines_document",
     "run_alerts",
@@ -48,37 +53,8 @@ def keeper_for(settings: Settings, policy: str | None = None) -> DeadlineKeeper:
         wiring.kafka_connection(settings),
         wiring.topics(settings),
         deadline_rules(chosen.sla, chosen.stages),
+        partitions=settings.topic_partitions,
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _open_document(d: OpenDeadline) -> dict[str, Any]:
-    return {
-        "lead_id": d.lead_id,
-        "stage": d.stage.value,
-        "entered_at": _iso(d.entered_at),
-        "warn_at": _iso(d.warn_at),
-        "deadline": _iso(d.deadline),
-        "sla_hours": d.sla_hours,
-    }
-
-
-def _alert_document(a: SlaAlert) -> dict[str, Any]:
-    return {
-        "alert_id": a.alert_id,
-        "kind": a.kind.value,
-        "lead_id": a.lead_id,
-        "stage": a.stage.value,
-        "entered_at": _iso(a.entered_at),
-        "deadline": _iso(a.deadline),
-        "due_at": _iso(a.due_at),
-        "fired_at": _iso(a.fired_at),
-        "waited_seconds": a.waited_seconds,
-        "owner": a.owner,
-    }
 
 
 def replay_deadlines_document(
@@ -88,30 +64,13 @@ def replay_deadlines_document(
     would have fired over ``events`` by ``as_of`` (business time), and the deadlines open then."""
     fired, still_open = replay_deadlines(events, deadline_rules(policy.sla, policy.stages), as_of)
     return {
-        "as_of": _iso(as_of),
-        "fired": [_alert_document(a) for a in fired],
-        "open": [_open_document(d) for d in still_open],
+        "as_of": iso(as_of),
+        "fired": [alert_document(a) for a in fired],
+        "open": [open_deadline_document(d) for d in still_open],
         "counts": {
             "warnings": sum(a.kind is AlertKind.SLA_WARNING for a in fired),
             "breaches": sum(a.kind is AlertKind.SLA_BREACHED for a in fired),
             "open": len(still_open),
-        },
-    }
-
-
-def alerts_document(keeper: DeadlineKeeper, limit: int = 100) -> dict[str, Any]:
-    """What ``GET /alerts`` answers: the open deadlines (soonest first) and the latest alerts
-    published (newest first), at most ``limit`` of each, with their totals."""
-    open_deadlines = keeper.open_deadlines()
-    recent = list(keeper.recent)[-limit:][::-1]
-    return {
-        "live": keeper.live,
-        "pending": len(open_deadlines),
-        "open_deadlines": [_open_document(d) for d in open_deadlines[:limit]],
-        "alerts": [_alert_document(a) for a in recent],
-        "counts": {
-            "warnings": keeper.counts.warnings,
-            "breaches": keeper.counts.breaches,
         },
     }
 
@@ -161,20 +120,13 @@ async def run_alerts(
             return Readiness()
         return Readiness(("reading lead-events to where they ended at start",))
 
-    async def alerts(request: web.Request) -> web.Response:
-        try:
-            limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-        except ValueError:
-            return json_response({"error": "limit: expected a whole number 1..1000"}, 400)
-        return json_response(alerts_document(keeper, limit))
-
     runner = await _listen(
         settings,
         settings.alerts_http_host,
         settings.alerts_http_port,
         registry=alerts_registry(keeper),
         check=ready,
-        reads={"/alerts": alerts},
+        reads={"/alerts": alerts_route(keeper)},
     )
     port = bound_port(runner)
     log.info("alerts, metrics and probes on http://%s:%d", settings.alerts_http_host, port)

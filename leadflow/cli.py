@@ -547,6 +547,14 @@ def projector(
             help="Fold everything again from offset 0 into new tables, swapped in once caught up.",
         ),
     ] = False,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts",
+            help="Also keep the SLA deadlines and publish their alerts in this process (as "
+            "`leadflow alerts` does), with GET /alerts on the API.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Fold lead events and spend from Kafka into the read models, store them, serve them.
@@ -621,8 +629,14 @@ def projector(
             limits=wiring.http_limits(settings),
             ingest_limits=ingest_limits,
             segment=segment,
+            alerts=keeper,
         )
 
+    keeper = None
+    if alerts:
+        from leadflow.alerting import keeper_for  # noqa: PLC0415
+
+        keeper = keeper_for(settings)
     try:
         asyncio.run(main())
     finally:

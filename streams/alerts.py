@@ -41,11 +41,12 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -64,13 +65,24 @@ from contracts import (
 )
 from lifecycle.policy import Sla
 from projections.deadlines import DeadlineBook, DeadlineRules, OpenDeadline
-from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, LeadflowKafkaError
+from streams.connection import (
+    MAX_REQUEST_BYTES,
+    KafkaConnection,
+    LeadflowKafkaError,
+    ensure_topics,
+)
+from streams.http_access import json_response
 from streams.progress import end_offsets
 
 __all__ = [
     "AlertCounts",
     "DeadlineKeeper",
+    "alert_document",
+    "alerts_document",
+    "alerts_route",
     "deadline_rules",
+    "iso",
+    "open_deadline_document",
     "read_topic",
 ]
 
@@ -154,6 +166,8 @@ class DeadlineKeeper:
     connection: KafkaConnection
     topics: Topics
     rules: DeadlineRules
+    partitions: int = 4
+    """Of the topics the keeper creates when they do not exist yet."""
     tick: float = 0.1
     max_event_bytes: int = MAX_REQUEST_BYTES
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -186,6 +200,10 @@ class DeadlineKeeper:
         Raises ``LeadflowKafkaError`` when Kafka cannot be read or written.
         """
         fired: list[str] = []
+        topics = self.topics
+        await ensure_topics(
+            self.connection, (topics.lead_events, topics.alerts, topics.rejected), self.partitions
+        )
 
         def remember(record: Any) -> None:
             try:
@@ -311,3 +329,68 @@ class DeadlineKeeper:
         if timed:
             last = timed[-1]
             self.counts.lateness_seconds = published - last.due_at.timestamp()
+
+
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 text of ``value`` (None stays None)."""
+    return None if value is None else value.isoformat()
+
+
+def open_deadline_document(d: OpenDeadline) -> dict[str, Any]:
+    """An open deadline as JSON."""
+    return {
+        "lead_id": d.lead_id,
+        "stage": d.stage.value,
+        "entered_at": iso(d.entered_at),
+        "warn_at": iso(d.warn_at),
+        "deadline": iso(d.deadline),
+        "sla_hours": d.sla_hours,
+    }
+
+
+def alert_document(a: SlaAlert) -> dict[str, Any]:
+    """An alert as JSON (the fields an operator reads)."""
+    return {
+        "alert_id": a.alert_id,
+        "kind": a.kind.value,
+        "lead_id": a.lead_id,
+        "stage": a.stage.value,
+        "entered_at": iso(a.entered_at),
+        "deadline": iso(a.deadline),
+        "due_at": iso(a.due_at),
+        "fired_at": iso(a.fired_at),
+        "waited_seconds": a.waited_seconds,
+        "owner": a.owner,
+    }
+
+
+def alerts_document(keeper: DeadlineKeeper, limit: int = 100) -> dict[str, Any]:
+    """What ``GET /alerts`` answers: the open deadlines (soonest first) and the latest alerts
+    published (newest first), at most ``limit`` of each, with their totals."""
+    open_deadlines = keeper.open_deadlines()
+    recent = list(keeper.recent)[-limit:][::-1]
+    return {
+        "live": keeper.live,
+        "pending": len(open_deadlines),
+        "open_deadlines": [open_deadline_document(d) for d in open_deadlines[:limit]],
+        "alerts": [alert_document(a) for a in recent],
+        "counts": {
+            "warnings": keeper.counts.warnings,
+            "breaches": keeper.counts.breaches,
+        },
+    }
+
+
+def alerts_route(keeper: DeadlineKeeper) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``GET /alerts?limit=N``: ``alerts_document`` of ``keeper`` (N: 1..1000, default 100)."""
+
+    async def alerts(request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return json_response({"error": "limit: expected a whole number 1..1000"}, 400)
+        return json_response(alerts_document(keeper, limit))
+
+    return alerts

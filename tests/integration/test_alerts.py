@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -31,6 +33,7 @@ from contracts.lifecycle_events import StageChanged
 from leadflow import wiring
 from leadflow.settings import Settings
 from streams.connection import ensure_topics
+from streams.http_api import fetch_json
 from tests.integration.harness import (
     isolated_settings,
     lead_events_on_topic,
@@ -172,6 +175,18 @@ async def test_a_deadline_fires_once_with_its_id_across_a_sigkill_and_replay_agr
             settings, {ids["waits", AlertKind.SLA_BREACHED]}, keeper, log, within=90
         )
         await asyncio.sleep(3)  # anything fired twice would be on the topic by now
+        # What an operator and the dashboard read: GET /alerts and /metrics of this keeper.
+        port = int(re.findall(r"alerts on http://127\.0\.0\.1:(\d+)/alerts", log.read_text())[-1])
+        base = f"http://127.0.0.1:{port}"
+        served = fetch_json(base, "/alerts")
+        assert served["live"] is True
+        assert served["pending"] == 0
+        assert served["alerts"][0]["alert_id"] == ids["waits", AlertKind.SLA_BREACHED]
+        assert {a["alert_id"] for a in served["alerts"]} == set(ids.values())
+        metrics = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+        assert "leadflow_sla_deadlines_pending 0.0" in metrics
+        assert 'leadflow_sla_alerts_total{kind="sla_breached"} 1.0' in metrics  # this process
+        assert 'leadflow_sla_alerts_total{kind="sla_warning"} 0.0' in metrics
     finally:
         keeper.send_signal(signal.SIGTERM)
         keeper.wait(30)

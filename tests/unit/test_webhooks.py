@@ -46,41 +46,29 @@ def test_endpoints_load_with_defaults_overrides_and_filters() -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "where", "problem"),
+    ("old", "new", "where", "problem"),
     [
-        ('url = "http://crm.example.com/hooks"', "endpoint[0].url", "loopback"),
-        ('url = "ftp://x"', "endpoint[0].url", "https://"),
-        ('name = "CRM sync"', "endpoint[0].name", "a-z 0-9"),
-        ('name = "slack"', "endpoint[1].name", "earlier endpoint"),
-        ('events = ["stage_changed", "deal_won"]', "endpoint[0].events[1]", "expected one of"),
-        ('stages = ["hot"]', "endpoint[0].stages[0]", "expected one of"),
-        ('secret_env = "MISSING"', "endpoint[0].secret_env", "MISSING is not set"),
-        ("max_attempts = 4", "defaults.max_attempts", None),
-        ('retries = 3\nname = "x"', "endpoint[0].retries", "no such key"),
+        ('url = "https://crm', 'url = "http://crm', "endpoint[0].url", "loopback"),
+        ('url = "https://crm.example.com/hooks"', 'url = "ftp://x"', "endpoint[0].url", "https://"),
+        ('name = "crm"', 'name = "CRM sync"', "endpoint[0].name", "a-z 0-9"),
+        ('name = "crm"', 'name = "slack"', "endpoint[1].name", "earlier endpoint"),
+        ('"sla_breached"]', '"deal_won"]', "endpoint[0].events[1]", "expected one of"),
+        ('stages = ["mql", "SQL"]', 'stages = ["hot"]', "endpoint[0].stages[0]", "expected one of"),
+        ('secret_env = "CRM_SECRET"', 'secret_env = "NOPE"', "endpoint[0].secret_env", "NOPE"),
+        ("max_attempts = 4", "max_attempts = 0.5", "defaults.max_attempts", "whole number"),
+        ("backoff_seconds = 0.5", "backoff_seconds = -1", "defaults.backoff_seconds", "than 0"),
+        ('name = "crm"', 'name = "crm"\nretries = 3', "endpoint[0].retries", "no such key"),
     ],
 )
 def test_a_bad_endpoint_is_named_by_file_and_key(
-    change: str, where: str, problem: str | None
+    old: str, new: str, where: str, problem: str
 ) -> None:
-    old = change.split(" = ", maxsplit=1)[0]
-    lines = ONE.splitlines()
-    if old == "max_attempts":
-        text = ONE.replace("max_attempts = 4", "max_attempts = 0.5")
-        problem = "whole number"
-    elif old == "retries":
-        text = ONE.replace('name = "crm"', 'name = "crm"\nretries = 3')
-    elif old == "name" and "slack" in change:
-        text = ONE.replace('name = "crm"', 'name = "slack"', 1)
-        where = "endpoint[1].name"
-    else:
-        first = next(i for i, line in enumerate(lines) if line.startswith(old + " "))
-        lines[first] = change
-        text = "\n".join(lines)
+    assert old in ONE
     with pytest.raises(WebhookConfigError) as caught:
-        parse_webhooks(text, "hooks.toml", {"CRM_SECRET": "abc"})
+        parse_webhooks(ONE.replace(old, new, 1), "hooks.toml", {"CRM_SECRET": "abc"})
     assert caught.value.path == where
-    assert problem is not None and problem in caught.value.problem
-    assert "hooks.toml" in str(caught.value)
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"webhooks file hooks.toml: {where}: ")
 
 
 def test_a_file_without_endpoints_or_with_both_secrets_is_refused() -> None:

@@ -52,6 +52,7 @@ Access (``ApiAuth``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -82,6 +83,7 @@ from contracts import (
 )
 from projections import MODELS
 from projections.attribution import MILESTONES
+from streams.alerts import DeadlineKeeper, alerts_route
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
 from streams.dashboard import Dashboard, add_dashboard_routes
 from streams.deadletter import DeadLetter, dead_letter
@@ -633,8 +635,10 @@ def build_http_app(
     max_body_bytes: int = DEFAULT_MAX_BYTES,
     limits: HttpLimits | None = None,
     dashboard: Dashboard | None = None,
+    alerts: DeadlineKeeper | None = None,
 ) -> web.Application:
-    """The aiohttp application serving ``state`` (see the module docstring for the routes).
+    """The aiohttp application serving ``state`` (see the module docstring for the routes);
+    with ``alerts``, also ``GET /alerts`` of that deadline keeper (scope ``read``).
 
     ``auth`` None means no tokens; ``POST /interactions`` exists only with ``ingest``. Bodies
     larger than ``max_body_bytes`` are refused with 413 before they are read whole, except on
@@ -675,6 +679,8 @@ def build_http_app(
     app.router.add_get("/attribution", requires(read, attribution))
     app.router.add_get("/leads/{lead_id}", requires(read, lead))
     add_dashboard_routes(app, dashboard or Dashboard())
+    if alerts is not None:
+        app.router.add_get("/alerts", requires(read, alerts_route(alerts)))
     if ingest is not None:
         app.router.add_post("/interactions", requires(Scope.INGEST, ingest.handle))
         app.on_cleanup.append(ingest.close)
@@ -697,6 +703,7 @@ async def start_http(
     max_body_bytes: int = DEFAULT_MAX_BYTES,
     limits: HttpLimits | None = None,
     dashboard: Dashboard | None = None,
+    alerts: DeadlineKeeper | None = None,
 ) -> web.AppRunner:
     """Serve ``state`` on ``host:port`` (port 0: any free port); stop with ``runner.cleanup()``.
 
@@ -718,6 +725,7 @@ async def start_http(
         max_body_bytes=max_body_bytes,
         limits=limits,
         dashboard=dashboard,
+        alerts=alerts,
     )
     runner = await serve(app, host, port, limits)
     log.log(logging.INFO if auth.enabled else logging.WARNING, auth.describe(host))
@@ -776,8 +784,10 @@ async def serve_projector(
     ingest_limits: IngestLimits | None = None,
     segment: SegmentMapping | None = None,
     dashboard: Dashboard | None = None,
+    alerts: DeadlineKeeper | None = None,
 ) -> None:
-    """The projection worker and the HTTP API over it, until ``stop`` is set.
+    """The projection worker and the HTTP API over it, until ``stop`` is set; with ``alerts``,
+    that deadline keeper too, on the same event loop, its state on ``GET /alerts``.
 
     The API listens first (answering 503 while the fold rebuilds); ``on_listening`` gets the
     bound port. ``auth`` None means no tokens (loopback only); ``ingest`` adds ``POST
@@ -801,10 +811,18 @@ async def serve_projector(
         max_body_bytes=config.max_message_bytes,
         limits=limits,
         dashboard=dashboard,
+        alerts=alerts,
     )
+    keeper = asyncio.create_task(alerts.run(stop)) if alerts is not None else None
     try:
         if on_listening is not None:
             on_listening(bound_port(runner))
         await run_projector(config, connection, state, stop, partitions=partitions)
+        if keeper is not None:
+            await keeper  # stop is set: it returns, or raises what stopped it
     finally:
+        if keeper is not None and not keeper.done():
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         await runner.cleanup()

@@ -340,13 +340,13 @@
     }
     if (!data.alerts) return;
     const open = Array.isArray(data.alerts.open_deadlines) ? data.alerts.open_deadlines : [];
-    const recent = Array.isArray(data.alerts.recent_alerts) ? data.alerts.recent_alerts : [];
+    const recent = Array.isArray(data.alerts.alerts) ? data.alerts.alerts : [];
     const fresh = new Set();
     for (const alert of recent) {
-      const id = alert && alert.id;
+      const id = alert && alert.alert_id;
       if (seenAlerts !== null && id && !seenAlerts.has(id)) fresh.add(id);
     }
-    seenAlerts = new Set(recent.map((a) => a && a.id).filter(Boolean));
+    seenAlerts = new Set(recent.map((a) => a && a.alert_id).filter(Boolean));
     state.textContent = `${fmt.int(open.length)} open deadlines, ${fmt.int(recent.length)} recent ` +
       "alerts" + (fresh.size ? ` (${fmt.int(fresh.size)} new)` : "");
     const now = Date.now();
@@ -362,13 +362,13 @@
     recentTarget.replaceChildren(recent.length ? table(
       ["Alert", "Lead", "Stage", "Deadline", "Waited", "Owner"],
       recent.slice(0, SHOWN).map((a, index) => {
-        const kind = a.type === "sla_warning" ? "sla_warning" : "sla_breached";
+        const kind = a.kind === "sla_warning" ? "sla_warning" : "sla_breached";
         const waited = num(a.waited_seconds) === null ? null : a.waited_seconds / 3600;
-        return el("tr", { className: fresh.has(a.id) ? `${kind} new` : kind },
-          cell(a.type === "sla_warning" ? "warning" : a.type === "sla_breached" ? "breached" : a.type),
+        return el("tr", { className: fresh.has(a.alert_id) ? `${kind} new` : kind },
+          cell(a.kind === "sla_warning" ? "warning" : a.kind === "sla_breached" ? "breached" : a.kind),
           cell(a.lead_id), cell(label("stages", a.stage)), cell(a.deadline),
           cell(fmt.hours(waited), figure({ className: "num" },
-            ["alerts", "recent_alerts", index, "waited_seconds"], a.waited_seconds)),
+            ["alerts", "alerts", index, "waited_seconds"], a.waited_seconds)),
           cell(a.owner || DASH));
       })) : el("p", { className: "note", text: "no alert yet" }));
   }

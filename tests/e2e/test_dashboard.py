@@ -90,48 +90,56 @@ def state() -> ProjectionState:
 
 
 def alerts_document() -> dict[str, Any]:
-    """What ``GET /alerts`` answers (the documented shape), with hostile strings in it."""
+    """What ``GET /alerts`` answers (``streams.alerts.alerts_document``'s shape), with hostile
+    strings in it."""
     return {
+        "live": True,
+        "pending": 2,
         "open_deadlines": [
             {
                 "lead_id": "L-open-1",
                 "stage": "lead",
-                "sla": "lead",
-                "deadline": "2099-01-01T00:00:00Z",
-                "owner": "ada@example.com",
+                "entered_at": "2098-12-31T00:00:00+00:00",
+                "warn_at": "2098-12-31T18:00:00+00:00",
+                "deadline": "2099-01-01T00:00:00+00:00",
+                "sla_hours": 24.0,
             },
             {
                 "lead_id": HOSTILE,
                 "stage": "mql",
-                "sla": "mql",
-                "deadline": "2099-01-02T00:00:00Z",
-                "owner": None,
+                "entered_at": "2099-01-01T20:00:00+00:00",
+                "warn_at": "2099-01-01T23:00:00+00:00",
+                "deadline": "2099-01-02T00:00:00+00:00",
+                "sla_hours": 4.0,
             },
         ],
-        "recent_alerts": [
+        "alerts": [
             {
-                "id": "alert-1",
-                "type": "sla_breached",
+                "alert_id": "alert-1",
+                "kind": "sla_breached",
                 "lead_id": "L-late-1",
                 "stage": "lead",
-                "sla": "lead",
-                "deadline": "2026-01-01T10:00:00Z",
-                "fired_at": "2026-01-01T10:00:01Z",
+                "entered_at": "2025-12-31T10:00:00+00:00",
+                "deadline": "2026-01-01T10:00:00+00:00",
+                "due_at": "2026-01-01T10:00:00+00:00",
+                "fired_at": "2026-01-01T10:00:01+00:00",
                 "waited_seconds": 86400.0,
                 "owner": HOSTILE_SCRIPT,
             },
             {
-                "id": "alert-2",
-                "type": "sla_warning",
+                "alert_id": "alert-2",
+                "kind": "sla_warning",
                 "lead_id": "L-late-2",
                 "stage": "mql",
-                "sla": "mql",
-                "deadline": "2026-01-01T12:00:00Z",
-                "fired_at": "2026-01-01T11:00:00Z",
+                "entered_at": "2026-01-01T08:00:00+00:00",
+                "deadline": "2026-01-01T12:00:00+00:00",
+                "due_at": "2026-01-01T11:00:00+00:00",
+                "fired_at": "2026-01-01T11:00:00+00:00",
                 "waited_seconds": 10800.0,
                 "owner": None,
             },
         ],
+        "counts": {"warnings": 1, "breaches": 1},
     }
 
 
@@ -314,7 +322,7 @@ async def test_without_alerts_the_panel_says_they_are_not_enabled(
 
 async def test_a_new_alert_shows_without_a_reload(state: ProjectionState, tmp_path: Path) -> None:
     document = alerts_document()
-    served = {"alerts": {"open_deadlines": document["open_deadlines"], "recent_alerts": []}}
+    served = {"alerts": {"open_deadlines": document["open_deadlines"], "alerts": []}}
     async with (
         serving(state, alerts=lambda: served["alerts"]) as base,
         headless_page(tmp_path) as page,

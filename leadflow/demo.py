@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leadflow import wiring
+from leadflow.alerting import keeper_for
 from leadflow.replay import (
     InteractionCounts,
     SpendCounts,
@@ -39,6 +40,7 @@ from leadflow.services import LocalKafka
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.policy import load_policy
+from streams.alerts import DeadlineKeeper
 from streams.connection import ensure_topics
 from streams.http_api import serve_projector
 from streams.http_auth import check_exposure
@@ -72,6 +74,7 @@ class _Projector:
     task: asyncio.Task[None]
     stop: asyncio.Event
     url: str
+    alerts: DeadlineKeeper
 
 
 @contextlib.asynccontextmanager
@@ -94,6 +97,8 @@ async def _projector(settings: Settings, console: Console) -> AsyncIterator[_Pro
         max_message_bytes=settings.max_message_bytes,
     )
     stop = asyncio.Event()
+    # The SLA deadlines kept on the projector's loop: the dashboard shows their alerts.
+    alerts = keeper_for(settings)
     task: asyncio.Task[None] | None = None
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     for wanted in (settings.http_port, 0):  # 0: any free port, when another holds the setting's
@@ -111,6 +116,7 @@ async def _projector(settings: Settings, console: Console) -> AsyncIterator[_Pro
                 auth=auth,
                 limits=wiring.http_limits(settings),
                 dashboard=wiring.dashboard(),
+                alerts=alerts,
             )
         )
         either: set[asyncio.Future[Any]] = {task, port}
@@ -124,7 +130,7 @@ async def _projector(settings: Settings, console: Console) -> AsyncIterator[_Pro
     url = f"http://{host}:{port.result()}/"
     console.print(f"dashboard: {url}")
     try:
-        yield _Projector(state, task, stop, url)
+        yield _Projector(state, task, stop, url, alerts)
     finally:
         stop.set()
         await task
@@ -142,7 +148,7 @@ async def _project(running: _Projector, console: Console) -> tuple[dict[str, Any
     )
     with Progress(*columns, console=console) as bar:
         folding = bar.add_task("projections: events folded", total=None)
-        while not (state.targets is not None and state.live):
+        while not (state.targets is not None and state.live and running.alerts.live):
             if task.done():
                 task.result()
                 raise RuntimeError("the projection worker stopped before catching up")
@@ -152,6 +158,17 @@ async def _project(running: _Projector, console: Console) -> tuple[dict[str, Any
             await asyncio.sleep(0.25)
         total = sum(state.targets.values())
         bar.update(folding, total=total, completed=total)
+    # Caught up, the keeper fires on wall time: the deadlines of the simulated past are all due.
+    while any(d.deadline <= datetime.now(UTC) for d in running.alerts.book.open.values()):
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.1)
+    fired = running.alerts.counts
+    console.print(
+        f"SLA alerts: {fired.warnings:,} warnings and {fired.breaches:,} breaches fired on "
+        f"{running.alerts.topics.alerts} ({len(running.alerts.book.open):,} deadlines open; "
+        "the dashboard's alerts panel lists them)"
+    )
     counts = state.counts
     spend = SpendCounts(
         accepted=counts.spend, duplicates=counts.spend_duplicates, rejected=counts.spend_invalid

@@ -4,8 +4,10 @@ Depends on nothing of leadflow's. Decoding validates (``ContractError`` lists ev
 its field path) and upcasts older versions; encoding is orjson.
 """
 
+from contracts.alerts import AlertKind, SlaAlert, alert_id
 from contracts.codec import (
     DEFAULT_MAX_BYTES,
+    decode_alert,
     decode_interaction,
     decode_lifecycle_event,
     decode_rejection,
@@ -56,6 +58,7 @@ __all__ = [
     "LIFECYCLE_DATA_TYPES",
     "LIFECYCLE_TYPE_OF",
     "PERSONAL_FIELDS",
+    "AlertKind",
     "Channel",
     "ContractError",
     "Interaction",
@@ -68,12 +71,15 @@ __all__ = [
     "Problem",
     "Rejection",
     "RejectionKind",
+    "SlaAlert",
     "Source",
     "Spend",
     "Stage",
     "Temperature",
     "Topics",
     "Touch",
+    "alert_id",
+    "decode_alert",
     "decode_interaction",
     "decode_lifecycle_event",
     "decode_rejection",

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -368,6 +369,20 @@ def replay(
             "(the same document; 1: all in this process).",
         ),
     ] = 1,
+    deadlines: Annotated[
+        bool,
+        typer.Option(
+            "--deadlines",
+            help="Also report the SLA alerts a live `leadflow alerts` would have fired over "
+            "FILE (business time) and the deadlines still open, as of --as-of.",
+        ),
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="With --deadlines: RFC 3339 time to fire deadlines up to (default: now)."
+        ),
+    ] = None,
 ) -> None:
     """Run the lifecycle and every read model over FILE (no Kafka), in this process or, with
     --processes, in several."""
@@ -381,6 +396,10 @@ def replay(
     settings = Settings()
     chosen = load_policy(policy or settings.policy)
     exchange = wiring.exchange_rates(settings, rates)  # SettingsError: one line, exit 2
+    deadlines_as_of = _as_of(as_of) if deadlines else None
+    if deadlines and processes > 1:
+        fail("--deadlines needs the lifecycle in this process (--processes 1)")
+        raise typer.Exit(EXPECTED_FAILURE)
     tune_gc()
     with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
         if processes > 1:
@@ -411,7 +430,13 @@ def replay(
                 lateness=settings.allowed_lateness,
                 rates=exchange,
             )
-    document = result.document()
+        document = result.document()
+        if deadlines_as_of is not None and result.app is not None:
+            from leadflow.alerting import replay_deadlines_document  # noqa: PLC0415
+
+            document["deadlines"] = replay_deadlines_document(
+                result.app.lifecycle_events(), chosen, deadlines_as_of
+            )
     if result.unfoldable:
         # Stored events from before the contracts bounded their numbers: skipped, not fatal.
         first = result.unfoldable[0]
@@ -426,11 +451,99 @@ def replay(
 
         render_terminal(document, out)
         _print_rejects(log, rejects)
+        if "deadlines" in document:
+            counts = document["deadlines"]["counts"]
+            out.print(
+                f"SLA deadlines as of {document['deadlines']['as_of']}: "
+                f"{counts['breaches']:,} breached, {counts['warnings']:,} warnings, "
+                f"{counts['open']:,} still open (--json lists them)"
+            )
     if html is not None:
         from leadflow.report import write_html  # noqa: PLC0415
 
         write_html(document, html)
         err.print(f"HTML report: {escape(str(html))}")
+
+
+def _as_of(text: str | None) -> datetime:
+    """``--as-of``: an RFC 3339 time with an offset, or now."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        fail(f"--as-of: expected an RFC 3339 time with an offset, got {text!r}")
+        raise typer.Exit(EXPECTED_FAILURE)
+    return value
+
+
+def _until_signalled(run: Callable[[asyncio.Event], Any]) -> None:
+    """Run the coroutine ``run(stop)`` until SIGINT or SIGTERM sets ``stop``."""
+    import signal  # noqa: PLC0415
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(stop)
+
+    asyncio.run(main())
+
+
+@app.command()
+def alerts(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Keep the SLA deadlines of the policy's [sla] and publish sla_warning and sla_breached to
+    leadflow.alerts.v1 when they pass (wall time), with GET /alerts, /metrics, /health and
+    /ready on LEADFLOW_ALERTS_HTTP_HOST:LEADFLOW_ALERTS_HTTP_PORT."""
+    from leadflow.alerting import keeper_for, run_alerts  # noqa: PLC0415
+
+    settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
+    keeper = keeper_for(settings)  # PolicyError: one line, exit 2
+    _until_signalled(
+        lambda stop: run_alerts(
+            settings,
+            stop,
+            keeper,
+            on_listening=lambda port: err.print(
+                f"alerts on http://{settings.alerts_http_host}:{port}/alerts"
+            ),
+        )
+    )
+
+
+@app.command()
+def webhooks(
+    config: Annotated[
+        Path | None,
+        typer.Option(help="The endpoints file (TOML); default LEADFLOW_WEBHOOKS_CONFIG."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only validate the file and list the endpoints.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Deliver stage changes and SLA alerts to the configured HTTPS endpoints: signed
+    (HMAC-SHA256), retried with exponential backoff, dead-lettered per endpoint."""
+    from leadflow.alerting import run_webhooks, webhooks_config  # noqa: PLC0415
+
+    settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
+    endpoints = webhooks_config(settings, config)  # WebhookConfigError: one line, exit 2
+    for e in endpoints.endpoints:
+        stages = ", ".join(sorted(s.value for s in e.stages)) if e.stages else "every stage"
+        err.print(
+            f"{e.name}: {e.url} <- {', '.join(sorted(e.events))} ({stages}); "
+            f"{e.max_attempts} attempts"
+        )
+    if check:
+        return
+    _until_signalled(lambda stop: run_webhooks(settings, endpoints, stop))
 
 
 @app.command()
@@ -443,6 +556,14 @@ def projector(
         typer.Option(
             "--rebuild",
             help="Fold everything again from offset 0 into new tables, swapped in once caught up.",
+        ),
+    ] = False,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts",
+            help="Also keep the SLA deadlines and publish their alerts in this process (as "
+            "`leadflow alerts` does), with GET /alerts on the API.",
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -523,8 +644,14 @@ def projector(
             limits=wiring.http_limits(settings),
             ingest_limits=ingest_limits,
             segment=segment,
+            alerts=keeper,
         )
 
+    keeper = None
+    if alerts:
+        from leadflow.alerting import keeper_for  # noqa: PLC0415
+
+        keeper = keeper_for(settings)
     try:
         asyncio.run(main())
     finally:
@@ -670,7 +797,10 @@ def bench(
             "time is noisy; --leads 150 is plenty); and, on the broker, 'ingest-http' "
             "(interactions a second through POST /interactions in batches of 1,000, beside the "
             "raw aiokafka produce rate in the same run, and CPU per interaction; more options: "
-            "python -m leadflow.bench_ingest --help)."
+            "python -m leadflow.bench_ingest --help); 'sla-deadlines' (--leads deadlines "
+            "pending at once in `leadflow alerts`, how late their alerts are published and "
+            "received beside the broker's own round trip; python -m leadflow.bench_alerts "
+            "--help)."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
@@ -717,6 +847,11 @@ def bench(
 
         ingest_bench(["--leads", str(leads)])
         return
+    if only == "sla-deadlines":
+        from leadflow.bench_alerts import main as alerts_bench  # noqa: PLC0415
+
+        alerts_bench(["--deadlines", str(leads), "--out", str(out_file)])
+        return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
 
@@ -729,7 +864,7 @@ def bench(
         if only != "lifecycle":
             raise typer.BadParameter(
                 "--only: 'lifecycle', 'replay', 'relay', 'decode', 'read-models', 'simulate', "
-                f"'instructions' or 'ingest-http', got {only!r}"
+                f"'instructions', 'ingest-http' or 'sla-deadlines', got {only!r}"
             )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 
@@ -817,8 +952,8 @@ def history(
         open_store,
         render_history,
     )
-    from lifecycle.audit import lead_history  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
+    from lifecycle.history import lead_history  # noqa: PLC0415
 
     try:
         document = history_document(lead_history(open_store(Settings()), lead_id))
@@ -855,8 +990,8 @@ def state(
         parse_time,
         render_as_of,
     )
-    from lifecycle.audit import AsOfBasis, lead_as_of  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
+    from lifecycle.history import AsOfBasis, lead_as_of  # noqa: PLC0415
 
     basis = AsOfBasis.RECORDED if known_at else AsOfBasis.OCCURRED
     try:

@@ -63,6 +63,7 @@ from contracts import (
     decode_interaction,
 )
 from contracts.errors import shown
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Channel, InteractionType, Stage
 from leadflow.rejects import RejectLog
 from lifecycle.ordering import ahead
@@ -229,8 +230,10 @@ class _Loader(MappingReader):
         )
         name = self.text(head.get("name"), "mapping.name")
         prefix = head.get("lead_id_prefix", f"{name}:")
-        if not isinstance(prefix, str) or prefix.startswith("anon:"):
-            raise self.fail("mapping.lead_id_prefix", "expected a string not starting 'anon:'")
+        if not isinstance(prefix, str) or prefix.startswith(ANONYMOUS_PREFIX):
+            raise self.fail(
+                "mapping.lead_id_prefix", f"expected a string not starting '{ANONYMOUS_PREFIX}'"
+            )
         zone_name = self.text(head.get("timezone", "UTC"), "mapping.timezone")
         try:
             zone: tzinfo = ZoneInfo(zone_name)

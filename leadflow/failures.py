@@ -49,6 +49,7 @@ def _explain(exc: BaseException) -> str | None:
     from streams.connection import LeadflowKafkaError  # noqa: PLC0415
     from streams.http_api import ApiExposureError, ReportError  # noqa: PLC0415
     from streams.http_auth import ApiTokensError  # noqa: PLC0415
+    from streams.mapping_files import MappingFileError  # noqa: PLC0415
     from streams.read_model_store import ReadModelStoreError  # noqa: PLC0415
 
     if isinstance(exc, BaseExceptionGroup):  # a task group's failures: expected if all are
@@ -78,6 +79,7 @@ def _explain(exc: BaseException) -> str | None:
         AuditError
         | CrmFileError
         | MappingError
+        | MappingFileError
         | ServiceError
         | SettingsError
         | ContractError

@@ -7,7 +7,7 @@ folded as soon as the batch is stored, in the order of the notification log. The
 from the domain events the batch stored (eventsourcing's ``_notify``), not read back and
 decoded from the store: the stored state is the transcoder's lossless encoding of those very
 events, so the read models fold the same values, and the document is byte for byte what
-folding ``lifecycle_events(app)`` makes, for less than half the CPU. The event store is in
+folding ``app.lifecycle_events()`` makes, for less than half the CPU. The event store is in
 memory unless told otherwise.
 A line whose interaction id is already recorded for another lead is rejected (``conflict``,
 naming both leads) and counted as rejected, as the worker does.
@@ -42,8 +42,6 @@ from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Release, ahe
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
 from projections import ExchangeRates, LeadBook, Projections, SlaHours, UnfoldableEventError
-
-_READ_PAGE = 5000
 
 NumberedLine = tuple[int, bytes]
 """A line of a file (without its line end) and its line number there (1-based)."""
@@ -190,20 +188,6 @@ def projections_for(
     )
 
 
-def lifecycle_events(app: LeadLifecycle, after: int = 0) -> Iterator[LifecycleEvent]:
-    """Every lifecycle event in the store's notification log after ``after``, in order."""
-    position = after
-    while True:
-        page = app.recorder.select_notifications(
-            start=position, limit=_READ_PAGE, inclusive_of_start=False
-        )
-        if not page:
-            return
-        for notification in page:
-            yield to_lifecycle_event(app.mapper.to_domain_event(notification))
-        position = page[-1].id
-
-
 class EventFold:
     """Folds lifecycle events into ``projections`` as they come, in as many calls as they come
     in, skipping the ones the fold guard refuses.
@@ -262,7 +246,7 @@ class _FoldingLifecycle(LeadLifecycle):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         # eventsourcing's hook, called once a batch is stored with its events in the order of
-        # their notification ids (the same order ``lifecycle_events`` reads them in).
+        # their notification ids (the same order ``LeadLifecycle.lifecycle_events`` reads them in).
         events = [to_lifecycle_event(r.domain_event) for r in recordings]
         for fold in self._folds:
             fold(events)

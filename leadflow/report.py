@@ -60,6 +60,7 @@ __all__ = [
     "MODEL_LABELS",
     "MONEY_COLUMNS",
     "NA",
+    "STAGE_LABELS",
     "history_rows",
     "missing_stages",
     "not_applicable_note",
@@ -101,7 +102,7 @@ FUNNEL_STEPS: tuple[tuple[str, str], ...] = (
 )
 """The funnel section's counts, in order, with their labels."""
 
-_STAGE_LABELS: dict[str, str] = {
+STAGE_LABELS: dict[str, str] = {
     "visitor": "Visitor",
     "contact": "Contact",
     "lead": "Lead",
@@ -113,6 +114,7 @@ _STAGE_LABELS: dict[str, str] = {
     "lost": "Lost",
     "recycled": "Recycled",
 }
+"""Stages' names for people (``mql`` -> ``MQL``), in funnel order."""
 
 DASH = "—"
 """What a report shows for a figure that does not exist (division by zero, no data)."""
@@ -184,8 +186,8 @@ def missing_stages(document: Mapping[str, Any]) -> list[str]:
         for key, milestone in _MILESTONE_COUNTS.items()
         if key in funnel and funnel[key] is None
     )
-    return [stage for stage in _STAGE_LABELS if stage in missing] + sorted(
-        missing - set(_STAGE_LABELS)
+    return [stage for stage in STAGE_LABELS if stage in missing] + sorted(
+        missing - set(STAGE_LABELS)
     )
 
 
@@ -218,7 +220,7 @@ def fmt_applicable(
 
 def stage_label(stage: str) -> str:
     """A stage's name for people (``mql`` -> ``MQL``); unknown stages as they are."""
-    return _STAGE_LABELS.get(stage, stage)
+    return STAGE_LABELS.get(stage, stage)
 
 
 def model_label(model: str) -> str:

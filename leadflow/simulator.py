@@ -42,7 +42,7 @@ search and events; paid and organic social convert worst. Of 100 leads about 40 
 few more to MQL). In a stream of six months or more every lead reaches the lead stage within
 it: a journey that becomes a lead weeks after its first form starts early enough.
 
-Every lead's lifecycle moves are legal under the ``b2b_saas`` policy as DESIGN.md describes it:
+Every lead's lifecycle moves are legal under the ``b2b_saas`` policy (its preset file):
 a qualification is recorded only after a demo or quote request (or for a referral, which sales
 may accept at once: lead -> sql), an opportunity only after an accepted qualification, a deal
 is won or lost only after its opportunity, nothing follows a win or a disqualification, and a

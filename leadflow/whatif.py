@@ -50,6 +50,7 @@ from rich.text import Text
 
 from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent
 from contracts.lifecycle_events import StageChanged
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Stage
 from leadflow.forked import in_child
 from leadflow.rejects import RejectLog
@@ -74,8 +75,7 @@ from leadflow.report import (
     stage_label,
 )
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import KeptInteractions
-from lifecycle.lead import ANONYMOUS_PREFIX
+from lifecycle.export import KeptInteractions
 from lifecycle.ordering import DEFAULT_LATENESS
 from lifecycle.policy import MILESTONE_STAGES, Policy
 from projections import ExchangeRates, Projections, UnfoldableEventError
@@ -268,7 +268,7 @@ disk, merged as the file is written."""
 
 def store_lines(app: LeadLifecycle, path: Path, *, run_lines: int = STORE_RUN_LINES) -> int:
     """Write the interactions the event store keeps to ``path`` as JSON lines, in the order
-    they were recorded (``lifecycle.audit.KeptInteractions``), without personal values (none is
+    they were recorded (``lifecycle.export.KeptInteractions``), without personal values (none is
     opened, since no policy rule, score or read model reads one); how many stored interactions
     predate leadflow keeping them whole (and are left out).
 

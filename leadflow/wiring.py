@@ -15,6 +15,7 @@ from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from projections import ExchangeRates, RatesError, parse_rates
 from streams.connection import KafkaConnection
+from streams.dashboard import Dashboard
 from streams.http_auth import ApiAuth, ApiTokensError
 from streams.http_limits import HttpLimits, IngestLimits
 from streams.read_model_store import ReadModelStore
@@ -123,6 +124,28 @@ def exchange_rates(settings: Settings, path: Path | None = None) -> ExchangeRate
         return parse_rates(text, str(chosen))
     except RatesError as exc:
         raise SettingsError(str(exc)) from None
+
+
+def dashboard() -> Dashboard:
+    """The projector's dashboard with the reports' names for stages, models and milestones,
+    offering the milestones and models ``/attribution`` takes, in the reports' order."""
+    from leadflow.report import (  # noqa: PLC0415 (the reports' module only when serving)
+        FUNNEL_STEPS,
+        MILESTONE_LABELS,
+        MODEL_LABELS,
+        MODELS,
+        STAGE_LABELS,
+    )
+    from streams.http_api import ATTRIBUTION_MILESTONES  # noqa: PLC0415
+
+    return Dashboard(
+        milestones=ATTRIBUTION_MILESTONES,
+        models=MODELS,
+        stage_labels=STAGE_LABELS,
+        model_labels=MODEL_LABELS,
+        milestone_labels={**MILESTONE_LABELS, "revenue": "Revenue"},
+        funnel_steps=FUNNEL_STEPS,
+    )
 
 
 def topics(settings: Settings) -> Topics:

@@ -73,6 +73,12 @@ leads are scored, what sales qualification requires, the default deal margin and
     [sla]
     lead_first_touch_hours = 24.0     # first sales touch due after a lead is created
     mql_first_touch_hours = 4.0       # ... and after it became an MQL
+    warning_fraction = 0.75           # optional (default 0.75): sla_warning after this share
+                                      # of the time, 0 < f < 1; false: no warnings
+    sales_touches = ["meeting_booked", "meeting_held", "qualification_recorded", "call_logged"]
+                                      # optional (this default): interaction types that clear a
+                                      # deadline; call_logged counts only when outbound
+    stages = { sql = 48.0 }           # optional: SLA hours of further stages (not lead, mql)
 
     [attribution]                     # optional; every key has a default
     touch_types = ["page_viewed", "ad_clicked", "form_submitted", "email_engaged",
@@ -142,9 +148,6 @@ REQUEST_TARGETS: Mapping[InteractionType, Stage] = MappingProxyType(
 SQL_REQUIREMENTS: tuple[str, ...] = ("need", "budget", "authority", "timing")
 """What a qualification can establish; a policy requires some of them for SQL."""
 
-FIT_ATTRIBUTES: tuple[str, ...] = ("seniority", "company_size", "industry", "country")
-"""The profile attributes (from form submissions) that fit scoring can use."""
-
 ANY = "*"
 """The key that gives points to any value not listed (in fit and engagement tables)."""
 
@@ -210,12 +213,43 @@ class Scoring:
     """Points by key: ``page_viewed``, ``form_submitted.demo_request``, ``form_submitted.*``."""
 
 
+DEFAULT_SALES_TOUCHES: frozenset[InteractionType] = frozenset(
+    {
+        InteractionType.MEETING_BOOKED,
+        InteractionType.MEETING_HELD,
+        InteractionType.QUALIFICATION_RECORDED,
+        InteractionType.CALL_LOGGED,
+    }
+)
+"""The interaction types that clear an SLA deadline unless ``[sla] sales_touches`` says others
+(an outbound call: ``call_logged`` counts only when the lifecycle flagged it a sales touch)."""
+
+DEFAULT_WARNING_FRACTION = 0.75
+"""The share of an SLA after which ``sla_warning`` fires unless ``[sla] warning_fraction`` says."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sla:
-    """How soon sales must first touch a lead (hours), counted from entering a stage."""
+    """How soon sales must first touch a lead (hours), counted from entering a stage.
+
+    ``stages`` holds the SLAs of stages other than lead and mql; ``warning_fraction`` is the
+    share of an SLA after which a warning fires (``None``: no warnings); ``sales_touches`` the
+    interaction types that count as the touch that answers the SLA.
+    """
 
     lead_first_touch_hours: float
     mql_first_touch_hours: float
+    warning_fraction: float | None = DEFAULT_WARNING_FRACTION
+    sales_touches: frozenset[InteractionType] = DEFAULT_SALES_TOUCHES
+    stages: Mapping[Stage, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def hours_for(self, stage: Stage) -> float | None:
+        """The SLA of ``stage`` in hours, or ``None`` when the stage has none."""
+        if stage is Stage.LEAD:
+            return self.lead_first_touch_hours
+        if stage is Stage.MQL:
+            return self.mql_first_touch_hours
+        return self.stages.get(stage)
 
 
 MILESTONE_STAGES: tuple[Stage, ...] = (
@@ -483,12 +517,7 @@ class _Builder:
             raise deals.error("default_margin", f"expected a share between 0 and 1, got {margin}")
         deals.finish()
 
-        sla_table = root.table("sla")
-        sla = Sla(
-            lead_first_touch_hours=self._positive(sla_table, "lead_first_touch_hours"),
-            mql_first_touch_hours=self._positive(sla_table, "mql_first_touch_hours"),
-        )
-        sla_table.finish()
+        sla = self._sla(root.table("sla"), known)
         attribution = self._attribution(root, known)
         root.finish()
         return Policy(
@@ -508,6 +537,48 @@ class _Builder:
             sla=sla,
             source=self.source,
             attribution=attribution,
+        )
+
+    def _sla(self, table: _Table, known: set[Stage]) -> Sla:
+        lead_hours = self._positive(table, "lead_first_touch_hours")
+        mql_hours = self._positive(table, "mql_first_touch_hours")
+        warning: float | None = DEFAULT_WARNING_FRACTION
+        if table.has("warning_fraction"):
+            raw = table.raw("warning_fraction", "a share between 0 and 1, or false")
+            if raw is False:
+                warning = None
+            else:
+                warning = _number(raw, table.key("warning_fraction"), self.source)
+                if not 0 < warning < 1:
+                    raise table.error(
+                        "warning_fraction",
+                        f"expected a share between 0 and 1 (exclusive), or false, got {warning}",
+                    )
+        touches = (
+            table.enums("sales_touches", InteractionType)
+            if table.has("sales_touches")
+            else DEFAULT_SALES_TOUCHES
+        )
+        if not touches:
+            raise table.error("sales_touches", "expected at least one interaction type")
+        stages: dict[Stage, float] = {}
+        if table.has("stages"):
+            extra = table.table("stages")
+            for name in sorted(extra.data):
+                stage = _member(name, Stage, extra.key(name), self.source)
+                if stage not in known:
+                    raise extra.error(name, f"{stage} is not one of the policy's stages")
+                if stage in (Stage.LEAD, Stage.MQL):
+                    raise extra.error(name, f"{stage}'s SLA is sla.{stage.value}_first_touch_hours")
+                stages[stage] = self._positive(extra, name)
+            extra.finish()
+        table.finish()
+        return Sla(
+            lead_first_touch_hours=lead_hours,
+            mql_first_touch_hours=mql_hours,
+            warning_fraction=warning,
+            sales_touches=touches,
+            stages=MappingProxyType(stages),
         )
 
     def _within(self, stages: Iterable[Stage], known: set[Stage], key: str) -> None:

@@ -561,8 +561,6 @@ class Attribution:
         document["by_campaign"] = by_campaign
         return document
 
-    to_document = snapshot
-
     def merge(self, other: Attribution) -> None:
         """Add ``other``'s credit, revenue, Markov and coalition counts (another book's leads,
         folded under the same settings: see ``Projections.merge``)."""

@@ -64,14 +64,11 @@ from contracts.lifecycle_events import (
     ScoreChanged,
     StageChanged,
 )
-from contracts.types import MAX_AMOUNT, MAX_SCORE
+from contracts.types import ANONYMOUS_PREFIX, MAX_AMOUNT, MAX_SCORE
 from projections._common import CUSTOMER, MILESTONES, NONE, OPPORTUNITY, RANK, to_us
 from projections.money import NO_CURRENCY
 
 _LEAD_RANK = RANK[Stage.LEAD]  # the first milestone's place on the success path
-
-ANONYMOUS_PREFIX = "anon:"
-"""Lead ids of visitors known only by an anonymous id start with this."""
 
 
 class UnfoldableEventError(ContractError):

@@ -225,8 +225,6 @@ class FunnelEconomics:
                         parts[name] = None
         return figures
 
-    to_document = snapshot
-
     @staticmethod
     def _figures(
         counts: list[int] | None,

@@ -102,8 +102,6 @@ class Projections:
             "funnel": self.funnel.snapshot(now),
         }
 
-    snapshot = to_document
-
     def section(self, name: str, now: datetime | None = None) -> Any:
         """One section of the document (``pipeline``, ``timing``, ``attribution`` or
         ``funnel``), computed alone: equal to ``to_document(now)[name]``."""

@@ -49,6 +49,7 @@ from contracts import (
     load_object,
 )
 from contracts.errors import shown
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Channel, InteractionType
 from streams.mapping_files import MappingFileError, MappingReader, read_text_file, read_toml
 from streams.publishing import judge_interaction
@@ -170,8 +171,10 @@ class _Loader(MappingReader):
                 raise self.fail(
                     f"mapping.{key}", f"expected a non-empty string, got {shown(value)}"
                 )
-        if not isinstance(lead_prefix, str) or lead_prefix.startswith("anon:"):
-            raise self.fail("mapping.lead_id_prefix", "expected a string not starting 'anon:'")
+        if not isinstance(lead_prefix, str) or lead_prefix.startswith(ANONYMOUS_PREFIX):
+            raise self.fail(
+                "mapping.lead_id_prefix", f"expected a string not starting '{ANONYMOUS_PREFIX}'"
+            )
         try:
             default_channel = Channel(head.get("default_channel", "direct"))
         except ValueError:

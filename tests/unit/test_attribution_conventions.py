@@ -27,7 +27,7 @@ from projections import (
     parse_rates,
 )
 from projections.money import day_of
-from tests.unit.test_projections_support import T0, LeadStream, days
+from tests.unit.projections_support import T0, LeadStream, days
 
 
 def preset_text(name: str = "b2b_saas") -> str:

@@ -29,7 +29,7 @@ from projections import (
     w_shaped_weights,
 )
 from projections.attribution import _Coalitions  # the counts that merge and take back
-from tests.unit.test_projections_support import LeadStream, days, lead_streams
+from tests.unit.projections_support import LeadStream, days, lead_streams
 
 HOUR = 3_600_000_000
 HALF_LIFE = 7 * 24  # hours

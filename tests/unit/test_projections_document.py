@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from contracts import LifecycleEvent, PolicyRef, Spend
 from projections import Projections
-from tests.unit.test_projections_support import (
+from tests.unit.projections_support import (
     LeadStream,
     interleave,
     lead_streams,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from projections import FunnelEconomics
-from tests.unit.test_projections_support import LeadStream, spend
+from tests.unit.projections_support import LeadStream, spend
 
 PATH = ["lead", "mql", "sql", "opportunity", "customer"]
 

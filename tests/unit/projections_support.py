@@ -7,7 +7,7 @@ the ``LifecycleEvent`` values the lifecycle would publish (sequence 1, 2, 3, ...
 ``synthetic_events`` makes a large, realistic mix of leads for throughput measurements and
 property tests; run this module to measure the folds' throughput::
 
-    .venv/bin/python -m tests.unit.test_projections_support [events]
+    .venv/bin/python -m tests.unit.projections_support [events]
 """
 
 from __future__ import annotations

@@ -224,9 +224,13 @@
     for (const [key, name] of config.funnel_steps) {
       cards.push([name, ["funnel", key], funnel[key], fmt.int]);
     }
-    cards.push(["Spend", ["funnel", "spend"], funnel.spend, fmt.money]);
-    cards.push(["Cost per lead", ["funnel", "cost_per_lead"], funnel.cost_per_lead, fmt.money]);
-    cards.push(["CAC", ["funnel", "cac"], funnel.cac, fmt.money]);
+    // Money in several currencies without exchange rates has no one figure: said, never summed.
+    const several = !funnel.currency && Object.keys(funnel.by_currency || {}).length > 0;
+    const money = several ? () => "per currency" : fmt.money;
+    const amount = (value) => (several ? "" : value);
+    cards.push(["Spend", ["funnel", "spend"], amount(funnel.spend), money]);
+    cards.push(["Cost per lead", ["funnel", "cost_per_lead"], amount(funnel.cost_per_lead), money]);
+    cards.push(["CAC", ["funnel", "cac"], amount(funnel.cac), money]);
     const waiting = Array.isArray(pipeline.sla_waiting) ? pipeline.sla_waiting.length : null;
     const nodes = cards.map(([name, path, value, shown]) => el("div", { className: "card" },
       el("div", { className: "label", text: name }),
@@ -388,6 +392,14 @@
     const byModel = section[milestone];
     const money = milestone === "revenue";
     const shown = money ? fmt.money : fmt.decimal;
+    const currencies = Object.keys(section.revenue_by_currency || {});
+    if (byModel === null && money && currencies.length > 1) {
+      // Won amounts in several currencies and no exchange rates: never one sum.
+      empty(target, `won amounts in ${currencies.join(", ")} and no exchange rates: see ` +
+        "leadflow report for each currency, or give the projector LEADFLOW_RATES_FILE");
+      campaigns.replaceChildren();
+      return;
+    }
     if (byModel === null) {
       empty(target, `${NA}: the policy has no ${label("milestones", milestone)} stage`);
       campaigns.replaceChildren();

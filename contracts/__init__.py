@@ -20,6 +20,7 @@ from contracts.codec import (
 )
 from contracts.errors import ContractError, Problem
 from contracts.interactions import (
+    ACCOUNT_ID_SINCE,
     CURRENT_VERSIONS,
     DATA_TYPES,
     PERSONAL_FIELDS,
@@ -46,6 +47,7 @@ from contracts.vocabulary import (
 )
 
 __all__ = [
+    "ACCOUNT_ID_SINCE",
     "CURRENT_VERSIONS",
     "DATA_TYPES",
     "DEFAULT_MAX_BYTES",

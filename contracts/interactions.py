@@ -312,6 +312,7 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns one version's ``data`` into the next version's; raises ``ContractError`` (with paths
 inside ``data``) for what the older version itself got wrong."""
 
+
 def data_unchanged(data: dict[str, Any]) -> dict[str, Any]:
     """The upcaster of a version step that changed the envelope only (``account_id`` came in):
     the data is the same in both versions."""

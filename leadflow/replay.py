@@ -41,7 +41,7 @@ from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_life
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Release, ahead
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
-from projections import LeadBook, Projections, SlaHours, UnfoldableEventError
+from projections import LeadBook, MqaRule, Projections, SlaHours, UnfoldableEventError
 
 _READ_PAGE = 5000
 
@@ -168,7 +168,19 @@ def projections_for(policy: Policy, book: LeadBook | None = None) -> Projections
     ``book`` when given (a restored fold of the same stages)."""
     sla = SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours)
     return Projections(
-        sla=sla, default_margin=policy.default_margin, stages=policy.stages, book=book
+        sla=sla,
+        default_margin=policy.default_margin,
+        stages=policy.stages,
+        book=book,
+        mqa=mqa_rule(policy),
+    )
+
+
+def mqa_rule(policy: Policy) -> MqaRule:
+    """The account read models' MQA rule from the policy's ``[accounts]`` table."""
+    return MqaRule(
+        engaged_people=policy.accounts.mqa_engaged_people,
+        mql_people=policy.accounts.mqa_mql_people,
     )
 
 

@@ -54,6 +54,7 @@ from leadflow.replay import (
     NumberedLine,
     Replay,
     fold_spend_lines,
+    mqa_rule,
     replay_lines,
 )
 from leadflow.report import (
@@ -320,6 +321,7 @@ class _SideFold:
             half_life_days=side.half_life_days,
             lookback_days=side.lookback_days,
             stages=policy.stages,
+            mqa=mqa_rule(policy),
         )
         self.outcomes = _Outcomes()
 

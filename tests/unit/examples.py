@@ -265,7 +265,9 @@ VALID: list[Example] = [
         interaction("page_viewed", {"url": "/"}, anonymous_id=None, campaign=...),
     ),
     Example("with_account", "interaction", form(account_id="acct-analytical-engines")),
-    Example("account_null", "interaction", interaction("page_viewed", {"url": "/"}, account_id=None)),
+    Example(
+        "account_null", "interaction", interaction("page_viewed", {"url": "/"}, account_id=None)
+    ),
     Example(
         "timestamp_offset_and_fraction",
         "interaction",
@@ -541,9 +543,7 @@ INVALID: list[Example] = [
     # the account (page_viewed v2, form_submitted v3 and on)
     Example("account_empty", E, form(account_id=""), (("account_id", "at least 1 character"),)),
     Example("account_number", E, form(account_id=42), (("account_id", "a valid string"),)),
-    Example(
-        "account_too_long", E, form(account_id="a" * 201), (("account_id", "at most 200"),)
-    ),
+    Example("account_too_long", E, form(account_id="a" * 201), (("account_id", "at most 200"),)),
     Example(
         "account_in_a_version_without_it",
         E,

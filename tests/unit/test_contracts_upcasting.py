@@ -8,7 +8,15 @@ from typing import Any
 import orjson
 import pytest
 
-from contracts import CURRENT_VERSIONS, ContractError, InteractionType, decode_interaction, encode
+from contracts import (
+    ACCOUNT_ID_SINCE,
+    CURRENT_VERSIONS,
+    ContractError,
+    InteractionType,
+    decode_interaction,
+    encode,
+    split_personal,
+)
 from contracts.interactions import FormSubmitted
 from contracts.vocabulary import FormKind
 from tests.unit.examples import interaction
@@ -152,8 +160,6 @@ def test_a_v2_form_with_v1_fields_is_refused() -> None:
 
 
 def test_every_type_took_a_version_step_for_the_account_id() -> None:
-    from contracts import ACCOUNT_ID_SINCE
-
     assert ACCOUNT_ID_SINCE == CURRENT_VERSIONS
     assert CURRENT_VERSIONS[InteractionType.PAGE_VIEWED] == 2
 
@@ -168,8 +174,6 @@ def test_an_older_version_decodes_to_the_current_one_without_an_account() -> Non
 
 
 def test_the_account_survives_encode_and_split_personal() -> None:
-    from contracts import split_personal
-
     decoded = decode_interaction(
         orjson.dumps(interaction("page_viewed", {"url": "/"}, account_id="acct-9"))
     )

@@ -113,9 +113,7 @@ def _attributes(mapper: Any, row: dict[str, Any]) -> dict[str, Any]:
     stored = StoredEvent(
         UUID(row["originator_id"]), row["originator_version"], row["topic"], row["state"].encode()
     )
-    attributes = {
-        k: v for k, v in vars(mapper.to_domain_event(stored)).items() if k not in _CHAINS
-    }
+    attributes = {k: v for k, v in vars(mapper.to_domain_event(stored)).items() if k not in _CHAINS}
     kept = attributes.get("interaction")
     if isinstance(kept, dict):
         # The kept interaction is at its type's current version: the versions that brought

@@ -346,7 +346,7 @@ def test_a_version_1_store_is_refused_and_rebuilt_into_a_version_2_generation(
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE read_generations SET schema_version = 1")
     store = ReadModelStore.sqlite(path)
-    with pytest.raises(ReadModelStoreError, match="schema version 1; .* --rebuild"):
+    with pytest.raises(ReadModelStoreError, match=r"schema version 1; .* --rebuild"):
         store.open(EVERY_STAGE)
     store.close()
     store = ReadModelStore.sqlite(path)

@@ -282,8 +282,8 @@ class Accounts:
     """The account read models over a ``LeadBook`` (every rule is in the module docstring).
 
     ``snapshot()`` gives the ``accounts`` section of the document: the MQA rule, how many
-    accounts reached each milestone, the time between milestones, the won amount, and
-    attribution at account level. ``accounts()`` lists every account; ``account_document``
+    accounts reached each milestone, the time between milestones, the won amount,
+    attribution at account level, and every account in brief (``list``, sorted by id). ``accounts()`` lists every account; ``account_document``
     gives one with its buying group.
     """
 
@@ -362,6 +362,7 @@ class Accounts:
             "times": times,
             "won_amount": rnd(sum(a.won_amount for a in accounts if a.milestones["won"])),
             "attribution": self._attribution(accounts, now_us),
+            "list": [_brief(account) for account in accounts],
         }
 
     to_document = snapshot

@@ -39,7 +39,15 @@ READER = "reader-token-0123456789abcdef"
 INGESTER = "ingester-token-0123456789abcdef"
 ADMIN = "admin-token-0123456789abcdef"
 TOKENS = f"{READER}:read,{INGESTER}:ingest,{ADMIN}:admin"
-READ_ROUTES = ("/pipeline", "/timing", "/funnel", "/attribution", "/leads/L1")
+READ_ROUTES = (
+    "/pipeline",
+    "/timing",
+    "/funnel",
+    "/attribution",
+    "/leads/L1",
+    "/accounts",
+    "/accounts/acme",
+)
 
 
 def live_state() -> ProjectionState:

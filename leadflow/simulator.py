@@ -631,8 +631,6 @@ _DECLINE_REASONS = ("no budget", "no need", "not the decision maker")
 _RECYCLE_REASONS = ("not now, revisit next quarter", "budget next fiscal year", "lost: revisit")
 
 
-_UNSEEN: Any = object()
-
 # --- generation --------------------------------------------------------------------------------
 
 # An event before it is an Interaction: (seconds from start, generation order, type, channel,
@@ -831,14 +829,14 @@ class _Generator(Generic[_Payload]):
         accounts; one person in ``_WITHOUT_ACCOUNT`` names none. Visitors name none."""
         if lead is None:
             return None
-        found = self.account_of.get(lead, _UNSEEN)
-        if found is _UNSEEN:
-            digest = hashlib.blake2b(f"{self.seed}:{lead}".encode(), digest_size=8).digest()
-            number = int.from_bytes(digest, "big")
-            found = None
-            if number % _WITHOUT_ACCOUNT:
-                found = f"acct-{self.seed}-{number // _WITHOUT_ACCOUNT % self.account_count:05d}"
-            self.account_of[lead] = found
+        if lead in self.account_of:
+            return self.account_of[lead]
+        digest = hashlib.blake2b(f"{self.seed}:{lead}".encode(), digest_size=8).digest()
+        number = int.from_bytes(digest, "big")
+        found = None
+        if number % _WITHOUT_ACCOUNT:
+            found = f"acct-{self.seed}-{number // _WITHOUT_ACCOUNT % self.account_count:05d}"
+        self.account_of[lead] = found
         return found
 
     # -- what the subclass does with a drawn event

@@ -283,8 +283,8 @@ class Accounts:
 
     ``snapshot()`` gives the ``accounts`` section of the document: the MQA rule, how many
     accounts reached each milestone, the time between milestones, the won amount,
-    attribution at account level, and every account in brief (``list``, sorted by id). ``accounts()`` lists every account; ``account_document``
-    gives one with its buying group.
+    attribution at account level, and every account in brief (``list``, sorted by id).
+    ``accounts()`` lists every account; ``account_document`` gives one with its buying group.
     """
 
     def __init__(

@@ -175,7 +175,7 @@ async def test_projector_serves_the_batch_answer_live_and_after_a_rebuild(
         expected = batch(events, spend)
         assert any(expected["attribution"]["lead"]["shapley"].values())  # not an empty model
         assert expected["accounts"]["funnel"]["opportunity"] > 0  # the simulator's B2B accounts
-        assert any(expected["accounts"]["attribution"]["revenue"]["shapley"].values())
+        assert any(expected["accounts"]["attribution"]["opportunity"]["shapley"].values())
         live = await running.documents()
         assert live == {name: expected[name] for name in SECTIONS}
         counts = running.state.counts

@@ -55,7 +55,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from contracts import LifecycleEvent
 from projections._common import (
@@ -120,6 +120,7 @@ class Member:
     """
 
     lead_id: str
+    sequence: int
     account_id: str
     history: tuple[tuple[int, str], ...]
     job_title: str | None
@@ -154,6 +155,7 @@ def member_of(record: LeadRecord) -> Member | None:
     customer = record.reached[CUSTOMER] is not None
     return Member(
         lead_id=record.lead_id,
+        sequence=record.sequence,
         account_id=history[-1][1],
         history=tuple(history),
         job_title=job_title,
@@ -300,6 +302,11 @@ class Accounts:
         self.lookback_days = lookback_days
         self.book = book if book is not None else LeadBook()
         self._kept: dict[str, Member] = {}  # people kept when the book's records were dropped
+        # Worked out again only for what changed since the last document: a person when
+        # their record's sequence moved, an account and its credit when one of its people did.
+        self._people: dict[str, tuple[int, Member | None]] = {}
+        self._accounts: dict[str, tuple[tuple[tuple[str, int], ...], Account]] = {}
+        self._shares: dict[tuple[str, str], tuple[Account, _Share]] = {}
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -310,8 +317,14 @@ class Accounts:
     def members(self) -> dict[str, Member]:
         """Every person who belongs to an account, by lead id."""
         found = dict(self._kept)
+        people = self._people
         for record in self.book.records():
-            member = member_of(record)
+            cached = people.get(record.lead_id)
+            if cached is not None and cached[0] == record.sequence:
+                member = cached[1]
+            else:
+                member = member_of(record)
+                people[record.lead_id] = (record.sequence, member)
             if member is not None:
                 found[record.lead_id] = member
         return found
@@ -331,7 +344,17 @@ class Accounts:
         grouped: dict[str, list[Member]] = {}
         for member in self.members().values():
             grouped.setdefault(member.account_id, []).append(member)
-        return [account_of(key, grouped[key], self.rule) for key in sorted(grouped)]
+        accounts = []
+        for key in sorted(grouped):
+            people = grouped[key]
+            signature = tuple(sorted((m.lead_id, m.sequence) for m in people))
+            cached = self._accounts.get(key)
+            if cached is None or cached[0] != signature:
+                cached = self._accounts[key] = (signature, account_of(key, people, self.rule))
+            accounts.append(cached[1])
+        for key in set(self._accounts) - grouped.keys():  # an account whose people all left
+            del self._accounts[key]
+        return accounts
 
     # -- documents -----------------------------------------------------------------------------
 
@@ -411,9 +434,48 @@ class Accounts:
         chosen = [t for t in account.journey if t[0] <= until and (low is None or t[0] >= low)]
         return [t[0] for t in chosen], ([t[1] for t in chosen], [t[2] for t in chosen])
 
+    def _share(self, account: Account, milestone: str, now_us: int | None) -> _Share:
+        """What ``account`` gives at ``milestone`` (kept while the account does not change,
+        unless a lookback window makes it depend on "now")."""
+        key = (account.account_id, milestone)
+        cached = self._shares.get(key)
+        if cached is not None and cached[0] is account and self.lookback_days is None:
+            return cached[1]
+        share = self._work_out(account, milestone, now_us)
+        self._shares[key] = (account, share)
+        return share
+
+    def _work_out(self, account: Account, milestone: str, now_us: int | None) -> _Share:
+        reached = account.milestones[milestone]
+        amount = account.won_amount if milestone == "won" else 0.0
+        if reached is None:
+            until = (
+                now_us if now_us is not None else max((t[0] for t in account.journey), default=0)
+            )
+            _, labels = self._journey(account, until)
+            return _Share(False, labels, None, 0.0)
+        times, labels = self._journey(account, reached)
+        if not times:
+            return _Share(True, labels, None, amount)
+        weights = rule_weights(account, times, milestone, self.half_life_days)
+        rule: list[dict[str, dict[str, float]]] = []
+        for by in range(len(_BY)):
+            by_model: dict[str, dict[str, float]] = {}
+            for model in RULE_MODELS:
+                sums: dict[str, float] = {}
+                for label, weight in zip(labels[by], weights[model], strict=True):
+                    if weight:
+                        sums[label] = sums.get(label, 0.0) + weight
+                by_model[model] = sums
+            rule.append(by_model)
+        return _Share(True, labels, tuple(rule), amount)
+
     def _attribution(self, accounts: Sequence[Account], now_us: int | None) -> dict[str, Any]:
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
+        live = {account.account_id for account in accounts}
+        for key in [key for key in self._shares if key[0] not in live]:
+            del self._shares[key]
         for milestone in CREDITED:
             credit = [_Credit(), _Credit()]
             paths: list[list[tuple[list[str], bool]]] = [[], []]
@@ -421,44 +483,35 @@ class Accounts:
             converting_with_touches = 0
             revenue_with_touches = 0.0
             for account in accounts:
-                reached = account.milestones[milestone]
-                amount = account.won_amount if milestone == "won" else 0.0
-                if reached is None:
-                    until = (
-                        now_us
-                        if now_us is not None
-                        else max((t[0] for t in account.journey), default=0)
-                    )
-                    _, labels = self._journey(account, until)
+                share = self._share(account, milestone, now_us)
+                labels, amount = share.labels, share.amount
+                if not share.reached:
                     for by in range(len(_BY)):
                         if labels[by]:
                             paths[by].append((labels[by], False))
                             _coalition(coalitions[by], labels[by], False, 0.0)
                     continue
-                times, labels = self._journey(account, reached)
-                if not times:
+                if share.rule is None:  # reached without a touch
                     for by in range(len(_BY)):
                         for model in MODELS:
                             credit[by].add(model, NONE, 1.0, amount)
                     continue
                 converting_with_touches += 1
                 revenue_with_touches += amount
-                weights = rule_weights(account, times, milestone, self.half_life_days)
                 for by in range(len(_BY)):
                     paths[by].append((labels[by], True))
                     _coalition(coalitions[by], labels[by], True, amount)
-                    for model in RULE_MODELS:
-                        for label, weight in zip(labels[by], weights[model], strict=True):
-                            if weight:
-                                credit[by].add(model, label, weight, weight * amount)
+                    for model, by_label in share.rule[by].items():
+                        for label, weight in by_label.items():
+                            credit[by].add(model, label, weight, weight * amount)
             for by in range(len(_BY)):
-                for label, share in markov_shares(paths[by]).items():
-                    if share:
+                for label, markov in markov_shares(paths[by]).items():
+                    if markov:
                         credit[by].add(
                             "markov",
                             label,
-                            share * converting_with_touches,
-                            share * revenue_with_touches,
+                            markov * converting_with_touches,
+                            markov * revenue_with_touches,
                         )
                 for label, (won, money) in _shapley(coalitions[by]).items():
                     credit[by].add("shapley", label, won, money)
@@ -468,6 +521,17 @@ class Accounts:
                     target["revenue"] = _Credit.document(sums.revenue)
         document["by_campaign"] = by_campaign
         return document
+
+
+class _Share(NamedTuple):
+    """What one account gives at one milestone: whether it reached it, its journey's labels
+    (by channel, by campaign), its rule models' weights summed by label (``None``: no touch),
+    and its won amount."""
+
+    reached: bool
+    labels: tuple[list[str], ...]
+    rule: tuple[dict[str, dict[str, float]], ...] | None
+    amount: float
 
 
 def _coalition(
@@ -487,7 +551,8 @@ def _shapley(coalitions: dict[frozenset[str], list[float]]) -> dict[str, tuple[f
     result: dict[str, tuple[float, float]] = {}
     for key in sorted(worth, key=sorted):
         _, conversions, amount = coalitions[key]
-        values = shapley_values(key, worth)
+        # The game restricted to the coalition: only its subsets count.
+        values = shapley_values(key, {other: w for other, w in worth.items() if other <= key})
         positive = {label: max(value, 0.0) for label, value in values.items()}
         total = sum(positive.values())
         for label, value in positive.items():

@@ -372,7 +372,7 @@ async def test_the_report_client_sends_its_token_and_fails_clearly_without() -> 
             await asyncio.to_thread(fetch_report, url, 10.0, None)
     finally:
         await runner.cleanup()
-    assert set(report) == {"health", "pipeline", "timing", "attribution", "funnel"}
+    assert set(report) == {"health", "pipeline", "timing", "attribution", "funnel", "accounts"}
     assert READER not in str(raised.value)
 
 

@@ -74,16 +74,17 @@ from projections._common import (
 from projections.attribution import (
     MODELS,
     RULE_MODELS,
+    CoalitionCounts,
+    MarkovCounts,
     first_touch_weights,
     last_touch_weights,
     linear_weights,
-    markov_shares,
-    shapley_values,
     time_decay_weights,
     u_shaped_weights,
     w_shaped_weights,
 )
 from projections.book import LeadBook, LeadRecord
+from projections.totals import ONE, LabelSums, fixed
 
 ACCOUNT_MILESTONES: tuple[str, ...] = ("engaged", "mqa", "opportunity", "won")
 """An account's milestones, in funnel order."""
@@ -258,26 +259,78 @@ def rule_weights(
     }
 
 
-class _Credit:
-    """Credit and revenue by label under every model, at one milestone, by one label kind."""
+class _Totals:
+    """One milestone's totals over the accounts counted, by channel and by campaign: rule
+    models' credit and revenue, accounts that reached it without a touch, the Markov chain's
+    paths and Shapley's coalitions, the converting accounts with touches and their won
+    amount. Every sum is exact (``fixed``), so it can be taken back and counted again."""
 
     def __init__(self) -> None:
-        self.credit: dict[str, dict[str, float]] = {model: {} for model in MODELS}
-        self.revenue: dict[str, dict[str, float]] = {model: {} for model in MODELS}
+        self.rule_credit = [{model: LabelSums() for model in RULE_MODELS} for _ in _BY]
+        self.rule_revenue = [{model: LabelSums() for model in RULE_MODELS} for _ in _BY]
+        self.untouched = [LabelSums() for _ in _BY]
+        self.untouched_revenue = [LabelSums() for _ in _BY]
+        self.chains = [MarkovCounts() for _ in _BY]
+        self.coalitions = [CoalitionCounts() for _ in _BY]
+        self.conversions = 0
+        self.revenue_with_touches = 0
 
-    def add(self, model: str, label: str, credit: float, revenue: float) -> None:
-        into = self.credit[model]
-        into[label] = into.get(label, 0.0) + credit
-        money = self.revenue[model]
-        money[label] = money.get(label, 0.0) + revenue
+    def count(self, share: _Share, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) one account's share."""
+        labels = share.labels
+        if not share.reached:
+            for by in range(len(_BY)):
+                if labels[by]:
+                    self.chains[by].add(labels[by], False, sign)
+                    self.coalitions[by].add(labels[by], False, 0, sign)
+            return
+        amount = fixed(share.amount)
+        if share.rule is None:  # reached without a touch: everything to "(none)"
+            for by in range(len(_BY)):
+                self.untouched[by].add(NONE, ONE, sign)
+                self.untouched_revenue[by].add(NONE, amount, sign)
+                for model in RULE_MODELS:
+                    self.rule_credit[by][model].add(NONE, ONE, sign)
+                    self.rule_revenue[by][model].add(NONE, amount, sign)
+            return
+        self.conversions += sign
+        self.revenue_with_touches += sign * amount
+        for by in range(len(_BY)):
+            self.chains[by].add(labels[by], True, sign)
+            self.coalitions[by].add(labels[by], True, amount, sign)
+            for model, by_label in share.rule[by].items():
+                credit, revenue = self.rule_credit[by][model], self.rule_revenue[by][model]
+                for label, weight in by_label.items():
+                    credit.add(label, fixed(weight), sign)
+                    revenue.add(label, fixed(weight * share.amount), sign)
 
-    @staticmethod
-    def document(credit: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
-        labels = sorted({label for by_label in credit.values() for label in by_label})
-        return {
-            model: {label: rnd(credit[model].get(label, 0.0)) for label in labels}
-            for model in MODELS
-        }
+    def credit(self, by: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        """Credit and revenue by label under every model."""
+        credit = {model: self.rule_credit[by][model].floats() for model in RULE_MODELS}
+        revenue = {model: self.rule_revenue[by][model].floats() for model in RULE_MODELS}
+        untouched = self.untouched[by].floats()
+        untouched_revenue = self.untouched_revenue[by].floats()
+        markov, markov_revenue = dict(untouched), dict(untouched_revenue)
+        with_touches = self.revenue_with_touches / ONE
+        for label, share in self.chains[by].shares().items():
+            if share:
+                markov[label] = markov.get(label, 0.0) + share * self.conversions
+                markov_revenue[label] = markov_revenue.get(label, 0.0) + share * with_touches
+        shapley, shapley_revenue = self.coalitions[by].credit()
+        for label, amount in untouched.items():
+            shapley[label] = shapley.get(label, 0.0) + amount
+        for label, amount in untouched_revenue.items():
+            shapley_revenue[label] = shapley_revenue.get(label, 0.0) + amount
+        credit["markov"], revenue["markov"] = markov, markov_revenue
+        credit["shapley"], revenue["shapley"] = shapley, shapley_revenue
+        return credit, revenue
+
+
+def _document(credit: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    labels = sorted({label for by_label in credit.values() for label in by_label})
+    return {
+        model: {label: rnd(credit[model].get(label, 0.0)) for label in labels} for model in MODELS
+    }
 
 
 class Accounts:
@@ -306,7 +359,8 @@ class Accounts:
         # their record's sequence moved, an account and its credit when one of its people did.
         self._people: dict[str, tuple[int, Member | None]] = {}
         self._accounts: dict[str, tuple[tuple[tuple[str, int], ...], Account]] = {}
-        self._shares: dict[tuple[str, str], tuple[Account, _Share]] = {}
+        self._totals = {milestone: _Totals() for milestone in CREDITED}
+        self._counted: dict[str, tuple[Account, dict[str, _Share]]] = {}
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -434,24 +488,13 @@ class Accounts:
         chosen = [t for t in account.journey if t[0] <= until and (low is None or t[0] >= low)]
         return [t[0] for t in chosen], ([t[1] for t in chosen], [t[2] for t in chosen])
 
-    def _share(self, account: Account, milestone: str, now_us: int | None) -> _Share:
-        """What ``account`` gives at ``milestone`` (kept while the account does not change,
-        unless a lookback window makes it depend on "now")."""
-        key = (account.account_id, milestone)
-        cached = self._shares.get(key)
-        if cached is not None and cached[0] is account and self.lookback_days is None:
-            return cached[1]
-        share = self._work_out(account, milestone, now_us)
-        self._shares[key] = (account, share)
-        return share
-
     def _work_out(self, account: Account, milestone: str, now_us: int | None) -> _Share:
+        """What ``account`` gives at ``milestone``."""
         reached = account.milestones[milestone]
         amount = account.won_amount if milestone == "won" else 0.0
         if reached is None:
-            until = (
-                now_us if now_us is not None else max((t[0] for t in account.journey), default=0)
-            )
+            latest = max((t[0] for t in account.journey), default=0)
+            until = now_us if now_us is not None else latest
             _, labels = self._journey(account, until)
             return _Share(False, labels, None, 0.0)
         times, labels = self._journey(account, reached)
@@ -471,54 +514,33 @@ class Accounts:
         return _Share(True, labels, tuple(rule), amount)
 
     def _attribution(self, accounts: Sequence[Account], now_us: int | None) -> dict[str, Any]:
+        # Without a lookback window an account's share depends on nothing but the account:
+        # the totals are kept, and only the accounts changed since the last document are taken
+        # back and counted again (exact sums: in any order). With one, every account is
+        # counted again at "now".
+        if self.lookback_days is not None:
+            self._totals = {milestone: _Totals() for milestone in CREDITED}
+            self._counted = {}
+        current = {account.account_id: account for account in accounts}
+        for account_id, (old, shares) in list(self._counted.items()):
+            if current.get(account_id) is not old:
+                for milestone, share in shares.items():
+                    self._totals[milestone].count(share, -1)
+                del self._counted[account_id]
+        for account in accounts:
+            if account.account_id not in self._counted:
+                shares = {m: self._work_out(account, m, now_us) for m in CREDITED}
+                for milestone, share in shares.items():
+                    self._totals[milestone].count(share, 1)
+                self._counted[account.account_id] = (account, shares)
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
-        live = {account.account_id for account in accounts}
-        for key in [key for key in self._shares if key[0] not in live]:
-            del self._shares[key]
         for milestone in CREDITED:
-            credit = [_Credit(), _Credit()]
-            paths: list[list[tuple[list[str], bool]]] = [[], []]
-            coalitions: list[dict[frozenset[str], list[float]]] = [{}, {}]
-            converting_with_touches = 0
-            revenue_with_touches = 0.0
-            for account in accounts:
-                share = self._share(account, milestone, now_us)
-                labels, amount = share.labels, share.amount
-                if not share.reached:
-                    for by in range(len(_BY)):
-                        if labels[by]:
-                            paths[by].append((labels[by], False))
-                            _coalition(coalitions[by], labels[by], False, 0.0)
-                    continue
-                if share.rule is None:  # reached without a touch
-                    for by in range(len(_BY)):
-                        for model in MODELS:
-                            credit[by].add(model, NONE, 1.0, amount)
-                    continue
-                converting_with_touches += 1
-                revenue_with_touches += amount
-                for by in range(len(_BY)):
-                    paths[by].append((labels[by], True))
-                    _coalition(coalitions[by], labels[by], True, amount)
-                    for model, by_label in share.rule[by].items():
-                        for label, weight in by_label.items():
-                            credit[by].add(model, label, weight, weight * amount)
-            for by in range(len(_BY)):
-                for label, markov in markov_shares(paths[by]).items():
-                    if markov:
-                        credit[by].add(
-                            "markov",
-                            label,
-                            markov * converting_with_touches,
-                            markov * revenue_with_touches,
-                        )
-                for label, (won, money) in _shapley(coalitions[by]).items():
-                    credit[by].add("shapley", label, won, money)
-            for target, sums in ((document, credit[0]), (by_campaign, credit[1])):
-                target[milestone] = _Credit.document(sums.credit)
+            for by, target in enumerate((document, by_campaign)):
+                credit, revenue = self._totals[milestone].credit(by)
+                target[milestone] = _document(credit)
                 if milestone == "won":
-                    target["revenue"] = _Credit.document(sums.revenue)
+                    target["revenue"] = _document(revenue)
         document["by_campaign"] = by_campaign
         return document
 
@@ -532,35 +554,6 @@ class _Share(NamedTuple):
     labels: tuple[list[str], ...]
     rule: tuple[dict[str, dict[str, float]], ...] | None
     amount: float
-
-
-def _coalition(
-    coalitions: dict[frozenset[str], list[float]], labels: list[str], converted: bool, amount: float
-) -> None:
-    entry = coalitions.setdefault(frozenset(labels), [0, 0, 0.0])
-    entry[0] += 1
-    entry[1] += converted
-    entry[2] += amount
-
-
-def _shapley(coalitions: dict[frozenset[str], list[float]]) -> dict[str, tuple[float, float]]:
-    """Each label's ``shapley`` credit and revenue: every converting coalition shares its
-    conversions and won amount by its members' positive Shapley values in the game whose
-    coalitions are worth their conversion rate (``projections.attribution``'s convention)."""
-    worth = {key: entry[1] / entry[0] for key, entry in coalitions.items() if entry[1]}
-    result: dict[str, tuple[float, float]] = {}
-    for key in sorted(worth, key=sorted):
-        _, conversions, amount = coalitions[key]
-        # The game restricted to the coalition: only its subsets count.
-        values = shapley_values(key, {other: w for other, w in worth.items() if other <= key})
-        positive = {label: max(value, 0.0) for label, value in values.items()}
-        total = sum(positive.values())
-        for label, value in positive.items():
-            if value:
-                won, money = result.get(label, (0.0, 0.0))
-                share = value / total
-                result[label] = (won + share * conversions, money + share * amount)
-    return result
 
 
 def _brief(account: Account) -> dict[str, Any]:

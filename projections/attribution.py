@@ -762,6 +762,33 @@ class _Totals:
         return credit, revenue
 
 
+class MarkovCounts:
+    """The transition counts of ``markov``'s paths, kept between documents: a path is added
+    (``sign`` 1) or taken back (-1), and ``shares()`` equals ``markov_shares`` over the paths
+    counted (exact integer counts: in any order)."""
+
+    __slots__ = ("transitions",)
+
+    def __init__(self) -> None:
+        self.transitions: _Transitions = Counter()
+
+    def add(self, path: Sequence[str], converted: bool, sign: int = 1) -> None:
+        """Count (``sign`` 1) or take back (-1) one path."""
+        _add_path(self.transitions, path, converted, sign)
+
+    def shares(self) -> dict[str, float]:
+        """The normalised removal effects (``{}`` when no path converts)."""
+        return _shares(_removal_effects(self.transitions))
+
+
+class CoalitionCounts(_Coalitions):
+    """``shapley``'s journeys by exact set of labels, kept between documents: ``add(labels,
+    converted, amount, sign)`` (``amount``: the won amount, ``fixed``), and ``credit()`` gives
+    each label's credit and won amount (see the module docstring)."""
+
+    __slots__ = ()
+
+
 def _document(credit: _Credit) -> dict[str, dict[str, float | None]]:
     keys = sorted({key for by_key in credit.values() for key in by_key})
     return {
@@ -774,6 +801,8 @@ __all__ = [
     "MODELS",
     "RULE_MODELS",
     "Attribution",
+    "CoalitionCounts",
+    "MarkovCounts",
     "first_touch_weights",
     "last_touch_weights",
     "linear_weights",

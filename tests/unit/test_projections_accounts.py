@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from contracts import LifecycleEvent
 from contracts.lifecycle_events import InteractionRecorded
-from projections import MODELS, MqaRule, Projections
+from projections import MODELS, MqaRule, Projections, markov_shares, shapley_credit
 from projections._common import iso, to_us
 from projections.accounts import CREDITED, Accounts
+from projections.attribution import CoalitionCounts, MarkovCounts
 from tests.unit.test_projections_support import LeadStream, interleave, lead_streams, when
 
 
@@ -214,3 +215,30 @@ def test_the_accounts_section_is_the_same_in_any_order_from_merged_shards_and_ke
     again = Projections()
     again.apply_all([e for events in reversed(named) for e in events])
     assert again.to_document()["accounts"] == expected
+
+
+PATHS = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["seo", "email", "events", "direct"]), max_size=5), st.booleans()
+    ),
+    max_size=12,
+)
+
+
+@given(PATHS, PATHS)
+@settings(max_examples=100, deadline=None)
+def test_kept_chain_and_coalition_counts_equal_a_count_from_scratch(
+    kept: list[tuple[list[str], bool]], gone: list[tuple[list[str], bool]]
+) -> None:
+    chain, coalitions = MarkovCounts(), CoalitionCounts()
+    for path, converted in [*gone, *kept]:
+        chain.add(path, converted)
+        if path:
+            coalitions.add(path, converted, 0, 1)
+    for path, converted in gone:  # taken back
+        chain.add(path, converted, -1)
+        if path:
+            coalitions.add(path, converted, 0, -1)
+
+    assert chain.shares() == pytest.approx(markov_shares(kept))
+    assert coalitions.credit()[0] == pytest.approx(shapley_credit(kept))

@@ -45,9 +45,13 @@ Account-level attribution
     milestone the credit sums to the accounts that reached it, and the revenue to their won
     amount.
 
-The figures are computed when a document is asked for, from the lead book (and from the
-people kept by ``forget`` and ``merge``), in a fixed order: the same set of events gives the
-same document whatever order they arrived in, and live, replay and rebuild agree.
+The figures are made when a document is asked for, from the lead book (and from the people kept
+by ``forget`` and ``merge``): a person is worked out again when their record's sequence moved,
+an account when one of its people changed, and attribution is kept as exact totals (``fixed``
+sums, the chain's transitions, the coalitions) from which a changed account's share is taken
+back and counted again (with a lookback window, every account is counted again at "now"). So
+the same set of events gives the same document whatever order they arrived in and whenever
+documents were made, and live, replay and rebuild agree.
 """
 
 from __future__ import annotations

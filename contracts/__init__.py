@@ -22,6 +22,7 @@ from contracts.codec import (
 )
 from contracts.errors import ContractError, Problem
 from contracts.interactions import (
+    ACCOUNT_ID_SINCE,
     CURRENT_VERSIONS,
     DATA_TYPES,
     PERSONAL_FIELDS,
@@ -50,6 +51,7 @@ from contracts.vocabulary import (
 )
 
 __all__ = [
+    "ACCOUNT_ID_SINCE",
     "CRM_RECORDS",
     "CURRENT_VERSIONS",
     "DATA_TYPES",

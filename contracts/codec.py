@@ -20,6 +20,7 @@ from contracts import fast
 from contracts.alerts import ALERT_VERSION, SlaAlert
 from contracts.errors import ContractError, Problem, shown
 from contracts.interactions import (
+    ACCOUNT_ID_SINCE,
     CURRENT_VERSIONS,
     DATA_TYPES,
     PERSONAL_FIELDS,
@@ -255,6 +256,17 @@ def interaction_from_object(obj: dict[str, Any]) -> Interaction:
         problems.append(
             Problem("lead_id", "lead_id or anonymous_id (one at least)", "neither of them")
         )
+    account_id = obj.get("account_id")
+    if kind is not None and version is not None and account_id is not None:
+        since = ACCOUNT_ID_SINCE[kind]
+        if version < since:
+            problems.append(
+                Problem(
+                    "account_id",
+                    f"no such field in {kind.value} v{version} (it came in v{since})",
+                    _shown(account_id),
+                )
+            )
     if problems or envelope is None or payload is None or kind is None:
         raise ContractError(problems)
     return Interaction(
@@ -267,6 +279,7 @@ def interaction_from_object(obj: dict[str, Any]) -> Interaction:
         lead_id=envelope.lead_id,
         anonymous_id=envelope.anonymous_id,
         campaign=envelope.campaign,
+        account_id=envelope.account_id,
     )
 
 
@@ -313,6 +326,8 @@ def split_personal(interaction: Interaction) -> tuple[dict[str, Any], dict[str, 
         envelope["anonymous_id"] = interaction.anonymous_id
     if interaction.campaign is not None:
         envelope["campaign"] = interaction.campaign
+    if interaction.account_id is not None:
+        envelope["account_id"] = interaction.account_id
     return envelope, personal
 
 

@@ -1,8 +1,15 @@
 """Interactions: what upstream systems publish to ``leadflow.interactions.v1``.
 
 An interaction is an envelope (id, type, version, occurred_at, lead_id, anonymous_id, channel,
-campaign) around the type's own ``data``. Each type has a current version; older versions are
-upcast on decode (see ``UPCASTERS``), so the rest of leadflow only ever sees current ones.
+campaign, account_id) around the type's own ``data``. Each type has a current version; older
+versions are upcast on decode (see ``UPCASTERS``), so the rest of leadflow only ever sees current
+ones.
+
+The optional ``account_id`` (the company a person belongs to, for B2B accounts and buying
+groups) came with the version after each type's first ones (``ACCOUNT_ID_SINCE``: page_viewed
+v2, form_submitted v3, ...): the upcaster from the version before leaves ``data`` as it is, and a
+message of an older version that names an account is refused (``account_id``: no such field in
+that version), as any field a version does not have.
 """
 
 from __future__ import annotations
@@ -305,10 +312,26 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns one version's ``data`` into the next version's; raises ``ContractError`` (with paths
 inside ``data``) for what the older version itself got wrong."""
 
+
+def data_unchanged(data: dict[str, Any]) -> dict[str, Any]:
+    """The upcaster of a version step that changed the envelope only (``account_id`` came in):
+    the data is the same in both versions."""
+    return data
+
+
+_BEFORE_ACCOUNTS: Mapping[InteractionType, int] = {
+    t: 2 if t is InteractionType.FORM_SUBMITTED else 1 for t in InteractionType
+}
+"""Each type's current version before the envelope's ``account_id`` came in."""
+
 UPCASTERS: Mapping[tuple[InteractionType, int], Upcaster] = {
     (InteractionType.FORM_SUBMITTED, 1): _form_submitted_v1_to_v2,
+    **{(t, v): data_unchanged for t, v in _BEFORE_ACCOUNTS.items()},
 }
 """``(type, version) -> function`` turning that version's ``data`` into the next version's."""
+
+ACCOUNT_ID_SINCE: Mapping[InteractionType, int] = {t: v + 1 for t, v in _BEFORE_ACCOUNTS.items()}
+"""The first version of each type whose envelope may carry ``account_id``."""
 
 RENAMED: Mapping[tuple[InteractionType, int], Mapping[str, str]] = {
     (InteractionType.FORM_SUBMITTED, 1): {
@@ -348,6 +371,8 @@ class Interaction:
     lead_id: str | None = None
     anonymous_id: str | None = None
     campaign: str | None = None
+    account_id: str | None = None
+    """The account (company) the person belongs to when the producer knows it (B2B)."""
 
     @property
     def key(self) -> str:
@@ -381,3 +406,4 @@ class InteractionFields:
     lead_id: UpstreamLeadId | None = None
     anonymous_id: Id | None = None
     campaign: Name | None = None
+    account_id: Id | None = None

@@ -94,13 +94,20 @@ class LeadCreated:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class InteractionRecorded:
-    """An interaction was recorded in the lead's history."""
+    """An interaction was recorded in the lead's history.
+
+    ``account_id`` is the account the interaction named (the person's company, B2B), and
+    ``job_title`` the job title a form stated: what account read models know of a buying
+    group. Both are absent (null) when the interaction did not say.
+    """
 
     interaction_type: InteractionType
     channel: Channel
     campaign: Name | None = None
     form_kind: FormKind | None = None
     sales_touch: Flag = False
+    account_id: Id | None = None
+    job_title: Name | None = None
 
 
 @with_config(_STRICT)

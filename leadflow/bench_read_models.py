@@ -56,7 +56,7 @@ def _events(base: int, leads: int, path: Path) -> int:
     """Write the encoded events of ``leads`` leads (``base`` simulated, copied) to ``path``, one
     a line; how many."""
     from contracts import encode  # noqa: PLC0415
-    from contracts.lifecycle_events import IdentityLinked  # noqa: PLC0415
+    from contracts.lifecycle_events import IdentityLinked, InteractionRecorded  # noqa: PLC0415
     from leadflow.runtime import open_lifecycle  # noqa: PLC0415
     from leadflow.settings import EventStoreKind, Settings  # noqa: PLC0415
     from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
@@ -76,6 +76,10 @@ def _events(base: int, leads: int, path: Path) -> int:
                     data = event.data
                     if isinstance(data, IdentityLinked) and data.merged_into is not None:
                         data = dataclasses.replace(data, merged_into=f"{data.merged_into}~{copy}")
+                    elif isinstance(data, InteractionRecorded) and data.account_id is not None:
+                        # A copy's people belong to copies of their accounts (as many people
+                        # per account as simulated).
+                        data = dataclasses.replace(data, account_id=f"{data.account_id}~{copy}")
                     event = dataclasses.replace(  # noqa: PLW2901
                         event,
                         lead_id=f"{event.lead_id}~{copy}",

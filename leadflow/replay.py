@@ -41,7 +41,14 @@ from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_life
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Release, ahead
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
-from projections import ExchangeRates, LeadBook, Projections, SlaHours, UnfoldableEventError
+from projections import (
+    ExchangeRates,
+    LeadBook,
+    MqaRule,
+    Projections,
+    SlaHours,
+    UnfoldableEventError,
+)
 
 NumberedLine = tuple[int, bytes]
 """A line of a file (without its line end) and its line number there (1-based)."""
@@ -185,6 +192,15 @@ def projections_for(
         lookback_days=settings.lookback_days if lookback_days is None else lookback_days,
         half_life_days=settings.half_life_days if half_life_days is None else half_life_days,
         rates=rates,
+        mqa=mqa_rule(policy),
+    )
+
+
+def mqa_rule(policy: Policy) -> MqaRule:
+    """The account read models' MQA rule from the policy's ``[accounts]`` table."""
+    return MqaRule(
+        engaged_people=policy.accounts.mqa_engaged_people,
+        mql_people=policy.accounts.mqa_mql_people,
     )
 
 

@@ -518,6 +518,7 @@ def render_terminal(
         *([_attribution_part(document, milestone)] for milestone in milestones),
         _revenue_parts(document),
         _economics_parts(document),
+        _accounts_parts(document),
     ]
     for parts in sections:
         for part in parts:
@@ -859,6 +860,96 @@ def _economics_parts(document: Mapping[str, Any]) -> list[_Part]:
                     ),
                 )
         parts.append(money)
+    return parts
+
+
+ACCOUNT_MILESTONE_LABELS = {
+    "engaged": "Engaged",
+    "mqa": "MQA",
+    "opportunity": "Opportunity",
+    "won": "Won",
+}
+"""How the report names the account milestones."""
+
+TOP_ACCOUNTS = 10
+"""How many accounts the report lists (the furthest along first)."""
+
+
+def account_funnel_rows(accounts: Mapping[str, Any]) -> list[tuple[str, int, float | None]]:
+    """``(milestone label, accounts, share of the previous milestone)`` for the account funnel."""
+    funnel = section(accounts, "funnel")
+    rows: list[tuple[str, int, float | None]] = []
+    previous: int | None = None
+    for key, label in ACCOUNT_MILESTONE_LABELS.items():
+        count = int(number(funnel.get(key)) or 0)
+        rows.append((label, count, None if previous is None else _ratio(count, previous)))
+        previous = count
+    return rows
+
+
+def top_accounts(accounts: Mapping[str, Any], limit: int = TOP_ACCOUNTS) -> list[Mapping[str, Any]]:
+    """The accounts furthest along the funnel (then with the most people, then by id)."""
+    rank = {key: index for index, key in enumerate(ACCOUNT_MILESTONE_LABELS)}
+    listed = [a for a in accounts.get("list") or () if isinstance(a, Mapping)]
+    listed.sort(
+        key=lambda a: (
+            -rank.get(str(a.get("stage")), -1),
+            -int(a.get("people") or 0),
+            a["account_id"],
+        )
+    )
+    return listed[:limit]
+
+
+def _accounts_parts(document: Mapping[str, Any]) -> list[_Part]:
+    accounts = section(document, "accounts")
+    if not accounts or not accounts.get("accounts"):
+        return [_note("Accounts: no interaction named an account.")]
+    rule = section(accounts, "rule")
+    funnel = _Grid(
+        "Account funnel (B2B)",
+        ["Milestone", "Accounts", "Of previous"],
+        caption=(
+            f"{fmt_int(accounts.get('accounts'))} accounts, {fmt_int(accounts.get('people'))} "
+            f"people; MQA = {rule.get('mqa_engaged_people')} engaged people or "
+            f"{rule.get('mqa_mql_people')} at MQL (0: rule off)"
+        ),
+    )
+    for label, count, share in account_funnel_rows(accounts):
+        funnel.add(label, fmt_int(count), fmt_pct(share))
+    times = _Grid("Time between account milestones", ["Between", *_DURATION_HEADINGS])
+    for key, stats in section(accounts, "times").items():
+        first, _, second = key.partition("_to_")
+        label = (
+            f"{ACCOUNT_MILESTONE_LABELS.get(first, first)} → "
+            f"{ACCOUNT_MILESTONE_LABELS.get(second, second)}"
+        )
+        if isinstance(stats, Mapping):
+            times.add(label, *_durations(stats))
+    listed = _Grid(
+        f"Accounts furthest along (top {TOP_ACCOUNTS})",
+        ["Account", "People", "Engaged", "At MQL", "Stage", "Won"],
+    )
+    for account in top_accounts(accounts):
+        listed.add(
+            str(account.get("account_id")),
+            fmt_int(account.get("people")),
+            fmt_int(account.get("engaged_people")),
+            fmt_int(account.get("mql_people")),
+            ACCOUNT_MILESTONE_LABELS.get(str(account.get("stage")), DASH),
+            fmt_money(account.get("won_amount")),
+        )
+    parts: list[_Part] = [funnel, times, listed]
+    attribution = section(accounts, "attribution")
+    for milestone, money in (("opportunity", False), ("revenue", True)):
+        by_model = section(attribution, milestone)
+        if channels_of(by_model):
+            title = (
+                "Account revenue credit by channel (every person's touches)"
+                if money
+                else "Account attribution at opportunity by channel (every person's touches)"
+            )
+            parts.append(_credit_grid(title, by_model, money=money))
     return parts
 
 

@@ -9,7 +9,9 @@ the data (channels, campaigns, lead ids, reasons, the policy's name) is escaped 
 Sections, in order: headline figures, the funnel with stage-to-stage conversion (and cohorts),
 the pipeline by stage and channel with the leads waiting past an SLA, time in stage and
 speed-to-lead with SLA outcomes, attribution by channel under every model side by side at each
-chosen milestone and revenue credit, funnel economics per channel, and a sample lead's history.
+chosen milestone and revenue credit, funnel economics per channel, accounts (B2B: a picture of
+the account funnel, the time between its milestones, the accounts furthest along and account
+revenue credit), and a sample lead's history.
 Each chart is a ``<div class="chart" id="chart-...">``.
 """
 
@@ -26,11 +28,13 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from leadflow.report import (
+    ACCOUNT_MILESTONE_LABELS,
     DASH,
     DEFAULT_MILESTONES,
     MILESTONE_LABELS,
     MONEY_COLUMNS,
     NA,
+    account_funnel_rows,
     channels_of,
     fmt_applicable,
     fmt_decimal,
@@ -49,6 +53,7 @@ from leadflow.report import (
     section,
     several_currencies_note,
     stage_label,
+    top_accounts,
 )
 
 __all__ = ["render_html", "write_html"]
@@ -878,6 +883,96 @@ def _economics_section(document: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _account_funnel_chart(accounts: Mapping[str, Any]) -> Any:
+    rows = account_funnel_rows(accounts)
+    fig = go.Figure(
+        go.Funnel(
+            y=[label for label, *_ in rows],
+            x=[count for _, count, _ in rows],
+            text=[
+                f"<b>{fmt_int(count)}</b>"
+                + ("" if step is None else f" · {fmt_pct(step)} of previous")
+                for _, count, step in rows
+            ],
+            texttemplate="%{text}",
+            textposition="auto",
+            insidetextfont={"color": "#fff"},
+            marker={"color": list(_PALETTE[: len(rows)])},
+            connector={"fillcolor": "#e4e7eb"},
+            hovertemplate="%{y}: %{x:,} accounts<br>%{percentPrevious:.1%} of the previous step"
+            "<extra></extra>",
+        )
+    )
+    return _layout(fig, "Account funnel: accounts reaching each milestone", height=360)
+
+
+def _accounts_section(document: Mapping[str, Any]) -> str:
+    accounts = section(document, "accounts")
+    parts = ['<section id="accounts"><h2>Accounts and buying groups (B2B)</h2>']
+    if not accounts or not accounts.get("accounts"):
+        return parts[0] + _note("No interaction named an account.") + "</section>"
+    rule = section(accounts, "rule")
+    parts.append(_chart(_account_funnel_chart(accounts), "chart-account-funnel"))
+    parts.append(
+        _note(
+            f"{fmt_int(accounts.get('accounts'))} accounts, {fmt_int(accounts.get('people'))} "
+            "people. A person belongs to the account their latest touch named. An account is "
+            "engaged at its first person's first touch; marketing-qualified (MQA) once "
+            f"{rule.get('mqa_engaged_people')} of its people engaged or "
+            f"{rule.get('mqa_mql_people')} reached MQL (0: that rule is off); it has an "
+            "opportunity, and is won, when its first person does."
+        )
+    )
+    times = section(accounts, "times")
+    parts.append(
+        _table(
+            ["Between", _num("Accounts"), _num("Mean"), _num("Median"), _num("p90")],
+            [
+                [
+                    " → ".join(
+                        ACCOUNT_MILESTONE_LABELS.get(part, part) for part in key.split("_to_")
+                    ),
+                    _num(fmt_int(section(times, key).get("count"))),
+                    _num(fmt_hours(section(times, key).get("mean_hours"))),
+                    _num(fmt_hours(section(times, key).get("median_hours"))),
+                    _num(fmt_hours(section(times, key).get("p90_hours"))),
+                ]
+                for key in times
+            ],
+        )
+    )
+    parts.append(
+        _table(
+            ["Account", _num("People"), _num("Engaged"), _num("At MQL"), "Stage", _num("Won")],
+            [
+                [
+                    str(account.get("account_id")),
+                    _num(fmt_int(account.get("people"))),
+                    _num(fmt_int(account.get("engaged_people"))),
+                    _num(fmt_int(account.get("mql_people"))),
+                    ACCOUNT_MILESTONE_LABELS.get(str(account.get("stage")), DASH),
+                    _num(fmt_money(account.get("won_amount"))),
+                ]
+                for account in top_accounts(accounts)
+            ],
+        )
+    )
+    revenue = section(accounts, "attribution", "revenue")
+    if channels_of(revenue):
+        parts.append(
+            _chart(
+                _credit_chart(
+                    "Account revenue credit by channel (every person's touches), every model",
+                    revenue,
+                    money=True,
+                ),
+                "chart-account-revenue",
+            )
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _history_section(
     sample_history: Sequence[Mapping[str, Any]] | None, sample_lead: str | None
 ) -> str:
@@ -952,6 +1047,7 @@ def render_html(
             _timing_section(document),
             _attribution_section(document, milestones),
             _economics_section(document),
+            _accounts_section(document),
             _history_section(sample_history, sample_lead),
         )
     )

@@ -62,6 +62,7 @@ an opportunity) that the lifecycle must refuse. ``Simulation.injected`` counts t
 from __future__ import annotations
 
 import bisect
+import hashlib
 import io
 import itertools
 import json
@@ -636,11 +637,25 @@ _RECYCLE_REASONS = ("not now, revisit next quarter", "budget next fiscal year", 
 # --- generation --------------------------------------------------------------------------------
 
 # An event before it is an Interaction: (seconds from start, generation order, type, channel,
-# campaign, data, lead_id, anonymous_id). Sorting by the first two fields orders the stream by
-# time and keeps each lead's causal order for events in the same second.
+# campaign, data, lead_id, anonymous_id, account_id). Sorting by the first two fields orders the
+# stream by time and keeps each lead's causal order for events in the same second.
 _Event = tuple[
-    int, int, InteractionType, Channel, str | None, InteractionData, str | None, str | None
+    int,
+    int,
+    InteractionType,
+    Channel,
+    str | None,
+    InteractionData,
+    str | None,
+    str | None,
+    str | None,
 ]
+
+PEOPLE_PER_ACCOUNT = 3
+"""How many identified people share an account (company) on average."""
+
+_WITHOUT_ACCOUNT = 10
+"""One identified person in this many names no account (a personal address, a freelancer)."""
 
 
 @dataclass(slots=True)
@@ -807,6 +822,25 @@ class _Generator(Generic[_Payload]):
         self.engagements: dict[tuple[EmailAction, str], _Payload] = {}
         # Seconds since the Unix epoch of ``start``, to find weekdays and hours.
         self.epoch = int(config.start.timestamp())
+        self.account_count = max(1, (config.leads + config.contacts) // PEOPLE_PER_ACCOUNT)
+        self.account_of: dict[str, str | None] = {}
+
+    def account(self, lead: str | None) -> str | None:
+        """The account (company) an identified person's interactions name, B2B: several people
+        share one. Chosen from a hash of the seed and the person's id, never drawn from the
+        generator, so every other draw (and so the rest of the stream) is the same as without
+        accounts; one person in ``_WITHOUT_ACCOUNT`` names none. Visitors name none."""
+        if lead is None:
+            return None
+        if lead in self.account_of:
+            return self.account_of[lead]
+        digest = hashlib.blake2b(f"{self.seed}:{lead}".encode(), digest_size=8).digest()
+        number = int.from_bytes(digest, "big")
+        found = None
+        if number % _WITHOUT_ACCOUNT:
+            found = f"acct-{self.seed}-{number // _WITHOUT_ACCOUNT % self.account_count:05d}"
+        self.account_of[lead] = found
+        return found
 
     # -- what the subclass does with a drawn event
 
@@ -1781,7 +1815,8 @@ class _Held(_Generator[InteractionData]):
     ) -> int:
         if 0 <= t < self.end:
             self.seq += 1
-            self.events.append((t, self.seq, kind, channel, campaign, data, lead, anon))
+            account = self.account(lead)
+            self.events.append((t, self.seq, kind, channel, campaign, data, lead, anon, account))
         return t
 
     def data(
@@ -1829,7 +1864,7 @@ class _Held(_Generator[InteractionData]):
         start, seed = config.start, config.seed
         moments: dict[int, datetime] = {}
         interactions = []
-        for number, (t, _seq, kind, channel, campaign, data, lead, anon) in enumerate(
+        for number, (t, _seq, kind, channel, campaign, data, lead, anon, account) in enumerate(
             self.events, 1
         ):
             occurred_at = moments.get(t)
@@ -1846,6 +1881,7 @@ class _Held(_Generator[InteractionData]):
                     lead_id=lead,
                     anonymous_id=anon,
                     campaign=campaign,
+                    account_id=account,
                 )
             )
         return tuple(interactions), tuple(self.journeys)
@@ -2146,7 +2182,8 @@ class _Windowed(_Generator[bytes]):
         self.channels = {channel: b'%s","data":' % channel.value.encode() for channel in Channel}
         self.leads = _Field("lead_id")
         self.anons = _Field("anonymous_id")
-        self.campaigns = _Field("campaign", b"}")
+        self.campaigns = _Field("campaign")
+        self.accounts = _Field("account_id", b"}")
 
     def data(
         self,
@@ -2187,6 +2224,7 @@ class _Windowed(_Generator[bytes]):
                         self.leads[lead],
                         self.anons[anon],
                         self.campaigns[campaign],
+                        self.accounts[self.account(lead)],
                     )
                 )
             )

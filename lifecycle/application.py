@@ -1018,12 +1018,17 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
             anonymous=e.anonymous,
         )
     elif isinstance(e, Lead.InteractionRecorded):
+        # The account and job title are read from the kept interaction (events recorded before
+        # leadflow kept it have neither).
+        kept = e.interaction or {}
         data = wire.InteractionRecorded(
             interaction_type=INTERACTION_TYPE_BY_VALUE[e.interaction_type],
             channel=CHANNEL_BY_VALUE[e.channel],
             campaign=e.campaign,
             form_kind=FORM_KIND_BY_VALUE[e.form_kind] if e.form_kind is not None else None,
             sales_touch=e.sales_touch,
+            account_id=kept.get("account_id"),
+            job_title=(kept.get("data") or {}).get("job_title"),
         )
     elif isinstance(e, Lead.ScoreChanged):
         data = wire.ScoreChanged(

@@ -66,17 +66,35 @@ class _Layout:
     """Where an event class's attributes go: the wire type, the ``data`` members (in the wire
     payload's field order) and the members of ``stored``."""
 
-    __slots__ = ("checks", "data", "kind", "stored", "version")
+    __slots__ = ("checks", "data", "derived", "kind", "stored", "version")
 
     def __init__(
-        self, kind: LifecycleEventType, data: tuple[str, ...], stored: tuple[str, ...]
+        self,
+        kind: LifecycleEventType,
+        data: tuple[str, ...],
+        stored: tuple[str, ...],
+        derived: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = (),
     ) -> None:
         self.kind = kind
         self.version = LIFECYCLE_VERSIONS[kind]
         self.data = data
         self.stored = stored
+        # Wire members after ``data`` that are no attribute of their own but read from others
+        # (the account and job title of the kept interaction): written, never read back.
+        # States stored before they existed lack them (their message too: both decode null).
+        self.derived = derived
         # Times inside the payload (besides the envelope's two), checked by ``_checked``.
         self.checks = "engagement_as_of" in stored or "touches" in data
+
+
+def _kept_account(a: Mapping[str, Any]) -> Any:
+    kept = a["interaction"]
+    return None if kept is None else kept.get("account_id")
+
+
+def _kept_job_title(a: Mapping[str, Any]) -> Any:
+    kept = a["interaction"]
+    return None if kept is None else (kept.get("data") or {}).get("job_title")
 
 
 _T = LifecycleEventType
@@ -88,6 +106,7 @@ _LAYOUTS: dict[str, _Layout] = {
         _T.INTERACTION_RECORDED,
         ("interaction_type", "channel", "campaign", "form_kind", "sales_touch"),
         ("rule", "profile", "interaction", "personal", "sealed"),
+        (("account_id", _kept_account), ("job_title", _kept_job_title)),
     ),
     "ScoreChanged": _Layout(
         _T.SCORE_CHANGED,
@@ -181,7 +200,7 @@ def encode_event(
         "occurred_at": occurred_at,
         "recorded_at": recorded_at,
         "policy": {"name": a["policy_name"], "version": a["policy_version"]},
-        "data": {key: a[key] for key in layout.data},
+        "data": _data(layout, a),
         "interaction_id": a["interaction_id"],
         "stored": {key: a[key] for key in layout.stored},
     }
@@ -195,6 +214,13 @@ def encode_event(
     digest.update(hashed)
     chain = digest.hexdigest()
     return b'%s,"chain":"%s","previous_chain":"%s"}' % (hashed, chain.encode(), before), chain
+
+
+def _data(layout: _Layout, a: Mapping[str, Any]) -> dict[str, Any]:
+    data = {key: a[key] for key in layout.data}
+    for key, derive in layout.derived:
+        data[key] = derive(a)
+    return data
 
 
 def _checked(name: str, a: Mapping[str, Any]) -> bool:
@@ -291,6 +317,7 @@ def decode_attributes(name: str, state: bytes, fields: tuple[str, ...]) -> dict[
     for key, revive in _REVIVE.items():
         if key in found:
             found[key] = revive(found[key])
-    if len(obj) != _MEMBERS or len(data) != len(layout.data) or len(stored) != len(layout.stored):
+    members = len(layout.data) + sum(1 for key, _ in layout.derived if key in data)
+    if len(obj) != _MEMBERS or len(data) != members or len(stored) != len(layout.stored):
         raise ValueError(f"{name}: members other than its attributes")
     return {key: found[key] for key in fields}

@@ -160,12 +160,24 @@ class _Registered(_Stored, kw_only=True, gc=False):
     anonymous: Any
 
 
+class _KeptData(msgspec.Struct, gc=False):
+    job_title: Any = None
+
+
+class _Kept(msgspec.Struct, gc=False):
+    """What the wire takes of the kept interaction (the rest is skipped)."""
+
+    account_id: Any = None
+    data: _KeptData | None = None
+
+
 class _InteractionRecorded(_Stored, kw_only=True, gc=False):
     interaction_type: Any
     channel: Any
     campaign: Any
     form_kind: Any
     sales_touch: Any
+    interaction: _Kept | None = None
 
 
 class _ScoreChanged(_Stored, kw_only=True, gc=False):
@@ -489,12 +501,15 @@ class WireEncoder:
 
     def _interaction_recorded(self, f: _InteractionRecorded) -> dict[str, Any]:
         form_kind = f.form_kind
+        kept = f.interaction
         return {
             "interaction_type": INTERACTION_TYPE_BY_VALUE[f.interaction_type],
             "channel": CHANNEL_BY_VALUE[f.channel],
             "campaign": f.campaign,
             "form_kind": None if form_kind is None else FORM_KIND_BY_VALUE[form_kind],
             "sales_touch": f.sales_touch,
+            "account_id": None if kept is None else kept.account_id,
+            "job_title": None if kept is None or kept.data is None else kept.data.job_title,
         }
 
     def _score_changed(self, f: _ScoreChanged) -> dict[str, Any]:

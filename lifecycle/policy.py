@@ -91,6 +91,10 @@ leads are scored, what sales qualification requires, the default deal margin and
     lead = 90                         # before the milestone get no credit (>= 0; inf: no
     mql = 90                          # limit); defaults: ``DEFAULT_LOOKBACK_DAYS``
     customer = 365
+
+    [accounts]                        # optional (B2B): when an account is marketing-qualified
+    mqa_engaged_people = 3            # 3 of its people engaged (touched at least once), or
+    mqa_mql_people = 1                # 1 of them reached MQL, whichever first; 0 turns one off
 """
 
 from __future__ import annotations
@@ -285,6 +289,17 @@ class AttributionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountRules:
+    """When an account (a company, B2B) is marketing-qualified (an MQA): as soon as
+    ``mqa_engaged_people`` of its people have engaged (touched at least once), or
+    ``mqa_mql_people`` of them have reached MQL, whichever comes first. A rule set to 0 is
+    off; at least one is on. The policy's ``[accounts]`` table; absent, these defaults."""
+
+    mqa_engaged_people: int = 3
+    mqa_mql_people: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A validated lifecycle policy. Build one with ``load_policy``."""
 
@@ -304,6 +319,7 @@ class Policy:
     sla: Sla
     source: str = ""
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
+    accounts: AccountRules = AccountRules()
     stages: frozenset[Stage] = field(init=False)
     ref: PolicyRef = field(init=False)
     _by_type: Mapping[InteractionType, tuple[Rule, ...]] = field(init=False, repr=False)
@@ -519,6 +535,7 @@ class _Builder:
 
         sla = self._sla(root.table("sla"), known)
         attribution = self._attribution(root, known)
+        accounts = self._accounts(root.table("accounts")) if root.has("accounts") else None
         root.finish()
         return Policy(
             name=name,
@@ -537,6 +554,7 @@ class _Builder:
             sla=sla,
             source=self.source,
             attribution=attribution,
+            accounts=AccountRules() if accounts is None else accounts,
         )
 
     def _sla(self, table: _Table, known: set[Stage]) -> Sla:
@@ -580,6 +598,29 @@ class _Builder:
             sales_touches=touches,
             stages=MappingProxyType(stages),
         )
+
+    def _accounts(self, table: _Table) -> AccountRules:
+        defaults = AccountRules()
+        engaged = self._count(table, "mqa_engaged_people", defaults.mqa_engaged_people)
+        mql = self._count(table, "mqa_mql_people", defaults.mqa_mql_people)
+        if not engaged and not mql:
+            raise table.error(
+                "mqa_engaged_people",
+                "is 0 and so is accounts.mqa_mql_people (both 0): no account would qualify",
+            )
+        table.finish()
+        return AccountRules(mqa_engaged_people=engaged, mqa_mql_people=mql)
+
+    @staticmethod
+    def _count(table: _Table, name: str, default: int) -> int:
+        if not table.has(name):
+            return default
+        value = table.raw(name, "a whole number of people")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise table.error(
+                name, f"expected a whole number of people (0 or more), got {_shown(value)}"
+            )
+        return value
 
     def _within(self, stages: Iterable[Stage], known: set[Stage], key: str) -> None:
         for stage in stages:

@@ -1,5 +1,5 @@
-"""The read models as pure folds over lifecycle events: pipeline, stage timing, attribution and
-funnel economics.
+"""The read models as pure folds over lifecycle events: pipeline, stage timing, attribution,
+funnel economics and accounts (B2B).
 
 No Kafka, no I/O, no clock: the same objects run in faust agents, in a batch replay and in unit
 tests. ``Projections`` drives all four over one ``LeadBook`` and makes the document served by
@@ -7,6 +7,7 @@ tests. ``Projections`` drives all four over one ``LeadBook`` and makes the docum
 """
 
 from projections._common import MILESTONE_NAMES, MILESTONES, NONE
+from projections.accounts import Accounts, MqaRule
 from projections.attribution import (
     MODELS,
     RULE_MODELS,
@@ -52,6 +53,7 @@ __all__ = [
     "NO_CURRENCY",
     "RULE_MODELS",
     "SECTIONS",
+    "Accounts",
     "Attribution",
     "BookTotals",
     "ExchangeRates",
@@ -59,6 +61,7 @@ __all__ = [
     "LeadBook",
     "LeadRecord",
     "MissingRateError",
+    "MqaRule",
     "Pipeline",
     "Projections",
     "RatesError",

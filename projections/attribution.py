@@ -900,6 +900,45 @@ _REPORTING = ""
 """The revenue bucket of amounts converted into the reporting currency (with rates)."""
 
 
+class MarkovCounts:
+    """The transition counts of ``markov``'s paths, kept between documents: a path is added
+    (``sign`` 1) or taken back (-1), and ``shares()`` equals ``markov_shares`` over the paths
+    counted (exact integer counts: in any order)."""
+
+    __slots__ = ("transitions",)
+
+    def __init__(self) -> None:
+        self.transitions: _Transitions = Counter()
+
+    def add(self, path: Sequence[str], converted: bool, sign: int = 1) -> None:
+        """Count (``sign`` 1) or take back (-1) one path."""
+        _add_path(self.transitions, path, converted, sign)
+
+    def shares(self) -> dict[str, float]:
+        """The normalised removal effects (``{}`` when no path converts)."""
+        return _shares(_removal_effects(self.transitions))
+
+
+class CoalitionCounts:
+    """``shapley``'s journeys by exact set of labels, kept between documents, with one won
+    amount each: ``add(labels, converted, amount, sign)`` (``amount``: ``fixed``), and
+    ``credit()`` gives each label's credit and won amount (see the module docstring)."""
+
+    __slots__ = ("_sets",)
+
+    def __init__(self) -> None:
+        self._sets = _Coalitions()
+
+    def add(self, labels: Iterable[str], converted: bool, amount: int, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take back (-1) one journey over ``labels``."""
+        self._sets.add(labels, converted, ((_REPORTING, amount),) if amount else (), sign)
+
+    def credit(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Each label's credit and won amount (labels without credit left out)."""
+        credit, revenue = self._sets.credit()
+        return credit, dict(revenue.get(_REPORTING, {}))
+
+
 def _labels(credit: _Credit) -> list[str]:
     return sorted({key for by_key in credit.values() for key in by_key})
 
@@ -918,6 +957,8 @@ __all__ = [
     "MODELS",
     "RULE_MODELS",
     "Attribution",
+    "CoalitionCounts",
+    "MarkovCounts",
     "first_touch_weights",
     "last_touch_weights",
     "linear_weights",

@@ -134,6 +134,10 @@ class TouchRecord(NamedTuple):
     interaction_type: str
     interaction_id: str | None
     sales_touch: bool
+    account_id: str | None = None
+    """The account (company) the interaction named, if any: the lead's account is the latest."""
+    job_title: str | None = None
+    """The job title the interaction (a form) stated, if any."""
 
 
 class Stay(NamedTuple):
@@ -461,6 +465,8 @@ class LeadBook:
                     str(data.interaction_type),
                     event.interaction_id,
                     data.sales_touch,
+                    data.account_id,
+                    data.job_title,
                 ),
             )
         elif isinstance(data, ScoreChanged):

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts import LifecycleEvent, Spend, Stage
+from projections.accounts import Accounts, MqaRule
 from projections.attribution import Attribution
 from projections.book import LeadBook
 from projections.funnel import FunnelEconomics
@@ -21,12 +22,12 @@ from projections.pipeline import Pipeline
 from projections.sla import SlaHours
 from projections.timing import StageTiming
 
-SECTIONS = ("pipeline", "timing", "attribution", "funnel")
+SECTIONS = ("pipeline", "timing", "attribution", "funnel", "accounts")
 """The document's sections after ``policy``, in order; each is one read model's snapshot."""
 
 
 class Projections:
-    """The four read models sharing one ``LeadBook``, so each event is folded once.
+    """The read models sharing one ``LeadBook``, so each event is folded once.
 
     The document (``to_document``) is one JSON-ready dict::
 
@@ -34,7 +35,8 @@ class Projections:
          "pipeline": Pipeline.snapshot(),
          "timing": StageTiming.snapshot(),
          "attribution": Attribution.snapshot(),
-         "funnel": FunnelEconomics.snapshot()}
+         "funnel": FunnelEconomics.snapshot(),
+         "accounts": Accounts.snapshot()}
 
     It depends only on the set of events and spend records applied, not on how different leads'
     events interleaved nor on duplicates; "now" (for SLAs and lookback windows) defaults to the
@@ -60,6 +62,7 @@ class Projections:
         book: LeadBook | None = None,
         touch_types: Collection[str] | None = None,
         rates: ExchangeRates | None = None,
+        mqa: MqaRule | None = None,
     ) -> None:
         # A given book (a restored fold, ``LeadBook.restore``) brings its own stages.
         self.book = LeadBook(stages) if book is None else book
@@ -73,6 +76,12 @@ class Projections:
             rates=rates,
         )
         self.funnel = FunnelEconomics(default_margin=default_margin, book=self.book, rates=rates)
+        self.accounts = Accounts(
+            rule=mqa,
+            half_life_days=half_life_days,
+            lookback_days=lookback_days if isinstance(lookback_days, float | int) else None,
+            book=self.book,
+        )
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one lifecycle event into every read model; ``False`` for a duplicate."""
@@ -100,11 +109,12 @@ class Projections:
             "timing": self.timing.snapshot(now),
             "attribution": self.attribution.snapshot(now),
             "funnel": self.funnel.snapshot(now),
+            "accounts": self.accounts.snapshot(now),
         }
 
     def section(self, name: str, now: datetime | None = None) -> Any:
-        """One section of the document (``pipeline``, ``timing``, ``attribution`` or
-        ``funnel``), computed alone: equal to ``to_document(now)[name]``."""
+        """One section of the document (``pipeline``, ``timing``, ``attribution``, ``funnel``
+        or ``accounts``), computed alone: equal to ``to_document(now)[name]``."""
         if name not in SECTIONS:
             raise KeyError(name)
         return getattr(self, name).snapshot(now)
@@ -114,6 +124,7 @@ class Projections:
         left is small and ``merge``s. Lead documents are gone; it takes no more events."""
         for model in (self.pipeline, self.timing, self.attribution, self.funnel):
             model.lead_totals.forget()
+        self.accounts.forget()  # accounts span leads: their people are kept
         self.book.forget_records()
         return self
 
@@ -126,6 +137,7 @@ class Projections:
         self.timing.merge(other.timing)
         self.attribution.merge(other.attribution)
         self.funnel.merge(other.funnel)
+        self.accounts.merge(other.accounts)
 
     def lead_document(self, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
         """One lead for ``/leads/{id}`` (``Pipeline.lead_document``); ``None`` if unknown."""

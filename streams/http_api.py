@@ -11,6 +11,9 @@
     GET /funnel                          the "funnel" section
     GET /                                the live dashboard, and its assets under /dashboard/
                                          (``streams.dashboard``)
+    GET /accounts                        the "accounts" section (B2B: the account funnel,
+                                         times, account-level attribution, every account)
+    GET /accounts/{id}                   one account with its buying group; 404 if unknown
 
     POST /interactions                   publish one interaction, byte for byte, to the
                                          interactions topic; or a batch (a JSON array, or JSON
@@ -121,7 +124,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("pipeline", "timing", "attribution", "funnel")
+SECTIONS = ("pipeline", "timing", "attribution", "funnel", "accounts")
 """The document's sections that the API serves under their own names."""
 
 _REVENUE_KEYS = ("revenue_currency", "revenue_by_currency")
@@ -191,6 +194,19 @@ async def lead(request: web.Request) -> web.Response:
     document = state.lead_document(lead_id)
     if document is None:
         return json_response({"error": "unknown lead", "lead_id": lead_id}, 404)
+    return json_response(document)
+
+
+async def account(request: web.Request) -> web.Response:
+    """``GET /accounts/{id}``: one account with its buying group, or 404 with a JSON error."""
+    state = _state(request)
+    account_id = request.match_info["account_id"]
+    not_ready = _not_ready(state)
+    if not_ready is not None:
+        return not_ready
+    document = state.projections.accounts.account_document(account_id)
+    if document is None:
+        return json_response({"error": "unknown account", "account_id": account_id}, 404)
     return json_response(document)
 
 
@@ -707,6 +723,8 @@ def build_http_app(
     add_dashboard_routes(app, dashboard or Dashboard())
     if alerts is not None:
         app.router.add_get("/alerts", requires(read, alerts_route(alerts)))
+    app.router.add_get("/accounts", requires(read, _section("accounts")))
+    app.router.add_get("/accounts/{account_id}", requires(read, account))
     if ingest is not None:
         app.router.add_post("/interactions", requires(Scope.INGEST, ingest.handle))
         app.on_cleanup.append(ingest.close)

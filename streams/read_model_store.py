@@ -15,7 +15,8 @@ the views give them as timestamps too (``*_at``).
                     temperature, first-touch channel, when each milestone was first reached,
                     the deal, whether it is a visitor merged into another lead
     read_stays      one row per completed stay in a stage (lead_id, ordinal, stage, entered, exited)
-    read_touches    one row per touch, in arrival order (lead_id, ordinal, time, channel, ...)
+    read_touches    one row per touch, in arrival order (lead_id, ordinal, time, channel, ...,
+                    the account and job title the interaction named)
     read_spend      one row per spend record (the first one of each id)
     read_pipeline   view: people by current stage and first-touch channel
     read_funnel     view: people per first-touch channel reaching each milestone
@@ -60,7 +61,11 @@ from projections import MILESTONE_NAMES, BookTotals, LeadBook, LeadRecord, Stay,
 
 SCHEMA_VERSION = 2
 """The version of the tables' layout; a store of another version is refused, never guessed at.
-2: ``read_leads.opportunity_currency`` (the currency of ``opportunity_amount``)."""
+2: ``read_leads.opportunity_currency`` (the currency of ``opportunity_amount``), and the
+account and job title of each touch (``read_touches.account_id``, ``job_title``): what the
+account read models fold. A version 1 store did not keep them, so there is nothing to migrate
+them from: a projector refuses it and says to rebuild (``leadflow projector --rebuild`` folds
+the lead events again into a version 2 generation)."""
 
 _LOCK_KEY = 0x6C66_7265_6164  # "lfread": the advisory lock of the one writer
 _REACHED = tuple(f"reached_{name}_us" for name in MILESTONE_NAMES)
@@ -327,7 +332,9 @@ class ReadModelStore:
             current_rows = [row for row in rows if row[3]]
             if current_rows:
                 generation, version, stages_text, _current = current_rows[0]
-                if version != SCHEMA_VERSION:
+                # An older layout is rebuilt into a new generation (the old one serves until
+                # the new one is promoted); a newer one is never touched.
+                if version != SCHEMA_VERSION and not (rebuild and version < SCHEMA_VERSION):
                     raise ReadModelStoreError(
                         f"the read-model store has schema version {version}; this leadflow "
                         f"reads version {SCHEMA_VERSION}: run `leadflow projector --rebuild`"
@@ -369,7 +376,7 @@ class ReadModelStore:
             f"CREATE TABLE {self._table('touches')} (lead_id TEXT NOT NULL, ordinal INTEGER NOT "
             f"NULL, at_us {i} NOT NULL, channel TEXT NOT NULL, campaign TEXT, interaction_type "
             "TEXT NOT NULL, interaction_id TEXT, sales_touch INTEGER NOT NULL, "
-            "PRIMARY KEY (lead_id, ordinal))"
+            "account_id TEXT, job_title TEXT, PRIMARY KEY (lead_id, ordinal))"
         )
         self._execute(
             f"CREATE TABLE {self._table('spend')} (id TEXT PRIMARY KEY, ordinal {i} NOT NULL, "
@@ -427,7 +434,8 @@ class ReadModelStore:
         self._execute(
             "CREATE VIEW read_touches AS SELECT lead_id, ordinal, at_us, "
             f"{ts('at_us')} AS at, channel, campaign, interaction_type, interaction_id, "
-            f"(sales_touch <> 0) AS sales_touch FROM {self._table('touches')}"
+            f"(sales_touch <> 0) AS sales_touch, account_id, job_title "
+            f"FROM {self._table('touches')}"
         )
         self._execute(
             "CREATE VIEW read_spend AS SELECT id, channel, campaign, period, amount, currency "
@@ -529,11 +537,23 @@ class ReadModelStore:
             records[lead_id].stays.append(Stay(Stage(stage), entered, exited))
         for lead_id, *touch in self._execute(
             "SELECT lead_id, at_us, channel, campaign, interaction_type, interaction_id, "
-            f"sales_touch FROM {self._table('touches')} ORDER BY lead_id, ordinal"
+            f"sales_touch, account_id, job_title FROM {self._table('touches')} "
+            "ORDER BY lead_id, ordinal"
         ):
-            at_us, channel, campaign, interaction_type, interaction_id, sales = touch
+            at_us, channel, campaign, interaction_type, interaction_id, sales, account, title = (
+                touch
+            )
             records[lead_id].touches.append(
-                TouchRecord(at_us, channel, campaign, interaction_type, interaction_id, bool(sales))
+                TouchRecord(
+                    at_us,
+                    channel,
+                    campaign,
+                    interaction_type,
+                    interaction_id,
+                    bool(sales),
+                    account,
+                    title,
+                )
             )
         spend = [
             decode_spend(bytes(raw), len(raw))
@@ -609,8 +629,8 @@ class ReadModelStore:
             )
             self._execute_many(
                 f"INSERT INTO {self._table('touches')} (lead_id, ordinal, at_us, channel, "
-                "campaign, interaction_type, interaction_id, sales_touch) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "campaign, interaction_type, interaction_id, sales_touch, account_id, job_title) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         lead_id,
@@ -621,6 +641,8 @@ class ReadModelStore:
                         t.interaction_type,
                         t.interaction_id,
                         int(t.sales_touch),
+                        t.account_id,
+                        t.job_title,
                     )
                     for lead_id, index, t in changes.touches
                 ],

@@ -42,6 +42,8 @@ EXPECTED_CHARTS = {
     "chart-attribution-customer",
     "chart-revenue",
     "chart-economics",
+    "chart-account-funnel",
+    "chart-account-revenue",
 }
 
 _BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 GARBAGE_EVENT = b'{"event_id": "e-1", "type": "stage_changed", "version": 1}'
 GARBAGE_SPEND = b'{"id": "s-1", "channel": "carrier_pigeon"}'
-SECTIONS = ("pipeline", "timing", "attribution", "funnel")
+SECTIONS = ("pipeline", "timing", "attribution", "funnel", "accounts")
 
 
 @dataclass
@@ -180,6 +180,8 @@ async def test_projector_serves_the_batch_answer_live_and_after_a_rebuild(
         # Then the API's sections are the batch fold's
         expected = batch(events, spend)
         assert any(expected["attribution"]["lead"]["shapley"].values())  # not an empty model
+        assert expected["accounts"]["funnel"]["opportunity"] > 0  # the simulator's B2B accounts
+        assert any(expected["accounts"]["attribution"]["opportunity"]["shapley"].values())
         live = await running.documents()
         assert live == {name: expected[name] for name in SECTIONS}
         counts = running.state.counts
@@ -196,6 +198,16 @@ async def test_projector_serves_the_batch_answer_live_and_after_a_rebuild(
             status, document = await running.get(f"/leads/{lead_id}")
             assert status == 200
             assert document == orjson.loads(orjson.dumps(projections.lead_document(lead_id)))
+        # and every account's document too (its buying group)
+        for brief in expected["accounts"]["list"][:10]:
+            account_id = brief["account_id"]
+            status, document = await running.get(f"/accounts/{account_id}")
+            assert status == 200
+            assert document == orjson.loads(
+                orjson.dumps(projections.accounts.account_document(account_id))
+            )
+            assert len(document["buying_group"]) == brief["people"]
+        assert (await running.get("/accounts/nobody"))[0] == 404
 
     # When a new projector rebuilds from offset 0
     async with projector(settings) as rebuilt:

@@ -82,13 +82,16 @@ class Example:
         return not self.problems
 
 
+_KINDS = frozenset(t.value for t in InteractionType)
+
+
 def interaction(kind: str, data: dict[str, Any], /, **envelope: Any) -> dict[str, Any]:
     """A complete interaction message of ``kind`` around ``data``; ``envelope`` overrides fields
     (a value of ``...`` removes the field)."""
     message: dict[str, Any] = {
         "id": f"int-{kind}-1",
         "type": kind,
-        "version": 1,
+        "version": CURRENT_VERSIONS[InteractionType(kind)] if kind in _KINDS else 1,
         "occurred_at": WHEN,
         "lead_id": "lead-42",
         "anonymous_id": "cookie-7f3a",
@@ -110,13 +113,15 @@ FORM_DATA = {
 
 
 def form(**envelope: Any) -> dict[str, Any]:
-    """A valid form_submitted (v2) message; ``envelope`` overrides its fields (``...`` removes)."""
-    return interaction("form_submitted", FORM_DATA, **{"version": 2, **envelope})
+    """A valid form_submitted (current version) message; ``envelope`` overrides its fields
+    (``...`` removes)."""
+    return interaction("form_submitted", FORM_DATA, **envelope)
 
 
 def form_with(**fields: Any) -> dict[str, Any]:
-    """A valid form_submitted (v2) message; ``fields`` override its data (``...`` removes)."""
-    return interaction("form_submitted", _overridden(FORM_DATA, fields), version=2)
+    """A valid form_submitted (current version) message; ``fields`` override its data
+    (``...`` removes)."""
+    return interaction("form_submitted", _overridden(FORM_DATA, fields))
 
 
 def lifecycle(kind: str, data: dict[str, Any], /, **envelope: Any) -> dict[str, Any]:
@@ -279,6 +284,10 @@ VALID: list[Example] = [
         "lead_only_no_campaign",
         "interaction",
         interaction("page_viewed", {"url": "/"}, anonymous_id=None, campaign=...),
+    ),
+    Example("with_account", "interaction", form(account_id="acct-analytical-engines")),
+    Example(
+        "account_null", "interaction", interaction("page_viewed", {"url": "/"}, account_id=None)
     ),
     Example(
         "timestamp_offset_and_fraction",
@@ -557,6 +566,22 @@ INVALID: list[Example] = [
         interaction("deal_won", {"amount": 10, "margin": 1.5}),
         (("data.margin", "less than or equal to 1"),),
     ),
+    # the account (page_viewed v2, form_submitted v3 and on)
+    Example("account_empty", E, form(account_id=""), (("account_id", "at least 1 character"),)),
+    Example("account_number", E, form(account_id=42), (("account_id", "a valid string"),)),
+    Example("account_too_long", E, form(account_id="a" * 201), (("account_id", "at most 200"),)),
+    Example(
+        "account_in_a_version_without_it",
+        E,
+        interaction("page_viewed", {"url": "/"}, version=1, account_id="acct-1"),
+        (("account_id", "no such field in page_viewed v1 (it came in v2)"),),
+    ),
+    Example(
+        "account_in_form_v2",
+        E,
+        form(version=2, account_id="acct-1"),
+        (("account_id", "no such field in form_submitted v2"),),
+    ),
     # unknown enum values, types and versions
     Example("unknown_channel", E, form(channel="tiktok"), (("channel", "'paid_search'"),)),
     Example("channel_wrong_case", E, form(channel="SEO"), (("channel", '"SEO"'),)),
@@ -570,13 +595,13 @@ INVALID: list[Example] = [
         (("type", "page_viewed, ad_clicked"),),
     ),
     Example("type_number", E, form(type=3), (("type", "3"),)),
-    Example("version_zero", E, form(version=0), (("version", "1 to 2 for form_submitted"),)),
-    Example("version_too_high", E, form(version=3), (("version", "1 to 2 for form_submitted"),)),
+    Example("version_zero", E, form(version=0), (("version", "1 to 3 for form_submitted"),)),
+    Example("version_too_high", E, form(version=4), (("version", "1 to 3 for form_submitted"),)),
     Example(
         "version_too_high_single",
         E,
-        interaction("page_viewed", {"url": "/"}, version=2),
-        (("version", "1 for page_viewed"),),
+        interaction("page_viewed", {"url": "/"}, version=3),
+        (("version", "1 to 2 for page_viewed"),),
     ),
     # timestamps
     Example("timestamp_unparseable", E, form(occurred_at="yesterday"), (("occurred_at", RFC),)),
@@ -1114,6 +1139,7 @@ def interactions(draw: st.DrawFn, kind: InteractionType | None = None) -> Intera
         lead_id=lead_id,
         anonymous_id=anonymous_id,
         campaign=draw(_optional(NAMES)),
+        account_id=draw(_optional(IDS)),
     )
 
 

@@ -127,12 +127,21 @@ class LeadStream:
         sales: bool = False,
         kind: str = "page_viewed",
         interaction_id: str | None = None,
+        account: str | None = None,
+        job_title: str | None = None,
     ) -> LeadStream:
-        """``InteractionRecorded`` (a touch; a sales touch with ``sales=True``)."""
+        """``InteractionRecorded`` (a touch; a sales touch with ``sales=True``), naming
+        ``account`` and ``job_title`` when given."""
         self._interactions += 1
         return self._add(
             InteractionRecorded(
-                InteractionType(kind), Channel(channel), campaign, None, sales_touch=sales
+                InteractionType(kind),
+                Channel(channel),
+                campaign,
+                None,
+                sales_touch=sales,
+                account_id=account,
+                job_title=job_title,
             ),
             at,
             interaction_id or f"{self.lead_id}-i{self._interactions}",

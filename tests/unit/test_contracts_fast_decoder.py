@@ -150,7 +150,7 @@ def test_an_upcast_form_is_decoded_by_the_fast_path_as_by_pydantic() -> None:
     assert assert_same_verdict("interaction", orjson.dumps(v1))
     decoded = decode_interaction(orjson.dumps(v1))
     assert (decoded.version, decoded.data.first_name, decoded.data.last_name) == (  # type: ignore[union-attr]
-        2,
+        3,
         "Ada",
         "King Lovelace",
     )

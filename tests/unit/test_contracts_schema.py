@@ -111,7 +111,7 @@ def test_there_is_one_schema_per_type_at_its_current_version() -> None:
     )
 
     assert set(SCHEMAS) == expected
-    assert "interaction.form_submitted.v2.json" in SCHEMAS
+    assert "interaction.form_submitted.v3.json" in SCHEMAS
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS), ids=str)
@@ -200,17 +200,17 @@ def test_every_number_in_a_schema_states_its_bounds(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "path", "maximum"),
     [
-        ("interaction.deal_won.v1.json", ("data", "amount"), 10**14),
-        ("interaction.opportunity_opened.v1.json", ("data", "amount"), 10**14),
-        ("interaction.cart_created.v1.json", ("data", "value"), 10**14),
-        ("interaction.ad_clicked.v1.json", ("data", "cost"), 10**14),
+        ("interaction.deal_won.v2.json", ("data", "amount"), 10**14),
+        ("interaction.opportunity_opened.v2.json", ("data", "amount"), 10**14),
+        ("interaction.cart_created.v2.json", ("data", "value"), 10**14),
+        ("interaction.ad_clicked.v2.json", ("data", "cost"), 10**14),
         ("spend.v1.json", ("amount",), 10**14),
         ("lifecycle_event.stage_changed.v1.json", ("data", "amount"), 10**14),
         ("lifecycle_event.score_changed.v1.json", ("data", "score"), 10**6),
-        ("interaction.call_logged.v1.json", ("data", "duration_seconds"), 604_800),
-        ("interaction.meeting_held.v1.json", ("data", "duration_minutes"), 10_080),
-        ("interaction.webinar_attended.v1.json", ("data", "minutes"), 10_080),
-        ("interaction.form_submitted.v2.json", ("data", "company_size"), 10_000_000),
+        ("interaction.call_logged.v2.json", ("data", "duration_seconds"), 604_800),
+        ("interaction.meeting_held.v2.json", ("data", "duration_minutes"), 10_080),
+        ("interaction.webinar_attended.v2.json", ("data", "minutes"), 10_080),
+        ("interaction.form_submitted.v3.json", ("data", "company_size"), 10_000_000),
     ],
 )
 def test_the_schema_states_the_documented_maximum(

@@ -8,7 +8,15 @@ from typing import Any
 import orjson
 import pytest
 
-from contracts import CURRENT_VERSIONS, ContractError, InteractionType, decode_interaction, encode
+from contracts import (
+    ACCOUNT_ID_SINCE,
+    CURRENT_VERSIONS,
+    ContractError,
+    InteractionType,
+    decode_interaction,
+    encode,
+    split_personal,
+)
 from contracts.interactions import FormSubmitted
 from contracts.vocabulary import FormKind
 from tests.unit.examples import interaction
@@ -19,8 +27,9 @@ def v1(data: dict[str, Any], **envelope: Any) -> bytes:
     return orjson.dumps(interaction("form_submitted", data, version=1, **envelope))
 
 
-def test_form_submitted_is_at_version_two() -> None:
-    assert CURRENT_VERSIONS[InteractionType.FORM_SUBMITTED] == 2
+def test_form_submitted_is_at_version_three() -> None:
+    # v2 split the name; v3 added the envelope's account_id (the data is v2's).
+    assert CURRENT_VERSIONS[InteractionType.FORM_SUBMITTED] == 3
 
 
 def test_a_v1_form_decodes_to_v2_with_form_kind_and_split_name() -> None:
@@ -28,7 +37,7 @@ def test_a_v1_form_decodes_to_v2_with_form_kind_and_split_name() -> None:
         v1({"form": "demo_request", "name": "Ada King Lovelace", "email": "ada@example.com"})
     )
 
-    assert decoded.version == 2
+    assert decoded.version == 3
     assert decoded.data == FormSubmitted(
         form_kind=FormKind.DEMO_REQUEST,
         email="ada@example.com",
@@ -121,7 +130,7 @@ def test_an_upcast_form_encodes_as_v2_and_decodes_the_same() -> None:
 
     message = orjson.loads(encode(decoded))
 
-    assert message["version"] == 2
+    assert message["version"] == 3
     assert message["data"]["form_kind"] == "quote_request"
     assert "form" not in message["data"] and "name" not in message["data"]
     assert decode_interaction(encode(decoded)) == decoded
@@ -148,3 +157,28 @@ def test_a_v2_form_with_v1_fields_is_refused() -> None:
         ("data.form_kind", "a value (required)"),
         ("data.name", "no such field"),
     ]
+
+
+def test_every_type_took_a_version_step_for_the_account_id() -> None:
+    assert ACCOUNT_ID_SINCE == CURRENT_VERSIONS
+    assert CURRENT_VERSIONS[InteractionType.PAGE_VIEWED] == 2
+
+
+def test_an_older_version_decodes_to_the_current_one_without_an_account() -> None:
+    raw = orjson.dumps(interaction("page_viewed", {"url": "/pricing"}, version=1))
+
+    decoded = decode_interaction(raw)
+
+    assert (decoded.version, decoded.account_id) == (2, None)
+    assert orjson.loads(encode(decoded))["version"] == 2
+
+
+def test_the_account_survives_encode_and_split_personal() -> None:
+    decoded = decode_interaction(
+        orjson.dumps(interaction("page_viewed", {"url": "/"}, account_id="acct-9"))
+    )
+
+    assert decoded.account_id == "acct-9"
+    assert decode_interaction(encode(decoded)) == decoded
+    envelope, _ = split_personal(decoded)
+    assert envelope["account_id"] == "acct-9"

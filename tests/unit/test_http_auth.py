@@ -39,7 +39,15 @@ READER = "reader-token-0123456789abcdef"
 INGESTER = "ingester-token-0123456789abcdef"
 ADMIN = "admin-token-0123456789abcdef"
 TOKENS = f"{READER}:read,{INGESTER}:ingest,{ADMIN}:admin"
-READ_ROUTES = ("/pipeline", "/timing", "/funnel", "/attribution", "/leads/L1")
+READ_ROUTES = (
+    "/pipeline",
+    "/timing",
+    "/funnel",
+    "/attribution",
+    "/leads/L1",
+    "/accounts",
+    "/accounts/acme",
+)
 
 
 def live_state() -> ProjectionState:
@@ -364,7 +372,7 @@ async def test_the_report_client_sends_its_token_and_fails_clearly_without() -> 
             await asyncio.to_thread(fetch_report, url, 10.0, None)
     finally:
         await runner.cleanup()
-    assert set(report) == {"health", "pipeline", "timing", "attribution", "funnel"}
+    assert set(report) == {"health", "pipeline", "timing", "attribution", "funnel", "accounts"}
     assert READER not in str(raised.value)
 
 

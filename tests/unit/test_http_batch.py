@@ -367,4 +367,4 @@ def test_the_examples_are_what_the_tests_take_them_for() -> None:
     for raw in (BAD_CHANNEL, BAD_AMOUNT, TOO_FAR_AHEAD, NOT_JSON):
         assert problems_of(raw)
     assert judge_interaction(view(1), 4096, datetime.now(UTC)).lead_id == "L1"
-    assert orjson.loads(view(1))["version"] == 1
+    assert orjson.loads(view(1))["version"] == 2  # page_viewed's current version

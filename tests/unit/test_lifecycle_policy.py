@@ -318,3 +318,34 @@ def test_an_invalid_policy_names_the_key_and_the_problem(
 def test_invalid_toml_is_a_policy_error() -> None:
     with pytest.raises(PolicyError, match="not valid TOML"):
         parse_policy("[policy\nname = 1")
+
+
+def test_the_account_rules_default_when_the_policy_has_no_accounts_table() -> None:
+    assert parse_policy(VALID).accounts.mqa_engaged_people == 3
+    assert parse_policy(VALID).accounts.mqa_mql_people == 1
+    assert load_policy("b2b_saas").accounts.mqa_engaged_people == 3
+
+
+def test_the_accounts_table_sets_the_mqa_rule() -> None:
+    policy = parse_policy(VALID + "\n[accounts]\nmqa_engaged_people = 4\nmqa_mql_people = 0\n")
+
+    assert (policy.accounts.mqa_engaged_people, policy.accounts.mqa_mql_people) == (4, 0)
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "problem"),
+    [
+        ("mqa_engaged_people = -1", "accounts.mqa_engaged_people", "0 or more), got -1"),
+        ("mqa_engaged_people = 2.5", "accounts.mqa_engaged_people", "got 2.5"),
+        ("mqa_engaged_people = true", "accounts.mqa_engaged_people", "got True"),
+        ('mqa_mql_people = "one"', "accounts.mqa_mql_people", "got 'one'"),
+        ("mqa_engaged_people = 0\nmqa_mql_people = 0", "accounts.mqa_engaged_people", "both 0"),
+        ("mqa_score = 100", "accounts.mqa_score", "unknown key"),
+    ],
+)
+def test_a_bad_accounts_table_names_the_key(table: str, key: str, problem: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(VALID + f"\n[accounts]\n{table}\n")
+
+    assert caught.value.key == key
+    assert problem in str(caught.value)

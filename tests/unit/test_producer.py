@@ -48,7 +48,7 @@ def test_the_type_and_version_follow_from_the_datas_class() -> None:
     built = demo_request(id="crm-1", campaign="spring")
 
     assert built.type is InteractionType.FORM_SUBMITTED
-    assert built.version == 2  # form_submitted's current version
+    assert built.version == 3  # form_submitted's current version
     assert (built.id, built.lead_id, built.anonymous_id, built.campaign) == (
         "crm-1",
         "L-1",

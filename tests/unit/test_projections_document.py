@@ -70,7 +70,7 @@ def test_document_shape() -> None:
             projections.apply(event)
     projections.apply_spend(spend("s1", "seo", 100.0))
     doc = projections.to_document()
-    assert list(doc) == ["policy", "pipeline", "timing", "attribution", "funnel"]
+    assert list(doc) == ["policy", "pipeline", "timing", "attribution", "funnel", "accounts"]
     assert doc["policy"] == {"name": "b2b_saas", "version": "1"}
     assert list(doc["pipeline"]) == ["by_stage", "by_channel", "sla_waiting"]
     assert list(doc["timing"]) == [

@@ -335,3 +335,24 @@ def test_a_file_that_is_not_a_database_is_said_in_one_line(tmp_path: Path) -> No
         state.restore(store, EVERY_STAGE, read_models)
     store.close()
     assert explain(ReadModelStoreError("x")) == "read models: x"
+
+
+def test_a_version_1_store_is_refused_and_rebuilt_into_a_version_2_generation(
+    tmp_path: Path,
+) -> None:
+    # Version 1 kept no account per touch: nothing to migrate from, so a rebuild is the way.
+    path = tmp_path / "read_models.sqlite"
+    started(lambda: ReadModelStore.sqlite(path)).store.close()  # type: ignore[union-attr]
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE read_generations SET schema_version = 1")
+    store = ReadModelStore.sqlite(path)
+    with pytest.raises(ReadModelStoreError, match=r"schema version 1; .* --rebuild"):
+        store.open(EVERY_STAGE)
+    store.close()
+    store = ReadModelStore.sqlite(path)
+    store.open(EVERY_STAGE, rebuild=True)
+    assert store.rebuilding
+    store.close()
+    with sqlite3.connect(path) as connection:
+        versions = sorted(connection.execute("SELECT schema_version FROM read_generations"))
+    assert versions == [(1,), (2,)]

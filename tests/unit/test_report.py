@@ -64,6 +64,8 @@ CHARTS = (
     "chart-attribution-customer",
     "chart-revenue",
     "chart-economics",
+    "chart-account-funnel",
+    "chart-account-revenue",
 )
 MODELS = (
     "first_touch",
@@ -189,6 +191,45 @@ def document(channel: str = "seo", campaign: str = "spring", lead: str = "L1") -
             **_figures((100, 40, 20, 10, 2), 20_000.0),
             "by_channel": {key: _figures((50, 20, 10, 5, 1), 10_000.0) for key in channels},
         },
+        "accounts": accounts_section(lead, credit),
+    }
+
+
+def accounts_section(account_id: str, credit: Any) -> dict[str, Any]:
+    """An ``accounts`` section as ``Accounts.snapshot()`` shapes it: 4 accounts, 1 won."""
+    times = {"count": 1, "mean_hours": 19.0, "median_hours": 19.0, "p90_hours": 19.0}
+    return {
+        "rule": {"mqa_engaged_people": 3, "mqa_mql_people": 1},
+        "accounts": 4,
+        "people": 11,
+        "funnel": {"engaged": 4, "mqa": 3, "opportunity": 2, "won": 1},
+        "times": {
+            "engaged_to_mqa": times,
+            "mqa_to_opportunity": times,
+            "opportunity_to_won": times,
+            "engaged_to_won": times,
+        },
+        "won_amount": 7500.0,
+        "attribution": {
+            "mqa": credit(3),
+            "opportunity": credit(2),
+            "won": credit(1),
+            "revenue": credit(7500.0),
+            "by_campaign": {},
+        },
+        "list": [
+            {
+                "account_id": account_id,
+                "people": 5,
+                "engaged_people": 4,
+                "mql_people": 2,
+                "stage": "won",
+                "milestones": {},
+                "won_amount": 7500.0,
+                "currencies": ["EUR"],
+            },
+            {"account_id": "acct-2", "people": 2, "stage": "engaged", "won_amount": None},
+        ],
     }
 
 
@@ -283,6 +324,13 @@ def test_terminal_shows_every_section_with_formatted_figures() -> None:
         "200.00",  # cost per lead
         "10,000.00",  # CAC
         "400.00",  # qualified lead value
+        "Account funnel (B2B)",
+        "66.7 %",  # accounts: opportunity of MQA
+        "Time between account milestones",
+        "Engaged → MQA",
+        "Accounts furthest along",
+        "7,500.00",  # the won account, and its revenue credit
+        "Account revenue credit by channel",
     ):
         assert expected in text, expected
 
@@ -419,7 +467,15 @@ def test_page_is_self_contained(tmp_path: Path) -> None:
     assert not re.search(r"<link[^>]*\bhref=", page)
     assert not re.search(r"@import|url\(\s*['\"]?https?:", page)
     assert page.count("Plotly.newPlot") == len(CHARTS)  # each drawn by the one plotly.js
-    for section in ("funnel", "pipeline", "timing", "attribution", "economics", "history"):
+    for section in (
+        "funnel",
+        "pipeline",
+        "timing",
+        "attribution",
+        "economics",
+        "accounts",
+        "history",
+    ):
         assert f'<section id="{section}">' in page
 
 
@@ -445,3 +501,20 @@ def test_page_survives_an_empty_document(tmp_path: Path) -> None:
     assert "plotly-graph-div" not in page
     empty = render_html(Projections().to_document())
     assert "No Lead credit yet" in empty
+
+
+def test_page_pictures_the_account_funnel_and_lists_the_accounts() -> None:
+    page = render_html(document(lead="acct-initech"), None)
+    accounts = page[page.index('<section id="accounts">') :]
+    assert 'id="chart-account-funnel"' in accounts
+    assert "acct-initech" in accounts
+    assert "7,500.00" in accounts
+    assert "3 engaged people" not in accounts  # the rule is worded, not templated wrong
+    assert "once 3 of its people engaged or 1 reached MQL" in accounts
+
+
+def test_reports_without_accounts_say_so() -> None:
+    doc = document()
+    doc["accounts"] = Projections().to_document()["accounts"]
+    assert "Accounts: no interaction named an account." in _terminal(doc)
+    assert "No interaction named an account." in render_html(doc, None)

@@ -1,0 +1,602 @@
+"""Accounts and buying groups (B2B): the companies people belong to, as a funnel of their own.
+
+Which account a person belongs to
+    An interaction may name an ``account_id`` (contracts: page_viewed v2, form_submitted v3 ...),
+    and the lifecycle's ``interaction_recorded`` carries it. A person's account is the one named
+    by their latest touch that names one (touches ordered by ``occurred_at``, arrival order
+    breaking ties): the latest wins, and the earlier ones stay in the person's account history.
+    A person who never touched with an account named belongs to none and is in no account
+    figure. Merged visitors are no people of their own (their touches count in their lead's).
+
+The buying group
+    An account's people, each with their stage, the job title their latest form stated (their
+    role, as far as the data says), when they first engaged (their first touch) and when they
+    reached each milestone, and their account history.
+
+The account funnel (milestones of an account, from its people's)
+    - engaged: the first touch of any of its people;
+    - mqa (marketing-qualified account): the earliest moment at which either of the policy's
+      ``[accounts]`` rules holds: ``mqa_engaged_people`` of its people have engaged (the
+      moment the last of them first touched), or ``mqa_mql_people`` of them have reached MQL
+      (a rule set to 0 is off);
+    - opportunity: the first of its people to reach opportunity;
+    - won: the first of its people to reach customer; the account's won amount is the sum of
+      its customers' won amounts (each as ``projections.attribution`` takes it), summed as
+      recorded, without currency conversion.
+    The time between milestones (engaged -> mqa, mqa -> opportunity, opportunity -> won,
+    engaged -> won) is summarised over the accounts that reached both, where the second came
+    at or after the first (an account can open an opportunity before it qualifies as an MQA).
+
+Account-level attribution
+    An account's journey is every touch of every one of its people (a touch whose interaction
+    id was already seen is left out), ordered by ``occurred_at`` and, for ties, by lead id and
+    then the person's own order. Its journey to a milestone (mqa, opportunity, won) is every
+    touch at or before the account reached it (within the lookback window when one is set),
+    and is credited by ``projections.attribution``'s public functions under every model, by
+    channel and by campaign, with the same conventions as for people: the rule models' weights
+    (``w_shaped``'s roles: the first touch, the account's lead-creation touch, the last touch at
+    or before the account's first lead milestone, and its opportunity-creation touch, the last
+    one at or before the account's opportunity; for mqa, the journey's last touch); ``markov``
+    over the accounts' paths (converting ones to the milestone, the others all their touches),
+    credit = normalised removal effects times the converting accounts with touches;
+    ``shapley`` over the accounts' channel sets, each converting coalition sharing its
+    conversions (and won amounts) by its positive Shapley values. An account that reached the
+    milestone without a touch gives its whole credit to ``"(none)"``. So under every model and
+    milestone the credit sums to the accounts that reached it, and the revenue to their won
+    amount.
+
+The figures are made when a document is asked for, from the lead book (and from the people kept
+by ``forget`` and ``merge``): a person is worked out again when their record's sequence moved,
+an account when one of its people changed, and attribution is kept as exact totals (``fixed``
+sums, the chain's transitions, the coalitions) from which a changed account's share is taken
+back and counted again (with a lookback window, every account is counted again at "now"). So
+the same set of events gives the same document whatever order they arrived in and whenever
+documents were made, and live, replay and rebuild agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from contracts import LifecycleEvent
+from projections._common import (
+    CUSTOMER,
+    LEAD,
+    MICROS_PER_DAY,
+    MILESTONE_NAMES,
+    MQL,
+    NONE,
+    OPPORTUNITY,
+    duration_summary,
+    iso,
+    rnd,
+    to_us,
+)
+from projections.attribution import (
+    MODELS,
+    RULE_MODELS,
+    CoalitionCounts,
+    MarkovCounts,
+    first_touch_weights,
+    last_touch_weights,
+    linear_weights,
+    time_decay_weights,
+    u_shaped_weights,
+    w_shaped_weights,
+)
+from projections.book import LeadBook, LeadRecord
+from projections.totals import ONE, LabelSums, fixed
+
+ACCOUNT_MILESTONES: tuple[str, ...] = ("engaged", "mqa", "opportunity", "won")
+"""An account's milestones, in funnel order."""
+
+CREDITED: tuple[str, ...] = ("mqa", "opportunity", "won")
+"""The account milestones attribution credits (and ``revenue``, at won)."""
+
+_BY = ("channel", "campaign")
+_PAIRS = (
+    ("engaged", "mqa"),
+    ("mqa", "opportunity"),
+    ("opportunity", "won"),
+    ("engaged", "won"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MqaRule:
+    """When an account is marketing-qualified (the policy's ``[accounts]`` table): once
+    ``engaged_people`` of its people engaged, or ``mql_people`` reached MQL (0: that rule is
+    off)."""
+
+    engaged_people: int = 3
+    mql_people: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One person of an account, as the account read models see them (from a ``LeadRecord``).
+
+    ``history`` lists ``(since_us, account_id)`` each time the account their touches named
+    changed, the last one current; ``touches`` are ``(at_us, channel, campaign,
+    interaction_id)`` in the person's order; ``reached`` as ``LeadRecord.reached``.
+    """
+
+    lead_id: str
+    sequence: int
+    account_id: str
+    history: tuple[tuple[int, str], ...]
+    job_title: str | None
+    stage: str | None
+    reached: tuple[int | None, ...]
+    touches: tuple[tuple[int, str, str | None, str | None], ...]
+    won_amount: float | None
+    won_currency: str | None
+
+    @property
+    def engaged_us(self) -> int | None:
+        """The person's first touch, or ``None`` without any."""
+        return min((t[0] for t in self.touches), default=None)
+
+
+def member_of(record: LeadRecord) -> Member | None:
+    """The person ``record`` is, as a member of their latest account; ``None`` for a merged
+    visitor, a lead without a stage, or a person no touch named an account for."""
+    if not record.active:
+        return None
+    history: list[tuple[int, str]] = []
+    job_title: str | None = None
+    touches: list[tuple[int, str, str | None, str | None]] = []
+    for touch in record.ordered_touches():
+        touches.append((touch.at_us, touch.channel, touch.campaign, touch.interaction_id))
+        if touch.account_id is not None and (not history or history[-1][1] != touch.account_id):
+            history.append((touch.at_us, touch.account_id))
+        if touch.job_title is not None:
+            job_title = touch.job_title
+    if not history:
+        return None
+    customer = record.reached[CUSTOMER] is not None
+    return Member(
+        lead_id=record.lead_id,
+        sequence=record.sequence,
+        account_id=history[-1][1],
+        history=tuple(history),
+        job_title=job_title,
+        stage=None if record.stage is None else record.stage.value,
+        reached=tuple(record.reached),
+        touches=tuple(touches),
+        won_amount=(record.deal_amount or 0.0) if customer else None,
+        won_currency=record.won_currency if customer else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account: its people (sorted by lead id), milestones (microseconds or ``None``) and
+    its journey (``(at_us, channel, campaign)``, ordered, without repeated interactions)."""
+
+    account_id: str
+    people: tuple[Member, ...]
+    milestones: dict[str, int | None]
+    lead_us: int | None
+    journey: tuple[tuple[int, str, str], ...]
+    won_amount: float
+
+    @property
+    def furthest(self) -> str | None:
+        """The furthest milestone the account reached (``None``: not even engaged)."""
+        reached = [name for name in ACCOUNT_MILESTONES if self.milestones[name] is not None]
+        return reached[-1] if reached else None
+
+
+def _nth(times: Iterable[int | None], n: int) -> int | None:
+    ordered = sorted(t for t in times if t is not None)
+    return ordered[n - 1] if 0 < n <= len(ordered) else None
+
+
+def account_of(account_id: str, people: Sequence[Member], rule: MqaRule) -> Account:
+    """The account ``account_id`` with ``people`` (its milestones and journey, as the module
+    docstring says)."""
+    people = tuple(sorted(people, key=lambda m: m.lead_id))
+    engaged = [m.engaged_us for m in people]
+    candidates = [
+        _nth(engaged, rule.engaged_people),
+        _nth((m.reached[MQL] for m in people), rule.mql_people),
+    ]
+    milestones = {
+        "engaged": min((t for t in engaged if t is not None), default=None),
+        "mqa": min((t for t in candidates if t is not None), default=None),
+        "opportunity": _first(m.reached[OPPORTUNITY] for m in people),
+        "won": _first(m.reached[CUSTOMER] for m in people),
+    }
+    seen: set[str] = set()
+    ordered: list[tuple[int, int, int, str, str]] = []
+    for person, member in enumerate(people):
+        for index, (at_us, channel, campaign, interaction_id) in enumerate(member.touches):
+            ordered.append((at_us, person, index, channel, campaign or NONE))
+            if interaction_id is not None and interaction_id in seen:
+                ordered.pop()
+            elif interaction_id is not None:
+                seen.add(interaction_id)
+    ordered.sort()
+    return Account(
+        account_id=account_id,
+        people=people,
+        milestones=milestones,
+        lead_us=_first(m.reached[LEAD] for m in people),
+        journey=tuple((at, channel, campaign) for at, _, _, channel, campaign in ordered),
+        won_amount=sum(m.won_amount or 0.0 for m in people),
+    )
+
+
+def _first(times: Iterable[int | None]) -> int | None:
+    return min((t for t in times if t is not None), default=None)
+
+
+def _last_at_or_before(times: Sequence[int], at: int | None) -> int | None:
+    if at is None:
+        return None
+    index = max((i for i, t in enumerate(times) if t <= at), default=None)
+    return index
+
+
+def rule_weights(
+    account: Account, times: Sequence[int], milestone: str, half_life_days: float
+) -> dict[str, list[float]]:
+    """Every rule model's weights over the journey ``times`` (the account's touches up to
+    ``milestone``, in order)."""
+    n = len(times)
+    lead_index = _last_at_or_before(times, account.lead_us)
+    if milestone == "mqa":
+        opportunity_index: int | None = n - 1
+    else:
+        opportunity_index = _last_at_or_before(times, account.milestones["opportunity"])
+    return {
+        "first_touch": first_touch_weights(n),
+        "last_touch": last_touch_weights(n),
+        "linear": linear_weights(n),
+        "time_decay": time_decay_weights(times, half_life_days * MICROS_PER_DAY),
+        "u_shaped": u_shaped_weights(n),
+        "w_shaped": w_shaped_weights(n, lead_index, opportunity_index),
+    }
+
+
+class _Totals:
+    """One milestone's totals over the accounts counted, by channel and by campaign: rule
+    models' credit and revenue, accounts that reached it without a touch, the Markov chain's
+    paths and Shapley's coalitions, the converting accounts with touches and their won
+    amount. Every sum is exact (``fixed``), so it can be taken back and counted again."""
+
+    def __init__(self) -> None:
+        self.rule_credit = [{model: LabelSums() for model in RULE_MODELS} for _ in _BY]
+        self.rule_revenue = [{model: LabelSums() for model in RULE_MODELS} for _ in _BY]
+        self.untouched = [LabelSums() for _ in _BY]
+        self.untouched_revenue = [LabelSums() for _ in _BY]
+        self.chains = [MarkovCounts() for _ in _BY]
+        self.coalitions = [CoalitionCounts() for _ in _BY]
+        self.conversions = 0
+        self.revenue_with_touches = 0
+
+    def count(self, share: _Share, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) one account's share."""
+        labels = share.labels
+        if not share.reached:
+            for by in range(len(_BY)):
+                if labels[by]:
+                    self.chains[by].add(labels[by], False, sign)
+                    self.coalitions[by].add(labels[by], False, 0, sign)
+            return
+        amount = fixed(share.amount)
+        if share.rule is None:  # reached without a touch: everything to "(none)"
+            for by in range(len(_BY)):
+                self.untouched[by].add(NONE, ONE, sign)
+                self.untouched_revenue[by].add(NONE, amount, sign)
+                for model in RULE_MODELS:
+                    self.rule_credit[by][model].add(NONE, ONE, sign)
+                    self.rule_revenue[by][model].add(NONE, amount, sign)
+            return
+        self.conversions += sign
+        self.revenue_with_touches += sign * amount
+        for by in range(len(_BY)):
+            self.chains[by].add(labels[by], True, sign)
+            self.coalitions[by].add(labels[by], True, amount, sign)
+            for model, by_label in share.rule[by].items():
+                credit, revenue = self.rule_credit[by][model], self.rule_revenue[by][model]
+                for label, weight in by_label.items():
+                    credit.add(label, fixed(weight), sign)
+                    revenue.add(label, fixed(weight * share.amount), sign)
+
+    def credit(self, by: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        """Credit and revenue by label under every model."""
+        credit = {model: self.rule_credit[by][model].floats() for model in RULE_MODELS}
+        revenue = {model: self.rule_revenue[by][model].floats() for model in RULE_MODELS}
+        untouched = self.untouched[by].floats()
+        untouched_revenue = self.untouched_revenue[by].floats()
+        markov, markov_revenue = dict(untouched), dict(untouched_revenue)
+        with_touches = self.revenue_with_touches / ONE
+        for label, share in self.chains[by].shares().items():
+            if share:
+                markov[label] = markov.get(label, 0.0) + share * self.conversions
+                markov_revenue[label] = markov_revenue.get(label, 0.0) + share * with_touches
+        shapley, shapley_revenue = self.coalitions[by].credit()
+        for label, amount in untouched.items():
+            shapley[label] = shapley.get(label, 0.0) + amount
+        for label, amount in untouched_revenue.items():
+            shapley_revenue[label] = shapley_revenue.get(label, 0.0) + amount
+        credit["markov"], revenue["markov"] = markov, markov_revenue
+        credit["shapley"], revenue["shapley"] = shapley, shapley_revenue
+        return credit, revenue
+
+
+def _document(credit: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    labels = sorted({label for by_label in credit.values() for label in by_label})
+    return {
+        model: {label: rnd(credit[model].get(label, 0.0)) for label in labels} for model in MODELS
+    }
+
+
+class Accounts:
+    """The account read models over a ``LeadBook`` (every rule is in the module docstring).
+
+    ``snapshot()`` gives the ``accounts`` section of the document: the MQA rule, how many
+    accounts reached each milestone, the time between milestones, the won amount,
+    attribution at account level, and every account in brief (``list``, sorted by id).
+    ``accounts()`` lists every account; ``account_document`` gives one with its buying group.
+    """
+
+    def __init__(
+        self,
+        *,
+        rule: MqaRule | None = None,
+        half_life_days: float = 7.0,
+        lookback_days: float | None = None,
+        book: LeadBook | None = None,
+    ) -> None:
+        self.rule = rule if rule is not None else MqaRule()
+        self.half_life_days = half_life_days
+        self.lookback_days = lookback_days
+        self.book = book if book is not None else LeadBook()
+        self._kept: dict[str, Member] = {}  # people kept when the book's records were dropped
+        # Worked out again only for what changed since the last document: a person when
+        # their record's sequence moved, an account and its credit when one of its people did.
+        self._people: dict[str, tuple[int, Member | None]] = {}
+        self._accounts: dict[str, tuple[tuple[tuple[str, int], ...], Account]] = {}
+        self._totals = {milestone: _Totals() for milestone in CREDITED}
+        self._counted: dict[str, tuple[Account, dict[str, _Share]]] = {}
+
+    def apply(self, event: LifecycleEvent) -> bool:
+        """Fold one event (through the book); ``False`` for a duplicate."""
+        return self.book.apply(event)
+
+    # -- people --------------------------------------------------------------------------------
+
+    def members(self) -> dict[str, Member]:
+        """Every person who belongs to an account, by lead id."""
+        found = dict(self._kept)
+        people = self._people
+        for record in self.book.records():
+            cached = people.get(record.lead_id)
+            if cached is not None and cached[0] == record.sequence:
+                member = cached[1]
+            else:
+                member = member_of(record)
+                people[record.lead_id] = (record.sequence, member)
+            if member is not None:
+                found[record.lead_id] = member
+        return found
+
+    def forget(self) -> None:
+        """Keep the people of accounts before the book drops its records
+        (``Projections.without_leads``): accounts span leads, so their people are kept."""
+        self._kept = self.members()
+
+    def merge(self, other: Accounts) -> None:
+        """Take in ``other``'s people (another book's leads: see ``Projections.merge``)."""
+        self._kept.update(self.members())
+        self._kept.update(other.members())
+
+    def by_account(self) -> list[Account]:
+        """Every account, sorted by id."""
+        grouped: dict[str, list[Member]] = {}
+        for member in self.members().values():
+            grouped.setdefault(member.account_id, []).append(member)
+        accounts = []
+        for key in sorted(grouped):
+            people = grouped[key]
+            signature = tuple(sorted((m.lead_id, m.sequence) for m in people))
+            cached = self._accounts.get(key)
+            if cached is None or cached[0] != signature:
+                cached = self._accounts[key] = (signature, account_of(key, people, self.rule))
+            accounts.append(cached[1])
+        for key in set(self._accounts) - grouped.keys():  # an account whose people all left
+            del self._accounts[key]
+        return accounts
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
+        """The ``accounts`` section of the document (see the class docstring)."""
+        accounts = self.by_account()
+        counts = {
+            name: sum(1 for a in accounts if a.milestones[name] is not None)
+            for name in ACCOUNT_MILESTONES
+        }
+        times = {}
+        for first, second in _PAIRS:
+            durations = []
+            for account in accounts:
+                start, end = account.milestones[first], account.milestones[second]
+                if start is not None and end is not None and end >= start:
+                    durations.append(end - start)
+            times[f"{first}_to_{second}"] = duration_summary(durations)
+        now_us = to_us(now) if now is not None else self.book.latest_us
+        return {
+            "rule": {
+                "mqa_engaged_people": self.rule.engaged_people,
+                "mqa_mql_people": self.rule.mql_people,
+            },
+            "accounts": len(accounts),
+            "people": sum(len(a.people) for a in accounts),
+            "funnel": counts,
+            "times": times,
+            "won_amount": rnd(sum(a.won_amount for a in accounts if a.milestones["won"])),
+            "attribution": self._attribution(accounts, now_us),
+            "list": [_brief(account) for account in accounts],
+        }
+
+    to_document = snapshot
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account in brief (``/accounts``), sorted by id."""
+        return [_brief(account) for account in self.by_account()]
+
+    def account_document(self, account_id: str) -> dict[str, Any] | None:
+        """One account with its buying group (``/accounts/{id}``); ``None`` if unknown."""
+        people = [m for m in self.members().values() if m.account_id == account_id]
+        if not people:
+            return None
+        account = account_of(account_id, people, self.rule)
+        credit: dict[str, Any] = {}
+        for milestone in CREDITED:
+            reached = account.milestones[milestone]
+            if reached is None:
+                credit[milestone] = None
+                continue
+            times, labels = self._journey(account, reached)
+            weights = rule_weights(account, times, milestone, self.half_life_days)
+            by_channel: dict[str, dict[str, float | None]] = {}
+            for model in RULE_MODELS:
+                sums: dict[str, float] = {}
+                for label, weight in zip(labels[0], weights[model], strict=True):
+                    sums[label] = sums.get(label, 0.0) + weight
+                by_channel[model] = {k: rnd(v) for k, v in sorted(sums.items())}
+            credit[milestone] = (
+                by_channel if times else {model: {NONE: 1.0} for model in RULE_MODELS}
+            )
+        return {
+            **_brief(account),
+            "buying_group": [_person(m) for m in account.people],
+            "journey": [
+                {"at": iso(at), "channel": channel, "campaign": campaign}
+                for at, channel, campaign in account.journey
+            ],
+            "credit_by_channel": credit,
+        }
+
+    # -- attribution ---------------------------------------------------------------------------
+
+    def _journey(self, account: Account, until: int) -> tuple[list[int], tuple[list[str], ...]]:
+        low = None if self.lookback_days is None else until - self.lookback_days * MICROS_PER_DAY
+        chosen = [t for t in account.journey if t[0] <= until and (low is None or t[0] >= low)]
+        return [t[0] for t in chosen], ([t[1] for t in chosen], [t[2] for t in chosen])
+
+    def _work_out(self, account: Account, milestone: str, now_us: int | None) -> _Share:
+        """What ``account`` gives at ``milestone``."""
+        reached = account.milestones[milestone]
+        amount = account.won_amount if milestone == "won" else 0.0
+        if reached is None:
+            latest = max((t[0] for t in account.journey), default=0)
+            until = now_us if now_us is not None else latest
+            _, labels = self._journey(account, until)
+            return _Share(False, labels, None, 0.0)
+        times, labels = self._journey(account, reached)
+        if not times:
+            return _Share(True, labels, None, amount)
+        weights = rule_weights(account, times, milestone, self.half_life_days)
+        rule: list[dict[str, dict[str, float]]] = []
+        for by in range(len(_BY)):
+            by_model: dict[str, dict[str, float]] = {}
+            for model in RULE_MODELS:
+                sums: dict[str, float] = {}
+                for label, weight in zip(labels[by], weights[model], strict=True):
+                    if weight:
+                        sums[label] = sums.get(label, 0.0) + weight
+                by_model[model] = sums
+            rule.append(by_model)
+        return _Share(True, labels, tuple(rule), amount)
+
+    def _attribution(self, accounts: Sequence[Account], now_us: int | None) -> dict[str, Any]:
+        # Without a lookback window an account's share depends on nothing but the account:
+        # the totals are kept, and only the accounts changed since the last document are taken
+        # back and counted again (exact sums: in any order). With one, every account is
+        # counted again at "now".
+        if self.lookback_days is not None:
+            self._totals = {milestone: _Totals() for milestone in CREDITED}
+            self._counted = {}
+        current = {account.account_id: account for account in accounts}
+        for account_id, (old, shares) in list(self._counted.items()):
+            if current.get(account_id) is not old:
+                for milestone, share in shares.items():
+                    self._totals[milestone].count(share, -1)
+                del self._counted[account_id]
+        for account in accounts:
+            if account.account_id not in self._counted:
+                shares = {m: self._work_out(account, m, now_us) for m in CREDITED}
+                for milestone, share in shares.items():
+                    self._totals[milestone].count(share, 1)
+                self._counted[account.account_id] = (account, shares)
+        document: dict[str, Any] = {}
+        by_campaign: dict[str, Any] = {}
+        for milestone in CREDITED:
+            for by, target in enumerate((document, by_campaign)):
+                credit, revenue = self._totals[milestone].credit(by)
+                target[milestone] = _document(credit)
+                if milestone == "won":
+                    target["revenue"] = _document(revenue)
+        document["by_campaign"] = by_campaign
+        return document
+
+
+class _Share(NamedTuple):
+    """What one account gives at one milestone: whether it reached it, its journey's labels
+    (by channel, by campaign), its rule models' weights summed by label (``None``: no touch),
+    and its won amount."""
+
+    reached: bool
+    labels: tuple[list[str], ...]
+    rule: tuple[dict[str, dict[str, float]], ...] | None
+    amount: float
+
+
+def _brief(account: Account) -> dict[str, Any]:
+    return {
+        "account_id": account.account_id,
+        "people": len(account.people),
+        "engaged_people": sum(1 for m in account.people if m.touches),
+        "mql_people": sum(1 for m in account.people if m.reached[MQL] is not None),
+        "stage": account.furthest,
+        "milestones": {name: iso(account.milestones[name]) for name in ACCOUNT_MILESTONES},
+        "won_amount": rnd(account.won_amount) if account.milestones["won"] else None,
+        "currencies": sorted({m.won_currency for m in account.people if m.won_currency}),
+    }
+
+
+def _person(member: Member) -> dict[str, Any]:
+    return {
+        "lead_id": member.lead_id,
+        "job_title": member.job_title,
+        "stage": member.stage,
+        "engaged_at": iso(member.engaged_us),
+        "reached": {
+            name: iso(at) for name, at in zip(MILESTONE_NAMES, member.reached, strict=True)
+        },
+        "touches": len(member.touches),
+        "account_history": [
+            {"account_id": account_id, "since": iso(since)} for since, account_id in member.history
+        ],
+    }
+
+
+__all__ = [
+    "ACCOUNT_MILESTONES",
+    "CREDITED",
+    "Account",
+    "Accounts",
+    "Member",
+    "MqaRule",
+    "account_of",
+    "member_of",
+    "rule_weights",
+]

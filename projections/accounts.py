@@ -56,12 +56,12 @@ documents were made, and live, replay and rebuild agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from contracts import LifecycleEvent
+from contracts import DEFAULT_TOUCH_TYPES, LifecycleEvent
 from projections._common import (
     CUSTOMER,
     LEAD,
@@ -73,22 +73,20 @@ from projections._common import (
     duration_summary,
     iso,
     rnd,
-    to_us,
 )
 from projections.attribution import (
-    MODELS,
     RULE_MODELS,
-    CoalitionCounts,
-    MarkovCounts,
+    CreditTotals,
     first_touch_weights,
     last_touch_weights,
     linear_weights,
+    lookback_windows,
     time_decay_weights,
     u_shaped_weights,
     w_shaped_weights,
 )
 from projections.book import LeadBook, LeadRecord
-from projections.totals import ONE, LabelSums, fixed
+from projections.money import ExchangeRates, pick_currency
 
 ACCOUNT_MILESTONES: tuple[str, ...] = ("engaged", "mqa", "opportunity", "won")
 """An account's milestones, in funnel order."""
@@ -96,7 +94,11 @@ ACCOUNT_MILESTONES: tuple[str, ...] = ("engaged", "mqa", "opportunity", "won")
 CREDITED: tuple[str, ...] = ("mqa", "opportunity", "won")
 """The account milestones attribution credits (and ``revenue``, at won)."""
 
-_BY = ("channel", "campaign")
+WINDOWS: dict[str, str] = {"mqa": "mql", "opportunity": "opportunity", "won": "customer"}
+"""Whose lookback window (a people's milestone, ``lookback_days``) each credited account
+milestone takes."""
+
+_REPORTING = ""  # the won amounts' bucket converted into the reporting currency (with rates)
 _PAIRS = (
     ("engaged", "mqa"),
     ("mqa", "opportunity"),
@@ -120,8 +122,12 @@ class Member:
     """One person of an account, as the account read models see them (from a ``LeadRecord``).
 
     ``history`` lists ``(since_us, account_id)`` each time the account their touches named
-    changed, the last one current; ``touches`` are ``(at_us, channel, campaign,
-    interaction_id)`` in the person's order; ``reached`` as ``LeadRecord.reached``.
+    changed, the last one current (every interaction naming an account counts there, a CRM
+    record included); ``touches`` are ``(at_us, channel, campaign, interaction_id)`` in the
+    person's order, only of the touch types (``Accounts.touch_types``); ``reached`` as
+    ``LeadRecord.reached``; ``won_amount`` (in ``won_currency``) the deal's amount as
+    ``projections.attribution`` takes it, ``None`` for a person who is no customer or whose
+    deal has no amount.
     """
 
     lead_id: str
@@ -141,23 +147,27 @@ class Member:
         return min((t[0] for t in self.touches), default=None)
 
 
-def member_of(record: LeadRecord) -> Member | None:
-    """The person ``record`` is, as a member of their latest account; ``None`` for a merged
-    visitor, a lead without a stage, or a person no touch named an account for."""
+def member_of(
+    record: LeadRecord, touch_types: Collection[str] = DEFAULT_TOUCH_TYPES
+) -> Member | None:
+    """The person ``record`` is, as a member of their latest account (their touches: those of
+    ``touch_types``); ``None`` for a merged visitor, a lead without a stage, or a person no
+    interaction named an account for."""
     if not record.active:
         return None
     history: list[tuple[int, str]] = []
     job_title: str | None = None
     touches: list[tuple[int, str, str | None, str | None]] = []
     for touch in record.ordered_touches():
-        touches.append((touch.at_us, touch.channel, touch.campaign, touch.interaction_id))
+        if touch.interaction_type in touch_types:
+            touches.append((touch.at_us, touch.channel, touch.campaign, touch.interaction_id))
         if touch.account_id is not None and (not history or history[-1][1] != touch.account_id):
             history.append((touch.at_us, touch.account_id))
         if touch.job_title is not None:
             job_title = touch.job_title
     if not history:
         return None
-    customer = record.reached[CUSTOMER] is not None
+    amount = record.deal_amount if record.reached[CUSTOMER] is not None else None
     return Member(
         lead_id=record.lead_id,
         sequence=record.sequence,
@@ -167,22 +177,24 @@ def member_of(record: LeadRecord) -> Member | None:
         stage=None if record.stage is None else record.stage.value,
         reached=tuple(record.reached),
         touches=tuple(touches),
-        won_amount=(record.deal_amount or 0.0) if customer else None,
-        won_currency=record.won_currency if customer else None,
+        won_amount=amount,
+        won_currency=None if amount is None else record.deal_currency,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """One account: its people (sorted by lead id), milestones (microseconds or ``None``) and
-    its journey (``(at_us, channel, campaign)``, ordered, without repeated interactions)."""
+    """One account: its people (sorted by lead id), milestones (microseconds or ``None``), its
+    journey (``(at_us, channel, campaign)``, ordered, without repeated interactions) and its
+    customers' won amounts summed per currency (``won``: currency -> amount, sorted; never
+    summed across currencies)."""
 
     account_id: str
     people: tuple[Member, ...]
     milestones: dict[str, int | None]
     lead_us: int | None
     journey: tuple[tuple[int, str, str], ...]
-    won_amount: float
+    won: dict[str, float]
 
     @property
     def furthest(self) -> str | None:
@@ -227,8 +239,16 @@ def account_of(account_id: str, people: Sequence[Member], rule: MqaRule) -> Acco
         milestones=milestones,
         lead_us=_first(m.reached[LEAD] for m in people),
         journey=tuple((at, channel, campaign) for at, _, _, channel, campaign in ordered),
-        won_amount=sum(m.won_amount or 0.0 for m in people),
+        won=_per_currency(people),
     )
+
+
+def _per_currency(people: Sequence[Member]) -> dict[str, float]:
+    won: dict[str, float] = {}
+    for member in people:  # in lead id order: the same floats whatever order events came in
+        if member.won_amount is not None and member.won_currency is not None:
+            won[member.won_currency] = won.get(member.won_currency, 0.0) + member.won_amount
+    return dict(sorted(won.items()))
 
 
 def _first(times: Iterable[int | None]) -> int | None:
@@ -263,87 +283,20 @@ def rule_weights(
     }
 
 
-class _Totals:
-    """One milestone's totals over the accounts counted, by channel and by campaign: rule
-    models' credit and revenue, accounts that reached it without a touch, the Markov chain's
-    paths and Shapley's coalitions, the converting accounts with touches and their won
-    amount. Every sum is exact (``fixed``), so it can be taken back and counted again."""
-
-    def __init__(self) -> None:
-        self.rule_credit = [{model: LabelSums() for model in RULE_MODELS} for _ in _BY]
-        self.rule_revenue = [{model: LabelSums() for model in RULE_MODELS} for _ in _BY]
-        self.untouched = [LabelSums() for _ in _BY]
-        self.untouched_revenue = [LabelSums() for _ in _BY]
-        self.chains = [MarkovCounts() for _ in _BY]
-        self.coalitions = [CoalitionCounts() for _ in _BY]
-        self.conversions = 0
-        self.revenue_with_touches = 0
-
-    def count(self, share: _Share, sign: int) -> None:
-        """Add (``sign`` 1) or take back (-1) one account's share."""
-        labels = share.labels
-        if not share.reached:
-            for by in range(len(_BY)):
-                if labels[by]:
-                    self.chains[by].add(labels[by], False, sign)
-                    self.coalitions[by].add(labels[by], False, 0, sign)
-            return
-        amount = fixed(share.amount)
-        if share.rule is None:  # reached without a touch: everything to "(none)"
-            for by in range(len(_BY)):
-                self.untouched[by].add(NONE, ONE, sign)
-                self.untouched_revenue[by].add(NONE, amount, sign)
-                for model in RULE_MODELS:
-                    self.rule_credit[by][model].add(NONE, ONE, sign)
-                    self.rule_revenue[by][model].add(NONE, amount, sign)
-            return
-        self.conversions += sign
-        self.revenue_with_touches += sign * amount
-        for by in range(len(_BY)):
-            self.chains[by].add(labels[by], True, sign)
-            self.coalitions[by].add(labels[by], True, amount, sign)
-            for model, by_label in share.rule[by].items():
-                credit, revenue = self.rule_credit[by][model], self.rule_revenue[by][model]
-                for label, weight in by_label.items():
-                    credit.add(label, fixed(weight), sign)
-                    revenue.add(label, fixed(weight * share.amount), sign)
-
-    def credit(self, by: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-        """Credit and revenue by label under every model."""
-        credit = {model: self.rule_credit[by][model].floats() for model in RULE_MODELS}
-        revenue = {model: self.rule_revenue[by][model].floats() for model in RULE_MODELS}
-        untouched = self.untouched[by].floats()
-        untouched_revenue = self.untouched_revenue[by].floats()
-        markov, markov_revenue = dict(untouched), dict(untouched_revenue)
-        with_touches = self.revenue_with_touches / ONE
-        for label, share in self.chains[by].shares().items():
-            if share:
-                markov[label] = markov.get(label, 0.0) + share * self.conversions
-                markov_revenue[label] = markov_revenue.get(label, 0.0) + share * with_touches
-        shapley, shapley_revenue = self.coalitions[by].credit()
-        for label, amount in untouched.items():
-            shapley[label] = shapley.get(label, 0.0) + amount
-        for label, amount in untouched_revenue.items():
-            shapley_revenue[label] = shapley_revenue.get(label, 0.0) + amount
-        credit["markov"], revenue["markov"] = markov, markov_revenue
-        credit["shapley"], revenue["shapley"] = shapley, shapley_revenue
-        return credit, revenue
-
-
-def _document(credit: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
-    labels = sorted({label for by_label in credit.values() for label in by_label})
-    return {
-        model: {label: rnd(credit[model].get(label, 0.0)) for label in labels} for model in MODELS
-    }
-
-
 class Accounts:
     """The account read models over a ``LeadBook`` (every rule is in the module docstring).
 
     ``snapshot()`` gives the ``accounts`` section of the document: the MQA rule, how many
-    accounts reached each milestone, the time between milestones, the won amount,
-    attribution at account level, and every account in brief (``list``, sorted by id).
-    ``accounts()`` lists every account; ``account_document`` gives one with its buying group.
+    accounts reached each milestone, the time between milestones, the won amount (per
+    currency, and in one currency where there is one), attribution at account level, and
+    every account in brief (``list``, sorted by id). ``accounts()`` lists every account;
+    ``account_document`` gives one with its buying group.
+
+    ``touch_types`` are the interaction types that are touches (default: every type but the
+    CRM records, ``contracts.DEFAULT_TOUCH_TYPES``); ``lookback_days`` one window for every
+    milestone or a mapping of people's milestone names -> days, as ``Attribution`` takes it
+    (an account milestone takes the window ``WINDOWS`` names); ``rates`` convert won amounts
+    into one reporting currency (``projections.money``).
     """
 
     def __init__(
@@ -351,20 +304,31 @@ class Accounts:
         *,
         rule: MqaRule | None = None,
         half_life_days: float = 7.0,
-        lookback_days: float | None = None,
+        lookback_days: float | Mapping[str, float | None] | None = None,
         book: LeadBook | None = None,
+        touch_types: Collection[str] | None = None,
+        rates: ExchangeRates | None = None,
     ) -> None:
         self.rule = rule if rule is not None else MqaRule()
         self.half_life_days = half_life_days
-        self.lookback_days = lookback_days
+        windows = lookback_windows(lookback_days)
+        self.lookback_days: dict[str, float | None] = {
+            milestone: windows[WINDOWS[milestone]] for milestone in CREDITED
+        }
+        """Each credited account milestone's window in days (``None``: no limit)."""
+        self.touch_types: frozenset[str] = frozenset(
+            str(kind) for kind in (DEFAULT_TOUCH_TYPES if touch_types is None else touch_types)
+        )
+        """The interaction types that are touches (engagement and credit)."""
+        self.rates = rates
         self.book = book if book is not None else LeadBook()
         self._kept: dict[str, Member] = {}  # people kept when the book's records were dropped
         # Worked out again only for what changed since the last document: a person when
         # their record's sequence moved, an account and its credit when one of its people did.
         self._people: dict[str, tuple[int, Member | None]] = {}
         self._accounts: dict[str, tuple[tuple[tuple[str, int], ...], Account]] = {}
-        self._totals = {milestone: _Totals() for milestone in CREDITED}
-        self._counted: dict[str, tuple[Account, dict[str, _Share]]] = {}
+        self._totals = CreditTotals([True] * len(CREDITED))
+        self._counted: dict[str, tuple[Account, list[tuple[str, float]]]] = {}
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -381,7 +345,7 @@ class Accounts:
             if cached is not None and cached[0] == record.sequence:
                 member = cached[1]
             else:
-                member = member_of(record)
+                member = member_of(record, self.touch_types)
                 people[record.lead_id] = (record.sequence, member)
             if member is not None:
                 found[record.lead_id] = member
@@ -414,10 +378,47 @@ class Accounts:
             del self._accounts[key]
         return accounts
 
+    # -- money ---------------------------------------------------------------------------------
+
+    def money(self, account: Account) -> list[tuple[str, float]]:
+        """The account's won amount in each bucket it counts in: each currency of its
+        customers' amounts, and with rates the reporting one (``""``: every customer's amount
+        converted on the day that person reached customer, then summed). Raises
+        ``MissingRateError`` (``projections.money``) for an amount without a rate."""
+        money = list(account.won.items())
+        if self.rates is not None and money:
+            converted = 0.0
+            for member in account.people:  # in lead id order: the same floats in any order
+                at = member.reached[CUSTOMER]
+                amount, currency = member.won_amount, member.won_currency
+                if amount is not None and currency is not None and at is not None:
+                    converted += self.rates.convert(amount, currency, at)
+            money.append((_REPORTING, converted))
+        return money
+
+    def _won(self, money: Sequence[tuple[str, float]]) -> dict[str, Any]:
+        """``won_amount`` in ``won_currency`` (the one currency, the reporting one with rates;
+        both ``None`` with several and no rates) and ``won_amount_by_currency``."""
+        buckets = dict(money)
+        currencies = {code for code in buckets if code != _REPORTING}
+        currency = pick_currency(currencies, self.rates)
+        amount: float | None = None
+        if self.rates is not None:
+            amount = buckets.get(_REPORTING, 0.0)
+        elif currency is not None:
+            amount = buckets[currency]
+        return {
+            "won_amount": rnd(amount),
+            "won_currency": currency,
+            "won_amount_by_currency": {code: rnd(buckets[code]) for code in sorted(currencies)},
+        }
+
     # -- documents -----------------------------------------------------------------------------
 
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
-        """The ``accounts`` section of the document (see the class docstring)."""
+        """The ``accounts`` section of the document (see the class docstring). Nothing in it
+        depends on "now" (accepted for symmetry, not used). Raises ``MissingRateError`` when a
+        won amount has no rate on its date."""
         accounts = self.by_account()
         counts = {
             name: sum(1 for a in accounts if a.milestones[name] is not None)
@@ -431,7 +432,12 @@ class Accounts:
                 if start is not None and end is not None and end >= start:
                     durations.append(end - start)
             times[f"{first}_to_{second}"] = duration_summary(durations)
-        now_us = to_us(now) if now is not None else self.book.latest_us
+        attribution = self._attribution(accounts)
+        won: dict[str, float] = {}
+        for account in accounts:  # sorted by id: the same floats in any order
+            if account.milestones["won"] is not None:
+                for bucket, amount in self._counted[account.account_id][1]:
+                    won[bucket] = won.get(bucket, 0.0) + amount
         return {
             "rule": {
                 "mqa_engaged_people": self.rule.engaged_people,
@@ -441,16 +447,16 @@ class Accounts:
             "people": sum(len(a.people) for a in accounts),
             "funnel": counts,
             "times": times,
-            "won_amount": rnd(sum(a.won_amount for a in accounts if a.milestones["won"])),
-            "attribution": self._attribution(accounts, now_us),
-            "list": [_brief(account) for account in accounts],
+            **self._won(list(won.items())),
+            "attribution": attribution,
+            "list": [self._brief(account) for account in accounts],
         }
 
     to_document = snapshot
 
     def accounts(self) -> list[dict[str, Any]]:
         """Every account in brief (``/accounts``), sorted by id."""
-        return [_brief(account) for account in self.by_account()]
+        return [self._brief(account) for account in self.by_account()]
 
     def account_document(self, account_id: str) -> dict[str, Any] | None:
         """One account with its buying group (``/accounts/{id}``); ``None`` if unknown."""
@@ -464,7 +470,7 @@ class Accounts:
             if reached is None:
                 credit[milestone] = None
                 continue
-            times, labels = self._journey(account, reached)
+            times, labels = self._journey(account, milestone, reached)
             weights = rule_weights(account, times, milestone, self.half_life_days)
             by_channel: dict[str, dict[str, float | None]] = {}
             for model in RULE_MODELS:
@@ -476,7 +482,7 @@ class Accounts:
                 by_channel if times else {model: {NONE: 1.0} for model in RULE_MODELS}
             )
         return {
-            **_brief(account),
+            **self._brief(account),
             "buying_group": [_person(m) for m in account.people],
             "journey": [
                 {"at": iso(at), "channel": channel, "campaign": campaign}
@@ -485,92 +491,79 @@ class Accounts:
             "credit_by_channel": credit,
         }
 
+    def _brief(self, account: Account) -> dict[str, Any]:
+        won: dict[str, Any] = {"won_amount": None, "won_currency": None}
+        if account.milestones["won"] is not None:
+            won = self._won(self.money(account))
+        else:
+            won["won_amount_by_currency"] = {}
+        return {
+            "account_id": account.account_id,
+            "people": len(account.people),
+            "engaged_people": sum(1 for m in account.people if m.touches),
+            "mql_people": sum(1 for m in account.people if m.reached[MQL] is not None),
+            "stage": account.furthest,
+            "milestones": {name: iso(account.milestones[name]) for name in ACCOUNT_MILESTONES},
+            **won,
+            "currencies": sorted(account.won),
+        }
+
     # -- attribution ---------------------------------------------------------------------------
 
-    def _journey(self, account: Account, until: int) -> tuple[list[int], tuple[list[str], ...]]:
-        low = None if self.lookback_days is None else until - self.lookback_days * MICROS_PER_DAY
+    def _journey(
+        self, account: Account, milestone: str, until: int
+    ) -> tuple[list[int], tuple[list[str], ...]]:
+        """The account's touches at or before ``until`` inside ``milestone``'s window."""
+        days = self.lookback_days[milestone]
+        low = None if days is None else until - days * MICROS_PER_DAY
         chosen = [t for t in account.journey if t[0] <= until and (low is None or t[0] >= low)]
         return [t[0] for t in chosen], ([t[1] for t in chosen], [t[2] for t in chosen])
 
-    def _work_out(self, account: Account, milestone: str, now_us: int | None) -> _Share:
-        """What ``account`` gives at ``milestone``."""
-        reached = account.milestones[milestone]
-        amount = account.won_amount if milestone == "won" else 0.0
-        if reached is None:
-            latest = max((t[0] for t in account.journey), default=0)
-            until = now_us if now_us is not None else latest
-            _, labels = self._journey(account, until)
-            return _Share(False, labels, None, 0.0)
-        times, labels = self._journey(account, reached)
-        if not times:
-            return _Share(True, labels, None, amount)
-        weights = rule_weights(account, times, milestone, self.half_life_days)
-        rule: list[dict[str, dict[str, float]]] = []
-        for by in range(len(_BY)):
-            by_model: dict[str, dict[str, float]] = {}
-            for model in RULE_MODELS:
-                sums: dict[str, float] = {}
-                for label, weight in zip(labels[by], weights[model], strict=True):
-                    if weight:
-                        sums[label] = sums.get(label, 0.0) + weight
-                by_model[model] = sums
-            rule.append(by_model)
-        return _Share(True, labels, tuple(rule), amount)
+    def _count(self, account: Account, money: list[tuple[str, float]], sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) what ``account`` gives at every milestone."""
+        for index, milestone in enumerate(CREDITED):
+            reached = account.milestones[milestone]
+            if reached is None:
+                # Windowed back from the account's own last touch, not from "now": the same
+                # whenever the document is made.
+                latest = account.journey[-1][0] if account.journey else 0
+                _, labels = self._journey(account, milestone, latest)
+                self._totals.path_to_null(index, labels, sign)
+                continue
+            won = money if milestone == "won" else []
+            times, labels = self._journey(account, milestone, reached)
+            if not times:
+                self._totals.count(index, ([], []), None, won, sign)
+                continue
+            weights = rule_weights(account, times, milestone, self.half_life_days)
+            self._totals.count(index, labels, weights, won, sign)
 
-    def _attribution(self, accounts: Sequence[Account], now_us: int | None) -> dict[str, Any]:
-        # Without a lookback window an account's share depends on nothing but the account:
-        # the totals are kept, and only the accounts changed since the last document are taken
-        # back and counted again (exact sums: in any order). With one, every account is
-        # counted again at "now".
-        if self.lookback_days is not None:
-            self._totals = {milestone: _Totals() for milestone in CREDITED}
-            self._counted = {}
+    def _attribution(self, accounts: Sequence[Account]) -> dict[str, Any]:
+        # An account's share depends on nothing but the account (a milestone not reached is
+        # windowed back from its own last touch): the totals are kept, and only the accounts
+        # changed since the last document are taken back and counted again (exact sums: in any
+        # order). Money first: a missing rate raises before anything changes.
         current = {account.account_id: account for account in accounts}
-        for account_id, (old, shares) in list(self._counted.items()):
-            if current.get(account_id) is not old:
-                for milestone, share in shares.items():
-                    self._totals[milestone].count(share, -1)
-                del self._counted[account_id]
+        changed = []
         for account in accounts:
-            if account.account_id not in self._counted:
-                shares = {m: self._work_out(account, m, now_us) for m in CREDITED}
-                for milestone, share in shares.items():
-                    self._totals[milestone].count(share, 1)
-                self._counted[account.account_id] = (account, shares)
+            counted = self._counted.get(account.account_id)
+            if counted is None or counted[0] is not account:
+                changed.append((account, self.money(account)))
+        for account_id, (old, money) in list(self._counted.items()):
+            if current.get(account_id) is not old:
+                self._count(old, money, -1)
+                del self._counted[account_id]
+        for account, money in changed:
+            self._count(account, money, 1)
+            self._counted[account.account_id] = (account, money)
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
-        for milestone in CREDITED:
-            for by, target in enumerate((document, by_campaign)):
-                credit, revenue = self._totals[milestone].credit(by)
-                target[milestone] = _document(credit)
-                if milestone == "won":
-                    target["revenue"] = _document(revenue)
+        for index, milestone in enumerate(CREDITED):
+            parts = self._totals.sections(index, milestone, self.rates, milestone == "won")
+            document.update(parts[0])
+            by_campaign.update(parts[1])
         document["by_campaign"] = by_campaign
         return document
-
-
-class _Share(NamedTuple):
-    """What one account gives at one milestone: whether it reached it, its journey's labels
-    (by channel, by campaign), its rule models' weights summed by label (``None``: no touch),
-    and its won amount."""
-
-    reached: bool
-    labels: tuple[list[str], ...]
-    rule: tuple[dict[str, dict[str, float]], ...] | None
-    amount: float
-
-
-def _brief(account: Account) -> dict[str, Any]:
-    return {
-        "account_id": account.account_id,
-        "people": len(account.people),
-        "engaged_people": sum(1 for m in account.people if m.touches),
-        "mql_people": sum(1 for m in account.people if m.reached[MQL] is not None),
-        "stage": account.furthest,
-        "milestones": {name: iso(account.milestones[name]) for name in ACCOUNT_MILESTONES},
-        "won_amount": rnd(account.won_amount) if account.milestones["won"] else None,
-        "currencies": sorted({m.won_currency for m in account.people if m.won_currency}),
-    }
 
 
 def _person(member: Member) -> dict[str, Any]:
@@ -592,6 +585,7 @@ def _person(member: Member) -> dict[str, Any]:
 __all__ = [
     "ACCOUNT_MILESTONES",
     "CREDITED",
+    "WINDOWS",
     "Account",
     "Accounts",
     "Member",

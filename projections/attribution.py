@@ -451,6 +451,26 @@ def _journey_material(record: LeadRecord, touch_types: Collection[str]) -> _Lead
     return _Lead(record, times, (channels, campaigns))
 
 
+def lookback_windows(
+    lookback_days: float | Mapping[str, float | None] | None,
+) -> dict[str, float | None]:
+    """Each milestone's lookback window in days (``None``: no limit), from one window for
+    every milestone or a mapping milestone name -> days (a missing name: no limit). Raises
+    ``ValueError`` naming a key that is no milestone or a negative window."""
+    windows = (
+        lookback_days
+        if isinstance(lookback_days, Mapping)
+        else dict.fromkeys(MILESTONE_NAMES, lookback_days)
+    )
+    unknown = sorted(set(windows) - set(MILESTONE_NAMES))
+    if unknown:
+        raise ValueError(f"lookback_days names no milestone {unknown[0]!r}")
+    for name, days in windows.items():
+        if days is not None and not days >= 0:
+            raise ValueError(f"lookback_days of {name} must be zero or more, got {days}")
+    return {name: windows.get(name) for name in MILESTONE_NAMES}
+
+
 _Credit = dict[str, dict[str, float]]  # model -> channel (or campaign) -> credit
 _BY = ("channel", "campaign")  # what ``_Lead.labels`` holds, in order
 
@@ -481,21 +501,8 @@ class Attribution:
     ) -> None:
         if half_life_days <= 0:
             raise ValueError(f"half_life_days must be positive, got {half_life_days}")
-        windows = (
-            lookback_days
-            if isinstance(lookback_days, Mapping)
-            else dict.fromkeys(MILESTONE_NAMES, lookback_days)
-        )
-        unknown = sorted(set(windows) - set(MILESTONE_NAMES))
-        if unknown:
-            raise ValueError(f"lookback_days names no milestone {unknown[0]!r}")
-        for name, days in windows.items():
-            if days is not None and not days >= 0:
-                raise ValueError(f"lookback_days of {name} must be zero or more, got {days}")
         self.half_life_days = half_life_days
-        self.lookback_days: dict[str, float | None] = {
-            name: windows.get(name) for name in MILESTONE_NAMES
-        }
+        self.lookback_days = lookback_windows(lookback_days)
         """Each milestone's window in days (``None``: no limit)."""
         self._lookback_us = tuple(
             None if days is None else days * MICROS_PER_DAY for days in self.lookback_days.values()
@@ -506,7 +513,7 @@ class Attribution:
         """The interaction types that are touches."""
         self.rates = rates
         self.book = book if book is not None else LeadBook()
-        self._sums = _Totals(self.book.applies)
+        self._sums = CreditTotals(self.book.applies)
         # A lead's credit depends on nothing but the lead (a journey that did not reach a
         # milestone is windowed back from its own last touch, not from "now"), so the totals
         # are kept between documents and merge across shards.
@@ -534,30 +541,9 @@ class Attribution:
                     for key in ("revenue", "revenue_currency", "revenue_by_currency"):
                         document[key] = by_campaign[key] = None
                 continue
-            credit, revenue = self._sums.credit(milestone)
-            document[name] = _document(credit[0])
-            by_campaign[name] = _document(credit[1])
-            if milestone == CUSTOMER:
-                currencies = {code for code, count in self._sums.currencies.items() if count}
-                currency = pick_currency(currencies, self.rates)
-                # Several currencies and no rates: no one revenue figure (never a sum across
-                # currencies); no won amount at all: zeros.
-                shown: str | None = (
-                    currency if currency is not None and self.rates is None else _REPORTING
-                )
-                if currency is None and currencies:
-                    shown = None
-                for by, section in enumerate((document, by_campaign)):
-                    labels = _labels(credit[by])
-                    by_bucket = {
-                        bucket: _document(revenue[by].get(bucket, {}), labels)
-                        for bucket in sorted(currencies | {shown or ""})
-                    }
-                    section["revenue"] = by_bucket[shown] if shown is not None else None
-                    section["revenue_currency"] = currency
-                    section["revenue_by_currency"] = {
-                        code: by_bucket[code] for code in sorted(currencies)
-                    }
+            parts = self._sums.sections(milestone, name, self.rates, milestone == CUSTOMER)
+            document.update(parts[0])
+            by_campaign.update(parts[1])
         document["by_campaign"] = by_campaign
         return document
 
@@ -592,52 +578,25 @@ class Attribution:
             if not self.book.applies[milestone]:
                 continue
             lookback = self._lookback_us[milestone]
-            transitions = sums.transitions[milestone]
             reached = record.reached[milestone]
             if reached is None:  # a path to null for the Markov chain
                 # Windowed back from the journey's own last touch: the same whenever asked.
                 low = 0
                 if lookback is not None and times:
                     low = bisect_left(times, times[-1] - lookback)
-                if low < len(times):
-                    for by in range(len(_BY)):
-                        _add_path(transitions[by], labels[by][low:], False, sign)
-                        sums.coalitions[milestone][by].add(labels[by][low:], False, (), sign)
+                sums.path_to_null(milestone, tuple(labels_by[low:] for labels_by in labels), sign)
                 continue
             high = bisect_right(times, reached)
             low = 0 if lookback is None else bisect_left(times, reached - lookback, 0, high)
             won = money if milestone == CUSTOMER else []
-            if milestone == CUSTOMER:
-                for currency, _amount in money[:1]:
-                    sums.currencies[currency] += sign
-            won_fixed = tuple((bucket, fixed(amount)) for bucket, amount in won)
             if low == high:
-                journey_labels: tuple[list[str], ...] = ([NONE], [NONE])
-                weights = _NO_TOUCH
-                for by in range(len(_BY)):
-                    sums.untouched[milestone][by].add(NONE, ONE, sign)
-                    for bucket, amount in won_fixed:
-                        sums.revenue_untouched_in(milestone, by, bucket).add(NONE, amount, sign)
+                sums.count(milestone, ([], []), None, won, sign)
             else:
-                journey_labels = tuple(labels_by[low:high] for labels_by in labels)
                 weights = self._weights(
                     record, times, low=low, high=high, milestone=milestone, half_life=half_life
                 )
-                sums.conversions[milestone] += sign
-                with_touches = sums.revenue_with_touches[milestone]
-                for bucket, amount in won_fixed:
-                    with_touches[bucket] = with_touches.get(bucket, 0) + sign * amount
-                for by in range(len(_BY)):
-                    _add_path(transitions[by], journey_labels[by], True, sign)
-                    sums.coalitions[milestone][by].add(journey_labels[by], True, won_fixed, sign)
-            credit = sums.rule_credit[milestone]
-            for by, labels_by in enumerate(journey_labels):
-                for model, model_weights in weights.items():
-                    credit[by][model].add_weights(labels_by, model_weights, 1.0, sign)
-                    for bucket, won_amount in won:
-                        sums.rule_revenue_in(milestone, by, bucket)[model].add_weights(
-                            labels_by, model_weights, won_amount, sign
-                        )
+                journey = tuple(labels_by[low:high] for labels_by in labels)
+                sums.count(milestone, journey, weights, won, sign)
 
     @staticmethod
     def _weights(
@@ -681,7 +640,7 @@ def _last_at_or_before(times: list[int], at: int | None, low: int, high: int) ->
 
 _NO_TOUCH = {model: [1.0] for model in RULE_MODELS}
 """A journey without a touch: all of its credit, under every rule model, to ``"(none)"`` (and
-under markov and shapley: ``_Totals.untouched``)."""
+under markov and shapley: ``CreditTotals.untouched``)."""
 
 
 class _Sums(LabelSums):
@@ -783,11 +742,16 @@ class _Coalitions:
         return credit, revenue
 
 
-class _Totals:
+class CreditTotals:
     """Every milestone's totals: rule-based credit and revenue by (channel, campaign) and model,
     the Markov chain's transitions, its conversions and the revenue of journeys with touches,
     and the journeys by exact set of channels (campaigns) for ``shapley``. Revenue is kept per
-    bucket: each currency, and ``_REPORTING`` (converted) with rates."""
+    bucket: each currency, and ``_REPORTING`` (converted) with rates.
+
+    Milestones are indexes (``applies``: one per milestone); a journey is counted (``count``,
+    ``path_to_null``) and taken back with the same arguments and ``sign`` -1, every sum exact,
+    so the totals are the same in any order and ``merge`` across shards. What
+    ``Attribution`` keeps for leads and ``projections.accounts`` for accounts."""
 
     def __init__(self, applies: Sequence[bool]) -> None:
         milestones = range(len(applies))
@@ -822,7 +786,87 @@ class _Totals:
             sums = self.revenue_untouched[milestone][by][bucket] = _Sums()
         return sums
 
-    def merge(self, other: _Totals) -> None:
+    def path_to_null(self, milestone: int, labels: tuple[list[str], ...], sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) a journey that did not reach ``milestone``
+        (``labels``: its touches' channels and campaigns, in order): a path to null for the
+        Markov chain and a coalition that did not convert. Without a touch it is nothing."""
+        if not labels[0]:
+            return
+        for by in range(len(_BY)):
+            _add_path(self.transitions[milestone][by], labels[by], False, sign)
+            self.coalitions[milestone][by].add(labels[by], False, (), sign)
+
+    def count(
+        self,
+        milestone: int,
+        labels: tuple[list[str], ...],
+        weights: Mapping[str, list[float]] | None,
+        won: Sequence[tuple[str, float]],
+        sign: int,
+    ) -> None:
+        """Add (``sign`` 1) or take back (-1) a journey that reached ``milestone``: ``labels``
+        its touches' channels and campaigns in order (``weights``: each rule model's, one per
+        touch), or ``weights`` ``None`` for a journey without a touch (all to ``"(none)"``);
+        ``won`` its won amount in each bucket (a currency, and ``_REPORTING`` converted)."""
+        won_fixed = tuple((bucket, fixed(amount)) for bucket, amount in won)
+        for bucket, _amount in won:
+            if bucket != _REPORTING:
+                self.currencies[bucket] += sign
+        if weights is None:
+            labels = ([NONE], [NONE])
+            weights = _NO_TOUCH
+            for by in range(len(_BY)):
+                self.untouched[milestone][by].add(NONE, ONE, sign)
+                for bucket, amount in won_fixed:
+                    self.revenue_untouched_in(milestone, by, bucket).add(NONE, amount, sign)
+        else:
+            self.conversions[milestone] += sign
+            with_touches = self.revenue_with_touches[milestone]
+            for bucket, amount in won_fixed:
+                with_touches[bucket] = with_touches.get(bucket, 0) + sign * amount
+            for by in range(len(_BY)):
+                _add_path(self.transitions[milestone][by], labels[by], True, sign)
+                self.coalitions[milestone][by].add(labels[by], True, won_fixed, sign)
+        credit = self.rule_credit[milestone]
+        for by, labels_by in enumerate(labels):
+            for model, model_weights in weights.items():
+                credit[by][model].add_weights(labels_by, model_weights, 1.0, sign)
+                for bucket, won_amount in won:
+                    self.rule_revenue_in(milestone, by, bucket)[model].add_weights(
+                        labels_by, model_weights, won_amount, sign
+                    )
+
+    def sections(
+        self, milestone: int, name: str, rates: ExchangeRates | None, revenue: bool
+    ) -> list[dict[str, Any]]:
+        """The document's part for ``milestone``, by channel and by campaign: ``{name: {model:
+        {label: credit}}}`` and, with ``revenue``, ``revenue`` (in ``revenue_currency``: the
+        one currency of the won amounts, the reporting currency with ``rates``, ``None`` with
+        several currencies and no rates: never a sum across currencies) and
+        ``revenue_by_currency``."""
+        credit, revenue_by = self.credit(milestone)
+        parts: list[dict[str, Any]] = [{name: _document(credit[by])} for by in range(len(_BY))]
+        if not revenue:
+            return parts
+        currencies = {code for code, count in self.currencies.items() if count}
+        currency = pick_currency(currencies, rates)
+        # Several currencies and no rates: no one revenue figure (never a sum across
+        # currencies); no won amount at all: zeros.
+        shown: str | None = currency if currency is not None and rates is None else _REPORTING
+        if currency is None and currencies:
+            shown = None
+        for by, part in enumerate(parts):
+            labels = _labels(credit[by])
+            by_bucket = {
+                bucket: _document(revenue_by[by].get(bucket, {}), labels)
+                for bucket in sorted(currencies | {shown or ""})
+            }
+            part["revenue"] = by_bucket[shown] if shown is not None else None
+            part["revenue_currency"] = currency
+            part["revenue_by_currency"] = {code: by_bucket[code] for code in sorted(currencies)}
+        return parts
+
+    def merge(self, other: CreditTotals) -> None:
         """Add every total of ``other``."""
         for milestone in range(len(self.conversions)):
             for by in range(len(_BY)):
@@ -900,45 +944,6 @@ _REPORTING = ""
 """The revenue bucket of amounts converted into the reporting currency (with rates)."""
 
 
-class MarkovCounts:
-    """The transition counts of ``markov``'s paths, kept between documents: a path is added
-    (``sign`` 1) or taken back (-1), and ``shares()`` equals ``markov_shares`` over the paths
-    counted (exact integer counts: in any order)."""
-
-    __slots__ = ("transitions",)
-
-    def __init__(self) -> None:
-        self.transitions: _Transitions = Counter()
-
-    def add(self, path: Sequence[str], converted: bool, sign: int = 1) -> None:
-        """Count (``sign`` 1) or take back (-1) one path."""
-        _add_path(self.transitions, path, converted, sign)
-
-    def shares(self) -> dict[str, float]:
-        """The normalised removal effects (``{}`` when no path converts)."""
-        return _shares(_removal_effects(self.transitions))
-
-
-class CoalitionCounts:
-    """``shapley``'s journeys by exact set of labels, kept between documents, with one won
-    amount each: ``add(labels, converted, amount, sign)`` (``amount``: ``fixed``), and
-    ``credit()`` gives each label's credit and won amount (see the module docstring)."""
-
-    __slots__ = ("_sets",)
-
-    def __init__(self) -> None:
-        self._sets = _Coalitions()
-
-    def add(self, labels: Iterable[str], converted: bool, amount: int, sign: int = 1) -> None:
-        """Add (``sign`` 1) or take back (-1) one journey over ``labels``."""
-        self._sets.add(labels, converted, ((_REPORTING, amount),) if amount else (), sign)
-
-    def credit(self) -> tuple[dict[str, float], dict[str, float]]:
-        """Each label's credit and won amount (labels without credit left out)."""
-        credit, revenue = self._sets.credit()
-        return credit, dict(revenue.get(_REPORTING, {}))
-
-
 def _labels(credit: _Credit) -> list[str]:
     return sorted({key for by_key in credit.values() for key in by_key})
 
@@ -957,11 +962,11 @@ __all__ = [
     "MODELS",
     "RULE_MODELS",
     "Attribution",
-    "CoalitionCounts",
-    "MarkovCounts",
+    "CreditTotals",
     "first_touch_weights",
     "last_touch_weights",
     "linear_weights",
+    "lookback_windows",
     "markov_removal_effects",
     "markov_shares",
     "shapley_credit",

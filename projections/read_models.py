@@ -46,8 +46,9 @@ class Projections:
 
     ``book`` starts the read models from a book that already holds leads (restored from a
     store): they hear its history replayed, and end up as if they had folded every event.
-    ``touch_types`` and ``lookback_days`` say what attribution credits (``Attribution``);
-    ``rates`` convert money into one reporting currency (``projections.money``).
+    ``touch_types`` and ``lookback_days`` say what attribution credits, people's
+    (``Attribution``) and accounts' (``Accounts``) alike; ``rates`` convert money into one
+    reporting currency (``projections.money``).
     """
 
     def __init__(
@@ -79,8 +80,10 @@ class Projections:
         self.accounts = Accounts(
             rule=mqa,
             half_life_days=half_life_days,
-            lookback_days=lookback_days if isinstance(lookback_days, float | int) else None,
+            lookback_days=self.attribution.lookback_days,
             book=self.book,
+            touch_types=touch_types,
+            rates=rates,
         )
 
     def apply(self, event: LifecycleEvent) -> bool:

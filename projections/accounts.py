@@ -3,10 +3,18 @@
 Which account a person belongs to
     An interaction may name an ``account_id`` (contracts: page_viewed v2, form_submitted v3 ...),
     and the lifecycle's ``interaction_recorded`` carries it. A person's account is the one named
-    by their latest touch that names one (touches ordered by ``occurred_at``, arrival order
+    by their latest interaction that names one (ordered by ``occurred_at``, arrival order
     breaking ties): the latest wins, and the earlier ones stay in the person's account history.
-    A person who never touched with an account named belongs to none and is in no account
-    figure. Merged visitors are no people of their own (their touches count in their lead's).
+    Every interaction naming an account counts here, a CRM record included (it says which
+    company the person is with, even though it is no touch). A person no interaction named an
+    account for belongs to none and is in no account figure. Merged visitors are no people of
+    their own (their touches count in their lead's).
+
+Touches
+    A person's touches are their interactions of the policy's ``[attribution] touch_types``
+    (``touch_types``; by default every type but the CRM's records of a decision,
+    ``contracts.CRM_RECORDS``), as for people's attribution: a ``deal_won`` or another CRM
+    record is no engagement and earns no credit. Engagement below means a touch.
 
 The buying group
     An account's people, each with their stage, the job title their latest form stated (their
@@ -14,15 +22,21 @@ The buying group
     reached each milestone, and their account history.
 
 The account funnel (milestones of an account, from its people's)
-    - engaged: the first touch of any of its people;
+    - engaged: the first touch (of a touch type) of any of its people;
     - mqa (marketing-qualified account): the earliest moment at which either of the policy's
       ``[accounts]`` rules holds: ``mqa_engaged_people`` of its people have engaged (the
       moment the last of them first touched), or ``mqa_mql_people`` of them have reached MQL
       (a rule set to 0 is off);
     - opportunity: the first of its people to reach opportunity;
-    - won: the first of its people to reach customer; the account's won amount is the sum of
-      its customers' won amounts (each as ``projections.attribution`` takes it), summed as
-      recorded, without currency conversion.
+    - won: the first of its people to reach customer; the account's won amount is its
+      customers' won amounts (each as ``projections.attribution`` takes it: the won amount,
+      failing that the opportunity's, in the deal's currency; a customer without any amount
+      adds none) summed per currency, never across currencies (``won_amount_by_currency``).
+      ``won_amount`` is given in ``won_currency``: the one currency when all are in one, the
+      reporting currency when ``rates`` are given (each customer's amount converted on the
+      day that person reached customer, ``projections.money``), and ``None`` with several
+      currencies and no rates. The section's ``won_amount`` is the same over the won
+      accounts.
     The time between milestones (engaged -> mqa, mqa -> opportunity, opportunity -> won,
     engaged -> won) is summarised over the accounts that reached both, where the second came
     at or after the first (an account can open an opportunity before it qualifies as an MQA).
@@ -31,27 +45,34 @@ Account-level attribution
     An account's journey is every touch of every one of its people (a touch whose interaction
     id was already seen is left out), ordered by ``occurred_at`` and, for ties, by lead id and
     then the person's own order. Its journey to a milestone (mqa, opportunity, won) is every
-    touch at or before the account reached it (within the lookback window when one is set),
-    and is credited by ``projections.attribution``'s public functions under every model, by
-    channel and by campaign, with the same conventions as for people: the rule models' weights
+    touch at or before the account reached it, within the milestone's lookback window: the
+    people's window of the policy's ``lookback_days`` that ``WINDOWS`` names (mqa takes mql's,
+    opportunity opportunity's, won customer's; ``None``: no limit). An account that did not
+    reach a milestone is a journey that did not convert, windowed back from the account's own
+    last touch (not from "now"). The journey is credited by ``projections.attribution``
+    under every model, by channel and by campaign, with the same conventions as for people
+    and in the same totals (``CreditTotals``): the rule models' weights
     (``w_shaped``'s roles: the first touch, the account's lead-creation touch, the last touch at
     or before the account's first lead milestone, and its opportunity-creation touch, the last
     one at or before the account's opportunity; for mqa, the journey's last touch); ``markov``
-    over the accounts' paths (converting ones to the milestone, the others all their touches),
+    over the accounts' paths (converting ones to the milestone, the others their touches in
+    the window back from their last one),
     credit = normalised removal effects times the converting accounts with touches;
     ``shapley`` over the accounts' channel sets, each converting coalition sharing its
     conversions (and won amounts) by its positive Shapley values. An account that reached the
     milestone without a touch gives its whole credit to ``"(none)"``. So under every model and
     milestone the credit sums to the accounts that reached it, and the revenue to their won
-    amount.
+    amount. Revenue is kept per currency, as for people (``revenue_by_currency``), and
+    ``revenue`` is given in ``revenue_currency`` by the rule ``won_amount`` follows.
 
 The figures are made when a document is asked for, from the lead book (and from the people kept
 by ``forget`` and ``merge``): a person is worked out again when their record's sequence moved,
 an account when one of its people changed, and attribution is kept as exact totals (``fixed``
 sums, the chain's transitions, the coalitions) from which a changed account's share is taken
-back and counted again (with a lookback window, every account is counted again at "now"). So
-the same set of events gives the same document whatever order they arrived in and whenever
-documents were made, and live, replay and rebuild agree.
+back and counted again (``projections.attribution.CreditTotals``, the totals people's
+attribution keeps). Nothing depends on "now", so the same set of events gives the same document
+whatever order they arrived in and whenever documents were made, and live, replay and rebuild
+agree.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Accounts and buying groups: hand-built multi-person accounts with their milestones and
-account-level credit worked out by hand, and the invariants (credit sums to the accounts that
-reached a milestone, revenue to their won amount; the same document in any order, and from
-shards merged)."""
+account-level credit worked out by hand (the policy's touch types only, each milestone's
+lookback window, money per currency or converted with rates), and the invariants (credit sums
+to the accounts that reached a milestone, revenue per currency to their won amounts; the same
+document in any order, and from shards merged)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts import LifecycleEvent
-from contracts.lifecycle_events import InteractionRecorded
-from projections import MODELS, MqaRule, Projections, markov_shares, shapley_credit
+from contracts import InteractionType, LifecycleEvent
+from contracts.lifecycle_events import InteractionRecorded, StageChanged
+from projections import (
+    MODELS,
+    RULE_MODELS,
+    MissingRateError,
+    MqaRule,
+    Projections,
+    markov_shares,
+    parse_rates,
+    shapley_credit,
+)
 from projections._common import iso, to_us
 from projections.accounts import CREDITED, Accounts
-from projections.attribution import CoalitionCounts, MarkovCounts
-from tests.unit.projections_support import LeadStream, interleave, lead_streams, when
+from projections.attribution import CreditTotals, w_shaped_weights
+from tests.unit.projections_support import LeadStream, days, interleave, lead_streams, when
 
 
 def approx(expected: Any) -> Any:
@@ -150,32 +160,204 @@ def test_an_account_reaching_a_milestone_without_a_touch_credits_none() -> None:
     }
 
 
+# -- the conventions of people's attribution: touch types, windows, money ---------------------
+
+
+def test_a_crm_record_is_no_touch_of_the_account_but_still_says_whose_it_is() -> None:
+    # ann touched by seo; the CRM's opportunity record (stamped "direct") names acme too.
+    ann = LeadStream("ann").created("lead", at=0).touch("seo", at=1, account="acme")
+    ann.move("mql", at=2).move("sql", at=3)
+    ann.touch("direct", at=30, kind="opportunity_opened", account="acme")
+    ann.move("opportunity", at=30, amount=100)
+    # ben is in acme by a CRM record alone: a member, but never engaged.
+    ben = LeadStream("ben").created("lead", at=0)
+    ben.touch("direct", at=5, kind="qualification_recorded", account="acme")
+    projections = accounts([ann, ben], MqaRule(engaged_people=2, mql_people=0))
+    section = projections.to_document()["accounts"]
+
+    for model in MODELS:
+        assert section["attribution"]["opportunity"][model] == {"seo": 1.0}, model
+    assert section["people"] == 2
+    assert section["funnel"]["mqa"] == 0  # one person engaged, not two: ben's record is none
+    acme = projections.accounts.account_document("acme")
+    assert acme is not None
+    assert acme["engaged_people"] == 1
+    assert [p["engaged_at"] for p in acme["buying_group"]] == [iso(to_us(when(1))), None]
+    assert [j["channel"] for j in acme["journey"]] == ["seo"]
+    # A policy that counts CRM records as touches credits them (and ben engages).
+    counted = accounts(
+        [ann, ben], MqaRule(engaged_people=2, mql_people=0), touch_types=_EVERY_TYPE
+    ).to_document()["accounts"]
+    assert counted["attribution"]["opportunity"]["last_touch"]["direct"] == 1
+    assert counted["funnel"]["mqa"] == 1
+
+
+_EVERY_TYPE = (
+    "page_viewed",
+    "form_submitted",
+    "opportunity_opened",
+    "qualification_recorded",
+)
+
+
+def test_each_account_milestone_takes_its_window_from_the_policys_mapping() -> None:
+    # acme: seo 30 days before its opportunity, email 5 days before; it is an MQA at its
+    # first MQL (day 26) and wins on day 40.
+    ann = LeadStream("ann").created("lead", at=0).touch("seo", at=days(0), account="acme")
+    ann.touch("email", at=days(25), account="acme").move("mql", at=days(26))
+    ann.move("sql", at=days(27)).move("opportunity", at=days(30), amount=100)
+    ann.touch("events", at=days(35), account="acme").move("customer", at=days(40), amount=100)
+    windows = {"mql": None, "opportunity": 10.0, "customer": 6.0}
+    section = accounts([ann], MqaRule(engaged_people=0, mql_people=1), lookback_days=windows)
+    attribution = section.to_document()["accounts"]["attribution"]
+
+    assert attribution["mqa"]["first_touch"] == {"email": 0.0, "seo": 1.0}  # no limit (mql's)
+    # The seo touch is outside the opportunity's 10 days: only email is left.
+    for model in MODELS:
+        assert attribution["opportunity"][model] == {"email": 1.0}, model
+    # won takes customer's 6 days: events alone.
+    assert attribution["won"]["linear"] == {"events": 1.0}
+    assert attribution["revenue"]["linear"] == {"events": 100.0}
+    one_window = accounts([ann], MqaRule(engaged_people=0, mql_people=1), lookback_days=10.0)
+    assert one_window.to_document()["accounts"]["attribution"]["mqa"]["first_touch"] == {
+        "email": 1.0
+    }
+
+
+def test_an_account_short_of_a_milestone_is_windowed_from_its_own_last_touch() -> None:
+    # Two accounts with the same paths: won reached the opportunity, lagging did not. lagging's
+    # seo touch is 20 days before its last touch: outside a 10-day window, so its path to null
+    # is email alone, whenever the document is made.
+    won = LeadStream("won").created("lead", at=0).touch("seo", at=days(0), account="won")
+    won.touch("email", at=days(20), account="won").move("mql", at=days(21))
+    won.move("sql", at=days(22)).move("opportunity", at=days(23), amount=10)
+    lagging = LeadStream("lag").created("lead", at=0).touch("seo", at=days(0), account="lag")
+    lagging.touch("email", at=days(20), account="lag")
+    projections = accounts([won, lagging], lookback_days={"opportunity": 10.0})
+    early = projections.to_document(when(days(21)))["accounts"]["attribution"]
+    late = projections.to_document(when(days(400)))["accounts"]["attribution"]
+
+    assert early == late
+    # won's journey inside the window is email alone; lagging's path too, so email converts
+    # one of two paths and seo does not appear.
+    assert early["opportunity"]["markov"] == {"email": 1.0}
+
+
+def eur_and_jpy() -> list[LeadStream]:
+    """acme: cy wins 5,000 EUR on day 3, dan 500,000 JPY on day 20 (2026-01-21)."""
+    cy = LeadStream("cy").created("lead", at=0).touch("seo", at=1, account="acme")
+    cy.move("mql", at=2).move("sql", at=3).move("opportunity", at=4, amount=5000)
+    cy.move("customer", at=days(3), amount=5000, currency="EUR")
+    dan = LeadStream("dan").created("lead", at=0).touch("email", at=days(10), account="acme")
+    dan.move("mql", at=days(11)).move("sql", at=days(12))
+    dan.move("opportunity", at=days(13), amount=500000, currency="JPY")
+    dan.move("customer", at=days(20), amount=500000, currency="JPY")
+    return [cy, dan]
+
+
+def test_an_accounts_won_amounts_in_two_currencies_are_kept_apart() -> None:
+    projections = accounts(eur_and_jpy())
+    section = projections.to_document()["accounts"]
+
+    assert section["won_amount"] is None and section["won_currency"] is None
+    assert section["won_amount_by_currency"] == {"EUR": 5000.0, "JPY": 500000.0}
+    attribution = section["attribution"]
+    assert attribution["revenue"] is None and attribution["revenue_currency"] is None
+    by_currency = attribution["revenue_by_currency"]
+    assert sorted(by_currency) == ["EUR", "JPY"]
+    for model in MODELS:
+        assert sum(by_currency["EUR"][model].values()) == approx(5000), model
+        assert sum(by_currency["JPY"][model].values()) == approx(500000), model
+    # The account won at cy's customer (day 3), before dan's email (day 10): seo has it all.
+    assert by_currency["JPY"]["linear"] == {"seo": 500000.0}
+    (acme,) = section["list"]
+    assert acme["won_amount"] is None and acme["currencies"] == ["EUR", "JPY"]
+    assert acme["won_amount_by_currency"] == {"EUR": 5000.0, "JPY": 500000.0}
+    # One currency alone is the won amount and the revenue, named.
+    alone = accounts(eur_and_jpy()[:1]).to_document()["accounts"]
+    assert (alone["won_amount"], alone["won_currency"]) == (5000.0, "EUR")
+    assert alone["attribution"]["revenue_currency"] == "EUR"
+    assert alone["attribution"]["revenue"]["linear"] == {"seo": 5000.0}
+
+
+RATES = parse_rates(
+    "date,currency,EUR\n2026-01-01,JPY,0.0062\n2026-02-01,JPY,0.0060\n", "rates.csv"
+)
+
+
+def test_an_accounts_won_amounts_are_converted_with_rates_each_on_its_day() -> None:
+    section = accounts(eur_and_jpy(), rates=RATES).to_document()["accounts"]
+
+    # 5,000 EUR + 500,000 JPY at 0.0062 (dan won on 2026-01-21) = 8,100 EUR.
+    assert (section["won_amount"], section["won_currency"]) == (8100.0, "EUR")
+    assert section["won_amount_by_currency"] == {"EUR": 5000.0, "JPY": 500000.0}
+    attribution = section["attribution"]
+    assert attribution["revenue_currency"] == "EUR"
+    for model in MODELS:
+        assert sum(attribution["revenue"][model].values()) == approx(8100), model
+    assert sorted(attribution["revenue_by_currency"]) == ["EUR", "JPY"]
+    (acme,) = section["list"]
+    assert (acme["won_amount"], acme["won_currency"]) == (8100.0, "EUR")
+    # A won amount without a rate names its currency and day, and nothing is half counted.
+    early = parse_rates("date,currency,EUR\n2026-02-01,JPY,0.0060\n", "early.csv")
+    with pytest.raises(MissingRateError, match="JPY -> EUR rate in force on 2026-01-21"):
+        accounts(eur_and_jpy(), rates=early).to_document()
+
+
+def test_w_shaped_roles_of_an_account_in_its_window() -> None:
+    # The lead-creation role falls outside a 1-day opportunity window: two roles share 90 %.
+    ann = LeadStream("ann").created("lead", at=0).touch("seo", at=0, account="acme")
+    ann.touch("email", at=days(9), account="acme").touch("events", at=days(9.5), account="acme")
+    ann.touch("referral", at=days(9.9), account="acme")
+    ann.move("mql", at=days(10)).move("sql", at=days(10)).move("opportunity", at=days(10))
+    credit = accounts([ann], lookback_days={"opportunity": 1.0}).to_document()["accounts"]
+    weights = w_shaped_weights(3, None, 2)
+
+    assert credit["attribution"]["opportunity"]["w_shaped"] == approx(
+        dict(zip(["email", "events", "referral"], weights, strict=True))
+    )
+
+
 # -- invariants ------------------------------------------------------------------------------
 
 
 def with_accounts(streams: list[list[LifecycleEvent]], seed: int) -> list[list[LifecycleEvent]]:
-    """The streams with their touches naming one of a few accounts (or none)."""
+    """The streams with their touches naming one of a few accounts (or none), some of them CRM
+    records (no touch), and their amounts in EUR or JPY."""
     rng = random.Random(seed)
     named = []
     for events in streams:
         out = []
         for event in events:
-            if isinstance(event.data, InteractionRecorded):
+            data: Any = event.data
+            if isinstance(data, InteractionRecorded):
                 account = rng.choice([None, "a1", "a2", "a3"])
-                data = dataclasses.replace(event.data, account_id=account)
-                out.append(dataclasses.replace(event, data=data))
-            else:
-                out.append(event)
+                kind = rng.choice([data.interaction_type, data.interaction_type, "deal_won"])
+                data = dataclasses.replace(
+                    data, account_id=account, interaction_type=InteractionType(kind)
+                )
+            elif isinstance(data, StageChanged) and data.currency is not None:
+                data = dataclasses.replace(data, currency=rng.choice(["EUR", "JPY"]))
+            out.append(dataclasses.replace(event, data=data))
         named.append(out)
     return named
 
 
-@given(lead_streams(), st.integers(0, 1000), st.sampled_from([None, 30.0]))
+RATES_EVERY_DAY = parse_rates("date,currency,EUR\n2025-01-01,JPY,0.0062\n", "rates.csv")
+WINDOWS = st.sampled_from([None, 30.0, {"mql": 5.0, "opportunity": 30.0, "customer": None}])
+
+
+@given(lead_streams(), st.integers(0, 1000), WINDOWS, st.sampled_from([None, RATES_EVERY_DAY]))
 @settings(max_examples=150, deadline=None)
 def test_account_credit_sums_to_account_conversions_under_every_model(
-    streams: list[list[LifecycleEvent]], seed: int, lookback: float | None
+    streams: list[list[LifecycleEvent]],
+    seed: int,
+    lookback: float | dict[str, float | None] | None,
+    rates: Any,
 ) -> None:
-    model = Accounts(rule=MqaRule(engaged_people=2, mql_people=1), lookback_days=lookback)
+    model = Accounts(
+        rule=MqaRule(engaged_people=2, mql_people=1), lookback_days=lookback, rates=rates
+    )
     for events in with_accounts(streams, seed):
         for event in events:
             model.apply(event)
@@ -187,9 +369,25 @@ def test_account_credit_sums_to_account_conversions_under_every_model(
             for name in MODELS:
                 total = sum(attribution[milestone][name].values())
                 assert total == pytest.approx(reached, abs=1e-3), (milestone, name)
-    won = sum(a.won_amount for a in by_account if a.milestones["won"] is not None)
+    won: dict[str, float] = {}
+    for account in by_account:
+        if account.milestones["won"] is not None:
+            for bucket, amount in model.money(account):
+                won[bucket] = won.get(bucket, 0.0) + amount
+    attribution = section["attribution"]
+    by_currency = {code: amount for code, amount in won.items() if code}
+    assert sorted(attribution["revenue_by_currency"]) == sorted(by_currency)
+    assert section["won_amount_by_currency"] == pytest.approx(by_currency, abs=1e-2)
     for name in MODELS:
-        assert sum(section["attribution"]["revenue"][name].values()) == pytest.approx(won, abs=1e-2)
+        for code, amount in by_currency.items():
+            revenue = attribution["revenue_by_currency"][code][name]
+            assert sum(revenue.values()) == pytest.approx(amount, abs=1e-2), (code, name)
+        if rates is not None:  # converted: every amount, in the reporting currency
+            assert attribution["revenue_currency"] == "EUR"
+            total = sum(attribution["revenue"][name].values())
+            assert total == pytest.approx(won.get("", 0.0), abs=1e-2), name
+        elif len(by_currency) > 1:  # never a sum across currencies
+            assert attribution["revenue"] is None and section["won_amount"] is None
 
 
 @given(lead_streams(), st.integers(0, 1000))
@@ -227,18 +425,36 @@ PATHS = st.lists(
 
 @given(PATHS, PATHS)
 @settings(max_examples=100, deadline=None)
-def test_kept_chain_and_coalition_counts_equal_a_count_from_scratch(
+def test_kept_totals_taken_back_equal_a_count_from_scratch(
     kept: list[tuple[list[str], bool]], gone: list[tuple[list[str], bool]]
 ) -> None:
-    chain, coalitions = MarkovCounts(), CoalitionCounts()
-    for path, converted in [*gone, *kept]:
-        chain.add(path, converted)
-        if path:
-            coalitions.add(path, converted, 0, 1)
-    for path, converted in gone:  # taken back
-        chain.add(path, converted, -1)
-        if path:
-            coalitions.add(path, converted, 0, -1)
+    def count(totals: CreditTotals, path: list[str], converted: bool, sign: int) -> None:
+        labels = (path, [f"c-{label}" for label in path])
+        won = [("EUR", 10.0 * len(path)), ("JPY", 1000.0)] if converted else []
+        if not converted:
+            totals.path_to_null(0, labels, sign)
+        elif not path:
+            totals.count(0, labels, None, won, sign)
+        else:
+            weights = {m: [1.0 / len(path)] * len(path) for m in RULE_MODELS}
+            totals.count(0, labels, weights, won, sign)
 
-    assert chain.shares() == pytest.approx(markov_shares(kept))
-    assert coalitions.credit()[0] == pytest.approx(shapley_credit(kept))
+    taken_back, scratch = CreditTotals([True]), CreditTotals([True])
+    for path, converted in [*gone, *kept]:
+        count(taken_back, path, converted, 1)
+    for path, converted in gone:
+        count(taken_back, path, converted, -1)
+    for path, converted in kept:
+        count(scratch, path, converted, 1)
+
+    assert taken_back.sections(0, "won", None, True) == scratch.sections(0, "won", None, True)
+    credit = scratch.sections(0, "won", None, False)[0]["won"]
+    with_touches = [(path, converted) for path, converted in kept if path]
+    shares = markov_shares(with_touches)
+    converting = sum(1 for path, converted in with_touches if converted)
+    assert {k: v for k, v in credit["markov"].items() if k != "(none)" and v} == approx(
+        {label: share * converting for label, share in shares.items() if share}
+    )
+    assert {k: v for k, v in credit["shapley"].items() if k != "(none)" and v} == approx(
+        {k: v for k, v in shapley_credit(with_touches).items() if v}
+    )

@@ -207,7 +207,7 @@ def test_each_account_milestone_takes_its_window_from_the_policys_mapping() -> N
     ann.touch("email", at=days(25), account="acme").move("mql", at=days(26))
     ann.move("sql", at=days(27)).move("opportunity", at=days(30), amount=100)
     ann.touch("events", at=days(35), account="acme").move("customer", at=days(40), amount=100)
-    windows = {"mql": None, "opportunity": 10.0, "customer": 6.0}
+    windows = {"mql": None, "opportunity": 10.0, "customer": 20.0}
     section = accounts([ann], MqaRule(engaged_people=0, mql_people=1), lookback_days=windows)
     attribution = section.to_document()["accounts"]["attribution"]
 
@@ -215,9 +215,9 @@ def test_each_account_milestone_takes_its_window_from_the_policys_mapping() -> N
     # The seo touch is outside the opportunity's 10 days: only email is left.
     for model in MODELS:
         assert attribution["opportunity"][model] == {"email": 1.0}, model
-    # won takes customer's 6 days: events alone.
-    assert attribution["won"]["linear"] == {"events": 1.0}
-    assert attribution["revenue"]["linear"] == {"events": 100.0}
+    # won takes customer's 20 days back from day 40: email and events.
+    assert attribution["won"]["linear"] == {"email": 0.5, "events": 0.5}
+    assert attribution["revenue"]["linear"] == {"email": 50.0, "events": 50.0}
     one_window = accounts([ann], MqaRule(engaged_people=0, mql_people=1), lookback_days=10.0)
     assert one_window.to_document()["accounts"]["attribution"]["mqa"]["first_touch"] == {
         "email": 1.0
@@ -225,22 +225,23 @@ def test_each_account_milestone_takes_its_window_from_the_policys_mapping() -> N
 
 
 def test_an_account_short_of_a_milestone_is_windowed_from_its_own_last_touch() -> None:
-    # Two accounts with the same paths: won reached the opportunity, lagging did not. lagging's
-    # seo touch is 20 days before its last touch: outside a 10-day window, so its path to null
-    # is email alone, whenever the document is made.
-    won = LeadStream("won").created("lead", at=0).touch("seo", at=days(0), account="won")
-    won.touch("email", at=days(20), account="won").move("mql", at=days(21))
+    # won reached its opportunity through email then seo (both inside the 10-day window).
+    # lagging did not: its email is 20 days before its last touch (seo), so its path to null
+    # is seo alone, whenever the document is made (from "now" it would be no path at all;
+    # without the window email -> seo, as won's).
+    won = LeadStream("won").created("lead", at=0).touch("email", at=days(15), account="won")
+    won.touch("seo", at=days(20), account="won").move("mql", at=days(21))
     won.move("sql", at=days(22)).move("opportunity", at=days(23), amount=10)
-    lagging = LeadStream("lag").created("lead", at=0).touch("seo", at=days(0), account="lag")
-    lagging.touch("email", at=days(20), account="lag")
+    lagging = LeadStream("lag").created("lead", at=0).touch("email", at=days(0), account="lag")
+    lagging.touch("seo", at=days(20), account="lag")
     projections = accounts([won, lagging], lookback_days={"opportunity": 10.0})
     early = projections.to_document(when(days(21)))["accounts"]["attribution"]
     late = projections.to_document(when(days(400)))["accounts"]["attribution"]
 
     assert early == late
-    # won's journey inside the window is email alone; lagging's path too, so email converts
-    # one of two paths and seo does not appear.
-    assert early["opportunity"]["markov"] == {"email": 1.0}
+    # The chain: start -> email -> seo -> conversion, start -> seo -> null. Without email,
+    # half the conversions stay (removal effect 1/2); without seo, none (1): shares 1/3, 2/3.
+    assert early["opportunity"]["markov"] == approx({"email": 1 / 3, "seo": 2 / 3})
 
 
 def eur_and_jpy() -> list[LeadStream]:

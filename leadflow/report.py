@@ -941,15 +941,23 @@ def _accounts_parts(document: Mapping[str, Any]) -> list[_Part]:
         )
     parts: list[_Part] = [funnel, times, listed]
     attribution = section(accounts, "attribution")
-    for milestone, money in (("opportunity", False), ("revenue", True)):
-        by_model = section(attribution, milestone)
-        if channels_of(by_model):
-            title = (
-                "Account revenue credit by channel (every person's touches)"
-                if money
-                else "Account attribution at opportunity by channel (every person's touches)"
-            )
-            parts.append(_credit_grid(title, by_model, money=money))
+    by_model = section(attribution, "opportunity")
+    if channels_of(by_model):
+        title = "Account attribution at opportunity by channel (every person's touches)"
+        parts.append(_credit_grid(title, by_model, money=False))
+    revenue = attribution.get("revenue")
+    currency = attribution.get("revenue_currency")
+    by_currency = section(attribution, "revenue_by_currency")
+    if isinstance(revenue, Mapping) and channels_of(revenue):
+        unit = f", {currency}" if currency else ""
+        title = f"Account revenue credit by channel (every person's touches{unit})"
+        parts.append(_credit_grid(title, revenue, money=True))
+    elif revenue is None and by_currency:  # several currencies, no rates: never added up
+        parts.append(_note(several_currencies_note(by_currency)))
+        for code, figures in by_currency.items():
+            if isinstance(figures, Mapping) and channels_of(figures):
+                title = f"Account revenue credit by channel (won amounts in {code})"
+                parts.append(_credit_grid(title, figures, money=True))
     return parts
 
 

@@ -957,16 +957,29 @@ def _accounts_section(document: Mapping[str, Any]) -> str:
             ],
         )
     )
-    revenue = section(accounts, "attribution", "revenue")
-    if channels_of(revenue):
+    attribution = section(accounts, "attribution")
+    revenue = section(attribution, "revenue")
+    currency = attribution.get("revenue_currency")
+    # Several currencies and no rates: one chart per currency, never a sum across them.
+    charts = (
+        [(f", {currency}" if currency else "", revenue, "chart-account-revenue")]
+        if channels_of(revenue)
+        else [
+            (f", won amounts in {code}", figures, f"chart-account-revenue-{code.lower()}")
+            for code, figures in section(attribution, "revenue_by_currency").items()
+            if isinstance(figures, Mapping) and channels_of(figures)
+        ]
+    )
+    for unit, figures, chart_id in charts:
         parts.append(
             _chart(
                 _credit_chart(
-                    "Account revenue credit by channel (every person's touches), every model",
-                    revenue,
+                    f"Account revenue credit by channel (every person's touches{unit}), "
+                    "every model",
+                    figures,
                     money=True,
                 ),
-                "chart-account-revenue",
+                chart_id,
             )
         )
     parts.append("</section>")

@@ -335,6 +335,23 @@ def test_terminal_shows_every_section_with_formatted_figures() -> None:
         assert expected in text, expected
 
 
+def test_account_revenue_in_several_currencies_is_shown_per_currency_never_added_up() -> None:
+    doc = document()
+    attribution = doc["accounts"]["attribution"]
+    jpy = {model: {"seo": 500000.0} for model in MODELS}
+    attribution["revenue_by_currency"] = {"EUR": attribution["revenue"], "JPY": jpy}
+    attribution["revenue"] = attribution["revenue_currency"] = None
+    text = _terminal(doc)
+
+    assert "Account revenue credit by channel (won amounts in EUR)" in text
+    assert "Account revenue credit by channel (won amounts in JPY)" in text
+    assert "500,000.00" in text
+    assert "never added up" in text
+    page = render_html(doc, None)
+    assert 'id="chart-account-revenue-eur"' in page and 'id="chart-account-revenue-jpy"' in page
+    assert 'id="chart-account-revenue"' not in page
+
+
 def test_the_reports_know_every_model_the_projections_write_in_their_order() -> None:
     assert report.MODELS == PROJECTION_MODELS == MODELS
     assert set(report.MODEL_LABELS) == set(MODELS)

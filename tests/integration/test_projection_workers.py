@@ -116,7 +116,7 @@ async def projector(
             on_listening=port.set_result,
         )
     )
-    # a task and a plain future: whichever ends first
+    # a Task and a bare Future: their set is typed by what both are
     watched: set[asyncio.Future[Any]] = {task, port}
     done, _ = await asyncio.wait(watched, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:

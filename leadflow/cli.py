@@ -313,6 +313,15 @@ ON_DISK_OPTION = typer.Option(
 )
 
 
+SHARDS_OPTION = typer.Option(
+    "--shards",
+    min=1,
+    help="Split the people into this many shard files on disk, each replayed alone (default "
+    "with --processes: one per 50,000 interactions, at least one per process): memory is "
+    "bounded by a shard, not the history.",
+)
+
+
 @contextmanager
 def _working_store(
     settings: Settings, on_disk: bool
@@ -360,9 +369,11 @@ def replay(
             "(the same document; 1: all in this process).",
         ),
     ] = 1,
+    shards: Annotated[int | None, SHARDS_OPTION] = None,
 ) -> None:
     """Run the lifecycle and every read model over FILE (no Kafka), in this process or, with
-    --processes, in several."""
+    --processes or --shards, split by person into shard files replayed one at a time by each
+    process, in bounded memory."""
     import orjson  # noqa: PLC0415
 
     from leadflow.collector import tune_gc  # noqa: PLC0415
@@ -373,22 +384,25 @@ def replay(
     chosen = load_policy(policy or settings.policy)
     tune_gc()
     with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
-        if processes > 1:
+        if processes > 1 or shards is not None:
             from leadflow.replay import numbered_lines  # noqa: PLC0415
             from leadflow.replay_shards import replay_sharded  # noqa: PLC0415
 
-            result = replay_sharded(
-                numbered_lines(file),
-                chosen,
-                processes=processes,
-                spend_lines=numbered_lines(spend) if spend else (),
-                env_of=env_of,
-                max_message_bytes=settings.max_message_bytes,
-                source_name=str(file),
-                spend_source_name=str(spend) if spend else None,
-                rejects=log,
-                lateness=settings.allowed_lateness,
-            )
+            with _working_directory(settings) as work:
+                result = replay_sharded(
+                    numbered_lines(file),
+                    chosen,
+                    processes=processes,
+                    shards=shards,
+                    work_dir=work,
+                    spend_lines=numbered_lines(spend) if spend else (),
+                    env_of=env_of,
+                    max_message_bytes=settings.max_message_bytes,
+                    source_name=str(file),
+                    spend_source_name=str(spend) if spend else None,
+                    rejects=log,
+                    lateness=settings.allowed_lateness,
+                )
         else:
             result = replay_file(
                 file,

@@ -953,9 +953,19 @@ def whatif(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     rejects: Annotated[Path | None, REJECTS_OPTION] = None,
     on_disk: Annotated[bool, ON_DISK_OPTION] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Split the people into shards replayed under both policies by this many "
+            "processes at a time (the same document; 1: both sides here and in one child).",
+        ),
+    ] = 1,
+    shards: Annotated[int | None, SHARDS_OPTION] = None,
 ) -> None:
     """Replay the same interaction history (by default the one the event store keeps) under
-    another policy (or other attribution settings) beside the current one, in memory: the live
+    another policy (or other attribution settings) beside the current one, in memory (with
+    --processes or --shards, split by person into shards on disk, in bounded memory): the live
     store and topics do not change."""
     import orjson  # noqa: PLC0415
 
@@ -1014,7 +1024,9 @@ def whatif(
         with (
             _reject_log(rejects, from_file, spend) as log,
             _working_store(settings, on_disk) as env_of,
-            _working_directory(settings) if store is not None else nullcontext() as work,
+            _working_directory(settings)
+            if store is not None or processes > 1 or shards is not None
+            else nullcontext() as work,
         ):
             if store is not None and work is not None:
                 stored = work / "stored-interactions.jsonl"
@@ -1045,6 +1057,9 @@ def whatif(
                 # The store's interactions are in the order the worker applied them: ordering
                 # them again could place a late one otherwise than live did.
                 lateness=None if store is not None else settings.allowed_lateness,
+                processes=processes,
+                shards=shards,
+                work_dir=work,
             )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc

@@ -80,9 +80,13 @@ __all__ = [
     "SHARD_INTERACTIONS",
     "Split",
     "conflict_rejection",
+    "conflicts_of",
+    "discard_store",
+    "rejected_lines",
     "replay_sharded",
     "run_shards",
     "shard_count",
+    "shard_lines",
     "split_people",
 ]
 

@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
@@ -179,7 +179,14 @@ def split_people(
     in the order to apply)."""
 
     def work() -> Split:
-        return _split(lines, directory, processes, shards, lateness, max_message_bytes, now)
+        return _split(
+            lines,
+            directory,
+            count_of=lambda valid: shards or shard_count(valid, processes),
+            lateness=lateness,
+            max_message_bytes=max_message_bytes,
+            now=now,
+        )
 
     result: Split = in_child(work, "replay-split")()
     return result
@@ -188,8 +195,8 @@ def split_people(
 def _split(
     lines: Iterable[NumberedLine],
     directory: Path,
-    processes: int,
-    shards: int | None,
+    *,
+    count_of: Callable[[int], int],
     lateness: timedelta | None,
     max_message_bytes: int,
     now: datetime,
@@ -247,7 +254,7 @@ def _split(
                 if seen != person:
                     people.join(seen, person)
         path.unlink()
-    count = shards if shards is not None else shard_count(valid, processes)
+    count = count_of(valid)
     keys, find = people.keys, people.find
     shard_of = array("l", (zlib.crc32(keys[find(p)].encode()) % count for p in range(len(keys))))
     del people, keys
@@ -255,8 +262,8 @@ def _split(
     with ExitStack() as files, spill_path.open("rb", buffering=1 << 20) as spilled:
         outs = [files.enter_context(p.open("wb", buffering=1 << 16)) for p in paths]
         for record in spilled:
-            number, person, rest = record.split(b" ", 2)
-            outs[shard_of[int(person)]].write(number + b" " + rest)
+            line_number, person_text, rest = record.split(b" ", 2)
+            outs[shard_of[int(person_text)]].write(b"%b %b" % (line_number, rest))
     spill_path.unlink()
     return Split(paths, rejected_path, valid, late.late, late.late_seconds_max)
 
@@ -479,7 +486,9 @@ def replay_sharded(
     for number, raw, why, _ in found:
         log.add("interactions", source_name, number, raw, why)
     return finished(
-        Replay(None, projections, counts, [r[3] for r in found], unfoldable=unfoldable, rejects=log),
+        Replay(
+            None, projections, counts, [r[3] for r in found], unfoldable=unfoldable, rejects=log
+        ),
         spend_lines,
         max_message_bytes,
         spend_source_name or f"{source_name}:spend",

@@ -55,8 +55,8 @@ from leadflow.replay import (
     InteractionCounts,
     NumberedLine,
     Replay,
-    numbered,
     fold_spend_lines,
+    numbered,
     replay_lines,
 )
 from leadflow.report import (
@@ -554,6 +554,7 @@ def compare_sharded(
             shard: int,
             mine: list[NumberedLine],
             places: dict[int, datetime],
+            *,
             policy: Policy,
             folds: Sequence[_SideFold],
             name: str,
@@ -576,9 +577,18 @@ def compare_sharded(
 
         def job(shard: int, mine: list[NumberedLine], places: dict[int, datetime]) -> Any:
             folds = (_SideFold(now), _SideFold(then))
-            first = side(shard, mine, places, now.policy, folds if same else folds[:1], "current")
+            first = side(
+                shard,
+                mine,
+                places,
+                policy=now.policy,
+                folds=folds if same else folds[:1],
+                name="current",
+            )
             second = (
-                first if same else side(shard, mine, places, then.policy, folds[1:], "other")
+                first
+                if same
+                else side(shard, mine, places, policy=then.policy, folds=folds[1:], name="other")
             )
             return (
                 (first.counts.as_dict(), second.counts.as_dict()),
@@ -594,15 +604,15 @@ def compare_sharded(
             for total, shard_counts in zip(counts, side_counts, strict=True):
                 total.merge(shard_counts)
             for number, raw, conflict in conflicts:
-                _, error = conflict_rejection(number, raw, conflict, source_name, started)
-                found.append((number, raw, error))
+                _, why = conflict_rejection(number, raw, conflict, source_name, started)
+                found.append((number, raw, why))
             parts.append(lead_changes)
 
         run_shards(split, processes, job, merge)
     if rejects is not None:
         found.sort(key=lambda r: r[0])
-        for number, raw, error in found:
-            rejects.add("interactions", source_name, number, raw, error)
+        for number, raw, problem in found:
+            rejects.add("interactions", source_name, number, raw, problem)
     documents = [
         fold.result(
             Replay(None, fold.projections, total),

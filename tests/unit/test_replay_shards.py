@@ -105,6 +105,7 @@ def test_any_sharding_makes_the_single_process_document(
     single = replay_lines(numbered, POLICY)
     sharded = replay_sharded(numbered, POLICY, processes=processes, shards=shards)
     assert orjson.dumps(sharded.document()) == orjson.dumps(single.document())
+
     # One process lists a conflicting copy when its batch is stored, the shards by line.
     def rejected(replay: Replay) -> list[tuple[int, str]]:
         return sorted((r.source.offset if r.source else 0, r.kind.value) for r in replay.rejections)
@@ -126,9 +127,7 @@ def test_more_shards_than_processes_each_in_a_process_of_its_own(tmp_path: Path)
 def test_a_person_keeps_every_line_in_one_shard_in_input_order(tmp_path: Path) -> None:
     lines = _noisy(15, 4, 0.1)
     numbered = list(enumerate(lines, start=1))
-    split = split_people(
-        numbered, tmp_path, processes=2, shards=5, now=datetime.now(UTC)
-    )
+    split = split_people(numbered, tmp_path, processes=2, shards=5, now=datetime.now(UTC))
     assert len(split.shards) == 5
     owner: dict[str, int] = {}
     seen: list[int] = []

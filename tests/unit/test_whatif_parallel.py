@@ -59,7 +59,7 @@ def test_an_expected_failure_in_the_child_is_raised_as_itself() -> None:
         (None, 3.0, DEFAULT_LATENESS, 3, 4),  # one lifecycle, two folds
     ],
 )
-def test_a_sharded_comparison_makes_the_one_process_document(
+def test_a_sharded_comparison_makes_the_one_process_document(  # noqa: PLR0917
     tmp_path: Path,
     other: str | None,
     half_life: float | None,

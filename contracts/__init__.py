@@ -4,8 +4,10 @@ Depends on nothing of leadflow's. Decoding validates (``ContractError`` lists ev
 its field path) and upcasts older versions; encoding is orjson.
 """
 
+from contracts.alerts import AlertKind, SlaAlert, alert_id
 from contracts.codec import (
     DEFAULT_MAX_BYTES,
+    decode_alert,
     decode_interaction,
     decode_lifecycle_event,
     decode_rejection,
@@ -38,6 +40,8 @@ from contracts.rejections import Rejection, RejectionKind, Source, drop_duplicat
 from contracts.spend import Spend
 from contracts.topics import Topics, lead_key
 from contracts.vocabulary import (
+    CRM_RECORDS,
+    DEFAULT_TOUCH_TYPES,
     Channel,
     InteractionType,
     LifecycleEventType,
@@ -46,12 +50,15 @@ from contracts.vocabulary import (
 )
 
 __all__ = [
+    "CRM_RECORDS",
     "CURRENT_VERSIONS",
     "DATA_TYPES",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_TOUCH_TYPES",
     "LIFECYCLE_DATA_TYPES",
     "LIFECYCLE_TYPE_OF",
     "PERSONAL_FIELDS",
+    "AlertKind",
     "Channel",
     "ContractError",
     "Interaction",
@@ -64,12 +71,15 @@ __all__ = [
     "Problem",
     "Rejection",
     "RejectionKind",
+    "SlaAlert",
     "Source",
     "Spend",
     "Stage",
     "Temperature",
     "Topics",
     "Touch",
+    "alert_id",
+    "decode_alert",
     "decode_interaction",
     "decode_lifecycle_event",
     "decode_rejection",

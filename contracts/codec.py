@@ -17,6 +17,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from contracts import fast
+from contracts.alerts import ALERT_VERSION, SlaAlert
 from contracts.errors import ContractError, Problem, shown
 from contracts.interactions import (
     CURRENT_VERSIONS,
@@ -353,7 +354,7 @@ def interaction_from_stored(
     return interaction_from_object({**envelope, "data": data})
 
 
-def encode(value: Interaction | LifecycleEvent | Spend | Rejection) -> bytes:
+def encode(value: Interaction | LifecycleEvent | Spend | Rejection | SlaAlert) -> bytes:
     """Encode any contract value as compact JSON (RFC 3339 times, enum values as strings)."""
     return orjson.dumps(value)
 
@@ -441,6 +442,23 @@ def decode_spend(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Spend:
     if problems or spend is None:
         raise ContractError(problems)
     return spend
+
+
+def decode_alert(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> SlaAlert:
+    """Decode and validate one SLA alert, listing every problem found."""
+    obj = load_object(raw, max_bytes)
+    problems: list[Problem] = []
+    version = _version(obj, problems)
+    if version is not None and version != ALERT_VERSION:
+        problems.append(Problem("version", str(ALERT_VERSION), _shown(version)))
+    alert = None
+    try:
+        alert = adapter(SlaAlert).validate_python({**obj, "version": ALERT_VERSION})
+    except ValidationError as exc:
+        problems.extend(_problems(exc))
+    if problems or alert is None:
+        raise ContractError(problems)
+    return alert
 
 
 def decode_rejection(raw: bytes, max_bytes: int = 1 << 30) -> Rejection:

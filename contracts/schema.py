@@ -1,10 +1,10 @@
 """JSON Schema (draft 2020-12) for every contract type, for producers in other languages.
 
-One schema per interaction type at its current version, one per lifecycle event type, and one
-for the spend record. Each is exactly what the decoder accepts, apart from limits that JSON
-Schema cannot state (the message size) and the calendar check of a timestamp (2024-02-30),
-which only a validator that checks ``format: date-time`` makes. ``export_schemas`` writes them
-as files.
+One schema per interaction type at its current version, one per lifecycle event type, one
+for the spend record and one for the SLA alert. Each is exactly what the decoder accepts, apart
+from limits that JSON Schema cannot state (the message size) and the calendar check of a
+timestamp (2024-02-30), which only a validator that checks ``format: date-time`` makes.
+``export_schemas`` writes them as files.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from contracts.alerts import ALERT_VERSION, SlaAlert
 from contracts.codec import adapter
 from contracts.interactions import CURRENT_VERSIONS, DATA_TYPES, InteractionFields
 from contracts.lifecycle_events import (
@@ -73,6 +74,13 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         **spend,
         "$schema": DIALECT,
         "title": f"spend.v{SPEND_VERSION}",
+    }
+    alert = adapter(SlaAlert).json_schema()
+    alert["properties"]["version"] = {"const": ALERT_VERSION}
+    schemas[f"alert.v{ALERT_VERSION}.json"] = {
+        **alert,
+        "$schema": DIALECT,
+        "title": f"alert.v{ALERT_VERSION}",
     }
     return schemas
 

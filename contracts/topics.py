@@ -9,6 +9,8 @@ SPEND = "leadflow.spend.v1"
 LEAD_EVENTS = "leadflow.lead-events.v1"
 STAGE_CHANGES = "leadflow.stage-changes.v1"
 REJECTED = "leadflow.rejected.v1"
+ALERTS = "leadflow.alerts.v1"
+WEBHOOK_DEAD_LETTERS = "leadflow.webhooks.dead-letters.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,16 @@ class Topics:
         """Invalid and refused input with its original bytes (the dead-letter path)."""
         return self.prefix + REJECTED
 
+    @property
+    def alerts(self) -> str:
+        """SLA warnings and breaches (``contracts.alerts.SlaAlert``), keyed by lead id."""
+        return self.prefix + ALERTS
+
+    def webhook_dead_letters(self, endpoint: str) -> str:
+        """The dead-letter topic of one webhook endpoint (by its configured name): deliveries
+        that failed every attempt, with their original body, keyed by lead id."""
+        return f"{self.prefix}{WEBHOOK_DEAD_LETTERS.removesuffix('.v1')}.{endpoint}.v1"
+
     def all(self) -> tuple[str, ...]:
         """Every topic name."""
         return (
@@ -50,6 +62,7 @@ class Topics:
             self.lead_events,
             self.stage_changes,
             self.rejected,
+            self.alerts,
         )
 
 

@@ -20,7 +20,6 @@ from pydantic import (
     Field,
     PlainValidator,
     StrictBool,
-    StrictInt,
     WithJsonSchema,
 )
 
@@ -155,6 +154,10 @@ Id = Annotated[
 ]
 """A non-empty identifier of at most 200 characters."""
 
+ANONYMOUS_PREFIX = "anon:"
+"""Starts the lead key of a visitor known only by an anonymous id (``anon:`` and that id); no
+upstream lead id may start with it."""
+
 LeadKey = Annotated[
     str, Field(strict=True, min_length=1, max_length=205), Meta(min_length=1, max_length=205)
 ]
@@ -162,8 +165,10 @@ LeadKey = Annotated[
 
 
 def _not_a_visitor_key(value: str) -> str:
-    if value.startswith("anon:"):
-        raise ValueError("a lead id that does not start with 'anon:' (kept for visitors)")
+    if value.startswith(ANONYMOUS_PREFIX):
+        raise ValueError(
+            f"a lead id that does not start with '{ANONYMOUS_PREFIX}' (kept for visitors)"
+        )
     return value
 
 
@@ -173,10 +178,10 @@ UpstreamLeadId = Annotated[
         strict=True,
         min_length=1,
         max_length=200,
-        json_schema_extra={"not": {"pattern": "^anon:"}},
+        json_schema_extra={"not": {"pattern": f"^{ANONYMOUS_PREFIX}"}},
     ),
     AfterValidator(_not_a_visitor_key),
-    Meta(min_length=1, max_length=200, pattern="^(?!anon:)"),
+    Meta(min_length=1, max_length=200, pattern=f"^(?!{ANONYMOUS_PREFIX})"),
 ]
 """An upstream lead id; ``anon:`` starts the keys of anonymous visitors, so it cannot start one."""
 
@@ -273,7 +278,6 @@ Version = Annotated[
 """A schema version (1, 2, ...)."""
 
 Flag = StrictBool
-Int = StrictInt
 
 Score = Annotated[
     float,

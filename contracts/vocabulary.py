@@ -44,6 +44,25 @@ class InteractionType(StrEnum):
     RECYCLED = "recycled"
 
 
+CRM_RECORDS: frozenset[InteractionType] = frozenset(
+    {
+        InteractionType.QUALIFICATION_RECORDED,
+        InteractionType.OPPORTUNITY_OPENED,
+        InteractionType.DEAL_WON,
+        InteractionType.DEAL_LOST,
+        InteractionType.DISQUALIFIED,
+        InteractionType.RECYCLED,
+    }
+)
+"""The sales system's records of a decision (a qualification, a deal opened, won or lost, a
+disqualification, a recycle): milestones, not touches. Their ``channel`` is whatever the CRM
+stamped (often the lead's original source), so attribution does not credit them by default."""
+
+DEFAULT_TOUCH_TYPES: frozenset[InteractionType] = frozenset(InteractionType) - CRM_RECORDS
+"""The interaction types attribution credits unless a policy says otherwise: every marketing
+and sales engagement (visits, clicks, forms, emails, calls, meetings, webinars, sign-ups, carts)."""
+
+
 class FormKind(StrEnum):
     """What a submitted form was for; the policy decides what each one is worth."""
 

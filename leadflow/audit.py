@@ -1,7 +1,8 @@
 """The audit commands' glue: opening the event store to read it, documents and terminal tables
 for ``history``, ``state`` and ``verify``, and ``export`` to JSON lines or CSV.
 
-The work is done by ``lifecycle.audit`` (history, as-of, the hash chain); this module only
+The work is done by ``lifecycle.history`` (history, as-of), ``lifecycle.chain`` and
+``lifecycle.audit`` (the hash chain and its check) and ``lifecycle.export``; this module only
 chooses what to read, shapes it for people and scripts, and writes files safely. Strings from
 the data are never read as rich markup.
 """
@@ -41,16 +42,9 @@ from leadflow import wiring
 from leadflow.report import DASH, fmt_decimal, history_rows, personal_text, stage_label
 from leadflow.settings import EventStoreKind, Settings
 from lifecycle.application import LeadLifecycle, LeadView
-from lifecycle.audit import (
-    HistoryEntry,
-    InteractionSummary,
-    LeadAsOf,
-    LeadHistory,
-    StoreReport,
-    StreamReport,
-    export_events,
-    export_with_personal,
-)
+from lifecycle.chain import StoreReport, StreamReport
+from lifecycle.export import export_events, export_with_personal
+from lifecycle.history import HistoryEntry, InteractionSummary, LeadAsOf, LeadHistory
 from lifecycle.policy import load_policy
 
 __all__ = [

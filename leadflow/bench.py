@@ -1234,7 +1234,7 @@ def _history(settings: Settings, interactions: int, logs: Path) -> dict[str, Any
         "lead_view_s": round(lead_s, 4),
     }
     try:
-        from lifecycle.audit import lead_history  # noqa: PLC0415
+        from lifecycle.history import lead_history  # noqa: PLC0415
 
         history_s, _ = _best(lambda: lead_history(reader, lead_id))
         figures["lead_history_s"] = round(history_s, 3)

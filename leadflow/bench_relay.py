@@ -173,7 +173,7 @@ def relay_cpu_us(
     (``*_read``) and in all; with the counts, and whether both made the same messages."""
     from contracts import Topics  # noqa: PLC0415
     from leadflow.collector import GC_THRESHOLDS  # noqa: PLC0415
-    from lifecycle.outbox import read_notifications  # noqa: PLC0415
+    from lifecycle.adapters.notifications import read_notifications  # noqa: PLC0415
     from streams.relay import Relay  # noqa: PLC0415
 
     topics = Topics()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -312,6 +313,13 @@ ON_DISK_OPTION = typer.Option(
     "after), not in memory: for histories too large for memory, at some speed.",
 )
 
+RATES_OPTION = typer.Option(
+    "--rates",
+    help="CSV of dated exchange rates (header date,currency,REPORTING): money is also "
+    "converted into the reporting currency; a missing rate is an error naming currency and "
+    "date (default: LEADFLOW_RATES_FILE; unset: money per currency, never summed across).",
+)
+
 
 SHARDS_OPTION = typer.Option(
     "--shards",
@@ -361,6 +369,7 @@ def replay(
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     rejects: Annotated[Path | None, REJECTS_OPTION] = None,
     on_disk: Annotated[bool, ON_DISK_OPTION] = False,
+    rates: Annotated[Path | None, RATES_OPTION] = None,
     processes: Annotated[
         int,
         typer.Option(
@@ -370,18 +379,38 @@ def replay(
         ),
     ] = 1,
     shards: Annotated[int | None, SHARDS_OPTION] = None,
+    deadlines: Annotated[
+        bool,
+        typer.Option(
+            "--deadlines",
+            help="Also report the SLA alerts a live `leadflow alerts` would have fired over "
+            "FILE (business time) and the deadlines still open, as of --as-of.",
+        ),
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="With --deadlines: RFC 3339 time to fire deadlines up to (default: now)."
+        ),
+    ] = None,
 ) -> None:
     """Run the lifecycle and every read model over FILE (no Kafka), in this process or, with
     --processes or --shards, split by person into shard files replayed one at a time by each
     process, in bounded memory."""
     import orjson  # noqa: PLC0415
 
+    from leadflow import wiring  # noqa: PLC0415
     from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import replay_file  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
 
     settings = Settings()
     chosen = load_policy(policy or settings.policy)
+    exchange = wiring.exchange_rates(settings, rates)  # SettingsError: one line, exit 2
+    deadlines_as_of = _as_of(as_of) if deadlines else None
+    if deadlines and (processes > 1 or shards is not None):
+        fail("--deadlines needs the lifecycle in this process (--processes 1)")
+        raise typer.Exit(EXPECTED_FAILURE)
     tune_gc()
     with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
         if processes > 1 or shards is not None:
@@ -402,6 +431,7 @@ def replay(
                     spend_source_name=str(spend) if spend else None,
                     rejects=log,
                     lateness=settings.allowed_lateness,
+                    rates=exchange,
                 )
         else:
             result = replay_file(
@@ -412,8 +442,15 @@ def replay(
                 max_message_bytes=settings.max_message_bytes,
                 rejects=log,
                 lateness=settings.allowed_lateness,
+                rates=exchange,
             )
-    document = result.document()
+        document = result.document()
+        if deadlines_as_of is not None and result.app is not None:
+            from leadflow.alerting import replay_deadlines_document  # noqa: PLC0415
+
+            document["deadlines"] = replay_deadlines_document(
+                result.app.lifecycle_events(), chosen, deadlines_as_of
+            )
     if result.unfoldable:
         # Stored events from before the contracts bounded their numbers: skipped, not fatal.
         first = result.unfoldable[0]
@@ -428,11 +465,99 @@ def replay(
 
         render_terminal(document, out)
         _print_rejects(log, rejects)
+        if "deadlines" in document:
+            counts = document["deadlines"]["counts"]
+            out.print(
+                f"SLA deadlines as of {document['deadlines']['as_of']}: "
+                f"{counts['breaches']:,} breached, {counts['warnings']:,} warnings, "
+                f"{counts['open']:,} still open (--json lists them)"
+            )
     if html is not None:
         from leadflow.report import write_html  # noqa: PLC0415
 
         write_html(document, html)
         err.print(f"HTML report: {escape(str(html))}")
+
+
+def _as_of(text: str | None) -> datetime:
+    """``--as-of``: an RFC 3339 time with an offset, or now."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        fail(f"--as-of: expected an RFC 3339 time with an offset, got {text!r}")
+        raise typer.Exit(EXPECTED_FAILURE)
+    return value
+
+
+def _until_signalled(run: Callable[[asyncio.Event], Any]) -> None:
+    """Run the coroutine ``run(stop)`` until SIGINT or SIGTERM sets ``stop``."""
+    import signal  # noqa: PLC0415
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(stop)
+
+    asyncio.run(main())
+
+
+@app.command()
+def alerts(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Keep the SLA deadlines of the policy's [sla] and publish sla_warning and sla_breached to
+    leadflow.alerts.v1 when they pass (wall time), with GET /alerts, /metrics, /health and
+    /ready on LEADFLOW_ALERTS_HTTP_HOST:LEADFLOW_ALERTS_HTTP_PORT."""
+    from leadflow.alerting import keeper_for, run_alerts  # noqa: PLC0415
+
+    settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
+    keeper = keeper_for(settings)  # PolicyError: one line, exit 2
+    _until_signalled(
+        lambda stop: run_alerts(
+            settings,
+            stop,
+            keeper,
+            on_listening=lambda port: err.print(
+                f"alerts on http://{settings.alerts_http_host}:{port}/alerts"
+            ),
+        )
+    )
+
+
+@app.command()
+def webhooks(
+    config: Annotated[
+        Path | None,
+        typer.Option(help="The endpoints file (TOML); default LEADFLOW_WEBHOOKS_CONFIG."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only validate the file and list the endpoints.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Deliver stage changes and SLA alerts to the configured HTTPS endpoints: signed
+    (HMAC-SHA256), retried with exponential backoff, dead-lettered per endpoint."""
+    from leadflow.alerting import run_webhooks, webhooks_config  # noqa: PLC0415
+
+    settings = Settings()
+    logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
+    endpoints = webhooks_config(settings, config)  # WebhookConfigError: one line, exit 2
+    for e in endpoints.endpoints:
+        stages = ", ".join(sorted(s.value for s in e.stages)) if e.stages else "every stage"
+        err.print(
+            f"{e.name}: {e.url} <- {', '.join(sorted(e.events))} ({stages}); "
+            f"{e.max_attempts} attempts"
+        )
+    if check:
+        return
+    _until_signalled(lambda stop: run_webhooks(settings, endpoints, stop))
 
 
 @app.command()
@@ -445,6 +570,14 @@ def projector(
         typer.Option(
             "--rebuild",
             help="Fold everything again from offset 0 into new tables, swapped in once caught up.",
+        ),
+    ] = False,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts",
+            help="Also keep the SLA deadlines and publish their alerts in this process (as "
+            "`leadflow alerts` does), with GET /alerts on the API.",
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -486,14 +619,18 @@ def projector(
 
     # The same read models, parametrised by the same policy, as `leadflow replay` builds.
     policy = load_policy(settings.policy)
+    exchange = wiring.exchange_rates(settings)  # SettingsError: one line, exit 2
     state = ProjectionState(
-        projections=projections_for(policy), max_message_bytes=settings.max_message_bytes
+        projections=projections_for(policy, rates=exchange),
+        max_message_bytes=settings.max_message_bytes,
     )
     store = wiring.read_model_store(settings)
     if store is not None:
         # ReadModelStoreError (another projector, other stages) is an expected failure.
         store.open(policy.stages, rebuild=rebuild)
-        state.restore(store, policy.stages, lambda book: projections_for(policy, book))
+        state.restore(
+            store, policy.stages, lambda book: projections_for(policy, book, rates=exchange)
+        )
         err.print(
             f"read models: generation {store.generation}"
             + (" (rebuilding from offset 0)" if store.rebuilding else "")
@@ -521,8 +658,14 @@ def projector(
             limits=wiring.http_limits(settings),
             ingest_limits=ingest_limits,
             segment=segment,
+            alerts=keeper,
         )
 
+    keeper = None
+    if alerts:
+        from leadflow.alerting import keeper_for  # noqa: PLC0415
+
+        keeper = keeper_for(settings)
     try:
         asyncio.run(main())
     finally:
@@ -542,6 +685,7 @@ def report(
     from rich.table import Table  # noqa: PLC0415
 
     from leadflow.report import (  # noqa: PLC0415
+        MONEY_COLUMNS,
         NA,
         fmt_applicable,
         missing_stages,
@@ -562,9 +706,21 @@ def report(
     for stage, count in document["pipeline"]["by_stage"].items():
         stages.add_row(stage, NA if count is None else str(count))
     funnel = Table("figure", "value", title="funnel")
-    for name, value in document["funnel"].items():
-        if name != "by_channel":
-            funnel.add_row(name, fmt_applicable(name, value, _shown_or_dash, missing))
+    figures = document["funnel"]
+    currency = figures.get("currency")
+    by_currency = figures.get("by_currency") or {}
+    money = {key for key, _ in MONEY_COLUMNS}
+    for name, value in figures.items():
+        if name in ("by_channel", "by_currency", "currency"):
+            continue
+        if name in money and currency is None and by_currency:
+            # Several currencies and no rates: each currency's part, never their sum.
+            for code, parts in by_currency.items():
+                shown = fmt_applicable(name, parts.get(name), _shown_or_dash, missing)
+                funnel.add_row(f"{name} ({code})", shown)
+            continue
+        label = f"{name} ({currency})" if name in money and currency else name
+        funnel.add_row(label, fmt_applicable(name, value, _shown_or_dash, missing))
     out.print(stages, funnel)
     note = not_applicable_note(document)
     if note:
@@ -655,7 +811,10 @@ def bench(
             "time is noisy; --leads 150 is plenty); and, on the broker, 'ingest-http' "
             "(interactions a second through POST /interactions in batches of 1,000, beside the "
             "raw aiokafka produce rate in the same run, and CPU per interaction; more options: "
-            "python -m leadflow.bench_ingest --help)."
+            "python -m leadflow.bench_ingest --help); 'sla-deadlines' (--leads deadlines "
+            "pending at once in `leadflow alerts`, how late their alerts are published and "
+            "received beside the broker's own round trip; python -m leadflow.bench_alerts "
+            "--help)."
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="--only lifecycle: interactions per batch.")] = 500,
@@ -702,6 +861,11 @@ def bench(
 
         ingest_bench(["--leads", str(leads)])
         return
+    if only == "sla-deadlines":
+        from leadflow.bench_alerts import main as alerts_bench  # noqa: PLC0415
+
+        alerts_bench(["--deadlines", str(leads), "--out", str(out_file)])
+        return
     if only == "replay":
         from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
 
@@ -714,7 +878,7 @@ def bench(
         if only != "lifecycle":
             raise typer.BadParameter(
                 "--only: 'lifecycle', 'replay', 'relay', 'decode', 'read-models', 'simulate', "
-                f"'instructions' or 'ingest-http', got {only!r}"
+                f"'instructions', 'ingest-http' or 'sla-deadlines', got {only!r}"
             )
         from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
 
@@ -802,8 +966,8 @@ def history(
         open_store,
         render_history,
     )
-    from lifecycle.audit import lead_history  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
+    from lifecycle.history import lead_history  # noqa: PLC0415
 
     try:
         document = history_document(lead_history(open_store(Settings()), lead_id))
@@ -840,8 +1004,8 @@ def state(
         parse_time,
         render_as_of,
     )
-    from lifecycle.audit import AsOfBasis, lead_as_of  # noqa: PLC0415
     from lifecycle.errors import LeadError  # noqa: PLC0415
+    from lifecycle.history import AsOfBasis, lead_as_of  # noqa: PLC0415
 
     basis = AsOfBasis.RECORDED if known_at else AsOfBasis.OCCURRED
     try:
@@ -939,11 +1103,20 @@ def whatif(
         Path | None, typer.Option(help="Spend records (JSON lines) with --from or --from-store.")
     ] = None,
     lookback_days: Annotated[
-        float | None, typer.Option(help="Attribution lookback window of the other side.")
+        float | None,
+        typer.Option(
+            min=0,
+            help="Attribution lookback window of the other side, every milestone (default: "
+            "its policy's [attribution.lookback_days]).",
+        ),
     ] = None,
     half_life_days: Annotated[
-        float | None, typer.Option(help="Time-decay half-life of the other side (default 7).")
+        float | None,
+        typer.Option(
+            help="Time-decay half-life of the other side (default: its policy's, 7 days)."
+        ),
     ] = None,
+    rates: Annotated[Path | None, RATES_OPTION] = None,
     milestone: Annotated[str, typer.Option(help="Attribution milestone compared.")] = "mql",
     model: Annotated[
         list[str] | None,
@@ -969,6 +1142,7 @@ def whatif(
     store and topics do not change."""
     import orjson  # noqa: PLC0415
 
+    from leadflow import wiring  # noqa: PLC0415
     from leadflow.audit import AuditError, open_store  # noqa: PLC0415
     from leadflow.collector import tune_gc  # noqa: PLC0415
     from leadflow.replay import NumberedLine, numbered_lines  # noqa: PLC0415
@@ -994,6 +1168,7 @@ def whatif(
     if milestone not in MILESTONE_NAMES:
         raise typer.BadParameter(f"--milestone: one of {', '.join(MILESTONE_NAMES)}")
     settings = Settings()
+    exchange = wiring.exchange_rates(settings, rates)  # SettingsError: one line, exit 2
     try:
         current = load_policy(settings.policy)
         other = load_policy(policy) if policy is not None else None
@@ -1060,6 +1235,7 @@ def whatif(
                 processes=processes,
                 shards=shards,
                 work_dir=work,
+                rates=exchange,
             )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:
         raise _audit_failed(exc) from exc

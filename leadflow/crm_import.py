@@ -48,7 +48,7 @@ from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -63,6 +63,7 @@ from contracts import (
     decode_interaction,
 )
 from contracts.errors import shown
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Channel, InteractionType, Stage
 from leadflow.rejects import RejectLog
 from lifecycle.ordering import ahead
@@ -229,8 +230,10 @@ class _Loader(MappingReader):
         )
         name = self.text(head.get("name"), "mapping.name")
         prefix = head.get("lead_id_prefix", f"{name}:")
-        if not isinstance(prefix, str) or prefix.startswith("anon:"):
-            raise self.fail("mapping.lead_id_prefix", "expected a string not starting 'anon:'")
+        if not isinstance(prefix, str) or prefix.startswith(ANONYMOUS_PREFIX):
+            raise self.fail(
+                "mapping.lead_id_prefix", f"expected a string not starting '{ANONYMOUS_PREFIX}'"
+            )
         zone_name = self.text(head.get("timezone", "UTC"), "mapping.timezone")
         try:
             zone: tzinfo = ZoneInfo(zone_name)
@@ -451,65 +454,16 @@ def row_interactions(
     lead = _cell(row, id_column)
     if not lead:
         problems.append(Problem(id_column, "a value (the record's id)", "nothing"))
-
-    outcome: DealOutcome | None = None
-    outcome_column = mapping.column("deal_outcome")
-    if value := _cell(row, outcome_column):
-        outcome = mapping.deal_outcomes.get(value.lower(), mapping.deal_outcomes.get(_ANY))
-        if outcome is None:
-            known = ", ".join(k for k in mapping.deal_outcomes if k != _ANY)
-            problems.append(Problem(str(outcome_column), f"one of {known}", shown(value)))
-
-    current: Stage | None = None
-    stage_column = mapping.column("stage")
-    if value := _cell(row, stage_column):
-        if value.lower() not in mapping.stages:
-            known = ", ".join(mapping.stages)
-            problems.append(Problem(str(stage_column), f"one of {known}", shown(value)))
-        else:
-            current = mapping.stages[value.lower()]
-
-    # When each milestone was reached (None: reached, not dated), and by which column.
-    reached: dict[int, datetime | None] = {}
-    dated_by: dict[int, str] = {}
-    for number, milestone in enumerate(mapping.milestones):
-        column = milestone.date
-        if outcome is not None and outcome in milestone.deal and not _cell(row, column):
-            column = milestone.deal_date
-            reached[number] = None
-        if column is None or not (value := _cell(row, column)):
-            continue
-        try:
-            reached[number] = parse_time(value, mapping)
-            dated_by[number] = column
-        except ValueError:
-            problems.append(Problem(column, _expected_date(mapping), shown(value)))
-            reached[number] = None
-
-    amount: float | None = None
-    amount_column = mapping.column("amount")
-    if value := _cell(row, amount_column):
-        if _AMOUNT.fullmatch(value):
-            amount = float(value.replace(",", ""))
-        else:
-            expected = "an amount of money (12500 or 12,500.00)"
-            problems.append(Problem(str(amount_column), expected, shown(value)))
+    outcome = _choice(row, mapping, "deal_outcome", mapping.deal_outcomes, problems, others=True)
+    current = _choice(row, mapping, "stage", mapping.stages, problems)
+    reached, dated_by = _milestone_dates(row, mapping, outcome, problems)
+    amount = _amount(row, mapping, problems)
     if problems:
         raise ContractError(problems)
-
     if current is not None:
         number = next(n for n, m in enumerate(mapping.milestones) if m.stage is current)
         reached.setdefault(number, None)
-    by_stage = {m.stage: n for n, m in enumerate(mapping.milestones)}
-    for number in sorted(reached, reverse=True):  # later milestones imply earlier ones
-        required = mapping.milestones[number].requires
-        while required is not None:
-            earlier = by_stage[required]
-            if earlier not in reached:
-                reached[earlier] = reached[number]
-                if number in dated_by:
-                    dated_by[earlier] = dated_by[number]
-            required = mapping.milestones[earlier].requires
+    _reach_required(mapping, reached, dated_by)
 
     dated = [(t, dated_by[n]) for n, t in reached.items() if t is not None]
     if not dated:
@@ -520,7 +474,7 @@ def row_interactions(
 
     needs_amount = {InteractionType.OPPORTUNITY_OPENED, InteractionType.DEAL_WON}
     if amount is None and any(mapping.milestones[n].interaction in needs_amount for n in reached):
-        column = amount_column or "amount"
+        column = mapping.column("amount") or "amount"
         raise ContractError([Problem(column, "an amount (the row has a deal)", "nothing")])
 
     person = {name: value for name in PERSON_COLUMNS if (value := _cell(row, mapping.column(name)))}
@@ -566,6 +520,88 @@ def row_interactions(
     if problems:
         raise ContractError(list(dict.fromkeys(problems)))
     return made
+
+
+_Choice = TypeVar("_Choice")
+
+
+def _choice(
+    row: Mapping[str, str],
+    mapping: CrmMapping,
+    name: str,
+    choices: Mapping[str, _Choice],
+    problems: list[Problem],
+    *,
+    others: bool = False,
+) -> _Choice | None:
+    """What the cell of the column ``name`` maps to (``choices`` keyed by the lower-case cell;
+    with ``others``, ``*`` maps any other cell); None for an empty cell, and None with a
+    problem for a cell it does not know."""
+    column = mapping.column(name)
+    value = _cell(row, column)
+    if not value:
+        return None
+    key = value.lower()
+    if key in choices:
+        return choices[key]
+    if others and _ANY in choices:
+        return choices[_ANY]
+    known = ", ".join(k for k in choices if k != _ANY)
+    problems.append(Problem(str(column), f"one of {known}", shown(value)))
+    return None
+
+
+def _milestone_dates(
+    row: Mapping[str, str],
+    mapping: CrmMapping,
+    outcome: DealOutcome | None,
+    problems: list[Problem],
+) -> tuple[dict[int, datetime | None], dict[int, str]]:
+    """When each milestone was reached (None: reached, not dated), and by which column."""
+    reached: dict[int, datetime | None] = {}
+    dated_by: dict[int, str] = {}
+    for number, milestone in enumerate(mapping.milestones):
+        column = milestone.date
+        if outcome is not None and outcome in milestone.deal and not _cell(row, column):
+            column = milestone.deal_date
+            reached[number] = None
+        if column is None or not (value := _cell(row, column)):
+            continue
+        try:
+            reached[number] = parse_time(value, mapping)
+            dated_by[number] = column
+        except ValueError:
+            problems.append(Problem(column, _expected_date(mapping), shown(value)))
+            reached[number] = None
+    return reached, dated_by
+
+
+def _amount(row: Mapping[str, str], mapping: CrmMapping, problems: list[Problem]) -> float | None:
+    """The deal's amount (12500 or 12,500.00), None for an empty cell."""
+    column = mapping.column("amount")
+    value = _cell(row, column)
+    if not value:
+        return None
+    if _AMOUNT.fullmatch(value):
+        return float(value.replace(",", ""))
+    problems.append(Problem(str(column), "an amount of money (12500 or 12,500.00)", shown(value)))
+    return None
+
+
+def _reach_required(
+    mapping: CrmMapping, reached: dict[int, datetime | None], dated_by: dict[int, str]
+) -> None:
+    """Later milestones imply the earlier ones they require: reached at the same time."""
+    by_stage = {m.stage: n for n, m in enumerate(mapping.milestones)}
+    for number in sorted(reached, reverse=True):
+        required = mapping.milestones[number].requires
+        while required is not None:
+            earlier = by_stage[required]
+            if earlier not in reached:
+                reached[earlier] = reached[number]
+                if number in dated_by:
+                    dated_by[earlier] = dated_by[number]
+            required = mapping.milestones[earlier].requires
 
 
 def _columns_of(mapping: CrmMapping, date_column: str) -> dict[str, str]:

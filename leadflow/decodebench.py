@@ -29,7 +29,7 @@ from contracts import (
     lifecycle_event_from_object,
     load_object,
 )
-from leadflow.replay import lifecycle_events, replay_lines
+from leadflow.replay import replay_lines
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.policy import load_policy
 
@@ -87,7 +87,7 @@ def measure_decode(
             env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         )
         assert replay.app is not None  # replay_lines keeps its application
-        events = [encode(event) for event in lifecycle_events(replay.app)]
+        events = [encode(event) for event in replay.app.lifecycle_events()]
         figures["lifecycle_event"] = _pair(
             "lifecycle event",
             events,

@@ -45,9 +45,11 @@ def _explain(exc: BaseException) -> str | None:
     from leadflow.services.errors import ServiceError  # noqa: PLC0415
     from leadflow.settings import SettingsError  # noqa: PLC0415
     from lifecycle.errors import LeadError, MisroutedInteractionError, PolicyError  # noqa: PLC0415
+    from projections import MissingRateError, RatesError  # noqa: PLC0415
     from streams.connection import LeadflowKafkaError  # noqa: PLC0415
     from streams.http_api import ApiExposureError, ReportError  # noqa: PLC0415
     from streams.http_auth import ApiTokensError  # noqa: PLC0415
+    from streams.mapping_files import MappingFileError  # noqa: PLC0415
     from streams.read_model_store import ReadModelStoreError  # noqa: PLC0415
 
     if isinstance(exc, BaseExceptionGroup):  # a task group's failures: expected if all are
@@ -70,11 +72,14 @@ def _explain(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, ReadModelStoreError):
         return f"read models: {exc}"
+    if isinstance(exc, MissingRateError | RatesError):
+        return f"exchange rates: {exc}"
     if isinstance(
         exc,
         AuditError
         | CrmFileError
         | MappingError
+        | MappingFileError
         | ServiceError
         | SettingsError
         | ContractError

@@ -7,7 +7,7 @@ folded as soon as the batch is stored, in the order of the notification log. The
 from the domain events the batch stored (eventsourcing's ``_notify``), not read back and
 decoded from the store: the stored state is the transcoder's lossless encoding of those very
 events, so the read models fold the same values, and the document is byte for byte what
-folding ``lifecycle_events(app)`` makes, for less than half the CPU. The event store is in
+folding ``app.lifecycle_events()`` makes, for less than half the CPU. The event store is in
 memory unless told otherwise.
 A line whose interaction id is already recorded for another lead is rejected (``conflict``,
 naming both leads) and counted as rejected, as the worker does.
@@ -41,9 +41,7 @@ from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_life
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Release, ahead
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
-from projections import LeadBook, Projections, SlaHours, UnfoldableEventError
-
-_READ_PAGE = 5000
+from projections import ExchangeRates, LeadBook, Projections, SlaHours, UnfoldableEventError
 
 NumberedLine = tuple[int, bytes]
 """A line of a file (without its line end) and its line number there (1-based)."""
@@ -163,27 +161,31 @@ def disk_store_env(directory: Path, name: str = "replay") -> dict[str, str]:
     }
 
 
-def projections_for(policy: Policy, book: LeadBook | None = None) -> Projections:
-    """The read models parametrised by a policy (its SLAs, default margin and stages); over
-    ``book`` when given (a restored fold of the same stages)."""
+def projections_for(
+    policy: Policy,
+    book: LeadBook | None = None,
+    *,
+    rates: ExchangeRates | None = None,
+    half_life_days: float | None = None,
+    lookback_days: float | None = None,
+) -> Projections:
+    """The read models parametrised by a policy (its SLAs, default margin, stages and
+    ``[attribution]``: touch types, lookback windows, half-life); over ``book`` when given (a
+    restored fold of the same stages). ``rates`` convert money into one reporting currency;
+    ``half_life_days`` and ``lookback_days`` (one window for every milestone) override the
+    policy's (``whatif``)."""
     sla = SlaHours(lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours)
+    settings = policy.attribution
     return Projections(
-        sla=sla, default_margin=policy.default_margin, stages=policy.stages, book=book
+        sla=sla,
+        default_margin=policy.default_margin,
+        stages=policy.stages,
+        book=book,
+        touch_types=settings.touch_types,
+        lookback_days=settings.lookback_days if lookback_days is None else lookback_days,
+        half_life_days=settings.half_life_days if half_life_days is None else half_life_days,
+        rates=rates,
     )
-
-
-def lifecycle_events(app: LeadLifecycle, after: int = 0) -> Iterator[LifecycleEvent]:
-    """Every lifecycle event in the store's notification log after ``after``, in order."""
-    position = after
-    while True:
-        page = app.recorder.select_notifications(
-            start=position, limit=_READ_PAGE, inclusive_of_start=False
-        )
-        if not page:
-            return
-        for notification in page:
-            yield to_lifecycle_event(app.mapper.to_domain_event(notification))
-        position = page[-1].id
 
 
 class EventFold:
@@ -244,7 +246,7 @@ class _FoldingLifecycle(LeadLifecycle):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         # eventsourcing's hook, called once a batch is stored with its events in the order of
-        # their notification ids (the same order ``lifecycle_events`` reads them in).
+        # their notification ids (the same order ``LeadLifecycle.lifecycle_events`` reads them in).
         events = [to_lifecycle_event(r.domain_event) for r in recordings]
         for fold in self._folds:
             fold(events)
@@ -304,6 +306,7 @@ def replay_lines(
     read_models: bool = True,
     lateness: timedelta | None = DEFAULT_LATENESS,
     places: Mapping[int, datetime] | None = None,
+    rates: ExchangeRates | None = None,
 ) -> Replay:
     """Run the lifecycle and the read models over raw interaction (and spend) lines (each
     alone, or with its line number in a file, as ``numbered_lines`` gives them); every invalid
@@ -320,8 +323,9 @@ def replay_lines(
     ``places``: the places of late lines by line number, when the caller placed them over a
     whole file of which ``lines`` are a part (``leadflow.replay_shards``); it counts them.
     ``lateness`` None: the lines are applied in the order given, already the worker's (the
-    order an event store recorded them in: ``whatif`` from the store)."""
-    projections = projections_for(policy)
+    order an event store recorded them in: ``whatif`` from the store). ``rates``: money
+    converted into one reporting currency (``projections.money``)."""
+    projections = projections_for(policy, rates=rates)
     fold = EventFold(projections, source_name)
     mine = (fold,) if read_models else ()
     app = _FoldingLifecycle(policy, (*mine, *folds), env=dict(env) if env else None)
@@ -440,6 +444,7 @@ def replay_file(
     max_message_bytes: int = DEFAULT_MAX_BYTES,
     rejects: RejectLog | None = None,
     lateness: timedelta = DEFAULT_LATENESS,
+    rates: ExchangeRates | None = None,
 ) -> Replay:
     """``replay_lines`` over a JSON-lines file (and a spend file), by their line numbers."""
     return replay_lines(
@@ -450,6 +455,7 @@ def replay_file(
         max_message_bytes=max_message_bytes,
         source_name=str(path),
         spend_source_name=str(spend) if spend else None,
+        rates=rates,
         rejects=rejects,
         lateness=lateness,
     )

@@ -75,6 +75,7 @@ from leadflow.replay import (
 )
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, ahead
 from lifecycle.policy import Policy
+from projections import ExchangeRates
 
 __all__ = [
     "SHARD_INTERACTIONS",
@@ -417,16 +418,17 @@ def replay_sharded(
     rejects: RejectLog | None = None,
     lateness: timedelta = DEFAULT_LATENESS,
     work_dir: Path | None = None,
+    rates: ExchangeRates | None = None,
 ) -> Replay:
     """``replay_lines`` over numbered lines, split by person into ``shards`` shard files
     (default: ``shard_count``'s choice) in a temporary folder of ``work_dir`` (the system's by
     default), replayed by ``processes`` forked processes (see the module docstring);
     ``env_of("shard-K")`` is each shard's event-store environment (None: in memory). The result
     has no lifecycle application (``app`` None): there is one per shard, each gone with its
-    process."""
+    process. ``rates``: money in one reporting currency, as ``replay_lines``."""
     now = datetime.now(UTC)
     log = RejectLog() if rejects is None else rejects
-    projections = projections_for(policy)
+    projections = projections_for(policy, rates=rates)
     unfoldable: list[Rejection] = []
     found: list[tuple[int, bytes, ContractError, Rejection]] = []
     with TemporaryDirectory(prefix="replay-shards-", dir=work_dir) as folder:
@@ -462,6 +464,7 @@ def replay_sharded(
                     source_name=f"{source_name} (shard {shard})",
                     lateness=lateness,
                     places=places,
+                    rates=rates,
                 )
             finally:
                 discard_store(env)

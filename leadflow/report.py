@@ -17,6 +17,10 @@ there, it never raises on a missing key.
 - ``history_rows(events)`` turns a lead's lifecycle events into the rows ``write_html`` shows
   as "a sample lead's history".
 
+Money is never added across currencies: where the document has no one figure (amounts in
+several currencies and no exchange rates) the reports say so and show a table per currency
+(``revenue_by_currency``, ``funnel.by_currency``); a figure in one currency names it.
+
 Numbers are shown with thousands separators; money with two decimals; rates as percentages;
 durations in hours (one decimal); attribution credit with two decimals. A figure the document
 has as null because the policy lacks a stage it is built on (``missing_stages``) is shown as
@@ -54,13 +58,16 @@ __all__ = [
     "MILESTONE_LABELS",
     "MODELS",
     "MODEL_LABELS",
+    "MONEY_COLUMNS",
     "NA",
+    "STAGE_LABELS",
     "history_rows",
     "missing_stages",
     "not_applicable_note",
     "not_applicable_to",
     "personal_text",
     "render_terminal",
+    "several_currencies_note",
     "write_html",
 ]
 
@@ -95,7 +102,7 @@ FUNNEL_STEPS: tuple[tuple[str, str], ...] = (
 )
 """The funnel section's counts, in order, with their labels."""
 
-_STAGE_LABELS: dict[str, str] = {
+STAGE_LABELS: dict[str, str] = {
     "visitor": "Visitor",
     "contact": "Contact",
     "lead": "Lead",
@@ -107,6 +114,7 @@ _STAGE_LABELS: dict[str, str] = {
     "lost": "Lost",
     "recycled": "Recycled",
 }
+"""Stages' names for people (``mql`` -> ``MQL``), in funnel order."""
 
 DASH = "—"
 """What a report shows for a figure that does not exist (division by zero, no data)."""
@@ -178,8 +186,8 @@ def missing_stages(document: Mapping[str, Any]) -> list[str]:
         for key, milestone in _MILESTONE_COUNTS.items()
         if key in funnel and funnel[key] is None
     )
-    return [stage for stage in _STAGE_LABELS if stage in missing] + sorted(
-        missing - set(_STAGE_LABELS)
+    return [stage for stage in STAGE_LABELS if stage in missing] + sorted(
+        missing - set(STAGE_LABELS)
     )
 
 
@@ -212,7 +220,7 @@ def fmt_applicable(
 
 def stage_label(stage: str) -> str:
     """A stage's name for people (``mql`` -> ``MQL``); unknown stages as they are."""
-    return _STAGE_LABELS.get(stage, stage)
+    return STAGE_LABELS.get(stage, stage)
 
 
 def model_label(model: str) -> str:
@@ -508,8 +516,8 @@ def render_terminal(
         _pipeline_parts(document),
         _timing_parts(document),
         *([_attribution_part(document, milestone)] for milestone in milestones),
-        [_revenue_part(document)],
-        [_economics_part(document)],
+        _revenue_parts(document),
+        _economics_parts(document),
     ]
     for parts in sections:
         for part in parts:
@@ -742,14 +750,41 @@ def _attribution_part(document: Mapping[str, Any], milestone: str) -> _Part:
     return _credit_grid(f"Attribution by channel at {label}, every model", by_model, money=False)
 
 
-def _revenue_part(document: Mapping[str, Any]) -> _Part:
+def _revenue_parts(document: Mapping[str, Any]) -> list[_Part]:
     attribution = section(document, "attribution")
-    if "revenue" in attribution and attribution["revenue"] is None:
-        return _note(f"Revenue credit: {not_applicable_to(document, 'customer')}.")
-    by_model = section(attribution, "revenue")
-    if not channels_of(by_model):
-        return _note("Revenue credit: no won deals yet.")
-    return _credit_grid("Revenue credit by channel (won amounts)", by_model, money=True)
+    by_currency = section(attribution, "revenue_by_currency")
+    if attribution.get("customer", {}) is None:
+        return [_note(f"Revenue credit: {not_applicable_to(document, 'customer')}.")]
+    parts: list[_Part] = []
+    by_model = attribution.get("revenue")
+    currency = attribution.get("revenue_currency")
+    if isinstance(by_model, Mapping) and channels_of(by_model):
+        unit = f", {currency}" if currency else ""
+        parts.append(
+            _credit_grid(f"Revenue credit by channel (won amounts{unit})", by_model, money=True)
+        )
+    elif by_model is None and by_currency:
+        parts.append(_note(several_currencies_note(by_currency)))
+    else:
+        parts.append(_note("Revenue credit: no won deals yet."))
+    if len(by_currency) > 1 or (by_model is None and by_currency):
+        for code, figures in by_currency.items():
+            if isinstance(figures, Mapping) and channels_of(figures):
+                parts.append(
+                    _credit_grid(
+                        f"Revenue credit by channel (won amounts in {code})", figures, money=True
+                    )
+                )
+    return parts
+
+
+def several_currencies_note(by_currency: Mapping[str, Any]) -> str:
+    """What a report says where money in several currencies has no one figure."""
+    return (
+        f"Amounts in {len(by_currency)} currencies ({', '.join(by_currency)}) and no exchange "
+        "rates: shown per currency, never added up (give --rates FILE or LEADFLOW_RATES_FILE "
+        "to convert them into one reporting currency)."
+    )
 
 
 _ECONOMICS_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
@@ -768,16 +803,29 @@ _ECONOMICS_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
 """The funnel-economics columns: document key, heading, formatter."""
 
 
-def _economics_part(document: Mapping[str, Any]) -> _Part:
+MONEY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("spend", "Spend"),
+    ("cost_per_lead", "Cost/lead"),
+    ("cost_per_mql", "Cost/MQL"),
+    ("cac", "CAC"),
+    ("qualified_lead_value", "QL value"),
+)
+"""The funnel's figures in a currency (``funnel.by_currency``): document key, heading."""
+
+
+def _economics_parts(document: Mapping[str, Any]) -> list[_Part]:
     funnel = section(document, "funnel")
     if not funnel:
-        return _note("Funnel economics: no data.")
+        return [_note("Funnel economics: no data.")]
+    currency = funnel.get("currency")
+    by_currency = section(funnel, "by_currency")
+    unit = f"; money in {currency}" if currency else ""
     grid = _Grid(
         "Funnel economics by first-touch channel",
         ["Channel", *(heading for _, heading, _ in _ECONOMICS_COLUMNS)],
         caption=(
             "cost/lead = spend / leads; CAC = spend / customers; QL value = average deal x "
-            "margin x close rate (customers / SQL)"
+            f"margin x close rate (customers / SQL){unit}"
         ),
     )
     missing = missing_stages(document)
@@ -792,7 +840,26 @@ def _economics_part(document: Mapping[str, Any]) -> _Part:
         if isinstance(figures, Mapping):
             grid.add(channel, *cells(figures))
     grid.add_total("all channels", *cells(funnel))
-    return grid
+    parts: list[_Part] = [grid]
+    if currency is None and by_currency:
+        parts.append(_note(several_currencies_note(by_currency)))
+    if len(by_currency) > 1 or (currency is None and by_currency):
+        money = _Grid(
+            "Funnel money per currency (each currency's part: its spend over every lead, its "
+            "won margins over every customer)",
+            ["Currency", *(heading for _, heading in MONEY_COLUMNS)],
+        )
+        for code, figures in by_currency.items():
+            if isinstance(figures, Mapping):
+                money.add(
+                    code,
+                    *(
+                        fmt_applicable(key, figures.get(key), fmt_money, missing)
+                        for key, _ in MONEY_COLUMNS
+                    ),
+                )
+        parts.append(money)
+    return parts
 
 
 def not_applicable_to(document: Mapping[str, Any], stage: str) -> str:

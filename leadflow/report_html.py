@@ -29,6 +29,7 @@ from leadflow.report import (
     DASH,
     DEFAULT_MILESTONES,
     MILESTONE_LABELS,
+    MONEY_COLUMNS,
     NA,
     channels_of,
     fmt_applicable,
@@ -46,6 +47,7 @@ from leadflow.report import (
     not_applicable_to,
     number,
     section,
+    several_currencies_note,
     stage_label,
 )
 
@@ -422,18 +424,28 @@ def _cards(document: Mapping[str, Any]) -> str:
     interactions = section(document, "interactions")
     missing = missing_stages(document)
 
+    currency = funnel.get("currency")
+    # Money in several currencies without rates has no one figure: the cards say so.
+    several = currency is None and bool(section(funnel, "by_currency"))
+    unit = f" ({currency})" if currency else ""
+
     def shown(key: str, value: Any, fmt: Callable[[Any], str]) -> str:
+        if several and fmt is fmt_money:
+            return "per currency"
         return fmt_applicable(key, value, fmt, missing)
 
     cards: list[tuple[str, str]] = [
         ("Leads", shown("leads", funnel.get("leads"), fmt_int)),
         ("MQLs", shown("mql", funnel.get("mql"), fmt_int)),
         ("Customers", shown("customers", funnel.get("customers"), fmt_int)),
-        ("Spend", fmt_money(funnel.get("spend"))),
-        ("Cost per lead", shown("cost_per_lead", funnel.get("cost_per_lead"), fmt_money)),
-        ("CAC", shown("cac", funnel.get("cac"), fmt_money)),
+        (f"Spend{unit}", shown("spend", funnel.get("spend"), fmt_money)),
         (
-            "Qualified lead value",
+            f"Cost per lead{unit}",
+            shown("cost_per_lead", funnel.get("cost_per_lead"), fmt_money),
+        ),
+        (f"CAC{unit}", shown("cac", funnel.get("cac"), fmt_money)),
+        (
+            f"Qualified lead value{unit}",
             shown("qualified_lead_value", funnel.get("qualified_lead_value"), fmt_money),
         ),
         (
@@ -749,19 +761,31 @@ def _attribution_section(document: Mapping[str, Any], milestones: Sequence[str])
             + "</details>"
         )
     revenue = section(attribution, "revenue")
-    parts.append("<h3>Revenue credit (won amounts)</h3>")
-    if "revenue" in attribution and attribution["revenue"] is None:
+    currency = attribution.get("revenue_currency")
+    by_currency = section(attribution, "revenue_by_currency")
+    unit = f" in {currency}" if currency else ""
+    parts.append(f"<h3>Revenue credit (won amounts{_e(unit)})</h3>")
+    if attribution.get("customer", {}) is None:
         parts.append(_note(f"Revenue: {not_applicable_to(document, 'customer')}."))
     elif channels_of(revenue):
         parts.append(
             _chart(
-                _credit_chart("Won amounts credited to each channel, per model", revenue, True),
+                _credit_chart(
+                    f"Won amounts{unit} credited to each channel, per model", revenue, True
+                ),
                 "chart-revenue",
             )
         )
         parts.append(_credit_table(revenue, fmt_money, "Channel"))
+    elif attribution.get("revenue") is None and by_currency:
+        parts.append(_note(several_currencies_note(by_currency)))
     else:
         parts.append(_note("No won deals yet."))
+    if len(by_currency) > 1 or (attribution.get("revenue") is None and by_currency):
+        for code, figures in by_currency.items():
+            if isinstance(figures, Mapping) and channels_of(figures):
+                parts.append(f"<h4>Won amounts in {_e(code)}</h4>")
+                parts.append(_credit_table(figures, fmt_money, "Channel"))
     campaigns = section(attribution, "by_campaign", "customer")
     if channels_of(campaigns):
         parts.append(
@@ -812,9 +836,38 @@ def _economics_section(document: Mapping[str, Any]) -> str:
             total=["all channels", *cells(funnel)],
         )
     )
+    currency = funnel.get("currency")
+    by_currency = section(funnel, "by_currency")
+    if currency is None and by_currency:
+        parts.append(_note(several_currencies_note(by_currency)))
+    if len(by_currency) > 1 or (currency is None and by_currency):
+        parts.append("<h3>Money per currency</h3>")
+        parts.append(
+            _table(
+                ["Currency", *(_num(heading) for _, heading in MONEY_COLUMNS)],
+                [
+                    [
+                        code,
+                        *(
+                            _num(fmt_applicable(key, figures.get(key), fmt_money, missing))
+                            for key, _ in MONEY_COLUMNS
+                        ),
+                    ]
+                    for code, figures in by_currency.items()
+                    if isinstance(figures, Mapping)
+                ],
+            )
+        )
+        parts.append(
+            _note(
+                "Each currency's part of a figure: its spend over every lead (or MQL, "
+                "customer), its won margins over every customer with one."
+            )
+        )
     parts.append(
         _note(
-            "Cost per lead = spend / leads; cost per MQL = spend / MQLs; qualification rate = "
+            (f"Money in {currency}. " if currency else "")
+            + "Cost per lead = spend / leads; cost per MQL = spend / MQLs; qualification rate = "
             "MQL / leads; conversion rate = customers / SQL; CAC = spend / customers; value of a "
             "qualified lead = average deal x margin x close rate. A lead's channel is its first "
             f"touch's. {DASH} where a figure divides by zero; {NA} where the policy lacks a "

@@ -241,11 +241,41 @@ class Settings(BaseSettings):
         le=65535,
         description="The port of that listener; 0: any free port (logged at start).",
     )
+    alerts_http_host: str = Field(
+        default="127.0.0.1",
+        description="Where `leadflow alerts` serves GET /alerts, /metrics, /health and /ready; "
+        "beyond loopback only with bearer tokens (API_TOKENS), as the projector's API.",
+    )
+    alerts_http_port: int = Field(
+        default=6068,
+        ge=0,
+        le=65535,
+        description="The port of `leadflow alerts`' listener; 0: any free port (logged).",
+    )
+    webhooks_config: Path | None = Field(
+        default=None,
+        description="The TOML file of `leadflow webhooks`' endpoints (README: Webhooks); "
+        "`leadflow webhooks --config` overrides it.",
+    )
+    webhooks_http_port: int = Field(
+        default=6069,
+        ge=0,
+        le=65535,
+        description="The port of `leadflow webhooks`' /metrics, /health and /ready listener "
+        "(on WORKER_HTTP_HOST's rules: loopback unless tokens are set).",
+    )
     log_format: LogFormat = Field(
         default=LogFormat.TEXT,
         description="How `leadflow worker` and `leadflow projector` log: text (readable "
         "lines) or json (one JSON object a line, with lead_id, topic, partition and offset "
         "where a record has them).",
+    )
+    rates_file: Path | None = Field(
+        default=None,
+        description="A CSV of dated exchange rates (header date,currency,REPORTING; see "
+        "projections/money.py): money in the documents is also converted into the reporting "
+        "currency. Unset: money is reported per currency, never added across currencies. "
+        "`--rates FILE` overrides it for one command.",
     )
     segment_mapping: Path | None = Field(
         default=None,

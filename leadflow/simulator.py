@@ -27,10 +27,13 @@ What the stream contains, per identified person:
   amount and margin (0.3 to 0.6) or ``deal_lost`` with a reason, ``disqualified`` with a
   reason and a few ``recycled``.
 
-Marketing touches carry the channel they came through. Sales activities (calls, meetings,
-qualification, opportunity, deal) carry the lead's source channel, as a CRM's lead source does,
-so that following up an inbound lead does not count as an outbound touch; only the prospecting
-of outbound-sourced leads is ``outbound``.
+Marketing touches carry the channel they came through. Sales activities (calls, meetings) and
+the CRM's records (qualification, opportunity, deal) carry the deal's own source where it has
+one, as a CRM's opportunity source does: the channel of the demo or quote request a nurtured
+lead came back through; else the lead's source channel, as a CRM's lead source does, so that
+following up an inbound lead does not count as an outbound touch; only the prospecting of
+outbound-sourced leads is ``outbound``. (Attribution credits no CRM record: see the policy's
+``[attribution] touch_types``.)
 
 Channels differ in volume, intent and conversion: referral converts best, then direct, paid
 search and events; paid and organic social convert worst. Of 100 leads about 40 reach MQL,
@@ -39,7 +42,7 @@ search and events; paid and organic social convert worst. Of 100 leads about 40 
 few more to MQL). In a stream of six months or more every lead reaches the lead stage within
 it: a journey that becomes a lead weeks after its first form starts early enough.
 
-Every lead's lifecycle moves are legal under the ``b2b_saas`` policy as DESIGN.md describes it:
+Every lead's lifecycle moves are legal under the ``b2b_saas`` policy (its preset file):
 a qualification is recorded only after a demo or quote request (or for a referral, which sales
 may accept at once: lead -> sql), an opportunity only after an accepted qualification, a deal
 is won or lost only after its opportunity, nothing follows a win or a disqualification, and a
@@ -1116,9 +1119,11 @@ class _Generator(Generic[_Payload]):
         elif kind is JourneyKind.WARMED_UP:
             t_req = t + nurtured
             unsubscribed = self.nurture(lead, who, t, t_req)
-            t_req = self.warm_up(lead, who, t_req)
+            t_req, source = self.warm_up(lead, who, t_req)
             stages.append((Stage.MQL, t_req))
-            stop = self.sales(lead, who, channel, stages, t_req, fast_track=False)
+            stop = self.sales(
+                lead, who, channel, stages, t_req, fast_track=False, deal_source=source
+            )
             if unsubscribed is None:
                 after = stop if stop is not None else t_req + self.days(30, 90)
                 self.nurture(lead, who, t_req, after)
@@ -1412,8 +1417,9 @@ class _Generator(Generic[_Payload]):
             t += int((6 + 9 * random()) * _DAY)  # days(6, 15)
         return None
 
-    def warm_up(self, lead: str, who: _Person, t: int) -> int:
-        """A nurtured lead comes back over a few channels and requests a demo; returns when."""
+    def warm_up(self, lead: str, who: _Person, t: int) -> tuple[int, Channel]:
+        """A nurtured lead comes back over a few channels and requests a demo; returns when,
+        and the channel the request came through (the deal's own source)."""
         rng = self.rng
         for _ in range(rng.between(1, 4)):
             self.session(t, self.web_channel(), None, lead)
@@ -1423,10 +1429,11 @@ class _Generator(Generic[_Payload]):
         view = self.viewed(url, title)
         t = self.emit(t, InteractionType.PAGE_VIEWED, channel, view, lead=lead)
         kind = FormKind.DEMO_REQUEST if rng.random() < 0.8 else FormKind.QUOTE_REQUEST
-        return self.emit(
+        requested = self.emit(
             t + rng.between(30, 600), InteractionType.FORM_SUBMITTED, channel,
             self.form(kind, who), lead=lead, campaign=self.campaign(channel),
         )  # fmt: skip
+        return requested, channel
 
     def engagement(self, lead: str, who: _Person, t: int) -> int:
         """Downloads, a webinar, pricing views and email clicks within three weeks.
@@ -1513,14 +1520,19 @@ class _Generator(Generic[_Payload]):
         t: int,
         *,
         fast_track: bool,
+        deal_source: Channel | None = None,
     ) -> int | None:
         """Sales works a hand-raiser from ``t``: touch, meeting, qualification, deal.
 
         Appends the stages reached; returns when the lead left the funnel for good (won or
-        disqualified), or None when it stays (lost, recycled, open or unworked).
+        disqualified), or None when it stays (lost, recycled, open or unworked). The sales
+        activities and CRM records carry the deal's own source (``deal_source``: the channel
+        of the request sales answer, as a CRM's opportunity source) where it has one, else
+        the lead's source ``channel``; the lead's source decides its quality.
         """
         rng = self.rng
         profile = _PROFILES[channel]
+        channel = channel if deal_source is None else deal_source
         sdr, ae = rng.one(_SDRS), rng.one(_AES)
 
         # First touch: a calendar booking straight from the form, or a call.

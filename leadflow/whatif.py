@@ -11,12 +11,15 @@ breaches, attribution per channel at a milestone under every model, and the lead
 stage or MQL date differ. Attribution
 can also be re-run with another lookback window or time-decay half-life over the same history
 (with or without another policy): the read models are refolded, the lifecycle is not re-run
-when the policy is the same.
+when the policy is the same. Each side's attribution follows its policy's ``[attribution]``
+(touch types, lookback window per milestone, half-life); ``lookback_days`` and
+``half_life_days`` override the other side's policy (one window for every milestone).
 
 The document (``WhatIf.document()``)::
 
     {"current": side, "other": side,          side: {"policy": {"name", "version"},
-                                                     "half_life_days", "lookback_days"}
+                                                     "half_life_days", "lookback_days",
+                                                     "lookback_windows", "currency"}
      "interactions": {"current": {...}, "other": {...}},
      "spend": {"current": {"accepted", "duplicates", "rejected"}, "other": {...}},
      "funnel": {figure: {"current", "other", "change"}},
@@ -48,6 +51,7 @@ from rich.text import Text
 
 from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent, decode_interaction
 from contracts.lifecycle_events import StageChanged
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Stage
 from leadflow.forked import in_child
 from leadflow.rejects import RejectLog
@@ -57,6 +61,7 @@ from leadflow.replay import (
     Replay,
     fold_spend_lines,
     numbered,
+    projections_for,
     replay_lines,
 )
 from leadflow.report import (
@@ -73,11 +78,10 @@ from leadflow.report import (
     stage_label,
 )
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import KeptInteractions
-from lifecycle.lead import ANONYMOUS_PREFIX
+from lifecycle.export import KeptInteractions
 from lifecycle.ordering import DEFAULT_LATENESS, ahead
-from lifecycle.policy import Policy
-from projections import Projections, SlaHours, UnfoldableEventError
+from lifecycle.policy import MILESTONE_STAGES, Policy
+from projections import ExchangeRates, Projections, UnfoldableEventError
 
 __all__ = [
     "FUNNEL_FIGURES",
@@ -88,9 +92,6 @@ __all__ = [
     "render_terminal",
     "store_lines",
 ]
-
-DEFAULT_HALF_LIFE_DAYS = 7.0
-"""The read models' time-decay half-life unless told otherwise (``projections.Projections``)."""
 
 FUNNEL_FIGURES: tuple[str, ...] = (
     "leads",
@@ -122,18 +123,40 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Side:
-    """One side of the comparison: a policy and the attribution settings."""
+    """One side of the comparison: a policy and the attribution settings (``half_life_days``
+    and ``lookback_days``: overrides of the policy's, ``None`` to keep them)."""
 
     policy: Policy
-    half_life_days: float
-    lookback_days: float | None
+    half_life_days: float | None = None
+    lookback_days: float | None = None
+    rates: ExchangeRates | None = None
+
+    def projections(self) -> Projections:
+        """The side's read models: its policy's, with the overrides."""
+        return projections_for(
+            self.policy,
+            rates=self.rates,
+            half_life_days=self.half_life_days,
+            lookback_days=self.lookback_days,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        """The side as the document shows it."""
+        """The side as the document shows it: the half-life and windows in effect,
+        ``lookback_days`` the override given (``None``: the policy's windows)."""
+        settings = self.policy.attribution
+        windows = dict(settings.lookback_days)
+        if self.lookback_days is not None:
+            windows = dict.fromkeys(windows, self.lookback_days)
         return {
             "policy": {"name": self.policy.name, "version": self.policy.version},
-            "half_life_days": self.half_life_days,
+            "half_life_days": self.half_life_days or settings.half_life_days,
             "lookback_days": self.lookback_days,
+            "lookback_windows": {
+                stage.value: windows.get(stage.value)
+                for stage in MILESTONE_STAGES
+                if stage in self.policy.stages
+            },
+            "currency": None if self.rates is None else self.rates.currency,
         }
 
 
@@ -272,7 +295,7 @@ disk, merged as the file is written."""
 
 def store_lines(app: LeadLifecycle, path: Path, *, run_lines: int = STORE_RUN_LINES) -> int:
     """Write the interactions the event store keeps to ``path`` as JSON lines, in the order
-    they were recorded (``lifecycle.audit.KeptInteractions``), without personal values (none is
+    they were recorded (``lifecycle.export.KeptInteractions``), without personal values (none is
     opened, since no policy rule, score or read model reads one); how many stored interactions
     predate leadflow keeping them whole (and are left out).
 
@@ -338,16 +361,7 @@ class _SideFold:
     stores them (``replay_lines(folds=...)``)."""
 
     def __init__(self, side: Side) -> None:
-        policy = side.policy
-        self.projections = Projections(
-            sla=SlaHours(
-                lead=policy.sla.lead_first_touch_hours, mql=policy.sla.mql_first_touch_hours
-            ),
-            default_margin=policy.default_margin,
-            half_life_days=side.half_life_days,
-            lookback_days=side.lookback_days,
-            stages=policy.stages,
-        )
+        self.projections = side.projections()
         self.outcomes = _Outcomes()
 
     def __call__(self, events: Sequence[LifecycleEvent]) -> None:
@@ -401,11 +415,13 @@ def compare(
     processes: int = 1,
     shards: int | None = None,
     work_dir: Path | None = None,
+    rates: ExchangeRates | None = None,
 ) -> WhatIf:
     """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
     (default: ``current`` again) with the given attribution settings on the other side, in
-    memory, and compare. ``half_life_days`` and ``lookback_days`` apply to the other side only;
-    the current side keeps the read models' defaults (7 days, no lookback limit). Invalid
+    memory, and compare. ``half_life_days`` and ``lookback_days`` (one window for every
+    milestone) override the other side's policy; the current side keeps its policy's
+    ``[attribution]``. ``rates``: money converted into one reporting currency, both sides. Invalid
     lines (the same on both sides) go to ``rejects`` once, named by ``source_name`` and
     ``spend_source_name``. ``env_of(name)`` is the event-store environment of each lifecycle
     run (``"current"``, ``"other"``; None: in memory). With ``parallel`` (and another policy),
@@ -416,12 +432,8 @@ def compare(
     into shard files (in a temporary folder of ``work_dir``) and each shard runs both sides in
     a process of its own, ``processes`` at a time (``compare_sharded``: bounded memory, the
     same document)."""
-    now = Side(current, DEFAULT_HALF_LIFE_DAYS, None)
-    then = Side(
-        other or current,
-        DEFAULT_HALF_LIFE_DAYS if half_life_days is None else half_life_days,
-        lookback_days,
-    )
+    now = Side(current, rates=rates)
+    then = Side(other or current, half_life_days, lookback_days, rates)
     if processes > 1 or shards is not None:
         return compare_sharded(
             lines(),
@@ -507,7 +519,7 @@ def compare_sharded(
     shard's process replays its lines under both sides one after the other, and sends back each
     side's read models without their leads, its interaction counts, its conflicting copies and
     its part of the ``leads`` section; they merge here into the document ``compare`` makes in
-    one process, byte for byte. A lookback window does not merge (``ValueError``)."""
+    one process, byte for byte."""
     from leadflow.replay_shards import (  # noqa: PLC0415
         conflict_rejection,
         conflicts_of,
@@ -517,11 +529,6 @@ def compare_sharded(
         split_people,
     )
 
-    if now.lookback_days is not None or then.lookback_days is not None:
-        raise ValueError(
-            "a lookback window does not shard (credit depends on the whole history's end): "
-            "compare without --processes and --shards"
-        )
     started = datetime.now(UTC)
     same = then.policy == now.policy
     merged = (_SideFold(now), _SideFold(then))
@@ -661,8 +668,17 @@ def _label(side: Mapping[str, Any]) -> str:
     policy = side["policy"]
     text = f"{policy['name']} {policy['version']}"
     extra = [f"half-life {side['half_life_days']:g} d"]
-    if side["lookback_days"] is not None:
-        extra.append(f"lookback {side['lookback_days']:g} d")
+    windows = side.get("lookback_windows") or {}
+    if windows:
+        shown = {"inf" if days is None else f"{days:g}" for days in windows.values()}
+        if len(shown) == 1:
+            extra.append(f"lookback {shown.pop()} d")
+        else:
+            extra.append(
+                "lookback "
+                + "/".join("inf" if d is None else f"{d:g}" for d in windows.values())
+                + " d"
+            )
     return f"{text} ({', '.join(extra)})"
 
 

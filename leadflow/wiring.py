@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from contracts import Topics
 from leadflow.settings import EventStoreKind, Settings, SettingsError
 from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
+from projections import ExchangeRates, RatesError, parse_rates
 from streams.connection import KafkaConnection
+from streams.dashboard import Dashboard
 from streams.http_auth import ApiAuth, ApiTokensError
 from streams.http_limits import HttpLimits, IngestLimits
 from streams.read_model_store import ReadModelStore
@@ -103,6 +106,46 @@ def segment_mapping(settings: Settings) -> SegmentMapping:
         return load_segment_mapping(settings.segment_mapping)
     except SegmentMappingError as exc:
         raise SettingsError(f"LEADFLOW_SEGMENT_MAPPING: {exc}") from None
+
+
+def exchange_rates(settings: Settings, path: Path | None = None) -> ExchangeRates | None:
+    """The rates of ``path`` (a command's ``--rates``), else of ``LEADFLOW_RATES_FILE``; ``None``
+    when neither is given. ``SettingsError`` naming the file (and the setting), the line and
+    the problem when it cannot be read."""
+    chosen = path or settings.rates_file
+    if chosen is None:
+        return None
+    name = str(chosen) if path is not None else f"LEADFLOW_RATES_FILE {chosen}"
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{name}: cannot read the rates: {exc}") from None
+    try:
+        return parse_rates(text, str(chosen))
+    except RatesError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def dashboard() -> Dashboard:
+    """The projector's dashboard with the reports' names for stages, models and milestones,
+    offering the milestones and models ``/attribution`` takes, in the reports' order."""
+    from leadflow.report import (  # noqa: PLC0415 (the reports' module only when serving)
+        FUNNEL_STEPS,
+        MILESTONE_LABELS,
+        MODEL_LABELS,
+        MODELS,
+        STAGE_LABELS,
+    )
+    from streams.http_api import ATTRIBUTION_MILESTONES  # noqa: PLC0415
+
+    return Dashboard(
+        milestones=ATTRIBUTION_MILESTONES,
+        models=MODELS,
+        stage_labels=STAGE_LABELS,
+        model_labels=MODEL_LABELS,
+        milestone_labels={**MILESTONE_LABELS, "revenue": "Revenue"},
+        funnel_steps=FUNNEL_STEPS,
+    )
 
 
 def topics(settings: Settings) -> Topics:

@@ -7,8 +7,10 @@ eventsourcing's own, chosen by ``env``: POPO (in memory, the default),
 ``{"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}``, or
 ``eventsourcing.postgres`` with its ``POSTGRES_*`` variables.
 
-Events leave through the notification log (``app.recorder.select_notifications``), mapped to
-the wire by ``to_lifecycle_event(app.mapper.to_domain_event(notification))``.
+Events leave through the notification log: ``notification_pages`` reads it a page at a time (every
+reader of the whole log goes through it, save the relay, which sends the stored bytes without
+decoding them: ``lifecycle.adapters.notifications``), ``lifecycle_events`` maps it to the
+wire (``to_lifecycle_event``).
 
 Interaction ids are unique across the store (``lifecycle.interaction_ids``): the recorder keeps
 an index of every id recorded, written in the transaction of the events and the tracking
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -39,6 +41,7 @@ from eventsourcing.persistence import (
     Mapper,
     MapperDeserialisationError,
     Notification,
+    PersistenceError,
     ProcessRecorder,
     Recording,
     StoredEvent,
@@ -58,6 +61,7 @@ from contracts.lifecycle_events import (
     PolicyRef,
     Touch,
 )
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import (
     CHANNEL_BY_VALUE,
     FORM_KIND_BY_VALUE,
@@ -69,6 +73,8 @@ from contracts.vocabulary import (
     Stage,
     Temperature,
 )
+from lifecycle.adapters.key_stores import vault_for
+from lifecycle.adapters.stream_reads import latest_snapshots, select_streams
 from lifecycle.encoding import (
     STATE,
     decode_attributes,
@@ -85,25 +91,43 @@ from lifecycle.interaction_ids import (
     recorder_topic,
 )
 from lifecycle.lead import InteractionRecord, Lead, OutcomeStatus, visitor_key
-from lifecycle.personal import ERASED, MASTER_KEY, PersonalData, vault_for
+from lifecycle.personal import ERASED, MASTER_KEY, PersonalData
 from lifecycle.policy import Policy
 from lifecycle.scoring import temperature
-from lifecycle.stream_reads import latest_snapshots, select_streams
 from lifecycle.transcoding import DatetimeAsISOFast, OrjsonTranscoder
 
 __all__ = [
+    "NOTIFICATION_PAGE",
     "Erasure",
     "LeadLifecycle",
     "LeadMapper",
     "LeadView",
     "Outcome",
     "OutcomeStatus",
+    "Position",
+    "StoreConflictError",
+    "StoreError",
     "stored_state",
     "to_lifecycle_event",
 ]
 
 DEFAULT_CACHE_SIZE = 50_000
 """How many leads ``process()`` keeps in memory between batches by default."""
+
+Position = Tracking
+"""A consumed position, recorded in the transaction of what it produced: the upstream's name
+(``application_name``) and its offset there (``notification_id``); eventsourcing's ``Tracking``,
+named here so that callers of the application need no import of the library."""
+
+StoreConflictError = IntegrityError
+"""The store refused a write that conflicts with one already made: the same position, or the
+same version of a stream, written by another process first."""
+
+StoreError = PersistenceError
+"""The store failed (eventsourcing's root of persistence errors; ``StoreConflictError`` is one)."""
+
+NOTIFICATION_PAGE = 1000
+"""How many rows of the notification log ``notification_pages`` reads at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +233,7 @@ class LeadLifecycle(Application[UUID]):
     """Drives Lead aggregates from interactions under one policy.
 
     Each ``process()`` batch reads every stream it touches in one query (``_prefetch``,
-    through ``lifecycle.stream_reads``) rather than with a ``Repository.get`` each: the
+    through ``lifecycle.adapters.stream_reads``) rather than with a ``Repository.get`` each: the
     streams not in memory whole (after their last snapshot), and for the leads that are, only
     their events beyond the version in memory. ``cache_size`` leads stay in memory between
     batches (least recently used go first; 0: none). The cache only ever holds committed
@@ -713,7 +737,7 @@ class LeadLifecycle(Application[UUID]):
                         at=at,
                         policy=self.policy,
                         interactions=self._with_personal_data(stream.id),
-                        visitors=[v.lead_key.removeprefix("anon:") for v in visitors]
+                        visitors=[v.lead_key.removeprefix(ANONYMOUS_PREFIX) for v in visitors]
                         if stream is lead
                         else [],
                         merged_into=lead.lead_key if stream is not lead else None,
@@ -785,12 +809,37 @@ class LeadLifecycle(Application[UUID]):
             raise LeadNotFoundError(lead_key) from None
         return self._view(lead)
 
+    def record_position(self, name: str, position: int) -> None:
+        """Record ``position`` as consumed by ``name``, and nothing else; raises
+        ``StoreConflictError`` when that position (or a later one) is recorded already."""
+        self.recorder.insert_events([], tracking=Tracking(name, position))
+
+    def notification_pages(self, after: int = 0) -> Iterator[Sequence[Notification]]:
+        """The notification log after id ``after``, in order, ``NOTIFICATION_PAGE`` rows at a
+        time (memory stays flat however large the store)."""
+        position = after
+        while True:
+            page = self.recorder.select_notifications(
+                start=position, limit=NOTIFICATION_PAGE, inclusive_of_start=False
+            )
+            if not page:
+                return
+            yield page
+            position = page[-1].id
+
+    def lifecycle_events(self, after: int = 0) -> Iterator[LifecycleEvent]:
+        """Every lifecycle event in the notification log after id ``after``, in order."""
+        to_domain_event = self.mapper.to_domain_event
+        for page in self.notification_pages(after):
+            for notification in page:
+                yield to_lifecycle_event(to_domain_event(notification))
+
     def lead_events(self, lead_key: str) -> list[LifecycleEvent]:
         """Every lifecycle event of the lead, in order (empty for an unknown key)."""
         return [to_lifecycle_event(e) for e in self.events.get(Lead.create_id(lead_key))]
 
     def view(self, lead: Lead) -> LeadView:
-        """A Lead aggregate in hand (from ``lifecycle.audit``: as it stood at some past moment)
+        """A Lead aggregate in hand (from ``lifecycle.history``: as it stood at some past moment)
         as this application shows leads."""
         return self._view(lead)
 
@@ -1025,7 +1074,7 @@ def to_lifecycle_event(domain_event: object) -> LifecycleEvent:
         policy=_policy_ref(e.policy_name, e.policy_version),
         data=data,
         interaction_id=e.interaction_id,
-        # The hash chain (lifecycle.lead.chain_hash); empty on events recorded before it.
+        # The hash chain (lifecycle.chain); empty on events recorded before it.
         chain=e.chain or None,
         previous_chain=e.previous_chain or None,
     )

@@ -19,7 +19,7 @@ A lead event is stored as one JSON object (UTF-8, compact, orjson), in this orde
 
 Events whose values this layout would not hold exactly (a time with an offset in seconds, a
 value orjson does not write as the json module does) are stored as before, in eventsourcing's
-format, and chained by ``lifecycle.lead.chain_hash``: ``encode_event`` returns None for them.
+format, and chained by ``lifecycle.chain.chain_hash``: ``encode_event`` returns None for them.
 A state in this format starts with ``PREFIX``; older stored events are read as they always
 were (``lifecycle.application.LeadMapper``).
 """

@@ -54,8 +54,12 @@ MORE_POSITIONS = "more_positions"
 same transaction."""
 
 _TOPICS = {
-    "eventsourcing.sqlite": "lifecycle.interaction_ids_sqlite:IndexedSQLiteProcessRecorder",
-    "eventsourcing.postgres": "lifecycle.interaction_ids_postgres:IndexedPostgresProcessRecorder",
+    "eventsourcing.sqlite": (
+        "lifecycle.adapters.interaction_ids_sqlite:IndexedSQLiteProcessRecorder"
+    ),
+    "eventsourcing.postgres": (
+        "lifecycle.adapters.interaction_ids_postgres:IndexedPostgresProcessRecorder"
+    ),
 }
 
 

@@ -31,7 +31,7 @@ those bytes are stored and published); an event that encoding would not hold exa
 event stored before it, chains over the canonical JSON of its content instead (``chain_hash``).
 It is computed where the event is triggered (``_create``, ``trigger_event``), before anything is
 applied, so the stored event carries it and the apply methods stay assignments.
-``lifecycle.audit`` rechecks it from the stored rows.
+``lifecycle.chain`` defines it; ``lifecycle.audit`` rechecks it from the stored rows.
 
 Errors (``lifecycle.errors``)::
 
@@ -48,8 +48,6 @@ Errors (``lifecycle.errors``)::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -59,7 +57,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, OriginatorIDError, OriginatorVersionError
 from eventsourcing.utils import get_topic, resolve_topic
 
-from contracts.codec import canonical_json, split_personal
+from contracts.codec import split_personal
 from contracts.interactions import (
     CallLogged,
     DealLost,
@@ -73,6 +71,7 @@ from contracts.interactions import (
     Recycled,
 )
 from contracts.lifecycle_events import Touch
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import (
     CHANNEL_BY_VALUE,
     INTERACTION_TYPE_BY_VALUE,
@@ -80,6 +79,7 @@ from contracts.vocabulary import (
     Stage,
     Temperature,
 )
+from lifecycle.chain import chain_genesis, chain_hash
 from lifecycle.encoding import STATE, encode_event
 from lifecycle.errors import (
     IllegalTransitionError,
@@ -100,8 +100,6 @@ from lifecycle.scoring import (
 LEAD_NAMESPACE = UUID("0b0f5a52-6d1e-5c8e-9a47-5f3c1e7d2a90")
 """The uuid5 namespace of lead ids (never change it: it names every stored stream)."""
 
-ANONYMOUS_PREFIX = "anon:"
-
 RULE_FIRST_TOUCH = "first_touch"
 """Rule name of a lead created in its policy's entry stage because no rule moved it further."""
 RULE_ANONYMOUS_TOUCH = "anonymous_touch"
@@ -121,43 +119,6 @@ ERASED_VISITORS_PER_EVENT = 500
 anonymous id takes under 1 KiB of JSON, so an event stays well inside a 1 MiB Kafka message."""
 RULE_ERASED = "personal_data_erased"
 """Rule name of a ``PersonalDataErased`` event."""
-
-
-CHAIN_SCHEME = "leadflow lead chain 1"
-"""Names the hashing scheme; part of every genesis value (change it only with a new scheme)."""
-
-NOT_HASHED = frozenset(
-    {
-        "originator_id",
-        "originator_version",
-        "originator_topic",
-        "chain",
-        "previous_chain",
-        "class_version",
-    }
-)
-"""Stored event attributes outside the hashed content: the stream id and position are the
-row's key (the chain itself fixes the order), the aggregate topic names the class, and the
-chain values are what is computed."""
-
-
-def chain_genesis(stream_id: UUID) -> str:
-    """The value a lead's first event chains to: derived from its stream id (so its key)."""
-    return hashlib.sha256(f"{CHAIN_SCHEME}:{stream_id}".encode()).hexdigest()
-
-
-def chain_hash(previous: str, event_name: str, content: Mapping[str, Any]) -> str:
-    """The chain value of an event named ``event_name`` with ``content`` after ``previous``:
-    SHA-256 over ``previous``, the name and the canonical JSON of the content (business time,
-    recorded time, interaction, rule, policy and payload: see ``chain_content``)."""
-    digest = hashlib.sha256(f"{previous}\n{event_name}\n".encode())
-    digest.update(canonical_json(content))
-    return digest.hexdigest()
-
-
-def chain_content(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """The hashed content among a stored event's attributes (all but ``NOT_HASHED``)."""
-    return {k: v for k, v in attributes.items() if k not in NOT_HASHED}
 
 
 def visitor_key(anonymous_id: str) -> str:

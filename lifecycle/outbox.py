@@ -33,14 +33,11 @@ A cipher or compressor configured on the mapper is applied to the state first, a
 does. Personal values never reach the wire either way: they are sealed inside the stored
 interaction, which neither path publishes.
 
-``read_notifications`` reads a page of the log as plain rows (a SQLite store with one query and
-no per-row objects, a PostgreSQL one in binary through its ``notification_rows``; any other
-recorder through its own ``select_notifications``).
+It encodes the rows ``lifecycle.adapters.notifications.read_notifications`` reads.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, cast
@@ -49,13 +46,11 @@ from uuid import UUID
 import msgspec
 import orjson
 from eventsourcing.persistence import (
-    ApplicationRecorder,
     DatetimeAsISO,
     JSONTranscoder,
     Mapper,
     Notification,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from contracts import encode
@@ -68,17 +63,14 @@ from contracts.vocabulary import (
     TEMPERATURE_BY_VALUE,
     LifecycleEventType,
 )
+from lifecycle.adapters.notifications import RawNotification
 from lifecycle.application import TouchAsDict, to_lifecycle_event
 from lifecycle.encoding import PREFIX, lifecycle_event_id
 from lifecycle.encoding import published as published_bytes
 from lifecycle.lead import Lead
 from lifecycle.transcoding import DatetimeAsISOFast
 
-__all__ = ["Published", "RawNotification", "WireEncoder", "read_notifications"]
-
-RawNotification = tuple[int, Any, int, str, bytes]
-"""A notification as read: its id, the stream id as the recorder stores it (a ``UUID``, or the
-text of one), the version, the topic and the stored state."""
+__all__ = ["Published", "WireEncoder"]
 
 _REFUSED = LifecycleEventType.TRANSITION_REFUSED
 _new = tuple.__new__
@@ -584,33 +576,3 @@ class WireEncoder:
 # The variant nibble: its two high bits set to 10.
 
 _fromisoformat = datetime.fromisoformat
-
-
-def read_notifications(
-    recorder: ApplicationRecorder, after: int, limit: int
-) -> Sequence[RawNotification]:
-    """The notifications after ``after`` (at most ``limit``), in order, as plain rows.
-
-    The same rows as ``recorder.select_notifications(after, limit, inclusive_of_start=False)``:
-    read with the same query on a SQLite store (the stream id left as stored), in binary on a
-    PostgreSQL one (``notification_rows``), through that method on any other.
-    """
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        with recorder.datastore.transaction(commit=False) as transaction:
-            # eventsourcing's SQLiteCursor hands out the sqlite3 cursor itself on entering.
-            c = cast(sqlite3.Cursor, transaction)
-            c.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state "
-                f"FROM {recorder.events_table_name} WHERE rowid>? ORDER BY rowid LIMIT ?",
-                (after, limit),
-            )
-            c.row_factory = None  # plain tuples, on this cursor only
-            rows: list[RawNotification] = c.fetchall()
-            return rows
-    read_rows = getattr(recorder, "notification_rows", None)  # PostgreSQL's, in binary
-    if read_rows is not None:
-        return cast(Sequence[RawNotification], read_rows(after, limit))
-    return [
-        (n.id, n.originator_id, n.originator_version, n.topic, n.state)
-        for n in recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
-    ]

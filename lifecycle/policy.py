@@ -73,6 +73,24 @@ leads are scored, what sales qualification requires, the default deal margin and
     [sla]
     lead_first_touch_hours = 24.0     # first sales touch due after a lead is created
     mql_first_touch_hours = 4.0       # ... and after it became an MQL
+    warning_fraction = 0.75           # optional (default 0.75): sla_warning after this share
+                                      # of the time, 0 < f < 1; false: no warnings
+    sales_touches = ["meeting_booked", "meeting_held", "qualification_recorded", "call_logged"]
+                                      # optional (this default): interaction types that clear a
+                                      # deadline; call_logged counts only when outbound
+    stages = { sql = 48.0 }           # optional: SLA hours of further stages (not lead, mql)
+
+    [attribution]                     # optional; every key has a default
+    touch_types = ["page_viewed", "ad_clicked", "form_submitted", "email_engaged",
+                   "call_logged", "meeting_booked", "meeting_held", "webinar_attended",
+                   "account_created", "cart_created"]   # what counts as a touch (default:
+                                      # every type but the CRM records of a decision)
+    half_life_days = 7.0              # time_decay's half-life (> 0)
+
+    [attribution.lookback_days]       # per milestone: touches more than this many days
+    lead = 90                         # before the milestone get no credit (>= 0; inf: no
+    mql = 90                          # limit); defaults: ``DEFAULT_LOOKBACK_DAYS``
+    customer = 365
 """
 
 from __future__ import annotations
@@ -90,7 +108,14 @@ from typing import Any, TypeVar
 from contracts.interactions import CallLogged, EmailEngaged, FormSubmitted, Interaction
 from contracts.lifecycle_events import PolicyRef
 from contracts.types import MAX_SCORE
-from contracts.vocabulary import CallDirection, EmailAction, FormKind, InteractionType, Stage
+from contracts.vocabulary import (
+    DEFAULT_TOUCH_TYPES,
+    CallDirection,
+    EmailAction,
+    FormKind,
+    InteractionType,
+    Stage,
+)
 from lifecycle.errors import PolicyError
 
 PRESETS: tuple[str, ...] = ("b2b_saas", "agency", "ecommerce")
@@ -122,9 +147,6 @@ REQUEST_TARGETS: Mapping[InteractionType, Stage] = MappingProxyType(
 
 SQL_REQUIREMENTS: tuple[str, ...] = ("need", "budget", "authority", "timing")
 """What a qualification can establish; a policy requires some of them for SQL."""
-
-FIT_ATTRIBUTES: tuple[str, ...] = ("seniority", "company_size", "industry", "country")
-"""The profile attributes (from form submissions) that fit scoring can use."""
 
 ANY = "*"
 """The key that gives points to any value not listed (in fit and engagement tables)."""
@@ -191,12 +213,75 @@ class Scoring:
     """Points by key: ``page_viewed``, ``form_submitted.demo_request``, ``form_submitted.*``."""
 
 
+DEFAULT_SALES_TOUCHES: frozenset[InteractionType] = frozenset(
+    {
+        InteractionType.MEETING_BOOKED,
+        InteractionType.MEETING_HELD,
+        InteractionType.QUALIFICATION_RECORDED,
+        InteractionType.CALL_LOGGED,
+    }
+)
+"""The interaction types that clear an SLA deadline unless ``[sla] sales_touches`` says others
+(an outbound call: ``call_logged`` counts only when the lifecycle flagged it a sales touch)."""
+
+DEFAULT_WARNING_FRACTION = 0.75
+"""The share of an SLA after which ``sla_warning`` fires unless ``[sla] warning_fraction`` says."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sla:
-    """How soon sales must first touch a lead (hours), counted from entering a stage."""
+    """How soon sales must first touch a lead (hours), counted from entering a stage.
+
+    ``stages`` holds the SLAs of stages other than lead and mql; ``warning_fraction`` is the
+    share of an SLA after which a warning fires (``None``: no warnings); ``sales_touches`` the
+    interaction types that count as the touch that answers the SLA.
+    """
 
     lead_first_touch_hours: float
     mql_first_touch_hours: float
+    warning_fraction: float | None = DEFAULT_WARNING_FRACTION
+    sales_touches: frozenset[InteractionType] = DEFAULT_SALES_TOUCHES
+    stages: Mapping[Stage, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def hours_for(self, stage: Stage) -> float | None:
+        """The SLA of ``stage`` in hours, or ``None`` when the stage has none."""
+        if stage is Stage.LEAD:
+            return self.lead_first_touch_hours
+        if stage is Stage.MQL:
+            return self.mql_first_touch_hours
+        return self.stages.get(stage)
+
+
+MILESTONE_STAGES: tuple[Stage, ...] = (
+    Stage.LEAD,
+    Stage.MQL,
+    Stage.SQL,
+    Stage.OPPORTUNITY,
+    Stage.CUSTOMER,
+)
+"""The milestones attribution credits, in funnel order."""
+
+DEFAULT_LOOKBACK_DAYS: Mapping[str, float | None] = MappingProxyType(
+    {"lead": 90.0, "mql": 90.0, "sql": 180.0, "opportunity": 180.0, "customer": 365.0}
+)
+"""Days before each milestone a touch may be and still be credited, unless the policy's
+``[attribution.lookback_days]`` says otherwise: a quarter for the marketing milestones (the
+window ad platforms and attribution tools offer by default), half a year for sales's, a year for
+the won deal (a B2B sale takes months; a touch older than that rarely caused it)."""
+
+DEFAULT_HALF_LIFE_DAYS = 7.0
+"""time_decay's default half-life, in days."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionSettings:
+    """What attribution credits: which interaction types are touches, how far back from each
+    milestone a touch still counts (``lookback_days``: milestone name -> days, ``None`` no limit)
+    and time_decay's half-life."""
+
+    touch_types: frozenset[InteractionType] = DEFAULT_TOUCH_TYPES
+    lookback_days: Mapping[str, float | None] = field(default_factory=lambda: DEFAULT_LOOKBACK_DAYS)
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +303,7 @@ class Policy:
     default_margin: float
     sla: Sla
     source: str = ""
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
     stages: frozenset[Stage] = field(init=False)
     ref: PolicyRef = field(init=False)
     _by_type: Mapping[InteractionType, tuple[Rule, ...]] = field(init=False, repr=False)
@@ -431,12 +517,8 @@ class _Builder:
             raise deals.error("default_margin", f"expected a share between 0 and 1, got {margin}")
         deals.finish()
 
-        sla_table = root.table("sla")
-        sla = Sla(
-            lead_first_touch_hours=self._positive(sla_table, "lead_first_touch_hours"),
-            mql_first_touch_hours=self._positive(sla_table, "mql_first_touch_hours"),
-        )
-        sla_table.finish()
+        sla = self._sla(root.table("sla"), known)
+        attribution = self._attribution(root, known)
         root.finish()
         return Policy(
             name=name,
@@ -454,6 +536,49 @@ class _Builder:
             default_margin=margin,
             sla=sla,
             source=self.source,
+            attribution=attribution,
+        )
+
+    def _sla(self, table: _Table, known: set[Stage]) -> Sla:
+        lead_hours = self._positive(table, "lead_first_touch_hours")
+        mql_hours = self._positive(table, "mql_first_touch_hours")
+        warning: float | None = DEFAULT_WARNING_FRACTION
+        if table.has("warning_fraction"):
+            raw = table.raw("warning_fraction", "a share between 0 and 1, or false")
+            if raw is False:
+                warning = None
+            else:
+                warning = _number(raw, table.key("warning_fraction"), self.source)
+                if not 0 < warning < 1:
+                    raise table.error(
+                        "warning_fraction",
+                        f"expected a share between 0 and 1 (exclusive), or false, got {warning}",
+                    )
+        touches = (
+            table.enums("sales_touches", InteractionType)
+            if table.has("sales_touches")
+            else DEFAULT_SALES_TOUCHES
+        )
+        if not touches:
+            raise table.error("sales_touches", "expected at least one interaction type")
+        stages: dict[Stage, float] = {}
+        if table.has("stages"):
+            extra = table.table("stages")
+            for name in sorted(extra.data):
+                stage = _member(name, Stage, extra.key(name), self.source)
+                if stage not in known:
+                    raise extra.error(name, f"{stage} is not one of the policy's stages")
+                if stage in (Stage.LEAD, Stage.MQL):
+                    raise extra.error(name, f"{stage}'s SLA is sla.{stage.value}_first_touch_hours")
+                stages[stage] = self._positive(extra, name)
+            extra.finish()
+        table.finish()
+        return Sla(
+            lead_first_touch_hours=lead_hours,
+            mql_first_touch_hours=mql_hours,
+            warning_fraction=warning,
+            sales_touches=touches,
+            stages=MappingProxyType(stages),
         )
 
     def _within(self, stages: Iterable[Stage], known: set[Stage], key: str) -> None:
@@ -466,6 +591,48 @@ class _Builder:
         if value <= 0:
             raise table.error(name, f"must be greater than 0, got {value}")
         return value
+
+    def _attribution(self, root: _Table, known: set[Stage]) -> AttributionSettings:
+        if not root.has("attribution"):
+            root.used.add("attribution")
+            return AttributionSettings()
+        table = root.table("attribution")
+        touch_types = (
+            table.enums("touch_types", InteractionType)
+            if table.has("touch_types")
+            else DEFAULT_TOUCH_TYPES
+        )
+        if not touch_types:
+            raise table.error("touch_types", "expected at least one interaction kind")
+        half_life = self._positive(table, "half_life_days", DEFAULT_HALF_LIFE_DAYS)
+        lookback = dict(DEFAULT_LOOKBACK_DAYS)
+        if table.has("lookback_days"):
+            windows = table.table("lookback_days")
+            names = {stage.value: stage for stage in MILESTONE_STAGES}
+            for name in windows.data:
+                if name not in names:
+                    raise windows.error(
+                        name, f"unknown milestone {name!r} (expected one of {', '.join(names)})"
+                    )
+                if names[name] not in known:
+                    raise windows.error(name, f"{name} is not one of the policy's stages")
+                value = windows.data[name]
+                windows.used.add(name)
+                # inf (TOML's own infinity) says "no limit"; anything else is a finite number.
+                if isinstance(value, float) and value == math.inf:
+                    lookback[name] = None
+                    continue
+                days = _number(value, windows.key(name), self.source)
+                if days < 0:
+                    raise windows.error(name, f"must be 0 or more days (inf: no limit), got {days}")
+                lookback[name] = days
+            windows.finish()
+        table.finish()
+        return AttributionSettings(
+            touch_types=touch_types,
+            lookback_days=MappingProxyType(lookback),
+            half_life_days=half_life,
+        )
 
     def _transitions(
         self,

@@ -124,16 +124,6 @@ def engagement_after(
     return round(min(max(value, 0.0), scoring.engagement_cap), _PLACES), new_as_of
 
 
-def engagement_at(
-    engagement: float, as_of: datetime | None, when: datetime, scoring: Scoring
-) -> float:
-    """The engagement recorded ``as_of``, decayed to ``when`` (for reports at a given time)."""
-    if as_of is None:
-        return engagement
-    elapsed = (when - as_of).total_seconds() / _DAY_SECONDS
-    return round(decay(engagement, elapsed, scoring.half_life_days), _PLACES)
-
-
 def temperature(score: float, scoring: Scoring) -> Temperature:
     """Cold below the policy's ``warm`` threshold, hot from ``hot``, warm in between."""
     if score >= scoring.hot:

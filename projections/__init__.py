@@ -32,6 +32,13 @@ from projections.book import (
     fold_problems,
 )
 from projections.funnel import FunnelEconomics
+from projections.money import (
+    NO_CURRENCY,
+    ExchangeRates,
+    MissingRateError,
+    RatesError,
+    parse_rates,
+)
 from projections.pipeline import Pipeline
 from projections.read_models import SECTIONS, Projections
 from projections.sla import SlaHours
@@ -42,15 +49,19 @@ __all__ = [
     "MILESTONE_NAMES",
     "MODELS",
     "NONE",
+    "NO_CURRENCY",
     "RULE_MODELS",
     "SECTIONS",
     "Attribution",
     "BookTotals",
+    "ExchangeRates",
     "FunnelEconomics",
     "LeadBook",
     "LeadRecord",
+    "MissingRateError",
     "Pipeline",
     "Projections",
+    "RatesError",
     "SlaHours",
     "StageTiming",
     "Stay",
@@ -62,6 +73,7 @@ __all__ = [
     "linear_weights",
     "markov_removal_effects",
     "markov_shares",
+    "parse_rates",
     "shapley_credit",
     "shapley_values",
     "time_decay_weights",

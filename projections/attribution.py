@@ -4,18 +4,24 @@ The journeys are built from the lead book when a document is asked for, never pe
 only keeps each lead's touches and milestone times (``projections.book``). The totals are kept
 between documents: just before an event changes a lead, its credit is taken back, and the next
 document counts it again as it then is, so a document costs in proportion to the leads changed
-since the last one (with a lookback window every lead is counted again: see ``snapshot``).
+since the last one. A lead's credit depends on nothing but the lead (not on "now"), lookback
+windows included, so the totals also merge across shards.
 
 Journeys
     A lead's touches are its ``InteractionRecorded`` events and the ``Touch``es an
-    ``IdentityLinked`` brought from its anonymous past. They are ordered by ``occurred_at``; ties
+    ``IdentityLinked`` brought from its anonymous past whose interaction type is one of
+    ``touch_types`` (the policy's ``[attribution] touch_types``; by default every type but the
+    CRM's records of a decision, ``contracts.CRM_RECORDS``: a ``deal_won`` is the customer
+    milestone, not a touch, and its channel is whatever the CRM stamped). They are ordered by
+    ``occurred_at``; ties
     keep the order in which the lead's stream recorded them (a linked visitor's touches in the
     order the event lists them). A touch whose interaction id was already seen in the journey is
     the same touch again and is left out. The journey to a milestone (lead, mql, sql, opportunity,
     customer) is every touch at or before the moment the lead first reached it, so the touch that
     caused the move counts even when it carries the same ``occurred_at``. With a lookback window
-    of ``lookback_days``, touches more than that before the milestone are left out (``None``: no
-    limit). Merged visitors have no journey of their own (their touches count in the lead's).
+    (``lookback_days``, one per milestone), touches more than that many days before the
+    milestone are left out (``None``: no limit). Merged visitors have no journey of their own
+    (their touches count in the lead's).
 
 A journey with no touch at all (none recorded, or none inside the lookback window)
     Its whole credit, under every model, goes to the channel ``"(none)"`` (and campaign
@@ -48,7 +54,8 @@ Data-driven model (``markov``)
     A first-order Markov chain over channels (and, separately, over campaigns) with a start
     state and the absorbing states conversion and null. Every lead that is a person of its own
     contributes one path: its journey to the milestone ending in conversion if it reached the
-    milestone, else all its touches (inside the lookback window ending "now") ending in null.
+    milestone, else all its touches (inside the milestone's lookback window back from its own
+    last touch, so that the path does not change with the clock) ending in null.
     Repeated channels are kept (self-loops); they do not change removal effects. Transition
     probabilities are the observed transition counts over each state's outgoing count. The
     removal effect of a state c is the share of the chain's conversion probability lost when c is
@@ -64,10 +71,10 @@ Data-driven model (``shapley``)
     behind Google's data-driven attribution. The journeys are the Markov chain's paths taken as
     sets: each converting journey with touches is the set of channels it touched, each lead
     that did not reach the milestone the set of channels it touched (inside the lookback window
-    ending "now") as a journey that did not convert; journeys without a touch are not in the
-    game (their credit goes to ``"(none)"`` as under ``markov``). A coalition's value v(S) is
-    the conversion rate of the journeys whose channel set is exactly S (converting journeys /
-    journeys); v(empty) = 0, and a coalition that no journey has is worth 0.
+    back from its last touch) as a journey that did not convert; journeys without a touch are
+    not in the game (their credit goes to ``"(none)"`` as under ``markov``). A coalition's value
+    v(S) is the conversion rate of the journeys whose channel set is exactly S (converting
+    journeys / journeys); v(empty) = 0, and a coalition that no journey has is worth 0.
 
     The game is played once per converting coalition T (a channel set some converting journey
     has), its players the n = |T| channels of T::
@@ -106,7 +113,12 @@ Revenue
     customer milestone under each rule model; under ``markov``, the total won amount of the
     journeys with touches is shared by the customer milestone's normalised removal effects;
     under ``shapley``, each converting coalition's won amount is shared as its conversions are.
-    Amounts are summed as recorded, without currency conversion.
+    Amounts are summed per currency (the deal's, ``LeadRecord.deal_currency``), never across
+    currencies: ``revenue_by_currency`` has every currency; ``revenue`` (in
+    ``revenue_currency``) is the one currency's when all won amounts are in one, the amounts
+    converted into the reporting currency when ``rates`` are given (each on the day the lead
+    reached customer: ``projections.money``), and ``None`` with several currencies and no
+    rates. A customer without any amount adds no revenue.
 
 Every mapping lists, under every model, each channel (campaign) that had credit under any model
 at that milestone, sorted, with zeros; floats are rounded to 4 decimals. Rule-based credit,
@@ -125,7 +137,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from contracts import LifecycleEvent
+from contracts import DEFAULT_TOUCH_TYPES, LifecycleEvent
 from projections._common import (
     CUSTOMER,
     LEAD,
@@ -135,9 +147,9 @@ from projections._common import (
     NONE,
     OPPORTUNITY,
     rnd,
-    to_us,
 )
 from projections.book import LeadBook, LeadRecord
+from projections.money import ExchangeRates, pick_currency
 from projections.totals import ONE, LabelSums, LeadTotals, fixed
 
 RULE_MODELS: tuple[str, ...] = (
@@ -359,7 +371,7 @@ def shapley_credit(journeys: Iterable[tuple[Collection[str], bool]]) -> dict[str
     coalitions = _Coalitions()
     for channels, converted in journeys:
         if channels:
-            coalitions.add(channels, converted, 0, 1)
+            coalitions.add(channels, converted, (), 1)
     return coalitions.credit()[0]
 
 
@@ -420,12 +432,14 @@ class _Lead(NamedTuple):
     labels: tuple[list[str], list[str]]  # (channels, campaigns), one per touch
 
 
-def _journey_material(record: LeadRecord) -> _Lead:
+def _journey_material(record: LeadRecord, touch_types: Collection[str]) -> _Lead:
     seen: set[str] = set()
     times: list[int] = []
     channels: list[str] = []
     campaigns: list[str] = []
     for touch in record.ordered_touches():
+        if touch.interaction_type not in touch_types:
+            continue  # a CRM record of a decision (by default), or a type the policy leaves out
         key = touch.interaction_id
         if key is not None:
             if key in seen:
@@ -445,29 +459,58 @@ class Attribution:
     """The attribution read model (every rule is in the module docstring).
 
     ``snapshot()`` gives ``{milestone: {model: {channel: credit}}}`` for the milestones lead,
-    mql, sql, opportunity and customer; ``"revenue": {model: {channel: amount}}``; and
-    ``"by_campaign"``, the same two by campaign. A milestone whose stage the policy lacks is
-    ``None`` (and ``revenue`` with customer), as nobody reaches it.
+    mql, sql, opportunity and customer; ``"revenue": {model: {channel: amount}}`` in
+    ``"revenue_currency"``; ``"revenue_by_currency": {currency: {model: {channel: amount}}}``;
+    and ``"by_campaign"``, the same by campaign. A milestone whose stage the policy lacks is
+    ``None`` (and the revenue keys with customer), as nobody reaches it.
+
+    ``touch_types`` are the interaction types credited (default: every type but the CRM
+    records, ``contracts.DEFAULT_TOUCH_TYPES``); ``lookback_days`` one window for every
+    milestone, or a mapping milestone name -> days (``None`` or a missing name: no limit);
+    ``rates`` convert revenue into one reporting currency.
     """
 
     def __init__(
         self,
         *,
         half_life_days: float = 7.0,
-        lookback_days: float | None = None,
+        lookback_days: float | Mapping[str, float | None] | None = None,
         book: LeadBook | None = None,
+        touch_types: Collection[str] | None = None,
+        rates: ExchangeRates | None = None,
     ) -> None:
         if half_life_days <= 0:
             raise ValueError(f"half_life_days must be positive, got {half_life_days}")
-        if lookback_days is not None and lookback_days < 0:
-            raise ValueError(f"lookback_days must be zero or more, got {lookback_days}")
+        windows = (
+            lookback_days
+            if isinstance(lookback_days, Mapping)
+            else dict.fromkeys(MILESTONE_NAMES, lookback_days)
+        )
+        unknown = sorted(set(windows) - set(MILESTONE_NAMES))
+        if unknown:
+            raise ValueError(f"lookback_days names no milestone {unknown[0]!r}")
+        for name, days in windows.items():
+            if days is not None and not days >= 0:
+                raise ValueError(f"lookback_days of {name} must be zero or more, got {days}")
         self.half_life_days = half_life_days
-        self.lookback_days = lookback_days
+        self.lookback_days: dict[str, float | None] = {
+            name: windows.get(name) for name in MILESTONE_NAMES
+        }
+        """Each milestone's window in days (``None``: no limit)."""
+        self._lookback_us = tuple(
+            None if days is None else days * MICROS_PER_DAY for days in self.lookback_days.values()
+        )
+        self.touch_types: frozenset[str] = frozenset(
+            str(kind) for kind in (DEFAULT_TOUCH_TYPES if touch_types is None else touch_types)
+        )
+        """The interaction types that are touches."""
+        self.rates = rates
         self.book = book if book is not None else LeadBook()
         self._sums = _Totals(self.book.applies)
-        self._now_us: int | None = None  # "now" of the document being made (lookback only)
-        # Without a lookback window a lead's credit depends on nothing but the lead.
-        self.lead_totals = LeadTotals(self.book, self._count, keep=lookback_days is None)
+        # A lead's credit depends on nothing but the lead (a journey that did not reach a
+        # milestone is windowed back from its own last touch, not from "now"), so the totals
+        # are kept between documents and merge across shards.
+        self.lead_totals = LeadTotals(self.book, self._count)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one event (through the book); ``False`` for a duplicate."""
@@ -476,96 +519,125 @@ class Attribution:
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
         """The attribution section of the document (see the class and module docstrings).
 
-        Without a lookback window a lead's credit does not depend on "now": the totals are kept
-        between snapshots and only the leads changed since the last one are counted again, so a
-        snapshot costs in proportion to what changed. With a window, non-converting paths end
-        at "now" and every lead is counted again.
+        A lead's credit does not depend on "now" (accepted for symmetry, not used): the totals
+        are kept between snapshots and only the leads changed since the last one are counted
+        again, so a snapshot costs in proportion to what changed. Raises ``MissingRateError``
+        (``projections.money``) when a won amount has no rate on its date.
         """
-        if self.lookback_days is None:
-            self.lead_totals.refresh()
-        else:
-            self._now_us = to_us(now) if now is not None else self.book.latest_us
-            self._sums = _Totals(self.book.applies)
-            self.lead_totals.refresh(everything=True)
+        self.lead_totals.refresh()
         document: dict[str, Any] = {}
         by_campaign: dict[str, Any] = {}
         for milestone, name in enumerate(MILESTONE_NAMES):
             if not self.book.applies[milestone]:
                 document[name] = by_campaign[name] = None
                 if milestone == CUSTOMER:
-                    document["revenue"] = by_campaign["revenue"] = None
+                    for key in ("revenue", "revenue_currency", "revenue_by_currency"):
+                        document[key] = by_campaign[key] = None
                 continue
             credit, revenue = self._sums.credit(milestone)
             document[name] = _document(credit[0])
             by_campaign[name] = _document(credit[1])
             if milestone == CUSTOMER:
-                document["revenue"] = _document(revenue[0])
-                by_campaign["revenue"] = _document(revenue[1])
+                currencies = {code for code, count in self._sums.currencies.items() if count}
+                currency = pick_currency(currencies, self.rates)
+                # Several currencies and no rates: no one revenue figure (never a sum across
+                # currencies); no won amount at all: zeros.
+                shown: str | None = (
+                    currency if currency is not None and self.rates is None else _REPORTING
+                )
+                if currency is None and currencies:
+                    shown = None
+                for by, section in enumerate((document, by_campaign)):
+                    labels = _labels(credit[by])
+                    by_bucket = {
+                        bucket: _document(revenue[by].get(bucket, {}), labels)
+                        for bucket in sorted(currencies | {shown or ""})
+                    }
+                    section["revenue"] = by_bucket[shown] if shown is not None else None
+                    section["revenue_currency"] = currency
+                    section["revenue_by_currency"] = {
+                        code: by_bucket[code] for code in sorted(currencies)
+                    }
         document["by_campaign"] = by_campaign
         return document
 
-    to_document = snapshot
-
     def merge(self, other: Attribution) -> None:
-        """Add ``other``'s credit, revenue, Markov and coalition counts (another book's leads: see
-        ``Projections.merge``). Without a lookback window only: with one, credit depends on
-        "now" and every document counts every lead again."""
-        if self.lookback_days is not None or other.lookback_days is not None:
-            raise ValueError("attribution with a lookback window does not merge")
+        """Add ``other``'s credit, revenue, Markov and coalition counts (another book's leads,
+        folded under the same settings: see ``Projections.merge``)."""
         self.lead_totals.refresh()
         other.lead_totals.refresh()
         self._sums.merge(other._sums)
 
+    def _money(self, record: LeadRecord) -> list[tuple[str, float]]:
+        """The lead's won amount in each bucket it counts in: its own currency, and with rates
+        the reporting one (``_REPORTING``, converted on the day it reached customer). Raises
+        ``MissingRateError`` before anything is counted."""
+        amount = record.deal_amount
+        at = record.reached[CUSTOMER]
+        if amount is None or at is None:
+            return []
+        currency = record.deal_currency
+        money = [(currency, amount)]
+        if self.rates is not None:
+            money.append((_REPORTING, self.rates.convert(amount, currency, at)))
+        return money
+
     def _count(self, record: LeadRecord, sign: int) -> None:
         """Add (``sign`` 1) or take back (-1) one active lead's credit at every milestone."""
-        now_us = self._now_us
-        _, times, labels = _journey_material(record)
+        money = self._money(record)  # first: a missing rate raises before anything changes
+        _, times, labels = _journey_material(record, self.touch_types)
         half_life = self.half_life_days * MICROS_PER_DAY
-        lookback = None if self.lookback_days is None else self.lookback_days * MICROS_PER_DAY
         sums = self._sums
         for milestone in range(len(MILESTONES)):
             if not self.book.applies[milestone]:
                 continue
+            lookback = self._lookback_us[milestone]
             transitions = sums.transitions[milestone]
             reached = record.reached[milestone]
             if reached is None:  # a path to null for the Markov chain
+                # Windowed back from the journey's own last touch: the same whenever asked.
                 low = 0
-                if lookback is not None and now_us is not None:
-                    low = bisect_left(times, now_us - lookback)
+                if lookback is not None and times:
+                    low = bisect_left(times, times[-1] - lookback)
                 if low < len(times):
                     for by in range(len(_BY)):
                         _add_path(transitions[by], labels[by][low:], False, sign)
-                        sums.coalitions[milestone][by].add(labels[by][low:], False, 0, sign)
+                        sums.coalitions[milestone][by].add(labels[by][low:], False, (), sign)
                 continue
             high = bisect_right(times, reached)
             low = 0 if lookback is None else bisect_left(times, reached - lookback, 0, high)
-            with_revenue = milestone == CUSTOMER
-            amount = (record.deal_amount or 0.0) if with_revenue else 0.0
+            won = money if milestone == CUSTOMER else []
+            if milestone == CUSTOMER:
+                for currency, _amount in money[:1]:
+                    sums.currencies[currency] += sign
+            won_fixed = tuple((bucket, fixed(amount)) for bucket, amount in won)
             if low == high:
                 journey_labels: tuple[list[str], ...] = ([NONE], [NONE])
                 weights = _NO_TOUCH
                 for by in range(len(_BY)):
                     sums.untouched[milestone][by].add(NONE, ONE, sign)
-                    if with_revenue:
-                        sums.revenue_untouched[milestone][by].add(NONE, fixed(amount), sign)
+                    for bucket, amount in won_fixed:
+                        sums.revenue_untouched_in(milestone, by, bucket).add(NONE, amount, sign)
             else:
                 journey_labels = tuple(labels_by[low:high] for labels_by in labels)
                 weights = self._weights(
                     record, times, low=low, high=high, milestone=milestone, half_life=half_life
                 )
                 sums.conversions[milestone] += sign
-                won = fixed(amount) if with_revenue else 0
-                sums.revenue_with_touches[milestone] += sign * won
+                with_touches = sums.revenue_with_touches[milestone]
+                for bucket, amount in won_fixed:
+                    with_touches[bucket] = with_touches.get(bucket, 0) + sign * amount
                 for by in range(len(_BY)):
                     _add_path(transitions[by], journey_labels[by], True, sign)
-                    sums.coalitions[milestone][by].add(journey_labels[by], True, won, sign)
+                    sums.coalitions[milestone][by].add(journey_labels[by], True, won_fixed, sign)
             credit = sums.rule_credit[milestone]
-            revenue = sums.rule_revenue[milestone]
             for by, labels_by in enumerate(journey_labels):
                 for model, model_weights in weights.items():
                     credit[by][model].add_weights(labels_by, model_weights, 1.0, sign)
-                    if with_revenue:
-                        revenue[by][model].add_weights(labels_by, model_weights, amount, sign)
+                    for bucket, won_amount in won:
+                        sums.rule_revenue_in(milestone, by, bucket)[model].add_weights(
+                            labels_by, model_weights, won_amount, sign
+                        )
 
     @staticmethod
     def _weights(
@@ -631,86 +703,124 @@ class _Sums(LabelSums):
 
 
 class _Coalitions:
-    """Journeys, converting journeys and won amount (``fixed``) by exact set of labels: what
-    ``shapley`` needs, summed exactly; a set leaves when its last journey is taken back."""
+    """Journeys, converting journeys and won amounts (``fixed``, by currency bucket) by exact
+    set of labels: what ``shapley`` needs, summed exactly; a set leaves when its last journey
+    is taken back."""
 
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: dict[frozenset[str], list[int]] = {}
+        self.entries: dict[frozenset[str], tuple[list[int], dict[str, int]]] = {}
 
-    def add(self, labels: Iterable[str], converted: bool, amount: int, sign: int) -> None:
-        """Add (``sign`` 1) or take back (-1) one journey over ``labels`` (``amount``: its won
-        amount, ``fixed``)."""
+    def add(
+        self,
+        labels: Iterable[str],
+        converted: bool,
+        amounts: Iterable[tuple[str, int]],
+        sign: int,
+    ) -> None:
+        """Add (``sign`` 1) or take back (-1) one journey over ``labels`` (``amounts``: its won
+        amount in each bucket, ``fixed``)."""
         key = frozenset(labels)
         entry = self.entries.get(key)
         if entry is None:
-            entry = self.entries[key] = [0, 0, 0]
-        entry[0] += sign
-        entry[1] += sign * converted
-        entry[2] += sign * amount
-        if not entry[0]:
+            entry = self.entries[key] = ([0, 0], {})
+        counts, won = entry
+        counts[0] += sign
+        counts[1] += sign * converted
+        for bucket, amount in amounts:
+            total = won.get(bucket, 0) + sign * amount
+            if total:
+                won[bucket] = total
+            else:  # as if never counted
+                won.pop(bucket, None)
+        if not counts[0]:
             del self.entries[key]
 
     def merge(self, other: _Coalitions) -> None:
         """Add every set's counts of ``other``."""
         entries = self.entries
-        for key, (journeys, conversions, amount) in other.entries.items():
+        for key, (counts, won) in other.entries.items():
             entry = entries.get(key)
             if entry is None:
-                entries[key] = [journeys, conversions, amount]
+                entries[key] = ([*counts], dict(won))
             else:
-                entry[0] += journeys
-                entry[1] += conversions
-                entry[2] += amount
+                entry[0][0] += counts[0]
+                entry[0][1] += counts[1]
+                for bucket, amount in won.items():
+                    entry[1][bucket] = entry[1].get(bucket, 0) + amount
 
-    def credit(self) -> tuple[dict[str, float], dict[str, float]]:
-        """Each label's ``shapley`` credit and won amount (labels without credit left out)."""
-        converting = {key: entry for key, entry in self.entries.items() if entry[1]}
+    def credit(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """Each label's ``shapley`` credit, and its won amount by bucket (labels without credit
+        left out)."""
+        converting = {key: entry for key, entry in self.entries.items() if entry[0][1]}
         labels = sorted(set().union(*converting))
         bit = {label: 1 << index for index, label in enumerate(labels)}
         # Coalitions as bit masks over the sorted labels, in ascending order: the same order
         # whatever order the journeys came in, so the same floats.
         coalitions = sorted(
-            (sum(bit[label] for label in key), entry) for key, entry in converting.items()
+            ((sum(bit[label] for label in key), entry) for key, entry in converting.items()),
+            key=lambda item: item[0],
         )
-        worth = {mask: conversions / journeys for mask, (journeys, conversions, _) in coalitions}
+        worth = {mask: conversions / journeys for mask, ((journeys, conversions), _) in coalitions}
         ordered = list(worth.items())
         credit: dict[str, float] = {}
-        revenue: dict[str, float] = {}
-        for mask, (_, conversions, amount) in coalitions:
+        revenue: dict[str, dict[str, float]] = {}
+        for mask, ((_, conversions), won) in coalitions:
             members = [index for index in range(len(labels)) if mask >> index & 1]
             positive = [max(value, 0.0) for value in _shapley(mask, members, worth, ordered)]
             # Efficiency: the values sum to the coalition's conversion rate, > 0, so the
             # positive ones sum to at least that.
             total = sum(positive)
-            won = amount / ONE
             for member, value in zip(members, positive, strict=True):
                 if value:
                     label = labels[member]
                     share = value / total
                     credit[label] = credit.get(label, 0.0) + share * conversions
-                    revenue[label] = revenue.get(label, 0.0) + share * won
+                    for bucket in sorted(won):
+                        by_label = revenue.setdefault(bucket, {})
+                        by_label[label] = by_label.get(label, 0.0) + share * won[bucket] / ONE
         return credit, revenue
 
 
 class _Totals:
     """Every milestone's totals: rule-based credit and revenue by (channel, campaign) and model,
     the Markov chain's transitions, its conversions and the revenue of journeys with touches,
-    and the journeys by exact set of channels (campaigns) for ``shapley``."""
+    and the journeys by exact set of channels (campaigns) for ``shapley``. Revenue is kept per
+    bucket: each currency, and ``_REPORTING`` (converted) with rates."""
 
     def __init__(self, applies: Sequence[bool]) -> None:
         milestones = range(len(applies))
         self.rule_credit = [[{m: _Sums() for m in RULE_MODELS} for _ in _BY] for _ in milestones]
-        self.rule_revenue = [[{m: _Sums() for m in RULE_MODELS} for _ in _BY] for _ in milestones]
+        self.rule_revenue: list[list[dict[str, dict[str, _Sums]]]] = [
+            [{} for _ in _BY] for _ in milestones
+        ]
         self.transitions: list[list[_Transitions]] = [[Counter() for _ in _BY] for _ in milestones]
         self.coalitions = [[_Coalitions() for _ in _BY] for _ in milestones]
         # Journeys without a touch: their whole credit (and revenue) to "(none)" under markov
         # and shapley.
         self.untouched = [[_Sums() for _ in _BY] for _ in milestones]
-        self.revenue_untouched = [[_Sums() for _ in _BY] for _ in milestones]
+        self.revenue_untouched: list[list[dict[str, _Sums]]] = [
+            [{} for _ in _BY] for _ in milestones
+        ]
         self.conversions = [0 for _ in milestones]
-        self.revenue_with_touches = [0 for _ in milestones]
+        self.revenue_with_touches: list[dict[str, int]] = [{} for _ in milestones]
+        self.currencies: Counter[str] = Counter()
+        """Customers with a won amount, by its currency."""
+
+    def rule_revenue_in(self, milestone: int, by: int, bucket: str) -> dict[str, _Sums]:
+        """The rule models' revenue sums of one bucket (made when first needed)."""
+        models = self.rule_revenue[milestone][by].get(bucket)
+        if models is None:
+            models = self.rule_revenue[milestone][by][bucket] = {m: _Sums() for m in RULE_MODELS}
+        return models
+
+    def revenue_untouched_in(self, milestone: int, by: int, bucket: str) -> _Sums:
+        """The untouched journeys' revenue of one bucket (made when first needed)."""
+        sums = self.revenue_untouched[milestone][by].get(bucket)
+        if sums is None:
+            sums = self.revenue_untouched[milestone][by][bucket] = _Sums()
+        return sums
 
     def merge(self, other: _Totals) -> None:
         """Add every total of ``other``."""
@@ -720,50 +830,84 @@ class _Totals:
                     self.rule_credit[milestone][by][model].merge(
                         other.rule_credit[milestone][by][model]
                     )
-                    self.rule_revenue[milestone][by][model].merge(
-                        other.rule_revenue[milestone][by][model]
-                    )
+                for bucket, models in other.rule_revenue[milestone][by].items():
+                    mine = self.rule_revenue_in(milestone, by, bucket)
+                    for model in RULE_MODELS:
+                        mine[model].merge(models[model])
                 self.transitions[milestone][by].update(other.transitions[milestone][by])
                 self.coalitions[milestone][by].merge(other.coalitions[milestone][by])
                 self.untouched[milestone][by].merge(other.untouched[milestone][by])
-                self.revenue_untouched[milestone][by].merge(other.revenue_untouched[milestone][by])
+                for bucket, sums in other.revenue_untouched[milestone][by].items():
+                    self.revenue_untouched_in(milestone, by, bucket).merge(sums)
             self.conversions[milestone] += other.conversions[milestone]
-            self.revenue_with_touches[milestone] += other.revenue_with_touches[milestone]
+            with_touches = self.revenue_with_touches[milestone]
+            for bucket, amount in other.revenue_with_touches[milestone].items():
+                with_touches[bucket] = with_touches.get(bucket, 0) + amount
+        self.currencies.update(other.currencies)
 
-    def credit(self, milestone: int) -> tuple[list[_Credit], list[_Credit]]:
-        """Credit and revenue at ``milestone``, by channel and by campaign, every model."""
+    def credit(self, milestone: int) -> tuple[list[_Credit], list[dict[str, _Credit]]]:
+        """Credit at ``milestone``, and revenue by bucket, by channel and by campaign, every
+        model."""
         credit: list[_Credit] = []
-        revenue: list[_Credit] = []
+        revenue: list[dict[str, _Credit]] = []
+        buckets = sorted(
+            {*self.revenue_with_touches[milestone]}
+            | {bucket for by in range(len(_BY)) for bucket in self.rule_revenue[milestone][by]}
+            | {bucket for by in range(len(_BY)) for bucket in self.revenue_untouched[milestone][by]}
+        )
         for by in range(len(_BY)):
             rule_credit = self.rule_credit[milestone][by]
-            rule_revenue = self.rule_revenue[milestone][by]
             credit.append({model: rule_credit[model].floats() for model in RULE_MODELS})
-            revenue.append({model: rule_revenue[model].floats() for model in RULE_MODELS})
             shares = _shares(_removal_effects(self.transitions[milestone][by]))
             conversions = self.conversions[milestone]
-            with_touches = self.revenue_with_touches[milestone] / ONE
             untouched = self.untouched[milestone][by].floats()
-            untouched_revenue = self.revenue_untouched[milestone][by].floats()
             markov = dict(untouched)
-            markov_revenue = dict(untouched_revenue)
             for label, share in shares.items():
                 if share:  # a state only on paths that never reach a conversion has none
                     markov[label] = markov.get(label, 0.0) + share * conversions
-                    markov_revenue[label] = markov_revenue.get(label, 0.0) + share * with_touches
             credit[by]["markov"] = markov
-            revenue[by]["markov"] = markov_revenue
             shapley, shapley_revenue = self.coalitions[milestone][by].credit()
             for label, amount in untouched.items():
                 shapley[label] = shapley.get(label, 0.0) + amount
-            for label, amount in untouched_revenue.items():
-                shapley_revenue[label] = shapley_revenue.get(label, 0.0) + amount
             credit[by]["shapley"] = shapley
-            revenue[by]["shapley"] = shapley_revenue
+            by_bucket: dict[str, _Credit] = {}
+            for bucket in buckets:
+                models = self.rule_revenue[milestone][by].get(bucket, {})
+                bucket_revenue: _Credit = {
+                    model: models[model].floats() if model in models else {}
+                    for model in RULE_MODELS
+                }
+                untouched_sums = self.revenue_untouched[milestone][by].get(bucket)
+                untouched_revenue = untouched_sums.floats() if untouched_sums else {}
+                with_touches = self.revenue_with_touches[milestone].get(bucket, 0) / ONE
+                markov_revenue = dict(untouched_revenue)
+                for label, share in shares.items():
+                    if share:
+                        markov_revenue[label] = (
+                            markov_revenue.get(label, 0.0) + share * with_touches
+                        )
+                bucket_revenue["markov"] = markov_revenue
+                shapley_bucket = dict(shapley_revenue.get(bucket, {}))
+                for label, amount in untouched_revenue.items():
+                    shapley_bucket[label] = shapley_bucket.get(label, 0.0) + amount
+                bucket_revenue["shapley"] = shapley_bucket
+                by_bucket[bucket] = bucket_revenue
+            revenue.append(by_bucket)
         return credit, revenue
 
 
-def _document(credit: _Credit) -> dict[str, dict[str, float | None]]:
-    keys = sorted({key for by_key in credit.values() for key in by_key})
+_REPORTING = ""
+"""The revenue bucket of amounts converted into the reporting currency (with rates)."""
+
+
+def _labels(credit: _Credit) -> list[str]:
+    return sorted({key for by_key in credit.values() for key in by_key})
+
+
+def _document(
+    credit: _Credit, labels: Sequence[str] | None = None
+) -> dict[str, dict[str, float | None]]:
+    keys = sorted({*_labels(credit), *(labels or ())})
     return {
         model: {key: rnd(credit.get(model, {}).get(key, 0.0)) for key in keys} for model in MODELS
     }

@@ -28,11 +28,13 @@ Rules of the fold, in one place:
   ``anonymous``) is a visitor. ``IdentityLinked`` with ``merged_into`` on a visitor's stream ends
   the visitor as a person: its visitor stay closes at that moment (it leaves no stage behind) and
   the read models leave it out; later stage moves on that stream are ignored.
-- Touches: every ``InteractionRecorded`` is a touch, and so is every ``Touch`` an
-  ``IdentityLinked`` brings onto a lead's stream (the visitor's earlier touches). Touches are kept
-  in arrival order; readers order them by ``occurred_at`` with arrival order breaking ties.
+- Touches: every ``InteractionRecorded`` is kept as a touch, and so is every ``Touch`` an
+  ``IdentityLinked`` brings onto a lead's stream (the visitor's earlier touches), with its
+  interaction type. Touches are kept in arrival order; readers order them by ``occurred_at``
+  with arrival order breaking ties. The book keeps every type (the first-touch channel and the
+  first sales touch read them all); attribution credits only the policy's touch types.
 - The won deal is the one on the ``StageChanged`` that first reached customer; the opportunity
-  amount the one on the move that first reached opportunity.
+  amount (and its currency) the one on the move that first reached opportunity.
 - ``latest_us`` is the latest ``occurred_at`` seen: the default "now" of every document, so a
   document never depends on the wall clock.
 - The fold guard: an event with a number or a time the contracts do not allow (an amount beyond
@@ -62,13 +64,11 @@ from contracts.lifecycle_events import (
     ScoreChanged,
     StageChanged,
 )
-from contracts.types import MAX_AMOUNT, MAX_SCORE
+from contracts.types import ANONYMOUS_PREFIX, MAX_AMOUNT, MAX_SCORE
 from projections._common import CUSTOMER, MILESTONES, NONE, OPPORTUNITY, RANK, to_us
+from projections.money import NO_CURRENCY
 
 _LEAD_RANK = RANK[Stage.LEAD]  # the first milestone's place on the success path
-
-ANONYMOUS_PREFIX = "anon:"
-"""Lead ids of visitors known only by an anonymous id start with this."""
 
 
 class UnfoldableEventError(ContractError):
@@ -175,6 +175,7 @@ class LeadRecord:
     touches: list[TouchRecord] = field(default_factory=list)
     first_touch: TouchRecord | None = None
     opportunity_amount: float | None = None
+    opportunity_currency: str | None = None
     won_amount: float | None = None
     won_margin: float | None = None
     won_currency: str | None = None
@@ -196,6 +197,14 @@ class LeadRecord:
     def deal_amount(self) -> float | None:
         """The won amount; failing that the opportunity's amount; ``None`` without either."""
         return self.won_amount if self.won_amount is not None else self.opportunity_amount
+
+    @property
+    def deal_currency(self) -> str:
+        """The currency of ``deal_amount`` (``projections.money.NO_CURRENCY`` when it was
+        recorded without one)."""
+        if self.won_amount is not None:
+            return self.won_currency or NO_CURRENCY
+        return self.opportunity_currency or NO_CURRENCY
 
     def ordered_touches(self) -> list[TouchRecord]:
         """The touches by ``occurred_at``, arrival order breaking ties.
@@ -493,6 +502,7 @@ class LeadBook:
             return
         if stage is Stage.OPPORTUNITY and first_opportunity:
             record.opportunity_amount = data.amount
+            record.opportunity_currency = data.currency
         elif stage is Stage.CUSTOMER and first_customer:
             record.won_amount = data.amount
             record.won_margin = data.margin

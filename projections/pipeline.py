@@ -106,8 +106,6 @@ class Pipeline:
             "sla_waiting": self.sla_waiting(now),
         }
 
-    to_document = snapshot
-
     def sla_waiting(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """The leads waiting past an SLA at ``now`` (see the class docstring)."""
         self.lead_totals.refresh()

@@ -8,7 +8,7 @@ or reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from contracts import LifecycleEvent, Spend, Stage
 from projections.attribution import Attribution
 from projections.book import LeadBook
 from projections.funnel import FunnelEconomics
+from projections.money import ExchangeRates
 from projections.pipeline import Pipeline
 from projections.sla import SlaHours
 from projections.timing import StageTiming
@@ -43,6 +44,8 @@ class Projections:
 
     ``book`` starts the read models from a book that already holds leads (restored from a
     store): they hear its history replayed, and end up as if they had folded every event.
+    ``touch_types`` and ``lookback_days`` say what attribution credits (``Attribution``);
+    ``rates`` convert money into one reporting currency (``projections.money``).
     """
 
     def __init__(
@@ -51,19 +54,25 @@ class Projections:
         sla: SlaHours | None = None,
         exact_timing: bool = True,
         half_life_days: float = 7.0,
-        lookback_days: float | None = None,
+        lookback_days: float | Mapping[str, float | None] | None = None,
         default_margin: float | None = None,
         stages: Collection[Stage] | None = None,
         book: LeadBook | None = None,
+        touch_types: Collection[str] | None = None,
+        rates: ExchangeRates | None = None,
     ) -> None:
         # A given book (a restored fold, ``LeadBook.restore``) brings its own stages.
         self.book = LeadBook(stages) if book is None else book
         self.pipeline = Pipeline(sla=sla, book=self.book)
         self.timing = StageTiming(sla=sla, exact=exact_timing, book=self.book)
         self.attribution = Attribution(
-            half_life_days=half_life_days, lookback_days=lookback_days, book=self.book
+            half_life_days=half_life_days,
+            lookback_days=lookback_days,
+            book=self.book,
+            touch_types=touch_types,
+            rates=rates,
         )
-        self.funnel = FunnelEconomics(default_margin=default_margin, book=self.book)
+        self.funnel = FunnelEconomics(default_margin=default_margin, book=self.book, rates=rates)
 
     def apply(self, event: LifecycleEvent) -> bool:
         """Fold one lifecycle event into every read model; ``False`` for a duplicate."""
@@ -93,8 +102,6 @@ class Projections:
             "funnel": self.funnel.snapshot(now),
         }
 
-    snapshot = to_document
-
     def section(self, name: str, now: datetime | None = None) -> Any:
         """One section of the document (``pipeline``, ``timing``, ``attribution`` or
         ``funnel``), computed alone: equal to ``to_document(now)[name]``."""
@@ -113,8 +120,7 @@ class Projections:
     def merge(self, other: Projections) -> None:
         """Add ``other``'s read models, folded under the same settings over other people (a
         shard: no lead in both), so the document is the one a single fold of both sets of
-        events gives, byte for byte. The sums merged are exact (``projections.totals``); a
-        lookback window does not merge (``ValueError``)."""
+        events gives, byte for byte. The sums merged are exact (``projections.totals``)."""
         self.book.merge_totals(other.book)
         self.pipeline.merge(other.pipeline)
         self.timing.merge(other.timing)

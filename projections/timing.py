@@ -246,8 +246,6 @@ class StageTiming:
             "cohorts": self._cohorts(self._cohort_counts, applies) if applies[LEAD] else None,
         }
 
-    to_document = snapshot
-
     def _sla_breaches(self, now_us: int | None) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for index, clock in enumerate(self._clocks):

@@ -61,17 +61,21 @@ class LeadTotals:
 
     def refresh(self, *, everything: bool = False) -> None:
         """Count every lead changed since the last refresh (``everything``: every lead, into
-        totals the caller has just cleared)."""
+        totals the caller has just cleared). ``count`` must raise, if it does, before it
+        changes anything."""
         if everything:
             self._counted.clear()
             self._dirty = {record.lead_id for record in self.book.records()}
         lead = self.book.lead
-        for lead_id in self._dirty:
+        dirty = self._dirty
+        # One lead at a time leaves the dirty set once counted: should ``count`` raise (a
+        # missing exchange rate), the leads counted stay counted once and the rest stay dirty.
+        for lead_id in list(dirty):
             record = lead(lead_id)
             if record is not None and record.active:
                 self._count(record, 1)
                 self._counted.add(lead_id)
-        self._dirty.clear()
+            dirty.discard(lead_id)
 
 
 class LabelSums:

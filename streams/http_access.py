@@ -5,6 +5,12 @@ holds under ``AUTH``; ``requires`` checks a route's scope. Without tokens only a
 ``Host`` is answered (a DNS-rebinding page cannot read the listener). With tokens, only the
 probes (``OPEN_PATHS``: ``/health`` and ``/ready``, GET or HEAD) answer without one: a probe of
 Kubernetes or Docker carries no token, and they say nothing a caller could use.
+
+A token comes as ``Authorization: Bearer``, or as HTTP Basic credentials on a GET or HEAD (how
+a browser sends what its login dialog was given: the dashboard and the routes its script reads)
+and on the Segment routes (SDKs' write key); the dashboard's 401 offers Basic so that a browser
+asks. Basic is never read on another POST: a browser sends remembered credentials with a
+cross-site form too.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from streams.http_auth import ApiAuth, Scope
 __all__ = [
     "AUTH",
     "CALLER",
+    "DASHBOARD_PREFIX",
     "OPEN_PATHS",
     "SCOPES",
     "SEGMENT_PREFIX",
@@ -41,6 +48,9 @@ CALLER: web.RequestKey[bytes] = web.RequestKey("caller", bytes)
 """Who a request counts against for the rate limit: its token's digest (b"" without tokens)."""
 OPEN_PATHS = frozenset({"/health", "/ready"})
 """Answered without a token when tokens are configured (GET and HEAD only)."""
+DASHBOARD_PREFIX = "/dashboard/"
+"""The dashboard's assets (its page is ``/``): a 401 there offers Basic credentials too, so that
+a browser asks for the token (``streams.dashboard``)."""
 SEGMENT_PREFIX = "/v1/"
 """The Segment HTTP tracking API's routes, where Basic credentials (the write key as user name)
 are read as well as bearer tokens."""
@@ -93,14 +103,21 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[SCOPES] = frozenset(Scope)
         return await handler(request)
     segment = request.path.startswith(SEGMENT_PREFIX)
-    token = auth.token_of(request.headers.get("Authorization"), basic=segment)
+    reading = request.method in ("GET", "HEAD")
+    # Basic credentials: Segment SDKs' write key, and a browser's on the dashboard and the GET
+    # routes its script reads (the browser sends what it was given for the page with each
+    # request). Never on another POST: a cross-site form could make a browser send them.
+    token = auth.token_of(request.headers.get("Authorization"), basic=segment or reading)
     if token is None:
-        if request.path in OPEN_PATHS and request.method in ("GET", "HEAD"):
+        if request.path in OPEN_PATHS and reading:
             request[SCOPES] = frozenset()
             return await handler(request)
         response = _unauthorized(invalid="Authorization" in request.headers)
         if segment:  # Segment SDKs send their write key as Basic credentials
             response.headers["WWW-Authenticate"] = 'Basic realm="leadflow"'
+        elif reading and (request.path == "/" or request.path.startswith(DASHBOARD_PREFIX)):
+            # A browser opening the dashboard asks for the token (as the password) on this.
+            response.headers.add("WWW-Authenticate", 'Basic realm="leadflow", charset="UTF-8"')
         return response
     request[SCOPES] = token.scopes
     request[CALLER] = token.digest

@@ -9,6 +9,8 @@
     GET /timing                          the "timing" section
     GET /attribution?milestone=&model=   the "attribution" section, optionally narrowed
     GET /funnel                          the "funnel" section
+    GET /                                the live dashboard, and its assets under /dashboard/
+                                         (``streams.dashboard``)
 
     POST /interactions                   publish one interaction, byte for byte, to the
                                          interactions topic; or a batch (a JSON array, or JSON
@@ -19,7 +21,9 @@
 
 Every body is JSON. Errors are ``{"error": ..., ...}``: 404 for an unknown lead, 400 naming the
 parameter for an unknown milestone or model, and 503 (with the health document) while the
-projector is still rebuilding, so nobody mistakes a half-built read model for the answer.
+projector is still rebuilding, so nobody mistakes a half-built read model for the answer;
+500 with ``currency`` and ``date`` when the projector's exchange rates (LEADFLOW_RATES_FILE)
+have no rate for an amount it must convert.
 Every response says ``Server: leadflow``. The server underneath (``streams.http_server``) answers
 malformed requests with ``400 {"error": "bad request"}`` (never quoting them), cuts off slow
 clients (408 for a late body) and caps connections per client address and in all
@@ -44,12 +48,14 @@ Access (``ApiAuth``)
 
 ``/attribution`` keeps the section's shape: ``milestone`` keeps only that milestone (``lead``,
 ``mql``, ``sql``, ``opportunity``, ``customer`` or ``revenue``) at the top level and under
-``by_campaign``; ``model`` keeps only that model in each.
+``by_campaign`` (``revenue`` with ``revenue_currency`` and ``revenue_by_currency``); ``model``
+keeps only that model in each (in each currency of ``revenue_by_currency``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -78,9 +84,11 @@ from contracts import (
     load_object,
     split_json_array,
 )
-from projections import MODELS
+from projections import MODELS, MissingRateError
 from projections.attribution import MILESTONES
+from streams.alerts import DeadlineKeeper, alerts_route
 from streams.connection import MAX_REQUEST_BYTES, KafkaConnection, fits
+from streams.dashboard import Dashboard, add_dashboard_routes
 from streams.deadletter import DeadLetter, dead_letter
 from streams.http_access import AUTH, CALLER, SCOPES, access, json_response, requires
 from streams.http_auth import ApiAuth, ApiExposureError, ApiTokensError, Scope, check_exposure
@@ -97,6 +105,7 @@ __all__ = [
     "ApiAuth",
     "ApiExposureError",
     "ApiTokensError",
+    "Dashboard",
     "HttpLimits",
     "Ingest",
     "IngestLimits",
@@ -114,6 +123,8 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("pipeline", "timing", "attribution", "funnel")
 """The document's sections that the API serves under their own names."""
+
+_REVENUE_KEYS = ("revenue_currency", "revenue_by_currency")
 
 ATTRIBUTION_MILESTONES: tuple[str, ...] = (*(m.value for m in MILESTONES), "revenue")
 """The values ``/attribution?milestone=`` accepts."""
@@ -148,10 +159,23 @@ async def health(request: web.Request) -> web.Response:
     return json_response(document)
 
 
+def _missing_rate(error: MissingRateError) -> web.Response:
+    # The projector's rates (LEADFLOW_RATES_FILE) lack one: said, not a bare 500.
+    return json_response(
+        {"error": str(error), "currency": error.currency, "date": error.day.isoformat()}, 500
+    )
+
+
 def _section(name: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         state = _state(request)
-        return _not_ready(state) or json_response(state.section(name))
+        not_ready = _not_ready(state)
+        if not_ready is not None:
+            return not_ready
+        try:
+            return json_response(state.section(name))
+        except MissingRateError as error:
+            return _missing_rate(error)
 
     handler.__doc__ = f"``GET /{name}``: the document's {name!r} section."
     return handler
@@ -175,19 +199,23 @@ def narrow_attribution(
 ) -> dict[str, Any]:
     """The attribution section with only ``milestone`` and ``model`` (None keeps all)."""
 
+    def wanted(name: str) -> bool:
+        if name == "by_campaign":
+            return False
+        # The revenue's currency and its figures per currency go with the revenue.
+        owner = "revenue" if name in _REVENUE_KEYS else name
+        return milestone is None or owner == milestone
+
+    def picked(name: str, models: Any) -> Any:
+        # A milestone the policy lacks is null under every model.
+        if model is None or models is None or name == "revenue_currency":
+            return models
+        if name == "revenue_by_currency":
+            return {code: {model: by_model[model]} for code, by_model in models.items()}
+        return {model: models[model]}
+
     def narrowed(part: Mapping[str, Any]) -> dict[str, Any]:
-        kept = {
-            name: models
-            for name, models in part.items()
-            if name != "by_campaign" and (milestone is None or name == milestone)
-        }
-        if model is not None:
-            # A milestone the policy lacks is null under every model.
-            kept = {
-                name: None if models is None else {model: models[model]}
-                for name, models in kept.items()
-            }
-        return kept
+        return {name: picked(name, models) for name, models in part.items() if wanted(name)}
 
     result = narrowed(section)
     result["by_campaign"] = narrowed(section["by_campaign"])
@@ -216,7 +244,11 @@ async def attribution(request: web.Request) -> web.Response:
     not_ready = _not_ready(state)
     if not_ready is not None:
         return not_ready
-    return json_response(narrow_attribution(state.section("attribution"), milestone, model))
+    try:
+        section = state.section("attribution")
+    except MissingRateError as error:
+        return _missing_rate(error)
+    return json_response(narrow_attribution(section, milestone, model))
 
 
 def _too_large(what: str) -> web.Response:
@@ -615,6 +647,11 @@ def _segment_error(status: int, message: str, error: ContractError | None = None
     return json_response(body, status)
 
 
+async def _no_sniffing(_request: web.Request, response: web.StreamResponse) -> None:
+    # JSON stays JSON: a page elsewhere that loads a route as a script or style gets nothing.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+
+
 def build_http_app(
     state: ProjectionState,
     auth: ApiAuth | None = None,
@@ -623,15 +660,19 @@ def build_http_app(
     segment: SegmentIngest | None = None,
     max_body_bytes: int = DEFAULT_MAX_BYTES,
     limits: HttpLimits | None = None,
+    dashboard: Dashboard | None = None,
+    alerts: DeadlineKeeper | None = None,
 ) -> web.Application:
-    """The aiohttp application serving ``state`` (see the module docstring for the routes).
+    """The aiohttp application serving ``state`` (see the module docstring for the routes);
+    with ``alerts``, also ``GET /alerts`` of that deadline keeper (scope ``read``).
 
     ``auth`` None means no tokens; ``POST /interactions`` exists only with ``ingest``. Bodies
     larger than ``max_body_bytes`` are refused with 413 before they are read whole, except on
     ``POST /interactions``, which reads up to its batch limit (``ingest.limits.max_bytes``) and
     holds a single interaction and each line of a batch to ``max_body_bytes``; a body is read
     whole, within ``limits.body_timeout`` (else 408), before access is checked. Every response
-    says ``Server: leadflow``.
+    says ``Server: leadflow`` and ``X-Content-Type-Options: nosniff``. The dashboard is served
+    at ``/`` as ``dashboard`` configures it (None: ``Dashboard()``, names without labels).
     """
     limits = limits or HttpLimits()
     larger: dict[tuple[str, str], int] = {}
@@ -646,6 +687,7 @@ def build_http_app(
         client_max_size=max_body_bytes,
     )
     app.on_response_prepare.append(plain_server_header)
+    app.on_response_prepare.append(_no_sniffing)
     app[_STATE] = state
     app[AUTH] = auth or ApiAuth()
     app[_MAX_BODY] = max_body_bytes
@@ -662,6 +704,9 @@ def build_http_app(
     app.router.add_get("/funnel", requires(read, _section("funnel")))
     app.router.add_get("/attribution", requires(read, attribution))
     app.router.add_get("/leads/{lead_id}", requires(read, lead))
+    add_dashboard_routes(app, dashboard or Dashboard())
+    if alerts is not None:
+        app.router.add_get("/alerts", requires(read, alerts_route(alerts)))
     if ingest is not None:
         app.router.add_post("/interactions", requires(Scope.INGEST, ingest.handle))
         app.on_cleanup.append(ingest.close)
@@ -683,6 +728,8 @@ async def start_http(
     segment: SegmentIngest | None = None,
     max_body_bytes: int = DEFAULT_MAX_BYTES,
     limits: HttpLimits | None = None,
+    dashboard: Dashboard | None = None,
+    alerts: DeadlineKeeper | None = None,
 ) -> web.AppRunner:
     """Serve ``state`` on ``host:port`` (port 0: any free port); stop with ``runner.cleanup()``.
 
@@ -697,7 +744,14 @@ async def start_http(
     limits = limits or HttpLimits()
     check_exposure(host, auth)
     app = build_http_app(
-        state, auth, ingest=ingest, segment=segment, max_body_bytes=max_body_bytes, limits=limits
+        state,
+        auth,
+        ingest=ingest,
+        segment=segment,
+        max_body_bytes=max_body_bytes,
+        limits=limits,
+        dashboard=dashboard,
+        alerts=alerts,
     )
     runner = await serve(app, host, port, limits)
     log.log(logging.INFO if auth.enabled else logging.WARNING, auth.describe(host))
@@ -755,14 +809,18 @@ async def serve_projector(
     limits: HttpLimits | None = None,
     ingest_limits: IngestLimits | None = None,
     segment: SegmentMapping | None = None,
+    dashboard: Dashboard | None = None,
+    alerts: DeadlineKeeper | None = None,
 ) -> None:
-    """The projection worker and the HTTP API over it, until ``stop`` is set.
+    """The projection worker and the HTTP API over it, until ``stop`` is set; with ``alerts``,
+    that deadline keeper too, on the same event loop, its state on ``GET /alerts``.
 
     The API listens first (answering 503 while the fold rebuilds); ``on_listening`` gets the
     bound port. ``auth`` None means no tokens (loopback only); ``ingest`` adds ``POST
     /interactions`` under ``ingest_limits`` (None: ``IngestLimits()``); ``limits`` None means
     ``HttpLimits()``; ``segment`` (with ``ingest``) adds the Segment HTTP tracking API's routes
-    under that mapping (``SegmentIngest``). Raises ``ApiExposureError``
+    under that mapping (``SegmentIngest``); ``dashboard`` configures the page at ``/`` (None:
+    ``Dashboard()``). Raises ``ApiExposureError``
     (before anything is read) and what ``run_projector`` raises.
     """
     topics = Topics(prefix=config.topic_prefix)
@@ -778,10 +836,19 @@ async def serve_projector(
         else None,
         max_body_bytes=config.max_message_bytes,
         limits=limits,
+        dashboard=dashboard,
+        alerts=alerts,
     )
+    keeper = asyncio.create_task(alerts.run(stop)) if alerts is not None else None
     try:
         if on_listening is not None:
             on_listening(bound_port(runner))
         await run_projector(config, connection, state, stop, partitions=partitions)
+        if keeper is not None:
+            await keeper  # stop is set: it returns, or raises what stopped it
     finally:
+        if keeper is not None and not keeper.done():
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         await runner.cleanup()

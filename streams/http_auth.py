@@ -108,8 +108,9 @@ class ApiAuth:
         """The token an ``Authorization`` header carries, if the API knows it (its digest
         names it, e.g. for a rate limit per token). Takes the same time whichever matches.
 
-        With ``basic``, ``Basic`` credentials are read too, the token being the user name (the
-        password is ignored): how Segment SDKs send their write key."""
+        With ``basic``, ``Basic`` credentials are read too, the token being the password, or
+        the user name when the password is empty: a browser's login prompt (the dashboard) sends
+        it as the password, Segment SDKs send their write key as the user name."""
         if not authorization:
             return None
         scheme, _, presented = authorization.strip().partition(" ")
@@ -119,7 +120,8 @@ class ApiAuth:
                 decoded = base64.b64decode(presented, validate=True).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
                 return None
-            presented, _, _password = decoded.partition(":")
+            user, _, password = decoded.partition(":")
+            presented = password or user
             scheme = "bearer"
         if scheme.lower() != "bearer" or not presented:
             return None

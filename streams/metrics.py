@@ -35,7 +35,26 @@ The projector's (``projector_registry``)::
     leadflow_projector_live                         gauge    1 once caught up
     leadflow_consumer_lag_messages{topic,partition} gauge    messages not yet folded
 
-And both: prometheus-client's ``process_*`` (``process_resident_memory_bytes``,
+The deadline keeper's (``alerts_registry``, ``leadflow alerts``)::
+
+    leadflow_sla_deadlines_pending                  gauge    open SLA deadlines (leads waiting)
+    leadflow_sla_alerts_total{kind}                 counter  sla_warning | sla_breached published
+    leadflow_sla_alert_lateness_seconds             gauge    published less due, last timed alert
+    leadflow_alerts_lead_events_read_total          counter  lead-events messages read
+    leadflow_alerts_dead_letters_total              counter  lead-events sent to rejected
+    leadflow_alerts_live                            gauge    1 once caught up (fires on wall time)
+    leadflow_consumer_lag_messages{topic,partition} gauge    messages not yet folded
+
+The webhook deliverer's (``webhooks_registry``, ``leadflow webhooks``)::
+
+    leadflow_webhook_deliveries_total{endpoint,outcome}  counter  delivered | dead_lettered |
+                                                                  filtered (not for it)
+    leadflow_webhook_failures_total{endpoint,reason}     counter  failed attempts: status |
+                                                                  timeout | connection
+    leadflow_webhook_pending{endpoint}                   gauge    events waiting for delivery
+    leadflow_consumer_lag_messages{topic,partition}      gauge    messages not yet delivered
+
+And all: prometheus-client's ``process_*`` (``process_resident_memory_bytes``,
 ``process_cpu_seconds_total``, open file descriptors, start time; on Linux).
 
 The projector's counts are stored with its read models, so they go on from their stored values
@@ -54,17 +73,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from streams.alerts import DeadlineKeeper
     from streams.projector import ProjectionState
     from streams.relay import Relay
+    from streams.webhooks import WebhookDeliverer
     from streams.worker import LifecycleWorker
 
 __all__ = [
     "CONTENT_TYPE",
+    "AlertsCollector",
     "ProjectorCollector",
     "RelayCollector",
+    "WebhooksCollector",
     "WorkerCollector",
+    "alerts_registry",
     "exposition",
     "projector_registry",
+    "webhooks_registry",
     "worker_registry",
 ]
 
@@ -261,6 +286,108 @@ class ProjectorCollector(Collector):
             1.0 if state.live else 0.0,
         )
         yield _lag(state.partition_lag())
+
+
+class AlertsCollector(Collector):
+    """The deadline keeper's deadlines, alerts and lag, read when scraped."""
+
+    def __init__(self, keeper: DeadlineKeeper) -> None:
+        self._keeper = keeper
+
+    def collect(self) -> Iterator[Metric]:
+        """The keeper's metrics as they stand now."""
+        keeper = self._keeper
+        c = keeper.counts
+        yield _gauge(
+            "leadflow_sla_deadlines_pending",
+            "Open SLA deadlines: leads in a stage with an SLA not yet touched by sales.",
+            keeper.book.pending,
+        )
+        alerts = CounterMetricFamily(
+            "leadflow_sla_alerts_total",
+            "SLA alerts published to the alerts topic, by kind (sla_breached: deadlines breached).",
+            labels=["kind"],
+        )
+        alerts.add_metric(["sla_warning"], c.warnings)
+        alerts.add_metric(["sla_breached"], c.breaches)
+        yield alerts
+        yield _gauge(
+            "leadflow_sla_alert_lateness_seconds",
+            "Seconds between the last alert fired by the wall clock falling due and its "
+            "publication being acknowledged.",
+            c.lateness_seconds,
+        )
+        yield _counter(
+            "leadflow_alerts_lead_events_read_total",
+            "Messages of lead-events the deadline keeper read since it started.",
+            c.events,
+        )
+        yield _counter(
+            "leadflow_alerts_dead_letters_total",
+            "Messages of lead-events the deadline keeper could not fold, sent to rejected.",
+            c.invalid,
+        )
+        yield _gauge(
+            "leadflow_alerts_live",
+            "1 once the keeper has read lead-events to where it ended at start (it fires "
+            "deadlines on the wall clock from then on).",
+            1.0 if keeper.live else 0.0,
+        )
+        yield _lag(keeper.lag())
+
+
+class WebhooksCollector(Collector):
+    """The webhook deliverer's deliveries, failures and lag, read when scraped."""
+
+    def __init__(self, deliverer: WebhookDeliverer) -> None:
+        self._deliverer = deliverer
+
+    def collect(self) -> Iterator[Metric]:
+        """The deliverer's metrics as they stand now."""
+        deliveries = CounterMetricFamily(
+            "leadflow_webhook_deliveries_total",
+            "Events per endpoint: delivered (a 2xx), dead_lettered (every attempt failed) or "
+            "filtered (not an event the endpoint asked for).",
+            labels=["endpoint", "outcome"],
+        )
+        failures = CounterMetricFamily(
+            "leadflow_webhook_failures_total",
+            "Failed delivery attempts per endpoint, by reason: status (not a 2xx), timeout, "
+            "connection.",
+            labels=["endpoint", "reason"],
+        )
+        pending = GaugeMetricFamily(
+            "leadflow_webhook_pending",
+            "Events read and not yet delivered or dead-lettered, per endpoint.",
+            labels=["endpoint"],
+        )
+        for name, c in sorted(self._deliverer.counts.items()):
+            deliveries.add_metric([name, "delivered"], c.delivered)
+            deliveries.add_metric([name, "dead_lettered"], c.dead_lettered)
+            deliveries.add_metric([name, "filtered"], c.filtered)
+            for reason in ("status", "timeout", "connection"):
+                failures.add_metric([name, reason], c.failures.get(reason, 0))
+            pending.add_metric([name], c.pending)
+        yield deliveries
+        yield failures
+        yield pending
+        yield _lag(self._deliverer.lag())
+
+
+def alerts_registry(keeper: DeadlineKeeper) -> CollectorRegistry:
+    """A registry of its own over ``leadflow alerts``: the keeper's metrics and the process'."""
+    registry = CollectorRegistry()
+    registry.register(AlertsCollector(keeper))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def webhooks_registry(deliverer: WebhookDeliverer) -> CollectorRegistry:
+    """A registry of its own over ``leadflow webhooks``: its metrics and the process'."""
+    registry = CollectorRegistry()
+    registry.register(WebhooksCollector(deliverer))
+    ProcessCollector(registry=registry)
+    return registry
 
 
 def worker_registry(worker: LifecycleWorker | None, relay: Relay | None) -> CollectorRegistry:

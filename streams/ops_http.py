@@ -1,4 +1,5 @@
-"""``GET /metrics``, ``/health`` and ``/ready``: the routes, and the lifecycle worker's listener.
+"""``GET /metrics``, ``/health`` and ``/ready``: the routes, and the listener of ``leadflow worker``
+(and of ``leadflow alerts`` and ``leadflow webhooks``).
 
 The projector serves these routes on its HTTP API (``streams.http_api``); ``leadflow worker``
 serves them on a small listener of its own (``start_worker_http``), loopback by default, under
@@ -16,7 +17,7 @@ between two of their steps, never half way through one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -66,9 +67,11 @@ def build_worker_http_app(
     check: Callable[[], Awaitable[Readiness]],
     auth: ApiAuth | None = None,
     limits: HttpLimits | None = None,
+    reads: Mapping[str, Handler] | None = None,
 ) -> web.Application:
     """The worker's listener: ``/metrics`` of ``registry`` (scope ``read`` with tokens),
-    ``/health`` and ``/ready`` by ``check`` (open)."""
+    ``/health`` and ``/ready`` by ``check`` (open), and ``reads``: more ``GET`` routes by path
+    under the same rule as ``/metrics`` (``leadflow alerts``' ``/alerts``)."""
     limits = limits or HttpLimits()
     app = web.Application(
         middlewares=[body_deadline(limits.body_timeout), access], client_max_size=_MAX_BODY
@@ -78,6 +81,8 @@ def build_worker_http_app(
     app.router.add_get("/health", alive)
     app.router.add_get("/ready", ready_route(check))
     app.router.add_get("/metrics", requires(Scope.READ, metrics_route(registry)))
+    for path, handler in (reads or {}).items():
+        app.router.add_get(path, requires(Scope.READ, handler))
     return app
 
 
@@ -89,6 +94,7 @@ async def start_worker_http(
     check: Callable[[], Awaitable[Readiness]],
     auth: ApiAuth | None = None,
     limits: HttpLimits | None = None,
+    reads: Mapping[str, Handler] | None = None,
 ) -> web.AppRunner:
     """Serve the worker's listener on ``host:port`` (port 0: any free port); stop it with
     ``runner.cleanup()``. Raises ``ApiExposureError`` before binding when ``host`` is not
@@ -96,4 +102,5 @@ async def start_worker_http(
     auth = auth or ApiAuth()
     limits = limits or HttpLimits()
     check_exposure(host, auth)
-    return await serve(build_worker_http_app(registry, check, auth, limits), host, port, limits)
+    app = build_worker_http_app(registry, check, auth, limits, reads)
+    return await serve(app, host, port, limits)

@@ -7,7 +7,7 @@ position of every partition it came from, in one transaction (the tracking-recor
 lifecycle worker). A restart loads the tables back into a ``LeadBook`` and goes on from the
 stored positions: nothing is folded twice and nothing is skipped, however the process stopped.
 
-The tables (schema version 1) are a public interface for SQL and BI tools; README "Read models in
+The tables (schema version 2) are a public interface for SQL and BI tools; README "Read models in
 SQL" documents them. Times are integer microseconds since the epoch in UTC (``*_us``, exact);
 the views give them as timestamps too (``*_at``).
 
@@ -58,8 +58,9 @@ import orjson
 from contracts import Spend, Stage, Temperature, decode_spend, encode
 from projections import MILESTONE_NAMES, BookTotals, LeadBook, LeadRecord, Stay, TouchRecord
 
-SCHEMA_VERSION = 1
-"""The version of the tables' layout; a store of another version is refused, never guessed at."""
+SCHEMA_VERSION = 2
+"""The version of the tables' layout; a store of another version is refused, never guessed at.
+2: ``read_leads.opportunity_currency`` (the currency of ``opportunity_amount``)."""
 
 _LOCK_KEY = 0x6C66_7265_6164  # "lfread": the advisory lock of the one writer
 _REACHED = tuple(f"reached_{name}_us" for name in MILESTONE_NAMES)
@@ -78,6 +79,7 @@ _LEAD_COLUMNS = (
     "channel",
     *_REACHED,
     "opportunity_amount",
+    "opportunity_currency",
     "won_amount",
     "won_margin",
     "won_currency",
@@ -354,7 +356,8 @@ class ReadModelStore:
             f"sequence {i} NOT NULL, anonymous INTEGER NOT NULL, merged_into TEXT, "
             f"created_us {i}, created_channel TEXT, created_campaign TEXT, stage TEXT, "
             f"entered_us {i}, score {r}, temperature TEXT, channel TEXT NOT NULL, {reached}, "
-            f"opportunity_amount {r}, won_amount {r}, won_margin {r}, won_currency TEXT, "
+            f"opportunity_amount {r}, opportunity_currency TEXT, won_amount {r}, won_margin {r}, "
+            "won_currency TEXT, "
             "placement_stage TEXT, placement_channel TEXT)"
         )
         self._execute(
@@ -411,7 +414,8 @@ class ReadModelStore:
             "merged_into, "
             f"stage, entered_us, {ts('entered_us')} AS entered_at, channel, score, temperature, "
             f"created_us, {ts('created_us')} AS created_at, created_channel, created_campaign, "
-            f"{reached}, opportunity_amount, won_amount, won_margin, won_currency, "
+            f"{reached}, opportunity_amount, opportunity_currency, won_amount, won_margin, "
+            "won_currency, "
             "(merged_into IS NULL AND stage IS NOT NULL) AS active "
             f"FROM {self._table('leads')}"
         )
@@ -489,6 +493,7 @@ class ReadModelStore:
             reached = list(rest[: len(_REACHED)])
             (
                 opportunity_amount,
+                opportunity_currency,
                 won_amount,
                 won_margin,
                 won_currency,
@@ -509,6 +514,7 @@ class ReadModelStore:
                 temperature=None if temperature is None else Temperature(temperature),
                 reached=reached,
                 opportunity_amount=opportunity_amount,
+                opportunity_currency=opportunity_currency,
                 won_amount=won_amount,
                 won_margin=won_margin,
                 won_currency=won_currency,
@@ -673,6 +679,7 @@ def _lead_row(record: LeadRecord) -> tuple[Any, ...]:
         record.channel,
         *record.reached,
         record.opportunity_amount,
+        record.opportunity_currency,
         record.won_amount,
         record.won_margin,
         record.won_currency,

@@ -29,7 +29,6 @@ from typing import Any, cast
 
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
-from eventsourcing.persistence import IntegrityError, Tracking
 
 from contracts import (
     LifecycleEvent,
@@ -38,8 +37,9 @@ from contracts import (
     Topics,
     lead_key,
 )
-from lifecycle.application import LeadLifecycle
-from lifecycle.outbox import Published, WireEncoder, read_notifications
+from lifecycle.adapters.notifications import read_notifications
+from lifecycle.application import LeadLifecycle, StoreConflictError
+from lifecycle.outbox import Published, WireEncoder
 from streams.connection import KafkaConnection, LeadflowKafkaError
 from streams.deadletter import dead_letter
 
@@ -260,12 +260,8 @@ class Relay:
         await asyncio.gather(*deliveries)
         position = page.last
         try:
-            await asyncio.to_thread(
-                self.app.recorder.insert_events,
-                [],
-                tracking=Tracking(RELAY_TRACKING_NAME, page.last),
-            )
-        except IntegrityError:
+            await asyncio.to_thread(self.app.record_position, RELAY_TRACKING_NAME, page.last)
+        except StoreConflictError:
             # Another relay on the same store recorded this position or a later one already
             # (two `leadflow worker` processes): harmless, consumers drop the duplicates, and
             # this relay goes on from the later position.

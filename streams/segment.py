@@ -49,6 +49,7 @@ from contracts import (
     load_object,
 )
 from contracts.errors import shown
+from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Channel, InteractionType
 from streams.mapping_files import MappingFileError, MappingReader, read_text_file, read_toml
 from streams.publishing import judge_interaction
@@ -170,8 +171,10 @@ class _Loader(MappingReader):
                 raise self.fail(
                     f"mapping.{key}", f"expected a non-empty string, got {shown(value)}"
                 )
-        if not isinstance(lead_prefix, str) or lead_prefix.startswith("anon:"):
-            raise self.fail("mapping.lead_id_prefix", "expected a string not starting 'anon:'")
+        if not isinstance(lead_prefix, str) or lead_prefix.startswith(ANONYMOUS_PREFIX):
+            raise self.fail(
+                "mapping.lead_id_prefix", f"expected a string not starting '{ANONYMOUS_PREFIX}'"
+            )
         try:
             default_channel = Channel(head.get("default_channel", "direct"))
         except ValueError:
@@ -323,43 +326,54 @@ def attribute(
     source, medium = source.lower(), medium.lower()
     click_id = any(query.get(k) for k in rules.search_click_ids)
 
-    def result(channel: Channel) -> Attribution:
-        return Attribution(channel, campaign_name, name_from)
-
     if source or medium:
-        search = _names(source, rules.search_engines)
-        social = _names(source, rules.social_networks)
-        if _is_paid(medium, rules) and medium not in rules.display_mediums:
-            if search:
-                return result(Channel.PAID_SEARCH)
-            if social:
-                return result(Channel.PAID_SOCIAL)
-        if click_id:
-            return result(Channel.PAID_SEARCH)
-        if medium in rules.display_mediums or _is_paid(medium, rules):
-            return result(Channel.OTHER)
-        if social or medium in rules.social_mediums:
-            return result(Channel.ORGANIC_SOCIAL)
-        if search or medium in rules.organic_mediums:
-            return result(Channel.SEO)
-        if medium in rules.referral_mediums:
-            return result(Channel.REFERRAL)
-        if source in rules.email_mediums or medium in rules.email_mediums:
-            return result(Channel.EMAIL)
-        if medium in rules.events_mediums:
-            return result(Channel.EVENTS)
-        return result(Channel.OTHER)
+        channel = _utm_channel(rules, source, medium, click_id=click_id)
+    elif click_id:
+        channel = Channel.PAID_SEARCH
+    else:
+        channel = _referrer_channel(rules, default, url, referrer)
+    return Attribution(channel, campaign_name, name_from)
+
+
+def _utm_channel(rules: ChannelRules, source: str, medium: str, *, click_id: bool) -> Channel:
+    """The channel of UTM parameters (``attribute``'s order, GA4's grouping)."""
+    search = _names(source, rules.search_engines)
+    social = _names(source, rules.social_networks)
+    if _is_paid(medium, rules) and medium not in rules.display_mediums:
+        if search:
+            return Channel.PAID_SEARCH
+        if social:
+            return Channel.PAID_SOCIAL
     if click_id:
-        return result(Channel.PAID_SEARCH)
+        return Channel.PAID_SEARCH
+    if medium in rules.display_mediums or _is_paid(medium, rules):
+        return Channel.OTHER
+    if social or medium in rules.social_mediums:
+        return Channel.ORGANIC_SOCIAL
+    if search or medium in rules.organic_mediums:
+        return Channel.SEO
+    if medium in rules.referral_mediums:
+        return Channel.REFERRAL
+    if source in rules.email_mediums or medium in rules.email_mediums:
+        return Channel.EMAIL
+    if medium in rules.events_mediums:
+        return Channel.EVENTS
+    return Channel.OTHER
+
+
+def _referrer_channel(
+    rules: ChannelRules, default: Channel, url: str | None, referrer: str | None
+) -> Channel:
+    """The channel of a touch without UTM parameters or click id: where it came from."""
     came_from = _host(referrer)
     ours = {_host(url), *rules.own_domains} - {""}
     if not came_from or any(came_from == d or came_from.endswith("." + d) for d in ours):
-        return result(default)
+        return default
     if _names(came_from, rules.search_engines):
-        return result(Channel.SEO)
+        return Channel.SEO
     if _names(came_from, rules.social_networks):
-        return result(Channel.ORGANIC_SOCIAL)
-    return result(Channel.REFERRAL)
+        return Channel.ORGANIC_SOCIAL
+    return Channel.REFERRAL
 
 
 # -- calls -------------------------------------------------------------------------------------
@@ -429,6 +443,69 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
+def _page_data(
+    call: Mapping[str, Any], written_as: dict[str, str]
+) -> tuple[dict[str, Any], EventRule]:
+    """A ``page`` call's ``page_viewed`` data (url, title, referrer)."""
+    found_properties = call.get("properties")
+    properties: Mapping[str, Any] = found_properties if isinstance(found_properties, dict) else {}
+    url = _text(properties.get("url")) or _text(_at(call, "context.page.url"))
+    if url is None:
+        raise ContractError(
+            [Problem("properties.url", "the page's URL (or context.page.url)", "none")]
+        )
+    data: dict[str, Any] = {"url": url}
+    written_as["data.url"] = "properties.url"
+    for field in ("title", "referrer"):
+        value = _text(properties.get(field)) or _text(_at(call, f"context.page.{field}"))
+        if value is not None:
+            data[field] = value
+            written_as[f"data.{field}"] = f"properties.{field}"
+    return data, EventRule(InteractionType.PAGE_VIEWED, {}, {})
+
+
+def _event_data(
+    call: Mapping[str, Any],
+    kind: str,
+    user_id: str | None,
+    mapping: SegmentMapping,
+    written_as: dict[str, str],
+) -> tuple[dict[str, Any], EventRule]:
+    """An ``identify`` or ``track`` call's data, as the mapping's rule for it takes its fields
+    (the first of each field's places that holds a value; ``traits.*`` also under ``context``)."""
+    if kind == "identify":
+        if user_id is None:
+            raise ContractError(
+                [Problem("userId", "a userId (an identify without one names no one)", "none")]
+            )
+        rule = mapping.identify
+        found_in = "traits"
+    else:
+        event = call.get("event")
+        found = mapping.events.get(event) if isinstance(event, str) else None
+        if found is None:
+            raise ContractError(
+                [Problem("event", "an event the Segment mapping names", shown(event))]
+            )
+        rule = found
+        found_in = "properties"
+    data = dict(rule.data)
+    for field, places in rule.fields.items():
+        first = places[0] if "." in places[0] else f"{found_in}.{places[0]}"
+        written_as[f"data.{field}"] = first  # where a missing value should have been
+        for place in places:
+            path = place if "." in place else f"{found_in}.{place}"
+            value = _at(call, path)
+            if value is None and place.startswith("traits."):
+                path = f"context.{place}"
+                value = _at(call, path)
+            if value is not None and value != "":
+                data[field] = value
+                written_as[f"data.{field}"] = path
+                break
+    return data, rule
+
+
 def map_call(
     call: Mapping[str, Any],
     mapping: SegmentMapping,
@@ -455,54 +532,10 @@ def map_call(
         "id": "messageId",
         "channel": "context.campaign",
     }
-    data: dict[str, Any]
-    found_properties = call.get("properties")
-    properties: Mapping[str, Any] = found_properties if isinstance(found_properties, dict) else {}
     if kind == "page":
-        url = _text(properties.get("url")) or _text(_at(call, "context.page.url"))
-        if url is None:
-            raise ContractError(
-                [Problem("properties.url", "the page's URL (or context.page.url)", "none")]
-            )
-        data = {"url": url}
-        written_as["data.url"] = "properties.url"
-        for field in ("title", "referrer"):
-            value = _text(properties.get(field)) or _text(_at(call, f"context.page.{field}"))
-            if value is not None:
-                data[field] = value
-                written_as[f"data.{field}"] = f"properties.{field}"
-        rule = EventRule(InteractionType.PAGE_VIEWED, {}, {})
+        data, rule = _page_data(call, written_as)
     else:
-        if kind == "identify":
-            if user_id is None:
-                raise ContractError(
-                    [Problem("userId", "a userId (an identify without one names no one)", "none")]
-                )
-            rule = mapping.identify
-            found_in = "traits"
-        else:
-            event = call.get("event")
-            found = mapping.events.get(event) if isinstance(event, str) else None
-            if found is None:
-                raise ContractError(
-                    [Problem("event", "an event the Segment mapping names", shown(event))]
-                )
-            rule = found
-            found_in = "properties"
-        data = dict(rule.data)
-        for field, places in rule.fields.items():
-            first = places[0] if "." in places[0] else f"{found_in}.{places[0]}"
-            written_as[f"data.{field}"] = first  # where a missing value should have been
-            for place in places:
-                path = place if "." in place else f"{found_in}.{place}"
-                value = _at(call, path)
-                if value is None and place.startswith("traits."):
-                    path = f"context.{place}"
-                    value = _at(call, path)
-                if value is not None and value != "":
-                    data[field] = value
-                    written_as[f"data.{field}"] = path
-                    break
+        data, rule = _event_data(call, kind, user_id, mapping, written_as)
     when, when_from = occurred_at(call, received_at, batch_sent_at)
     written_as["occurred_at"] = when_from
     page_url = data.get("url") if kind == "page" else _text(_at(call, "context.page.url"))

@@ -55,7 +55,6 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
-from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 
 from contracts import (
     DEFAULT_MAX_BYTES,
@@ -66,7 +65,14 @@ from contracts import (
     Source,
     Topics,
 )
-from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus
+from lifecycle.application import (
+    LeadLifecycle,
+    Outcome,
+    OutcomeStatus,
+    Position,
+    StoreConflictError,
+    StoreError,
+)
 from lifecycle.errors import PersonalDataError, PolicyError
 from lifecycle.lead import visitor_key
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Placed, Release
@@ -136,7 +142,7 @@ def _systemic(exc: Exception) -> bool:
     """True for failures of the store, the machine or the configuration: never a message's."""
     return isinstance(
         exc,
-        PersistenceError | OSError | MemoryError | ImportError | PolicyError | PersonalDataError,
+        StoreError | OSError | MemoryError | ImportError | PolicyError | PersonalDataError,
     )
 
 
@@ -506,7 +512,7 @@ class LifecycleWorker:
         await self._dead_letter(producer, [(p, p.item.error) for p in refused if p.item.error])
         self.counts.invalid += len(refused)
         positions = [
-            Tracking(tracking_name(tp), offset) for tp, offset in release.positions.items()
+            Position(tracking_name(tp), offset) for tp, offset in release.positions.items()
         ]
         items = release.ordered
         for placed in items:
@@ -531,7 +537,7 @@ class LifecycleWorker:
         self,
         producer: Any,
         chunk: list[_Placed],
-        positions: list[Tracking],
+        positions: list[Position],
         reject: Callable[[list[tuple[_Placed, Outcome]]], None],
     ) -> list[Outcome]:
         try:
@@ -633,7 +639,7 @@ class LifecycleWorker:
         self,
         producer: Any,
         chunk: list[_Placed],
-        positions: list[Tracking],
+        positions: list[Position],
         reject: Callable[[list[tuple[_Placed, Outcome]]], None],
     ) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -666,7 +672,7 @@ class LifecycleWorker:
     async def _process(
         self,
         chunk: list[_Placed],
-        positions: list[Tracking],
+        positions: list[Position],
         reject: Callable[[list[tuple[_Placed, Outcome]]], None] | None = None,
     ) -> list[Outcome]:
         """Apply ``chunk`` with ``positions``, retrying write conflicts; ``reject`` gets the
@@ -691,7 +697,7 @@ class LifecycleWorker:
     def _attempt(
         self,
         chunk: list[_Placed],
-        positions: list[Tracking],
+        positions: list[Position],
         reject: Callable[[list[tuple[_Placed, Outcome]]], None] | None,
     ) -> list[Outcome] | None:
         """One try at committing the batch: its outcomes, or None on a write conflict."""
@@ -708,5 +714,5 @@ class LifecycleWorker:
         interactions = [p.item.interaction for p in todo if p.item.interaction is not None]
         try:
             return self.app.process(interactions, moves, before_commit=before_commit)
-        except IntegrityError:
+        except StoreConflictError:
             return None

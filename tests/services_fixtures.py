@@ -14,6 +14,11 @@ Fixtures:
 
 Settings come from the environment (``Settings()``), as for the application.
 
+Topics: a test names its topics with ``isolated_topic_prefix()`` (``tests.integration.harness``
+does); when the session ends, ``kafka_bootstrap`` deletes every topic under the prefixes it handed
+out. A broker that keeps every test's topics grows by thousands of partitions a day, and then
+takes longer to start than ``leadflow broker start`` waits.
+
 A service that cannot be started makes the tests that need it fail with the service's log tail;
 they are never skipped, in CI (``CI=true``) or anywhere else: a silently skipped integration suite
 proves nothing.
@@ -26,8 +31,10 @@ that was already running (``leadflow broker start``) is left running.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +46,41 @@ from leadflow.services._process import file_lock, pid_alive
 from leadflow.settings import Settings
 
 _LEASE_PREFIX = "lease-"
+_TOPIC_PREFIXES: set[str] = set()
+
+
+def isolated_topic_prefix() -> str:
+    """A topic prefix of its own for one test (``t`` and ten hex digits and a dot); the topics
+    under it are deleted when the test session ends (``kafka_bootstrap``)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    _TOPIC_PREFIXES.add(prefix)
+    return prefix
+
+
+async def _delete_topics_under(settings: Settings, prefixes: set[str]) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
+
+    from leadflow import wiring  # noqa: PLC0415
+
+    admin = AIOKafkaAdminClient(**wiring.kafka_connection(settings).client_kwargs())
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(tuple(prefixes))]
+        for start in range(0, len(names), 100):
+            await admin.delete_topics(names[start : start + 100])
+        return len(names)
+    finally:
+        await admin.close()
+
+
+def _delete_test_topics(settings: Settings) -> None:
+    if not _TOPIC_PREFIXES:
+        return
+    try:
+        asyncio.run(_delete_topics_under(settings, set(_TOPIC_PREFIXES)))
+    except Exception as exc:  # the tests have run: a failed clean-up is said, never hidden
+        warnings.warn(f"could not delete this session's test topics: {exc!r}", stacklevel=1)
+    _TOPIC_PREFIXES.clear()
 
 
 @contextmanager
@@ -92,6 +134,7 @@ def kafka_bootstrap() -> Iterator[str]:
     kafka = LocalKafka(settings)
     if not settings.uses_local_broker:
         yield kafka.start()
+        _delete_test_topics(settings)
         return
     with shared_service(
         _state_dir(settings, "kafka"),
@@ -100,6 +143,7 @@ def kafka_bootstrap() -> Iterator[str]:
         stop=kafka.stop,
     ) as bootstrap:
         yield bootstrap
+        _delete_test_topics(settings)
 
 
 @pytest.fixture(scope="session")

@@ -168,18 +168,6 @@ def _run_coroutine(coro: Coroutine[Any, Any, _T]) -> _T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka connection options (security protocol, SASL, TLS) taken from ``settings``.
-
-    Pass them with ``bootstrap_servers=settings.bootstrap_servers`` to any aiokafka client.
-    """
-    from leadflow.wiring import kafka_connection  # noqa: PLC0415  (imports aiokafka)
-
-    options = kafka_connection(settings).client_kwargs()
-    del options["bootstrap_servers"]
-    return options
-
-
 async def _describe_cluster(settings: Settings, timeout: float) -> dict[str, Any]:
     # Imported here so that importing leadflow (the CLI's --help) does not import aiokafka.
     from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415

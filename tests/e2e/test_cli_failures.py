@@ -7,7 +7,6 @@ Run as the user runs them (``python -m leadflow`` in a subprocess), against a cl
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,21 +16,15 @@ import pytest
 
 from leadflow.runtime import open_lifecycle
 from leadflow.settings import Settings
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.e2e
-
-
-def _closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     return env | {
-        "LEADFLOW_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{_closed_port()}",
+        "LEADFLOW_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_ports(1)[0]}",
         "LEADFLOW_DATA_DIR": str(tmp_path / "data"),
         "LEADFLOW_TOPIC_PREFIX": "unreachable.",
         "LEADFLOW_HTTP_PORT": "0",

@@ -81,6 +81,8 @@ def test_the_demo_report_equals_a_replay_of_the_same_stream(
     )
     assert demo.returncode == 0, demo.stderr.decode()[-3000:]
     assert b"HTML report" in demo.stdout
+    # The projector served its API and the live dashboard while it folded, and said where.
+    assert re.search(rb"dashboard: http://127\.0\.0\.1:\d+/", demo.stdout), demo.stdout[-2000:]
     _assert_quiet(demo.stderr.decode())
 
     simulated = _leadflow(
@@ -103,6 +105,16 @@ def test_the_demo_report_equals_a_replay_of_the_same_stream(
         "replay", "stream.jsonl", "--spend", "spend.jsonl", "--json", env=env, cwd=tmp_path
     )
     assert replayed.returncode == 0, replayed.stderr.decode()
+
+    # The SLA alerts the demo's keeper fired are the ones a replay says would have fired.
+    fired = re.search(rb"SLA alerts: ([\d,]+) warnings and ([\d,]+) breaches fired", demo.stdout)
+    assert fired is not None, demo.stdout[-2000:]
+    deadlines = _leadflow("replay", "stream.jsonl", "--deadlines", "--json", env=env, cwd=tmp_path)
+    assert deadlines.returncode == 0, deadlines.stderr.decode()
+    would = orjson.loads(deadlines.stdout)["deadlines"]["counts"]
+    warnings, breaches = (int(n.replace(b",", b"")) for n in fired.groups())
+    assert (warnings, breaches) == (would["warnings"], would["breaches"])
+    assert breaches > 0
 
     live = orjson.loads((tmp_path / "demo.json").read_bytes())
     batch = orjson.loads(replayed.stdout)

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,14 @@ from lifecycle.application import LeadLifecycle
 from streams.connection import KafkaConnection, ensure_topics
 from streams.progress import end_offsets, progress
 from streams.publishing import publish_lines
+from tests.services_fixtures import isolated_topic_prefix
 
 
 def isolated_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Settings:
     """Settings of one test: its own topic prefix and event store, the shared broker."""
     values: dict[str, Any] = {
         "kafka_bootstrap_servers": bootstrap,
-        "topic_prefix": f"t{uuid.uuid4().hex[:10]}.",
+        "topic_prefix": isolated_topic_prefix(),
         "data_dir": tmp_path / "data",
         "sqlite_path": tmp_path / "events.sqlite",
         "topic_partitions": 4,

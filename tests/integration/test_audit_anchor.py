@@ -18,8 +18,9 @@ from leadflow.audit import published_chains
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import FindingKind, verify_lead
-from lifecycle.lead import Lead, chain_content, chain_genesis, chain_hash
+from lifecycle.audit import verify_lead
+from lifecycle.chain import FindingKind, chain_content, chain_genesis, chain_hash
+from lifecycle.lead import Lead
 from lifecycle.policy import load_policy
 from streams.history import read_history
 from tests.integration.harness import (

@@ -24,7 +24,8 @@ from leadflow import wiring
 from leadflow.audit import ExportFormat, history_document, write_export
 from leadflow.settings import Settings
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import AsOfBasis, lead_as_of, lead_history, verify_lead
+from lifecycle.audit import verify_lead
+from lifecycle.history import AsOfBasis, lead_as_of, lead_history
 from lifecycle.policy import load_policy
 from tests.integration.harness import settings_env
 from tests.unit.test_audit_chain import START, interaction_lines

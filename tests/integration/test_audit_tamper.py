@@ -22,7 +22,8 @@ from contracts import decode_interaction
 from leadflow import wiring
 from leadflow.settings import EventStoreKind, Settings
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import FindingKind, StreamReport, verify_lead, verify_store
+from lifecycle.audit import verify_lead, verify_store
+from lifecycle.chain import FindingKind, StreamReport
 from lifecycle.lead import Lead
 from lifecycle.policy import load_policy
 from tests.integration.harness import settings_env

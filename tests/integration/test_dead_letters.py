@@ -20,7 +20,6 @@ from eventsourcing.persistence import OperationalError, Tracking
 
 from contracts import RejectionKind, decode_interaction, decode_rejection, drop_duplicates
 from leadflow import wiring
-from leadflow.replay import lifecycle_events
 from leadflow.runtime import WorkerOptions, open_lifecycle, run_workers
 from leadflow.simulator import SimulationConfig, simulate
 from streams.connection import MAX_REQUEST_BYTES, ensure_topics, message_size
@@ -91,7 +90,7 @@ async def test_messages_of_megabytes_are_dead_lettered_within_the_limit_and_the_
         assert any(h.startswith(rejection.original) for h in huge)
         assert len(rejection.original) > MB // 2
     # Every interaction after the large messages was applied too.
-    recorded = {e.interaction_id for e in lifecycle_events(open_lifecycle(settings))}
+    recorded = {e.interaction_id for e in (open_lifecycle(settings)).lifecycle_events()}
     later = {decode_interaction(line).id for line in lines[half:]}
     assert later <= recorded
 

@@ -56,7 +56,7 @@ from contracts import (
     lead_key,
 )
 from leadflow import wiring
-from leadflow.replay import lifecycle_events, projections_for, replay_lines
+from leadflow.replay import projections_for, replay_lines
 from leadflow.runtime import WorkerOptions, open_lifecycle, run_workers
 from leadflow.services import LocalKafka
 from leadflow.settings import EventStoreKind, Settings
@@ -78,7 +78,7 @@ from tests.integration.harness import (
 )
 from tests.ports import free_ports
 from tests.unit.examples import VALID
-from tests.unit.test_lifecycle_support import content
+from tests.unit.lifecycle_support import content
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -136,7 +136,7 @@ class Reference:
 
 def _reference(lines: list[bytes]) -> Reference:
     replay = replay_lines(lines, load_policy(POLICY))
-    stored = sorted(content(e) for e in lifecycle_events(replay.app))
+    stored = sorted(content(e) for e in replay.app.lifecycle_events())
     return Reference(
         content=stored,
         document=_normalised(replay.projections.to_document()),
@@ -191,7 +191,7 @@ async def _projected(settings: Settings) -> dict[str, Any]:
 
 async def _assert_nothing_lost_or_doubled(settings: Settings, reference: Reference) -> Counter[str]:
     """The checks of the module docstring; returns how many duplicate messages each topic had."""
-    stored = sorted(content(e) for e in lifecycle_events(open_lifecycle(settings)))
+    stored = sorted(content(e) for e in (open_lifecycle(settings)).lifecycle_events())
     assert len(stored) == len(reference.content)
     assert stored == reference.content  # every valid interaction applied exactly once
 
@@ -781,7 +781,7 @@ async def test_hostile_input_ends_on_the_rejected_topic_or_in_the_store(
     assert counts.failed == 0, "a valid interaction made the lifecycle raise (see the log)"
     recorded = {
         e.interaction_id
-        for e in lifecycle_events(open_lifecycle(settings))
+        for e in (open_lifecycle(settings)).lifecycle_events()
         if e.type
         in (LifecycleEventType.INTERACTION_RECORDED, LifecycleEventType.TRANSITION_REFUSED)
     }

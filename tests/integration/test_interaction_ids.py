@@ -23,7 +23,7 @@ from lifecycle.application import LeadLifecycle, Outcome
 from lifecycle.errors import LeadNotFoundError
 from lifecycle.interaction_ids import INDEX_TABLE
 from lifecycle.lead import OutcomeStatus
-from tests.unit.test_lifecycle_support import form, page_view, preset
+from tests.unit.lifecycle_support import form, page_view, preset
 
 pytestmark = pytest.mark.integration
 
@@ -193,7 +193,7 @@ def test_workers_starting_together_on_a_new_postgres_database_all_start(
         "from leadflow import wiring\n"
         "from leadflow.settings import EventStoreKind, Settings\n"
         "from lifecycle.application import LeadLifecycle\n"
-        "from tests.unit.test_lifecycle_support import preset\n"
+        "from tests.unit.lifecycle_support import preset\n"
         "settings = Settings(event_store=EventStoreKind.POSTGRES, postgres_dsn=sys.argv[1],"
         " data_dir=sys.argv[2])\n"
         "LeadLifecycle(preset('b2b_saas'), wiring.event_store_env(settings)).close()\n"
@@ -224,7 +224,8 @@ def test_the_relay_reads_postgres_pages_as_the_store_selects_them(fresh_postgres
     """The relay's binary read of a PostgreSQL page gives the rows ``select_notifications``
     gives (ids, stream ids, versions, topics, state bytes), for any start and size, and the
     lean path publishes each as the domain path does."""
-    from lifecycle.outbox import WireEncoder, read_notifications  # noqa: PLC0415
+    from lifecycle.adapters.notifications import read_notifications  # noqa: PLC0415
+    from lifecycle.outbox import WireEncoder  # noqa: PLC0415
     from tests.unit.test_lifecycle_outbox import _domain_path  # noqa: PLC0415
 
     settings = Settings(event_store=EventStoreKind.POSTGRES, postgres_dsn=fresh_postgres_dsn)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import orjson
 import pytest
 
 from contracts import ContractError, Topics, decode_interaction, encode, lead_key
 from contracts.vocabulary import InteractionType
 from streams.connection import KafkaConnection, ensure_topics
+from tests.services_fixtures import isolated_topic_prefix
 from tests.unit.examples import VALID
 
 pytestmark = pytest.mark.integration
@@ -19,7 +18,7 @@ async def test_every_interaction_kind_round_trips_through_the_broker(
     kafka_bootstrap: str,
 ) -> None:
     connection = KafkaConnection(bootstrap_servers=kafka_bootstrap)
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:8]}.")
+    topics = Topics(prefix=isolated_topic_prefix())
     await ensure_topics(connection, topics.all(), partitions=2)
     sent = [decode_interaction(orjson.dumps(e.message)) for e in VALID if e.family == "interaction"]
     assert {i.type for i in sent} == set(InteractionType)

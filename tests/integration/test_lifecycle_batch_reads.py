@@ -1,6 +1,6 @@
-"""The batched reads of ``LeadLifecycle.process`` on PostgreSQL (``lifecycle.stream_reads``):
-the same stored events as on SQLite, two applications alternating batches on one store stay
-current, and a lead is read from its last snapshot."""
+"""The batched reads of ``LeadLifecycle.process`` on PostgreSQL
+(``lifecycle.adapters.stream_reads``): the same stored events as on SQLite, two applications
+alternating batches on one store stay current, and a lead is read from its last snapshot."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from eventsourcing.persistence import Tracking
 from contracts.vocabulary import FormKind, Stage
 from leadflow import wiring
 from leadflow.settings import EventStoreKind, Settings
+from lifecycle.adapters.stream_reads import _is_postgres, latest_snapshots, select_streams
 from lifecycle.application import LeadLifecycle
 from lifecycle.audit import verify_store
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.personal import MASTER_KEY
-from lifecycle.stream_reads import _is_postgres, latest_snapshots, select_streams
+from tests.unit.lifecycle_support import form, page_view, preset
 from tests.unit.test_lifecycle_batch_reads import (
     _KEY,
     batches,
@@ -27,7 +28,6 @@ from tests.unit.test_lifecycle_batch_reads import (
     state,
     stored,
 )
-from tests.unit.test_lifecycle_support import form, page_view, preset
 
 pytestmark = pytest.mark.integration
 

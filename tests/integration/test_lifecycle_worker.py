@@ -23,7 +23,7 @@ from contracts import (
     encode,
 )
 from contracts.vocabulary import FormKind
-from leadflow.replay import fold_events, lifecycle_events, projections_for, replay_lines
+from leadflow.replay import fold_events, projections_for, replay_lines
 from leadflow.runtime import open_lifecycle
 from leadflow.settings import EventStoreKind, Settings
 from leadflow.simulator import SimulationConfig, simulate
@@ -35,19 +35,19 @@ from tests.integration.harness import (
     rejections_on_topic,
     run_in_process_until_drained,
 )
-from tests.unit.test_lifecycle_support import content, form, page_view
+from tests.unit.lifecycle_support import content, form, page_view
 
 pytestmark = pytest.mark.integration
 
 
 def _storecontent(settings: Settings) -> list[tuple[Any, ...]]:
     app = open_lifecycle(settings)
-    return sorted(content(e) for e in lifecycle_events(app))
+    return sorted(content(e) for e in app.lifecycle_events())
 
 
 def _batchcontent(lines: list[bytes]) -> list[tuple[Any, ...]]:
     result = replay_lines(lines, load_policy("b2b_saas"))
-    return sorted(content(e) for e in lifecycle_events(result.app))
+    return sorted(content(e) for e in result.app.lifecycle_events())
 
 
 @pytest.fixture(params=[EventStoreKind.SQLITE, EventStoreKind.POSTGRES], ids=["sqlite", "postgres"])
@@ -108,7 +108,7 @@ async def test_many_partitions_apply_every_valid_interaction_exactly_once(
     # Every valid interaction is either recorded or refused, once.
     recorded = Counter(
         e.interaction_id
-        for e in lifecycle_events(app)
+        for e in app.lifecycle_events()
         if e.type
         in (LifecycleEventType.INTERACTION_RECORDED, LifecycleEventType.TRANSITION_REFUSED)
     )
@@ -137,7 +137,7 @@ async def test_the_same_interaction_id_for_two_leads_makes_one_person_and_reject
 
     await run_in_process_until_drained(settings)
 
-    stored = list(lifecycle_events(open_lifecycle(settings)))
+    stored = list((open_lifecycle(settings)).lifecycle_events())
     assert {e.lead_id for e in stored} == {"L1"}  # one person
     touches = [e for e in stored if e.type is LifecycleEventType.INTERACTION_RECORDED]
     assert [e.interaction_id for e in touches] == ["x"]  # one touch
@@ -185,9 +185,9 @@ async def test_any_number_of_partitions_stores_what_replay_stores_and_folds_its_
     replay = replay_lines(lines, policy)
     assert replay.app is not None
     app = open_lifecycle(settings)
-    assert _storecontent(settings) == sorted(content(e) for e in lifecycle_events(replay.app))
+    assert _storecontent(settings) == sorted(content(e) for e in replay.app.lifecycle_events())
     live = projections_for(policy)
-    assert not fold_events(live, lifecycle_events(app))
+    assert not fold_events(live, app.lifecycle_events())
     assert live.to_document() == replay.projections.to_document()
 
 

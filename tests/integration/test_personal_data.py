@@ -28,7 +28,7 @@ from leadflow import wiring
 from leadflow.settings import EventStoreKind, Settings
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import lead_history
+from lifecycle.history import lead_history
 from lifecycle.lead import Lead, visitor_key
 from lifecycle.personal import ERASED, KEY_TABLE, new_master_key
 from lifecycle.policy import load_policy

@@ -16,10 +16,13 @@ import aiohttp
 import orjson
 import pytest
 
+import lifecycle
 from contracts import LifecycleEvent, Spend, decode_spend, encode, lead_key
 from leadflow import wiring
+from leadflow.replay import projections_for, replay_lines
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
+from lifecycle.policy import load_policy
 from projections import Projections
 from streams.connection import ensure_topics
 from streams.http_api import serve_projector
@@ -86,8 +89,11 @@ class Running:
 
 
 @asynccontextmanager
-async def projector(settings: Settings) -> AsyncIterator[Running]:
-    """The projection worker and its HTTP API (on a free port), stopped on leaving."""
+async def projector(
+    settings: Settings, state: ProjectionState | None = None
+) -> AsyncIterator[Running]:
+    """The projection worker and its HTTP API (on a free port), stopped on leaving; ``state``:
+    its read models (default: ``Projections()``)."""
     connection = wiring.kafka_connection(settings)
     config = ProjectorConfig(
         broker=faust_broker_url(settings.bootstrap_servers),
@@ -95,7 +101,7 @@ async def projector(settings: Settings) -> AsyncIterator[Running]:
         group_id="test-projector",
         datadir=settings.data_dir / "projector",
     )
-    state = ProjectionState()
+    state = state if state is not None else ProjectionState()
     stop = asyncio.Event()
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
@@ -381,3 +387,51 @@ async def test_the_live_fold_picks_up_a_partition_added_to_the_topic(
         (names.lead_events, 2): 1,
     }
     assert len(await rejections_on_topic(settings)) == 5
+
+
+# Tight windows and few touch types, so that both change the credit of a 60-day stream.
+CONVENTIONS_POLICY = """
+[attribution]
+touch_types = ["page_viewed", "form_submitted", "email_engaged", "meeting_held"]
+half_life_days = 3.0
+
+[attribution.lookback_days]
+lead = 5
+mql = 10
+sql = 20
+opportunity = 20
+customer = 30
+"""
+
+
+async def test_touch_types_and_lookback_windows_are_the_same_live_and_in_replay(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # Given a policy whose [attribution] keeps four touch types and tight windows
+    preset = (Path(lifecycle.__file__).parent / "presets" / "b2b_saas.toml").read_text()
+    path = tmp_path / "conventions.toml"
+    path.write_text(preset[: preset.index("\n[attribution]")] + "\n" + CONVENTIONS_POLICY)
+    policy = load_policy(path)
+    settings = isolated_settings(kafka_bootstrap, tmp_path, policy=str(path))
+    names = wiring.topics(settings)
+    simulation = simulate(SimulationConfig(leads=60, days=60, seed=5))
+    lines = list(simulation.lines())
+    spend_lines = list(simulation.spend_lines())
+
+    # When the real lifecycle and the projector fold it over the broker
+    await publish(settings, lines)
+    await run_in_process_until_drained(settings, timeout=90)
+    await produce(settings, names.spend, [(None, line) for line in spend_lines])
+    state = ProjectionState(projections=projections_for(policy))
+    async with projector(settings, state) as running:
+        await running.wait_until_folded(settings)
+        live = await running.documents()
+
+    # Then the sections are the replay's over the same lines, under the same policy
+    replayed = replay_lines(lines, policy, spend_lines=spend_lines).document()
+    expected = orjson.loads(orjson.dumps(replayed))
+    assert live == {name: expected[name] for name in SECTIONS}
+    # and the conventions changed the credit: not the default read models' answer
+    default = replay_lines(lines, load_policy("b2b_saas"), spend_lines=spend_lines).document()
+    assert live["attribution"] != orjson.loads(orjson.dumps(default["attribution"]))
+    assert any(live["attribution"]["mql"]["shapley"].values())

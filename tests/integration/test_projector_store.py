@@ -30,8 +30,8 @@ from streams.projector import ProjectionState
 from streams.read_model_store import ReadModelStore, ReadModelStoreError
 from tests.integration.harness import isolated_settings, rejections_on_topic, settings_env
 from tests.ports import free_ports
+from tests.unit.projections_support import interleave, spend, synthetic_streams
 from tests.unit.test_projections_document import shuffled_with_duplicates
-from tests.unit.test_projections_support import interleave, spend, synthetic_streams
 from tests.unit.test_read_model_store import (
     EVERY_STAGE,
     interrupted,

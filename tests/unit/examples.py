@@ -50,7 +50,7 @@ from contracts.vocabulary import (
     Temperature,
 )
 
-Family = Literal["interaction", "lifecycle_event", "spend"]
+Family = Literal["interaction", "lifecycle_event", "spend", "alert"]
 
 WHEN = "2024-05-01T09:30:00Z"
 LATER = "2024-05-01T09:45:12.250+02:00"
@@ -134,6 +134,27 @@ def lifecycle(kind: str, data: dict[str, Any], /, **envelope: Any) -> dict[str, 
         "data": data,
     }
     return _overridden(message, envelope)
+
+
+def alert(**fields: Any) -> dict[str, Any]:
+    """A valid SLA alert; ``fields`` override (``...`` removes)."""
+    record = {
+        "alert_id": "0b8e2c1e-6a58-5d0e-9a57-3c1f4b0a2d16",
+        "version": 1,
+        "kind": "sla_breached",
+        "lead_id": "lead-42",
+        "stage": "mql",
+        "entered_at": "2024-05-01T09:00:00Z",
+        "entered_event_id": "evt-7",
+        "deadline": "2024-05-01T13:00:00Z",
+        "due_at": "2024-05-01T13:00:00Z",
+        "waited_seconds": 14400.0,
+        "sla_hours": 4.0,
+        "policy": {"name": "b2b_saas", "version": "1.0"},
+        "fired_at": "2024-05-01T13:00:00.412Z",
+        "owner": None,
+    }
+    return _overridden(record, fields)
 
 
 def spend(**fields: Any) -> dict[str, Any]:
@@ -443,6 +464,11 @@ VALID: list[Example] = [
     Example("spend", "spend", spend()),
     Example("spend_largest_amount", "spend", spend(amount=100_000_000_000_000)),
     Example("spend_default_currency", "spend", spend(currency=..., campaign=..., amount=0)),
+    # SLA alerts
+    Example("alert_breached", "alert", alert()),
+    Example("alert_warning", "alert", alert(kind="sla_warning", due_at="2024-05-01T12:00:00Z")),
+    Example("alert_as_replay_reports_it", "alert", alert(fired_at=..., owner=...)),
+    Example("alert_with_owner", "alert", alert(owner="ana@sales")),
 ]
 
 E: Family = "interaction"
@@ -955,6 +981,13 @@ INVALID: list[Example] = [
     Example("spend_unknown_channel", S, spend(channel="radio"), (("channel", '"radio"'),)),
     Example("spend_missing_id", S, spend(id=...), (("id", "required"),)),
     Example("spend_extra_field", S, spend(note="x"), (("note", "no such field"),)),
+    # SLA alerts
+    Example("alert_unknown_kind", "alert", alert(kind="sla_ok"), (("kind", "sla_warning"),)),
+    Example("alert_negative_wait", "alert", alert(waited_seconds=-1), (("waited_seconds", "0"),)),
+    Example("alert_missing_deadline", "alert", alert(deadline=...), (("deadline", "required"),)),
+    Example("alert_version_two", "alert", alert(version=2), (("version", "1"),)),
+    Example("alert_unknown_stage", "alert", alert(stage="hot"), (("stage", '"hot"'),)),
+    Example("alert_extra_field", "alert", alert(note="x"), (("note", "no such field"),)),
 ]
 
 

@@ -18,18 +18,18 @@ from hypothesis import strategies as st
 
 from contracts import ContractError, decode_interaction, decode_lifecycle_event, encode
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import (
+from lifecycle.audit import read_rows, verify_lead, verify_store
+from lifecycle.chain import (
     FindingKind,
     StoredRow,
+    chain_content,
+    chain_genesis,
     check_chain,
     check_published,
-    read_rows,
-    verify_lead,
-    verify_store,
 )
 from lifecycle.encoding import chain_of, encode_event, hashed_part
 from lifecycle.errors import LeadNotFoundError
-from lifecycle.lead import Lead, chain_content, chain_genesis
+from lifecycle.lead import Lead
 from lifecycle.policy import load_policy
 
 LEAD = "L-chain"

@@ -31,8 +31,9 @@ from leadflow.audit import (
     write_export,
 )
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import lead_as_of, lead_history, verify_store
+from lifecycle.audit import verify_store
 from lifecycle.errors import LeadNotFoundError
+from lifecycle.history import lead_as_of, lead_history
 from lifecycle.policy import load_policy
 from tests.unit.test_audit_chain import interaction_lines
 

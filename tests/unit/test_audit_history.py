@@ -16,8 +16,8 @@ from contracts import Interaction, decode_interaction
 from contracts.lifecycle_events import StageChanged
 from contracts.vocabulary import LifecycleEventType, Stage
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import AsOfBasis, lead_as_of, lead_history
 from lifecycle.errors import LeadNotFoundError
+from lifecycle.history import AsOfBasis, lead_as_of, lead_history
 from lifecycle.policy import load_policy
 from tests.unit.test_audit_chain import interaction_lines
 

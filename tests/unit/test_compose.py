@@ -47,6 +47,7 @@ def test_the_workers_healthchecks_ask_their_ready_route_on_their_port() -> None:
     for service, port in (
         ("lifecycle-worker", settings.worker_http_port),
         ("projection-worker", settings.http_port),
+        ("alerts", settings.alerts_http_port),
     ):
         block = _service(service)
         assert "healthcheck:" in block, service

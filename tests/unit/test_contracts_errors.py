@@ -16,6 +16,7 @@ from contracts import (
     DEFAULT_MAX_BYTES,
     ContractError,
     Problem,
+    decode_alert,
     decode_interaction,
     decode_lifecycle_event,
     decode_spend,
@@ -27,6 +28,7 @@ DECODERS: dict[str, Callable[..., Any]] = {
     "interaction": decode_interaction,
     "lifecycle_event": decode_lifecycle_event,
     "spend": decode_spend,
+    "alert": decode_alert,
 }
 
 

@@ -24,7 +24,9 @@ from contracts import (
     InteractionType,
     LifecycleEvent,
     LifecycleEventType,
+    SlaAlert,
     Spend,
+    decode_alert,
     decode_interaction,
     decode_lifecycle_event,
     decode_spend,
@@ -54,19 +56,21 @@ FAMILY_OF: dict[type[Any], Family] = {
     Interaction: "interaction",
     LifecycleEvent: "lifecycle_event",
     Spend: "spend",
+    SlaAlert: "alert",
 }
 DECODERS: dict[str, Any] = {
     "interaction": decode_interaction,
     "lifecycle_event": decode_lifecycle_event,
     "spend": decode_spend,
+    "alert": decode_alert,
 }
 
 
 def schema_name(example: Example) -> str:
     """The schema file an example claims to follow, by its family, type and version."""
     message = example.message
-    if example.family == "spend":
-        return f"spend.v{message.get('version')}.json"
+    if example.family in ("spend", "alert"):
+        return f"{example.family}.v{message.get('version')}.json"
     return f"{example.family}.{message.get('type')}.v{message.get('version')}.json"
 
 
@@ -103,7 +107,7 @@ def test_there_is_one_schema_per_type_at_its_current_version() -> None:
     expected = (
         {f"interaction.{t.value}.v{CURRENT_VERSIONS[t]}.json" for t in InteractionType}
         | {f"lifecycle_event.{t.value}.v{LIFECYCLE_VERSIONS[t]}.json" for t in LifecycleEventType}
-        | {f"spend.v{SPEND_VERSION}.json"}
+        | {f"spend.v{SPEND_VERSION}.json", "alert.v1.json"}
     )
 
     assert set(SCHEMAS) == expected

@@ -11,18 +11,18 @@ import pytest
 
 from contracts import Channel, Interaction, InteractionType, Topics, lead_key
 from contracts.interactions import PageViewed
-from contracts.topics import INTERACTIONS, LEAD_EVENTS, REJECTED, SPEND, STAGE_CHANGES
+from contracts.topics import ALERTS, INTERACTIONS, LEAD_EVENTS, REJECTED, SPEND, STAGE_CHANGES
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPIC_LIKE = re.compile(r"[\w.-]*leadflow\.[a-z-]+\.v[0-9]+")
 
 
-def test_there_are_five_distinct_topics() -> None:
+def test_there_are_six_distinct_topics() -> None:
     names = Topics().all()
 
-    assert len(names) == 5
-    assert len(set(names)) == 5
-    assert set(names) == {INTERACTIONS, SPEND, LEAD_EVENTS, STAGE_CHANGES, REJECTED}
+    assert len(names) == 6
+    assert len(set(names)) == 6
+    assert set(names) == {INTERACTIONS, SPEND, LEAD_EVENTS, STAGE_CHANGES, REJECTED, ALERTS}
     assert all(TOPIC_LIKE.fullmatch(name) for name in names)
 
 
@@ -34,6 +34,7 @@ def test_each_topic_is_named_as_the_design_says() -> None:
     assert topics.lead_events == "leadflow.lead-events.v1"
     assert topics.stage_changes == "leadflow.stage-changes.v1"
     assert topics.rejected == "leadflow.rejected.v1"
+    assert topics.alerts == "leadflow.alerts.v1"
 
 
 @pytest.mark.parametrize("prefix", ["test-4f2a.", "tenant_b-"], ids=["dotted", "dashed"])
@@ -41,8 +42,11 @@ def test_a_prefix_applies_to_every_topic(prefix: str) -> None:
     prefixed = Topics(prefix).all()
 
     assert prefixed == tuple(prefix + name for name in Topics().all())
-    assert len(set(prefixed)) == 5
+    assert len(set(prefixed)) == 6
     assert Topics(prefix).rejected == prefix + REJECTED
+    assert Topics(prefix).webhook_dead_letters("crm") == (
+        prefix + "leadflow.webhooks.dead-letters.crm.v1"
+    )
 
 
 def test_lead_key_is_the_utf8_lead_id() -> None:

@@ -28,7 +28,7 @@ from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
 from lifecycle.interaction_ids import INDEX_TABLE
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.personal import MASTER_KEY, new_master_key
-from tests.unit.test_lifecycle_support import (
+from tests.unit.lifecycle_support import (
     ad_click,
     day,
     form,

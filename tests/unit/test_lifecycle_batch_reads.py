@@ -19,12 +19,12 @@ from contracts import ContractError, decode_interaction
 from contracts.interactions import Interaction
 from contracts.vocabulary import FormKind, Stage
 from leadflow.simulator import SimulationConfig, simulate
+from lifecycle.adapters.stream_reads import latest_snapshots, select_streams
 from lifecycle.application import LeadLifecycle
 from lifecycle.audit import verify_store
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.personal import MASTER_KEY, new_master_key
-from lifecycle.stream_reads import latest_snapshots, select_streams
-from tests.unit.test_lifecycle_support import form, page_view, preset, qualification
+from tests.unit.lifecycle_support import form, page_view, preset, qualification
 
 _stores = itertools.count()
 _KEY = new_master_key()

@@ -14,8 +14,10 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from contracts import decode_interaction, encode
+from lifecycle.adapters.notifications import read_notifications
 from lifecycle.application import LeadLifecycle, to_lifecycle_event
-from lifecycle.audit import FindingKind, StoredRow, check_chain, read_rows, verify_store
+from lifecycle.audit import read_rows, verify_store
+from lifecycle.chain import FindingKind, StoredRow, check_chain
 from lifecycle.encoding import (
     chain_of,
     encode_event,
@@ -25,7 +27,7 @@ from lifecycle.encoding import (
     published,
 )
 from lifecycle.lead import Lead
-from lifecycle.outbox import WireEncoder, read_notifications
+from lifecycle.outbox import WireEncoder
 from lifecycle.policy import load_policy
 from tests.unit.examples import form
 

@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 from contracts import LifecycleEventType, Topics, encode
 from leadflow.replay import replay_lines
 from leadflow.simulator import SimulationConfig, simulate
+from lifecycle.adapters.notifications import RawNotification, read_notifications
 from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from lifecycle.encoding import is_encoded, lifecycle_event_id
-from lifecycle.outbox import Published, RawNotification, WireEncoder, read_notifications
+from lifecycle.outbox import Published, WireEncoder
 from lifecycle.policy import load_policy
 from streams.relay import Page, Relay, messages_of
 

@@ -32,11 +32,11 @@ from contracts.vocabulary import (
     LifecycleEventType,
     Stage,
 )
-from leadflow.replay import lifecycle_events, projections_for
+from leadflow.replay import projections_for
 from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.policy import PRESETS, Policy
-from tests.unit.test_lifecycle_support import (
+from tests.unit.lifecycle_support import (
     account,
     ad_click,
     call,
@@ -317,7 +317,7 @@ def test_the_pipeline_counts_exactly_the_streams_that_accepted_an_interaction(
     app.process(sequence)
     projections = projections_for(policy)
     streams: dict[str, list[LifecycleEvent]] = {}
-    for wire in lifecycle_events(app):
+    for wire in app.lifecycle_events():
         projections.apply(wire)
         streams.setdefault(wire.lead_id, []).append(wire)
 

@@ -11,13 +11,12 @@ from lifecycle.lead import Lead
 from lifecycle.scoring import (
     decay,
     engagement_after,
-    engagement_at,
     engagement_points,
     fit_score,
     profile_of,
     temperature,
 )
-from tests.unit.test_lifecycle_support import (
+from tests.unit.lifecycle_support import (
     call,
     day,
     drive,
@@ -122,10 +121,6 @@ def test_a_late_interaction_adds_its_points_and_decays_nothing() -> None:
 def test_engagement_stays_between_zero_and_its_cap() -> None:
     assert engagement_after(55.0, day(0), 30.0, day(0), B2B) == (60.0, day(0))
     assert engagement_after(5.0, day(0), -15.0, day(0), B2B) == (0.0, day(0))
-
-
-def test_engagement_at_a_later_time_is_decayed() -> None:
-    assert engagement_at(30.0, day(0), day(60), B2B) == 7.5
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from contracts.interactions import Interaction
 from contracts.vocabulary import CallDirection, EmailAction, FormKind, Stage
 from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.policy import PRESETS
-from tests.unit.test_lifecycle_support import (
+from tests.unit.lifecycle_support import (
     account,
     call,
     cart,

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import ContractError, Topics, decode_interaction
-from leadflow.replay import fold_events, lifecycle_events, projections_for, replay_lines
+from leadflow.replay import fold_events, projections_for, replay_lines
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.application import LeadLifecycle
 from lifecycle.ordering import BusinessTimeOrder, ahead
@@ -34,7 +34,7 @@ from lifecycle.policy import load_policy
 from streams.connection import KafkaConnection
 from streams.publishing import key_of
 from streams.worker import LifecycleWorker
-from tests.unit.test_lifecycle_support import content
+from tests.unit.lifecycle_support import content
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 LATENESS = timedelta(seconds=30)
@@ -225,13 +225,13 @@ class Producer:
 
 def _document(app: LeadLifecycle) -> dict[str, Any]:
     projections = projections_for(POLICY)
-    assert not fold_events(projections, lifecycle_events(app))
+    assert not fold_events(projections, app.lifecycle_events())
     return projections.to_document()
 
 
 REPLAY = replay_lines(LINES, POLICY)
 assert REPLAY.app is not None
-REPLAYED = sorted(content(e) for e in lifecycle_events(REPLAY.app))
+REPLAYED = sorted(content(e) for e in REPLAY.app.lifecycle_events())
 REPLAY_DOCUMENT = REPLAY.projections.to_document()
 
 
@@ -268,7 +268,7 @@ def test_the_worker_stores_what_replay_stores_whatever_the_partitions_and_interl
     partitions: int, rng: random.Random
 ) -> None:
     app, producer = asyncio.run(_worker_run(partitions, rng))
-    assert sorted(content(e) for e in lifecycle_events(app)) == REPLAYED
+    assert sorted(content(e) for e in app.lifecycle_events()) == REPLAYED
     assert _document(app) == REPLAY_DOCUMENT
     # Every refused line is dead-lettered once, as replay rejects it.
     assert len(producer.sent) == REPLAY.counts.rejected

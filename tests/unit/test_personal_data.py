@@ -37,28 +37,23 @@ from contracts.schema import all_schemas
 from contracts.vocabulary import FormKind
 from leadflow import wiring
 from leadflow.audit import CSV_COLUMNS, history_document, render_history, write_export
-from leadflow.replay import Replay, lifecycle_events, projections_for, replay_lines
+from leadflow.replay import Replay, projections_for, replay_lines
 from leadflow.report import history_rows
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
 from leadflow.whatif import compare, file_lines, store_lines
+from lifecycle.adapters.key_stores import SQLiteKeyStore
 from lifecycle.application import LeadLifecycle
-from lifecycle.audit import KeptInteractions, lead_history, verify_store
+from lifecycle.audit import verify_store
 from lifecycle.errors import LeadNotFoundError, MasterKeyError, PersonalDataError
+from lifecycle.export import KeptInteractions
+from lifecycle.history import lead_history
 from lifecycle.lead import Lead
-from lifecycle.personal import (
-    ERASED,
-    KEY_TABLE,
-    MASTER_KEY,
-    MemoryKeyStore,
-    SQLiteKeyStore,
-    Vault,
-    new_master_key,
-)
+from lifecycle.personal import ERASED, KEY_TABLE, MASTER_KEY, MemoryKeyStore, Vault, new_master_key
 from lifecycle.policy import load_policy
 from streams.relay import Page, messages_of
 from tests.unit.examples import interactions
-from tests.unit.test_lifecycle_support import content, form, page_view, qualification
+from tests.unit.lifecycle_support import content, form, page_view, qualification
 
 T0 = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
 ADA = {
@@ -129,14 +124,14 @@ def _sqlite_env(tmp_path: Path, master: str | None = None) -> dict[str, str]:
 
 def _document(app: LeadLifecycle) -> dict[str, Any]:
     projections = projections_for(app.policy)
-    for event in lifecycle_events(app):
+    for event in app.lifecycle_events():
         projections.apply(event)
     return projections.to_document()
 
 
 def _published(app: LeadLifecycle) -> list[bytes]:
     page = Page(last=0)
-    messages_of(Topics(), lifecycle_events(app), page)
+    messages_of(Topics(), app.lifecycle_events(), page)
     return [key + b"\0" + value for _topic, key, value in page.messages]
 
 
@@ -349,7 +344,7 @@ def test_stages_scores_and_touches_do_not_depend_on_personal_values(
         app.process(interactions)
         return [
             (e.lead_id, e.sequence, e.type, e.occurred_at, e.interaction_id, e.data)
-            for e in lifecycle_events(app)
+            for e in app.lifecycle_events()
         ]
 
     blanked = [
@@ -365,14 +360,14 @@ def test_stages_scores_and_touches_do_not_depend_on_personal_values(
 def test_forget_erases_every_personal_value_and_nothing_else() -> None:
     app = _app()
     before = _document(app)
-    events_before = list(lifecycle_events(app))
+    events_before = list(app.lifecycle_events())
 
     erasure = app.forget("L-ada", at=T0 + timedelta(days=30), reference="DSR-7")
 
     assert erasure.streams == ("L-ada", "anon:cookie-ada")
     assert set(erasure.destroyed) == {"L-ada", "anon:cookie-ada"}
     assert erasure.recorded == ("L-ada", "anon:cookie-ada")
-    after = list(lifecycle_events(app))
+    after = list(app.lifecycle_events())
     assert after[: len(events_before)] == events_before  # nothing stored changed
     added = after[len(events_before) :]
     assert [e.type for e in added] == [LifecycleEventType.PERSONAL_DATA_ERASED] * 2
@@ -396,10 +391,10 @@ def test_forget_erases_every_personal_value_and_nothing_else() -> None:
 def test_forgetting_twice_is_harmless_and_forgetting_nobody_is_an_error() -> None:
     app = _app()
     app.forget("L-ada", at=T0)
-    events = list(lifecycle_events(app))
+    events = list(app.lifecycle_events())
     again = app.forget("L-ada", at=T0 + timedelta(days=1))
     assert again.already_erased
-    assert list(lifecycle_events(app)) == events
+    assert list(app.lifecycle_events()) == events
     with pytest.raises(LeadNotFoundError):
         app.forget("nobody", at=T0)
 
@@ -549,7 +544,7 @@ def test_whatif_from_the_store_applies_its_interactions_in_the_order_they_were_a
 
     def events(replay: Replay) -> list[tuple[Any, ...]]:
         assert replay.app is not None
-        return sorted(content(e) for e in lifecycle_events(replay.app))
+        return sorted(content(e) for e in replay.app.lifecycle_events())
 
     assert events(replay_lines(stored, policy, lateness=None)) == events(live)
     # Ordered again, x goes before b (placed at 100 s less the lateness): another outcome.

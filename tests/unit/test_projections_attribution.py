@@ -29,7 +29,7 @@ from projections import (
     w_shaped_weights,
 )
 from projections.attribution import _Coalitions  # the counts that merge and take back
-from tests.unit.test_projections_support import LeadStream, days, lead_streams
+from tests.unit.projections_support import LeadStream, days, lead_streams
 
 HOUR = 3_600_000_000
 HALF_LIFE = 7 * 24  # hours
@@ -390,6 +390,8 @@ def test_projections_attribution_section_has_every_milestone_and_model() -> None
         "opportunity",
         "customer",
         "revenue",
+        "revenue_currency",
+        "revenue_by_currency",
         "by_campaign",
     ]
     assert list(section["customer"]) == [
@@ -409,6 +411,8 @@ def test_projections_attribution_section_has_every_milestone_and_model() -> None
         "opportunity",
         "customer",
         "revenue",
+        "revenue_currency",
+        "revenue_by_currency",
     ]
 
 
@@ -660,7 +664,7 @@ def test_coalition_counts_merge_and_take_back_exactly(
         coalitions = _Coalitions()
         for number, (channels, converted) in enumerate(part):
             if channels:
-                coalitions.add(channels, converted, number * 7, 1)
+                coalitions.add(channels, converted, [("EUR", number * 7)], 1)
         return coalitions
 
     whole = counted(journeys)
@@ -669,19 +673,19 @@ def test_coalition_counts_merge_and_take_back_exactly(
     later = _Coalitions()
     for number, (channels, converted) in enumerate(journeys[cut:], cut):
         if channels:
-            later.add(channels, converted, number * 7, 1)
+            later.add(channels, converted, [("EUR", number * 7)], 1)
     halves.merge(later)
     assert halves.entries == whole.entries
     assert halves.credit() == whole.credit()
     # A journey added then taken back (a lead that changed) leaves the counts as they were;
     # taking every journey back leaves nothing.
-    before = {key: list(entry) for key, entry in whole.entries.items()}
-    whole.add({"a", "z"}, True, 99, 1)
-    whole.add({"a", "z"}, True, 99, -1)
+    before = {key: ([*counts], dict(won)) for key, (counts, won) in whole.entries.items()}
+    whole.add({"a", "z"}, True, [("EUR", 99)], 1)
+    whole.add({"a", "z"}, True, [("EUR", 99)], -1)
     assert whole.entries == before
     for number, (channels, converted) in enumerate(journeys):
         if channels:
-            whole.add(channels, converted, number * 7, -1)
+            whole.add(channels, converted, [("EUR", number * 7)], -1)
     assert whole.entries == {}
 
 

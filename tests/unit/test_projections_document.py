@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from contracts import LifecycleEvent, PolicyRef, Spend
 from projections import Projections
-from tests.unit.test_projections_support import (
+from tests.unit.projections_support import (
     LeadStream,
     interleave,
     lead_streams,
@@ -94,6 +94,8 @@ def test_document_shape() -> None:
         "conversion_rate",
         "cac",
         "qualified_lead_value",
+        "currency",
+        "by_currency",
         "by_channel",
     ]
     # JSON-ready: plain types only, and it survives a round trip unchanged.

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from contracts import ContractError, LifecycleEvent, decode_lifecycle_event, encode
 from contracts.lifecycle_events import ScoreChanged, StageChanged
 from contracts.vocabulary import FormKind, LifecycleEventType
-from leadflow.replay import fold_events, lifecycle_events, projections_for
+from leadflow.replay import fold_events, projections_for
 from lifecycle.application import LeadLifecycle
 from projections import FunnelEconomics, Projections, UnfoldableEventError, fold_problems
 from tests.unit.examples import lifecycle_events as valid_lifecycle_events
-from tests.unit.test_lifecycle_support import form, opportunity, preset, qualification, won
-from tests.unit.test_projections_support import LeadStream, spend
+from tests.unit.lifecycle_support import form, opportunity, preset, qualification, won
+from tests.unit.projections_support import LeadStream, spend
 
 ABSURD = 1.7e308
 """A valid JSON number, and three of them overflow a float's sum."""
@@ -232,7 +232,7 @@ def test_replay_of_stored_events_with_absurd_amounts_counts_them_and_does_not_cr
     app.process([form_of("plain")])
     projections = projections_for(policy)
 
-    refused = fold_events(projections, lifecycle_events(app), "backfill.jsonl")
+    refused = fold_events(projections, app.lifecycle_events(), "backfill.jsonl")
 
     document = built(projections)
     assert len(refused) == 6  # per lead: the move to opportunity and the one to customer

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from contracts import LifecycleEvent
 from projections import Projections
+from tests.unit.projections_support import lead_streams, synthetic_streams
 from tests.unit.test_projections_document import shuffled_with_duplicates
-from tests.unit.test_projections_support import lead_streams, synthetic_streams
 
 
 def from_scratch(events: list[LifecycleEvent], **options: float) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections import LeadBook, Pipeline, SlaHours
-from tests.unit.test_projections_support import LeadStream, when
+from tests.unit.projections_support import LeadStream, when
 
 
 def pipeline(*streams: LeadStream, **options: Any) -> Pipeline:

@@ -19,8 +19,8 @@ from leadflow.report_html import render_html
 from lifecycle.policy import PRESETS
 from projections import MILESTONE_NAMES, MILESTONES, MODELS, Projections
 from projections.funnel import NEEDS
-from tests.unit.test_lifecycle_support import path_to, preset
-from tests.unit.test_projections_support import lead_streams
+from tests.unit.lifecycle_support import path_to, preset
+from tests.unit.projections_support import lead_streams
 
 FUNNEL_COUNT = {
     "lead": "leads",

@@ -17,7 +17,7 @@ from leadflow.replay import Replay, replay_lines
 from lifecycle.lead import OutcomeStatus
 from lifecycle.ordering import DEFAULT_LATENESS
 from projections import Pipeline
-from tests.unit.test_lifecycle_support import (
+from tests.unit.lifecycle_support import (
     form,
     lost,
     opportunity,
@@ -27,7 +27,7 @@ from tests.unit.test_lifecycle_support import (
     recycled,
     won,
 )
-from tests.unit.test_projections_support import LeadStream
+from tests.unit.projections_support import LeadStream
 
 CREATED, CHANGED, RECORDED, SCORED, REFUSED, LINKED = (
     LifecycleEventType.LEAD_CREATED,

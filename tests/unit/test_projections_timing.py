@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from projections import SlaHours, StageTiming
-from tests.unit.test_projections_support import LeadStream, days, when
+from tests.unit.projections_support import LeadStream, days, when
 
 
 def timing(*streams: LeadStream, **options: Any) -> StageTiming:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from contracts import DEFAULT_MAX_BYTES, Source, encode
-from leadflow.replay import lifecycle_events, replay_lines
+from leadflow.replay import replay_lines
 from lifecycle.policy import load_policy
 from streams.projector import ProjectionState
 from tests.unit.examples import form, interaction
@@ -46,7 +46,7 @@ def test_an_identity_link_over_the_inbound_limit_is_folded_live_as_replay_folds_
     policy = load_policy("b2b_saas")
     replay = replay_lines(_lines(), policy)
     assert replay.app is not None
-    messages = [encode(e) for e in lifecycle_events(replay.app)]
+    messages = [encode(e) for e in replay.app.lifecycle_events()]
     assert max(len(m) for m in messages) > DEFAULT_MAX_BYTES  # the case at hand
     state = ProjectionState(projections=type(replay.projections)(stages=policy.stages))
     for offset, message in enumerate(messages):

@@ -24,13 +24,13 @@ from leadflow.failures import explain
 from projections import LeadBook, Projections
 from streams.projector import ProjectionState
 from streams.read_model_store import ReadModelStore, ReadModelStoreError
-from tests.unit.test_projections_document import shuffled_with_duplicates
-from tests.unit.test_projections_support import (
+from tests.unit.projections_support import (
     interleave,
     lead_streams,
     spend,
     synthetic_streams,
 )
+from tests.unit.test_projections_document import shuffled_with_duplicates
 
 EVENTS = "lead-events"
 SPEND = "spend"

@@ -12,10 +12,10 @@ import pytest
 from contracts import RejectionKind, Source, encode
 from contracts.vocabulary import FormKind
 from leadflow.rejects import RejectLog
-from leadflow.replay import lifecycle_events, replay_lines
+from leadflow.replay import replay_lines
 from leadflow.whatif import compare
 from lifecycle.policy import load_policy
-from tests.unit.test_lifecycle_support import form, page_view
+from tests.unit.lifecycle_support import form, page_view
 
 LINES = [
     encode(form(FormKind.DEMO_REQUEST, id="x", lead_id="L1", at=0)),
@@ -48,7 +48,7 @@ def test_replay_rejects_a_copy_naming_another_lead_with_both_lead_ids(batch: int
     ]
     assert [r.original for r in conflicts] == [LINES[1], LINES[3]]
     assert "'L1'" in conflicts[0].error and "'L2'" in conflicts[0].error
-    touches = [e for e in lifecycle_events(replay.app) if e.interaction_id == "x"]
+    touches = [e for e in replay.app.lifecycle_events() if e.interaction_id == "x"]
     assert {e.lead_id for e in touches} == {"L1"}
     pipeline = replay.document()["pipeline"]["by_stage"]
     assert sum(pipeline.values()) == 2  # L1 and L2 (by its own interaction "y"), no visitor

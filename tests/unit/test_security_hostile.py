@@ -21,7 +21,7 @@ from contracts import codec as codec_module
 from contracts.codec import load_object
 from contracts.schema import all_schemas
 from leadflow.cli import app
-from leadflow.replay import lifecycle_events, replay_lines
+from leadflow.replay import replay_lines
 from leadflow.report import history_rows
 from leadflow.report_html import render_html
 from lifecycle.policy import load_policy
@@ -108,7 +108,7 @@ def test_hostile_ids_and_campaigns_are_inert_in_the_html_report(payload: str) ->
     )
     assert replay.counts.rejected == 0, replay.rejections  # the payload is valid data
     lead = f"L-{payload}"
-    events = [e for e in lifecycle_events(replay.app) if e.lead_id == lead]
+    events = [e for e in replay.app.lifecycle_events() if e.lead_id == lead]
     assert events
     rows = history_rows(events)
     assert any(payload in str(row["detail"]) for row in rows)

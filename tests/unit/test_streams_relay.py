@@ -15,7 +15,7 @@ from contracts import (
     decode_rejection,
     lead_key,
 )
-from leadflow.replay import lifecycle_events, replay_lines
+from leadflow.replay import replay_lines
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.policy import load_policy
 from streams.relay import KeyPartitioner, Page, messages_of
@@ -42,7 +42,7 @@ def test_the_partitioner_remembers_at_most_its_limit_of_keys() -> None:
 
 def test_a_page_publishes_every_event_once_and_stage_changes_and_refusals_again() -> None:
     lines = list(simulate(SimulationConfig(leads=40, seed=2, days=60, noise=0.05)).lines())
-    events = list(lifecycle_events(replay_lines(lines, load_policy("b2b_saas")).app))
+    events = list((replay_lines(lines, load_policy("b2b_saas")).app).lifecycle_events())
     topics = Topics(prefix="p.")
     page = Page(last=len(events))
     messages_of(topics, events, page)

@@ -93,7 +93,11 @@ def test_a_sharded_comparison_makes_the_one_process_document(  # noqa: PLR0917
         assert documents[0]["leads"]["differ"] > 0
 
 
-def test_a_lookback_window_is_not_sharded() -> None:
-    lines = list(simulate(SimulationConfig(leads=5, seed=5, days=30)).lines())
-    with pytest.raises(ValueError, match="lookback window does not shard"):
-        compare(lambda: lines, load_policy("b2b_saas"), lookback_days=30, shards=2)
+def test_a_lookback_window_shards_too() -> None:
+    # A lead's credit depends on the lead alone (its milestones' own windows): it merges.
+    lines = list(simulate(SimulationConfig(leads=30, seed=5, days=60)).lines())
+    documents = [
+        compare(lambda: lines, load_policy("b2b_saas"), lookback_days=3, shards=shards).document()
+        for shards in (None, 3)
+    ]
+    assert orjson.dumps(documents[1]) == orjson.dumps(documents[0])

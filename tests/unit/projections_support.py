@@ -7,7 +7,7 @@ the ``LifecycleEvent`` values the lifecycle would publish (sequence 1, 2, 3, ...
 ``synthetic_events`` makes a large, realistic mix of leads for throughput measurements and
 property tests; run this module to measure the folds' throughput::
 
-    .venv/bin/python -m tests.unit.test_projections_support [events]
+    .venv/bin/python -m tests.unit.projections_support [events]
 """
 
 from __future__ import annotations
@@ -154,12 +154,19 @@ class LeadStream:
         at: float | datetime,
         amount: float | None = None,
         margin: float | None = None,
+        currency: str = "EUR",
     ) -> LeadStream:
-        """``StageChanged`` from the current stage to ``stage``."""
+        """``StageChanged`` from the current stage to ``stage`` (an amount in ``currency``)."""
         previous, self.stage = self.stage, Stage(stage)
         return self._add(
             StageChanged(
-                previous, Stage(stage), "rule", "because", amount, "EUR" if amount else None, margin
+                previous,
+                Stage(stage),
+                "rule",
+                "because",
+                amount,
+                currency if amount else None,
+                margin,
             ),
             at,
         )

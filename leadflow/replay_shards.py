@@ -41,6 +41,7 @@ its place in that shard's fold.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import zlib
 from array import array
@@ -302,55 +303,89 @@ def run_shards(
     """Run ``job`` over every shard of ``split``, each in a forked process of its own, at most
     ``processes`` at a time; ``on_result(shard, result)`` here as each finishes (in the order
     they finish). A failure in a shard is raised here (``leadflow.forked``), the other shards'
-    processes killed."""
+    processes killed.
+
+    The ``processes`` workers are forked first, while this process is small, and each forks a
+    process per shard from itself: a shard's process inherits a worker's memory, not the read
+    models merged here so far (which grow with the people: the exact quantiles keep every
+    stay's duration)."""
     context = multiprocessing.get_context("fork")
     waiting = list(range(len(split.shards)))
     waiting.reverse()
-    running: dict[Connection, tuple[int, Any]] = {}
-
-    def start(shard: int) -> None:
-        receiving, sending = context.Pipe(duplex=False)
-
-        def run() -> None:
-            try:
-                lines, places = shard_lines(split.shards[shard])
-                result = job(shard, lines, places)
-                sending.send_bytes(_RESULT + pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
-            except BaseException as exc:
-                sending.send_bytes(_FAILED + failure(exc))
-            finally:
-                sending.close()
-
-        child = context.Process(target=run, name=f"replay-shard-{shard}", daemon=True)
-        child.start()
-        sending.close()
-        running[receiving] = (shard, child)
-
+    workers: dict[Connection, Any] = {}
+    working: dict[Connection, int] = {}
+    for number in range(min(processes, len(waiting))):
+        mine, theirs = context.Pipe(duplex=True)
+        worker = context.Process(
+            target=_worker,
+            args=(theirs, split, job),
+            name=f"replay-worker-{number}",
+            daemon=True,
+        )
+        worker.start()
+        theirs.close()
+        workers[mine] = worker
     try:
-        while waiting or running:
-            while waiting and len(running) < processes:
-                start(waiting.pop())
-            for ready in wait(list(running)):
+        for conn in workers:
+            if waiting:
+                working[conn] = waiting.pop()
+                conn.send(working[conn])
+        while working:
+            for ready in wait(list(working)):
                 assert isinstance(ready, Connection)
-                shard, child = running.pop(ready)
+                shard = working.pop(ready)
                 try:
                     message = ready.recv_bytes()
                 except EOFError:
-                    child.join()
+                    worker = workers[ready]
+                    worker.join()
                     raise RuntimeError(
-                        f"{child.name} ended without a result (exit code {child.exitcode})"
+                        f"{worker.name} ended without a result (exit code {worker.exitcode})"
                     ) from None
-                finally:
-                    ready.close()
-                child.join()
                 if message[:1] == _FAILED:
-                    raise_failure(message[1:], child.name)
+                    raise_failure(message[1:], f"replay-shard-{shard}")
+                if waiting:  # the next shard first: the worker starts it while this merges
+                    working[ready] = waiting.pop()
+                    ready.send(working[ready])
                 split.shards[shard].unlink(missing_ok=True)
                 on_result(shard, pickle.loads(message[1:]))
+        for conn in workers:
+            conn.send(None)
+        for worker in workers.values():
+            worker.join()
     finally:
-        for _, child in running.values():
-            child.kill()
-            child.join()
+        for conn, worker in workers.items():
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+            conn.close()
+
+
+def _worker(conn: Connection, split: Split, job: ShardJob) -> None:
+    """A worker: for each shard number it is sent (None: the end), fork a process that runs
+    ``job`` over the shard and writes back its result (or failure), and pass that on."""
+    while (shard := conn.recv()) is not None:
+        reading, writing = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the shard's process
+            os.close(reading)
+            try:
+                lines, places = shard_lines(split.shards[shard])
+                result = job(shard, lines, places)
+                message = _RESULT + pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+            except BaseException as exc:
+                message = _FAILED + failure(exc)
+            with os.fdopen(writing, "wb") as out:
+                out.write(message)
+            os._exit(0)  # no atexit handlers or finalizers of the worker's copy
+        os.close(writing)
+        with os.fdopen(reading, "rb") as got:
+            message = got.read()
+        _, status = os.waitpid(pid, 0)
+        if not message:
+            text = f"replay-shard-{shard} ended without a result (wait status {status})"
+            message = _FAILED + pickle.dumps((None, text))
+        conn.send_bytes(message)
 
 
 def discard_store(env: Mapping[str, str] | None) -> None:

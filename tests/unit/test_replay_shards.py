@@ -20,6 +20,7 @@ from leadflow.replay_shards import (
     SHARD_INTERACTIONS,
     rejected_lines,
     replay_sharded,
+    run_shards,
     shard_count,
     shard_lines,
     split_people,
@@ -152,3 +153,18 @@ def test_shards_are_chosen_from_the_input_size() -> None:
     assert shard_count(10, processes=2) == 2
     assert shard_count(SHARD_INTERACTIONS * 3 + 1, processes=2) == 4
     assert shard_count(21_000_000, processes=2) == 420
+
+
+def test_a_failing_shard_is_raised_here_and_the_others_stop(tmp_path: Path) -> None:
+    numbered = list(enumerate(_noisy(10, 2, 0.0), start=1))
+    split = split_people(numbered, tmp_path, processes=2, shards=4, now=datetime.now(UTC))
+    done: list[int] = []
+
+    def job(shard: int, lines: list[tuple[int, bytes]], places: object) -> int:
+        if shard == 2:
+            raise ValueError(f"shard {shard} broke")
+        return len(lines)
+
+    with pytest.raises(RuntimeError, match="ValueError: shard 2 broke"):
+        run_shards(split, 2, job, lambda shard, result: done.append(shard))
+    assert 2 not in done

@@ -9,8 +9,10 @@ Every figure is measured here and now, on the local broker (or the configured cl
   SQLite and on PostgreSQL, with the worker and the relay in one process (``leadflow worker``)
   and in two (``leadflow worker --no-relay`` + ``leadflow worker --no-lifecycle``);
 - the projection worker (``leadflow projector``) rebuilding from offset 0 and folding live;
-- batch replay (``replay_lines``, what ``leadflow replay`` runs), and its peak memory as the
-  number of leads grows (``leadflow replay`` in a process of its own per size);
+- batch replay (``replay_lines``, what ``leadflow replay`` runs), and its time and peak memory
+  as the number of leads grows (``--growth``: ``leadflow replay --processes 2``, sharded, at
+  every size, its RSS summed over its processes; the one-process replay beside it up to
+  100,000 leads, their documents compared);
 - latency from an interaction produced to its stage change on ``stage-changes`` at a fixed
   offered load, matched by interaction id, p50 and p99;
 - peak memory (VmHWM, from ``wait4``) of every worker process;

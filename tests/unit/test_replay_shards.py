@@ -65,7 +65,12 @@ def test_the_command_prints_the_same_document_and_rejects(tmp_path: Path) -> Non
     stream = _stream(tmp_path / "in.jsonl")
     env = {"LEADFLOW_DATA_DIR": str(tmp_path / "data"), "LEADFLOW_POLICY": None}
     outputs = []
-    runs = ([], ["--processes", "2"], ["--processes", "2", "--on-disk"], ["--shards", "3"])
+    runs: tuple[list[str], ...] = (
+        [],
+        ["--processes", "2"],
+        ["--processes", "2", "--on-disk"],
+        ["--shards", "3"],
+    )
     for n, extra in enumerate(runs):
         rejects = tmp_path / f"rejects-{n}.jsonl"
         result = CliRunner().invoke(

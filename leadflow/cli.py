@@ -321,6 +321,15 @@ RATES_OPTION = typer.Option(
 )
 
 
+SHARDS_OPTION = typer.Option(
+    "--shards",
+    min=1,
+    help="Split the people into this many shard files on disk, each replayed alone (default "
+    "with --processes: one per 50,000 interactions, at least one per process): memory is "
+    "bounded by a shard, not the history.",
+)
+
+
 @contextmanager
 def _working_store(
     settings: Settings, on_disk: bool
@@ -369,6 +378,7 @@ def replay(
             "(the same document; 1: all in this process).",
         ),
     ] = 1,
+    shards: Annotated[int | None, SHARDS_OPTION] = None,
     deadlines: Annotated[
         bool,
         typer.Option(
@@ -385,7 +395,8 @@ def replay(
     ] = None,
 ) -> None:
     """Run the lifecycle and every read model over FILE (no Kafka), in this process or, with
-    --processes, in several."""
+    --processes or --shards, split by person into shard files replayed one at a time by each
+    process, in bounded memory."""
     import orjson  # noqa: PLC0415
 
     from leadflow import wiring  # noqa: PLC0415
@@ -397,28 +408,31 @@ def replay(
     chosen = load_policy(policy or settings.policy)
     exchange = wiring.exchange_rates(settings, rates)  # SettingsError: one line, exit 2
     deadlines_as_of = _as_of(as_of) if deadlines else None
-    if deadlines and processes > 1:
+    if deadlines and (processes > 1 or shards is not None):
         fail("--deadlines needs the lifecycle in this process (--processes 1)")
         raise typer.Exit(EXPECTED_FAILURE)
     tune_gc()
     with _reject_log(rejects, file, spend) as log, _working_store(settings, on_disk) as env_of:
-        if processes > 1:
+        if processes > 1 or shards is not None:
             from leadflow.replay import numbered_lines  # noqa: PLC0415
             from leadflow.replay_shards import replay_sharded  # noqa: PLC0415
 
-            result = replay_sharded(
-                numbered_lines(file),
-                chosen,
-                processes=processes,
-                spend_lines=numbered_lines(spend) if spend else (),
-                env_of=env_of,
-                max_message_bytes=settings.max_message_bytes,
-                source_name=str(file),
-                spend_source_name=str(spend) if spend else None,
-                rejects=log,
-                lateness=settings.allowed_lateness,
-                rates=exchange,
-            )
+            with _working_directory(settings) as work:
+                result = replay_sharded(
+                    numbered_lines(file),
+                    chosen,
+                    processes=processes,
+                    shards=shards,
+                    work_dir=work,
+                    spend_lines=numbered_lines(spend) if spend else (),
+                    env_of=env_of,
+                    max_message_bytes=settings.max_message_bytes,
+                    source_name=str(file),
+                    spend_source_name=str(spend) if spend else None,
+                    rejects=log,
+                    lateness=settings.allowed_lateness,
+                    rates=exchange,
+                )
         else:
             result = replay_file(
                 file,
@@ -1112,9 +1126,19 @@ def whatif(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     rejects: Annotated[Path | None, REJECTS_OPTION] = None,
     on_disk: Annotated[bool, ON_DISK_OPTION] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Split the people into shards replayed under both policies by this many "
+            "processes at a time (the same document; 1: both sides here and in one child).",
+        ),
+    ] = 1,
+    shards: Annotated[int | None, SHARDS_OPTION] = None,
 ) -> None:
     """Replay the same interaction history (by default the one the event store keeps) under
-    another policy (or other attribution settings) beside the current one, in memory: the live
+    another policy (or other attribution settings) beside the current one, in memory (with
+    --processes or --shards, split by person into shards on disk, in bounded memory): the live
     store and topics do not change."""
     import orjson  # noqa: PLC0415
 
@@ -1175,7 +1199,9 @@ def whatif(
         with (
             _reject_log(rejects, from_file, spend) as log,
             _working_store(settings, on_disk) as env_of,
-            _working_directory(settings) if store is not None else nullcontext() as work,
+            _working_directory(settings)
+            if store is not None or processes > 1 or shards is not None
+            else nullcontext() as work,
         ):
             if store is not None and work is not None:
                 stored = work / "stored-interactions.jsonl"
@@ -1206,6 +1232,9 @@ def whatif(
                 # The store's interactions are in the order the worker applied them: ordering
                 # them again could place a late one otherwise than live did.
                 lateness=None if store is not None else settings.allowed_lateness,
+                processes=processes,
+                shards=shards,
+                work_dir=work,
                 rates=exchange,
             )
     except (AuditError, LeadError, LeadflowKafkaError, OSError, ValueError) as exc:

@@ -495,19 +495,14 @@ def whatif(
     )
     from lifecycle.errors import LeadError  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
-    from projections import MILESTONE_NAMES  # noqa: PLC0415
     from streams.connection import LeadflowKafkaError  # noqa: PLC0415
 
-    if from_file is not None and from_kafka:
-        raise typer.BadParameter("give one of --from FILE, --from-kafka or --from-store")
-    if from_store and (from_file is not None or from_kafka):
-        raise typer.BadParameter("give one of --from FILE, --from-kafka or --from-store")
-    if spend is not None and from_kafka:
-        raise typer.BadParameter("--spend goes with --from FILE or --from-store")
-    if policy is None and lookback_days is None and half_life_days is None:
-        raise typer.BadParameter("give --policy, --lookback-days or --half-life-days to compare")
-    if milestone not in MILESTONE_NAMES:
-        raise typer.BadParameter(f"--milestone: one of {', '.join(MILESTONE_NAMES)}")
+    _whatif_asked(
+        sources=(from_file is not None) + from_kafka + from_store,
+        spend_from_kafka=spend is not None and from_kafka,
+        changes=(policy, lookback_days, half_life_days),
+        milestone=milestone,
+    )
     settings = Settings()
     exchange = wiring.exchange_rates(settings, rates)  # SettingsError: one line, exit 2
     try:
@@ -586,6 +581,23 @@ def whatif(
     else:
         render_terminal(document, out, models=model or ("linear", "time_decay"), show=show)
         _print_rejects(log, rejects)
+
+
+def _whatif_asked(
+    *, sources: int, spend_from_kafka: bool, changes: tuple[object, ...], milestone: str
+) -> None:
+    """Refuse a what-if asked with two sources, spend beside Kafka, nothing to change, or a
+    milestone that is not one."""
+    from projections import MILESTONE_NAMES  # noqa: PLC0415
+
+    if sources > 1:
+        raise typer.BadParameter("give one of --from FILE, --from-kafka or --from-store")
+    if spend_from_kafka:
+        raise typer.BadParameter("--spend goes with --from FILE or --from-store")
+    if all(change is None for change in changes):
+        raise typer.BadParameter("give --policy, --lookback-days or --half-life-days to compare")
+    if milestone not in MILESTONE_NAMES:
+        raise typer.BadParameter(f"--milestone: one of {', '.join(MILESTONE_NAMES)}")
 
 
 async def _kafka_history(settings: Settings) -> tuple[list[bytes], list[bytes]]:

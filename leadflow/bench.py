@@ -9,8 +9,10 @@ Every figure is measured here and now, on the local broker (or the configured cl
   SQLite and on PostgreSQL, with the worker and the relay in one process (``leadflow worker``)
   and in two (``leadflow worker --no-relay`` + ``leadflow worker --no-lifecycle``);
 - the projection worker (``leadflow projector``) rebuilding from offset 0 and folding live;
-- batch replay (``replay_lines``, what ``leadflow replay`` runs), and its peak memory as the
-  number of leads grows (``leadflow replay`` in a process of its own per size);
+- batch replay (``replay_lines``, what ``leadflow replay`` runs), and its time and peak memory
+  as the number of leads grows (``--growth``: ``leadflow replay --processes 2``, sharded, at
+  every size, its RSS summed over its processes; the one-process replay beside it up to
+  100,000 leads, their documents compared);
 - latency from an interaction produced to its stage change on ``stage-changes`` at a fixed
   offered load, matched by interaction id, p50 and p99;
 - peak memory (VmHWM, from ``wait4``) of every worker process;
@@ -62,7 +64,7 @@ from leadflow.decodebench import measure_decode
 from leadflow.replay import replay_lines
 from leadflow.services import LocalKafka, LocalPostgres
 from leadflow.settings import EventStoreKind, Settings
-from leadflow.simulator import SimulationConfig, simulate
+from leadflow.simulator import SimulationConfig, simulate, stream, write
 from lifecycle.application import LeadLifecycle
 from lifecycle.policy import load_policy
 from streams.assignment import Assignment
@@ -1041,32 +1043,75 @@ def _replay_rate(lines: Sequence[bytes], settings: Settings) -> Figure:
 
 
 def _write_simulation(path: Path, leads: int) -> int:
-    count = 0
-    with path.open("wb") as out:
-        for line in simulate(SimulationConfig(leads=leads, seed=3)).lines():
-            out.write(line + b"\n")
-            count += 1
-    return count
+    # Streamed (``simulator.stream``): a million leads in bounded memory.
+    with stream(SimulationConfig(leads=leads, seed=3), path.parent) as simulation:
+        return write(simulation, path)
 
 
-def _replay_process(path: Path, settings: Settings, logs: Path) -> dict[str, Any]:
-    """``leadflow replay FILE --json`` in its own process: seconds, peak RSS."""
+SINGLE_PROCESS_MAX_LEADS = 100_000
+"""The growth bench runs the one-process replay (its memory grows with the history: about
+5.5 GB at 100,000 leads) only up to this many leads; the sharded one at every size."""
+
+
+def _tree_pids(root: int) -> list[int]:
+    """``root`` and every process below it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _replay_process(
+    path: Path,
+    settings: Settings,
+    logs: Path,
+    args: Sequence[str] = (),
+    document: Path | None = None,
+) -> dict[str, Any]:
+    """``leadflow replay FILE --json ARGS`` in its own process (its document to ``document``):
+    seconds, CPU (its forked processes included), its own peak RSS, and the peak of the RSS
+    summed over it and its forked processes, sampled every 0.2 s."""
     started = time.perf_counter()
-    peak_file = logs / f"replay-{path.stem}.peak"
-    with (logs / f"replay-{path.stem}.log").open("wb") as log:
+    tag = "-".join([path.stem, *(a.strip("-") for a in args)])
+    peak_file = logs / f"replay-{tag}.peak"
+    summed_mb = 0.0
+    with (
+        (logs / f"replay-{tag}.log").open("wb") as log,
+        document.open("wb") if document is not None else open(os.devnull, "wb") as out,
+    ):
         proc = subprocess.Popen(
-            leadflow_command(["replay", str(path), "--json"], peak_file),
+            leadflow_command(["replay", str(path), "--json", *args], peak_file),
             env=child_env(settings),
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=log,
         )
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            rss = [_status_mb(p, "VmRSS") for p in _tree_pids(proc.pid)]
+            summed_mb = max(summed_mb, sum(mb for mb in rss if mb is not None))
+            time.sleep(0.2)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise BenchError(f"leadflow replay {path} exited with {proc.returncode}")
+        raise BenchError(f"leadflow replay {path} {' '.join(args)} exited with {proc.returncode}")
+    own_mb = int(peak_file.read_text()) / 1024
     return {
         "seconds": round(time.perf_counter() - started, 2),
-        "peak_rss_mb": round(int(peak_file.read_text()) / 1024, 1),
+        "peak_rss_mb": round(own_mb, 1),
+        "peak_rss_all_mb": round(max(summed_mb, own_mb), 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
     }
 
@@ -1074,25 +1119,35 @@ def _replay_process(path: Path, settings: Settings, logs: Path) -> dict[str, Any
 def _growth(
     sizes: Iterable[int], settings: Settings, work: Path, logs: Path
 ) -> list[dict[str, Any]]:
+    """Per size: the sharded replay (``--processes 2``, shards chosen from the size) and, up to
+    ``SINGLE_PROCESS_MAX_LEADS``, the one-process replay as the baseline, their documents
+    compared byte for byte."""
     rows: list[dict[str, Any]] = []
     for leads in sizes:
         path = work / f"replay-{leads}.jsonl"
         interactions = _write_simulation(path, leads)
-        measured = _replay_process(path, settings, logs)
-        path.unlink()
-        rows.append(
-            {
-                "leads": leads,
-                "interactions": interactions,
+        sharded_doc = work / f"replay-{leads}-sharded.json"
+        sharded = _replay_process(path, settings, logs, ["--processes", "2"], sharded_doc)
+        sharded["interactions_per_second"] = round(interactions / sharded["seconds"], 1)
+        row: dict[str, Any] = {"leads": leads, "interactions": interactions, "sharded": sharded}
+        if leads <= SINGLE_PROCESS_MAX_LEADS:
+            single_doc = work / f"replay-{leads}-single.json"
+            measured = _replay_process(path, settings, logs, (), single_doc)
+            row |= {
                 **measured,
                 "interactions_per_second": round(interactions / measured["seconds"], 1),
                 "kib_per_lead": round(measured["peak_rss_mb"] * 1024 / leads, 1),
                 "kib_per_interaction": round(measured["peak_rss_mb"] * 1024 / interactions, 2),
-                "projector": _projector_at(leads),
+                "same_document": single_doc.read_bytes() == sharded_doc.read_bytes(),
             }
-        )
-    if len(rows) >= 2:
-        small, large = rows[0], rows[-1]
+            single_doc.unlink()
+        sharded_doc.unlink()
+        path.unlink()
+        row["projector"] = _projector_at(leads)
+        rows.append(row)
+    singles = [row for row in rows if "peak_rss_mb" in row]
+    if len(singles) >= 2 and singles[-1]["leads"] < 1_000_000:
+        small, large = singles[0], singles[-1]
         slope = (large["peak_rss_mb"] - small["peak_rss_mb"]) / (large["leads"] - small["leads"])
         rows.append(
             {
@@ -1100,7 +1155,8 @@ def _growth(
                 "extrapolated": True,
                 "peak_rss_mb": round(large["peak_rss_mb"] + slope * (1_000_000 - large["leads"])),
                 "seconds": round(large["seconds"] * 1_000_000 / large["leads"]),
-                "method": f"linear from {small['leads']:,} and {large['leads']:,} leads",
+                "method": f"one process, linear from {small['leads']:,} and "
+                f"{large['leads']:,} leads",
             }
         )
     return rows
@@ -1444,21 +1500,31 @@ def render(report: Report, console: Console) -> None:
     for row in report.growth:
         if row.get("extrapolated"):
             details.add_row(
-                f"replay {row['leads']:,} leads (extrapolated)", f"~{row['peak_rss_mb']:,} MB"
+                f"replay {row['leads']:,} leads, one process (extrapolated)",
+                f"~{row['peak_rss_mb']:,} MB",
             )
-        else:
+            continue
+        if "peak_rss_mb" in row:
             details.add_row(
-                f"replay {row['leads']:,} leads",
+                f"replay {row['leads']:,} leads, one process",
                 f"{row['peak_rss_mb']:,.0f} MB, {row['kib_per_lead']:,.0f} KiB/lead, "
                 f"{row['seconds']:,.0f} s",
             )
-            projector = row["projector"]
-            details.add_row(
-                f"projector restart over {projector['leads']:,} stored leads",
-                f"{projector['restart_s']:,.1f} s, {projector['restart_peak_rss_mb']:,.0f} MB; "
-                f"first document {projector['first_document_s']:,.1f} s; live p99 "
-                + ", ".join(f"{name} {ms} ms" for name, ms in projector["p99_ms"].items()),
-            )
+        sharded = row["sharded"]
+        same = row.get("same_document")
+        details.add_row(
+            f"replay {row['leads']:,} leads, --processes 2 (sharded)",
+            f"{sharded['peak_rss_all_mb']:,.0f} MB all processes, {sharded['seconds']:,.0f} s, "
+            f"{sharded['interactions_per_second']:,.0f} interactions/s"
+            + ("" if same is None else ", same document" if same else ", DOCUMENT DIFFERS"),
+        )
+        projector = row["projector"]
+        details.add_row(
+            f"projector restart over {projector['leads']:,} stored leads",
+            f"{projector['restart_s']:,.1f} s, {projector['restart_peak_rss_mb']:,.0f} MB; "
+            f"first document {projector['first_document_s']:,.1f} s; live p99 "
+            + ", ".join(f"{name} {ms} ms" for name, ms in projector["p99_ms"].items()),
+        )
     for family, figure in report.decode.items():
         details.add_row(
             f"decode one {family.replace('_', ' ')}: pydantic, fast (CPU)",

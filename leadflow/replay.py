@@ -277,7 +277,7 @@ def numbered_lines(path: Path) -> Iterator[NumberedLine]:
                 yield number, body
 
 
-def _numbered(lines: Iterable[bytes | NumberedLine]) -> Iterator[NumberedLine]:
+def numbered(lines: Iterable[bytes | NumberedLine]) -> Iterator[NumberedLine]:
     """Each line with its number: the file's when it came with one, else its position."""
     for position, item in enumerate(lines, start=1):
         yield item if isinstance(item, tuple) else (position, item)
@@ -293,7 +293,7 @@ def fold_spend_lines(
     ``reject`` with its number: counted and reported like interactions, since a bad spend line
     changes every cost figure."""
     counts = SpendCounts()
-    for number, raw in _numbered(lines):
+    for number, raw in numbered(lines):
         try:
             spend = decode_spend(raw, max_message_bytes)
         except ContractError as error:
@@ -388,7 +388,7 @@ def replay_lines(
         pending.clear()
         pending_lines.clear()
 
-    for number, raw in _numbered(lines):
+    for number, raw in numbered(lines):
         try:
             interaction = decode_interaction(raw, max_message_bytes)
             ahead(interaction, now)

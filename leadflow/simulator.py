@@ -1078,28 +1078,9 @@ class _Generator(Generic[_Payload]):
         profile = _PROFILES[channel]
         who = self.person(n)
         stages: list[tuple[Stage, int]] = []
-        mql = rng.random() < profile.mql * (1.1 if who.fit else 0.8)
-        if not mql:
-            kind = JourneyKind.INTERESTED
-        elif channel is Channel.REFERRAL and rng.random() < 0.35:
-            kind = JourneyKind.FAST_TRACK
-        else:
-            kind = rng.pick(_MQL_JOURNEYS)
+        kind = self.journey_kind(channel, profile, who)
         interest = self.interest(channel) if kind is JourneyKind.INTERESTED else None
-        # A journey that becomes a lead (or an MQL) weeks after its first form starts early
-        # enough for that to happen within the stream (in streams shorter than six months or
-        # so, within the first half of it: the last of those are cut).
-        nurtured = 0
-        if kind is JourneyKind.WARMED_UP:
-            nurtured = self.days(14, 70)
-            lead_in = nurtured + 19 * _DAY  # the warm-up visits take up to 18 days
-        elif kind is JourneyKind.ENGAGED:
-            lead_in = 28 * _DAY  # a burst of up to three weeks, a webinar a week later
-        elif interest is _Interest.LATER:
-            nurtured = self.days(7, 60)
-            lead_in = nurtured + _HOUR
-        else:
-            lead_in = 0
+        nurtured, lead_in = self.lead_in(kind, interest)
         t_id = rng.below(max(1, self.end - lead_in, self.end // 2))
         anon: str | None = None
 
@@ -1143,7 +1124,49 @@ class _Generator(Generic[_Payload]):
                 stages.append((Stage.LEAD, t))
         t_id = stages[0][1]
 
-        # What happens next.
+        self.after_identified(
+            lead, who, channel, stages, t, kind=kind, interest=interest, nurtured=nurtured
+        )
+        self.record(lead, kind=kind, channel=channel, anon=anon, t_id=t_id, stages=stages)
+
+    def journey_kind(self, channel: Channel, profile: _Profile, who: _Person) -> JourneyKind:
+        """Which journey a lead takes: one that never qualifies, or one of the MQL journeys."""
+        rng = self.rng
+        mql = rng.random() < profile.mql * (1.1 if who.fit else 0.8)
+        if not mql:
+            return JourneyKind.INTERESTED
+        if channel is Channel.REFERRAL and rng.random() < 0.35:
+            return JourneyKind.FAST_TRACK
+        return rng.pick(_MQL_JOURNEYS)
+
+    def lead_in(self, kind: JourneyKind, interest: _Interest | None) -> tuple[int, int]:
+        """How long a journey is nurtured before it asks, and how long before it becomes a lead
+        (or an MQL). Such a journey starts early enough for that to happen within the stream
+        (in streams shorter than six months or so, within the first half of it: the last of
+        those are cut)."""
+        if kind is JourneyKind.WARMED_UP:
+            nurtured = self.days(14, 70)
+            return nurtured, nurtured + 19 * _DAY  # the warm-up visits take up to 18 days
+        if kind is JourneyKind.ENGAGED:
+            return 0, 28 * _DAY  # a burst of up to three weeks, a webinar a week later
+        if interest is _Interest.LATER:
+            nurtured = self.days(7, 60)
+            return nurtured, nurtured + _HOUR
+        return 0, 0
+
+    def after_identified(
+        self,
+        lead: str,
+        who: _Person,
+        channel: Channel,
+        stages: list[tuple[Stage, int]],
+        t: int,
+        *,
+        kind: JourneyKind,
+        interest: _Interest | None,
+        nurtured: int,
+    ) -> None:
+        """What happens once the lead is known: its sales steps and its nurture."""
         stop: int | None = None
         if interest is not None:
             self.interested(lead, who, channel, stages, t, interest=interest, nurtured=nurtured)
@@ -1169,7 +1192,6 @@ class _Generator(Generic[_Payload]):
         else:
             stop = self.sales(lead, who, channel, stages, t, fast_track=True)
             self.nurture(lead, who, t, stop if stop is not None else t + self.days(30, 90))
-        self.record(lead, kind=kind, channel=channel, anon=anon, t_id=t_id, stages=stages)
 
     def interest(self, channel: Channel) -> _Interest:
         """How a lead that will not qualify shows its interest."""
@@ -1545,6 +1567,43 @@ class _Generator(Generic[_Payload]):
             lead=lead,
         )  # fmt: skip
 
+    def calls(self, lead: str, channel: Channel, t: int, sdr: str) -> tuple[int, bool]:
+        """Up to three outbound calls from ``t``, working days apart, until one connects; when
+        the last was made, and whether one connected."""
+        rng = self.rng
+        connected = False
+        for attempt in range(3):
+            if attempt:
+                t = self.working_time(t + self.days(1, 3))
+            connected = rng.random() < 0.62
+            call = self.data(
+                CallLogged,
+                direction=CallDirection.OUTBOUND,
+                outcome=CallOutcome.CONNECTED
+                if connected
+                else rng.one((CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER)),
+                duration_seconds=rng.between(300, 1500) if connected else 0,
+                agent=sdr,
+            )
+            t = self.emit(t, InteractionType.CALL_LOGGED, channel, call, lead=lead)
+            if connected:
+                break
+        return t, connected
+
+    def qualified_on(self, who: _Person, *, accepted: bool) -> tuple[bool, bool, bool, bool]:
+        """Need, budget, authority and timing as sales record them: an accepted lead has the
+        first three (timing may still be open); a declined one lacks at least one of them."""
+        rng = self.rng
+        if accepted:
+            return True, True, True, rng.random() < 0.8
+        need = rng.random() < 0.5
+        budget = rng.random() < 0.35
+        authority = who.fit and rng.random() < 0.5
+        timing = rng.random() < 0.35
+        if need and budget and authority:
+            budget = False
+        return need, budget, authority, timing
+
     def sales(
         self,
         lead: str,
@@ -1582,24 +1641,7 @@ class _Generator(Generic[_Payload]):
             )
             t = self.emit(t, InteractionType.MEETING_BOOKED, channel, booked, lead=lead)
         else:
-            connected = False
-            t += self.response_delay(breach)
-            for attempt in range(3):
-                if attempt:
-                    t = self.working_time(t + self.days(1, 3))
-                connected = rng.random() < 0.62
-                call = self.data(
-                    CallLogged,
-                    direction=CallDirection.OUTBOUND,
-                    outcome=CallOutcome.CONNECTED
-                    if connected
-                    else rng.one((CallOutcome.VOICEMAIL, CallOutcome.NO_ANSWER)),
-                    duration_seconds=rng.between(300, 1500) if connected else 0,
-                    agent=sdr,
-                )
-                t = self.emit(t, InteractionType.CALL_LOGGED, channel, call, lead=lead)
-                if connected:
-                    break
+            t, connected = self.calls(lead, channel, t + self.response_delay(breach), sdr)
             if not connected:
                 if rng.random() < 0.4:
                     when = self.working_time(t + self.days(20, 45))
@@ -1648,16 +1690,7 @@ class _Generator(Generic[_Payload]):
         accepted = rng.random() < min(accept, 0.95)
         # Sales accept on need, budget and authority (what b2b_saas requires for SQL); timing
         # may still be open. A declined lead lacks at least one of the three.
-        if accepted:
-            need = budget = authority = True
-            timing = rng.random() < 0.8
-        else:
-            need = rng.random() < 0.5
-            budget = rng.random() < 0.35
-            authority = who.fit and rng.random() < 0.5
-            timing = rng.random() < 0.35
-            if need and budget and authority:
-                budget = False
+        need, budget, authority, timing = self.qualified_on(who, accepted=accepted)
         qualification = self.data(
             QualificationRecorded, need=need, budget=budget, authority=authority, timing=timing,
             accepted=accepted, agent=ae, notes=None,

@@ -40,24 +40,27 @@ import contextlib
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent
+from contracts import DEFAULT_MAX_BYTES, ContractError, LifecycleEvent, decode_interaction
 from contracts.lifecycle_events import StageChanged
 from contracts.types import ANONYMOUS_PREFIX
 from contracts.vocabulary import Stage
 from leadflow.forked import in_child
 from leadflow.rejects import RejectLog
 from leadflow.replay import (
+    InteractionCounts,
     NumberedLine,
     Replay,
     fold_spend_lines,
+    numbered,
     projections_for,
     replay_lines,
 )
@@ -76,7 +79,7 @@ from leadflow.report import (
 )
 from lifecycle.application import LeadLifecycle
 from lifecycle.export import KeptInteractions
-from lifecycle.ordering import DEFAULT_LATENESS
+from lifecycle.ordering import DEFAULT_LATENESS, ahead
 from lifecycle.policy import MILESTONE_STAGES, Policy
 from projections import ExchangeRates, Projections, UnfoldableEventError
 
@@ -166,6 +169,9 @@ class WhatIf:
     documents: tuple[dict[str, Any], dict[str, Any]]
     outcomes: tuple[dict[str, Outcome], dict[str, Outcome]]
     milestone: str
+    lead_changes: dict[str, Any] | None = None
+    """The document's ``leads`` when already made (a sharded comparison, whose outcomes stay in
+    the shards' processes: ``outcomes`` is then empty)."""
 
     def document(self) -> dict[str, Any]:
         """The side-by-side document (see the module docstring)."""
@@ -194,7 +200,9 @@ class WhatIf:
                     then["attribution"].get(self.milestone) or {},
                 ),
             },
-            "leads": _lead_changes(*self.outcomes),
+            "leads": _lead_changes(*self.outcomes)
+            if self.lead_changes is None
+            else self.lead_changes,
         }
 
 
@@ -224,6 +232,25 @@ def _credit(current: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, A
 
 def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+def _merge_lead_changes(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``leads`` section of people split into parts (no lead in two), from each part's."""
+    compared = 0
+    moves: dict[str, int] = {}
+    changed: list[dict[str, Any]] = []
+    for part in parts:
+        compared += part["compared"]
+        for move, count in part["moves"].items():
+            moves[move] = moves.get(move, 0) + count
+        changed.extend(part["changed"])
+    changed.sort(key=lambda row: str(row["lead_id"]))
+    return {
+        "compared": compared,
+        "differ": len(changed),
+        "moves": dict(sorted(moves.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "changed": changed,
+    }
 
 
 def _lead_changes(current: dict[str, Outcome], other: dict[str, Outcome]) -> dict[str, Any]:
@@ -385,6 +412,9 @@ def compare(
     env_of: Callable[[str], Mapping[str, str] | None] = lambda name: None,
     parallel: bool = True,
     lateness: timedelta | None = DEFAULT_LATENESS,
+    processes: int = 1,
+    shards: int | None = None,
+    work_dir: Path | None = None,
     rates: ExchangeRates | None = None,
 ) -> WhatIf:
     """Replay ``lines()`` (called once per lifecycle run) under ``current`` and under ``other``
@@ -398,9 +428,29 @@ def compare(
     the other side runs in a forked child process while this one runs the current side (both
     cores; the same documents as one after the other, tested). ``lateness``: the order's
     allowed lateness (``replay_lines``; None: ``lines()`` are in the order to apply, as the
-    store recorded them)."""
+    store recorded them). With ``processes`` over 1 or ``shards`` given, the people are split
+    into shard files (in a temporary folder of ``work_dir``) and each shard runs both sides in
+    a process of its own, ``processes`` at a time (``compare_sharded``: bounded memory, the
+    same document)."""
     now = Side(current, rates=rates)
     then = Side(other or current, half_life_days, lookback_days, rates)
+    if processes > 1 or shards is not None:
+        return compare_sharded(
+            lines(),
+            now,
+            then,
+            milestone=milestone,
+            spend_lines=spend_lines,
+            max_message_bytes=max_message_bytes,
+            rejects=rejects,
+            source_name=source_name,
+            spend_source_name=spend_source_name,
+            env_of=env_of,
+            lateness=lateness,
+            processes=processes,
+            shards=shards,
+            work_dir=work_dir,
+        )
     folds = (_SideFold(now), _SideFold(then))
     same = then.policy == current  # no other policy, or the same one: one replay
 
@@ -445,6 +495,148 @@ def compare(
         documents=(documents[0][0], documents[1][0]),
         outcomes=(documents[0][1], documents[1][1]),
         milestone=milestone,
+    )
+
+
+def compare_sharded(
+    lines: Iterable[bytes | NumberedLine],
+    now: Side,
+    then: Side,
+    *,
+    milestone: str,
+    spend_lines: Callable[[], Iterable[bytes | NumberedLine]],
+    max_message_bytes: int,
+    rejects: RejectLog | None,
+    source_name: str,
+    spend_source_name: str,
+    env_of: Callable[[str], Mapping[str, str] | None],
+    lateness: timedelta | None,
+    processes: int,
+    shards: int | None,
+    work_dir: Path | None,
+) -> WhatIf:
+    """``compare`` with the people split into shard files (``leadflow.replay_shards``): each
+    shard's process replays its lines under both sides one after the other, and sends back each
+    side's read models without their leads, its interaction counts, its conflicting copies and
+    its part of the ``leads`` section; they merge here into the document ``compare`` makes in
+    one process, byte for byte."""
+    from leadflow.replay_shards import (  # noqa: PLC0415
+        conflict_rejection,
+        conflicts_of,
+        discard_store,
+        rejected_lines,
+        run_shards,
+        split_people,
+    )
+
+    started = datetime.now(UTC)
+    same = then.policy == now.policy
+    merged = (_SideFold(now), _SideFold(then))
+    parts: list[dict[str, Any]] = []
+    found: list[tuple[int, bytes, ContractError]] = []
+    numbered_input = numbered(lines)
+    with TemporaryDirectory(prefix="whatif-shards-", dir=work_dir) as folder:
+        split = split_people(
+            numbered_input,
+            Path(folder),
+            processes=processes,
+            shards=shards,
+            lateness=lateness,
+            max_message_bytes=max_message_bytes,
+            now=started,
+        )
+        for number, raw in rejected_lines(split):
+            try:
+                ahead(decode_interaction(raw, max_message_bytes), started)
+            except ContractError as error:
+                found.append((number, raw, error))
+        counts = [
+            InteractionCounts(
+                rejected=len(found), late=split.late, late_seconds_max=split.late_seconds_max
+            )
+            for _ in (now, then)
+        ]
+
+        def side(
+            shard: int,
+            mine: list[NumberedLine],
+            places: dict[int, datetime],
+            *,
+            policy: Policy,
+            folds: Sequence[_SideFold],
+            name: str,
+        ) -> Replay:
+            env = env_of(f"shard-{shard}-{name}")
+            try:
+                return replay_lines(
+                    mine,
+                    policy,
+                    env=env,
+                    max_message_bytes=max_message_bytes,
+                    source_name=source_name,
+                    folds=folds,
+                    read_models=False,
+                    lateness=lateness,
+                    places=places if lateness is not None else None,
+                )
+            finally:
+                discard_store(env)
+
+        def job(shard: int, mine: list[NumberedLine], places: dict[int, datetime]) -> Any:
+            folds = (_SideFold(now), _SideFold(then))
+            first = side(
+                shard,
+                mine,
+                places,
+                policy=now.policy,
+                folds=folds if same else folds[:1],
+                name="current",
+            )
+            second = (
+                first
+                if same
+                else side(shard, mine, places, policy=then.policy, folds=folds[1:], name="other")
+            )
+            return (
+                (first.counts.as_dict(), second.counts.as_dict()),
+                conflicts_of(first, mine),
+                tuple(fold.projections.without_leads() for fold in folds),
+                _lead_changes(folds[0].outcomes.by_lead, folds[1].outcomes.by_lead),
+            )
+
+        def merge(shard: int, result: Any) -> None:
+            side_counts, conflicts, read_models, lead_changes = result
+            for fold, shard_read_models in zip(merged, read_models, strict=True):
+                fold.projections.merge(shard_read_models)
+            for total, shard_counts in zip(counts, side_counts, strict=True):
+                total.merge(shard_counts)
+            for number, raw, conflict in conflicts:
+                _, why = conflict_rejection(number, raw, conflict, source_name, started)
+                found.append((number, raw, why))
+            parts.append(lead_changes)
+
+        run_shards(split, processes, job, merge)
+    if rejects is not None:
+        found.sort(key=lambda r: r[0])
+        for number, raw, problem in found:
+            rejects.add("interactions", source_name, number, raw, problem)
+    documents = [
+        fold.result(
+            Replay(None, fold.projections, total),
+            spend_lines(),
+            max_message_bytes,
+            rejects=rejects if index == 0 else None,
+            spend_source_name=spend_source_name,
+        )[0]
+        for index, (fold, total) in enumerate(zip(merged, counts, strict=True))
+    ]
+    return WhatIf(
+        current=now,
+        other=then,
+        documents=(documents[0], documents[1]),
+        outcomes=({}, {}),
+        milestone=milestone,
+        lead_changes=_merge_lead_changes(parts),
     )
 
 

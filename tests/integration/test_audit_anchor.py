@@ -57,7 +57,7 @@ def _rewrite(settings: Settings, lead: str, start: int) -> int:
             previous = attributes["chain"]
             forged = object.__new__(type(event))
             object.__setattr__(forged, "__dict__", attributes)
-            stored = app.mapper.to_stored_event(forged)  # type: ignore[arg-type]
+            stored = app.mapper.to_stored_event(forged)
             connection.execute(
                 "UPDATE stored_events SET state = ? WHERE originator_id = ? "
                 "AND originator_version = ?",

@@ -86,10 +86,11 @@ def _export_peak(settings: Settings) -> tuple[int, float, int]:
     return result.events, result.rate, peak
 
 
-class _Discard(io.RawIOBase):
+class _Discard(io.BytesIO):
     """A sink that counts bytes and keeps none (so the export's own memory is measured)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.written = 0
 
     def write(self, data: Any) -> int:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -67,7 +68,9 @@ async def projector_serving(settings: Settings) -> AsyncIterator[str]:
             dashboard=wiring.dashboard(),
         )
     )
-    done, _ = await asyncio.wait({task, port}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    # a Task and a bare Future: their set is typed by what both are
+    watched: set[asyncio.Future[Any]] = {task, port}
+    done, _ = await asyncio.wait(watched, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()
     try:

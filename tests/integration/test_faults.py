@@ -136,6 +136,7 @@ class Reference:
 
 def _reference(lines: list[bytes]) -> Reference:
     replay = replay_lines(lines, load_policy(POLICY))
+    assert replay.app is not None
     stored = sorted(content(e) for e in replay.app.lifecycle_events())
     return Reference(
         content=stored,

@@ -9,12 +9,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from contracts.vocabulary import FormKind
 from leadflow import wiring
@@ -123,10 +124,10 @@ def _drop_index(settings: Settings) -> None:
         with psycopg.connect(settings.postgres_url, autocommit=True) as connection:
             connection.execute(f"DROP TABLE {INDEX_TABLE}")
     else:
-        connection = sqlite3.connect(settings.sqlite_file)
-        with connection:
-            connection.execute(f"DROP TABLE {INDEX_TABLE}")
-        connection.close()
+        db = sqlite3.connect(settings.sqlite_file)
+        with db:
+            db.execute(f"DROP TABLE {INDEX_TABLE}")
+        db.close()
 
 
 def test_a_store_made_before_the_index_gets_it_on_start(settings: Settings) -> None:
@@ -161,8 +162,8 @@ def test_the_store_returns_each_event_its_notification_id(settings: Settings) ->
         answered: list[int] = []
         insert = app.recorder.insert_events
 
-        def recording(*args: object, **kwargs: object) -> object:
-            ids = insert(*args, **kwargs)  # type: ignore[arg-type]
+        def recording(stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+            ids = insert(stored_events, **kwargs)
             answered.extend(ids or [])
             return ids
 

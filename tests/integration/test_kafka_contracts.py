@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from contracts import ContractError, Topics, decode_interaction, encode, lead_key
+from contracts import ContractError, Interaction, Topics, decode_interaction, encode, lead_key
 from contracts.vocabulary import InteractionType
 from streams.connection import KafkaConnection, ensure_topics
 from tests.services_fixtures import isolated_topic_prefix
@@ -36,7 +36,8 @@ async def test_every_interaction_kind_round_trips_through_the_broker(
         await producer.stop()
 
     consumer = connection.consumer(topics.interactions, group_id=None)
-    received, refused = [], []
+    received: list[Interaction] = []
+    refused: list[ContractError] = []
     await consumer.start()
     try:
         while len(received) + len(refused) < len(sent) + 1:

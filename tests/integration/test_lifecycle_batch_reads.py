@@ -68,7 +68,8 @@ def test_a_lead_is_read_from_its_last_snapshot_on_postgres(postgres_env: dict[st
     assert writer.snapshots is not None
     (snapshot,) = latest_snapshots(writer.snapshots.recorder, [lead_id]).values()
     taken = snapshot.originator_version
-    last = writer.repository.get(lead_id).version
+    lead: Lead = writer.repository.get(lead_id)
+    last = lead.version
     assert 100 <= taken < last
     after = select_streams(writer.recorder, {lead_id: taken, Lead.create_id("nobody"): 0})
     assert list(after) == [lead_id]

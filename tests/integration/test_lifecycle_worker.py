@@ -47,6 +47,7 @@ def _storecontent(settings: Settings) -> list[tuple[Any, ...]]:
 
 def _batchcontent(lines: list[bytes]) -> list[tuple[Any, ...]]:
     result = replay_lines(lines, load_policy("b2b_saas"))
+    assert result.app is not None
     return sorted(content(e) for e in result.app.lifecycle_events())
 
 

@@ -133,7 +133,9 @@ async def test_a_worker_serves_what_it_did_its_lag_and_readiness_and_logs_nothin
         run_workers(settings, WorkerOptions(http=http), stop, on_listening=port.set_result)
     )
     try:
-        done, _ = await asyncio.wait({workers, port}, return_when=asyncio.FIRST_COMPLETED)
+        # a Task and a bare Future: their set is typed by what both are
+        watched: set[asyncio.Future[Any]] = {workers, port}
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         if workers in done:
             workers.result()
         base = f"http://127.0.0.1:{port.result()}"

@@ -102,9 +102,9 @@ class Rows:
         if self.settings.event_store is EventStoreKind.POSTGRES:
             with psycopg.connect(self.settings.postgres_url, autocommit=True) as connection:
                 return list(connection.execute(sql.replace("?", "%s").encode(), params))
-        with sqlite3.connect(self.settings.sqlite_file) as connection:
-            rows = connection.execute(sql, params).fetchall()
-        connection.close()
+        with sqlite3.connect(self.settings.sqlite_file) as db:
+            rows = db.execute(sql, params).fetchall()
+        db.close()
         return rows
 
     def stored_states(self) -> bytes:

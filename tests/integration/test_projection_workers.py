@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +116,9 @@ async def projector(
             on_listening=port.set_result,
         )
     )
-    done, _ = await asyncio.wait({task, port}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    # a Task and a bare Future: their set is typed by what both are
+    watched: set[asyncio.Future[Any]] = {task, port}
+    done, _ = await asyncio.wait(watched, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()
     async with aiohttp.ClientSession() as session:
@@ -137,7 +139,7 @@ def batch(events: list[LifecycleEvent], spend: list[Spend]) -> dict[str, Any]:
 
 
 async def produce(
-    settings: Settings, topic: str, messages: list[tuple[bytes | None, bytes]]
+    settings: Settings, topic: str, messages: Sequence[tuple[bytes | None, bytes]]
 ) -> None:
     producer = wiring.kafka_connection(settings).producer()
     await producer.start()

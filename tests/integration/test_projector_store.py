@@ -232,7 +232,7 @@ async def test_a_restart_reads_only_what_arrived_since_and_a_rebuild_swaps_in_th
         tables = {n for (n,) in connection.execute("SELECT name FROM sqlite_master")}
         (leads,) = connection.execute("SELECT COUNT(*) FROM read_leads").fetchone()
     assert "read_g1_leads" not in tables and "read_g2_leads" in tables
-    assert leads == len(state.projections.book.records())
+    assert leads == len(list(state.projections.book.records()))
 
 
 async def test_the_store_on_postgresql_survives_stops_between_batches(
@@ -251,7 +251,7 @@ async def test_the_store_on_postgresql_survives_stops_between_batches(
     # The README's queries run on PostgreSQL too, and the views agree with the document
     with psycopg.connect(fresh_postgres_dsn) as connection:
         answers = [connection.execute(query).fetchall() for query in readme_queries()]
-        by_stage = dict(
+        by_stage: dict[Any, Any] = dict(
             connection.execute("SELECT stage, SUM(leads) FROM read_pipeline GROUP BY stage")
         )
     assert all(answers[:4]), answers

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiokafka.structs import ConsumerRecord
 
 from contracts import (
     LifecycleEvent,
@@ -196,7 +197,7 @@ max_attempts = 3
 
     dead = connection.consumer(topics.webhook_dead_letters("hang"), group_id=None)
     await dead.start()
-    letters = []
+    letters: list[ConsumerRecord[bytes, bytes]] = []
     try:
         while len(letters) < 4:
             batch = await dead.getmany(timeout_ms=5000)

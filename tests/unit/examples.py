@@ -102,7 +102,7 @@ def interaction(kind: str, data: dict[str, Any], /, **envelope: Any) -> dict[str
     return _overridden(message, envelope)
 
 
-FORM_DATA = {
+FORM_DATA: dict[str, Any] = {
     "form_kind": "demo_request",
     "email": "ada@example.com",
     "first_name": "Ada",

@@ -4,7 +4,7 @@ bring a lead to each stage under each preset. Holds no tests."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any
@@ -201,7 +201,7 @@ def drive(policy: Policy, interactions: Iterable[Interaction]) -> tuple[Lead, li
 
 def path_to(policy_name: str, stage: Stage) -> list[Interaction]:
     """Interactions (one a day) that bring a new identified lead to ``stage`` under a preset."""
-    steps = {
+    steps_by_preset: dict[str, dict[Stage, list[Callable[..., Interaction]]]] = {
         "b2b_saas": {
             Stage.CONTACT: [partial(form, FormKind.NEWSLETTER)],
             Stage.LEAD: [partial(form, FormKind.CONTACT)],
@@ -239,5 +239,6 @@ def path_to(policy_name: str, stage: Stage) -> list[Interaction]:
             Stage.DISQUALIFIED: [cart, disqualified],
             Stage.RECYCLED: [cart, recycled],
         },
-    }[policy_name][stage]
+    }
+    steps = steps_by_preset[policy_name][stage]
     return [step(at=float(i)) for i, step in enumerate(steps)]

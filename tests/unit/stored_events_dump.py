@@ -57,7 +57,12 @@ def _deterministic() -> None:
     domain.datetime_now_with_tzinfo = now  # read by CanCreateTimestamp.create_timestamp
     rng = random.Random(20310101)
     os.urandom = rng.randbytes
-    secrets.token_hex = lambda n=32: rng.randbytes(n).hex()  # type: ignore[assignment,misc]
+
+    def token_hex(nbytes: int | None = None) -> str:
+        # secrets.token_hex's own default: 32 bytes when none are asked for.
+        return rng.randbytes(32 if nbytes is None else nbytes).hex()
+
+    secrets.token_hex = token_hex
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
     AESGCM.generate_key = classmethod(  # type: ignore[method-assign,assignment]
@@ -110,7 +115,7 @@ def dump() -> list[dict[str, Any]]:
                 rows.append(_row("snapshot", s))
         fresh = LeadLifecycle(load_policy("b2b_saas"), env=env)
         for stream_id in streams:
-            lead = fresh.repository.get(stream_id)
+            lead: Lead = fresh.repository.get(stream_id)
             state = fresh.mapper.to_stored_event(Lead.Snapshot.take(lead)).state
             rows.append({"kind": "lead", "originator_id": str(stream_id), "state": _text(state)})
         fresh.close()

@@ -272,7 +272,7 @@ def test_events_recorded_before_the_chain_are_unchained_and_read_as_such() -> No
     app = lifecycle_with(count=4)
     stored = app.recorder.select_events(STREAM)
     legacy = []
-    before = Mapper(app.mapper.transcoder)  # eventsourcing's format, as stored before
+    before: Mapper[UUID] = Mapper(app.mapper.transcoder)  # eventsourcing's format, as stored before
     for row in stored:
         state = orjson.loads(before.to_stored_event(app.mapper.to_domain_event(row)).state)
         for key in ("class_version", "chain", "previous_chain"):

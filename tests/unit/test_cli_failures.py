@@ -252,3 +252,33 @@ def test_a_bug_is_not_turned_into_a_clear_line() -> None:
     assert explain(ValueError("a bug")) is None
     assert explain(ExceptionGroup("tasks", [OSError(2, "gone", "f"), KeyError("bug")])) is None
     assert explain(ExceptionGroup("tasks", [OSError(2, "gone", "f")])) == "f: gone"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--from-kafka", "--policy", "agency"], "give one of --from FILE"),
+        (["--from-store", "--policy", "agency"], "give one of --from FILE"),
+        ([], "give --policy, --lookback-days or --half-life-days"),
+        (["--policy", "agency", "--milestone", "won"], "--milestone: one of lead, mql"),
+    ],
+)
+def test_a_whatif_asked_wrongly_is_refused_before_anything_runs(
+    tmp_path: Path, lines_file: Path, args: list[str], expected: str
+) -> None:
+    result = CliRunner().invoke(
+        app, ["whatif", "--from", str(lines_file), *args], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2, result.output  # a usage error: click's own exit status
+    assert expected in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "data").exists()  # refused before the data directory was made
+
+
+def test_spend_beside_kafka_is_refused(tmp_path: Path, lines_file: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["whatif", "--from-kafka", "--spend", str(lines_file), "--policy", "agency"],
+        env=_env(tmp_path),
+    )
+    assert result.exit_code == 2, result.output
+    assert "--spend goes with --from FILE or --from-store" in " ".join(result.output.split())

@@ -43,7 +43,7 @@ def _service(name: str) -> str:
 
 
 def test_the_workers_healthchecks_ask_their_ready_route_on_their_port() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     for service, port in (
         ("lifecycle-worker", settings.worker_http_port),
         ("projection-worker", settings.http_port),

@@ -16,6 +16,7 @@ from unittest import mock
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from leadflow import wiring
@@ -118,9 +119,9 @@ INTERACTION = orjson.dumps({"id": "i-1", "lead_id": "L1", "type": "page_viewed"}
 def test_entries_give_scopes_and_admin_holds_every_scope() -> None:
     auth = ApiAuth.parse(("env", TOKENS))
 
-    assert auth.scopes_of(f"Bearer {READER}") == {Scope.READ}
-    assert auth.scopes_of(f"Bearer {INGESTER}") == {Scope.INGEST}
-    assert auth.scopes_of(f"bearer   {ADMIN}") == set(Scope)
+    assert auth.scopes_of(f"Bearer {READER}") == frozenset({Scope.READ})
+    assert auth.scopes_of(f"Bearer {INGESTER}") == frozenset({Scope.INGEST})
+    assert auth.scopes_of(f"bearer   {ADMIN}") == frozenset(Scope)
     assert auth.scopes_of(f"Bearer {READER}x") is None
     assert auth.scopes_of(READER) is None  # no scheme
     assert auth.scopes_of(f"Basic {READER}") is None
@@ -135,17 +136,17 @@ def test_a_file_holds_one_entry_a_line_with_comments_and_digests(tmp_path: Path)
         f"{token_digest(ADMIN)}:admin\n"
     )
     auth = wiring.api_auth(
-        Settings(api_tokens=f"{INGESTER}:ingest", api_tokens_file=tokens, _env_file=None)  # type: ignore[call-arg]
+        Settings(api_tokens=f"{INGESTER}:ingest", api_tokens_file=tokens, _env_file=None)
     )
 
     assert len(auth.tokens) == 3
-    assert auth.scopes_of(f"Bearer {READER}") == {Scope.READ, Scope.INGEST}
-    assert auth.scopes_of(f"Bearer {ADMIN}") == set(Scope)
+    assert auth.scopes_of(f"Bearer {READER}") == frozenset({Scope.READ, Scope.INGEST})
+    assert auth.scopes_of(f"Bearer {ADMIN}") == frozenset(Scope)
     assert auth.scopes_of(f"Bearer {token_digest(ADMIN)}") is None  # the digest is no token
 
 
 def test_no_tokens_configured_means_authentication_off() -> None:
-    assert not wiring.api_auth(Settings(_env_file=None)).enabled  # type: ignore[call-arg]
+    assert not wiring.api_auth(Settings(_env_file=None)).enabled
     assert not ApiAuth.parse(("env", " , \n# nothing\n")).enabled
 
 
@@ -170,14 +171,14 @@ def test_a_bad_entry_is_named_by_number_and_never_shown(entry: str, problem: str
 
 
 def test_an_unreadable_tokens_file_is_a_clear_error(tmp_path: Path) -> None:
-    settings = Settings(api_tokens_file=tmp_path / "missing", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(api_tokens_file=tmp_path / "missing", _env_file=None)
     with pytest.raises(ApiTokensError, match="cannot be read"):
         wiring.api_auth(settings)
 
 
 def test_only_digests_are_kept_and_nothing_shows_a_token() -> None:
     auth = ApiAuth.parse(("env", TOKENS))
-    settings = Settings(api_tokens=TOKENS, api_token=READER, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(api_tokens=TOKENS, api_token=READER, _env_file=None)
 
     kept = [token.digest for token in auth.tokens]
     assert hashlib.sha256(READER.encode()).digest() in kept
@@ -219,7 +220,7 @@ def test_without_tokens_any_other_host_is_refused_with_a_clear_error(host: str) 
 
 async def test_start_http_refuses_to_bind_beyond_loopback_without_tokens() -> None:
     with (
-        mock.patch.object(http_api.web.TCPSite, "start") as bind,
+        mock.patch.object(web.TCPSite, "start") as bind,
         pytest.raises(ApiExposureError),
     ):
         await start_http(live_state(), "0.0.0.0", 0)

@@ -340,7 +340,7 @@ def test_the_ingest_limits_come_from_the_settings() -> None:
     from leadflow import wiring  # noqa: PLC0415
     from leadflow.settings import Settings, SettingsError  # noqa: PLC0415
 
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         http_batch_max_lines=10,
         http_batch_max_bytes=5000,
         http_ingest_rate=3.5,
@@ -348,9 +348,9 @@ def test_the_ingest_limits_come_from_the_settings() -> None:
         _env_file=None,
     )
     assert wiring.ingest_limits(settings) == IngestLimits(10, 5000, 3.5, 40)
-    assert wiring.ingest_limits(Settings(_env_file=None)) == IngestLimits()  # type: ignore[call-arg]
+    assert wiring.ingest_limits(Settings(_env_file=None)) == IngestLimits()
     with pytest.raises(SettingsError, match="LEADFLOW_HTTP_INGEST_BURST"):
-        wiring.ingest_limits(Settings(http_ingest_burst=5, _env_file=None))  # type: ignore[call-arg]
+        wiring.ingest_limits(Settings(http_ingest_burst=5, _env_file=None))
 
 
 async def test_a_single_interaction_counts_one_against_the_rate() -> None:

@@ -18,6 +18,7 @@ from leadflow import wiring
 from leadflow.settings import Settings
 from streams import http_api
 from streams.http_api import ApiAuth, HttpLimits, Ingest, start_http
+from streams.projector import ProjectionState
 from tests.unit.test_http_auth import INTERACTION, READER, TOKENS, FakeConnection, live_state
 
 SECRET = "Bearer s3cr3t-token-that-must-never-come-back"
@@ -122,7 +123,7 @@ async def test_aiohttps_own_error_answers_name_no_versions_and_echo_nothing(
 async def test_a_handlers_failure_is_a_plain_500(caplog: pytest.LogCaptureFixture) -> None:
     async with serving(HttpLimits()) as (port, _):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(http_api.ProjectionState, "section", _fail)
+            patch.setattr(ProjectionState, "section", _fail)
             response = await asyncio.to_thread(_exchange, port, _get("/funnel"))
     assert _status(response) == 500
     assert _headers(response)["server"] == "leadflow"
@@ -250,7 +251,7 @@ async def test_no_more_connections_than_the_overall_cap_are_held() -> None:
 
 
 def test_the_limits_come_from_the_settings() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         http_header_timeout=2.5,
         http_body_timeout=7,
@@ -258,7 +259,7 @@ def test_the_limits_come_from_the_settings() -> None:
         http_max_connections=40,
     )
     assert wiring.http_limits(settings) == HttpLimits(2.5, 7.0, 4, 40)
-    assert wiring.http_limits(Settings(_env_file=None)) == HttpLimits()  # type: ignore[call-arg]
+    assert wiring.http_limits(Settings(_env_file=None)) == HttpLimits()
     with pytest.raises(ValueError, match="positive"):
         HttpLimits(header_timeout=0)
 

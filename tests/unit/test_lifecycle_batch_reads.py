@@ -170,7 +170,8 @@ def test_a_lead_is_read_from_its_last_snapshot_in_the_batch_read(tmp_path: Path)
     assert writer.snapshots is not None
     (snapshot,) = latest_snapshots(writer.snapshots.recorder, [lead_id]).values()
     taken = snapshot.originator_version
-    last = writer.repository.get(lead_id).version
+    lead: Lead = writer.repository.get(lead_id)
+    last = lead.version
     assert 100 <= taken < last
     after = select_streams(writer.recorder, {lead_id: taken})[lead_id]
     assert [e.originator_version for e in after] == list(range(taken + 1, last + 1))

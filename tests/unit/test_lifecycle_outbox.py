@@ -55,6 +55,7 @@ def _store(leads: int, seed: int, noise: float, env: dict[str, str] | None = Non
     """A store of simulated noisy streams, some leads then forgotten (erasure events)."""
     lines = list(simulate(SimulationConfig(leads=leads, seed=seed, days=60, noise=noise)).lines())
     app = replay_lines(lines, POLICY, env=env).app
+    assert app is not None
     keys = sorted(
         {
             to_lifecycle_event(app.mapper.to_domain_event(n)).lead_id
@@ -81,8 +82,8 @@ def _as_before(app: LeadLifecycle, row: RawNotification) -> RawNotification:
         id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3], state=row[4]
     )
     mapper = app.mapper
-    before = Mapper(mapper.transcoder, mapper.compressor, mapper.cipher)
-    stored = before.to_stored_event(mapper.to_domain_event(notification))  # type: ignore[arg-type]
+    before: Mapper[UUID] = Mapper(mapper.transcoder, mapper.compressor, mapper.cipher)
+    stored = before.to_stored_event(mapper.to_domain_event(notification))
     return (row[0], row[1], row[2], row[3], stored.state)
 
 

@@ -116,7 +116,7 @@ def test_a_valid_policy_loads_with_everything_it_says() -> None:
     assert [(r.name, r.at_least) for r in policy.score_rules] == [("score_threshold", 50.0)]
     won = policy.request_rule(InteractionType.DEAL_WON)
     assert won is not None
-    assert (won.trigger, won.from_stages) == (Trigger.REQUEST, {Stage.MQL})
+    assert (won.trigger, won.from_stages) == (Trigger.REQUEST, frozenset({Stage.MQL}))
     assert policy.scoring.engagement["form_submitted.*"] == 5.0
     assert policy.default_margin == 0.25
     assert (policy.sla.lead_first_touch_hours, policy.sla.mql_first_touch_hours) == (24.0, 4.0)

@@ -163,6 +163,7 @@ def test_no_sequence_moves_a_lead_backward_out_of_a_terminal_stage_or_off_its_po
     for move in moves[1:]:
         source, target = policy_stage(move.from_stage), policy_stage(move.to_stage)
         assert source is policy_stage(stage), "a move starts where the lead is"
+        assert source is not None and target is not None, "a later move has both ends"
         assert target in policy.stages
         assert source not in policy.terminal
         assert policy.allows(source, target)
@@ -211,14 +212,14 @@ def test_replaying_the_stored_events_rebuilds_the_same_state(
     stored = [mapper.to_stored_event(e) for events in steps for e in events]
 
     replayed = functools.reduce(
-        lambda agg, s: mapper.to_domain_event(s).mutate(agg),  # type: ignore[attr-defined]
+        lambda agg, s: mapper.to_domain_event(s).mutate(agg),
         stored,
         None,
     )
     assert state(replayed) == state(lead)
 
     snapshot = mapper.to_domain_event(mapper.to_stored_event(Snapshot.take(lead)))
-    assert state(snapshot.mutate(None)) == state(lead)  # type: ignore[attr-defined]
+    assert state(snapshot.mutate(None)) == state(lead)
 
 
 @functools.cache
@@ -301,7 +302,9 @@ def test_each_interaction_id_is_applied_once_whichever_leads_its_copies_name(
         for n in app.recorder.select_notifications(start=None, limit=100_000)
     ]
     recorded = [e.interaction_id for e in stored if e.type in _RECORDING]
-    assert sorted(recorded) == sorted(distinct)  # one stream records each id, once
+    named = [i for i in recorded if i is not None]
+    assert named == recorded, "every recording event names its interaction"
+    assert sorted(named) == sorted(distinct)  # one stream records each id, once
     event("conflicts" if any(o.status is OutcomeStatus.CONFLICT for o in outcomes) else "none")
 
 

@@ -9,6 +9,7 @@ from contracts.interactions import FormSubmitted, Interaction
 from contracts.vocabulary import CallDirection, EmailAction, FormKind, Stage, Temperature
 from lifecycle.lead import Lead
 from lifecycle.scoring import (
+    Profile,
     decay,
     engagement_after,
     engagement_points,
@@ -48,13 +49,18 @@ def test_engagement_halves_every_half_life(value: float, days: float, expected: 
 
 def test_fit_adds_the_points_of_each_profile_attribute() -> None:
     # vp 16 + company of 120 (band 51+: 6) + software 10 + DE 5 = 37
-    profile = {"seniority": "VP", "company_size": 120, "industry": "Software", "country": "de"}
+    profile: Profile = {
+        "seniority": "VP",
+        "company_size": 120,
+        "industry": "Software",
+        "country": "de",
+    }
     assert fit_score(profile, B2B) == 37.0
 
 
 def test_fit_is_capped() -> None:
     # c-level 20 + 5,000 people 10 + software 10 + US 6 = 46, capped at 40
-    profile = {
+    profile: Profile = {
         "seniority": "c-level",
         "company_size": 5000,
         "industry": "software",

@@ -212,7 +212,7 @@ def test_a_store_main_wrote_verifies_and_reads_the_same(
     expected = {r["originator_id"]: r["state"] for r in written_before if r["kind"] == "lead"}
     assert report.streams_checked == len(expected)
     for stream_id, state in expected.items():
-        from_snapshot = app.repository.get(UUID(stream_id))
+        from_snapshot: Lead = app.repository.get(UUID(stream_id))
         from_events: Any = None
         for event in app.events.get(UUID(stream_id)):
             from_events = event.mutate(from_events)  # type: ignore[attr-defined]

@@ -138,11 +138,14 @@ def test_the_lifecycle_stores_with_it_and_every_event_and_snapshot_round_trips()
         assert STDLIB.decode(notification.state) == ORJSON.decode(notification.state)
     assert {"Registered", "InteractionRecorded", "StageChanged", "IdentityLinked"} <= kinds
     for lead_id in {n.originator_id for n in notifications[:400]}:
-        lead = app.repository.get(lead_id)
+        assert isinstance(lead_id, UUID)
+        lead: Lead = app.repository.get(lead_id)
         snapshot = Lead.Snapshot.take(lead)
         stored = app.mapper.to_stored_event(snapshot)
         assert STDLIB.decode(stored.state) == ORJSON.decode(stored.state)
-        restored = app.mapper.to_domain_event(stored).mutate(None)
+        decoded = app.mapper.to_domain_event(stored)
+        assert isinstance(decoded, Lead.Snapshot)
+        restored = decoded.mutate(None)
         assert vars(restored) == vars(lead)
 
 

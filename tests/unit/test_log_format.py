@@ -116,9 +116,9 @@ def test_the_default_stays_a_plain_line(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_the_setting_reads_json_and_defaults_to_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings(_env_file=None).log_format is LogFormat.TEXT  # type: ignore[call-arg]
+    assert Settings(_env_file=None).log_format is LogFormat.TEXT
     monkeypatch.setenv("LEADFLOW_LOG_FORMAT", "json")
-    assert Settings(_env_file=None).log_format is LogFormat.JSON  # type: ignore[call-arg]
+    assert Settings(_env_file=None).log_format is LogFormat.JSON
 
 
 class Lines(logging.Handler):

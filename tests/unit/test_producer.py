@@ -296,7 +296,7 @@ def test_the_sync_producer_runs_the_same_judgement_and_send_on_its_own_loop() ->
 
 
 def test_from_settings_takes_the_topic_prefix_and_message_limit() -> None:
-    settings = Settings(topic_prefix="t1.", max_message_bytes=1234, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(topic_prefix="t1.", max_message_bytes=1234, _env_file=None)
     producer = InteractionProducer.from_settings(settings)
 
     assert producer.topic == "t1.leadflow.interactions.v1"

@@ -49,7 +49,7 @@ def test_merged_shards_make_the_single_document(
     streams: list[list[LifecycleEvent]], seed: int, shards: int, exact: bool
 ) -> None:
     events = shuffled_with_duplicates(streams, seed)
-    assert merged(events, shards, exact_timing=exact) == single(events, exact_timing=exact)  # type: ignore[arg-type]
+    assert merged(events, shards, exact_timing=exact) == single(events, exact_timing=exact)
 
 
 def test_a_realistic_mix_merges_to_the_single_document() -> None:

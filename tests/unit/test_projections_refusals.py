@@ -95,6 +95,7 @@ def test_a_refused_first_interaction_leaves_no_person_in_any_read_model(case: Ca
     refused = case.interaction(at=0.5, id="x1")
     without = replay(case.policy, others())
     with_refusal = replay(case.policy, [*others(), refused])
+    assert with_refusal.app is not None
 
     outcome = with_refusal.app.process([refused])  # again: the same verdict, as a duplicate
     assert outcome[0].status is OutcomeStatus.DUPLICATE
@@ -135,6 +136,7 @@ def test_the_first_accepted_interaction_after_a_refusal_makes_the_person_a_new_o
     ]
     fresh = [{**vars_of(after[1]), "lead_id": "Y"}] if case.identified else None
     result = replay(case.policy, [*others(), *after])
+    assert result.app is not None
     history = result.app.lead_events(case.lead_key)
     assert [e.type for e in history][:4] == [CREATED, REFUSED, CHANGED, RECORDED]
     lead = result.projections.lead_document(case.lead_key)
@@ -160,6 +162,7 @@ def vars_of(interaction: Interaction) -> dict[str, Any]:
 
 def test_a_refused_first_interaction_with_a_new_anonymous_id_makes_neither_stream_someone() -> None:
     result = replay("b2b_saas", [*others(), won(lead_id="X", anonymous_id="new", at=0.5)])
+    assert result.app is not None
     assert result.projections.lead_document("X") is None
     assert result.projections.lead_document("anon:new") is None
     assert [e.type for e in result.app.lead_events("anon:new")] == [CREATED, LINKED]
@@ -181,6 +184,7 @@ def test_a_refused_first_interaction_with_a_new_anonymous_id_makes_neither_strea
 def test_a_refused_first_interaction_that_identifies_a_visitor_keeps_that_person() -> None:
     before = replay("b2b_saas", others()).document()["pipeline"]["by_stage"]
     result = replay("b2b_saas", [*others(), won(lead_id="X", anonymous_id="c1", at=4)])
+    assert result.app is not None
     after = result.document()["pipeline"]["by_stage"]
     assert sum(after.values()) == sum(before.values())
     assert (before["visitor"] - after["visitor"], after["contact"] - before["contact"]) == (1, 1)

@@ -13,6 +13,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -172,7 +173,8 @@ def realistic_store(make_store: StoreFactory) -> ProjectionState:
     return state
 
 
-def sql(path: Path, query: str) -> list[tuple[object, ...]]:
+def sql(path: Path, query: str) -> list[tuple[Any, ...]]:
+    # sqlite3 rows hold whatever the column held: the callers' assertions say what.
     with sqlite3.connect(path) as connection:
         return connection.execute(query).fetchall()
 

@@ -48,6 +48,7 @@ def test_replay_rejects_a_copy_naming_another_lead_with_both_lead_ids(batch: int
     ]
     assert [r.original for r in conflicts] == [LINES[1], LINES[3]]
     assert "'L1'" in conflicts[0].error and "'L2'" in conflicts[0].error
+    assert replay.app is not None
     touches = [e for e in replay.app.lifecycle_events() if e.interaction_id == "x"]
     assert {e.lead_id for e in touches} == {"L1"}
     pipeline = replay.document()["pipeline"]["by_stage"]

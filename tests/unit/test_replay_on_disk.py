@@ -27,6 +27,8 @@ def test_a_replay_on_disk_makes_the_document_of_one_in_memory(tmp_path: Path) ->
     lines = _lines()
     in_memory = replay_lines(lines, POLICY)
     on_disk = replay_lines(lines, POLICY, env=disk_store_env(tmp_path))
+    assert in_memory.app is not None
+    assert on_disk.app is not None
     assert orjson.dumps(on_disk.document()) == orjson.dumps(in_memory.document())
     assert type(on_disk.app.recorder).__module__ != type(in_memory.app.recorder).__module__
     stored = on_disk.app.recorder.max_notification_id() or 0

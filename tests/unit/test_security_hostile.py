@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from contracts import DEFAULT_MAX_BYTES, ContractError, decode_interaction
-from contracts import codec as codec_module
 from contracts.codec import load_object
 from contracts.schema import all_schemas
 from leadflow.cli import app
@@ -108,6 +107,7 @@ def test_hostile_ids_and_campaigns_are_inert_in_the_html_report(payload: str) ->
     )
     assert replay.counts.rejected == 0, replay.rejections  # the payload is valid data
     lead = f"L-{payload}"
+    assert replay.app is not None
     events = [e for e in replay.app.lifecycle_events() if e.lead_id == lead]
     assert events
     rows = history_rows(events)
@@ -208,7 +208,7 @@ def test_schema_export_replaces_a_planted_hard_link_instead_of_writing_through_i
 def test_a_message_over_the_size_limit_is_refused_without_being_parsed() -> None:
     raw = b'{"id": "' + b"x" * DEFAULT_MAX_BYTES + b'"}'
     with (
-        mock.patch.object(codec_module.orjson, "loads", side_effect=AssertionError("parsed")),
+        mock.patch.object(orjson, "loads", side_effect=AssertionError("parsed")),
         pytest.raises(ContractError) as raised,
     ):
         decode_interaction(raw)

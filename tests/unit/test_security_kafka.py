@@ -10,7 +10,7 @@ import ssl
 import stat
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import faust
@@ -23,6 +23,8 @@ from streams.connection import KafkaConnection
 from streams.projector import faust_credentials
 
 PASSWORD = "pw-Sup3r-s3cret!"
+
+Subject = tuple[tuple[tuple[str, str], ...], ...]
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -143,7 +145,7 @@ def test_tls_trusts_the_ca_file_and_checks_the_host(protocol: str, pki: dict[str
             kafka_ssl_cafile=pki["ca_pem"],
             kafka_ssl_certfile=pki["client_pem"],
             kafka_ssl_keyfile=pki["client_key"],
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
         )
     )
     context = connection.client_kwargs()["ssl_context"]
@@ -151,9 +153,10 @@ def test_tls_trusts_the_ca_file_and_checks_the_host(protocol: str, pki: dict[str
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
-    assert [dict(c["subject"][0])["commonName"] for c in context.get_ca_certs()] == [
-        "leadflow test CA"
-    ]
+    # typeshed types every field of a certificate as one union; "subject" is a tuple of
+    # relative distinguished names, each a tuple of (name, value) pairs.
+    subjects = [cast(Subject, c["subject"]) for c in context.get_ca_certs()]
+    assert [dict(s[0])["commonName"] for s in subjects] == ["leadflow test CA"]
     assert ("sasl_mechanism" in connection.client_kwargs()) == (protocol == "SASL_SSL")
 
 

@@ -15,7 +15,7 @@ from leadflow.settings import Settings
 
 def test_a_broker_this_object_launched_is_alive_until_it_exits(tmp_path: Path) -> None:
     kafka = LocalKafka(
-        Settings(data_dir=tmp_path / "data", kafka_bootstrap_servers=None, _env_file=None)  # type: ignore[call-arg]
+        Settings(data_dir=tmp_path / "data", kafka_bootstrap_servers=None, _env_file=None)
     )
     # A child whose command line does not (yet) name Kafka's main class, as a broker just forked.
     child = subprocess.Popen(

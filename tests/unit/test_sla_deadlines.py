@@ -21,11 +21,11 @@ from contracts import (
     encode,
 )
 from contracts.lifecycle_events import (
-    Channel,
     IdentityLinked,
     InteractionRecorded,
     StageChanged,
 )
+from contracts.vocabulary import Channel
 from lifecycle.policy import DEFAULT_SALES_TOUCHES, load_policy
 from projections.deadlines import DeadlineBook, DeadlineRules
 from streams.alerts import deadline_rules

@@ -78,12 +78,12 @@ def test_one_worker_gets_every_partition_of_a_topic_and_the_others_none(
     expected: dict[str, list[tuple[str, list[int]]]],
 ) -> None:
     cluster = Cluster({TOPIC: {3, 0, 2, 1}, OTHER: {1, 0}, "unread": {0}})
-    assigned = OneActiveAssignor.assign(cluster, members)  # type: ignore[arg-type]
+    assigned = OneActiveAssignor.assign(cluster, members)
     assert {name: a.assignment for name, a in assigned.items()} == expected
 
 
 def test_a_topic_without_partitions_yet_is_left_out() -> None:
-    assigned = OneActiveAssignor.assign(Cluster({}), {"a": member()})  # type: ignore[arg-type]
+    assigned = OneActiveAssignor.assign(Cluster({}), {"a": member()})
     assert assigned["a"].assignment == []
 
 

@@ -42,7 +42,9 @@ def test_the_partitioner_remembers_at_most_its_limit_of_keys() -> None:
 
 def test_a_page_publishes_every_event_once_and_stage_changes_and_refusals_again() -> None:
     lines = list(simulate(SimulationConfig(leads=40, seed=2, days=60, noise=0.05)).lines())
-    events = list((replay_lines(lines, load_policy("b2b_saas")).app).lifecycle_events())
+    app = replay_lines(lines, load_policy("b2b_saas")).app
+    assert app is not None
+    events = list(app.lifecycle_events())
     topics = Topics(prefix="p.")
     page = Page(last=len(events))
     messages_of(topics, events, page)

@@ -220,7 +220,11 @@ class BlockingLifecycle(FakeLifecycle):
         self.release = threading.Event()
 
     def process(
-        self, interactions: list[Any], tracking: Tracking, before_commit: Any = None
+        self,
+        interactions: list[Any],
+        tracking: Tracking | list[Tracking],
+        *,
+        before_commit: Any = None,
     ) -> list[Outcome]:
         self.entered.set()
         self.release.wait(10)
@@ -260,7 +264,11 @@ class ConflictingLifecycle(FakeLifecycle):
         self.conflicts = conflicts
 
     def process(
-        self, interactions: list[Any], tracking: Tracking, before_commit: Any = None
+        self,
+        interactions: list[Any],
+        tracking: Tracking | list[Tracking],
+        *,
+        before_commit: Any = None,
     ) -> list[Outcome]:
         if self.conflicts:
             self.conflicts -= 1
@@ -349,7 +357,7 @@ def test_messages_of_a_partition_whose_position_is_not_yet_taken_are_read_again_
     consumer = Consumer()
     worker._consumer = consumer
     messages = _messages(3)[1:]  # offsets 1, 2, 3
-    worker._read(TP, messages)  # type: ignore[arg-type]
+    worker._read(TP, messages)
     assert consumer.sought == [(TP, 1)]
     assert worker.order.waiting() == 0
 

@@ -38,7 +38,7 @@ def test_endpoints_load_with_defaults_overrides_and_filters() -> None:
     crm, slack = config.endpoints
     assert (crm.name, crm.url, crm.secret) == ("crm", "https://crm.example.com/hooks", b"abc")
     assert crm.events == {"stage_changed", "sla_breached"}
-    assert crm.stages == {Stage.MQL, Stage.SQL}
+    assert crm.stages == frozenset({Stage.MQL, Stage.SQL})
     assert (crm.max_attempts, crm.backoff_seconds) == (4, 0.5)
     assert (slack.max_attempts, slack.backoff_seconds, slack.secret) == (2, 0.5, b"s3cret")
     assert slack.stages is None

@@ -3,12 +3,17 @@ same document as running them one after the other, and a failure there is raised
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import orjson
 import pytest
 
 from leadflow.forked import in_child
+from leadflow.rejects import RejectLog
 from leadflow.simulator import SimulationConfig, simulate
 from leadflow.whatif import compare
+from lifecycle.ordering import DEFAULT_LATENESS
 from lifecycle.policy import load_policy
 
 
@@ -43,3 +48,56 @@ def test_an_expected_failure_in_the_child_is_raised_as_itself() -> None:
         in_child(unwritable, "unwritable")()
     assert raised.value.filename == "/nonexistent-dir/x"
     assert "in unwritable:" in str(raised.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("other", "half_life", "lateness", "processes", "shards"),
+    [
+        ("agency", None, DEFAULT_LATENESS, 2, None),
+        ("agency", None, DEFAULT_LATENESS, 2, 5),
+        ("ecommerce", None, None, 1, 3),  # lines in the store's order
+        (None, 3.0, DEFAULT_LATENESS, 3, 4),  # one lifecycle, two folds
+    ],
+)
+def test_a_sharded_comparison_makes_the_one_process_document(  # noqa: PLR0917
+    tmp_path: Path,
+    other: str | None,
+    half_life: float | None,
+    lateness: timedelta | None,
+    processes: int,
+    shards: int | None,
+) -> None:
+    lines = list(simulate(SimulationConfig(leads=40, seed=5, days=60, noise=0.08)).lines())
+    current = load_policy("b2b_saas")
+    theirs = load_policy(other) if other else None
+    rejects = [RejectLog(), RejectLog()]
+    documents = [
+        compare(
+            lambda: lines,
+            current,
+            theirs,
+            half_life_days=half_life,
+            lateness=lateness,
+            rejects=rejects[n],
+            processes=p,
+            shards=s,
+            work_dir=tmp_path,
+        ).document()
+        for n, (p, s) in enumerate([(1, None), (processes, shards)])
+    ]
+    assert orjson.dumps(documents[1]) == orjson.dumps(documents[0])
+    assert documents[0]["leads"]["compared"] > 0
+    assert rejects[1].count == rejects[0].count > 0
+    assert rejects[1].first == rejects[0].first
+    if other:
+        assert documents[0]["leads"]["differ"] > 0
+
+
+def test_a_lookback_window_shards_too() -> None:
+    # A lead's credit depends on the lead alone (its milestones' own windows): it merges.
+    lines = list(simulate(SimulationConfig(leads=30, seed=5, days=60)).lines())
+    documents = [
+        compare(lambda: lines, load_policy("b2b_saas"), lookback_days=3, shards=shards).document()
+        for shards in (None, 3)
+    ]
+    assert orjson.dumps(documents[1]) == orjson.dumps(documents[0])

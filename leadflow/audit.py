@@ -39,7 +39,8 @@ from contracts.lifecycle_events import (
     TransitionRefused,
 )
 from leadflow import wiring
-from leadflow.report import DASH, fmt_decimal, history_rows, personal_text, stage_label
+from leadflow.reporting.formatting import DASH, fmt_decimal, stage_label
+from leadflow.reporting.history import history_rows, personal_text
 from leadflow.settings import EventStoreKind, Settings
 from lifecycle.application import LeadLifecycle, LeadView
 from lifecycle.chain import StoreReport, StreamReport

@@ -319,7 +319,9 @@ def _report(
     """Show the report in the terminal and write it as HTML (and JSON); the document."""
     document = with_interactions(projected, interactions, spend)
     sample = _sample_lead(watcher)
-    from leadflow.report import history_rows, render_terminal, write_html  # noqa: PLC0415
+    from leadflow.reporting.history import history_rows  # noqa: PLC0415
+    from leadflow.reporting.html import write_html  # noqa: PLC0415
+    from leadflow.reporting.terminal import render_terminal  # noqa: PLC0415
 
     render_terminal(document, console)
     history = None

@@ -64,10 +64,9 @@ from leadflow.replay import (
     projections_for,
     replay_lines,
 )
-from leadflow.report import (
+from leadflow.reporting.formatting import (
     DASH,
     FUNNEL_STEPS,
-    MODELS,
     fmt_decimal,
     fmt_hours,
     fmt_int,
@@ -81,7 +80,7 @@ from lifecycle.application import LeadLifecycle
 from lifecycle.export import KeptInteractions
 from lifecycle.ordering import DEFAULT_LATENESS, ahead
 from lifecycle.policy import MILESTONE_STAGES, Policy
-from projections import ExchangeRates, Projections, UnfoldableEventError
+from projections import MODELS, ExchangeRates, Projections, UnfoldableEventError
 
 __all__ = [
     "FUNNEL_FIGURES",

@@ -129,13 +129,13 @@ def exchange_rates(settings: Settings, path: Path | None = None) -> ExchangeRate
 def dashboard() -> Dashboard:
     """The projector's dashboard with the reports' names for stages, models and milestones,
     offering the milestones and models ``/attribution`` takes, in the reports' order."""
-    from leadflow.report import (  # noqa: PLC0415 (the reports' module only when serving)
+    from leadflow.reporting.formatting import (  # noqa: PLC0415 (the reports only when serving)
         FUNNEL_STEPS,
         MILESTONE_LABELS,
         MODEL_LABELS,
-        MODELS,
         STAGE_LABELS,
     )
+    from projections import MODELS  # noqa: PLC0415
     from streams.http_api import ATTRIBUTION_MILESTONES  # noqa: PLC0415
 
     return Dashboard(

@@ -389,7 +389,7 @@ def replay(
     if as_json:
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     else:
-        from leadflow.report import render_terminal  # noqa: PLC0415
+        from leadflow.reporting.terminal import render_terminal  # noqa: PLC0415
 
         render_terminal(document, out)
         _print_rejects(log, rejects)
@@ -401,7 +401,7 @@ def replay(
                 f"{counts['open']:,} still open (--json lists them)"
             )
     if html is not None:
-        from leadflow.report import write_html  # noqa: PLC0415
+        from leadflow.reporting.html import write_html  # noqa: PLC0415
 
         write_html(document, html)
         err.print(f"HTML report: {escape(str(html))}")

@@ -230,7 +230,7 @@ def report(
     import orjson  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    from leadflow.report import (  # noqa: PLC0415
+    from leadflow.reporting.formatting import (  # noqa: PLC0415
         MONEY_COLUMNS,
         NA,
         fmt_applicable,

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from contracts import ContractError, decode_interaction
 from leadflow import wiring
-from leadflow.report import fmt_int, fmt_money
+from leadflow.reporting.formatting import fmt_int, fmt_money
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle import LeadLifecycle, load_policy
 from projections import Projections, SlaHours

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from contracts import ContractError, LifecycleEvent, decode_interaction
-from leadflow.report import history_rows, write_html
+from leadflow.reporting.history import history_rows
+from leadflow.reporting.html import write_html
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle import LeadLifecycle, load_policy, to_lifecycle_event
 from lifecycle.lead import OutcomeStatus

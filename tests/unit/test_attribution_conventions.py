@@ -505,8 +505,8 @@ def mixed_document(rates: ExchangeRates | None = None) -> dict[str, Any]:
 def test_the_reports_show_money_per_currency_and_never_a_sum() -> None:
     from rich.console import Console  # noqa: PLC0415
 
-    from leadflow.report import render_terminal  # noqa: PLC0415
-    from leadflow.report_html import render_html  # noqa: PLC0415
+    from leadflow.reporting.html import render_html  # noqa: PLC0415
+    from leadflow.reporting.terminal import render_terminal  # noqa: PLC0415
 
     console = Console(record=True, width=200)
     render_terminal(mixed_document(), console)

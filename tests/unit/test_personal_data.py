@@ -39,7 +39,7 @@ from contracts.vocabulary import FormKind
 from leadflow import wiring
 from leadflow.audit import CSV_COLUMNS, history_document, render_history, write_export
 from leadflow.replay import Replay, projections_for, replay_lines
-from leadflow.report import history_rows
+from leadflow.reporting.history import history_rows
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
 from leadflow.whatif import compare, file_lines, store_lines

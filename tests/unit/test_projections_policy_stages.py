@@ -14,8 +14,9 @@ from rich.console import Console
 from contracts import LifecycleEvent, Stage, encode
 from contracts.interactions import Interaction
 from leadflow.replay import replay_lines
-from leadflow.report import FIGURE_NEEDS, NA, render_terminal
-from leadflow.report_html import render_html
+from leadflow.reporting.formatting import FIGURE_NEEDS, NA
+from leadflow.reporting.html import render_html
+from leadflow.reporting.terminal import render_terminal
 from lifecycle.policy import PRESETS
 from projections import MILESTONE_NAMES, MILESTONES, MODELS, Projections
 from projections.funnel import NEEDS

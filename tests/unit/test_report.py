@@ -22,18 +22,11 @@ from contracts.lifecycle_events import (
     TransitionRefused,
 )
 from contracts.vocabulary import Channel, InteractionType, Stage, Temperature
-from leadflow import report
-from leadflow.report import (
-    fmt_hours,
-    fmt_int,
-    fmt_money,
-    fmt_pct,
-    funnel_rows,
-    history_rows,
-    render_terminal,
-    write_html,
-)
-from leadflow.report_html import render_html
+from leadflow.reporting import formatting
+from leadflow.reporting.formatting import fmt_hours, fmt_int, fmt_money, fmt_pct, funnel_rows
+from leadflow.reporting.history import history_rows
+from leadflow.reporting.html import render_html, write_html
+from leadflow.reporting.terminal import render_terminal
 from projections import MODELS as PROJECTION_MODELS
 from projections import Projections
 
@@ -353,8 +346,8 @@ def test_account_revenue_in_several_currencies_is_shown_per_currency_never_added
 
 
 def test_the_reports_know_every_model_the_projections_write_in_their_order() -> None:
-    assert report.MODELS == PROJECTION_MODELS == MODELS
-    assert set(report.MODEL_LABELS) == set(MODELS)
+    assert PROJECTION_MODELS == MODELS
+    assert set(formatting.MODEL_LABELS) == set(MODELS)
 
 
 def test_a_narrow_terminal_splits_wide_tables_instead_of_cutting_numbers() -> None:
@@ -499,7 +492,7 @@ def test_page_is_self_contained(tmp_path: Path) -> None:
 def test_page_shows_every_attribution_model_by_its_label() -> None:
     page = render_html(document(), None)
     attribution = page[page.index('<section id="attribution">') :]
-    for label in report.MODEL_LABELS.values():
+    for label in formatting.MODEL_LABELS.values():
         assert label in attribution, label
 
 

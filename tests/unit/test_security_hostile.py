@@ -21,8 +21,8 @@ from contracts.codec import load_object
 from contracts.schema import all_schemas
 from leadflow.cli import app
 from leadflow.replay import replay_lines
-from leadflow.report import history_rows
-from leadflow.report_html import render_html
+from leadflow.reporting.history import history_rows
+from leadflow.reporting.html import render_html
 from lifecycle.policy import load_policy
 from tests.unit.examples import form, interaction
 

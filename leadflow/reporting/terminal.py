@@ -11,11 +11,8 @@ there, it never raises on a missing key.
   stage-to-stage conversion and cohorts, the pipeline, stage timing, speed-to-lead and SLA
   breaches, attribution by channel under every model side by side, revenue credit and funnel
   economics overall and per channel. Strings from the data are never read as rich markup.
-- ``write_html(document, path, sample_history=None)`` writes one self-contained HTML file
-  (``leadflow.report_html``): plotly.js is embedded once, nothing is fetched over a network,
-  and every string from the data is HTML-escaped.
-- ``history_rows(events)`` turns a lead's lifecycle events into the rows ``write_html`` shows
-  as "a sample lead's history".
+- The HTML report is ``leadflow.reporting.html``; what both share is
+  ``leadflow.reporting.formatting``.
 
 Money is never added across currencies: where the document has no one figure (amounts in
 several currencies and no exchange rates) the reports say so and show a table per currency
@@ -30,9 +27,7 @@ stays for a division by zero.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -40,406 +35,36 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from contracts import LifecycleEvent
-from contracts.lifecycle_events import (
-    IdentityLinked,
-    InteractionRecorded,
-    LeadCreated,
-    PersonalDataErased,
-    ScoreChanged,
-    StageChanged,
-    TransitionRefused,
+from leadflow.reporting.formatting import (
+    ACCOUNT_MILESTONE_LABELS,
+    DASH,
+    DEFAULT_MILESTONES,
+    MILESTONE_LABELS,
+    MONEY_COLUMNS,
+    NA,
+    TOP_ACCOUNTS,
+    account_funnel_rows,
+    channels_of,
+    fmt_applicable,
+    fmt_decimal,
+    fmt_hours,
+    fmt_int,
+    fmt_money,
+    fmt_pct,
+    funnel_rows,
+    late_text,
+    missing_stages,
+    model_label,
+    models_of,
+    not_applicable_note,
+    not_applicable_to,
+    number,
+    ratio,
+    section,
+    several_currencies_note,
+    stage_label,
+    top_accounts,
 )
-from projections import MODELS  # the models in the order the projections write them
-
-__all__ = [
-    "DEFAULT_MILESTONES",
-    "FUNNEL_STEPS",
-    "MILESTONE_LABELS",
-    "MODELS",
-    "MODEL_LABELS",
-    "MONEY_COLUMNS",
-    "NA",
-    "STAGE_LABELS",
-    "history_rows",
-    "missing_stages",
-    "not_applicable_note",
-    "not_applicable_to",
-    "personal_text",
-    "render_terminal",
-    "several_currencies_note",
-    "write_html",
-]
-
-MODEL_LABELS: dict[str, str] = {
-    "first_touch": "First touch",
-    "last_touch": "Last touch",
-    "linear": "Linear",
-    "time_decay": "Time decay",
-    "u_shaped": "U-shaped",
-    "w_shaped": "W-shaped",
-    "markov": "Data-driven (Markov)",
-    "shapley": "Data-driven (Shapley)",
-}
-
-MILESTONE_LABELS: dict[str, str] = {
-    "lead": "Lead",
-    "mql": "MQL",
-    "sql": "SQL",
-    "opportunity": "Opportunity",
-    "customer": "Customer",
-}
-
-DEFAULT_MILESTONES: tuple[str, ...] = ("lead", "customer")
-"""The milestones whose attribution the reports show unless told otherwise."""
-
-FUNNEL_STEPS: tuple[tuple[str, str], ...] = (
-    ("leads", "Lead"),
-    ("mql", "MQL"),
-    ("sql", "SQL"),
-    ("opportunities", "Opportunity"),
-    ("customers", "Customer"),
-)
-"""The funnel section's counts, in order, with their labels."""
-
-STAGE_LABELS: dict[str, str] = {
-    "visitor": "Visitor",
-    "contact": "Contact",
-    "lead": "Lead",
-    "mql": "MQL",
-    "sql": "SQL",
-    "opportunity": "Opportunity",
-    "customer": "Customer",
-    "disqualified": "Disqualified",
-    "lost": "Lost",
-    "recycled": "Recycled",
-}
-"""Stages' names for people (``mql`` -> ``MQL``), in funnel order."""
-
-DASH = "—"
-"""What a report shows for a figure that does not exist (division by zero, no data)."""
-
-NA = "n/a"
-"""What a report shows for a figure the policy has no stage for (null in the document)."""
-
-FIGURE_NEEDS: dict[str, tuple[str, ...]] = {
-    "leads": ("lead",),
-    "mql": ("mql",),
-    "sql": ("sql",),
-    "opportunities": ("opportunity",),
-    "opportunity": ("opportunity",),
-    "customers": ("customer",),
-    "customer": ("customer",),
-    "cost_per_lead": ("lead",),
-    "cost_per_mql": ("mql",),
-    "qualification_rate": ("mql", "lead"),
-    "conversion_rate": ("customer", "sql"),
-    "cac": ("customer",),
-    "qualified_lead_value": ("customer", "sql"),
-    "lead_to_mql": ("lead", "mql"),
-    "mql_to_sql": ("mql", "sql"),
-    "sql_to_opportunity": ("sql", "opportunity"),
-    "opportunity_to_customer": ("opportunity", "customer"),
-    "lead_to_customer": ("lead", "customer"),
-}
-"""The milestones each funnel and cohort figure is built on (``projections.funnel.NEEDS``)."""
-
-_MILESTONE_COUNTS: dict[str, str] = {
-    "leads": "lead",
-    "mql": "mql",
-    "sql": "sql",
-    "opportunities": "opportunity",
-    "customers": "customer",
-}
-
-
-# -- reading the document defensively ------------------------------------------------------------
-
-
-def section(document: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
-    """The mapping at ``path`` in ``document``; an empty mapping when any step is missing."""
-    current: Any = document
-    for key in path:
-        if not isinstance(current, Mapping):
-            return {}
-        current = current.get(key)
-    return current if isinstance(current, Mapping) else {}
-
-
-def number(value: Any) -> float | None:
-    """``value`` as a finite float, or ``None`` (missing, not a number, NaN, infinite)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    result = float(value)
-    return result if math.isfinite(result) else None
-
-
-def missing_stages(document: Mapping[str, Any]) -> list[str]:
-    """The stages the document's policy lacks, in funnel order: those ``pipeline.by_stage``
-    has as null, and the milestones whose ``funnel`` count is null."""
-    missing = {
-        stage for stage, count in section(document, "pipeline", "by_stage").items() if count is None
-    }
-    funnel = section(document, "funnel")
-    missing.update(
-        milestone
-        for key, milestone in _MILESTONE_COUNTS.items()
-        if key in funnel and funnel[key] is None
-    )
-    return [stage for stage in STAGE_LABELS if stage in missing] + sorted(
-        missing - set(STAGE_LABELS)
-    )
-
-
-def applies(figure: str, missing: Iterable[str]) -> bool:
-    """Whether a funnel or cohort figure is built only on stages the policy has."""
-    absent = set(missing)
-    return not any(stage in absent for stage in FIGURE_NEEDS.get(figure, (figure,)))
-
-
-def not_applicable_note(document: Mapping[str, Any]) -> str | None:
-    """A sentence naming the policy and the stages it lacks, or ``None`` when it lacks none."""
-    missing = missing_stages(document)
-    if not missing:
-        return None
-    policy = section(document, "policy")
-    name = f"{policy.get('name') or DASH} {policy.get('version') or ''}".strip()
-    stages = ", ".join(stage_label(stage) for stage in missing)
-    return (
-        f"Not applicable under policy {name} (no {stages} stage): shown as {NA}, and so is "
-        "every rate built on it; leads that skip a stage the policy lacks are not counted in it."
-    )
-
-
-def fmt_applicable(
-    figure: str, value: Any, shown: Callable[[Any], str], missing: Iterable[str]
-) -> str:
-    """``shown(value)``, or ``n/a`` when the figure is built on a stage the policy lacks."""
-    return shown(value) if applies(figure, missing) else NA
-
-
-def stage_label(stage: str) -> str:
-    """A stage's name for people (``mql`` -> ``MQL``); unknown stages as they are."""
-    return STAGE_LABELS.get(stage, stage)
-
-
-def model_label(model: str) -> str:
-    """An attribution model's name for people; unknown models as they are."""
-    return MODEL_LABELS.get(model, model)
-
-
-def models_of(by_model: Mapping[str, Any]) -> list[str]:
-    """The models present in an attribution mapping: known ones in order, then any others."""
-    known = [model for model in MODELS if model in by_model]
-    return known + sorted(model for model in by_model if model not in MODELS)
-
-
-def channels_of(by_model: Mapping[str, Any]) -> list[str]:
-    """Every channel (key) credited under any model of an attribution mapping, sorted."""
-    keys: set[str] = set()
-    for credit in by_model.values():
-        if isinstance(credit, Mapping):
-            keys.update(str(key) for key in credit)
-    return sorted(keys)
-
-
-def funnel_rows(
-    funnel: Mapping[str, Any],
-) -> list[tuple[str, int | None, float | None, float | None]]:
-    """``(label, count, conversion from the previous step, share of leads)`` per funnel step.
-
-    A step the policy lacks (its count null in the document) has ``None`` for all three, and
-    the next step's conversion is from the step before it (e-commerce: opportunity from MQL).
-    """
-    rows: list[tuple[str, int | None, float | None, float | None]] = []
-    previous: int | None = None
-    first: int | None = None
-    for key, label in FUNNEL_STEPS:
-        if key in funnel and funnel[key] is None:
-            rows.append((label, None, None, None))
-            continue
-        count = int(number(funnel.get(key)) or 0)
-        if first is None:
-            first = count
-        rows.append(
-            (
-                label,
-                count,
-                None if previous is None else _ratio(count, previous),
-                _ratio(count, first),
-            )
-        )
-        previous = count
-    return rows
-
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-# -- formatting ----------------------------------------------------------------------------------
-
-
-def late_text(counts: Mapping[str, Any]) -> str:
-    """How late the latest late interaction was, readably (the ``interactions`` section)."""
-    seconds = float(number(counts.get("late_seconds_max")) or 0.0)
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:,.1f} {unit} late"
-    return f"{seconds:,.1f} s late"
-
-
-def fmt_int(value: Any) -> str:
-    """A count with thousands separators (``1,146``); ``—`` when missing."""
-    found = number(value)
-    return DASH if found is None else f"{round(found):,}"
-
-
-def fmt_money(value: Any) -> str:
-    """Money with thousands separators and two decimals (``187,611.51``); ``—`` when missing."""
-    found = number(value)
-    return DASH if found is None else f"{found:,.2f}"
-
-
-def fmt_decimal(value: Any, places: int = 2) -> str:
-    """A number with thousands separators and ``places`` decimals; ``—`` when missing."""
-    found = number(value)
-    return DASH if found is None else f"{found:,.{places}f}"
-
-
-def fmt_pct(value: Any) -> str:
-    """A rate (0.6728) as a percentage (``67.3 %``); ``—`` when missing."""
-    found = number(value)
-    return DASH if found is None else f"{found * 100:,.1f} %"
-
-
-def fmt_hours(value: Any) -> str:
-    """A duration in hours with one decimal (``1,006.9 h``); ``—`` when missing."""
-    found = number(value)
-    return DASH if found is None else f"{found:,.1f} h"
-
-
-# -- a lead's history ----------------------------------------------------------------------------
-
-
-def personal_text(personal: Mapping[str, str]) -> str:
-    """Personal fields in words: ``email ada@example.com, first name [erased]``."""
-    return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in personal.items())
-
-
-def history_rows(
-    events: Iterable[LifecycleEvent],
-    personal: Mapping[int, Mapping[str, str]] | None = None,
-) -> list[dict[str, str | None]]:
-    """One row per lifecycle event for ``write_html``'s sample history, in the given order.
-
-    Each row has ``occurred_at`` (RFC 3339), ``type``, ``detail`` (what happened, in words),
-    ``rule`` (the policy rule that made it, if any) and ``policy`` (``name version``).
-    ``personal`` maps an event's ``sequence`` to the personal values of the interaction it
-    recorded (as the store reads them: opened, or ``[erased]``); the detail ends with them.
-    No lifecycle event carries them itself.
-    """
-    rows: list[dict[str, str | None]] = []
-    for event in events:
-        detail, rule = _detail(event.data)
-        kept = personal.get(event.sequence) if personal else None
-        if kept:
-            detail += f"; {personal_text(kept)}"
-        rows.append(
-            {
-                "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
-                "type": str(event.type.value),
-                "detail": detail,
-                "rule": rule,
-                "policy": f"{event.policy.name} {event.policy.version}",
-            }
-        )
-    return rows
-
-
-def _created(data: LeadCreated) -> tuple[str, str | None]:
-    who = "visitor" if data.anonymous else "lead"
-    detail = f"{who} created in {data.stage.value} from {data.channel.value}"
-    return (detail + f" / {data.campaign}" if data.campaign else detail), None
-
-
-def _recorded(data: InteractionRecorded) -> tuple[str, str | None]:
-    kind = data.interaction_type.value
-    if data.form_kind is not None:
-        kind += f" ({data.form_kind.value})"
-    detail = f"{kind} via {data.channel.value}"
-    if data.campaign:
-        detail += f" / {data.campaign}"
-    if data.sales_touch:
-        detail += ", sales touch"
-    return detail, None
-
-
-def _scored(data: ScoreChanged) -> tuple[str, str | None]:
-    detail = f"score {data.previous_score:,.1f} → {data.score:,.1f}"
-    if data.temperature != data.previous_temperature:
-        detail += f", {data.previous_temperature.value} → {data.temperature.value}"
-    else:
-        detail += f" ({data.temperature.value})"
-    return detail, data.rule
-
-
-def _moved(data: StageChanged) -> tuple[str, str | None]:
-    start = data.from_stage.value if data.from_stage is not None else "(new)"
-    detail = f"{start} → {data.to_stage.value}: {data.reason}"
-    if data.amount is not None:
-        detail += f"; amount {data.amount:,.2f}"
-        if data.currency:
-            detail += f" {data.currency}"
-    if data.margin is not None:
-        detail += f", margin {data.margin * 100:.0f} %"
-    return detail, data.rule
-
-
-def _refused(data: TransitionRefused) -> tuple[str, str | None]:
-    return f"refused {data.requested} in {data.current_stage.value}: {data.reason}", None
-
-
-def _linked(data: IdentityLinked) -> tuple[str, str | None]:
-    detail = f"linked {data.anonymous_id} with {len(data.touches)} earlier touches"
-    return (detail + f", merged into {data.merged_into}" if data.merged_into else detail), None
-
-
-def _erased(data: PersonalDataErased) -> tuple[str, str | None]:
-    count = data.interactions
-    detail = (
-        f"personal data erased ({count} interaction{'' if count == 1 else 's'} with personal values"
-    )
-    if data.visitors:
-        detail += f"; visitors {', '.join(data.visitors)}"
-    if data.merged_into:
-        detail += f"; with {data.merged_into}"
-    detail += ")"
-    if data.reference:
-        detail += f", request {data.reference}"
-    return detail, None
-
-
-_DETAILS: tuple[tuple[type[Any], Callable[[Any], tuple[str, str | None]]], ...] = (
-    (LeadCreated, _created),
-    (InteractionRecorded, _recorded),
-    (ScoreChanged, _scored),
-    (StageChanged, _moved),
-    (TransitionRefused, _refused),
-    (IdentityLinked, _linked),
-    (PersonalDataErased, _erased),
-)
-
-
-def _detail(data: Any) -> tuple[str, str | None]:
-    """What a lifecycle event's data says, in words, and the rule that made it (if any)."""
-    for kind, describe in _DETAILS:
-        if isinstance(data, kind):
-            return describe(data)
-    return str(data), None  # a kind this report does not know yet: show it rather than drop it
-
-
-# -- the terminal --------------------------------------------------------------------------------
 
 _Row = list[str]
 
@@ -662,7 +287,7 @@ def _pipeline_parts(document: Mapping[str, Any]) -> list[_Part]:
         if count is None:  # a stage the policy lacks
             grid.add(stage_label(stage), NA, NA)
             continue
-        grid.add(stage_label(stage), fmt_int(count), fmt_pct(_ratio(number(count) or 0, total)))
+        grid.add(stage_label(stage), fmt_int(count), fmt_pct(ratio(number(count) or 0, total)))
     grid.add_total("total", fmt_int(total), "")
     parts: list[_Part] = [grid]
     by_channel = section(pipeline, "by_channel")
@@ -808,15 +433,6 @@ def _revenue_parts(document: Mapping[str, Any]) -> list[_Part]:
     return parts
 
 
-def several_currencies_note(by_currency: Mapping[str, Any]) -> str:
-    """What a report says where money in several currencies has no one figure."""
-    return (
-        f"Amounts in {len(by_currency)} currencies ({', '.join(by_currency)}) and no exchange "
-        "rates: shown per currency, never added up (give --rates FILE or LEADFLOW_RATES_FILE "
-        "to convert them into one reporting currency)."
-    )
-
-
 _ECONOMICS_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("spend", "Spend", fmt_money),
     ("leads", "Leads", fmt_int),
@@ -830,17 +446,9 @@ _ECONOMICS_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("cac", "CAC", fmt_money),
     ("qualified_lead_value", "QL value", fmt_money),
 )
+
+
 """The funnel-economics columns: document key, heading, formatter."""
-
-
-MONEY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("spend", "Spend"),
-    ("cost_per_lead", "Cost/lead"),
-    ("cost_per_mql", "Cost/MQL"),
-    ("cac", "CAC"),
-    ("qualified_lead_value", "QL value"),
-)
-"""The funnel's figures in a currency (``funnel.by_currency``): document key, heading."""
 
 
 def _economics_parts(document: Mapping[str, Any]) -> list[_Part]:
@@ -890,44 +498,6 @@ def _economics_parts(document: Mapping[str, Any]) -> list[_Part]:
                 )
         parts.append(money)
     return parts
-
-
-ACCOUNT_MILESTONE_LABELS = {
-    "engaged": "Engaged",
-    "mqa": "MQA",
-    "opportunity": "Opportunity",
-    "won": "Won",
-}
-"""How the report names the account milestones."""
-
-TOP_ACCOUNTS = 10
-"""How many accounts the report lists (the furthest along first)."""
-
-
-def account_funnel_rows(accounts: Mapping[str, Any]) -> list[tuple[str, int, float | None]]:
-    """``(milestone label, accounts, share of the previous milestone)`` for the account funnel."""
-    funnel = section(accounts, "funnel")
-    rows: list[tuple[str, int, float | None]] = []
-    previous: int | None = None
-    for key, label in ACCOUNT_MILESTONE_LABELS.items():
-        count = int(number(funnel.get(key)) or 0)
-        rows.append((label, count, None if previous is None else _ratio(count, previous)))
-        previous = count
-    return rows
-
-
-def top_accounts(accounts: Mapping[str, Any], limit: int = TOP_ACCOUNTS) -> list[Mapping[str, Any]]:
-    """The accounts furthest along the funnel (then with the most people, then by id)."""
-    rank = {key: index for index, key in enumerate(ACCOUNT_MILESTONE_LABELS)}
-    listed = [a for a in accounts.get("list") or () if isinstance(a, Mapping)]
-    listed.sort(
-        key=lambda a: (
-            -rank.get(str(a.get("stage")), -1),
-            -int(a.get("people") or 0),
-            a["account_id"],
-        )
-    )
-    return listed[:limit]
 
 
 def _accounts_parts(document: Mapping[str, Any]) -> list[_Part]:
@@ -988,32 +558,3 @@ def _accounts_parts(document: Mapping[str, Any]) -> list[_Part]:
                 title = f"Account revenue credit by channel (won amounts in {code})"
                 parts.append(_credit_grid(title, figures, money=True))
     return parts
-
-
-def not_applicable_to(document: Mapping[str, Any], stage: str) -> str:
-    """``not applicable under policy NAME VERSION (no STAGE stage)``."""
-    policy = section(document, "policy")
-    name = f"{policy.get('name') or DASH} {policy.get('version') or ''}".strip()
-    return f"not applicable under policy {name} (no {stage_label(stage)} stage)"
-
-
-# -- HTML ----------------------------------------------------------------------------------------
-
-
-def write_html(
-    document: Mapping[str, Any],
-    path: str | Path,
-    sample_history: Sequence[Mapping[str, Any]] | None = None,
-    *,
-    milestones: Sequence[str] = DEFAULT_MILESTONES,
-    sample_lead: str | None = None,
-) -> Path:
-    """Write the document as one self-contained HTML page to ``path``; returns the path.
-
-    ``sample_history`` holds rows with ``occurred_at``, ``type``, ``detail``, ``rule`` and
-    ``policy`` (``history_rows`` makes them); ``sample_lead`` names that lead in the heading.
-    See ``leadflow.report_html`` (plotly is imported only when this is called).
-    """
-    from leadflow.report_html import write_html as write  # noqa: PLC0415
-
-    return write(document, path, sample_history, milestones=milestones, sample_lead=sample_lead)

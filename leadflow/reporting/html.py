@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from leadflow.report import (
+from leadflow.reporting.formatting import (
     ACCOUNT_MILESTONE_LABELS,
     DASH,
     DEFAULT_MILESTONES,
@@ -1085,7 +1085,7 @@ def write_html(
     """Write ``render_html(...)`` to ``path`` (UTF-8), creating its directory; returns the path.
 
     ``sample_history`` holds rows with ``occurred_at``, ``type``, ``detail``, ``rule`` and
-    ``policy`` (``leadflow.report.history_rows`` makes them from lifecycle events);
+    ``policy`` (``leadflow.reporting.history.history_rows`` makes them from lifecycle events);
     ``sample_lead`` names that lead in the heading.
     """
     target = Path(path)

@@ -24,6 +24,7 @@ from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
 from lifecycle.policy import load_policy
 from projections import Projections
+from projections.money import parse_rates
 from streams.connection import ensure_topics
 from streams.http_api import serve_projector
 from streams.projector import (
@@ -449,3 +450,65 @@ async def test_touch_types_and_lookback_windows_are_the_same_live_and_in_replay(
     default = replay_lines(lines, load_policy("b2b_saas"), spend_lines=spend_lines).document()
     assert live["attribution"] != orjson.loads(orjson.dumps(default["attribution"]))
     assert any(live["attribution"]["mql"]["shapley"].values())
+
+
+def _in_two_currencies(lines: list[bytes]) -> list[bytes]:
+    """The simulated lines with every other lead's deals in JPY (160 times the EUR amount)."""
+    changed = []
+    for line in lines:
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            changed.append(line)
+            continue
+        data = message.get("data") if isinstance(message, dict) else None
+        lead = message.get("lead_id") if isinstance(message, dict) else None
+        if (
+            isinstance(data, dict)
+            and data.get("currency") == "EUR"
+            and isinstance(lead, str)
+            and sum(map(ord, lead)) % 2
+        ):
+            data["currency"] = "JPY"
+            data["amount"] = round(data["amount"] * 160, 2)
+            changed.append(orjson.dumps(message))
+        else:
+            changed.append(line)
+    return changed
+
+
+async def test_money_in_two_currencies_is_never_summed_live_as_in_replay(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # Given deals in EUR and in JPY, folded over the broker with and without exchange rates
+    settings = isolated_settings(kafka_bootstrap, tmp_path)
+    names = wiring.topics(settings)
+    simulation = simulate(SimulationConfig(leads=300, days=240, seed=8))
+    lines = _in_two_currencies(list(simulation.lines()))
+    spend_lines = list(simulation.spend_lines())
+    policy = load_policy("b2b_saas")
+    rates = parse_rates("date,currency,EUR\n2020-01-01,JPY,0.0062\n", "rates.csv")
+    await publish(settings, lines)
+    await run_in_process_until_drained(settings, timeout=90)
+    await produce(settings, names.spend, [(None, line) for line in spend_lines])
+
+    for with_rates in (None, rates):
+        state = ProjectionState(projections=projections_for(policy, rates=with_rates))
+        async with projector(settings, state) as running:
+            await running.wait_until_folded(settings)
+            live = await running.documents()
+
+        # Then every section is the replay's, and the two currencies stay apart
+        replayed = replay_lines(lines, policy, spend_lines=spend_lines, rates=with_rates)
+        expected = orjson.loads(orjson.dumps(replayed.document()))
+        assert live == {name: expected[name] for name in SECTIONS}
+        by_currency = live["attribution"]["revenue_by_currency"]
+        assert {"EUR", "JPY"} <= set(by_currency), by_currency
+        if with_rates is None:
+            assert live["attribution"]["revenue"] is None  # several currencies, no rates
+            assert live["funnel"]["currency"] is None
+        else:
+            assert live["attribution"]["revenue_currency"] == "EUR"
+            eur, jpy = (sum(by_currency[c]["linear"].values()) for c in ("EUR", "JPY"))
+            converted = sum(live["attribution"]["revenue"]["linear"].values())
+            assert converted == pytest.approx(eur + jpy * 0.0062, rel=1e-6)

@@ -377,8 +377,8 @@ class Interaction:
     @property
     def key(self) -> str:
         """The message key: the lead id, or the anonymous id before identification (so that
-        an identified person's interactions share a partition; see the README's "Same input,
-        same outcome" for why not the anonymous id first)."""
+        an identified person's interactions share a partition; see "Same input, same outcome"
+        in docs/architecture.md for why not the anonymous id first)."""
         key = self.lead_id or self.anonymous_id
         if key is None:  # decode refuses such interactions; constructing one by hand is a bug
             raise ValueError(f"interaction {self.id} has neither lead_id nor anonymous_id")

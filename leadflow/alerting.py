@@ -145,7 +145,7 @@ def webhooks_config(settings: Settings, path: Path | None) -> WebhooksConfig:
     if chosen is None:
         raise SettingsError(
             "leadflow webhooks: no endpoints file: pass --config FILE or set "
-            "LEADFLOW_WEBHOOKS_CONFIG (README: Webhooks)"
+            "LEADFLOW_WEBHOOKS_CONFIG (docs/operations.md: Webhooks)"
         )
     return load_webhooks(chosen)
 

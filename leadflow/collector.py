@@ -19,7 +19,7 @@ def tune_gc() -> None:
     default threshold of 700 the cyclic collector runs every few hundred allocations and walks
     every live object (the imported modules, the policy, the cached leads, a replay's read
     models) each time: about a tenth of the worker's CPU and a third of a batch replay's (the
-    performance budget in the README's Benchmarks). So what exists after start-up is frozen out
+    performance budget in docs/benchmarks.md). So what exists after start-up is frozen out
     of the collector's sight (``gc.freeze``: it is never garbage) and the collections happen
     every 50,000 allocations instead; cycles are still collected, so memory stays flat.
     """

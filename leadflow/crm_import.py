@@ -142,7 +142,7 @@ class Milestone:
 
 @dataclass(frozen=True, slots=True)
 class CrmMapping:
-    """How one CRM's export becomes interactions (see the module docstring and the README)."""
+    """How one CRM's export becomes interactions (the module docstring, docs/contracts.md)."""
 
     name: str
     source: str

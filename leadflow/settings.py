@@ -1,7 +1,7 @@
 """The one settings object.
 
 Every value comes from an environment variable with the prefix ``LEADFLOW_`` (or from a ``.env``
-file in the working directory); the README lists them. Nothing else in leadflow reads the
+file in the working directory); docs/operations.md lists them. Nothing else in leadflow reads the
 environment.
 """
 
@@ -254,7 +254,7 @@ class Settings(BaseSettings):
     )
     webhooks_config: Path | None = Field(
         default=None,
-        description="The TOML file of `leadflow webhooks`' endpoints (README: Webhooks); "
+        description="The TOML file of `leadflow webhooks`' endpoints (docs/operations.md); "
         "`leadflow webhooks --config` overrides it.",
     )
     webhooks_http_port: int = Field(

@@ -4,7 +4,7 @@
 JSON in which a value of a registered type (a datetime, a set, a ``Touch``) is the object
 ``{"_type_": name, "_data_": ...}``. The stored events stay readable with any JSON tool, and a
 store written by either transcoder is read by the other. Only the speed differs: encoding takes
-about a third of the time, decoding about two thirds (measured in the README's Benchmarks).
+about a third of the time, decoding about two thirds (measured in docs/benchmarks.md).
 
 Where orjson cannot write a value as the json module would (dict keys that are not plain strings,
 integers beyond 64 bits), the value is written by ``JSONTranscoder`` instead; data that orjson

@@ -7,9 +7,9 @@ position of every partition it came from, in one transaction (the tracking-recor
 lifecycle worker). A restart loads the tables back into a ``LeadBook`` and goes on from the
 stored positions: nothing is folded twice and nothing is skipped, however the process stopped.
 
-The tables (schema version 2) are a public interface for SQL and BI tools; README "Read models in
-SQL" documents them. Times are integer microseconds since the epoch in UTC (``*_us``, exact);
-the views give them as timestamps too (``*_at``).
+The tables (schema version 2) are a public interface for SQL and BI tools; docs/read-models.md
+("Read models in SQL") documents them. Times are integer microseconds since the epoch in UTC
+(``*_us``, exact); the views give them as timestamps too (``*_at``).
 
     read_leads      one row per lead stream: current stage and when it was entered, score,
                     temperature, first-touch channel, when each milestone was first reached,

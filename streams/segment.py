@@ -112,7 +112,7 @@ class ChannelRules:
 
 @dataclass(frozen=True, slots=True)
 class SegmentMapping:
-    """How Segment calls become interactions (see the module docstring and the README)."""
+    """How Segment calls become interactions (the module docstring, docs/contracts.md)."""
 
     name: str
     source: str

@@ -2,7 +2,7 @@
 fast (as-of by what was known starts from a snapshot), and export streams a store with flat
 memory. The measured figures are printed (``pytest -s``) and written to
 ``reports/audit-scale.json``; the bounds asserted are loose (a slow CI machine passes), the
-figures are what the README quotes."""
+figures are what docs/audit.md quotes."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ same lifecycle and read models over the same lines (batch replay):
   data): every valid interaction applied once, none lost, none twice;
 - every stored event is on ``lead-events`` and every stored stage change on ``stage-changes``;
   the relay publishes at least once, so a message may be there twice *with the same event id*
-  (consumers drop it by id, as the README tells them), never a stage change that was not stored;
+  (consumers drop it by id, as docs/contracts.md tells them), never a stage change that was not
+  stored;
 - the read models folded from ``lead-events`` by the projector's own code (its catch-up pass)
   equal the uninterrupted run's: nothing doubled in the projections;
 - every invalid line is on ``rejected`` with its bytes.
@@ -21,7 +22,8 @@ different partitions: a worker orders them by business time across its partition
 (``lifecycle.ordering``), which makes the live outcome exactly the batch run's whatever the
 interleaving, kills and restarts. Several workers of a group give every partition to one of
 them (``streams.assignment``, one-active), the others standing by: so workers joining, leaving
-and being killed give the batch run's outcome too (the README's "Same input, same outcome").
+and being killed give the batch run's outcome too (docs/architecture.md, "Same input, same
+outcome").
 """
 
 from __future__ import annotations

@@ -248,7 +248,8 @@ async def test_the_store_on_postgresql_survives_stops_between_batches(
     assert state.store is not None
     state.store.close()
 
-    # The README's queries run on PostgreSQL too, and the views agree with the document
+    # The documented queries (docs/read-models.md) run on PostgreSQL too, and the views agree
+    # with the document
     with psycopg.connect(fresh_postgres_dsn) as connection:
         answers = [connection.execute(query).fetchall() for query in readme_queries()]
         by_stage: dict[Any, Any] = dict(

@@ -751,11 +751,11 @@ def test_leadflow_import_needs_a_destination_and_a_known_mapping(tmp_path: Path)
     assert "mapping zoho: no built-in mapping or file of that name" in unknown.output
 
 
-def test_the_readmes_mapping_example_loads_and_maps_a_row() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+def test_the_documented_mapping_example_loads_and_maps_a_row() -> None:
+    readme = (Path(__file__).parents[2] / "docs" / "contracts.md").read_text(encoding="utf-8")
     section = readme.split("### CRM history import", 1)[1].split("\n### ", 1)[0]
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
-    mapping = parse_mapping(example, "README")
+    mapping = parse_mapping(example, "docs/contracts.md")
     row = {"Person ID": "1", "Added": "01.03.2024", "Status": "won", "Value": "10"}
     row["Won at"] = "05.03.2024 10:00"
     made = row_interactions(row, mapping, now=NOW)

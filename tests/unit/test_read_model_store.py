@@ -305,8 +305,8 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
 
 
 def readme_queries() -> list[str]:
-    """The five queries of the README's "Read models in SQL"."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    """The five queries of "Read models in SQL" (docs/read-models.md)."""
+    readme = (Path(__file__).parents[2] / "docs" / "read-models.md").read_text("utf-8")
     section = readme[readme.index("## Read models in SQL") :]
     block = section[section.index("```sql") + len("```sql") : section.index("```\n\nOne projector")]
     return [query.strip() for query in block.split(";") if query.strip()]

@@ -433,13 +433,13 @@ def test_a_mapping_that_is_not_valid_names_the_key(text: str, path: str) -> None
     assert caught.value.path == path
 
 
-def test_the_readmes_mapping_example_loads() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+def test_the_documented_mapping_example_loads() -> None:
+    readme = (Path(__file__).parents[2] / "docs" / "contracts.md").read_text()
     section = readme[readme.index("### Segment-spec ingestion") :]
     example = section[section.index("```toml\n") + 8 :]
     example = example[: example.index("```")]
     default = (Path(__file__).parents[2] / "streams/segment_mappings/default.toml").read_text()
-    mapping = parse_segment_mapping(default + "\n" + example, "README")
+    mapping = parse_segment_mapping(default + "\n" + example, "docs/contracts.md")
     judged = judge_call(
         orjson.dumps(
             {

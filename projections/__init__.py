@@ -41,7 +41,7 @@ from projections.money import (
     parse_rates,
 )
 from projections.pipeline import Pipeline
-from projections.read_models import SECTIONS, Projections
+from projections.projections import SECTIONS, Projections
 from projections.sla import SlaHours
 from projections.timing import StageTiming
 

@@ -84,7 +84,7 @@ class Dashboard:
         ("opportunities", "opportunities"),
         ("customers", "customers"),
     )
-    refresh_seconds: float = 1.0
+    refresh_seconds: float = 0.5
     attribution_refresh_seconds: float = 30.0
 
     def config(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@
   const SHOWN = 25; // rows of a long table (waiting leads, deadlines, alerts, campaigns)
   const ALERTS_RETRY_TICKS = 30; // how often a projector without /alerts is asked again
 
-  let config = { refresh_ms: 1000, attribution_refresh_ms: 30000, milestones: [], models: [],
+  let config = { refresh_ms: 500, attribution_refresh_ms: 30000, milestones: [], models: [],
     labels: {}, funnel_steps: [] };
   let attributionFetched = -Infinity; // when (performance.now()) attribution was last fetched
   let lastKey = null;
@@ -562,7 +562,7 @@
       status("cannot reach the projector", "offline");
       problem(String(error && error.message ? error.message : error));
     } finally {
-      window.setTimeout(() => tick(false), config.refresh_ms || 1000);
+      window.setTimeout(() => tick(false), config.refresh_ms || 500);
     }
   }
 

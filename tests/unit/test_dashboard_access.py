@@ -92,6 +92,6 @@ async def test_the_config_names_what_attribution_takes_with_the_reports_labels()
     assert config["labels"]["stages"]["mql"] == "MQL"
     assert config["labels"]["milestones"]["revenue"] == "Revenue"
     assert config["funnel_steps"][0] == ["leads", "Lead"]
-    assert config["refresh_ms"] == 1000
+    assert config["refresh_ms"] == 500
     assert config["attribution_refresh_ms"] == 30_000
     assert Dashboard().config()["labels"] == {"stages": {}, "models": {}, "milestones": {}}

@@ -444,36 +444,33 @@ def lifecycle_event_from_object(obj: dict[str, Any]) -> LifecycleEvent:
 
 def decode_spend(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Spend:
     """Decode and validate one spend record, listing every problem found."""
-    obj = load_object(raw, max_bytes)
-    problems: list[Problem] = []
-    version = _version(obj, problems)
-    if version is not None and version != SPEND_VERSION:
-        problems.append(Problem("version", str(SPEND_VERSION), _shown(version)))
-    spend = None
-    try:
-        spend = adapter(Spend).validate_python({**obj, "version": SPEND_VERSION})
-    except ValidationError as exc:
-        problems.extend(_problems(exc))
-    if problems or spend is None:
-        raise ContractError(problems)
-    return spend
+    return _decode_one_version(raw, Spend, SPEND_VERSION, max_bytes)
 
 
 def decode_alert(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> SlaAlert:
     """Decode and validate one SLA alert, listing every problem found."""
+    return _decode_one_version(raw, SlaAlert, ALERT_VERSION, max_bytes)
+
+
+_Single = TypeVar("_Single", Spend, SlaAlert)
+
+
+def _decode_one_version(raw: bytes, model: type[_Single], current: int, max_bytes: int) -> _Single:
+    """A message of a contract that has one version: its version checked, its fields
+    validated, every problem listed."""
     obj = load_object(raw, max_bytes)
     problems: list[Problem] = []
     version = _version(obj, problems)
-    if version is not None and version != ALERT_VERSION:
-        problems.append(Problem("version", str(ALERT_VERSION), _shown(version)))
-    alert = None
+    if version is not None and version != current:
+        problems.append(Problem("version", str(current), _shown(version)))
+    decoded = None
     try:
-        alert = adapter(SlaAlert).validate_python({**obj, "version": ALERT_VERSION})
+        decoded = adapter(model).validate_python({**obj, "version": current})
     except ValidationError as exc:
         problems.extend(_problems(exc))
-    if problems or alert is None:
+    if problems or decoded is None:
         raise ContractError(problems)
-    return alert
+    return decoded
 
 
 def decode_rejection(raw: bytes, max_bytes: int = 1 << 30) -> Rejection:

@@ -82,7 +82,8 @@ from lifecycle.encoding import (
     is_encoded,
     lifecycle_event_id,
 )
-from lifecycle.errors import LeadNotFoundError, MisroutedInteractionError
+from lifecycle.errors import LeadNotFoundError
+from lifecycle.identity import Conflict, named_lead, resolve, unlinked_visitor
 from lifecycle.interaction_ids import (
     INTERACTION_IDS,
     MORE_POSITIONS,
@@ -344,8 +345,9 @@ class LeadLifecycle(Application[UUID]):
                 )
                 self._prefetch(interactions, owners)
                 indexed: dict[str, tuple[UUID, str]] = {}
+                leads = _BatchLeads(self, touched)
                 outcomes = [
-                    self._handle_once(interaction, touched, owners, indexed)
+                    self._handle_once(interaction, leads, owners, indexed)
                     for interaction in interactions
                 ]
                 if tracking is None or isinstance(tracking, Tracking):
@@ -415,147 +417,42 @@ class LeadLifecycle(Application[UUID]):
     def _handle_once(
         self,
         interaction: Interaction,
-        touched: dict[UUID, Lead],
+        leads: _BatchLeads,
         owners: dict[str, str],
         indexed: dict[str, tuple[UUID, str]],
     ) -> Outcome:
-        """``_handle`` for an id not yet indexed (``owners``: id -> lead key, from the store
-        and from this batch); else the copy's outcome. ``indexed`` collects the ids to index."""
+        """The outcome of one interaction: where it lands (``lifecycle.identity``, told the
+        stream that recorded its id when ``owners``, id -> lead key from the store and from
+        this batch, has it), and what the lead made of it. ``indexed`` collects the ids to
+        index."""
         owner = owners.get(interaction.id)
-        if owner is not None:
-            return self._copy(interaction, owner, touched)
-        outcome = self._handle(interaction, touched)
-        # A DUPLICATE here is an id its stream recorded before the index existed: indexed
-        # now, so that a later copy naming another lead is caught too.
-        owners[interaction.id] = outcome.lead_id
-        indexed[interaction.id] = (self._id(outcome.lead_id), outcome.lead_id)
+        landing = resolve(interaction, self.policy, leads, recorded_for=owner)
+        if isinstance(landing, Conflict):
+            holder = landing.holder
+            return Outcome(
+                interaction.id,
+                holder.lead_key,
+                OutcomeStatus.CONFLICT,
+                landing.reason,
+                holder.stage,
+                conflicting_lead_id=landing.named,
+            )
+        lead = landing.lead
+        if landing.recorded:
+            outcome = Outcome(
+                interaction.id, lead.lead_key, OutcomeStatus.DUPLICATE, None, lead.stage
+            )
+        else:
+            verdict = lead.record(interaction, self.policy, self._keep(lead.id, interaction))
+            outcome = Outcome(
+                interaction.id, lead.lead_key, verdict.status, verdict.reason, lead.stage
+            )
+        if owner is None:
+            # A DUPLICATE here is an id its stream recorded before the index existed: indexed
+            # now, so that a later copy naming another lead is caught too.
+            owners[interaction.id] = outcome.lead_id
+            indexed[interaction.id] = (self._id(outcome.lead_id), outcome.lead_id)
         return outcome
-
-    def _copy(self, interaction: Interaction, owner: str, touched: dict[UUID, Lead]) -> Outcome:
-        """The outcome of a copy of an id recorded for ``owner``: a DUPLICATE where the copy's
-        own streams have recorded it (as ``_handle`` would find it), else a CONFLICT."""
-        seen = self._recorded_on(interaction, touched)
-        if seen is not None:
-            return Outcome(interaction.id, seen.lead_key, OutcomeStatus.DUPLICATE, None, seen.stage)
-        holder = self._load(owner, touched)
-        if holder is not None and holder.merged_into is not None:
-            # A visitor's touches live on the lead it was merged into: name the person.
-            holder = self._load(holder.merged_into, touched)
-        if holder is None:
-            raise LeadNotFoundError(owner)  # indexed in the events' transaction: never
-        named = interaction.lead_id
-        if named is None and interaction.anonymous_id is not None:
-            named = visitor_key(interaction.anonymous_id)
-        named = named or ""
-        reason = (
-            f"interaction id {interaction.id!r} is already recorded for lead "
-            f"{holder.lead_key!r}; this copy names {named!r}"
-        )
-        return Outcome(
-            interaction.id,
-            holder.lead_key,
-            OutcomeStatus.CONFLICT,
-            reason,
-            holder.stage,
-            conflicting_lead_id=named,
-        )
-
-    def _recorded_on(self, interaction: Interaction, touched: dict[UUID, Lead]) -> Lead | None:
-        """The stream among those ``_handle`` would check for this interaction (its lead, its
-        visitor, the lead that visitor was merged into) that has recorded its id; creates
-        nothing."""
-        anonymous_id = interaction.anonymous_id
-        candidates: list[Lead | None] = []
-        if interaction.lead_id is None:
-            if anonymous_id is not None:
-                visitor = self._load(visitor_key(anonymous_id), touched)
-                if visitor is not None and visitor.merged_into is not None:
-                    visitor = self._load(visitor.merged_into, touched)
-                candidates.append(visitor)
-        else:
-            lead = self._load(interaction.lead_id, touched)
-            candidates.append(lead)
-            if anonymous_id is not None and (
-                lead is None or anonymous_id not in lead.linked_anonymous_ids
-            ):
-                found = self._load(visitor_key(anonymous_id), touched)
-                candidates.append(found)
-                if found is not None and found.merged_into is not None:
-                    candidates.append(self._load(found.merged_into, touched))
-        for seen in candidates:
-            if seen is not None and seen.has_recorded(interaction.id):
-                return seen
-        return None
-
-    def _handle(self, interaction: Interaction, touched: dict[UUID, Lead]) -> Outcome:
-        policy = self.policy
-        if interaction.lead_id is None:
-            if interaction.anonymous_id is None:
-                raise MisroutedInteractionError(f"interaction {interaction.id} names no lead")
-            key = visitor_key(interaction.anonymous_id)
-            visitor = self._load(key, touched)
-            if visitor is not None and visitor.merged_into is not None:
-                lead = self._load(visitor.merged_into, touched)
-                if lead is None:
-                    raise LeadNotFoundError(visitor.merged_into)
-            elif visitor is None:
-                lead = Lead.register(key, interaction, policy, anonymous=True, id=self._id(key))
-                touched[lead.id] = lead
-            else:
-                lead = visitor
-        else:
-            lead_or_none = self._load(interaction.lead_id, touched)
-            anonymous_id = interaction.anonymous_id
-            unmerged: Lead | None = None  # a visitor to link to the lead
-            claimant: Lead | None = None  # another lead the visitor was already linked to
-            first_sight = False  # an anonymous id no stream has seen yet
-            if anonymous_id is not None and (
-                lead_or_none is None or anonymous_id not in lead_or_none.linked_anonymous_ids
-            ):
-                found = self._load(visitor_key(anonymous_id), touched)
-                if found is None:
-                    first_sight = True
-                elif found.merged_into is None:
-                    unmerged = found
-                elif found.merged_into != interaction.lead_id:
-                    # The visitor's touches (and the ids they carried) now live on that lead:
-                    # an id recorded there has had its effect, whichever lead it names now.
-                    claimant = self._load(found.merged_into, touched)
-            for seen in (lead_or_none, unmerged, claimant):
-                if seen is not None and seen.has_recorded(interaction.id):
-                    return Outcome(
-                        interaction.id, seen.lead_key, OutcomeStatus.DUPLICATE, None, seen.stage
-                    )
-            if lead_or_none is None:
-                lead = Lead.register(
-                    interaction.lead_id,
-                    interaction,
-                    policy,
-                    anonymous=False,
-                    id=self._id(interaction.lead_id),
-                )
-                touched[lead.id] = lead
-            else:
-                lead = lead_or_none
-            if first_sight and anonymous_id is not None:
-                # A visitor stream that points at the lead from the start, so that later
-                # touches carrying only this anonymous id go to the lead.
-                # It is announced as the lead is: not when the lead's first interaction is
-                # refused (nobody was seen), as ever otherwise.
-                unmerged = Lead.register(
-                    visitor_key(anonymous_id),
-                    interaction,
-                    policy,
-                    anonymous=True,
-                    id=self._id(visitor_key(anonymous_id)),
-                    announce=lead.announced or lead.accepts(interaction, policy),
-                )
-                touched[unmerged.id] = unmerged
-            if unmerged is not None:
-                lead.link_visitor(unmerged, interaction, policy)
-        kept = None if lead.has_recorded(interaction.id) else self._keep(lead.id, interaction)
-        verdict = lead.record(interaction, policy, kept)
-        return Outcome(interaction.id, lead.lead_key, verdict.status, verdict.reason, lead.stage)
 
     def _streams_with_personal_data(self, interactions: Sequence[Interaction]) -> list[UUID]:
         """The streams the interactions with personal values will most likely be kept on (their
@@ -565,9 +462,7 @@ class LeadLifecycle(Application[UUID]):
             names = PERSONAL_FIELDS[interaction.type]
             if not names or all(getattr(interaction.data, name) is None for name in names):
                 continue
-            key = interaction.lead_id
-            if key is None and interaction.anonymous_id is not None:
-                key = visitor_key(interaction.anonymous_id)
+            key = named_lead(interaction)
             if key is not None:
                 streams.append(self._id(key))
         return streams
@@ -611,25 +506,24 @@ class LeadLifecycle(Application[UUID]):
     def _prefetch(self, interactions: Sequence[Interaction], owners: Mapping[str, str]) -> None:
         """Read, in a query or two per round, every stream the batch will look at: the leads
         and visitors its interactions name, the leads holding ids it repeats, then (once
-        those are in hand) the visitors ``_handle`` will link and the leads visitors were
-        merged into. What it misses ``_load`` reads when asked: the plan only saves queries."""
+        those are in hand) the visitors ``lifecycle.identity`` will look at with the leads
+        and the leads visitors were merged into. What it misses ``_load`` reads when asked:
+        the plan only saves queries."""
         keys: set[str] = set(owners.values())
         for interaction in interactions:
-            if interaction.lead_id is not None:
-                keys.add(interaction.lead_id)
-            elif interaction.anonymous_id is not None:
-                keys.add(visitor_key(interaction.anonymous_id))
+            named = named_lead(interaction)
+            if named is not None:
+                keys.add(named)
         read, absent = self._read, self._absent
         for _ in range(4):
             self._fetch(map(self._id, keys))
             keys = {lead.merged_into for lead in read.values() if lead.merged_into is not None}
             for interaction in interactions:
-                anonymous_id = interaction.anonymous_id
-                if interaction.lead_id is None or anonymous_id is None:
+                if interaction.lead_id is None or interaction.anonymous_id is None:
                     continue
-                lead = read.get(self._id(interaction.lead_id))
-                if lead is None or anonymous_id not in lead.linked_anonymous_ids:
-                    keys.add(visitor_key(anonymous_id))
+                unlinked = unlinked_visitor(interaction, read.get(self._id(interaction.lead_id)))
+                if unlinked is not None:
+                    keys.add(unlinked)
             keys = {k for k in keys if (i := self._id(k)) not in read and i not in absent}
             if not keys:
                 return
@@ -881,6 +775,44 @@ class LeadLifecycle(Application[UUID]):
         if touched is not None and touched >= since:
             return None
         return since + timedelta(hours=hours)
+
+
+class _BatchLeads:
+    """The leads of one ``process()`` batch, as identity resolution reads and begins them
+    (``lifecycle.identity.Leads``): read through the application (its cache and the store),
+    each put in ``touched`` when first used, since the batch's events are stored in that
+    order."""
+
+    __slots__ = ("_app", "_touched")
+
+    def __init__(self, app: LeadLifecycle, touched: dict[UUID, Lead]) -> None:
+        self._app = app
+        self._touched = touched
+
+    def load(self, lead_key: str) -> Lead | None:
+        """The lead with this key as the batch has it (None: not stored, not begun yet)."""
+        return self._app._load(lead_key, self._touched)
+
+    def register(
+        self,
+        lead_key: str,
+        interaction: Interaction,
+        policy: Policy,
+        *,
+        anonymous: bool,
+        announce: bool | None = None,
+    ) -> Lead:
+        """``Lead.register``, the stream kept with the batch's leads."""
+        lead = Lead.register(
+            lead_key,
+            interaction,
+            policy,
+            anonymous=anonymous,
+            announce=announce,
+            id=self._app._id(lead_key),
+        )
+        self._touched[lead.id] = lead
+        return lead
 
 
 def _stored_event(domain_event: Any, encode: Callable[[Any], bytes]) -> StoredEvent:

@@ -1,4 +1,5 @@
-"""The domain: lifecycle policies, scoring, the Lead aggregate and the lifecycle application.
+"""The domain: lifecycle policies, scoring, the Lead aggregate, identity resolution
+(``lifecycle.identity``) and the lifecycle application.
 
 Depends on ``contracts``, ``eventsourcing`` and ``cryptography`` (personal data is sealed with a
 key per lead, ``lifecycle.personal``); no broker, no database driver.

@@ -12,6 +12,11 @@ reader of the whole log goes through it, save the relay, which sends the stored 
 decoding them: ``lifecycle.adapters.notifications``), ``lifecycle_events`` maps it to the
 wire (``to_lifecycle_event``).
 
+Where an interaction lands (its lead, its visitor, the lead that visitor was merged into; a new
+lead or visitor; a visitor linked) is decided by the domain, ``lifecycle.identity``, which reads
+and begins streams through the batch's leads (``_BatchLeads``); the application records the
+interaction on the lead it lands on.
+
 Interaction ids are unique across the store (``lifecycle.interaction_ids``): the recorder keeps
 an index of every id recorded, written in the transaction of the events and the tracking
 record. A copy of an id recorded for the same lead is a ``DUPLICATE``; a copy naming another

@@ -137,8 +137,8 @@ class OutcomeStatus(StrEnum):
     """It asked for a move the policy forbids; the refusal is recorded, nothing else changed."""
     CONFLICT = "conflict"
     """Its interaction id is already recorded for another lead (a conflicting duplicate): nothing
-    changed, and the copy is rejected naming both leads (decided by the application, which
-    keeps the store-wide index of interaction ids; a lead alone never returns it)."""
+    changed, and the copy is rejected naming both leads (decided by ``lifecycle.identity``
+    from the store-wide index of interaction ids; a lead alone never returns it)."""
 
 
 @dataclass(frozen=True, slots=True)

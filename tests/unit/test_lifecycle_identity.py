@@ -4,7 +4,8 @@ The domain is driven through an in-memory ``Leads`` (streams in a dict by lead k
 index of interaction ids as the application keeps it), with no application and no store. Each
 row: given interactions already handled, when one more arrives (told, as the application
 tells it, which stream recorded its id when the index has it), then where it lands and what
-the streams around it look like."""
+the streams around it look like. The same rows then go through the lifecycle application, which
+must land each interaction where the rules say."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pytest
 
 from contracts.interactions import Interaction
 from contracts.vocabulary import FormKind, LifecycleEventType
-from lifecycle.application import to_lifecycle_event
+from lifecycle.application import LeadLifecycle, to_lifecycle_event
 from lifecycle.errors import MisroutedInteractionError
 from lifecycle.identity import Conflict, Landing, recorded_on, resolve
-from lifecycle.lead import Lead
+from lifecycle.lead import Lead, OutcomeStatus
 from lifecycle.policy import Policy
 from tests.unit.lifecycle_support import form, page_view, preset, won
 
@@ -204,6 +205,20 @@ CASES = [
         pre_index=True,
     ),
     Case(
+        "a copy of a visitor's touch naming another lead with its anonymous id is a "
+        "duplicate on the visitor",
+        given=(pv("v", None, "c2"), contact("f", "L1", "c2")),
+        when=pv("v", "L2", "c2"),
+        then=("recorded", "anon:c2"),
+    ),
+    Case(
+        "a copy of a lead's own interaction naming another lead with an anonymous id the "
+        "lead linked is a duplicate on the lead",
+        given=(pv("v", None, "c2"), contact("f", "L1", "c2")),
+        when=contact("f", "L2", "c2"),
+        then=("recorded", "L1"),
+    ),
+    Case(
         "a copy naming another lead conflicts, naming both",
         given=(contact("x", "L1", None),),
         when=contact("x", "L2", None),
@@ -324,3 +339,30 @@ def test_a_copy_begins_no_stream_whatever_it_names() -> None:
         assert isinstance(found, Conflict) and found.holder.lead_key == "L1"
 
     assert leads.streams == before
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if not c.pre_index], ids=[c.name for c in CASES if not c.pre_index]
+)
+def test_the_application_lands_each_interaction_where_the_rules_say(case: Case) -> None:
+    # The same rows through the lifecycle application and its (in-memory) store.
+    app = LeadLifecycle(POLICY)
+    if case.given:
+        app.process(list(case.given))
+
+    (outcome,) = app.process([case.when])
+
+    if case.then[0] == "conflict":
+        assert (outcome.status, outcome.lead_id, outcome.conflicting_lead_id) == (
+            OutcomeStatus.CONFLICT,
+            *case.then[1:],
+        )
+    elif case.then[0] == "recorded":
+        assert (outcome.status, outcome.lead_id) == (OutcomeStatus.DUPLICATE, case.then[1])
+    else:
+        assert (outcome.status, outcome.lead_id) == (OutcomeStatus.ACCEPTED, case.then[1])
+    for visitor, lead_key in case.merged.items():
+        assert app.lead(visitor).merged_into == lead_key
+    for lead_key, anonymous_ids in case.linked.items():
+        assert app.lead(lead_key).linked_anonymous_ids == anonymous_ids
+    app.close()

@@ -490,29 +490,11 @@ class LeadLifecycle(Application[UUID]):
             lead_id = self._ids[lead_key] = Lead.create_id(lead_key)
         return lead_id
 
-    def _load(self, lead_key: str, touched: dict[UUID, Lead]) -> Lead | None:
-        """The lead of this batch with ``lead_key`` (None: not stored, not created yet). Read
-        by ``_prefetch`` as a rule; a stream it did not foresee is read here the same way.
-        ``touched`` gets the leads in the order they are first used, as the events of the
-        batch are stored in that order."""
-        lead_id = self._id(lead_key)
-        lead = touched.get(lead_id)
-        if lead is not None or lead_id in self._absent:
-            return lead
-        lead = self._read.pop(lead_id, None)
-        if lead is None:
-            self._fetch((lead_id,))
-            lead = self._read.pop(lead_id, None)
-            if lead is None:
-                return None
-        touched[lead_id] = lead
-        return lead
-
     def _prefetch(self, interactions: Sequence[Interaction], owners: Mapping[str, str]) -> None:
         """Read, in a query or two per round, every stream the batch will look at: the leads
         and visitors its interactions name, the leads holding ids it repeats, then (once
         those are in hand) the visitors ``lifecycle.identity`` will look at with the leads
-        and the leads visitors were merged into. What it misses ``_load`` reads when asked:
+        and the leads visitors were merged into. What it misses ``_BatchLeads.load`` reads:
         the plan only saves queries."""
         keys: set[str] = set(owners.values())
         for interaction in interactions:
@@ -785,8 +767,8 @@ class LeadLifecycle(Application[UUID]):
 class _BatchLeads:
     """The leads of one ``process()`` batch, as identity resolution reads and begins them
     (``lifecycle.identity.Leads``): read through the application (its cache and the store),
-    each put in ``touched`` when first used, since the batch's events are stored in that
-    order."""
+    each put in ``touched`` in the order they are first used, as the events of the batch are
+    stored in that order."""
 
     __slots__ = ("_app", "_touched")
 
@@ -795,8 +777,22 @@ class _BatchLeads:
         self._touched = touched
 
     def load(self, lead_key: str) -> Lead | None:
-        """The lead with this key as the batch has it (None: not stored, not begun yet)."""
-        return self._app._load(lead_key, self._touched)
+        """The lead with this key as the batch has it (None: not stored, not begun yet). Read
+        by ``_prefetch`` as a rule; a stream it did not foresee is read here the same way."""
+        app = self._app
+        lead_id = app._id(lead_key)
+        touched = self._touched
+        lead = touched.get(lead_id)
+        if lead is not None or lead_id in app._absent:
+            return lead
+        lead = app._read.pop(lead_id, None)
+        if lead is None:
+            app._fetch((lead_id,))
+            lead = app._read.pop(lead_id, None)
+            if lead is None:
+                return None
+        touched[lead_id] = lead
+        return lead
 
     def register(
         self,

@@ -171,7 +171,7 @@ def _copy(interaction: Interaction, owner: str, leads: Leads) -> Landing | Confl
     else a conflict naming the person who has it."""
     seen = recorded_on(interaction, leads)
     if seen is not None:
-        return Landing(seen, recorded=True)
+        return Landing(seen, True)
     holder = leads.load(owner)
     if holder is not None and holder.merged_into is not None:
         # A visitor's touches live on the lead it was merged into: name the person.
@@ -201,7 +201,7 @@ def _visitor(interaction: Interaction, policy: Policy, leads: Leads) -> Landing:
             raise LeadNotFoundError(visitor.merged_into)
     else:
         lead = visitor
-    return Landing(lead, recorded=lead.has_recorded(interaction.id))
+    return Landing(lead, lead.has_recorded(interaction.id))
 
 
 def _lead(interaction: Interaction, lead_id: str, policy: Policy, leads: Leads) -> Landing:
@@ -223,7 +223,7 @@ def _lead(interaction: Interaction, lead_id: str, policy: Policy, leads: Leads) 
             claimant = leads.load(found.merged_into)
     for seen in (lead, unmerged, claimant):
         if seen is not None and seen.has_recorded(interaction.id):
-            return Landing(seen, recorded=True)
+            return Landing(seen, True)
     if lead is None:
         lead = leads.register(lead_id, interaction, policy, anonymous=False)
     if first_sight and unlinked is not None:
@@ -236,4 +236,4 @@ def _lead(interaction: Interaction, lead_id: str, policy: Policy, leads: Leads) 
         )
     if unmerged is not None:
         lead.link_visitor(unmerged, interaction, policy)
-    return Landing(lead, recorded=lead.has_recorded(interaction.id))
+    return Landing(lead, lead.has_recorded(interaction.id))

@@ -15,7 +15,7 @@ from leadflow.simulator.interests import _Interests
 from leadflow.simulator.journeys import _Journeys
 from leadflow.simulator.nurture import _Nurture
 from leadflow.simulator.people import _People
-from leadflow.simulator.sales import _Calls, _Sales
+from leadflow.simulator.sales import _Calls, _Deals, _Sales
 from leadflow.simulator.sink import _Payload, _Sink
 from leadflow.simulator.visits import _Visits
 
@@ -45,6 +45,7 @@ class _Generator(Generic[_Payload]):
             people=people,
         )  # fmt: skip
         calls = _Calls(rng, sink, clock=clock, touches=touches)
+        deals = _Deals(rng, sink, clock=clock)
         interests = _Interests(
             rng, sink, clock=clock, channels=channels, touches=touches, people=people,
             nurturing=nurturing, calls=calls,
@@ -52,7 +53,7 @@ class _Generator(Generic[_Payload]):
         self.journeys = _Journeys(
             rng, sink, clock=clock, touches=touches, people=people,
             identification=identification, interests=interests, nurturing=nurturing,
-            calls=calls, sales=_Sales(rng, sink, clock=clock, calls=calls),
+            calls=calls, sales=_Sales(rng, sink, clock=clock, calls=calls, deals=deals),
         )  # fmt: skip
 
     def people(self) -> Iterator[None]:

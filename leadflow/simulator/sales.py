@@ -147,14 +147,19 @@ class _Sales(Generic[_Payload]):
     an opportunity and its close, or the lead declined."""
 
     def __init__(
-        self, rng: _Draws, sink: _Sink[_Payload], *, clock: _Clock, calls: _Calls[_Payload]
+        self,
+        rng: _Draws,
+        sink: _Sink[_Payload],
+        *,
+        clock: _Clock,
+        calls: _Calls[_Payload],
+        deals: _Deals[_Payload],
     ) -> None:
         self.rng = rng
         self.sink = sink
         self.clock = clock
         self.calls = calls
-        self.seed = sink.config.seed
-        self.opportunities = 0
+        self.deals = deals
 
     def qualified_on(self, who: _Person, *, accepted: bool) -> tuple[bool, bool, bool, bool]:
         """Need, budget, authority and timing as sales record them: an accepted lead has the
@@ -223,7 +228,7 @@ class _Sales(Generic[_Payload]):
                 lead, who, channel, t, stages, need=need, budget=budget, timing=timing
             )
         stages.append((Stage.SQL, t))
-        return self.opportunity(lead, who, channel, stages, t, profile=profile, ae=ae)
+        return self.deals.opportunity(lead, who, channel, stages, t, profile=profile, ae=ae)
 
     def first_touch(
         self,
@@ -302,6 +307,49 @@ class _Sales(Generic[_Payload]):
         t = self.sink.emit(meeting_at, InteractionType.MEETING_HELD, channel, held, lead=lead)
         return t, minutes
 
+    def declined(
+        self,
+        lead: str,
+        who: _Person,
+        channel: Channel,
+        t: int,
+        stages: list[tuple[Stage, int]],
+        *,
+        need: bool,
+        budget: bool,
+        timing: bool,
+    ) -> int | None:
+        """Sales declined the lead: disqualify it, recycle it to nurture, or leave it."""
+        rng = self.rng
+        when = self.clock.working_time(t + rng.between(10 * _MINUTE, 2 * _DAY))
+        r = rng.random()
+        if not who.fit or (r < 0.5 and not (need and budget)):
+            if not who.fit:
+                reason = rng.one(_POOR_FIT_REASONS)
+            else:
+                reason = _DECLINE_REASONS[0] if not budget else _DECLINE_REASONS[1]
+            disqualified = self.sink.data(Disqualified, reason=reason)
+            self.sink.emit(when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead)
+            stages.append((Stage.DISQUALIFIED, when))
+            return when
+        if r < 0.85:
+            reason = _RECYCLE_REASONS[0] if not timing else _RECYCLE_REASONS[1]
+            recycled = self.sink.data(Recycled, reason=reason)
+            self.sink.emit(when, InteractionType.RECYCLED, channel, recycled, lead=lead)
+            stages.append((Stage.RECYCLED, when))
+        return None
+
+
+class _Deals(Generic[_Payload]):
+    """An accepted lead's deal: the opportunity, with its amount, and its close."""
+
+    def __init__(self, rng: _Draws, sink: _Sink[_Payload], *, clock: _Clock) -> None:
+        self.rng = rng
+        self.sink = sink
+        self.clock = clock
+        self.seed = sink.config.seed
+        self.opportunities = 0
+
     def opportunity(
         self,
         lead: str,
@@ -313,7 +361,8 @@ class _Sales(Generic[_Payload]):
         profile: _Profile,
         ae: str,
     ) -> int | None:
-        """An accepted lead's opportunity (most get one) up to its close; returns as ``work``."""
+        """An accepted lead's opportunity (most get one) up to its close; returns as
+        ``_Sales.work``."""
         rng = self.rng
         if rng.random() >= 0.64:
             if rng.random() < 0.5:
@@ -366,7 +415,7 @@ class _Sales(Generic[_Payload]):
         amount: float,
     ) -> int | None:
         """Negotiation and close of the opportunity opened at ``t``: won, or lost (and now and
-        then recycled); returns as ``work``."""
+        then recycled); returns as ``_Sales.work``."""
         rng = self.rng
         close = t + self.clock.days(14, 70)
         if rng.random() < 0.6:
@@ -401,37 +450,5 @@ class _Sales(Generic[_Payload]):
                 when, InteractionType.RECYCLED, channel,
                 self.sink.data(Recycled, reason=_RECYCLE_REASONS[2]), lead=lead,
             )  # fmt: skip
-            stages.append((Stage.RECYCLED, when))
-        return None
-
-    def declined(
-        self,
-        lead: str,
-        who: _Person,
-        channel: Channel,
-        t: int,
-        stages: list[tuple[Stage, int]],
-        *,
-        need: bool,
-        budget: bool,
-        timing: bool,
-    ) -> int | None:
-        """Sales declined the lead: disqualify it, recycle it to nurture, or leave it."""
-        rng = self.rng
-        when = self.clock.working_time(t + rng.between(10 * _MINUTE, 2 * _DAY))
-        r = rng.random()
-        if not who.fit or (r < 0.5 and not (need and budget)):
-            if not who.fit:
-                reason = rng.one(_POOR_FIT_REASONS)
-            else:
-                reason = _DECLINE_REASONS[0] if not budget else _DECLINE_REASONS[1]
-            disqualified = self.sink.data(Disqualified, reason=reason)
-            self.sink.emit(when, InteractionType.DISQUALIFIED, channel, disqualified, lead=lead)
-            stages.append((Stage.DISQUALIFIED, when))
-            return when
-        if r < 0.85:
-            reason = _RECYCLE_REASONS[0] if not timing else _RECYCLE_REASONS[1]
-            recycled = self.sink.data(Recycled, reason=reason)
-            self.sink.emit(when, InteractionType.RECYCLED, channel, recycled, lead=lead)
             stages.append((Stage.RECYCLED, when))
         return None

@@ -37,9 +37,9 @@ class _Field(dict[str | None, bytes]):
 
 
 class _Windowed(_Sink[bytes]):
-    """Takes what ``_Generator`` draws (the same draws in the same order) for ``stream``, but
-    encodes each event at once into the pending lines of its time window and tallies each
-    journey instead of keeping it.
+    """The sink of ``stream``: it is given what ``_Held`` is given (the same draws in the same
+    order), but encodes each event at once into the pending lines of its time window and
+    tallies each journey instead of keeping it.
 
     A pending line is its moment (``_MOMENT``) and the JSON after the id: the bytes ``encode``
     gives, joined from pieces encoded once and the data's JSON, without an ``Interaction``, its

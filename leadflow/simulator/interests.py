@@ -109,33 +109,7 @@ class _Interests(Generic[_Payload]):
         rng = self.rng
         unsubscribed: int | None = None
         if interest is _Interest.LATER:
-            # A contact, nurtured for weeks, then replies, registers for a webinar or a trial.
-            unsubscribed = self.nurturing.nurture(lead, who, t, t + nurtured)
-            t += nurtured
-            interest = rng.pick(
-                _LATER_INTERESTS if unsubscribed is None else _UNSUBSCRIBED_INTERESTS
-            )
-            if interest is _Interest.REPLY:
-                subject = f"Re: {rng.one(_EMAIL_SUBJECTS)}"
-                reply = self.touches.engaged(EmailAction.REPLIED, subject)
-                t = self.sink.emit(
-                    t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, reply, lead=lead,
-                    campaign="nurture",
-                )  # fmt: skip
-            elif interest is _Interest.WEBINAR:
-                registration = self.people.form(FormKind.WEBINAR_REGISTRATION, who)
-                t = self.sink.emit(
-                    t, InteractionType.FORM_SUBMITTED, Channel.EVENTS, registration,
-                    lead=lead, campaign="webinar-series",
-                )  # fmt: skip
-            else:
-                web = self.channels.web_channel()
-                t = self.sink.emit(
-                    t, InteractionType.FORM_SUBMITTED, web,
-                    self.people.form(FormKind.TRIAL_SIGNUP, who), lead=lead,
-                    campaign=self.channels.campaign(web),
-                )  # fmt: skip
-            stages.append((Stage.LEAD, t))
+            t, interest, unsubscribed = self.comes_back(lead, who, stages, t, nurtured=nurtured)
 
         latest = t
         if interest is _Interest.WEBINAR:
@@ -165,3 +139,36 @@ class _Interests(Generic[_Payload]):
             self.nurturing.nurture(
                 lead, who, t, stop if stop is not None else t + self.clock.days(30, 150)
             )
+
+    def comes_back(
+        self, lead: str, who: _Person, stages: list[tuple[Stage, int]], t: int, *, nurtured: int
+    ) -> tuple[int, _Interest, int | None]:
+        """A contact, nurtured for ``nurtured`` seconds from ``t``, then replies, registers for
+        a webinar or a trial (the lead stage, appended to ``stages``): when and how, and when
+        they unsubscribed from the nurture, if they did (then they never reply)."""
+        rng = self.rng
+        unsubscribed = self.nurturing.nurture(lead, who, t, t + nurtured)
+        t += nurtured
+        interest = rng.pick(_LATER_INTERESTS if unsubscribed is None else _UNSUBSCRIBED_INTERESTS)
+        if interest is _Interest.REPLY:
+            subject = f"Re: {rng.one(_EMAIL_SUBJECTS)}"
+            reply = self.touches.engaged(EmailAction.REPLIED, subject)
+            t = self.sink.emit(
+                t, InteractionType.EMAIL_ENGAGED, Channel.EMAIL, reply, lead=lead,
+                campaign="nurture",
+            )  # fmt: skip
+        elif interest is _Interest.WEBINAR:
+            registration = self.people.form(FormKind.WEBINAR_REGISTRATION, who)
+            t = self.sink.emit(
+                t, InteractionType.FORM_SUBMITTED, Channel.EVENTS, registration,
+                lead=lead, campaign="webinar-series",
+            )  # fmt: skip
+        else:
+            web = self.channels.web_channel()
+            t = self.sink.emit(
+                t, InteractionType.FORM_SUBMITTED, web,
+                self.people.form(FormKind.TRIAL_SIGNUP, who), lead=lead,
+                campaign=self.channels.campaign(web),
+            )  # fmt: skip
+        stages.append((Stage.LEAD, t))
+        return t, interest, unsubscribed

@@ -101,55 +101,86 @@ class _Journeys(Generic[_Payload]):
         interest = self.interests.interest(channel) if kind is JourneyKind.INTERESTED else None
         nurtured, lead_in = self.lead_in(kind, interest)
         t_id = rng.below(max(1, self.clock.end - lead_in, self.clock.end // 2))
-        anon: str | None = None
-
         # How the person was identified, and what came before.
         if channel is Channel.OUTBOUND:
-            first = self.calls.prospecting(lead, t_id)
-            stages.append((Stage.CONTACT, first))
-            reply = self.touches.engaged(EmailAction.REPLIED, "Re: quick question")
-            t = self.sink.emit(
-                t_id, InteractionType.EMAIL_ENGAGED, channel, reply, lead=lead,
-                campaign="sdr-sequence",
-            )  # fmt: skip
-            stages.append((Stage.LEAD, t))
-            if kind is JourneyKind.HAND_RAISER:
-                t += rng.between(10 * _MINUTE, 2 * _DAY)
-                t = self.sink.emit(
-                    t, InteractionType.FORM_SUBMITTED, channel,
-                    self.people.form(FormKind.DEMO_REQUEST, who), lead=lead,
-                    campaign="sdr-sequence",
-                )  # fmt: skip
-                stages.append((Stage.MQL, t))
+            anon, t = None, self.replied(lead, who, channel, stages, t_id, kind=kind)
         else:
-            message: str | None = None
-            identified_by: FormKind | None
-            if interest is None:
-                identified_by = self.identifying_form(kind, channel)
-                if kind is JourneyKind.FAST_TRACK:
-                    message = "Referred by a partner, keen to talk"
-            elif interest is _Interest.LATER:
-                newsletter = channel is not Channel.EVENTS and rng.random() < 0.3
-                identified_by = FormKind.NEWSLETTER if newsletter else FormKind.CONTENT_DOWNLOAD
-            else:
-                identified_by = _INTEREST_FORMS.get(interest)
-                if identified_by is FormKind.CONTACT:
-                    message = rng.one(_QUESTIONS)
-            anon, t = self.identification.identified(
-                lead, who, identified_by, channel, t=t_id, message=message
-            )
-            if identified_by in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST):
-                stages.append((Stage.MQL, t))
-            elif identified_by in (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER):
-                stages.append((Stage.CONTACT, t))
-            else:
-                stages.append((Stage.LEAD, t))
+            anon, t = self.asked(lead, who, channel, stages, t_id, kind=kind, interest=interest)
         t_id = stages[0][1]
-
         self.after_identified(
             lead, who, channel, stages, t, kind=kind, interest=interest, nurtured=nurtured
         )
         self.sink.record(lead, kind=kind, channel=channel, anon=anon, t_id=t_id, stages=stages)
+
+    def replied(
+        self,
+        lead: str,
+        who: _Person,
+        channel: Channel,
+        stages: list[tuple[Stage, int]],
+        t_id: int,
+        *,
+        kind: JourneyKind,
+    ) -> int:
+        """An outbound prospect, called and emailed, replies at ``t_id`` (a hand-raiser asks
+        for a demo soon after); appends the stages and returns when the last step happened."""
+        rng = self.rng
+        first = self.calls.prospecting(lead, t_id)
+        stages.append((Stage.CONTACT, first))
+        reply = self.touches.engaged(EmailAction.REPLIED, "Re: quick question")
+        t = self.sink.emit(
+            t_id, InteractionType.EMAIL_ENGAGED, channel, reply, lead=lead,
+            campaign="sdr-sequence",
+        )  # fmt: skip
+        stages.append((Stage.LEAD, t))
+        if kind is JourneyKind.HAND_RAISER:
+            t += rng.between(10 * _MINUTE, 2 * _DAY)
+            t = self.sink.emit(
+                t, InteractionType.FORM_SUBMITTED, channel,
+                self.people.form(FormKind.DEMO_REQUEST, who), lead=lead,
+                campaign="sdr-sequence",
+            )  # fmt: skip
+            stages.append((Stage.MQL, t))
+        return t
+
+    def asked(
+        self,
+        lead: str,
+        who: _Person,
+        channel: Channel,
+        stages: list[tuple[Stage, int]],
+        t_id: int,
+        *,
+        kind: JourneyKind,
+        interest: _Interest | None,
+    ) -> tuple[str | None, int]:
+        """An inbound person identifies at ``t_id`` by the form (or call) their journey and
+        interest make; appends the stage it puts them in and returns the anonymous id it links
+        and when."""
+        rng = self.rng
+        message: str | None = None
+        identified_by: FormKind | None
+        if interest is None:
+            identified_by = self.identifying_form(kind, channel)
+            if kind is JourneyKind.FAST_TRACK:
+                message = "Referred by a partner, keen to talk"
+        elif interest is _Interest.LATER:
+            newsletter = channel is not Channel.EVENTS and rng.random() < 0.3
+            identified_by = FormKind.NEWSLETTER if newsletter else FormKind.CONTENT_DOWNLOAD
+        else:
+            identified_by = _INTEREST_FORMS.get(interest)
+            if identified_by is FormKind.CONTACT:
+                message = rng.one(_QUESTIONS)
+        anon, t = self.identification.identified(
+            lead, who, identified_by, channel, t=t_id, message=message
+        )
+        if identified_by in (FormKind.DEMO_REQUEST, FormKind.QUOTE_REQUEST):
+            stages.append((Stage.MQL, t))
+        elif identified_by in (FormKind.CONTENT_DOWNLOAD, FormKind.NEWSLETTER):
+            stages.append((Stage.CONTACT, t))
+        else:
+            stages.append((Stage.LEAD, t))
+        return anon, t
 
     def journey_kind(self, channel: Channel, profile: _Profile, who: _Person) -> JourneyKind:
         """Which journey a lead takes: one that never qualifies, or one of the MQL journeys."""

@@ -32,9 +32,9 @@ _LINK_TARGET = re.compile(
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-def repo_path(site_path: str, docs_dir: str) -> str:
-    """Where the page served at `site_path` is kept in the repository (paths relative to the root)."""
-    return README if site_path == HOME else posixpath.join(docs_dir, site_path)
+def repo_path(page: str, docs_dir: str) -> str:
+    """Where the page served at `page` is kept in the repository (relative to the root)."""
+    return README if page == HOME else posixpath.join(docs_dir, page)
 
 
 def site_path(path: str, docs_dir: str) -> str | None:
@@ -75,7 +75,9 @@ def _docs_dir(config: MkDocsConfig) -> str:
 def on_files(files: Files, *, config: MkDocsConfig) -> Files:
     """Serve the root's README.md as the home page."""
     if files.get_file_from_path(HOME) is not None:
-        raise PluginError(f"{config.docs_dir}/{HOME} would hide the README: the home page is {README}")
+        raise PluginError(
+            f"{config.docs_dir}/{HOME} would hide the README: the site's home page is {README}"
+        )
     readme = Path(config.config_file_path).parent / README
     files.append(File.generated(config, HOME, abs_src_path=str(readme)))
     return files

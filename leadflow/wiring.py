@@ -1,15 +1,18 @@
 """Settings turned into adapters: the Kafka connection, topic names, the event store's
-environment and the lifecycle application. The only place that knows both sides."""
+environment, the projector (its faust configuration and its read models). The only place that
+knows both sides."""
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from contracts import Topics
+from contracts import DEFAULT_MAX_BYTES, Topics
 from leadflow.settings import EventStoreKind, Settings, SettingsError
 from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
@@ -20,6 +23,10 @@ from streams.http_auth import ApiAuth, ApiTokensError
 from streams.http_limits import HttpLimits, IngestLimits
 from streams.read_model_store import ReadModelStore
 from streams.segment import SegmentMapping, SegmentMappingError, load_segment_mapping
+
+if TYPE_CHECKING:
+    from lifecycle.policy import Policy
+    from streams.projector import ProjectionState, ProjectorConfig
 
 log = logging.getLogger("leadflow.wiring")
 
@@ -258,3 +265,75 @@ def read_model_store(settings: Settings) -> ReadModelStore | None:
     if settings.event_store is EventStoreKind.SQLITE:
         return ReadModelStore.sqlite(settings.read_models_file)
     return None
+
+
+def projection_state(
+    policy: Policy,
+    *,
+    rates: ExchangeRates | None = None,
+    max_message_bytes: int = DEFAULT_MAX_BYTES,
+    store: ReadModelStore | None = None,
+    rebuild: bool = False,
+) -> ProjectionState:
+    """The projector's fold over the read models ``leadflow replay`` makes for ``policy``
+    (``projections_for``; money in one reporting currency when ``rates`` are given). With a
+    ``store``, the store is opened for the policy's stages (new tables, to be swapped in once
+    caught up, when ``rebuild``) and the fold goes on from what it holds. Raises
+    ``ReadModelStoreError`` when the store cannot be opened as asked."""
+    from leadflow.replay import projections_for  # noqa: PLC0415 (the read models only when folding)
+    from streams.projector import ProjectionState  # noqa: PLC0415
+
+    state = ProjectionState(
+        projections=projections_for(policy, rates=rates), max_message_bytes=max_message_bytes
+    )
+    if store is not None:
+        store.open(policy.stages, rebuild=rebuild)
+        state.restore(store, policy.stages, lambda book: projections_for(policy, book, rates=rates))
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class Projector:
+    """A projector as the settings make it: what its faust app needs, and its fold."""
+
+    config: ProjectorConfig
+    state: ProjectionState
+
+
+def projector(
+    settings: Settings,
+    connection: KafkaConnection,
+    *,
+    group_id: str,
+    store: ReadModelStore | None = None,
+    rebuild: bool = False,
+) -> Projector:
+    """The projector of consumer group ``group_id`` on ``connection``: the configured policy's
+    read models (in the reporting currency of ``LEADFLOW_RATES_FILE`` when set), going on from
+    ``store`` when given (``projection_state``), and its faust configuration. Raises
+    ``SettingsError`` when the rates cannot be read, ``PolicyError`` for a policy that does not
+    load."""
+    from lifecycle.policy import load_policy  # noqa: PLC0415
+    from streams.projector import (  # noqa: PLC0415 (faust only for a projector)
+        ProjectorConfig,
+        faust_broker_url,
+        faust_credentials,
+    )
+
+    config = ProjectorConfig(
+        broker=faust_broker_url(settings.bootstrap_servers),
+        topic_prefix=settings.topic_prefix,
+        group_id=group_id,
+        credentials=faust_credentials(connection),
+        datadir=settings.data_dir / "projector",
+        max_message_bytes=settings.max_message_bytes,
+    )
+    policy = load_policy(settings.policy)
+    state = projection_state(
+        policy,
+        rates=exchange_rates(settings),
+        max_message_bytes=settings.max_message_bytes,
+        store=store,
+        rebuild=rebuild,
+    )
+    return Projector(config, state)

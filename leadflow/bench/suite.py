@@ -60,7 +60,7 @@ from rich.table import Table
 
 from contracts import decode_interaction, decode_lifecycle_event
 from leadflow import wiring
-from leadflow.decodebench import measure_decode
+from leadflow.bench.decode import measure_decode
 from leadflow.replay import replay_lines
 from leadflow.runtime import open_lifecycle
 from leadflow.services import LocalKafka, LocalPostgres
@@ -1159,9 +1159,9 @@ def _growth(
 
 
 def _projector_at(leads: int) -> dict[str, Any]:
-    """The projector's store at ``leads`` leads (``leadflow.bench_read_models``: restart time
+    """The projector's store at ``leads`` leads (``leadflow.bench.read_models``: restart time
     and RSS from its SQLite store, the first document, and each section's live p99)."""
-    from leadflow.bench_read_models import measure  # noqa: PLC0415
+    from leadflow.bench.read_models import measure  # noqa: PLC0415
 
     found = {row["measure"]: row for row in measure(leads)}
     restart, sections = found["restart"], found["sections"]

@@ -190,7 +190,7 @@ def _sections(events: Path) -> dict[str, Any]:
 
 
 def _child(kind: str, events: Path, store: str | None) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "leadflow.bench_read_models", "--child", kind, str(events)]
+    argv = [sys.executable, "-m", "leadflow.bench.read_models", "--child", kind, str(events)]
     if store is not None:
         argv.append(store)
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout

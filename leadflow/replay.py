@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import Recording
@@ -50,6 +50,10 @@ from projections import (
     SlaHours,
     UnfoldableEventError,
 )
+
+if TYPE_CHECKING:
+    from streams.projector import ProjectionState
+    from streams.read_model_store import ReadModelStore
 
 NumberedLine = tuple[int, bytes]
 """A line of a file (without its line end) and its line number there (1-based)."""
@@ -142,6 +146,30 @@ def projections_for(
         rates=rates,
         mqa=mqa_rule(policy),
     )
+
+
+def projection_state(
+    policy: Policy,
+    *,
+    rates: ExchangeRates | None = None,
+    max_message_bytes: int = DEFAULT_MAX_BYTES,
+    store: ReadModelStore | None = None,
+    rebuild: bool = False,
+) -> ProjectionState:
+    """The projector's fold over the read models replay makes for ``policy``
+    (``projections_for``; money in one reporting currency when ``rates`` are given). With a
+    ``store``, the store is opened for the policy's stages (new tables, to be swapped in once
+    caught up, when ``rebuild``) and the fold goes on from what it holds. Raises
+    ``ReadModelStoreError`` when the store cannot be opened as asked."""
+    from streams.projector import ProjectionState  # noqa: PLC0415 (faust only for a projector)
+
+    state = ProjectionState(
+        projections=projections_for(policy, rates=rates), max_message_bytes=max_message_bytes
+    )
+    if store is not None:
+        store.open(policy.stages, rebuild=rebuild)
+        state.restore(store, policy.stages, lambda book: projections_for(policy, book, rates=rates))
+    return state
 
 
 def mqa_rule(policy: Policy) -> MqaRule:

@@ -12,20 +12,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from contracts import DEFAULT_MAX_BYTES, Topics
+from contracts import Topics
 from leadflow.settings import EventStoreKind, Settings, SettingsError
 from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from projections import ExchangeRates, RatesError, parse_rates
 from streams.connection import KafkaConnection
-from streams.dashboard import Dashboard
 from streams.http_auth import ApiAuth, ApiTokensError
 from streams.http_limits import HttpLimits, IngestLimits
 from streams.read_model_store import ReadModelStore
 from streams.segment import SegmentMapping, SegmentMappingError, load_segment_mapping
 
 if TYPE_CHECKING:
-    from lifecycle.policy import Policy
+    from streams.dashboard import Dashboard
     from streams.projector import ProjectionState, ProjectorConfig
 
 log = logging.getLogger("leadflow.wiring")
@@ -143,6 +142,7 @@ def dashboard() -> Dashboard:
         STAGE_LABELS,
     )
     from projections import MODELS  # noqa: PLC0415
+    from streams.dashboard import Dashboard  # noqa: PLC0415 (plotly's figures: only when serving)
     from streams.http_api import ATTRIBUTION_MILESTONES  # noqa: PLC0415
 
     return Dashboard(
@@ -267,31 +267,6 @@ def read_model_store(settings: Settings) -> ReadModelStore | None:
     return None
 
 
-def projection_state(
-    policy: Policy,
-    *,
-    rates: ExchangeRates | None = None,
-    max_message_bytes: int = DEFAULT_MAX_BYTES,
-    store: ReadModelStore | None = None,
-    rebuild: bool = False,
-) -> ProjectionState:
-    """The projector's fold over the read models ``leadflow replay`` makes for ``policy``
-    (``projections_for``; money in one reporting currency when ``rates`` are given). With a
-    ``store``, the store is opened for the policy's stages (new tables, to be swapped in once
-    caught up, when ``rebuild``) and the fold goes on from what it holds. Raises
-    ``ReadModelStoreError`` when the store cannot be opened as asked."""
-    from leadflow.replay import projections_for  # noqa: PLC0415 (the read models only when folding)
-    from streams.projector import ProjectionState  # noqa: PLC0415
-
-    state = ProjectionState(
-        projections=projections_for(policy, rates=rates), max_message_bytes=max_message_bytes
-    )
-    if store is not None:
-        store.open(policy.stages, rebuild=rebuild)
-        state.restore(store, policy.stages, lambda book: projections_for(policy, book, rates=rates))
-    return state
-
-
 @dataclass(frozen=True, slots=True)
 class Projector:
     """A projector as the settings make it: what its faust app needs, and its fold."""
@@ -310,9 +285,10 @@ def projector(
 ) -> Projector:
     """The projector of consumer group ``group_id`` on ``connection``: the configured policy's
     read models (in the reporting currency of ``LEADFLOW_RATES_FILE`` when set), going on from
-    ``store`` when given (``projection_state``), and its faust configuration. Raises
+    ``store`` when given (``leadflow.replay.projection_state``), and its faust configuration. Raises
     ``SettingsError`` when the rates cannot be read, ``PolicyError`` for a policy that does not
     load."""
+    from leadflow import replay  # noqa: PLC0415 (the read models only for a projector)
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from streams.projector import (  # noqa: PLC0415 (faust only for a projector)
         ProjectorConfig,
@@ -329,7 +305,7 @@ def projector(
         max_message_bytes=settings.max_message_bytes,
     )
     policy = load_policy(settings.policy)
-    state = projection_state(
+    state = replay.projection_state(
         policy,
         rates=exchange_rates(settings),
         max_message_bytes=settings.max_message_bytes,

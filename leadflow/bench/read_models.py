@@ -95,7 +95,7 @@ def _measure(kind: str, events: Path, store: str | None) -> dict[str, Any]:
     import orjson  # noqa: PLC0415
 
     from contracts import Source  # noqa: PLC0415
-    from leadflow.wiring import projection_state  # noqa: PLC0415
+    from leadflow.replay import projection_state  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from streams.read_model_store import ReadModelStore  # noqa: PLC0415
 
@@ -144,7 +144,7 @@ def _sections(events: Path) -> dict[str, Any]:
     import orjson  # noqa: PLC0415
 
     from contracts import Source  # noqa: PLC0415
-    from leadflow.wiring import projection_state  # noqa: PLC0415
+    from leadflow.replay import projection_state  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from projections import SECTIONS  # noqa: PLC0415
 

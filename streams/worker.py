@@ -183,7 +183,7 @@ def tracking_name(tp: TopicPartition) -> str:
 class WorkerCounts(OutcomeCounts):
     """What the worker has done since it started (for logs, progress and benchmarks): what
     became of the interactions (``OutcomeCounts``, as batch replay counts them; ``invalid``
-    are the messages dead-lettered undecoded) and what only a consumer counts."""
+    are the messages that hold no valid interaction) and what only a consumer counts."""
 
     messages: int = 0
     """Messages handled, each once (a copy delivered again after a rebalance is ``skipped``)."""

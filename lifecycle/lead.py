@@ -797,25 +797,18 @@ class Lead(Aggregate):
         return score > previous
 
     def _advance(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> None:
-        current = self.stage
-        best: Rule | None = None
-        best_rank = -1
-        for rule in policy.interaction_rules(interaction.type):
-            if policy.allows(current, rule.to) and rule.matches(interaction):
-                rank = policy.rank(rule.to)
-                rank = -1 if rank is None else rank
-                if best is None or rank > best_rank:
-                    best, best_rank = rule, rank
-        if best is not None:
-            reason = f"{_describe(interaction)} matched rule {best.name}"
-            self._move(
-                meta=meta,
-                rule=best.name,
-                target=best.to,
-                reason=reason,
-                interaction=interaction,
-                policy=policy,
-            )
+        # The furthest legal move among the rules that match (ranked once per policy).
+        for rule in policy.advancing_rules(interaction.type, self.stage):
+            if rule.matches(interaction):
+                self._move(
+                    meta=meta,
+                    rule=rule.name,
+                    target=rule.to,
+                    reason=f"{_describe(interaction)} matched rule {rule.name}",
+                    interaction=interaction,
+                    policy=policy,
+                )
+                return
 
     def _apply_score_rules(self, policy: Policy, meta: dict[str, Any]) -> None:
         for rule in policy.score_rules:
@@ -1085,19 +1078,12 @@ def _entry(interaction: Interaction, policy: Policy, *, anonymous: bool) -> tupl
             RULE_ANONYMOUS_TOUCH,
             f"anonymous id first seen ({interaction.type})",
         )
-    entry = policy.identified_entry
-    best: Rule | None = None
-    best_rank = -1
     if interaction.type not in REQUEST_TARGETS:
-        for rule in policy.interaction_rules(interaction.type):
-            if (rule.to is entry or policy.allows(entry, rule.to)) and rule.matches(interaction):
-                rank = policy.rank(rule.to)
-                rank = -1 if rank is None else rank
-                if best is None or rank > best_rank:
-                    best, best_rank = rule, rank
-    if best is None:
-        return entry, RULE_FIRST_TOUCH, f"first touch ({interaction.type})"
-    return best.to, best.name, f"{_describe(interaction)} matched rule {best.name}"
+        # The furthest place among the rules that match (ranked once per policy).
+        for rule in policy.entering_rules(interaction.type):
+            if rule.matches(interaction):
+                return rule.to, rule.name, f"{_describe(interaction)} matched rule {rule.name}"
+    return policy.identified_entry, RULE_FIRST_TOUCH, f"first touch ({interaction.type})"
 
 
 def _describe(interaction: Interaction) -> str:

@@ -326,6 +326,10 @@ class Policy:
     _requests: Mapping[InteractionType, Rule] = field(init=False, repr=False)
     _score_rules: tuple[Rule, ...] = field(init=False, repr=False)
     _rank: Mapping[Stage, int] = field(init=False, repr=False)
+    _advancing: Mapping[tuple[InteractionType, Stage], tuple[Rule, ...]] = field(
+        init=False, repr=False
+    )
+    _entering: Mapping[InteractionType, tuple[Rule, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         stages = frozenset(self.funnel) | self.exits
@@ -347,6 +351,37 @@ class Policy:
         set_(self, "_score_rules", tuple(r for r in self.rules if r.trigger is Trigger.SCORE))
         set_(self, "_rank", MappingProxyType({s: i for i, s in enumerate(self.funnel)}))
 
+        # Which rules may move a lead, per interaction type and stage, computed once here
+        # rather than filtered and ranked for every interaction: furthest stage first, policy
+        # order among equals (a stable sort), so the first that matches is the one to apply.
+        def furthest_first(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+            return tuple(sorted(rules, key=lambda r: -self._rank.get(r.to, -1)))
+
+        entry = self.identified_entry
+        set_(
+            self,
+            "_advancing",
+            MappingProxyType(
+                {
+                    (kind, stage): furthest_first(r for r in rules if self.allows(stage, r.to))
+                    for kind, rules in self._by_type.items()
+                    for stage in stages
+                }
+            ),
+        )
+        set_(
+            self,
+            "_entering",
+            MappingProxyType(
+                {
+                    kind: furthest_first(
+                        r for r in rules if r.to is entry or self.allows(entry, r.to)
+                    )
+                    for kind, rules in self._by_type.items()
+                }
+            ),
+        )
+
     def allows(self, from_stage: Stage, to_stage: Stage) -> bool:
         """True when the policy lists ``from_stage -> to_stage`` as a legal transition."""
         allowed = self.transitions.get(from_stage)
@@ -359,6 +394,18 @@ class Policy:
     def interaction_rules(self, kind: InteractionType) -> tuple[Rule, ...]:
         """The interaction rules listening to this interaction type, in policy order."""
         return self._by_type.get(kind, ())
+
+    def advancing_rules(self, kind: InteractionType, stage: Stage) -> tuple[Rule, ...]:
+        """The interaction rules for this type whose move is legal from ``stage``, furthest
+        target first (in funnel rank; exits and recycle last), in policy order among equals:
+        the first one an interaction matches is where it moves the lead."""
+        return self._advancing.get((kind, stage), ())
+
+    def entering_rules(self, kind: InteractionType) -> tuple[Rule, ...]:
+        """The interaction rules for this type that may place a new identified lead (their
+        target is the identified entry stage or a legal move from it), ordered as
+        ``advancing_rules``."""
+        return self._entering.get(kind, ())
 
     def request_rule(self, kind: InteractionType) -> Rule | None:
         """The request rule for an explicit request type (None if the policy has none)."""

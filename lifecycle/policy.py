@@ -215,6 +215,40 @@ class Scoring:
     company_size: tuple[SizeBand, ...]
     engagement: Mapping[str, float]
     """Points by key: ``page_viewed``, ``form_submitted.demo_request``, ``form_submitted.*``."""
+    _points: Mapping[tuple[InteractionType, StrEnum | None], tuple[float, str | None]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # The engagement points of every interaction type and sub-kind (form kind, email
+        # action, call direction), looked up once per policy rather than per interaction.
+        points: dict[tuple[InteractionType, StrEnum | None], tuple[float, str | None]] = {}
+        for kind in InteractionType:
+            for sub in (*_PER_VALUE.get(kind, ()), None):
+                points[kind, sub] = self._look_up(kind, sub)
+        object.__setattr__(self, "_points", MappingProxyType(points))
+
+    def _look_up(self, kind: InteractionType, sub: StrEnum | None) -> tuple[float, str | None]:
+        # The most specific key wins: kind.sub, then kind.*, then kind.
+        table = self.engagement
+        if sub is not None:
+            for key in (f"{kind.value}.{sub.value}", f"{kind.value}.{ANY}"):
+                found = table.get(key)
+                if found is not None:
+                    return found, key
+        found = table.get(kind.value)
+        if found is not None:
+            return found, kind.value
+        return 0.0, None
+
+    def engagement_points(
+        self, kind: InteractionType, sub: StrEnum | None
+    ) -> tuple[float, str | None]:
+        """The engagement points of an interaction of type ``kind`` whose form kind, email
+        action or call direction is ``sub`` (None for other types), and the key that gave
+        them; ``(0.0, None)`` when no key does (see ``lifecycle.scoring.engagement_points``)."""
+        found = self._points.get((kind, sub))
+        return self._look_up(kind, sub) if found is None else found
 
 
 DEFAULT_SALES_TOUCHES: frozenset[InteractionType] = frozenset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -380,7 +381,10 @@ def _overlapping() -> Policy:
     extra_before = (
         Rule("any_to_contact", Trigger.INTERACTION, Stage.CONTACT, on=every),
         Rule(
-            "any_form_to_mql", Trigger.INTERACTION, Stage.MQL, on={InteractionType.FORM_SUBMITTED}
+            "any_form_to_mql",
+            Trigger.INTERACTION,
+            Stage.MQL,
+            on=frozenset({InteractionType.FORM_SUBMITTED}),
         ),
     )
     extra_after = (
@@ -403,9 +407,7 @@ def test_the_rules_ranked_once_per_policy_choose_as_a_scan_of_every_rule(
     for stage in sorted(policy.stages):
         ranked = policy.advancing_rules(interaction.type, stage)
         chosen = next((r for r in ranked if r.matches(interaction)), None)
-        assert chosen == _furthest_by_scan(
-            policy, interaction, lambda to, stage=stage: policy.allows(stage, to)
-        )
+        assert chosen == _furthest_by_scan(policy, interaction, partial(policy.allows, stage))
     entry = policy.identified_entry
     entering = policy.entering_rules(interaction.type)
     chosen = next((r for r in entering if r.matches(interaction)), None)

@@ -122,8 +122,9 @@ _POSTGRES = _Dialect("postgres", "BIGINT", "DOUBLE PRECISION", "BYTEA")
 @dataclass
 class FoldChanges:
     """What a fold changed since the last commit: the leads to write again, and the stays,
-    touches and spend records to add. Listens to a ``LeadBook`` (``watch``) for the stays and
-    touches; the projector names the leads an event changed and the spend it counted."""
+    touches and spend records to add. Listens to a ``LeadBook`` (``watch``) for the leads
+    (the book names a lead before an event changes it), stays and touches; the projector names
+    the spend it counted."""
 
     leads: dict[str, LeadRecord] = field(default_factory=dict)
     stays: list[tuple[str, int, Stay]] = field(default_factory=list)
@@ -131,8 +132,14 @@ class FoldChanges:
     spend: list[Spend] = field(default_factory=list)
 
     def watch(self, book: LeadBook) -> None:
-        """Hear the stays and touches ``book`` adds from now on (not its history)."""
-        book.listen(stay_closed=self._stay_closed, touch_added=self._touch_added, replay=False)
+        """Hear the leads ``book`` changes, and the stays and touches it adds, from now on (not
+        its history)."""
+        book.listen(
+            stay_closed=self._stay_closed,
+            touch_added=self._touch_added,
+            lead_changing=self.lead_changed,
+            replay=False,
+        )
 
     def _stay_closed(
         self, record: LeadRecord, stage: Stage, entered: int, exited: int, _next: Stage | None
@@ -144,7 +151,7 @@ class FoldChanges:
         self.touches.append((record.lead_id, len(record.touches) - 1, touch))
 
     def lead_changed(self, record: LeadRecord) -> None:
-        """``record`` changed: its row is written again at the next commit."""
+        """``record`` changes: its row is written again at the next commit (as it is then)."""
         self.leads[record.lead_id] = record
 
     def spend_counted(self, spend: Spend) -> None:

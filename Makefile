@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LEADFLOW := $(BIN)/leadflow
 
-.PHONY: setup browser demo test unit integration lint typecheck bench stop clean
+.PHONY: setup browser demo test unit integration lint typecheck docs bench stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +36,18 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+# The documentation site (README.md as its home page, then docs/) into site/ (git-ignored);
+# strict, so a broken link or anchor fails the build. `$(BIN)/mkdocs serve` serves it live.
+docs: $(VENV)/.installed
+	$(BIN)/mkdocs build --strict --site-dir site
+
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit -q
 
 integration: setup browser
 	$(BIN)/pytest tests/integration tests/e2e -q
 
-test: setup browser lint typecheck
+test: setup browser lint typecheck docs
 	$(BIN)/pytest -q
 
 bench: setup
@@ -53,4 +58,4 @@ stop: $(VENV)/.installed
 	-$(LEADFLOW) postgres stop
 
 clean: stop
-	rm -rf .leadflow
+	rm -rf .leadflow site

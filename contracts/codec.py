@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -300,24 +300,44 @@ def split_personal(interaction: Interaction) -> tuple[dict[str, Any], dict[str, 
     and null decode alike), and with every personal field (``PERSONAL_FIELDS``) taken out of
     ``data``; the second result maps the personal fields that had a value to it.
     ``interaction_from_stored`` puts the two back together.
+
+    The data's fields are as ``orjson.loads(orjson.dumps(data))`` has them, in its order,
+    without the round trip (this runs for every interaction): strings, integers and booleans
+    as they are, finite floats too (orjson writes them so that they read back the same), an
+    enum as its value; anything else (a time, a non-finite float) through orjson, as before.
     """
     names = PERSONAL_FIELDS[interaction.type]
+    values = interaction.data
+    fields = _FIELD_NAMES.get(type(values))
+    if fields is None:
+        fields = _FIELD_NAMES[type(values)] = tuple(f.name for f in dataclasses.fields(values))
     data: dict[str, Any] = {}
     personal: dict[str, str] = {}
-    for name, value in _json_fields(interaction.data):
+    for name in fields:
+        value = getattr(values, name)
         if value is None:
             continue
+        kind = type(value)
+        if kind in _AS_IS or (kind is float and math.isfinite(value)):
+            pass
+        elif isinstance(value, Enum) and type(value._value_) is str:
+            value = value._value_
+        else:
+            value = orjson.loads(orjson.dumps(value))
+            if value is None:
+                continue
         if name in names:
             personal[name] = value
         else:
             data[name] = value
-    # The envelope as encode() writes it, built directly (this runs for every interaction).
+    # The envelope as encode() writes it, built directly (``_value_``: an enum member's value
+    # as a plain attribute, not the ``value`` property).
     envelope: dict[str, Any] = {
         "id": interaction.id,
-        "type": interaction.type.value,
+        "type": interaction.type._value_,
         "version": interaction.version,
         "occurred_at": orjson.dumps(interaction.occurred_at)[1:-1].decode(),
-        "channel": interaction.channel.value,
+        "channel": interaction.channel._value_,
         "data": data,
     }
     if interaction.lead_id is not None:
@@ -333,27 +353,6 @@ def split_personal(interaction: Interaction) -> tuple[dict[str, Any], dict[str, 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 _AS_IS = frozenset({str, int, bool})
-
-
-def _json_fields(data: Any) -> Iterator[tuple[str, Any]]:
-    """The fields of an interaction's data as ``orjson.loads(orjson.dumps(data))`` has them, in
-    its order, without the round trip (this runs for every interaction): strings, integers
-    and booleans as they are, finite floats too (orjson writes them so that they read back
-    the same), an enum as its value; anything else (a time, a non-finite float) through
-    orjson, as before."""
-    cls = type(data)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(data))
-    for name in names:
-        value = getattr(data, name)
-        kind = type(value)
-        if value is None or kind in _AS_IS or (kind is float and math.isfinite(value)):
-            yield name, value
-        elif isinstance(value, Enum) and type(value.value) is str:
-            yield name, value.value
-        else:
-            yield name, orjson.loads(orjson.dumps(value))
 
 
 def interaction_from_stored(

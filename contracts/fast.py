@@ -251,6 +251,34 @@ def decode_interaction(raw: bytes) -> Interaction | None:
         return None
 
 
+_POLICIES: dict[Any, PolicyRef] = {}
+"""The policies seen, by their decoded Struct (frozen, so hashable): a stream names one or two,
+and a ``PolicyRef`` is immutable, so every event of a policy can share one."""
+_OCCURRED: dict[str, datetime] = {}
+"""The latest ``occurred_at`` texts and their times: the events one interaction causes (its
+record, a score, a stage) share its time, and a partition holds them one after the other."""
+_REMEMBERED = 1024
+"""How many of each are kept (then forgotten all at once: a bound, whatever the input)."""
+
+
+def _policy(decoded: Any) -> PolicyRef:
+    policy = _POLICIES.get(decoded)
+    if policy is None:
+        if len(_POLICIES) >= _REMEMBERED:
+            _POLICIES.clear()
+        policy = _POLICIES[decoded] = _POLICY.build(decoded)
+    return policy
+
+
+def _occurred(text: str) -> datetime:
+    moment = _OCCURRED.get(text)
+    if moment is None:
+        if len(_OCCURRED) >= _REMEMBERED:
+            _OCCURRED.clear()
+        moment = _OCCURRED[text] = timestamp_from_text(text)  # raises before it is kept
+    return moment
+
+
 def decode_lifecycle_event(raw: bytes) -> LifecycleEvent | None:
     """The lifecycle event ``raw`` holds, or None when this path does not accept it."""
     if type(raw) is not bytes:
@@ -261,16 +289,17 @@ def decode_lifecycle_event(raw: bytes) -> LifecycleEvent | None:
         if envelope.version != LIFECYCLE_VERSIONS[kind]:
             return None
         decoder, wired = _LIFECYCLE_DATA[kind]
+        decoded = decoder.decode(envelope.data)  # checks it all, unknown fields included
         return LifecycleEvent(
             envelope.event_id,
             envelope.lead_id,
             envelope.sequence,
             kind,
             envelope.version,
-            timestamp_from_text(envelope.occurred_at),
+            _occurred(envelope.occurred_at),
             timestamp_from_text(envelope.recorded_at),
-            _POLICY.build(envelope.policy),
-            wired.build(decoder.decode(envelope.data)),
+            _policy(envelope.policy),
+            wired.build(decoded) if wired.direct is None else wired.direct.decode(envelope.data),
             envelope.interaction_id,
             envelope.chain,
             envelope.previous_chain,

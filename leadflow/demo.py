@@ -29,28 +29,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from leadflow import wiring
 from leadflow.alerting import keeper_for
-from leadflow.replay import (
-    InteractionCounts,
-    SpendCounts,
-    projections_for,
-    with_interactions,
-)
+from leadflow.replay import SpendCounts, with_interactions
 from leadflow.runtime import WorkerOptions, open_lifecycle, run_workers
 from leadflow.services import LocalKafka
 from leadflow.settings import Settings
 from leadflow.simulator import SimulationConfig, simulate
-from lifecycle.policy import load_policy
+from lifecycle.outcomes import OutcomeCounts
 from streams.alerts import DeadlineKeeper
 from streams.connection import ensure_topics
 from streams.http_api import serve_projector
 from streams.http_auth import check_exposure
 from streams.progress import end_offsets, progress
-from streams.projector import (
-    ProjectionState,
-    ProjectorConfig,
-    faust_broker_url,
-    faust_credentials,
-)
+from streams.projector import ProjectionState
 from streams.publishing import publish_lines
 
 
@@ -84,20 +74,8 @@ async def _projector(settings: Settings, console: Console) -> AsyncIterator[_Pro
     connection = wiring.kafka_connection(settings)
     auth = wiring.api_auth(settings)
     check_exposure(settings.http_host, auth)
-    state = ProjectionState(
-        projections=projections_for(
-            load_policy(settings.policy), rates=wiring.exchange_rates(settings)
-        ),
-        max_message_bytes=settings.max_message_bytes,
-    )
-    config = ProjectorConfig(
-        broker=faust_broker_url(settings.bootstrap_servers),
-        topic_prefix=settings.topic_prefix,
-        group_id="leadflow-demo-projector",
-        credentials=faust_credentials(connection),
-        datadir=settings.data_dir / "projector",
-        max_message_bytes=settings.max_message_bytes,
-    )
+    built = wiring.projector(settings, connection, group_id="leadflow-demo-projector")
+    config, state = built.config, built.state
     stop = asyncio.Event()
     # The SLA deadlines kept on the projector's loop: the dashboard shows their alerts.
     alerts = keeper_for(settings)
@@ -276,16 +254,8 @@ async def _run(
             await asyncio.sleep(0.25)
     stop.set()
     await workers
-    worker_counts = counts["worker"]
-
-    interactions = InteractionCounts(
-        accepted=worker_counts.accepted,
-        rejected=worker_counts.invalid + worker_counts.conflicting,
-        duplicates=worker_counts.duplicates,
-        refused=worker_counts.refused,
-        late=worker_counts.late,
-        late_seconds_max=worker_counts.late_seconds_max,
-    )
+    # The worker counts what became of the interactions as replay does: the same section.
+    interactions: OutcomeCounts = counts["worker"]
     async with _projector(settings, console) as running:
         projected, spend = await _project(running, console)
         document = _report(
@@ -313,7 +283,7 @@ def _report(
     console: Console,
     watcher: Any,
     projected: dict[str, Any],
-    interactions: InteractionCounts,
+    interactions: OutcomeCounts,
     spend: SpendCounts,
 ) -> dict[str, Any]:
     """Show the report in the terminal and write it as HTML (and JSON); the document."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import Recording
@@ -37,8 +37,9 @@ from contracts import (
     encode,
 )
 from leadflow.rejects import RejectLog
-from lifecycle.application import LeadLifecycle, Outcome, OutcomeStatus, to_lifecycle_event
+from lifecycle.application import LeadLifecycle, OutcomeStatus, to_lifecycle_event
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Release, ahead
+from lifecycle.outcomes import OutcomeCounts
 from lifecycle.personal import MASTER_KEY, new_master_key
 from lifecycle.policy import Policy
 from projections import (
@@ -50,61 +51,12 @@ from projections import (
     UnfoldableEventError,
 )
 
+if TYPE_CHECKING:
+    from streams.projector import ProjectionState
+    from streams.read_model_store import ReadModelStore
+
 NumberedLine = tuple[int, bytes]
 """A line of a file (without its line end) and its line number there (1-based)."""
-
-
-@dataclass
-class InteractionCounts:
-    """What became of the input lines."""
-
-    accepted: int = 0
-    rejected: int = 0
-    """Invalid lines, and conflicting duplicates (an id recorded for another lead)."""
-    duplicates: int = 0
-    refused: int = 0
-    late: int = 0
-    """Interactions later than the allowed lateness (applied where their source's watermark
-    stood: ``lifecycle.ordering``); also counted by outcome."""
-    late_seconds_max: float = 0.0
-    """The latest of them, by how much (seconds)."""
-
-    def late_by(self, delay: timedelta) -> None:
-        """Count a late interaction."""
-        self.late += 1
-        self.late_seconds_max = max(self.late_seconds_max, delay.total_seconds())
-
-    def merge(self, other: Mapping[str, int | float]) -> None:
-        """Add the counts of another part of the same input (``as_dict``: a replay shard's)."""
-        self.accepted += int(other["accepted"])
-        self.rejected += int(other["rejected"])
-        self.duplicates += int(other["duplicates"])
-        self.refused += int(other["refused"])
-        self.late += int(other["late"])
-        self.late_seconds_max = max(self.late_seconds_max, float(other["late_seconds_max"]))
-
-    def add(self, outcomes: Iterable[Outcome]) -> None:
-        """Count what the lifecycle made of a batch."""
-        for outcome in outcomes:
-            if outcome.status is OutcomeStatus.ACCEPTED:
-                self.accepted += 1
-            elif outcome.status is OutcomeStatus.DUPLICATE:
-                self.duplicates += 1
-            elif outcome.status is OutcomeStatus.CONFLICT:
-                self.rejected += 1
-            else:
-                self.refused += 1
-
-    def as_dict(self) -> dict[str, int | float]:
-        """The counts as the document's ``interactions`` section."""
-        return {
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "duplicates": self.duplicates,
-            "refused": self.refused,
-            "late": self.late,
-            "late_seconds_max": self.late_seconds_max,
-        }
 
 
 @dataclass
@@ -127,7 +79,7 @@ class Replay:
 
     app: LeadLifecycle | None
     projections: Projections
-    counts: InteractionCounts
+    counts: OutcomeCounts
     rejections: list[Rejection] = field(default_factory=list)
     spend_rejections: list[Rejection] = field(default_factory=list)
     unfoldable: list[Rejection] = field(default_factory=list)
@@ -144,7 +96,7 @@ class Replay:
 
 
 def with_interactions(
-    document: dict[str, Any], counts: InteractionCounts, spend: SpendCounts | None = None
+    document: dict[str, Any], counts: OutcomeCounts, spend: SpendCounts | None = None
 ) -> dict[str, Any]:
     """The read-model document with the ``interactions`` section (and the ``spend`` counts,
     when given) after ``policy``."""
@@ -194,6 +146,30 @@ def projections_for(
         rates=rates,
         mqa=mqa_rule(policy),
     )
+
+
+def projection_state(
+    policy: Policy,
+    *,
+    rates: ExchangeRates | None = None,
+    max_message_bytes: int = DEFAULT_MAX_BYTES,
+    store: ReadModelStore | None = None,
+    rebuild: bool = False,
+) -> ProjectionState:
+    """The projector's fold over the read models replay makes for ``policy``
+    (``projections_for``; money in one reporting currency when ``rates`` are given). With a
+    ``store``, the store is opened for the policy's stages (new tables, to be swapped in once
+    caught up, when ``rebuild``) and the fold goes on from what it holds. Raises
+    ``ReadModelStoreError`` when the store cannot be opened as asked."""
+    from streams.projector import ProjectionState  # noqa: PLC0415 (faust only for a projector)
+
+    state = ProjectionState(
+        projections=projections_for(policy, rates=rates), max_message_bytes=max_message_bytes
+    )
+    if store is not None:
+        store.open(policy.stages, rebuild=rebuild)
+        state.restore(store, policy.stages, lambda book: projections_for(policy, book, rates=rates))
+    return state
 
 
 def mqa_rule(policy: Policy) -> MqaRule:
@@ -345,7 +321,7 @@ def replay_lines(
     fold = EventFold(projections, source_name)
     mine = (fold,) if read_models else ()
     app = _FoldingLifecycle(policy, (*mine, *folds), env=dict(env) if env else None)
-    counts = InteractionCounts()
+    counts = OutcomeCounts()
     rejections: list[Rejection] = []
     log = RejectLog() if rejects is None else rejects
     now = datetime.now(UTC)
@@ -393,7 +369,7 @@ def replay_lines(
             interaction = decode_interaction(raw, max_message_bytes)
             ahead(interaction, now)
         except ContractError as error:
-            counts.rejected += 1
+            counts.invalid += 1
             rejections.append(Rejection.invalid(raw, error, Source(source_name, 0, number), now))
             log.add("interactions", source_name, number, raw, error)
             continue

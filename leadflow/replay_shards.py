@@ -67,7 +67,6 @@ from contracts import (
 from leadflow.forked import failure, in_child, raise_failure
 from leadflow.rejects import RejectLog
 from leadflow.replay import (
-    InteractionCounts,
     NumberedLine,
     Replay,
     finished,
@@ -75,6 +74,7 @@ from leadflow.replay import (
     replay_lines,
 )
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, ahead
+from lifecycle.outcomes import OutcomeCounts
 from lifecycle.policy import Policy
 from projections import ExchangeRates
 
@@ -206,7 +206,7 @@ def _split(
     people = _People()
     order: BusinessTimeOrder[int, None] = BusinessTimeOrder(lateness or DEFAULT_LATENESS)
     order.assign([0])
-    late = InteractionCounts()
+    late = OutcomeCounts()
     spill_path = directory / "lines.spill"
     rejected_path = directory / "rejected.lines"
     valid = 0
@@ -484,8 +484,8 @@ def replay_sharded(
                 found.append((number, raw, error, Rejection.invalid(raw, error, source, now)))
             else:  # the same decoding accepted it in the first pass: impossible
                 raise RuntimeError(f"line {number} was rejected once and accepted again")
-        counts = InteractionCounts(
-            rejected=len(found), late=split.late, late_seconds_max=split.late_seconds_max
+        counts = OutcomeCounts(
+            invalid=len(found), late=split.late, late_seconds_max=split.late_seconds_max
         )
 
         def job(shard: int, mine: list[NumberedLine], places: dict[int, datetime]) -> Any:
@@ -504,7 +504,7 @@ def replay_sharded(
             finally:
                 discard_store(env)
             return (
-                replay.counts.as_dict(),
+                replay.counts,
                 conflicts_of(replay, mine),
                 replay.projections.without_leads(),
                 replay.unfoldable,

@@ -31,12 +31,16 @@ from streams.worker import LifecycleWorker
 log = logging.getLogger("leadflow.worker")
 
 
-def open_lifecycle(settings: Settings, policy: str | None = None) -> LeadLifecycle:
-    """The lifecycle application over the configured event store and policy."""
+def open_lifecycle(
+    settings: Settings, policy: str | None = None, *, cache_size: int | None = None
+) -> LeadLifecycle:
+    """The lifecycle application over the configured event store and policy, keeping
+    ``cache_size`` leads in memory between batches (default ``LEADFLOW_LEAD_CACHE_SIZE``; 0 for
+    one that only reads)."""
     return LeadLifecycle(
         policy=load_policy(policy or settings.policy),
         env=wiring.event_store_env(settings),
-        cache_size=settings.lead_cache_size,
+        cache_size=settings.lead_cache_size if cache_size is None else cache_size,
     )
 
 

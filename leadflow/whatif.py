@@ -56,7 +56,6 @@ from contracts.vocabulary import Stage
 from leadflow.forked import in_child
 from leadflow.rejects import RejectLog
 from leadflow.replay import (
-    InteractionCounts,
     NumberedLine,
     Replay,
     fold_spend_lines,
@@ -79,6 +78,7 @@ from leadflow.reporting.formatting import (
 from lifecycle.application import LeadLifecycle
 from lifecycle.export import KeptInteractions
 from lifecycle.ordering import DEFAULT_LATENESS, ahead
+from lifecycle.outcomes import OutcomeCounts
 from lifecycle.policy import MILESTONE_STAGES, Policy
 from projections import MODELS, ExchangeRates, Projections, UnfoldableEventError
 
@@ -550,8 +550,8 @@ def compare_sharded(
             except ContractError as error:
                 found.append((number, raw, error))
         counts = [
-            InteractionCounts(
-                rejected=len(found), late=split.late, late_seconds_max=split.late_seconds_max
+            OutcomeCounts(
+                invalid=len(found), late=split.late, late_seconds_max=split.late_seconds_max
             )
             for _ in (now, then)
         ]
@@ -597,7 +597,7 @@ def compare_sharded(
                 else side(shard, mine, places, policy=then.policy, folds=folds[1:], name="other")
             )
             return (
-                (first.counts.as_dict(), second.counts.as_dict()),
+                (first.counts, second.counts),
                 conflicts_of(first, mine),
                 tuple(fold.projections.without_leads() for fold in folds),
                 _lead_changes(folds[0].outcomes.by_lead, folds[1].outcomes.by_lead),

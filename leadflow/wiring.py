@@ -1,12 +1,15 @@
 """Settings turned into adapters: the Kafka connection, topic names, the event store's
-environment and the lifecycle application. The only place that knows both sides."""
+environment, the projector (its faust configuration and its read models). The only place that
+knows both sides."""
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from contracts import Topics
@@ -15,11 +18,14 @@ from lifecycle.errors import MasterKeyError
 from lifecycle.personal import MASTER_KEY, master_key_bytes, new_master_key
 from projections import ExchangeRates, RatesError, parse_rates
 from streams.connection import KafkaConnection
-from streams.dashboard import Dashboard
 from streams.http_auth import ApiAuth, ApiTokensError
 from streams.http_limits import HttpLimits, IngestLimits
 from streams.read_model_store import ReadModelStore
 from streams.segment import SegmentMapping, SegmentMappingError, load_segment_mapping
+
+if TYPE_CHECKING:
+    from streams.dashboard import Dashboard
+    from streams.projector import ProjectionState, ProjectorConfig
 
 log = logging.getLogger("leadflow.wiring")
 
@@ -136,6 +142,7 @@ def dashboard() -> Dashboard:
         STAGE_LABELS,
     )
     from projections import MODELS  # noqa: PLC0415
+    from streams.dashboard import Dashboard  # noqa: PLC0415 (plotly's figures: only when serving)
     from streams.http_api import ATTRIBUTION_MILESTONES  # noqa: PLC0415
 
     return Dashboard(
@@ -258,3 +265,51 @@ def read_model_store(settings: Settings) -> ReadModelStore | None:
     if settings.event_store is EventStoreKind.SQLITE:
         return ReadModelStore.sqlite(settings.read_models_file)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Projector:
+    """A projector as the settings make it: what its faust app needs, and its fold."""
+
+    config: ProjectorConfig
+    state: ProjectionState
+
+
+def projector(
+    settings: Settings,
+    connection: KafkaConnection,
+    *,
+    group_id: str,
+    store: ReadModelStore | None = None,
+    rebuild: bool = False,
+) -> Projector:
+    """The projector of consumer group ``group_id`` on ``connection``: the configured policy's
+    read models (in the reporting currency of ``LEADFLOW_RATES_FILE`` when set), going on from
+    ``store`` when given (``leadflow.replay.projection_state``), and its faust configuration. Raises
+    ``SettingsError`` when the rates cannot be read, ``PolicyError`` for a policy that does not
+    load."""
+    from leadflow import replay  # noqa: PLC0415 (the read models only for a projector)
+    from lifecycle.policy import load_policy  # noqa: PLC0415
+    from streams.projector import (  # noqa: PLC0415 (faust only for a projector)
+        ProjectorConfig,
+        faust_broker_url,
+        faust_credentials,
+    )
+
+    config = ProjectorConfig(
+        broker=faust_broker_url(settings.bootstrap_servers),
+        topic_prefix=settings.topic_prefix,
+        group_id=group_id,
+        credentials=faust_credentials(connection),
+        datadir=settings.data_dir / "projector",
+        max_message_bytes=settings.max_message_bytes,
+    )
+    policy = load_policy(settings.policy)
+    state = replay.projection_state(
+        policy,
+        rates=exchange_rates(settings),
+        max_message_bytes=settings.max_message_bytes,
+        store=store,
+        rebuild=rebuild,
+    )
+    return Projector(config, state)

@@ -820,12 +820,25 @@ def _stored_event(domain_event: Any, encode: Callable[[Any], bytes]) -> StoredEv
     """What ``LeadMapper.to_stored_event`` makes of an event when it neither compresses nor
     encrypts."""
     attributes = domain_event.__dict__
-    return StoredEvent(
-        attributes["originator_id"],
-        attributes["originator_version"],
-        get_topic(type(domain_event)),
-        stored_state(domain_event, encode),
+    # The object StoredEvent(...) makes, without the frozen dataclass's ``__init__`` (an
+    # ``object.__setattr__`` per field, for every event stored): its ``__dict__`` set at once,
+    # as eventsourcing's mapper revives domain events.
+    stored = _new_object(StoredEvent)
+    _set_attribute(
+        stored,
+        "__dict__",
+        {
+            "originator_id": attributes["originator_id"],
+            "originator_version": attributes["originator_version"],
+            "topic": get_topic(type(domain_event)),
+            "state": stored_state(domain_event, encode),
+        },
     )
+    return stored
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
 
 
 _NOT_ENCODED = frozenset({"originator_id", "originator_version", "chain", "previous_chain"})

@@ -62,23 +62,31 @@ _STORED = b',"stored":{'
 _CHAIN = b',"chain":"'
 
 
+_Members = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+
+
 class _Layout:
     """Where an event class's attributes go: the wire type, the ``data`` members (in the wire
-    payload's field order) and the members of ``stored``."""
+    payload's field order) and the members of ``stored``; ``members`` makes both from the
+    attributes (one dict display each: this runs for every event made), and must give exactly
+    those keys in that order (the unit tests check it against ``data``, ``derived`` and
+    ``stored``)."""
 
-    __slots__ = ("checks", "data", "derived", "kind", "stored", "version")
+    __slots__ = ("checks", "data", "derived", "kind", "members", "stored", "version")
 
     def __init__(
         self,
         kind: LifecycleEventType,
         data: tuple[str, ...],
         stored: tuple[str, ...],
+        members: _Members,
         derived: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = (),
     ) -> None:
         self.kind = kind
         self.version = LIFECYCLE_VERSIONS[kind]
         self.data = data
         self.stored = stored
+        self.members = members
         # Wire members after ``data`` that are no attribute of their own but read from others
         # (the account and job title of the kept interaction): written, never read back.
         # States stored before they existed lack them (their message too: both decode null).
@@ -97,15 +105,118 @@ def _kept_job_title(a: Mapping[str, Any]) -> Any:
     return None if kept is None else (kept.get("data") or {}).get("job_title")
 
 
+def _registered(a: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        {
+            "stage": a["stage"],
+            "channel": a["channel"],
+            "campaign": a["campaign"],
+            "anonymous": a["anonymous"],
+        },
+        {"rule": a["rule"], "originator_topic": a["originator_topic"]},
+    )
+
+
+def _interaction_recorded(a: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    kept = a["interaction"]
+    return (
+        {
+            "interaction_type": a["interaction_type"],
+            "channel": a["channel"],
+            "campaign": a["campaign"],
+            "form_kind": a["form_kind"],
+            "sales_touch": a["sales_touch"],
+            "account_id": None if kept is None else kept.get("account_id"),
+            "job_title": None if kept is None else (kept.get("data") or {}).get("job_title"),
+        },
+        {
+            "rule": a["rule"],
+            "profile": a["profile"],
+            "interaction": kept,
+            "personal": a["personal"],
+            "sealed": a["sealed"],
+        },
+    )
+
+
+def _score_changed(a: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        {
+            "previous_score": a["previous_score"],
+            "score": a["score"],
+            "fit": a["fit"],
+            "engagement": a["engagement"],
+            "temperature": a["temperature"],
+            "previous_temperature": a["previous_temperature"],
+            "rule": a["rule"],
+        },
+        {"engagement_as_of": a["engagement_as_of"]},
+    )
+
+
+def _stage_changed(a: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        {
+            "from_stage": a["from_stage"],
+            "to_stage": a["to_stage"],
+            "rule": a["rule"],
+            "reason": a["reason"],
+            "amount": a["amount"],
+            "currency": a["currency"],
+            "margin": a["margin"],
+        },
+        {},
+    )
+
+
+def _transition_refused(a: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        {"current_stage": a["current_stage"], "requested": a["requested"], "reason": a["reason"]},
+        {
+            "rule": a["rule"],
+            "interaction": a["interaction"],
+            "personal": a["personal"],
+            "sealed": a["sealed"],
+        },
+    )
+
+
+def _identity_linked(a: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        {
+            "anonymous_id": a["anonymous_id"],
+            "touches": a["touches"],
+            "merged_into": a["merged_into"],
+        },
+        {"rule": a["rule"], "interaction_ids": a["interaction_ids"]},
+    )
+
+
+def _personal_data_erased(a: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        {
+            "interactions": a["interactions"],
+            "visitors": a["visitors"],
+            "merged_into": a["merged_into"],
+            "reference": a["reference"],
+        },
+        {"rule": a["rule"]},
+    )
+
+
 _T = LifecycleEventType
 _LAYOUTS: dict[str, _Layout] = {
     "Registered": _Layout(
-        _T.LEAD_CREATED, ("stage", "channel", "campaign", "anonymous"), ("rule", "originator_topic")
+        _T.LEAD_CREATED,
+        ("stage", "channel", "campaign", "anonymous"),
+        ("rule", "originator_topic"),
+        _registered,
     ),
     "InteractionRecorded": _Layout(
         _T.INTERACTION_RECORDED,
         ("interaction_type", "channel", "campaign", "form_kind", "sales_touch"),
         ("rule", "profile", "interaction", "personal", "sealed"),
+        _interaction_recorded,
         (("account_id", _kept_account), ("job_title", _kept_job_title)),
     ),
     "ScoreChanged": _Layout(
@@ -120,26 +231,31 @@ _LAYOUTS: dict[str, _Layout] = {
             "rule",
         ),
         ("engagement_as_of",),
+        _score_changed,
     ),
     "StageChanged": _Layout(
         _T.STAGE_CHANGED,
         ("from_stage", "to_stage", "rule", "reason", "amount", "currency", "margin"),
         (),
+        _stage_changed,
     ),
     "TransitionRefused": _Layout(
         _T.TRANSITION_REFUSED,
         ("current_stage", "requested", "reason"),
         ("rule", "interaction", "personal", "sealed"),
+        _transition_refused,
     ),
     "IdentityLinked": _Layout(
         _T.IDENTITY_LINKED,
         ("anonymous_id", "touches", "merged_into"),
         ("rule", "interaction_ids"),
+        _identity_linked,
     ),
     "PersonalDataErased": _Layout(
         _T.PERSONAL_DATA_ERASED,
         ("interactions", "visitors", "merged_into", "reference"),
         ("rule",),
+        _personal_data_erased,
     ),
 }
 """Every attribute of a lead event but the stream id (``originator_id``) is in exactly one
@@ -191,21 +307,23 @@ def encode_event(
         return None
     if layout.checks and not _checked(name, a):
         return None
-    envelope = {
-        "event_id": lifecycle_event_id(stream_id, version),
-        "lead_id": a["lead_key"],
-        "sequence": version,
-        "type": layout.kind,
-        "version": layout.version,
-        "occurred_at": occurred_at,
-        "recorded_at": recorded_at,
-        "policy": {"name": a["policy_name"], "version": a["policy_version"]},
-        "data": _data(layout, a),
-        "interaction_id": a["interaction_id"],
-        "stored": {key: a[key] for key in layout.stored},
-    }
+    data, stored = layout.members(a)
     try:
-        body = orjson.dumps(envelope)
+        body = orjson.dumps(
+            {
+                "event_id": lifecycle_event_id(stream_id, version),
+                "lead_id": a["lead_key"],
+                "sequence": version,
+                "type": layout.kind,
+                "version": layout.version,
+                "occurred_at": occurred_at,
+                "recorded_at": recorded_at,
+                "policy": _policy(a["policy_name"], a["policy_version"]),
+                "data": data,
+                "interaction_id": a["interaction_id"],
+                "stored": stored,
+            }
+        )
     except TypeError:
         return None  # non-string keys, huge integers: eventsourcing's format writes them
     hashed = body[:-1]
@@ -216,11 +334,20 @@ def encode_event(
     return b'%s,"chain":"%s","previous_chain":"%s"}' % (hashed, chain.encode(), before), chain
 
 
-def _data(layout: _Layout, a: Mapping[str, Any]) -> dict[str, Any]:
-    data = {key: a[key] for key in layout.data}
-    for key, derive in layout.derived:
-        data[key] = derive(a)
-    return data
+_POLICIES: dict[tuple[Any, Any], orjson.Fragment] = {}
+
+
+def _policy(name: Any, version: Any) -> orjson.Fragment:
+    """The envelope's ``policy`` member, as the bytes ``orjson.dumps`` writes for it, made once
+    per policy (every event of a worker names the same one or two). ``TypeError`` as
+    ``orjson.dumps`` raises it for a value it cannot write."""
+    key = (name, version)
+    found = _POLICIES.get(key)
+    if found is None:
+        if len(_POLICIES) >= 64:
+            _POLICIES.clear()
+        found = _POLICIES[key] = orjson.Fragment(orjson.dumps({"name": name, "version": version}))
+    return found
 
 
 def _checked(name: str, a: Mapping[str, Any]) -> bool:

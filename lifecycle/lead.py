@@ -274,18 +274,9 @@ class Lead(Aggregate):
         sealed: str | None = None
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._interaction_recorded(
-                occurred_at=self.occurred_at,
-                interaction_id=self.interaction_id,
-                interaction_type=self.interaction_type,
-                channel=self.channel,
-                campaign=self.campaign,
-                sales_touch=self.sales_touch,
-                profile=self.profile,
-                policy_name=self.policy_name,
-                policy_version=self.policy_version,
-            )
-            aggregate._chain_head = self.chain
+            a = self.__dict__
+            aggregate._interaction_recorded(a)
+            aggregate._chain_head = a["chain"]
 
     class ScoreChanged(Event):
         """The score changed; engagement is as of ``engagement_as_of`` (business time)."""
@@ -299,10 +290,11 @@ class Lead(Aggregate):
         previous_temperature: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._score_changed(
-                fit=self.fit, engagement=self.engagement, engagement_as_of=self.engagement_as_of
-            )
-            aggregate._chain_head = self.chain
+            a = self.__dict__
+            aggregate.fit = a["fit"]
+            aggregate.engagement = a["engagement"]
+            aggregate.engagement_as_of = a["engagement_as_of"]
+            aggregate._chain_head = a["chain"]
 
     class StageChanged(Event):
         """The lead moved from ``from_stage`` (None when its stream began) to ``to_stage``."""
@@ -315,10 +307,9 @@ class Lead(Aggregate):
         margin: float | None
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._stage_changed(
-                occurred_at=self.occurred_at, from_stage=self.from_stage, to_stage=self.to_stage
-            )
-            aggregate._chain_head = self.chain
+            a = self.__dict__
+            aggregate._stage_changed(a["occurred_at"], a["from_stage"], a["to_stage"])
+            aggregate._chain_head = a["chain"]
 
     class TransitionRefused(Event):
         """A requested move was refused; the interaction is kept as for ``InteractionRecorded``
@@ -525,8 +516,8 @@ class Lead(Aggregate):
             id=id,
             **meta,
             rule=rule,
-            stage=stage.value,
-            channel=interaction.channel.value,
+            stage=stage._value_,
+            channel=interaction.channel._value_,
             campaign=interaction.campaign,
             anonymous=anonymous,
         )
@@ -553,7 +544,7 @@ class Lead(Aggregate):
             **meta,
             rule=rule,
             from_stage=None,
-            to_stage=stage.value,
+            to_stage=stage._value_,
             reason=reason,
             amount=None,
             currency=None,
@@ -743,23 +734,29 @@ class Lead(Aggregate):
     ) -> None:
         data = interaction.data
         profile: dict[str, str | int] = {}
+        form_kind: str | None = None
         if isinstance(data, FormSubmitted):
+            form_kind = data.form_kind._value_
             at = interaction.occurred_at
             for name, value in profile_of(data).items():
                 known_at = self.profile_at.get(name)
                 if known_at is None or at >= known_at:
                     profile[name] = value
+        # ``_value_``: an enum member's value as a plain attribute (``.value`` is a property
+        # call); the kept interaction's three attributes inline (as ``_kept`` gives them).
         self.trigger_event(
             Lead.InteractionRecorded,
             **meta,
             rule=RULE_RECORDED,
-            interaction_type=interaction.type.value,
-            channel=interaction.channel.value,
+            interaction_type=interaction.type._value_,
+            channel=interaction.channel._value_,
             campaign=interaction.campaign,
-            form_kind=data.form_kind.value if isinstance(data, FormSubmitted) else None,
+            form_kind=form_kind,
             sales_touch=interaction.is_sales_touch,
             profile=profile,
-            **_kept(kept),
+            interaction=kept.envelope,
+            personal=list(kept.personal),
+            sealed=kept.sealed,
         )
 
     def _rescore(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> bool:
@@ -777,44 +774,41 @@ class Lead(Aggregate):
             self.engagement, self.engagement_as_of, points, interaction.occurred_at, scoring
         )
         score = round(fit + engagement, 4)
-        previous = self.score
-        if score == previous and fit == self.fit and engagement == self.engagement:
+        previous = round(self.fit + self.engagement, 4)  # self.score
+        fit_changed = fit != self.fit
+        if score == previous and not fit_changed and engagement == self.engagement:
             return False
-        parts = (["fit"] if fit != self.fit else []) + ([f"engagement:{key}"] if key else [])
+        if fit_changed:
+            rule = f"fit+engagement:{key}" if key else "fit"
+        else:
+            rule = f"engagement:{key}" if key else ""
         self.trigger_event(
             Lead.ScoreChanged,
             **meta,
-            rule="+".join(parts),
+            rule=rule,
             previous_score=previous,
             score=score,
             fit=fit,
             engagement=engagement,
             engagement_as_of=as_of,
-            temperature=temperature(score, scoring).value,
-            previous_temperature=temperature(previous, scoring).value,
+            temperature=temperature(score, scoring)._value_,
+            previous_temperature=temperature(previous, scoring)._value_,
         )
         return score > previous
 
     def _advance(self, interaction: Interaction, policy: Policy, meta: dict[str, Any]) -> None:
-        current = self.stage
-        best: Rule | None = None
-        best_rank = -1
-        for rule in policy.interaction_rules(interaction.type):
-            if policy.allows(current, rule.to) and rule.matches(interaction):
-                rank = policy.rank(rule.to)
-                rank = -1 if rank is None else rank
-                if best is None or rank > best_rank:
-                    best, best_rank = rule, rank
-        if best is not None:
-            reason = f"{_describe(interaction)} matched rule {best.name}"
-            self._move(
-                meta=meta,
-                rule=best.name,
-                target=best.to,
-                reason=reason,
-                interaction=interaction,
-                policy=policy,
-            )
+        # The furthest legal move among the rules that match (ranked once per policy).
+        for rule in policy.advancing_rules(interaction.type, self.stage):
+            if rule.matches(interaction):
+                self._move(
+                    meta=meta,
+                    rule=rule.name,
+                    target=rule.to,
+                    reason=f"{_describe(interaction)} matched rule {rule.name}",
+                    interaction=interaction,
+                    policy=policy,
+                )
+                return
 
     def _apply_score_rules(self, policy: Policy, meta: dict[str, Any]) -> None:
         for rule in policy.score_rules:
@@ -859,7 +853,7 @@ class Lead(Aggregate):
             **meta,
             rule=rule,
             from_stage=self.stage_value,
-            to_stage=target.value,
+            to_stage=target._value_,
             reason=reason,
             amount=amount,
             currency=currency,
@@ -869,59 +863,44 @@ class Lead(Aggregate):
     # -- applying (no decisions, no raising, no clocks) ----------------------------------
     #
     # Events are triggered with ``trigger_event`` and applied by their class's ``apply``, which
-    # calls the method below with the attributes it needs, by name: the same call now and on
-    # every replay. (eventsourcing's ``@event`` decorator did this dispatch by filtering every
-    # event attribute against the method's signature on each call, and its command methods
+    # calls the method below with the attributes it needs (positional, or the event's
+    # ``__dict__`` itself; ``ScoreChanged`` assigns its three values itself): the same call now
+    # and on every replay. (eventsourcing's ``@event`` decorator did this dispatch by filtering
+    # every event attribute against the method's signature on each call, and its command methods
     # re-coerced every argument: with the dataclass ``__init__``, a third of an interaction's
     # cost.) The event classes are unchanged, so their topics and stored form are too.
 
-    def _interaction_recorded(
-        self,
-        *,
-        occurred_at: datetime,
-        interaction_id: str | None,
-        interaction_type: str,
-        channel: str,
-        campaign: str | None,
-        sales_touch: bool,
-        profile: dict[str, str | int],
-        policy_name: str,
-        policy_version: str,
-    ) -> None:
+    def _interaction_recorded(self, a: dict[str, Any]) -> None:
+        """``a``: an ``InteractionRecorded``'s attributes (its ``__dict__``)."""
+        occurred_at: datetime = a["occurred_at"]
+        interaction_id: str | None = a["interaction_id"]
         if interaction_id is not None:
             self.interaction_ids.add(interaction_id)
         self.touch_count += 1
         self.last_occurred_at = max(self.last_occurred_at, occurred_at)
         self.first_occurred_at = min(self.first_occurred_at, occurred_at)
-        if sales_touch:
+        if a["sales_touch"]:
             if self.first_sales_touch_at is None or occurred_at < self.first_sales_touch_at:
                 self.first_sales_touch_at = occurred_at
             if self.last_sales_touch_at is None or occurred_at > self.last_sales_touch_at:
                 self.last_sales_touch_at = occurred_at
-        for name, value in profile.items():
+        for name, value in a["profile"].items():
             self.profile[name] = value
             self.profile_at[name] = occurred_at
         if self.anonymous:
             self.touches.append(
                 Touch(
                     interaction_id=interaction_id or "",
-                    interaction_type=INTERACTION_TYPE_BY_VALUE[interaction_type],
+                    interaction_type=INTERACTION_TYPE_BY_VALUE[a["interaction_type"]],
                     occurred_at=occurred_at,
-                    channel=CHANNEL_BY_VALUE[channel],
-                    campaign=campaign,
+                    channel=CHANNEL_BY_VALUE[a["channel"]],
+                    campaign=a["campaign"],
                 )
             )
-        self.policy_name = policy_name
-        self.policy_version = policy_version
+        self.policy_name = a["policy_name"]
+        self.policy_version = a["policy_version"]
 
-    def _score_changed(self, *, fit: float, engagement: float, engagement_as_of: datetime) -> None:
-        self.fit = fit
-        self.engagement = engagement
-        self.engagement_as_of = engagement_as_of
-
-    def _stage_changed(
-        self, *, occurred_at: datetime, from_stage: str | None, to_stage: str
-    ) -> None:
+    def _stage_changed(self, occurred_at: datetime, from_stage: str | None, to_stage: str) -> None:
         if from_stage is None:
             # The announcement: the stream's first stage, whatever Registered assumed.
             self._announced = True
@@ -1019,7 +998,7 @@ def _new_event(
     what the class's ``__init__`` would make of the same values, built as eventsourcing's
     mapper revives a stored event; an attribute missing or unknown raises ``TypeError`` as
     ``__init__`` would."""
-    spec = _spec(event_class)
+    spec = _SPECS.get(event_class) or _spec(event_class)
     timestamp = kwargs.pop("timestamp", None)
     if timestamp is None:
         timestamp = event_class.create_timestamp()
@@ -1099,19 +1078,12 @@ def _entry(interaction: Interaction, policy: Policy, *, anonymous: bool) -> tupl
             RULE_ANONYMOUS_TOUCH,
             f"anonymous id first seen ({interaction.type})",
         )
-    entry = policy.identified_entry
-    best: Rule | None = None
-    best_rank = -1
     if interaction.type not in REQUEST_TARGETS:
-        for rule in policy.interaction_rules(interaction.type):
-            if (rule.to is entry or policy.allows(entry, rule.to)) and rule.matches(interaction):
-                rank = policy.rank(rule.to)
-                rank = -1 if rank is None else rank
-                if best is None or rank > best_rank:
-                    best, best_rank = rule, rank
-    if best is None:
-        return entry, RULE_FIRST_TOUCH, f"first touch ({interaction.type})"
-    return best.to, best.name, f"{_describe(interaction)} matched rule {best.name}"
+        # The furthest place among the rules that match (ranked once per policy).
+        for rule in policy.entering_rules(interaction.type):
+            if rule.matches(interaction):
+                return rule.to, rule.name, f"{_describe(interaction)} matched rule {rule.name}"
+    return policy.identified_entry, RULE_FIRST_TOUCH, f"first touch ({interaction.type})"
 
 
 def _describe(interaction: Interaction) -> str:

@@ -215,6 +215,40 @@ class Scoring:
     company_size: tuple[SizeBand, ...]
     engagement: Mapping[str, float]
     """Points by key: ``page_viewed``, ``form_submitted.demo_request``, ``form_submitted.*``."""
+    _points: Mapping[tuple[InteractionType, StrEnum | None], tuple[float, str | None]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # The engagement points of every interaction type and sub-kind (form kind, email
+        # action, call direction), looked up once per policy rather than per interaction.
+        points: dict[tuple[InteractionType, StrEnum | None], tuple[float, str | None]] = {}
+        for kind in InteractionType:
+            for sub in (*_PER_VALUE.get(kind, ()), None):
+                points[kind, sub] = self._look_up(kind, sub)
+        object.__setattr__(self, "_points", MappingProxyType(points))
+
+    def _look_up(self, kind: InteractionType, sub: StrEnum | None) -> tuple[float, str | None]:
+        # The most specific key wins: kind.sub, then kind.*, then kind.
+        table = self.engagement
+        if sub is not None:
+            for key in (f"{kind.value}.{sub.value}", f"{kind.value}.{ANY}"):
+                found = table.get(key)
+                if found is not None:
+                    return found, key
+        found = table.get(kind.value)
+        if found is not None:
+            return found, kind.value
+        return 0.0, None
+
+    def engagement_points(
+        self, kind: InteractionType, sub: StrEnum | None
+    ) -> tuple[float, str | None]:
+        """The engagement points of an interaction of type ``kind`` whose form kind, email
+        action or call direction is ``sub`` (None for other types), and the key that gave
+        them; ``(0.0, None)`` when no key does (see ``lifecycle.scoring.engagement_points``)."""
+        found = self._points.get((kind, sub))
+        return self._look_up(kind, sub) if found is None else found
 
 
 DEFAULT_SALES_TOUCHES: frozenset[InteractionType] = frozenset(
@@ -326,6 +360,10 @@ class Policy:
     _requests: Mapping[InteractionType, Rule] = field(init=False, repr=False)
     _score_rules: tuple[Rule, ...] = field(init=False, repr=False)
     _rank: Mapping[Stage, int] = field(init=False, repr=False)
+    _advancing: Mapping[tuple[InteractionType, Stage], tuple[Rule, ...]] = field(
+        init=False, repr=False
+    )
+    _entering: Mapping[InteractionType, tuple[Rule, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         stages = frozenset(self.funnel) | self.exits
@@ -347,6 +385,37 @@ class Policy:
         set_(self, "_score_rules", tuple(r for r in self.rules if r.trigger is Trigger.SCORE))
         set_(self, "_rank", MappingProxyType({s: i for i, s in enumerate(self.funnel)}))
 
+        # Which rules may move a lead, per interaction type and stage, computed once here
+        # rather than filtered and ranked for every interaction: furthest stage first, policy
+        # order among equals (a stable sort), so the first that matches is the one to apply.
+        def furthest_first(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+            return tuple(sorted(rules, key=lambda r: -self._rank.get(r.to, -1)))
+
+        entry = self.identified_entry
+        set_(
+            self,
+            "_advancing",
+            MappingProxyType(
+                {
+                    (kind, stage): furthest_first(r for r in rules if self.allows(stage, r.to))
+                    for kind, rules in self._by_type.items()
+                    for stage in stages
+                }
+            ),
+        )
+        set_(
+            self,
+            "_entering",
+            MappingProxyType(
+                {
+                    kind: furthest_first(
+                        r for r in rules if r.to is entry or self.allows(entry, r.to)
+                    )
+                    for kind, rules in self._by_type.items()
+                }
+            ),
+        )
+
     def allows(self, from_stage: Stage, to_stage: Stage) -> bool:
         """True when the policy lists ``from_stage -> to_stage`` as a legal transition."""
         allowed = self.transitions.get(from_stage)
@@ -359,6 +428,18 @@ class Policy:
     def interaction_rules(self, kind: InteractionType) -> tuple[Rule, ...]:
         """The interaction rules listening to this interaction type, in policy order."""
         return self._by_type.get(kind, ())
+
+    def advancing_rules(self, kind: InteractionType, stage: Stage) -> tuple[Rule, ...]:
+        """The interaction rules for this type whose move is legal from ``stage``, furthest
+        target first (in funnel rank; exits and recycle last), in policy order among equals:
+        the first one an interaction matches is where it moves the lead."""
+        return self._advancing.get((kind, stage), ())
+
+    def entering_rules(self, kind: InteractionType) -> tuple[Rule, ...]:
+        """The interaction rules for this type that may place a new identified lead (their
+        target is the identified entry stage or a legal move from it), ordered as
+        ``advancing_rules``."""
+        return self._entering.get(kind, ())
 
     def request_rule(self, kind: InteractionType) -> Rule | None:
         """The request rule for an explicit request type (None if the policy has none)."""

@@ -80,25 +80,14 @@ def engagement_points(interaction: Interaction, scoring: Scoring) -> tuple[float
     For forms, emails and calls the most specific key wins: ``form_submitted.demo_request``,
     then ``form_submitted.*``, then ``form_submitted``. No key: ``(0.0, None)``.
     """
-    kind = interaction.type.value
     data = interaction.data
-    table = scoring.engagement
-    sub: str | None = None
     if isinstance(data, FormSubmitted):
-        sub = data.form_kind.value
-    elif isinstance(data, EmailEngaged):
-        sub = data.action.value
-    elif isinstance(data, CallLogged):
-        sub = data.direction.value
-    if sub is not None:
-        for key in (f"{kind}.{sub}", f"{kind}.{ANY}"):
-            points = table.get(key)
-            if points is not None:
-                return points, key
-    points = table.get(kind)
-    if points is not None:
-        return points, kind
-    return 0.0, None
+        return scoring.engagement_points(interaction.type, data.form_kind)
+    if isinstance(data, EmailEngaged):
+        return scoring.engagement_points(interaction.type, data.action)
+    if isinstance(data, CallLogged):
+        return scoring.engagement_points(interaction.type, data.direction)
+    return scoring.engagement_points(interaction.type, None)
 
 
 def engagement_after(

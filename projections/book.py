@@ -84,6 +84,8 @@ _AFTER_LATEST_US = to_us(datetime(2201, 1, 1, tzinfo=UTC))
 def _bounded(problems: list[Problem], path: str, value: Any, low: int, high: int) -> None:
     # The decoder's words for the same problems, so both read alike in a rejection.
     # Not "low <= value <= high" alone: NaN compares false with everything, infinities do not.
+    if type(value) is int and low <= value <= high:
+        return  # the usual case, said first (every score change has four numbers)
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.append(Problem(path, "a valid number", shown(value)))
     elif not math.isfinite(value):
@@ -109,7 +111,11 @@ def fold_problems(event: LifecycleEvent) -> list[Problem]:
     """What the fold guard finds wrong with ``event``'s numbers and times (empty: foldable)."""
     problems: list[Problem] = []
     _time_us(problems, "occurred_at", event.occurred_at)
-    data = event.data
+    _data_problems(problems, event.data)
+    return problems
+
+
+def _data_problems(problems: list[Problem], data: Any) -> None:
     if isinstance(data, StageChanged):
         if data.amount is not None:
             _bounded(problems, "data.amount", data.amount, 0, MAX_AMOUNT)
@@ -122,7 +128,6 @@ def fold_problems(event: LifecycleEvent) -> list[Problem]:
     elif isinstance(data, IdentityLinked):
         for index, touch in enumerate(data.touches):
             _time_us(problems, f"data.touches.{index}.occurred_at", touch.occurred_at)
-    return problems
 
 
 class TouchRecord(NamedTuple):
@@ -286,6 +291,9 @@ class LeadBook:
         self._touch_added: list[TouchAdded] = []
         self._lead_changing: list[LeadChanging] = []
         self._policy: tuple[int, str, str] | None = None
+        self._moment: datetime | None = None
+        self._moment_us = 0
+        """The ``occurred_at`` of the latest event that passed the guard, in microseconds."""
         self.latest_us: int | None = None
         """The latest ``occurred_at`` seen (microseconds), or ``None`` before any event."""
         self.applied = 0
@@ -424,10 +432,7 @@ class LeadBook:
         Raises ``UnfoldableEventError``, having changed nothing, for an event the fold guard refuses
         (see the module docstring); the caller reports it and goes on with the next event.
         """
-        problems = fold_problems(event)
-        if problems:
-            self.unfoldable += 1
-            raise UnfoldableEventError(problems)
+        at = self._guarded_us(event)
         record = self._leads.get(event.lead_id)
         if record is None:
             record = self._leads[event.lead_id] = LeadRecord(
@@ -445,7 +450,6 @@ class LeadBook:
         if isinstance(event.data, PersonalDataErased):
             # Administrative, not the funnel: it moves no clock, policy or figure.
             return True
-        at = to_us(event.occurred_at)
         if self.latest_us is None or at > self.latest_us:
             self.latest_us = at
         policy = event.policy
@@ -479,6 +483,25 @@ class LeadBook:
         elif isinstance(data, IdentityLinked):
             self._linked(record, data, at)
         return True
+
+    def _guarded_us(self, event: LifecycleEvent) -> int:
+        """``event``'s time in microseconds once the fold guard has passed it; raises
+        ``UnfoldableEventError`` (counted) when it does not."""
+        # The time of the previous event is remembered: the events of one interaction share
+        # one ``occurred_at`` (one object, as the decoder gives it).
+        moment = event.occurred_at
+        if moment is self._moment:
+            problems: list[Problem] = []
+            _data_problems(problems, event.data)
+            at = self._moment_us
+        else:
+            problems = fold_problems(event)
+            at = 0 if problems else to_us(moment)
+        if problems:
+            self.unfoldable += 1
+            raise UnfoldableEventError(problems)
+        self._moment, self._moment_us = moment, at
+        return at
 
     # -- the fold, one kind of event at a time -------------------------------------------------
 

@@ -93,6 +93,20 @@ _LEAD_COLUMNS = (
 )
 
 
+_TOUCH_COLUMNS = (
+    "at_us",
+    "channel",
+    "campaign",
+    "interaction_type",
+    "interaction_id",
+    "sales_touch",
+    "account_id",
+    "job_title",
+)
+if TouchRecord._fields != _TOUCH_COLUMNS:  # a touch's row is the record itself, by position
+    raise TypeError("streams.read_model_store writes TouchRecord's fields as its columns")
+
+
 class ReadModelStoreError(RuntimeError):
     """The store cannot be used as asked (another writer, another layout, other stages)."""
 
@@ -122,8 +136,9 @@ _POSTGRES = _Dialect("postgres", "BIGINT", "DOUBLE PRECISION", "BYTEA")
 @dataclass
 class FoldChanges:
     """What a fold changed since the last commit: the leads to write again, and the stays,
-    touches and spend records to add. Listens to a ``LeadBook`` (``watch``) for the stays and
-    touches; the projector names the leads an event changed and the spend it counted."""
+    touches and spend records to add. Listens to a ``LeadBook`` (``watch``) for the leads
+    (the book names a lead before an event changes it), stays and touches; the projector names
+    the spend it counted."""
 
     leads: dict[str, LeadRecord] = field(default_factory=dict)
     stays: list[tuple[str, int, Stay]] = field(default_factory=list)
@@ -131,8 +146,14 @@ class FoldChanges:
     spend: list[Spend] = field(default_factory=list)
 
     def watch(self, book: LeadBook) -> None:
-        """Hear the stays and touches ``book`` adds from now on (not its history)."""
-        book.listen(stay_closed=self._stay_closed, touch_added=self._touch_added, replay=False)
+        """Hear the leads ``book`` changes, and the stays and touches it adds, from now on (not
+        its history)."""
+        book.listen(
+            stay_closed=self._stay_closed,
+            touch_added=self._touch_added,
+            lead_changing=self.lead_changed,
+            replay=False,
+        )
 
     def _stay_closed(
         self, record: LeadRecord, stage: Stage, entered: int, exited: int, _next: Stage | None
@@ -144,7 +165,7 @@ class FoldChanges:
         self.touches.append((record.lead_id, len(record.touches) - 1, touch))
 
     def lead_changed(self, record: LeadRecord) -> None:
-        """``record`` changed: its row is written again at the next commit."""
+        """``record`` changes: its row is written again at the next commit (as it is then)."""
         self.leads[record.lead_id] = record
 
     def spend_counted(self, spend: Spend) -> None:
@@ -628,24 +649,12 @@ class ReadModelStore:
                 ],
             )
             self._execute_many(
-                f"INSERT INTO {self._table('touches')} (lead_id, ordinal, at_us, channel, "
-                "campaign, interaction_type, interaction_id, sales_touch, account_id, job_title) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        lead_id,
-                        index,
-                        t.at_us,
-                        t.channel,
-                        t.campaign,
-                        t.interaction_type,
-                        t.interaction_id,
-                        int(t.sales_touch),
-                        t.account_id,
-                        t.job_title,
-                    )
-                    for lead_id, index, t in changes.touches
-                ],
+                f"INSERT INTO {self._table('touches')} "
+                f"(lead_id, ordinal, {', '.join(_TOUCH_COLUMNS)}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), ?, ?)",
+                # A touch's fields in the columns' order (``sales_touch`` a bool, cast by the
+                # database): about half the events add a touch, so no tuple is remade here.
+                [(lead_id, index, *touch) for lead_id, index, touch in changes.touches],
             )
             if changes.spend:
                 first = self._execute(

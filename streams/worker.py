@@ -47,7 +47,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -76,6 +76,7 @@ from lifecycle.application import (
 from lifecycle.errors import PersonalDataError, PolicyError
 from lifecycle.lead import visitor_key
 from lifecycle.ordering import DEFAULT_LATENESS, BusinessTimeOrder, Placed, Release
+from lifecycle.outcomes import OutcomeCounts
 from streams.assignment import Assignment, assignors
 from streams.connection import KafkaConnection, LeadflowKafkaError
 from streams.deadletter import dead_letter
@@ -179,39 +180,20 @@ def tracking_name(tp: TopicPartition) -> str:
 
 
 @dataclass
-class WorkerCounts:
-    """What the worker has done since it started (for logs, progress and benchmarks)."""
+class WorkerCounts(OutcomeCounts):
+    """What the worker has done since it started (for logs, progress and benchmarks): what
+    became of the interactions (``OutcomeCounts``, as batch replay counts them; ``invalid``
+    are the messages that hold no valid interaction) and what only a consumer counts."""
 
     messages: int = 0
     """Messages handled, each once (a copy delivered again after a rebalance is ``skipped``)."""
-    accepted: int = 0
-    duplicates: int = 0
-    refused: int = 0
-    invalid: int = 0
     batches: int = 0
     conflicts: int = 0
+    """Write conflicts in the event store (each retries a whole batch)."""
     skipped: int = 0
     """Messages at or below their partition's tracking record (handled before a rebalance)."""
     failed: int = 0
     """Valid interactions the lifecycle raised on (dead-lettered like invalid ones)."""
-    conflicting: int = 0
-    """Copies of an interaction id recorded for another lead (rejected as ``conflict``)."""
-    late: int = 0
-    """Interactions later than the allowed lateness (``lifecycle.ordering``)."""
-    late_seconds_max: float = 0.0
-    """The latest of them, by how much (seconds)."""
-
-    def add(self, outcomes: Sequence[Outcome]) -> None:
-        """Count a batch's outcomes."""
-        for outcome in outcomes:
-            if outcome.status is OutcomeStatus.ACCEPTED:
-                self.accepted += 1
-            elif outcome.status is OutcomeStatus.DUPLICATE:
-                self.duplicates += 1
-            elif outcome.status is OutcomeStatus.CONFLICT:
-                self.conflicting += 1
-            else:
-                self.refused += 1
 
 
 class _SeekToTrackedPositions(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -483,8 +465,7 @@ class LifecycleWorker:
         if late_by is None:
             return
         counts = self.counts
-        counts.late += 1
-        counts.late_seconds_max = max(counts.late_seconds_max, late_by.total_seconds())
+        counts.late_by(late_by)
         if _noted(counts.late):
             interaction = placed.item.interaction
             log.warning(

@@ -69,9 +69,9 @@ def bench(
             "time is noisy; --leads 150 is plenty); and, on the broker, 'ingest-http' "
             "(interactions a second through POST /interactions in batches of 1,000, beside the "
             "raw aiokafka produce rate in the same run, and CPU per interaction; more options: "
-            "python -m leadflow.bench_ingest --help); 'sla-deadlines' (--leads deadlines "
+            "python -m leadflow.bench.ingest --help); 'sla-deadlines' (--leads deadlines "
             "pending at once in `leadflow alerts`, how late their alerts are published and "
-            "received beside the broker's own round trip; python -m leadflow.bench_alerts "
+            "received beside the broker's own round trip; python -m leadflow.bench.alerts "
             "--help)."
         ),
     ] = None,
@@ -97,35 +97,35 @@ def bench(
         _relay_bench(leads, out_file)
         return
     if only == "simulate":
-        from leadflow.bench_simulate import main as simulate_bench  # noqa: PLC0415
+        from leadflow.bench.simulate import main as simulate_bench  # noqa: PLC0415
 
         argv = ["--leads", str(leads)] + (["--held"] if held else [])
         simulate_bench(argv + (["--compare", str(compare.resolve())] if compare else []))
         return
     if only == "instructions":
-        from leadflow.bench_instructions import main as instructions_bench  # noqa: PLC0415
+        from leadflow.bench.instructions import main as instructions_bench  # noqa: PLC0415
 
         instructions_bench(
             ["--leads", str(leads)] + (["--compare", str(compare.resolve())] if compare else [])
         )
         return
     if only == "read-models":
-        from leadflow.bench_read_models import main as read_models_bench  # noqa: PLC0415
+        from leadflow.bench.read_models import main as read_models_bench  # noqa: PLC0415
 
         read_models_bench(["--leads", str(leads)] + (["--postgres"] if postgres else []))
         return
     if only == "ingest-http":
-        from leadflow.bench_ingest import main as ingest_bench  # noqa: PLC0415
+        from leadflow.bench.ingest import main as ingest_bench  # noqa: PLC0415
 
         ingest_bench(["--leads", str(leads)])
         return
     if only == "sla-deadlines":
-        from leadflow.bench_alerts import main as alerts_bench  # noqa: PLC0415
+        from leadflow.bench.alerts import main as alerts_bench  # noqa: PLC0415
 
         alerts_bench(["--deadlines", str(leads), "--out", str(out_file)])
         return
     if only == "replay":
-        from leadflow.bench_replay import main as replay_bench  # noqa: PLC0415
+        from leadflow.bench.replay import main as replay_bench  # noqa: PLC0415
 
         replay_bench(
             ["--leads", str(leads)]
@@ -138,14 +138,14 @@ def bench(
                 "--only: 'lifecycle', 'replay', 'relay', 'decode', 'read-models', 'simulate', "
                 f"'instructions', 'ingest-http' or 'sla-deadlines', got {only!r}"
             )
-        from leadflow.bench_lifecycle import main as lifecycle_bench  # noqa: PLC0415
+        from leadflow.bench.lifecycle import main as lifecycle_bench  # noqa: PLC0415
 
         argv = ["--leads", str(leads), "--batch", str(batch)]
         if compare is not None:
             argv += ["--compare", str(compare.resolve()), "--gc"]
         lifecycle_bench(argv)
         return
-    from leadflow.bench import (  # noqa: PLC0415
+    from leadflow.bench.suite import (  # noqa: PLC0415
         BenchOptions,
         parse_count,
         parse_counts,
@@ -174,7 +174,7 @@ def bench(
 def _relay_bench(leads: int, out_file: Path) -> None:
     import orjson  # noqa: PLC0415
 
-    from leadflow.bench_relay import relay_cpu_us, report  # noqa: PLC0415
+    from leadflow.bench.relay import relay_cpu_us, report  # noqa: PLC0415
 
     figures = relay_cpu_us(leads)
     for line in report(figures):
@@ -186,7 +186,7 @@ def _relay_bench(leads: int, out_file: Path) -> None:
 def _decode_bench(leads: int, out_file: Path) -> None:
     import orjson  # noqa: PLC0415
 
-    from leadflow.decodebench import measure_decode  # noqa: PLC0415
+    from leadflow.bench.decode import measure_decode  # noqa: PLC0415
     from leadflow.simulator import SimulationConfig, simulate  # noqa: PLC0415
 
     lines = list(simulate(SimulationConfig(leads=leads, seed=3)).lines())

@@ -138,12 +138,6 @@ def projector(
     from leadflow import wiring  # noqa: PLC0415
     from streams.http_api import serve_projector  # noqa: PLC0415
     from streams.http_auth import check_exposure  # noqa: PLC0415
-    from streams.projector import (  # noqa: PLC0415
-        ProjectionState,
-        ProjectorConfig,
-        faust_broker_url,
-        faust_credentials,
-    )
 
     settings = Settings()
     logs.setup(verbose=verbose, level=logging.INFO, service=True, log_format=settings.log_format)
@@ -153,31 +147,13 @@ def projector(
     ingest_limits = wiring.ingest_limits(settings)  # SettingsError: one line, exit 2
     segment = wiring.segment_mapping(settings)  # SettingsError: one line, exit 2
     connection = wiring.kafka_connection(settings)
-    config = ProjectorConfig(
-        broker=faust_broker_url(settings.bootstrap_servers),
-        topic_prefix=settings.topic_prefix,
-        group_id=group,
-        credentials=faust_credentials(connection),
-        datadir=settings.data_dir / "projector",
-        max_message_bytes=settings.max_message_bytes,
-    )
-    from leadflow.replay import projections_for  # noqa: PLC0415
-    from lifecycle.policy import load_policy  # noqa: PLC0415
-
-    # The same read models, parametrised by the same policy, as `leadflow replay` builds.
-    policy = load_policy(settings.policy)
-    exchange = wiring.exchange_rates(settings)  # SettingsError: one line, exit 2
-    state = ProjectionState(
-        projections=projections_for(policy, rates=exchange),
-        max_message_bytes=settings.max_message_bytes,
-    )
     store = wiring.read_model_store(settings)
+    # The same read models, parametrised by the same policy, as `leadflow replay` builds; the
+    # rates' SettingsError and the store's ReadModelStoreError (another projector, other
+    # stages) are expected failures.
+    built = wiring.projector(settings, connection, group_id=group, store=store, rebuild=rebuild)
+    config, state = built.config, built.state
     if store is not None:
-        # ReadModelStoreError (another projector, other stages) is an expected failure.
-        store.open(policy.stages, rebuild=rebuild)
-        state.restore(
-            store, policy.stages, lambda book: projections_for(policy, book, rates=exchange)
-        )
         err.print(
             f"read models: generation {store.generation}"
             + (" (rebuilding from offset 0)" if store.rebuilding else "")

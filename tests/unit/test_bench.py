@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from leadflow.bench import Figure, parse_count, parse_counts, rss_growth
-from leadflow.bench_lifecycle import require_checkout, take_away
+from leadflow.bench.lifecycle import require_checkout, take_away
+from leadflow.bench.suite import Figure, parse_count, parse_counts, rss_growth
 
 GROWTH_CASES: list[tuple[str, list[tuple[int, float]], dict[str, Any]]] = [
     ("no samples", [], {}),
@@ -141,7 +141,7 @@ def test_the_floorstake_away_what_they_name(without: str, stored: bool) -> None:
     """``--without write`` stores no event (what writing costs is measured by its absence);
     ``--without encoding`` still stores one per event made. Run as the floors' children are: a
     process of its own, since the parts stay taken away."""
-    script = Path(__file__).resolve().parents[2] / "leadflow" / "bench_lifecycle.py"
+    script = Path(__file__).resolve().parents[2] / "leadflow" / "bench" / "lifecycle.py"
     done = subprocess.run(
         [sys.executable, str(script), "--leads", "5", "--rounds", "1", "--without", without],
         capture_output=True,

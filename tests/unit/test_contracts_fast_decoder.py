@@ -166,6 +166,26 @@ def test_what_the_fast_path_refuses_gets_the_pydantic_problems() -> None:
     assert str(fast_error.value) == str(slow_error.value)
 
 
+def test_the_times_and_policies_the_fast_path_remembers_stay_bounded_and_right() -> None:
+    # The fast path remembers the latest occurred_at texts and policies (the events of one
+    # interaction share them); more distinct ones than it keeps still decode to themselves.
+    message = next(e.message for e in VALID if e.family == "lifecycle_event")
+    for index in range(fast._REMEMBERED * 2 + 3):
+        moment = f"2024-05-01T09:{index // 60 % 60:02d}:{index % 60:02d}.{index:06d}Z"
+        policy = {"name": "b2b_saas", "version": f"1.{index}"}
+        raw = orjson.dumps({**message, "occurred_at": moment, "policy": policy})
+        for _ in range(2):  # the second time, from what it remembers
+            assert assert_same_verdict("lifecycle_event", raw)
+        decoded = decode_lifecycle_event(raw)
+        assert decoded.policy.version == f"1.{index}"
+        assert decoded.occurred_at.microsecond == index
+        assert len(fast._OCCURRED) <= fast._REMEMBERED
+        assert len(fast._POLICIES) <= fast._REMEMBERED
+    bad = orjson.dumps({**message, "occurred_at": "2024-05-01T09:00:00.1234567Z"})
+    assert fast.decode_lifecycle_event(bad) is None
+    assert "2024-05-01T09:00:00.1234567Z" not in fast._OCCURRED
+
+
 # -- random valid values ------------------------------------------------------------------------
 
 DIFFERENTIAL = settings(

@@ -12,13 +12,16 @@ from typing import Any
 import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from contracts import decode_interaction, encode
 from lifecycle.adapters.notifications import read_notifications
-from lifecycle.application import LeadLifecycle, to_lifecycle_event
+from lifecycle.application import LeadLifecycle, _stored_event, to_lifecycle_event
 from lifecycle.audit import read_rows, verify_store
 from lifecycle.chain import FindingKind, StoredRow, check_chain
 from lifecycle.encoding import (
+    _LAYOUTS,
+    STATE,
     chain_of,
     encode_event,
     hashed_part,
@@ -141,3 +144,36 @@ def test_the_relay_leaves_a_state_that_is_not_its_topics_layout_to_the_domain_pa
     with pytest.raises(Exception):  # noqa: B017 - the mapper's error, as the domain path raises
         encoder.page([wrong])
     assert [p.value for p in encoder.page(rows)] == [published(r[4]) for r in rows]
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUTS))
+def test_each_layouts_members_are_its_data_and_stored_keys_in_order(name: str) -> None:
+    layout = _LAYOUTS[name]
+    # Every attribute a distinct marker (the derived members read a kept interaction).
+    names = {*layout.data, *layout.stored, "interaction"}
+    attributes: dict[str, Any] = {key: f"<{key}>" for key in names}
+    attributes["interaction"] = {"account_id": "A-1", "data": {"job_title": "CTO"}}
+    data, stored = layout.members(attributes)
+    assert list(data) == [*layout.data, *(key for key, _ in layout.derived)]
+    assert list(stored) == list(layout.stored)
+    for key in layout.data:
+        assert data[key] == attributes[key]
+    for key in layout.stored:
+        assert stored[key] == attributes[key]
+    for key, derive in layout.derived:
+        assert data[key] == derive(attributes)
+
+
+def test_a_stored_event_is_the_object_stored_events_own_initialiser_makes() -> None:
+    app = LeadLifecycle(POLICY)
+    message = form(lead_id=LEAD, id="i-stored", occurred_at="2030-01-01T00:00:00Z")
+    lead = Lead.register(LEAD, decode_interaction(orjson.dumps(message)), POLICY, anonymous=False)
+    events = lead.collect_events()
+    assert events
+    for event in events:
+        state = event.__dict__[STATE]
+        made = _stored_event(event, app.mapper.transcoder.encode)
+        expected = StoredEvent(event.originator_id, event.originator_version, made.topic, state)
+        assert made == expected
+        assert vars(made) == vars(expected)
+        assert made.topic == get_topic(type(event))

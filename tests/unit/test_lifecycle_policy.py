@@ -4,13 +4,19 @@ names the TOML key path and the problem."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from contracts.interactions import Interaction
 from contracts.vocabulary import InteractionType, Stage
 from lifecycle.errors import LeadError, PolicyError
-from lifecycle.policy import PRESETS, Policy, Trigger, load_policy, parse_policy
+from lifecycle.policy import PRESETS, Policy, Rule, Trigger, load_policy, parse_policy
+from tests.unit.examples import interactions
 
 VALID = """
 [policy]
@@ -349,3 +355,62 @@ def test_a_bad_accounts_table_names_the_key(table: str, key: str, problem: str) 
 
     assert caught.value.key == key
     assert problem in str(caught.value)
+
+
+def _furthest_by_scan(
+    policy: Policy, interaction: Interaction, allowed: Callable[[Stage], bool]
+) -> Rule | None:
+    """The rule the lead used to choose by scanning every rule for each interaction: the
+    first, in policy order, of the matching rules with the furthest target."""
+    best: Rule | None = None
+    best_rank = -1
+    for rule in policy.interaction_rules(interaction.type):
+        if allowed(rule.to) and rule.matches(interaction):
+            rank = policy.rank(rule.to)
+            rank = -1 if rank is None else rank
+            if best is None or rank > best_rank:
+                best, best_rank = rule, rank
+    return best
+
+
+def _overlapping() -> Policy:
+    """b2b_saas with rules that match the same interactions as its own, to nearer, further
+    and equal stages, listed before and after them (the presets' rules never overlap)."""
+    preset = load_policy("b2b_saas")
+    every = frozenset(InteractionType)
+    extra_before = (
+        Rule("any_to_contact", Trigger.INTERACTION, Stage.CONTACT, on=every),
+        Rule(
+            "any_form_to_mql",
+            Trigger.INTERACTION,
+            Stage.MQL,
+            on=frozenset({InteractionType.FORM_SUBMITTED}),
+        ),
+    )
+    extra_after = (
+        Rule("any_to_lead", Trigger.INTERACTION, Stage.LEAD, on=every),
+        Rule("any_to_mql", Trigger.INTERACTION, Stage.MQL, on=every),
+        Rule("any_out", Trigger.INTERACTION, Stage.DISQUALIFIED, on=every),
+    )
+    return dataclasses.replace(preset, rules=(*extra_before, *preset.rules, *extra_after))
+
+
+_POLICIES = {**{name: load_policy(name) for name in PRESETS}, "overlapping": _overlapping()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(interaction=interactions(), name=st.sampled_from(sorted(_POLICIES)))
+def test_the_rules_ranked_once_per_policy_choose_as_a_scan_of_every_rule(
+    interaction: Interaction, name: str
+) -> None:
+    policy = _POLICIES[name]
+    for stage in sorted(policy.stages):
+        ranked = policy.advancing_rules(interaction.type, stage)
+        chosen = next((r for r in ranked if r.matches(interaction)), None)
+        assert chosen == _furthest_by_scan(policy, interaction, partial(policy.allows, stage))
+    entry = policy.identified_entry
+    entering = policy.entering_rules(interaction.type)
+    chosen = next((r for r in entering if r.matches(interaction)), None)
+    assert chosen == _furthest_by_scan(
+        policy, interaction, lambda to: to is entry or policy.allows(entry, to)
+    )

@@ -3,11 +3,16 @@ temperature, and the score rule that makes an MQL."""
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
-from contracts.interactions import FormSubmitted, Interaction
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts.interactions import CallLogged, EmailEngaged, FormSubmitted, Interaction
 from contracts.vocabulary import CallDirection, EmailAction, FormKind, Stage, Temperature
 from lifecycle.lead import Lead
+from lifecycle.policy import PRESETS, Scoring, load_policy
 from lifecycle.scoring import (
     Profile,
     decay,
@@ -17,6 +22,7 @@ from lifecycle.scoring import (
     profile_of,
     temperature,
 )
+from tests.unit.examples import interactions
 from tests.unit.lifecycle_support import (
     call,
     day,
@@ -202,3 +208,50 @@ def test_an_agency_quote_request_is_a_hot_mql_at_once() -> None:
     policy = preset("agency")
     lead, _ = drive(policy, [form(FormKind.QUOTE_REQUEST)])
     assert (lead.stage, lead.temperature(policy)) == (Stage.MQL, Temperature.HOT)
+
+
+def _points_by_scan(interaction: Interaction, scoring: Scoring) -> tuple[float, str | None]:
+    """What ``engagement_points`` computed for each interaction before the policy looked every
+    type and sub-kind up once: the most specific key of the engagement table."""
+    kind = interaction.type.value
+    data = interaction.data
+    sub = None
+    if isinstance(data, FormSubmitted):
+        sub = data.form_kind.value
+    elif isinstance(data, EmailEngaged):
+        sub = data.action.value
+    elif isinstance(data, CallLogged):
+        sub = data.direction.value
+    keys = [f"{kind}.{sub}", f"{kind}.*"] if sub is not None else []
+    for key in [*keys, kind]:
+        if key in scoring.engagement:
+            return scoring.engagement[key], key
+    return 0.0, None
+
+
+_SCORINGS = {
+    **{name: load_policy(name).scoring for name in PRESETS},
+    # Every level of key for the same kinds, so that the most specific one must win.
+    "every level": dataclasses.replace(
+        load_policy("b2b_saas").scoring,
+        engagement={
+            "form_submitted.demo_request": 30.0,
+            "form_submitted.*": 5.0,
+            "form_submitted": 1.0,
+            "email_engaged.replied": 8.0,
+            "email_engaged.*": 2.0,
+            "call_logged": 4.0,
+            "call_logged.outbound": 6.0,
+            "page_viewed": 1.0,
+        },
+    ),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(interaction=interactions(), name=st.sampled_from(sorted(_SCORINGS)))
+def test_engagement_points_looked_up_once_per_policy_are_the_tables_most_specific_key(
+    interaction: Interaction, name: str
+) -> None:
+    scoring = _SCORINGS[name]
+    assert engagement_points(interaction, scoring) == _points_by_scan(interaction, scoring)

@@ -164,6 +164,56 @@ def test_a_realistic_mix_survives_crashes(sqlite_store: StoreFactory, seed: int)
     same_read_models(started(sqlite_store), reference)
 
 
+class Record:
+    """A consumer record as the projector reads it (aiokafka's ``ConsumerRecord``)."""
+
+    def __init__(self, offset: int, value: bytes) -> None:
+        self.offset, self.value, self.key = offset, value, f"k{offset}".encode()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_partition_folded_in_batches_is_folded_and_stored_as_message_by_message(
+    tmp_path: Path, seed: int
+) -> None:
+    # What the catch-up and the live fold do (fold_lifecycle_batch), with bad messages among
+    # good ones and duplicates: the same rejections, counts, positions, document and tables as
+    # fold_lifecycle one message at a time.
+    events = shuffled_with_duplicates(synthetic_streams(150, seed=seed), seed)
+    raws = [encode(event) for event in events]
+    rng = random.Random(seed)
+    for index in sorted(rng.sample(range(len(raws)), 5)):
+        raws.insert(index, b'{"not": "an event"}')
+    one = started(lambda: ReadModelStore.sqlite(tmp_path / "one.sqlite"))
+    single = [
+        (offset, rejection.error)
+        for offset, raw in enumerate(raws)
+        if (rejection := one.fold_lifecycle(raw, Source(EVENTS, 0, offset))) is not None
+    ]
+    one.checkpoint()
+    batched = started(lambda: ReadModelStore.sqlite(tmp_path / "batched.sqlite"))
+    rejected: list[tuple[int, Any]] = []
+    start = 0
+    while start < len(raws):
+        size = rng.randint(1, 300)
+        records = [Record(start + n, raw) for n, raw in enumerate(raws[start : start + size])]
+        for record, rejection in batched.fold_lifecycle_batch(EVENTS, 0, records):
+            assert record.key == f"k{record.offset}".encode()
+            assert rejection.source == Source(EVENTS, 0, record.offset)
+            rejected.append((record.offset, rejection.error))
+        batched.checkpoint()
+        start += size
+    assert len(single) == 5
+    assert rejected == single
+    assert one.version == batched.version
+    same_read_models(batched, one)
+    for state in (one, batched):
+        assert state.store is not None
+        state.store.close()
+    for table in ("read_leads", "read_stays", "read_touches", "read_g1_positions", "read_g1_state"):
+        query = f"SELECT * FROM {table} ORDER BY 1, 2"
+        assert sql(tmp_path / "one.sqlite", query) == sql(tmp_path / "batched.sqlite", query)
+
+
 def realistic_store(make_store: StoreFactory) -> ProjectionState:
     state = started(make_store)
     stream = messages(interleave(synthetic_streams(200, seed=4)), SPENDS)

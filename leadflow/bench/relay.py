@@ -1,5 +1,5 @@
 """CPU per lifecycle event of the relay's page making, without Kafka (``leadflow bench --only
-relay``, or ``python -m leadflow.bench_relay``).
+relay``, or ``python -m leadflow.bench.relay``).
 
 Simulated interactions (``leadflow.simulator``) are processed into a SQLite file store as the
 worker does; then the whole notification log is turned into the relay's pages (``page_size``

@@ -60,12 +60,12 @@ from rich.table import Table
 
 from contracts import decode_interaction, decode_lifecycle_event
 from leadflow import wiring
-from leadflow.decodebench import measure_decode
+from leadflow.bench.decode import measure_decode
 from leadflow.replay import replay_lines
+from leadflow.runtime import open_lifecycle
 from leadflow.services import LocalKafka, LocalPostgres
 from leadflow.settings import EventStoreKind, Settings
 from leadflow.simulator import SimulationConfig, simulate, stream, write
-from lifecycle.application import LeadLifecycle
 from lifecycle.policy import load_policy
 from streams.assignment import Assignment
 from streams.connection import KafkaConnection, ensure_topics
@@ -529,9 +529,7 @@ async def _ingest(
     connection = wiring.kafka_connection(settings)
     topic = wiring.topics(settings).interactions
     ends = await end_offsets(connection, topic)
-    watcher = LeadLifecycle(
-        load_policy(settings.policy), env=wiring.event_store_env(settings), cache_size=0
-    )
+    watcher = open_lifecycle(settings, cache_size=0)
     slug = name.replace(", ", "-").replace(" ", "_")
     if processes == 1:
         children = [Child(f"{name}: worker+relay", ["worker"], settings, logs / f"{slug}.log")]
@@ -605,7 +603,7 @@ async def _scale_out(
     names = wiring.topics(settings)
     await ensure_topics(connection, names.all(), settings.topic_partitions)
     # Opened first: it creates the tables, so that the workers do not race to.
-    watcher = _open(settings)
+    watcher = open_lifecycle(settings, cache_size=0)
     group = f"{settings.topic_prefix}lifecycle"
     children = [
         Child(
@@ -727,7 +725,7 @@ async def _worker_rss(
     )
     topic = wiring.topics(settings).interactions
     ends = await end_offsets(wiring.kafka_connection(settings), topic)
-    watcher = _open(settings)
+    watcher = open_lifecycle(settings, cache_size=0)
     child = Child("RSS run: worker + relay", ["worker"], settings, logs / "rss.log")
     samples: list[tuple[int, float]] = []
     started = time.perf_counter()
@@ -934,9 +932,7 @@ async def _latency(
     count = min(len(lines), round(options.offered_per_second * options.latency_seconds))
     ids = [decode_interaction(line).id for line in lines[:count]]
     child = Child("latency run: worker + relay", ["worker"], settings, logs / "latency.log")
-    watcher = LeadLifecycle(
-        load_policy(settings.policy), env=wiring.event_store_env(settings), cache_size=0
-    )
+    watcher = open_lifecycle(settings, cache_size=0)
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     consumer = connection.consumer(names.stage_changes, group_id=None, auto_offset_reset="latest")
@@ -1163,9 +1159,9 @@ def _growth(
 
 
 def _projector_at(leads: int) -> dict[str, Any]:
-    """The projector's store at ``leads`` leads (``leadflow.bench_read_models``: restart time
+    """The projector's store at ``leads`` leads (``leadflow.bench.read_models``: restart time
     and RSS from its SQLite store, the first document, and each section's live p99)."""
-    from leadflow.bench_read_models import measure  # noqa: PLC0415
+    from leadflow.bench.read_models import measure  # noqa: PLC0415
 
     found = {row["measure"]: row for row in measure(leads)}
     restart, sections = found["restart"], found["sections"]
@@ -1221,13 +1217,11 @@ def _best(action: Any, repeat: int = 3) -> tuple[float, Any]:
 def _history(settings: Settings, interactions: int, logs: Path) -> dict[str, Any]:
     """A lead with about 10,000 events: the library calls and ``leadflow history``."""
     lead_id = "bench-10k"
-    app = LeadLifecycle(load_policy(settings.policy), env=wiring.event_store_env(settings))
+    app = open_lifecycle(settings)
     decoded = [decode_interaction(line) for line in _history_lines(lead_id, interactions)]
     for start in range(0, len(decoded), 500):
         app.process(decoded[start : start + 500])
-    reader = LeadLifecycle(
-        load_policy(settings.policy), env=wiring.event_store_env(settings), cache_size=0
-    )
+    reader = open_lifecycle(settings, cache_size=0)
     events_s, events = _best(lambda: reader.lead_events(lead_id))
     lead_s, _ = _best(lambda: reader.lead(lead_id))
     figures: dict[str, Any] = {
@@ -1373,7 +1367,8 @@ async def run_bench(
                 report.scale_out.append(await _scale_out(scaled, lines, processes, logs, report))
             finally:
                 await asyncio.to_thread(local_postgres.drop_database, database)
-    first_store = _open(first)  # kept referenced: its connection pool closes with it
+    # Kept referenced: its connection pool closes with it.
+    first_store = open_lifecycle(first, cache_size=0)
     report.workload["lifecycle_events"] = await asyncio.to_thread(
         lambda: first_store.recorder.max_notification_id() or 0
     )
@@ -1434,12 +1429,6 @@ async def run_bench(
 
 def _options_dict(options: BenchOptions) -> dict[str, Any]:
     return {name: getattr(options, name) for name in BenchOptions.__slots__}
-
-
-def _open(settings: Settings) -> LeadLifecycle:
-    return LeadLifecycle(
-        load_policy(settings.policy), env=wiring.event_store_env(settings), cache_size=0
-    )
 
 
 def render(report: Report, console: Console) -> None:

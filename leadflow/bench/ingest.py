@@ -1,6 +1,6 @@
 """Interactions a second through ``POST /interactions`` in batches, on the real broker, beside
 the raw aiokafka produce rate of the same lines in the same run (``leadflow bench --only
-ingest-http``, or ``python -m leadflow.bench_ingest``).
+ingest-http``, or ``python -m leadflow.bench.ingest``).
 
 The simulator's interactions of ``--leads`` leads (seed 3, no noise) are sent, in ``--rounds``
 interleaved rounds, two ways to topics of their own (4 partitions) on the configured broker (the
@@ -206,7 +206,7 @@ async def measure(
     https: list[Figure] = []
     for r in range(rounds):
         raws.append(await _raw(connection, raw_topics[r], lines, broker))
-        command = [sys.executable, "-m", "leadflow.bench_ingest", "--serve", http_topics[r]]
+        command = [sys.executable, "-m", "leadflow.bench.ingest", "--serve", http_topics[r]]
         server = subprocess.Popen(
             [*command, "--batch", str(batch)],
             stdin=subprocess.PIPE,

@@ -1,5 +1,5 @@
 """SLA deadlines firing on time at scale, on the real broker (``leadflow bench --only
-sla-deadlines --leads 10000``, or ``python -m leadflow.bench_alerts``).
+sla-deadlines --leads 10000``, or ``python -m leadflow.bench.alerts``).
 
 ``--deadlines`` leads (``--leads`` when run from ``leadflow bench``) enter mql on topics of their
 own: one ``stage_changed`` lifecycle event each is published to lead-events, with business times

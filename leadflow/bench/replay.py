@@ -1,5 +1,5 @@
 """CPU per interaction of batch replay, in this process (``leadflow bench --only replay
-[--compare DIR]``, or ``python leadflow/bench_replay.py``).
+[--compare DIR]``, or ``python -m leadflow.bench.replay``).
 
 Simulated interaction lines (``leadflow.simulator``) are made up front; the figure is the CPU
 time (``time.process_time``: user + system) of ``replay_lines`` over them (what ``leadflow
@@ -86,10 +86,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{us:.1f} {count} {digest}")
         return
     # Imported here, in the measuring process: a child may run another checkout's modules.
-    from leadflow.bench_lifecycle import print_rounds, require_checkout  # noqa: PLC0415
+    from leadflow.bench.lifecycle import print_rounds, require_checkout  # noqa: PLC0415
 
     require_checkout(args.compare)
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])
     variants = [
         (label, checkout, gc_tuned)
         for gc_tuned in (False, True)

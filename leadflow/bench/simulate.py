@@ -1,5 +1,5 @@
 """Speed and memory of ``leadflow simulate --out`` (``leadflow bench --only simulate``, or
-``python leadflow/bench_simulate.py``).
+``python -m leadflow.bench.simulate``).
 
 Each measurement runs in a child process of its own, so that its peak RSS
 (``resource.getrusage(...).ru_maxrss``) is its own: the streamed path (``stream``, what
@@ -15,6 +15,7 @@ shows both paths wrote the same bytes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -100,10 +101,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps(_measure(args.leads, args.seed, args.noise, args.held)))
         return
     if args.compare:
-        from leadflow.bench_lifecycle import require_checkout  # noqa: PLC0415
+        from leadflow.bench.lifecycle import require_checkout  # noqa: PLC0415
 
         require_checkout(args.compare)
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     runs = [(args.compare.resolve(), True)] if args.compare else []
     runs += [(here, True)] if args.held else []
     for checkout, held in [*runs, (here, False)]:
@@ -111,4 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # Run as a script: its own folder is not a package root (its lifecycle.py, replay.py ...
+    # would shadow the packages of those names).
+    with contextlib.suppress(ValueError):
+        sys.path.remove(str(Path(__file__).resolve().parent))
     main()

@@ -1,5 +1,5 @@
 """CPU per interaction of ``LeadLifecycle.process`` alone, in this process (``leadflow bench
---only lifecycle [--compare DIR]``, or ``python leadflow/bench_lifecycle.py``).
+--only lifecycle [--compare DIR]``, or ``python -m leadflow.bench.lifecycle``).
 
 Simulated interactions (``leadflow.simulator``) are decoded up front, then processed in
 worker-sized batches, each with its tracking record, into a fresh SQLite file store; the figure
@@ -174,7 +174,7 @@ def decode_cpu_us(leads: int = 2000, seed: int = 3, rounds: int = 3) -> float:
 
 
 def _floors(args: argparse.Namespace) -> None:
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])
     variants = {"full": "", "no write": "write", "no write, no encoding": "write,encoding"}
     figures: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{us:.1f} {count} {events}")
         return
     require_checkout(args.compare)
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])
     variants = [
         (label, checkout, gc_tuned)
         for gc_tuned in ((False, True) if args.gc else (False,))

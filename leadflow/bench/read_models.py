@@ -95,14 +95,12 @@ def _measure(kind: str, events: Path, store: str | None) -> dict[str, Any]:
     import orjson  # noqa: PLC0415
 
     from contracts import Source  # noqa: PLC0415
-    from leadflow.replay import projections_for  # noqa: PLC0415
+    from leadflow.replay import projection_state  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
-    from streams.projector import ProjectionState  # noqa: PLC0415
     from streams.read_model_store import ReadModelStore  # noqa: PLC0415
 
     policy = load_policy("b2b_saas")
     wall, cpu = time.perf_counter(), time.process_time()
-    state = ProjectionState(projections=projections_for(policy))
     opened = None
     if store is not None:
         opened = (
@@ -110,8 +108,8 @@ def _measure(kind: str, events: Path, store: str | None) -> dict[str, Any]:
             if store.startswith("postgresql:")
             else ReadModelStore.sqlite(Path(store))
         )
-        opened.open(policy.stages)
-        state.restore(opened, policy.stages, lambda book: projections_for(policy, book))
+    # What `leadflow projector` folds into: opened and restored from the store when given.
+    state = projection_state(policy, store=opened)
     count = 0
     with events.open("rb") as lines:
         for offset, line in enumerate(lines):
@@ -146,12 +144,11 @@ def _sections(events: Path) -> dict[str, Any]:
     import orjson  # noqa: PLC0415
 
     from contracts import Source  # noqa: PLC0415
-    from leadflow.replay import projections_for  # noqa: PLC0415
+    from leadflow.replay import projection_state  # noqa: PLC0415
     from lifecycle.policy import load_policy  # noqa: PLC0415
     from projections import SECTIONS  # noqa: PLC0415
-    from streams.projector import ProjectionState  # noqa: PLC0415
 
-    state = ProjectionState(projections=projections_for(load_policy("b2b_saas")))
+    state = projection_state(load_policy("b2b_saas"))
     with events.open("rb") as lines:
         total = sum(1 for _ in lines)
     held_back = min(total // 2, ROUNDS * 1000)
@@ -193,7 +190,7 @@ def _sections(events: Path) -> dict[str, Any]:
 
 
 def _child(kind: str, events: Path, store: str | None) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "leadflow.bench_read_models", "--child", kind, str(events)]
+    argv = [sys.executable, "-m", "leadflow.bench.read_models", "--child", kind, str(events)]
     if store is not None:
         argv.append(store)
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout

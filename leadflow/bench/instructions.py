@@ -1,5 +1,5 @@
 """Machine instructions per interaction of the lifecycle and of batch replay, counted by
-valgrind (``python leadflow/bench_instructions.py [--leads N] [--compare DIR]``).
+valgrind (``python -m leadflow.bench.instructions [--leads N] [--compare DIR]``).
 
 CPU time on a shared 2-core machine moves by a third from run to run; the number of
 instructions a run executes does not (two runs agree within about 0.5 %). Each part runs twice
@@ -135,10 +135,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     if args.compare:
-        from leadflow.bench_lifecycle import require_checkout  # noqa: PLC0415
+        from leadflow.bench.lifecycle import require_checkout  # noqa: PLC0415
 
         require_checkout(args.compare)
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])
     checkouts = [("before", args.compare), ("after", here)] if args.compare else [("", here)]
     for part in args.part or PARTS:
         for label, checkout in checkouts:

@@ -107,11 +107,15 @@ class IndexedPostgresProcessRecorder(PostgresProcessRecorder):
             # No ON CONFLICT: an id indexed by a concurrent transaction waits for it, then
             # fails this one (a unique violation, raised as eventsourcing's IntegrityError).
             # One statement with three arrays in binary: executemany sends a statement a row.
-            curs.execute(
-                f"INSERT INTO {self.index_table} (interaction_id, stream_id, lead_id) "
-                "SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[])",
-                ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
-            )
+            # A nested pipeline syncs when it ends, so the violation is raised here as itself;
+            # left to the outer sync, psycopg may report it as the next statement's
+            # PipelineAborted, which would read as a store failure, not a conflict.
+            with curs.connection.pipeline():
+                curs.execute(
+                    f"INSERT INTO {self.index_table} (interaction_id, stream_id, lead_id) "
+                    "SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[])",
+                    ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+                )
 
     def interaction_owners(self, interaction_ids: Sequence[str]) -> dict[str, str]:
         """The lead key each of these ids is recorded for (only the ids that are recorded)."""
